@@ -1,0 +1,345 @@
+/* JSON parsing with bounded depth and located errors, file loading with a size cap, and typed
+ * getters whose reasons name the field and the rule broken (see json.h). */
+#include "common/json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/err.h"
+
+/* Returns the byte offset at which nesting first exceeds CV_JSON_MAX_DEPTH, or len when it never
+ * does. Brackets inside strings do not count. Malformed text is left for cJSON to reject: this
+ * scan only has to stop cJSON from recursing a thousand levels deep on hostile input. */
+static size_t depth_overflow_at(const char *text, size_t len) {
+    size_t depth = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++; /* the escaped byte cannot end the string */
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > CV_JSON_MAX_DEPTH) return i;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return len;
+}
+
+/* Formats where byte offset off of text lies, for people: "byte 17 (line 2, column 5)". */
+static void describe_offset(const char *text, size_t off, char *out, size_t cap) {
+    size_t line = 1, column = 1;
+    for (size_t i = 0; i < off; i++) {
+        if (text[i] == '\n') {
+            line++;
+            column = 1;
+        } else {
+            column++;
+        }
+    }
+    snprintf(out, cap, "byte %zu (line %zu, column %zu)", off, line, column);
+}
+
+int cv_json_decode(const char *text, size_t len, cJSON **out, char *err) {
+    char where[96];
+    *out = NULL;
+    if (text == NULL || len == 0) return cv_errf(err, CV_EINVAL, "empty JSON text");
+
+    size_t deep = depth_overflow_at(text, len);
+    if (deep < len) {
+        describe_offset(text, deep, where, sizeof where);
+        return cv_errf(err, CV_ERANGE, "JSON nested deeper than %d levels at %s", CV_JSON_MAX_DEPTH,
+                       where);
+    }
+
+    /* require_null_terminated is off because text need not be terminated at all; instead the
+     * end pointer is checked below so that "{} x" is refused as it would be with it on. */
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (root == NULL) {
+        /* On failure cJSON sets end to the error position (what cJSON_GetErrorPtr would give,
+         * but without going through its process-wide variable). */
+        size_t off =
+            end != NULL && end >= text && (size_t)(end - text) <= len ? (size_t)(end - text) : 0;
+        describe_offset(text, off, where, sizeof where);
+        return cv_errf(err, CV_EFORMAT, "invalid JSON at %s", where);
+    }
+
+    size_t off = (size_t)(end - text);
+    while (off < len &&
+           (text[off] == ' ' || text[off] == '\t' || text[off] == '\n' || text[off] == '\r'))
+        off++;
+    if (off < len) {
+        cJSON_Delete(root);
+        describe_offset(text, off, where, sizeof where);
+        return cv_errf(err, CV_EFORMAT, "invalid JSON: unexpected data after the value at %s",
+                       where);
+    }
+    *out = root;
+    return 0;
+}
+
+cJSON *cv_json_parse(const char *text, size_t len, char *err) {
+    cJSON *root = NULL;
+    (void)cv_json_decode(text, len, &root, err);
+    return root;
+}
+
+/* Reads all of f into a malloc'd buffer (caller frees *buf) of at most max_bytes. size_hint is
+ * the size fstat reported, used only to allocate once in the common case. */
+static int read_all(FILE *f, const char *path, size_t max_bytes, size_t size_hint, char **buf,
+                    size_t *len, char *err) {
+    /* One byte beyond the cap is read so that a file over it is noticed, not truncated. */
+    size_t limit = max_bytes < SIZE_MAX ? max_bytes + 1 : SIZE_MAX;
+    size_t cap = size_hint + 1 < limit ? size_hint + 1 : limit;
+    if (cap < 64) cap = 64 < limit ? 64 : limit;
+    size_t used = 0;
+    char *data = malloc(cap);
+    if (data == NULL) return cv_errf(err, CV_ENOMEM, "%s: cannot allocate %zu bytes", path, cap);
+
+    for (;;) {
+        if (used == cap) {
+            if (cap >= limit) break;
+            size_t grown = cap <= limit / 2 ? cap * 2 : limit;
+            char *bigger = realloc(data, grown);
+            if (bigger == NULL) {
+                free(data);
+                return cv_errf(err, CV_ENOMEM, "%s: cannot allocate %zu bytes", path, grown);
+            }
+            data = bigger;
+            cap = grown;
+        }
+        size_t got = fread(data + used, 1, cap - used, f);
+        used += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                int saved = errno;
+                free(data);
+                return cv_errf(err, CV_EIO, "%s: cannot read: %s", path, strerror(saved));
+            }
+            break; /* end of file */
+        }
+    }
+    if (used > max_bytes) {
+        free(data);
+        return cv_errf(err, CV_ERANGE, "%s: larger than the %zu bytes allowed", path, max_bytes);
+    }
+    *buf = data;
+    *len = used;
+    return 0;
+}
+
+int cv_json_decode_file(const char *path, size_t max_bytes, cJSON **out, char *err) {
+    char inner[CV_ERRLEN];
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+    *out = NULL;
+
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return cv_errf(err, CV_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        rc = cv_errf(err, CV_EIO, "%s: cannot stat: %s", path, strerror(errno));
+        goto close_file;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = cv_errf(err, CV_EIO, "%s: cannot read: %s", path, strerror(EISDIR));
+        goto close_file;
+    }
+    if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > max_bytes) {
+        rc = cv_errf(err, CV_ERANGE, "%s: %jd bytes, larger than the %zu allowed", path,
+                     (intmax_t)st.st_size, max_bytes);
+        goto close_file;
+    }
+    size_t hint = S_ISREG(st.st_mode) ? (size_t)st.st_size : 0;
+    rc = read_all(f, path, max_bytes, hint, &text, &len, err);
+    if (rc != 0) goto close_file;
+
+    rc = cv_json_decode(text, len, out, inner);
+    if (rc != 0) cv_errf(err, rc, "%s: %s", path, inner);
+    free(text);
+close_file:
+    fclose(f); /* read-only: a failing close loses nothing */
+    return rc;
+}
+
+cJSON *cv_json_load_file(const char *path, size_t max_bytes, char *err) {
+    cJSON *root = NULL;
+    (void)cv_json_decode_file(path, max_bytes, &root, err);
+    return root;
+}
+
+const char *cv_json_type_name(const cJSON *item) {
+    if (item == NULL) return "nothing";
+    if (cJSON_IsObject(item)) return "object";
+    if (cJSON_IsArray(item)) return "array";
+    if (cJSON_IsString(item)) return "string";
+    if (cJSON_IsNumber(item)) return "number";
+    if (cJSON_IsBool(item)) return "boolean";
+    if (cJSON_IsNull(item)) return "null";
+    return "invalid value";
+}
+
+/* The separator after a field path in a message: ": ", or "" when there is no path. */
+static const char *prefix_sep(const char *field) {
+    return field != NULL && field[0] != '\0' ? ": " : "";
+}
+
+int cv_json_check_fields(const cJSON *obj, const char *field, const char *const *known,
+                         size_t count, char *err) {
+    const char *name = field != NULL ? field : "";
+    if (!cJSON_IsObject(obj))
+        return cv_errf(err, CV_EINVAL, "%s%smust be an object, got %s", name, prefix_sep(field),
+                       cv_json_type_name(obj));
+    if (count > CV_JSON_MAX_FIELDS)
+        return cv_errf(err, CV_EINVAL, "%s%stoo many known fields (%zu) for the checker", name,
+                       prefix_sep(field), count);
+
+    /* One flag per known name, so a member given twice is found in count steps, not n². */
+    unsigned char seen[CV_JSON_MAX_FIELDS] = {0};
+    for (const cJSON *m = obj->child; m != NULL; m = m->next) {
+        size_t k = 0;
+        while (k < count && strcmp(known[k], m->string) != 0)
+            k++;
+        if (k == count)
+            return cv_errf(err, CV_EINVAL, "%s%sunknown field \"%s\"", name, prefix_sep(field),
+                           m->string);
+        if (seen[k])
+            return cv_errf(err, CV_EINVAL, "%s%sfield \"%s\" given twice", name, prefix_sep(field),
+                           m->string);
+        seen[k] = 1;
+    }
+    return 0;
+}
+
+/* Formats x with the fewest significant digits that read back as x, so that 0.1 prints as 0.1
+ * and 1.0000001 does not print as 1. */
+static void format_number(double x, char *out, size_t cap) {
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(out, cap, "%.*g", digits, x);
+        if (strtod(out, NULL) == x) return;
+    }
+}
+
+/* Describes range r in words: "in (0, 1]", ">= 0", "< 1", or "" when unbounded. */
+static void describe_range(cv_json_range_t r, char *out, size_t cap) {
+    char lo[32], hi[32];
+    format_number(r.lo, lo, sizeof lo);
+    format_number(r.hi, hi, sizeof hi);
+    int has_lo = isfinite(r.lo), has_hi = isfinite(r.hi);
+    if (has_lo && has_hi)
+        snprintf(out, cap, "in %c%s, %s%c", r.lo_open ? '(' : '[', lo, hi, r.hi_open ? ')' : ']');
+    else if (has_lo)
+        snprintf(out, cap, "%s %s", r.lo_open ? ">" : ">=", lo);
+    else if (has_hi)
+        snprintf(out, cap, "%s %s", r.hi_open ? "<" : "<=", hi);
+    else
+        snprintf(out, cap, "finite");
+}
+
+static int in_range(double x, cv_json_range_t r) {
+    if (r.lo_open ? !(x > r.lo) : !(x >= r.lo)) return 0;
+    if (r.hi_open ? !(x < r.hi) : !(x <= r.hi)) return 0;
+    return 1;
+}
+
+int cv_json_get_number(const cJSON *item, const char *field, cv_json_range_t range, double *out,
+                       char *err) {
+    char got[32], rule[96];
+    if (!cJSON_IsNumber(item))
+        return cv_errf(err, CV_EINVAL, "%s: must be a number, got %s", field,
+                       cv_json_type_name(item));
+    double x = item->valuedouble;
+    if (!isfinite(x)) /* 1e999 parses to infinity */
+        return cv_errf(err, CV_ERANGE, "%s: must be a finite number", field);
+    if (!in_range(x, range)) {
+        format_number(x, got, sizeof got);
+        describe_range(range, rule, sizeof rule);
+        return cv_errf(err, CV_ERANGE, "%s: must be %s, got %s", field, rule, got);
+    }
+    *out = x;
+    return 0;
+}
+
+int cv_json_get_int(const cJSON *item, const char *field, int64_t lo, int64_t hi, int64_t *out,
+                    char *err) {
+    char got[32];
+    if (!cJSON_IsNumber(item))
+        return cv_errf(err, CV_EINVAL, "%s: must be an integer, got %s", field,
+                       cv_json_type_name(item));
+    double x = item->valuedouble;
+    if (!isfinite(x)) return cv_errf(err, CV_ERANGE, "%s: must be a finite number", field);
+    format_number(x, got, sizeof got);
+    if (x != floor(x)) return cv_errf(err, CV_EINVAL, "%s: must be an integer, got %s", field, got);
+
+    int unbounded = hi >= CV_JSON_INT_MAX;
+    if (lo < -CV_JSON_INT_MAX) lo = -CV_JSON_INT_MAX;
+    if (hi > CV_JSON_INT_MAX) hi = CV_JSON_INT_MAX;
+    /* lo and hi are exact as doubles now, so comparing in double is exact too. */
+    if (x < (double)lo || x > (double)hi) {
+        if (unbounded)
+            return cv_errf(err, CV_ERANGE, "%s: must be an integer >= %" PRId64 ", got %s", field,
+                           lo, got);
+        return cv_errf(err, CV_ERANGE,
+                       "%s: must be an integer in [%" PRId64 ", %" PRId64 "], got %s", field, lo,
+                       hi, got);
+    }
+    *out = (int64_t)x;
+    return 0;
+}
+
+int cv_json_get_bool(const cJSON *item, const char *field, int *out, char *err) {
+    if (!cJSON_IsBool(item))
+        return cv_errf(err, CV_EINVAL, "%s: must be a boolean, got %s", field,
+                       cv_json_type_name(item));
+    *out = cJSON_IsTrue(item) ? 1 : 0;
+    return 0;
+}
+
+int cv_json_get_string(const cJSON *item, const char *field, char *out, size_t cap, char *err) {
+    if (!cJSON_IsString(item))
+        return cv_errf(err, CV_EINVAL, "%s: must be a string, got %s", field,
+                       cv_json_type_name(item));
+    size_t len = strlen(item->valuestring);
+    if (len == 0) return cv_errf(err, CV_EINVAL, "%s: must be a non-empty string", field);
+    if (len >= cap)
+        return cv_errf(err, CV_ERANGE, "%s: must be shorter than %zu bytes, got %zu", field, cap,
+                       len);
+    memcpy(out, item->valuestring, len + 1);
+    return 0;
+}
+
+int cv_json_get_enum(const cJSON *item, const char *field, const char *const *names, size_t count,
+                     int *out, char *err) {
+    if (!cJSON_IsString(item))
+        return cv_errf(err, CV_EINVAL, "%s: must be a string, got %s", field,
+                       cv_json_type_name(item));
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(item->valuestring, names[i]) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+    }
+    /* List the accepted names; the reason buffer's size bounds the list. */
+    char list[CV_ERRLEN];
+    size_t used = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < count && used < sizeof list; i++) {
+        int n = snprintf(list + used, sizeof list - used, "%s\"%s\"", i > 0 ? ", " : "", names[i]);
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+    return cv_errf(err, CV_EINVAL, "%s: must be one of %s, got \"%.64s\"", field, list,
+                   item->valuestring);
+}

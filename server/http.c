@@ -1,0 +1,961 @@
+/* HTTP/1.1 JSON API server (http.h): accepting connections, parsing requests with http_parser
+ * under the configured limits, calling the handler and writing responses and protocol errors.
+ *
+ * Memory: each read gets a fresh READ_CHUNK buffer that the read callback frees (or parks while
+ * parsing is paused); each response is one malloc'd write_t freed in its write callback; a
+ * connection is freed in the close callback of the last of its two handles (TCP and timer); the
+ * server is freed when its listener and every connection have been closed. */
+#include "server/http.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <http_parser.h>
+
+#include "common/err.h"
+
+#define READ_CHUNK            65536 /* bytes offered to each read */
+#define MAX_PIPELINED         8     /* responses queued on a connection before parsing pauses */
+#define FIELD_NAME_MAX        32    /* longest header name the server needs to recognise, bytes */
+#define HEADER_LINE_OVERHEAD  4     /* ": " and CRLF, counted per header line */
+#define REQUEST_LINE_OVERHEAD 16    /* method, spaces, "HTTP/1.1" and CRLF of the request line */
+#define RESPONSE_HEAD_MAX     512   /* bytes of a response's status line and headers */
+#define BODY_KEEP_MAX         65536 /* body buffer kept between requests, bytes; larger is freed */
+#define LISTEN_BACKLOG        128
+
+/* Connection states; a connection only moves down this list.
+ *   READING    parsing requests and answering them in order;
+ *   DRAINING   the last response is queued (Connection: close or an error); input is read and
+ *              discarded; once every write has completed the write side is shut down;
+ *   LINGERING  the write side is shut down; input is discarded until the client closes or the
+ *              idle timeout expires, so the client reads the response before a reset could
+ *              destroy it (closing with unread input makes the kernel send RST);
+ *   CLOSING    uv_close was called on both handles; freed when the last close callback runs.
+ * Timeouts (one timer per connection): READING closes after idle_timeout_ms of silence, or
+ * answers 408 when a request is partly read or older than request_timeout_ms; DRAINING and
+ * LINGERING close after idle_timeout_ms without write progress. */
+typedef enum { CONN_READING, CONN_DRAINING, CONN_LINGERING, CONN_CLOSING } conn_state_t;
+
+/* Request headers the server keeps; every other header is counted against the limit and
+ * dropped. */
+enum { HDR_NONE = -1, HDR_AUTHORIZATION, HDR_CONTENT_TYPE, HDR_EXPECT, HDR_COUNT };
+static const char *const kept_header_names[HDR_COUNT] = {"authorization", "content-type", "expect"};
+
+/* A growable byte string; once data is non-NULL it is NUL-terminated at len. */
+typedef struct {
+    char *data; /* owned, cap bytes */
+    size_t len; /* bytes used, excluding the NUL */
+    size_t cap; /* bytes allocated */
+} bytes_t;
+
+/* One queued response (or 100 Continue), freed in after_write. */
+typedef struct {
+    uv_write_t req;
+    struct conn *conn;
+    size_t len;  /* bytes of data */
+    char data[]; /* status line, headers and body */
+} write_t;
+
+typedef struct conn {
+    cv_http_server_t *server;
+    struct conn *prev, *next; /* the server's list of unfreed connections */
+    uv_tcp_t tcp;
+    uv_timer_t timer;           /* idle, request and linger deadline */
+    uv_shutdown_t shutdown_req; /* used once, when entering LINGERING */
+    http_parser parser;
+    conn_state_t state;
+    uint64_t id;             /* serial number, from 1 */
+    int counted;             /* counted in server->counted (a served connection) */
+    int rejected;            /* counted in server->rejected (being refused with 503) */
+    int handles_open;        /* initialised handles whose close callback has not run, 0..2 */
+    int reading;             /* uv_read_start is in effect */
+    int peer_eof;            /* the client shut down its side */
+    int paused;              /* the parser is paused until writes drain (back-pressure) */
+    unsigned writes_pending; /* uv_write requests not yet called back */
+    /* The request being read. */
+    int in_request;             /* its first byte has arrived and it is not complete */
+    int force_close;            /* answer it with Connection: close (upgrade requests) */
+    uint64_t request_start;     /* loop time of its first byte, ms */
+    size_t head_bytes;          /* request line and header bytes counted, <= max_header_bytes */
+    int error_status;           /* HTTP status chosen by the callback that stopped the parser */
+    bytes_t url;                /* request target, bounded by max_header_bytes */
+    bytes_t body;               /* decoded body, bounded by max_body_bytes */
+    bytes_t headers[HDR_COUNT]; /* values of the kept headers */
+    int have_header[HDR_COUNT]; /* which kept headers were seen */
+    char field[FIELD_NAME_MAX]; /* name of the header being read, lowercase, not terminated */
+    size_t field_len;           /* bytes in field */
+    int field_too_long;         /* the name is longer than any kept header */
+    int in_value;               /* the last header callback was a value (or none yet) */
+    int current;                /* HDR_* slot receiving the current value */
+    /* Input parked while the parser is paused. */
+    char *stash;      /* owned read buffer */
+    size_t stash_off; /* first unparsed byte */
+    size_t stash_len; /* unparsed bytes */
+} conn_t;
+
+struct cv_http_server {
+    uv_loop_t *loop; /* borrowed */
+    uv_tcp_t listener;
+    uv_tcp_t sink; /* accepts and drops a connection when a conn cannot be made */
+    struct sockaddr_storage addr;
+    cv_http_limits_t limits;
+    cv_http_on_request_t on_request;
+    void *userdata;
+    http_parser_settings settings;
+    conn_t *conns;     /* unfreed connections, any state */
+    unsigned counted;  /* connections served, <= limits.max_connections */
+    unsigned rejected; /* connections being refused, <= limits.max_connections */
+    uint64_t next_id;
+    int port;            /* bound port, 0 before start */
+    int listener_open;   /* the listener's close callback has not run */
+    int sink_busy;       /* the sink is closing */
+    int accept_deferred; /* a connection waits for the sink */
+    int closing;         /* cv_http_server_close was called */
+    cv_http_on_closed_t on_closed;
+};
+
+static void conn_close(conn_t *c);
+static void conn_drain(conn_t *c);
+static void conn_after_io(conn_t *c);
+static void parse_input(conn_t *c, char *base, size_t off, size_t len);
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+/* Appends n bytes to b, growing it geometrically but never beyond limit + 1 bytes. The caller
+ * has already checked that b->len + n <= limit. Returns 0 or CV_ENOMEM. */
+static int bytes_append(bytes_t *b, const char *at, size_t n, size_t limit) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if (cap > limit + 1) cap = limit + 1;
+        char *data = realloc(b->data, cap);
+        if (!data) return CV_ENOMEM;
+        b->data = data;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, at, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+static void bytes_free(bytes_t *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+static void response_clear(cv_http_response_t *res) {
+    cJSON_Delete(res->json);
+    res->json = NULL;
+    free(res->text);
+    res->text = NULL;
+    res->text_len = 0;
+}
+
+void cv_http_limits_default(cv_http_limits_t *limits) {
+    limits->max_header_bytes = 16 * 1024;
+    limits->max_body_bytes = 1024 * 1024;
+    limits->max_connections = 256;
+    limits->idle_timeout_ms = 10000;
+    limits->request_timeout_ms = 30000;
+}
+
+/* ---- response helpers ------------------------------------------------------------------- */
+
+void cv_http_respond_json(cv_http_response_t *res, int status, cJSON *body) {
+    response_clear(res);
+    res->status = status;
+    res->json = body;
+    res->failed = body == NULL;
+}
+
+int cv_http_respond_text(cv_http_response_t *res, int status, const char *content_type,
+                         const char *text, size_t len) {
+    response_clear(res);
+    res->status = status;
+    snprintf(res->content_type, sizeof(res->content_type), "%s",
+             content_type ? content_type : "text/plain; charset=utf-8");
+    res->text = malloc(len ? len : 1);
+    if (!res->text) {
+        res->failed = 1;
+        return CV_ENOMEM;
+    }
+    if (len) memcpy(res->text, text, len);
+    res->text_len = len;
+    res->failed = 0;
+    return 0;
+}
+
+void cv_http_json_error(cv_http_response_t *res, int status, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cJSON *body = cJSON_CreateObject();
+    if (body && !cJSON_AddStringToObject(body, "error", msg)) {
+        cJSON_Delete(body);
+        body = NULL;
+    }
+    cv_http_respond_json(res, status, body);
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+static void after_write(uv_write_t *req, int status) {
+    write_t *w = (write_t *)req;
+    conn_t *c = w->conn;
+    free(w);
+    c->writes_pending--;
+    if (c->state == CONN_CLOSING) return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_after_io(c);
+}
+
+/* Queues head (head_len bytes) followed by body (body_len bytes) as one write. On failure the
+ * connection is closed. Returns 0 or a negative code. */
+static int conn_write(conn_t *c, const char *head, size_t head_len, const char *body,
+                      size_t body_len) {
+    write_t *w = malloc(sizeof(*w) + head_len + body_len);
+    if (!w) {
+        conn_close(c);
+        return CV_ENOMEM;
+    }
+    w->conn = c;
+    w->len = head_len + body_len;
+    memcpy(w->data, head, head_len);
+    if (body_len) memcpy(w->data + head_len, body, body_len);
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, after_write);
+    if (rc < 0) {
+        free(w);
+        conn_close(c);
+        return CV_EIO;
+    }
+    c->writes_pending++;
+    return 0;
+}
+
+/* Serialises res and queues it. keep_alive chooses the Connection header; head_only leaves the
+ * body out (HEAD requests) while still announcing its length. Does not take res. */
+static int send_response(conn_t *c, const cv_http_response_t *res, int keep_alive, int head_only) {
+    static const char oom_body[] = "{\"error\":\"out of memory\"}";
+    static const char bad_status_body[] = "{\"error\":\"handler set no valid status\"}";
+    int status = res->status;
+    const char *content_type = "application/json";
+    const char *body = NULL;
+    size_t body_len = 0;
+    char *printed = NULL;
+
+    if (res->failed) {
+        status = 500;
+        body = oom_body;
+        body_len = sizeof(oom_body) - 1;
+    } else if (status < 200 || status > 599) {
+        status = 500;
+        body = bad_status_body;
+        body_len = sizeof(bad_status_body) - 1;
+    } else if (res->json) {
+        printed = cJSON_PrintUnformatted(res->json);
+        if (printed) {
+            body = printed;
+            body_len = strlen(printed);
+        } else {
+            status = 500;
+            body = oom_body;
+            body_len = sizeof(oom_body) - 1;
+        }
+    } else if (res->text) {
+        content_type = res->content_type;
+        body = res->text;
+        body_len = res->text_len;
+    }
+
+    char head[RESPONSE_HEAD_MAX];
+    const char *reason = http_status_str((enum http_status)status);
+    if (reason[0] == '<') reason = "Unknown";
+    const char *connection = keep_alive ? "keep-alive" : "close";
+    int n;
+    if (status == 204 || status == 304) {
+        body_len = 0; /* these responses never carry a body or a Content-Length */
+        n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nConnection: %s\r\n\r\n", status, reason,
+                     connection);
+    } else {
+        n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Connection: %s\r\n\r\n",
+                     status, reason, content_type, body_len, connection);
+    }
+    if (head_only) body_len = 0;
+    int rc = CV_ERANGE;
+    if (n > 0 && (size_t)n < sizeof(head))
+        rc = conn_write(c, head, (size_t)n, body, body_len);
+    else
+        conn_close(c);
+    free(printed);
+    return rc;
+}
+
+/* Answers with {"error": msg} and Connection: close, then stops reading requests. */
+static void send_error(conn_t *c, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static void send_error(conn_t *c, int status, const char *fmt, ...) {
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cv_http_response_t res;
+    memset(&res, 0, sizeof(res));
+    cv_http_json_error(&res, status, "%s", msg);
+    int rc = send_response(c, &res, 0, 0);
+    response_clear(&res);
+    if (rc == 0) conn_drain(c);
+}
+
+/* ---- connection lifecycle --------------------------------------------------------------- */
+
+static void server_maybe_free(cv_http_server_t *s) {
+    if (!s->closing || s->listener_open || s->sink_busy || s->conns) return;
+    cv_http_on_closed_t on_closed = s->on_closed;
+    void *userdata = s->userdata;
+    free(s);
+    if (on_closed) on_closed(userdata);
+}
+
+static void on_conn_handle_closed(uv_handle_t *handle) {
+    conn_t *c = handle->data;
+    if (--c->handles_open > 0) return;
+    cv_http_server_t *s = c->server;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    bytes_free(&c->url);
+    bytes_free(&c->body);
+    for (int i = 0; i < HDR_COUNT; i++)
+        bytes_free(&c->headers[i]);
+    free(c->stash);
+    free(c);
+    server_maybe_free(s);
+}
+
+/* Closes both handles; queued writes are cancelled and the connection is freed in the last
+ * close callback. Safe to call more than once. */
+static void conn_close(conn_t *c) {
+    if (c->state == CONN_CLOSING) return;
+    c->state = CONN_CLOSING;
+    if (c->counted) c->server->counted--;
+    if (c->rejected) c->server->rejected--;
+    c->counted = 0;
+    c->rejected = 0;
+    free(c->stash);
+    c->stash = NULL;
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+}
+
+static void on_timeout(uv_timer_t *timer) {
+    conn_t *c = timer->data;
+    if (c->state == CONN_READING && c->in_request)
+        send_error(c, 408, "request not received within the time limit");
+    else
+        conn_close(c);
+}
+
+/* Restarts the timer for `ms` from now. */
+static void conn_timer(conn_t *c, uint64_t ms) {
+    if (uv_timer_start(&c->timer, on_timeout, ms, 0) < 0) conn_close(c);
+}
+
+/* Arms the READING deadline: idle timeout from now, or the request's own deadline if sooner. */
+static void conn_arm_reading_timer(conn_t *c) {
+    const cv_http_limits_t *l = &c->server->limits;
+    uint64_t now = uv_now(c->server->loop);
+    uint64_t deadline = now + l->idle_timeout_ms;
+    if (c->in_request && c->request_start + l->request_timeout_ms < deadline)
+        deadline = c->request_start + l->request_timeout_ms;
+    conn_timer(c, deadline > now ? deadline - now : 0);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
+    (void)handle;
+    (void)suggested;
+    buf->base = malloc(READ_CHUNK);
+    buf->len = buf->base ? READ_CHUNK : 0;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_start_reading(conn_t *c) {
+    if (c->reading || c->peer_eof || c->state == CONN_CLOSING) return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->reading = 1;
+}
+
+static void conn_stop_reading(conn_t *c) {
+    if (!c->reading) return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+}
+
+/* Enters DRAINING: no more requests are parsed; input is discarded until the queued responses
+ * are written. */
+static void conn_drain(conn_t *c) {
+    if (c->state != CONN_READING) return;
+    c->state = CONN_DRAINING;
+    c->paused = 0;
+    free(c->stash);
+    c->stash = NULL;
+    conn_start_reading(c);
+    if (c->state == CONN_DRAINING) conn_after_io(c);
+}
+
+static void after_shutdown(uv_shutdown_t *req, int status) {
+    conn_t *c = req->data;
+    if (c->state == CONN_CLOSING) return;
+    if (status < 0 || c->peer_eof) conn_close(c);
+}
+
+/* Moves the connection on after a write completed, the client shut down, or DRAINING began. */
+static void conn_after_io(conn_t *c) {
+    const cv_http_limits_t *l = &c->server->limits;
+    switch (c->state) {
+    case CONN_READING:
+        if (c->paused && c->writes_pending < MAX_PIPELINED) {
+            c->paused = 0;
+            http_parser_pause(&c->parser, 0);
+            char *stash = c->stash;
+            c->stash = NULL;
+            if (stash) {
+                parse_input(c, stash, c->stash_off, c->stash_len); /* takes stash */
+                return;
+            }
+        }
+        if (c->peer_eof && !c->paused && c->writes_pending == 0) {
+            conn_close(c);
+            return;
+        }
+        if (!c->paused) conn_start_reading(c);
+        if (c->state == CONN_READING) conn_arm_reading_timer(c);
+        return;
+    case CONN_DRAINING:
+        if (c->writes_pending > 0) {
+            conn_timer(c, l->idle_timeout_ms);
+            return;
+        }
+        if (c->peer_eof) {
+            conn_close(c);
+            return;
+        }
+        c->shutdown_req.data = c;
+        if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, after_shutdown) < 0) {
+            conn_close(c);
+            return;
+        }
+        c->state = CONN_LINGERING;
+        conn_timer(c, l->idle_timeout_ms);
+        return;
+    case CONN_LINGERING:
+    case CONN_CLOSING:
+        return;
+    }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    conn_t *c = stream->data;
+    if (nread == 0) { /* EAGAIN: nothing read */
+        free(buf->base);
+        return;
+    }
+    if (nread < 0) {
+        free(buf->base);
+        if (nread != UV_EOF) {
+            conn_close(c);
+            return;
+        }
+        conn_stop_reading(c);
+        c->peer_eof = 1;
+        if (c->state == CONN_LINGERING)
+            conn_close(c);
+        else
+            conn_after_io(c);
+        return;
+    }
+    if (c->state != CONN_READING) { /* DRAINING or LINGERING: discard */
+        free(buf->base);
+        return;
+    }
+    parse_input(c, buf->base, 0, (size_t)nread);
+}
+
+/* ---- parsing ---------------------------------------------------------------------------- */
+
+/* Forgets the previous request; keeps small buffers for reuse. */
+static void request_reset(conn_t *c) {
+    c->url.len = 0;
+    c->body.len = 0;
+    if (c->body.cap > BODY_KEEP_MAX) bytes_free(&c->body);
+    for (int i = 0; i < HDR_COUNT; i++) {
+        c->headers[i].len = 0;
+        c->have_header[i] = 0;
+    }
+    c->head_bytes = REQUEST_LINE_OVERHEAD;
+    c->error_status = 0;
+    c->force_close = 0;
+    c->field_len = 0;
+    c->field_too_long = 0;
+    c->in_value = 1;
+    c->current = HDR_NONE;
+}
+
+/* Counts n more bytes of request head; refuses with 431 past the limit, before any copy. */
+static int head_count(conn_t *c, size_t n) {
+    size_t max = c->server->limits.max_header_bytes;
+    if (n > max - c->head_bytes) {
+        c->error_status = 431;
+        return -1;
+    }
+    c->head_bytes += n;
+    return 0;
+}
+
+static int out_of_memory(conn_t *c) {
+    c->error_status = 500;
+    return -1;
+}
+
+static int on_message_begin(http_parser *p) {
+    conn_t *c = p->data;
+    request_reset(c);
+    c->in_request = 1;
+    c->request_start = uv_now(c->server->loop);
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n) {
+    conn_t *c = p->data;
+    if (head_count(c, n) < 0) return -1;
+    if (bytes_append(&c->url, at, n, c->server->limits.max_header_bytes) < 0)
+        return out_of_memory(c);
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n) {
+    conn_t *c = p->data;
+    if (c->in_value) { /* a new header line starts */
+        if (head_count(c, HEADER_LINE_OVERHEAD) < 0) return -1;
+        c->in_value = 0;
+        c->field_len = 0;
+        c->field_too_long = 0;
+    }
+    if (head_count(c, n) < 0) return -1;
+    if (c->field_too_long || n > sizeof(c->field) - c->field_len) {
+        c->field_too_long = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = at[i];
+        c->field[c->field_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    return 0;
+}
+
+static int kept_header_slot(const conn_t *c) {
+    if (c->field_too_long) return HDR_NONE;
+    for (int i = 0; i < HDR_COUNT; i++) {
+        const char *name = kept_header_names[i];
+        if (strlen(name) == c->field_len && memcmp(name, c->field, c->field_len) == 0) return i;
+    }
+    return HDR_NONE;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n) {
+    conn_t *c = p->data;
+    if (!c->in_value) { /* first piece of this header's value */
+        c->in_value = 1;
+        c->current = kept_header_slot(c);
+        if (c->current != HDR_NONE) {
+            if (c->have_header[c->current]) {
+                c->error_status = 400; /* a repeated Authorization or Content-Type is ambiguous */
+                return -1;
+            }
+            c->have_header[c->current] = 1;
+            if (bytes_append(&c->headers[c->current], "", 0, 0) < 0) return out_of_memory(c);
+        }
+    }
+    if (head_count(c, n) < 0) return -1;
+    if (c->current != HDR_NONE &&
+        bytes_append(&c->headers[c->current], at, n, c->server->limits.max_header_bytes) < 0)
+        return out_of_memory(c);
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p) {
+    conn_t *c = p->data;
+    size_t max_body = c->server->limits.max_body_bytes;
+    int upgrade = (p->flags & F_UPGRADE) && (p->flags & F_CONNECTION_UPGRADE);
+    if (upgrade || p->method == HTTP_CONNECT)
+        c->force_close = 1; /* the server speaks nothing but HTTP/1.1 on this connection */
+    int chunked = (p->flags & F_CHUNKED) != 0;
+    if (!chunked && p->content_length != ULLONG_MAX && p->content_length > max_body) {
+        c->error_status = 413;
+        return -1;
+    }
+    if (c->have_header[HDR_EXPECT]) {
+        if (strcasecmp(c->headers[HDR_EXPECT].data, "100-continue") != 0) {
+            c->error_status = 417;
+            return -1;
+        }
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (p->http_major == 1 && p->http_minor >= 1 &&
+            conn_write(c, cont, sizeof(cont) - 1, NULL, 0) < 0)
+            return -1; /* the connection is closing */
+    }
+    if (!chunked && p->content_length != ULLONG_MAX && p->content_length > 0 &&
+        c->body.cap < p->content_length + 1) {
+        /* Reserve the declared body at once; it is within max_body_bytes. */
+        char *data = realloc(c->body.data, (size_t)p->content_length + 1);
+        if (!data) return out_of_memory(c);
+        c->body.data = data;
+        c->body.cap = (size_t)p->content_length + 1;
+    }
+    return 0;
+}
+
+static int on_chunk_header(http_parser *p) {
+    conn_t *c = p->data;
+    if (p->content_length > c->server->limits.max_body_bytes - c->body.len) {
+        c->error_status = 413;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n) {
+    conn_t *c = p->data;
+    size_t max_body = c->server->limits.max_body_bytes;
+    if (n > max_body - c->body.len) {
+        c->error_status = 413;
+        return -1;
+    }
+    if (bytes_append(&c->body, at, n, max_body) < 0) return out_of_memory(c);
+    return 0;
+}
+
+/* Splits the request target in place into path and query. Returns 0, or -1 when the target is
+ * not a valid URL. */
+static int split_target(conn_t *c, const char **path, const char **query) {
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (c->url.len == 0 ||
+        http_parser_parse_url(c->url.data, c->url.len, c->parser.method == HTTP_CONNECT, &u) != 0)
+        return -1;
+    *path = "/";
+    *query = "";
+    char *url = c->url.data;
+    if (u.field_set & (1u << UF_QUERY)) {
+        *query = url + u.field_data[UF_QUERY].off;
+        url[u.field_data[UF_QUERY].off + u.field_data[UF_QUERY].len] = '\0';
+    }
+    if (u.field_set & (1u << UF_PATH)) {
+        *path = url + u.field_data[UF_PATH].off;
+        url[u.field_data[UF_PATH].off + u.field_data[UF_PATH].len] = '\0';
+    }
+    return 0;
+}
+
+/* Hands the complete request to the handler and queues its response. */
+static void dispatch(conn_t *c) {
+    cv_http_server_t *s = c->server;
+    cv_http_request_t req;
+    memset(&req, 0, sizeof(req));
+    if (split_target(c, &req.path, &req.query) < 0) {
+        send_error(c, 400, "malformed request target");
+        return;
+    }
+    req.method = http_method_str((enum http_method)c->parser.method);
+    req.body = c->body.len ? c->body.data : "";
+    req.body_len = c->body.len;
+    req.authorization =
+        c->have_header[HDR_AUTHORIZATION] ? c->headers[HDR_AUTHORIZATION].data : NULL;
+    req.content_type = c->have_header[HDR_CONTENT_TYPE] ? c->headers[HDR_CONTENT_TYPE].data : NULL;
+    req.connection_id = c->id;
+    int keep_alive = http_should_keep_alive(&c->parser) && !c->force_close;
+
+    cv_http_response_t res;
+    memset(&res, 0, sizeof(res));
+    s->on_request(s->userdata, &req, &res);
+    if (c->state != CONN_READING || s->closing) { /* the handler closed the server */
+        response_clear(&res);
+        return;
+    }
+    int rc = send_response(c, &res, keep_alive, c->parser.method == HTTP_HEAD);
+    response_clear(&res);
+    if (rc == 0 && !keep_alive) conn_drain(c);
+}
+
+static int on_message_complete(http_parser *p) {
+    conn_t *c = p->data;
+    c->in_request = 0;
+    dispatch(c);
+    request_reset(c);
+    /* Stop the parser when no more requests may be read now: the connection is ending, or
+     * enough responses are queued that the client must read some first. */
+    if (c->state != CONN_READING || c->writes_pending >= MAX_PIPELINED) {
+        c->paused = c->state == CONN_READING;
+        http_parser_pause(p, 1);
+    }
+    return 0;
+}
+
+/* Parses len bytes at base + off. Takes ownership of base (a read buffer): frees it, or parks
+ * it in c->stash when the parser pauses with input left over. */
+static void parse_input(conn_t *c, char *base, size_t off, size_t len) {
+    size_t n = http_parser_execute(&c->parser, &c->server->settings, base + off, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (c->state != CONN_READING) {
+        free(base);
+        return;
+    }
+    if (e == HPE_PAUSED) {
+        conn_stop_reading(c);
+        if (n < len) {
+            c->stash = base;
+            c->stash_off = off + n;
+            c->stash_len = len - n;
+        } else {
+            free(base);
+        }
+        conn_arm_reading_timer(c);
+        return;
+    }
+    free(base);
+    if (e != HPE_OK) {
+        int status = c->error_status ? c->error_status : e == HPE_HEADER_OVERFLOW ? 431 : 400;
+        const cv_http_limits_t *l = &c->server->limits;
+        switch (status) {
+        case 413:
+            send_error(c, 413, "request body exceeds %zu bytes", l->max_body_bytes);
+            break;
+        case 417:
+            send_error(c, 417, "only 'Expect: 100-continue' is supported");
+            break;
+        case 431:
+            send_error(c, 431, "request line and headers exceed %zu bytes", l->max_header_bytes);
+            break;
+        case 500:
+            send_error(c, 500, "out of memory while reading the request");
+            break;
+        default:
+            send_error(c, 400, "malformed request: %s", http_errno_description(e));
+            break;
+        }
+        return;
+    }
+    if (n != len) { /* an upgrade stopped the parser; its request was answered with close */
+        conn_drain(c);
+        return;
+    }
+    conn_after_io(c);
+}
+
+/* ---- accepting -------------------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *listener, int status);
+
+static void on_sink_closed(uv_handle_t *handle) {
+    cv_http_server_t *s = handle->data;
+    s->sink_busy = 0;
+    if (s->closing) {
+        server_maybe_free(s);
+        return;
+    }
+    if (s->accept_deferred) {
+        s->accept_deferred = 0;
+        on_connection((uv_stream_t *)&s->listener, 0);
+    }
+}
+
+/* Accepts the pending connection into the sink and closes it at once: the way to drop a client
+ * when no connection object can be made (libuv stops accepting until uv_accept is called). */
+static void accept_into_sink(cv_http_server_t *s) {
+    if (s->sink_busy) {
+        s->accept_deferred = 1;
+        return;
+    }
+    if (uv_tcp_init(s->loop, &s->sink) < 0) {
+        s->accept_deferred = 1; /* retried when the next connection arrives */
+        return;
+    }
+    s->sink.data = s;
+    s->sink_busy = 1;
+    /* A failed accept leaves nothing to drop, so its result does not matter. */
+    (void)uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&s->sink);
+    uv_close((uv_handle_t *)&s->sink, on_sink_closed);
+}
+
+static conn_t *conn_create(cv_http_server_t *s) {
+    conn_t *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    if (uv_timer_init(s->loop, &c->timer) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->timer.data = c;
+    c->handles_open = 1;
+    c->server = s;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    if (uv_tcp_init(s->loop, &c->tcp) < 0) {
+        c->state = CONN_CLOSING;
+        uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+        return NULL;
+    }
+    c->tcp.data = c;
+    c->handles_open = 2;
+    c->id = ++s->next_id;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    request_reset(c);
+    return c;
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+    cv_http_server_t *s = listener->data;
+    if (status < 0 || s->closing) return;
+    conn_t *c = conn_create(s);
+    if (!c) {
+        accept_into_sink(s);
+        return;
+    }
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    unsigned max = s->limits.max_connections;
+    if (s->counted < max) {
+        c->counted = 1;
+        s->counted++;
+        conn_start_reading(c);
+        if (c->state == CONN_READING) conn_arm_reading_timer(c);
+    } else if (s->rejected < max) {
+        c->rejected = 1;
+        s->rejected++;
+        send_error(c, 503, "too many connections (limit %u)", max);
+    } else {
+        conn_close(c);
+    }
+}
+
+/* ---- server ----------------------------------------------------------------------------- */
+
+int cv_http_server_create(cv_http_server_t **out, uv_loop_t *loop, const char *host, int port,
+                          const cv_http_limits_t *limits, cv_http_on_request_t on_request,
+                          void *userdata, char *err) {
+    *out = NULL;
+    cv_http_limits_t l;
+    if (limits)
+        l = *limits;
+    else
+        cv_http_limits_default(&l);
+    if (!loop || !host || !on_request)
+        return cv_errf(err, CV_EINVAL, "http server needs a loop, a host and a handler");
+    if (port < 0 || port > 65535)
+        return cv_errf(err, CV_EINVAL, "port %d is outside 0..65535", port);
+    if (l.max_header_bytes < 256 || l.max_body_bytes == 0 || l.max_body_bytes > SIZE_MAX / 2 ||
+        l.max_connections == 0 || l.idle_timeout_ms == 0 || l.request_timeout_ms == 0)
+        return cv_errf(err, CV_EINVAL,
+                       "http limits need max_header_bytes >= 256 and non-zero body, connection "
+                       "and timeout limits");
+
+    struct sockaddr_storage addr;
+    memset(&addr, 0, sizeof(addr));
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
+        return cv_errf(err, CV_EINVAL, "'%s' is not an IPv4 or IPv6 address", host);
+
+    cv_http_server_t *s = calloc(1, sizeof(*s));
+    if (!s) return cv_errf(err, CV_ENOMEM, "cannot allocate the http server");
+    int rc = uv_tcp_init(loop, &s->listener);
+    if (rc < 0) {
+        free(s);
+        return cv_errf(err, CV_EIO, "cannot create the listening socket: %s", uv_strerror(rc));
+    }
+    s->listener.data = s;
+    s->listener_open = 1;
+    s->loop = loop;
+    s->addr = addr;
+    s->limits = l;
+    s->on_request = on_request;
+    s->userdata = userdata;
+    http_parser_settings_init(&s->settings);
+    s->settings.on_message_begin = on_message_begin;
+    s->settings.on_url = on_url;
+    s->settings.on_header_field = on_header_field;
+    s->settings.on_header_value = on_header_value;
+    s->settings.on_headers_complete = on_headers_complete;
+    s->settings.on_body = on_body;
+    s->settings.on_chunk_header = on_chunk_header;
+    s->settings.on_message_complete = on_message_complete;
+    *out = s;
+    return 0;
+}
+
+int cv_http_server_start(cv_http_server_t *s, char *err) {
+    int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&s->addr, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection);
+    if (rc < 0) return cv_errf(err, CV_EIO, "cannot listen for http: %s", uv_strerror(rc));
+    struct sockaddr_storage bound;
+    int len = (int)sizeof(bound);
+    rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+    if (rc < 0)
+        return cv_errf(err, CV_EIO, "cannot read the bound http address: %s", uv_strerror(rc));
+    if (bound.ss_family == AF_INET6)
+        s->port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
+    else
+        s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    return 0;
+}
+
+int cv_http_server_port(const cv_http_server_t *s) {
+    return s->port;
+}
+
+unsigned cv_http_server_connections(const cv_http_server_t *s) {
+    return s->counted;
+}
+
+static void on_listener_closed(uv_handle_t *handle) {
+    cv_http_server_t *s = handle->data;
+    s->listener_open = 0;
+    server_maybe_free(s);
+}
+
+void cv_http_server_close(cv_http_server_t *s, cv_http_on_closed_t on_closed) {
+    if (!s) return;
+    s->closing = 1;
+    s->on_closed = on_closed;
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    for (conn_t *c = s->conns; c; c = c->next)
+        conn_close(c);
+}

@@ -1,0 +1,120 @@
+/* HTTP/1.1 JSON API server running on a caller's libuv loop.
+ *
+ * One listening socket, keep-alive connections, pipelined requests answered in order, and a
+ * single synchronous request handler that fills a status and a JSON (or raw text) body. Requests
+ * are parsed with http_parser; the limits below are enforced as bytes arrive, before anything is
+ * allocated for them. The server writes the protocol errors itself, each with a JSON body
+ * {"error": "..."}:
+ *
+ *     400  malformed request (then the connection is closed)
+ *     408  a request was partly read when the idle or request timeout expired (then closed)
+ *     413  body larger than max_body_bytes, declared or decoded (then closed)
+ *     417  an Expect header other than 100-continue (then closed)
+ *     431  request line and headers larger than max_header_bytes (then closed)
+ *     503  the connection arrived while max_connections were open (then closed)
+ *
+ * A connection with no request in progress is closed silently after idle_timeout_ms. Routing,
+ * 404 and 405 are the handler's business (see cv_http_json_error).
+ *
+ * Threading: every function here must be called on the loop's thread. */
+#ifndef CV_HTTP_H
+#define CV_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+/* Limits of one server; cv_http_limits_default fills the documented defaults. */
+typedef struct {
+    size_t max_header_bytes;     /* request line + headers of one request, bytes (16 KiB) */
+    size_t max_body_bytes;       /* decoded body of one request, bytes (1 MiB) */
+    unsigned max_connections;    /* connections served at once; later ones get 503 (256) */
+    uint64_t idle_timeout_ms;    /* longest silence from a client before closing, ms (10 s) */
+    uint64_t request_timeout_ms; /* first byte to end of a request, max ms (30 s) */
+} cv_http_limits_t;
+
+/* One parsed request, borrowed by the handler for the duration of the call. Every string is
+ * NUL-terminated and owned by the server. */
+typedef struct {
+    const char *method;        /* "GET", "POST", ... */
+    const char *path;          /* raw, percent-encoded path, e.g. "/v1/jobs/7"; "/" if none */
+    const char *query;         /* raw query string without the '?', "" when absent */
+    const char *body;          /* decoded body followed by a NUL; "" when there is none */
+    size_t body_len;           /* bytes of body, excluding the NUL */
+    const char *authorization; /* value of the Authorization header, or NULL when absent */
+    const char *content_type;  /* value of the Content-Type header, or NULL when absent */
+    uint64_t connection_id;    /* serial number of the connection, starting at 1 */
+} cv_http_request_t;
+
+/* The response a handler fills. Start from the zeroed struct the server passes in and use the
+ * cv_http_respond_* helpers; the server frees whatever the response owns once it is written. */
+typedef struct {
+    int status;            /* HTTP status, 200..599; anything else is sent as a 500 */
+    cJSON *json;           /* JSON body, owned by the response; NULL for none */
+    char *text;            /* raw body (malloc'd, owned) used when json is NULL; NULL for none */
+    size_t text_len;       /* bytes of text */
+    char content_type[64]; /* Content-Type of a raw text body */
+    int failed;            /* set when a helper ran out of memory; the server then sends a 500 */
+} cv_http_response_t;
+
+/* Called once per complete request, in arrival order per connection. Fill res synchronously; a
+ * response with neither json nor text has an empty body (Content-Length: 0). The handler may
+ * call cv_http_server_close; the response to the current request is then not sent. */
+typedef void (*cv_http_on_request_t)(void *userdata, const cv_http_request_t *req,
+                                     cv_http_response_t *res);
+
+/* Called once the server and all its connections are closed and freed. */
+typedef void (*cv_http_on_closed_t)(void *userdata);
+
+typedef struct cv_http_server cv_http_server_t;
+
+/* Fills limits with the defaults named in cv_http_limits_t. */
+void cv_http_limits_default(cv_http_limits_t *limits);
+
+/* Allocates a server bound to loop (borrowed; it must outlive the server) that will listen on
+ * host (an IPv4 or IPv6 literal, copied) and port (0 picks an ephemeral port). limits is copied;
+ * NULL means the defaults. on_request is called with userdata. Initialises the listening handle
+ * but does not bind: call cv_http_server_start. On success *out owns the server, which must be
+ * released with cv_http_server_close whether or not it was started. On failure nothing is
+ * allocated and err says why (CV_EINVAL for a bad address or limit, CV_ENOMEM). */
+int cv_http_server_create(cv_http_server_t **out, uv_loop_t *loop, const char *host, int port,
+                          const cv_http_limits_t *limits, cv_http_on_request_t on_request,
+                          void *userdata, char *err);
+
+/* Binds and listens. Returns 0, or CV_EIO with libuv's reason (address in use, ...) in err; the
+ * server must still be closed after a failure. */
+int cv_http_server_start(cv_http_server_t *server, char *err);
+
+/* The port the server is listening on (the ephemeral port when 0 was asked), or 0 before a
+ * successful cv_http_server_start. */
+int cv_http_server_port(const cv_http_server_t *server);
+
+/* Number of connections currently counted against max_connections. */
+unsigned cv_http_server_connections(const cv_http_server_t *server);
+
+/* Stops listening, abandons every connection (queued responses are cancelled) and frees the
+ * server in libuv close callbacks; on_closed(userdata) runs after the last one. Accepts NULL
+ * (then does nothing) and on_closed == NULL. Calling it twice is a programming error. */
+void cv_http_server_close(cv_http_server_t *server, cv_http_on_closed_t on_closed);
+
+/* Sets status and an owned JSON body; takes ownership of body. A NULL body (a failed cJSON
+ * allocation upstream) marks the response failed. */
+void cv_http_respond_json(cv_http_response_t *res, int status, cJSON *body);
+
+/* Sets status and a raw body of len bytes copied from text, sent with content_type (NULL means
+ * "text/plain; charset=utf-8"; truncated to 63 bytes). Returns 0 or CV_ENOMEM (response marked
+ * failed). */
+int cv_http_respond_text(cv_http_response_t *res, int status, const char *content_type,
+                         const char *text, size_t len);
+
+/* Sets status and the body {"error": "<formatted message>"} (the message is cut at 511 bytes).
+ * Marks the response failed when memory runs out. */
+void cv_http_json_error(cv_http_response_t *res, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#endif

@@ -1,0 +1,356 @@
+/* The coordinator's durable state: one SQLite database file holding jobs, their sampling rounds,
+ * trials with their results and learning curves, and the workers seen.
+ *
+ * The coordinator is the only writer. It opens one read-write store with cv_store_open; the HTTP
+ * API may open further read-only stores on the same file with cv_store_open_readonly (WAL mode
+ * lets them read while the writer writes). Every SQL statement is prepared once at open and
+ * reused; caller values are always bound, never formatted into SQL.
+ *
+ * Threads: a store object is used by one thread at a time. The connection is opened with
+ * SQLITE_OPEN_NOMUTEX, so SQLite does no locking of its own for it; give each thread its own store.
+ *
+ * Transactions: every write function is atomic on its own (a multi-statement write runs inside a
+ * savepoint and is undone entirely when any part fails). To group many writes into one durable
+ * commit - the way the coordinator should store results - call cv_store_begin, the writes, then
+ * cv_store_commit. Nothing written inside the group is durable, and nothing may be acknowledged
+ * to a worker, until cv_store_commit returns 0. After any write in the group fails, call
+ * cv_store_rollback: SQLite may already have rolled the whole group back on its own (disk full,
+ * I/O error), and cv_store_commit refuses to commit a group that lost its transaction.
+ *
+ * Times are REAL unix seconds supplied by the caller (`now`), so tests are deterministic.
+ * JSON arguments are text; the database refuses text that is not valid JSON (CV_EINVAL).
+ *
+ * Return values: 0 on success, a negative CV_E* code from common/err.h with a reason in err, or
+ * one of the two positive outcomes below. SQLite's errors map to CV_EIO (disk full, I/O error,
+ * read-only file, busy after busy_timeout; sqlite3_errmsg is in the reason), CV_EINVAL (a
+ * constraint: duplicate key, unknown job, invalid JSON), CV_EFORMAT (not a database, corrupt,
+ * schema too new) and CV_ENOMEM. */
+#ifndef CV_STORE_H
+#define CV_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+/* Positive outcomes: the call worked but did not change anything. err is not written. */
+#define CV_STORE_STALE                                                                             \
+    1                        /* a guarded write did not apply: the trial is no longer running      \
+                                under that lease token, or the job is no longer running */
+#define CV_STORE_NOT_FOUND 2 /* a query named a job, trial or number that does not exist */
+
+#define CV_STORE_SCHEMA_VERSION 1          /* PRAGMA user_version written by the newest migration */
+#define CV_STORE_APPLICATION_ID 0x43415652 /* PRAGMA application_id: "CAVR" */
+
+typedef struct cv_store cv_store_t;
+
+typedef struct {
+    int synchronous_normal; /* 0: synchronous=FULL, every commit is fsynced (default);
+                               1: NORMAL, a power loss may drop the last commits, never corrupts */
+    int busy_timeout_ms;    /* how long a locked database is retried; 0 means 5000 */
+    int64_t max_bytes;      /* cap on the database size (PRAGMA max_page_count); 0 = none.
+                               Writes beyond it fail with CV_EIO ("database or disk is full") */
+    const char *vfs;        /* name of a registered SQLite VFS, NULL for the default one */
+} cv_store_options_t;
+
+/* A job's lifecycle: running until the search ends (completed), the user cancels it, or the
+ * coordinator gives up on it (failed). finished_at is set on leaving running. */
+typedef enum {
+    CV_STORE_JOB_RUNNING,
+    CV_STORE_JOB_COMPLETED,
+    CV_STORE_JOB_CANCELLED,
+    CV_STORE_JOB_FAILED,
+} cv_store_job_status_t;
+
+/* A trial's lifecycle as the store records it (the scheduler decides when; the store refuses
+ * transitions from the wrong state by returning CV_STORE_STALE):
+ *
+ *   queued    --cv_store_trial_start-->     running    (worker_id, lease_token, started_at set,
+ *                                                       attempts + 1, previous curve deleted)
+ *   running   --cv_store_put_result-->      completed | failed | diverged   (finished_at set;
+ *                                           only under the current lease token)
+ *   running   --cv_store_trial_requeue-->   queued  (lease expired, worker gone; attempts left)
+ *                                           lost    (attempts exhausted; finished_at set)
+ *   running   --cv_store_recover-->         queued  (coordinator restarted; leases are void)
+ *   queued, running --cv_store_job_cancel--> cancelled (finished_at set)
+ *
+ * completed, failed, diverged, lost and cancelled are final. */
+typedef enum {
+    CV_STORE_TRIAL_QUEUED,
+    CV_STORE_TRIAL_RUNNING,
+    CV_STORE_TRIAL_COMPLETED,
+    CV_STORE_TRIAL_FAILED,
+    CV_STORE_TRIAL_DIVERGED,
+    CV_STORE_TRIAL_LOST,
+    CV_STORE_TRIAL_CANCELLED,
+} cv_store_trial_status_t;
+
+#define CV_STORE_TRIAL_STATUSES 7 /* number of cv_store_trial_status_t values */
+
+/* What a job minimises. Only completed trials with a non-NULL value rank. */
+typedef enum {
+    CV_STORE_OBJ_JOB,       /* queries only: the objective the job was created with */
+    CV_STORE_OBJ_DEV_ERROR, /* dev-set error rate */
+    CV_STORE_OBJ_DEV_COST,  /* dev-set cost */
+} cv_store_objective_t;
+
+/* Names used in the database and in JSON ("running", "diverged", "dev_cost"), and back. The
+ * parsers return 0, or CV_EINVAL for an unknown name. */
+const char *cv_store_job_status_name(cv_store_job_status_t status);
+const char *cv_store_trial_status_name(cv_store_trial_status_t status);
+const char *cv_store_objective_name(cv_store_objective_t objective);
+int cv_store_job_status_parse(const char *name, cv_store_job_status_t *out);
+int cv_store_trial_status_parse(const char *name, cv_store_trial_status_t *out);
+
+/* ---- Opening and closing ---------------------------------------------------------------- */
+
+/* Opens (creating if absent) the database at path for reading and writing with default options,
+ * brings its schema to CV_STORE_SCHEMA_VERSION by applying each missing migration in its own
+ * transaction, and prepares every statement. Refuses (CV_EFORMAT) a file that is not SQLite, a
+ * SQLite database of another application, and a schema newer than this code. On success *out is
+ * a new store the caller releases with cv_store_close; on failure *out is NULL. */
+int cv_store_open(const char *path, cv_store_t **out, char *err);
+
+/* Same with options (NULL = defaults). */
+int cv_store_open_with(const char *path, const cv_store_options_t *options, cv_store_t **out,
+                       char *err);
+
+/* Opens an existing store read-only for queries. The schema must be exactly the current version
+ * (open it read-write once to migrate). Write functions on it fail with CV_EIO. */
+int cv_store_open_readonly(const char *path, cv_store_t **out, char *err);
+
+/* Rolls back an unfinished cv_store_begin group, finalizes the statements and closes the
+ * database. Accepts NULL. */
+void cv_store_close(cv_store_t *store);
+
+/* ---- Transactions ----------------------------------------------------------------------- */
+
+/* Starts a write group (BEGIN IMMEDIATE). Groups do not nest: CV_EINVAL inside one. */
+int cv_store_begin(cv_store_t *store, char *err);
+
+/* Commits the group; 0 means every write in it is durable (to the synchronous setting). On
+ * failure the whole group is rolled back and nothing in it may be acknowledged. */
+int cv_store_commit(cv_store_t *store, char *err);
+
+/* Abandons the group. Safe to call when SQLite has already rolled it back after an error, and
+ * when no group is open (then it does nothing). */
+int cv_store_rollback(cv_store_t *store, char *err);
+
+/* ---- Jobs and rounds -------------------------------------------------------------------- */
+
+/* Stores a new running job. name: display name; objective: DEV_ERROR or DEV_COST; spec: the job
+ * spec as JSON text; region: the initial search region as JSON text, or NULL. All borrowed.
+ * Writes the new id into *job_id. */
+int cv_store_job_create(cv_store_t *store, const char *name, cv_store_objective_t objective,
+                        const char *spec, const char *region, double now, int64_t *job_id,
+                        char *err);
+
+/* Sets a job's status and error text (NULL clears it). finished_at becomes now for any status
+ * other than running, NULL for running. CV_EINVAL for an unknown job. */
+int cv_store_job_set_status(cv_store_t *store, int64_t job_id, cv_store_job_status_t status,
+                            const char *error, double now, char *err);
+
+/* Sets a job's current round and the region (JSON text, or NULL) it samples from. */
+int cv_store_job_set_round(cv_store_t *store, int64_t job_id, int round, const char *region,
+                           char *err);
+
+/* Stores the held-out test evaluation of the job's best model (JSON text). */
+int cv_store_job_set_test_result(cv_store_t *store, int64_t job_id, const char *test_result,
+                                 char *err);
+
+/* Cancels a running job and every queued or running trial of it (status cancelled, leases
+ * cleared), as one unit. Writes the number of trials cancelled into *trials_cancelled when not
+ * NULL. CV_STORE_STALE when the job is no longer running, CV_EINVAL when it does not exist. */
+int cv_store_job_cancel(cv_store_t *store, int64_t job_id, double now, int64_t *trials_cancelled,
+                        char *err);
+
+/* Records that round `round` of a job draws `size` trials from region (JSON text). A round is
+ * stored once: CV_EINVAL when it exists. */
+int cv_store_round_add(cv_store_t *store, int64_t job_id, int round, int size, const char *region,
+                       double now, char *err);
+
+/* ---- Trials ----------------------------------------------------------------------------- */
+
+/* One trial to enqueue. The strings are borrowed for the call. */
+typedef struct {
+    int number;             /* position in the job's submission order, unique in the job, >= 0 */
+    int round;              /* the round that sampled it */
+    const char *params;     /* JSON object of the sampled hyperparameter values */
+    const char *config_key; /* canonical text of the configuration, unique within the job */
+    const char *spec;       /* JSON of the full trial spec sent to workers */
+} cv_store_new_trial_t;
+
+/* Stores n queued trials of a job, all or none: a duplicate config_key or number within the job,
+ * invalid JSON or an unknown job refuses the whole batch (CV_EINVAL naming the trial). When ids
+ * is not NULL it receives the n new trial ids (caller-owned array of n). */
+int cv_store_trials_add(cv_store_t *store, int64_t job_id, const cv_store_new_trial_t *trials,
+                        size_t n, double now, int64_t *ids, char *err);
+
+/* Marks a queued trial running under a lease: worker_id and lease_token (borrowed) are stored,
+ * started_at = now, attempts + 1, and any curve of an earlier attempt is deleted.
+ * CV_STORE_STALE when the trial is not queued, CV_EINVAL when it does not exist. */
+int cv_store_trial_start(cv_store_t *store, int64_t trial_id, const char *worker_id,
+                         const char *lease_token, double now, char *err);
+
+/* A finished trial's outcome. Non-finite doubles and negative integers are stored as NULL. */
+typedef struct {
+    cv_store_trial_status_t status; /* COMPLETED, FAILED or DIVERGED */
+    double dev_error;               /* fraction misclassified on the dev set at best_epoch */
+    double dev_cost;                /* dev-set cost at best_epoch */
+    double train_error;             /* training error at best_epoch */
+    double train_cost;              /* training cost without regularization */
+    double train_cost_reg;          /* training cost with the regularization term */
+    int best_epoch;                 /* epoch of the kept model, 0-based */
+    int epochs_run;                 /* epochs actually trained (early stopping may cut) */
+    const char *diagnosis;          /* bias/variance diagnosis text, or NULL */
+    double examples_per_second;     /* training throughput */
+    const char *error;              /* why it failed or diverged, or NULL */
+    const char *model_path;         /* where the worker saved the model, or NULL */
+} cv_store_result_t;
+
+/* Records a trial's result and final status, but only while the trial is running under
+ * lease_token: otherwise nothing changes and CV_STORE_STALE is returned (a late or duplicate
+ * report; the stored row is untouched). CV_EINVAL for an unknown trial or a non-final status.
+ * The lease token is cleared once the result is stored. */
+int cv_store_put_result(cv_store_t *store, int64_t trial_id, const char *lease_token,
+                        const cv_store_result_t *result, double now, char *err);
+
+/* One epoch of a learning curve. Non-finite values are stored as NULL. */
+typedef struct {
+    int epoch;             /* 0-based */
+    double train_cost;     /* without regularization */
+    double train_cost_reg; /* with it */
+    double dev_cost;
+    double train_error;
+    double dev_error;
+    double learning_rate; /* the decayed rate used in this epoch */
+    double seconds;       /* wall-clock seconds the epoch took */
+} cv_store_curve_point_t;
+
+/* Appends n curve points of a trial, all or none. When lease_token is not NULL the points are
+ * stored only while the trial runs under it (else CV_STORE_STALE). A point for an epoch already
+ * stored replaces it. */
+int cv_store_curve_add(cv_store_t *store, int64_t trial_id, const char *lease_token,
+                       const cv_store_curve_point_t *points, size_t n, char *err);
+
+/* Takes a running trial off its worker: to_status QUEUED puts it back in line (worker and
+ * started_at cleared, queued_at kept so it keeps its place), LOST retires it (finished_at = now,
+ * worker kept for the record). The lease is cleared either way. When lease_token is not NULL the
+ * trial must run under it. CV_STORE_STALE when the trial is not running (under that token),
+ * CV_EINVAL when it does not exist or to_status is neither QUEUED nor LOST. */
+int cv_store_trial_requeue(cv_store_t *store, int64_t trial_id, const char *lease_token,
+                           cv_store_trial_status_t to_status, double now, char *err);
+
+/* Crash recovery, called once at coordinator start-up: every running trial of every job goes
+ * back to queued with its lease and worker cleared (its attempts count is kept). Writes how many
+ * into *requeued when not NULL. */
+int cv_store_recover(cv_store_t *store, int64_t *requeued, char *err);
+
+/* Finds the id of trial `number` of a job. CV_STORE_NOT_FOUND when there is none. */
+int cv_store_trial_id(cv_store_t *store, int64_t job_id, int number, int64_t *trial_id, char *err);
+
+/* ---- Workers ---------------------------------------------------------------------------- */
+
+/* Records that a worker is alive: created on first sight (first_seen = now), otherwise its
+ * version, threads and host are refreshed. last_seen = now. Strings borrowed; version and host
+ * may be NULL. */
+int cv_store_worker_seen(cv_store_t *store, const char *worker_id, const char *version, int threads,
+                         const char *host, double now, char *err);
+
+/* Counts a finished trial against a worker: trials_done + 1, and consecutive_failures reset to 0
+ * when succeeded, otherwise increased by one; its new value goes into *consecutive_failures when
+ * not NULL. CV_STORE_NOT_FOUND for an unknown worker. */
+int cv_store_worker_outcome(cv_store_t *store, const char *worker_id, int succeeded,
+                            int *consecutive_failures, char *err);
+
+/* Sets or clears a worker's quarantine flag. CV_STORE_NOT_FOUND for an unknown worker. */
+int cv_store_worker_set_quarantined(cv_store_t *store, const char *worker_id, int quarantined,
+                                    char *err);
+
+/* ---- Queries for the HTTP API (cJSON trees the caller frees with cJSON_Delete) ------------ */
+
+/* All jobs, oldest first: [{id, name, objective, status, round, created_at, finished_at,
+ * error}]. On success *out is a new array owned by the caller; on failure NULL. */
+int cv_store_jobs_list(cv_store_t *store, cJSON **out, char *err);
+
+/* One job: its columns (spec, region and test_result as JSON values), "counts" (an object with
+ * every trial status name mapped to a count), "rounds" ([{round, size, region, created_at}]) and
+ * "best" (the best completed trial by the job's objective as in cv_store_trials_list, or null).
+ * CV_STORE_NOT_FOUND for an unknown job. *out is caller-owned. */
+int cv_store_job_get(cv_store_t *store, int64_t job_id, cJSON **out, char *err);
+
+/* A job's trials in submission order (by number), skipping `offset` and returning at most
+ * `limit` (limit <= 0: all). Each element: {id, job_id, number, round, status, attempts, params,
+ * worker_id, queued_at, started_at, finished_at, dev_error, dev_cost, train_error, train_cost,
+ * train_cost_reg, best_epoch, epochs_run, diagnosis, examples_per_second, error, model_path};
+ * absent values are null. CV_STORE_NOT_FOUND for an unknown job. *out is caller-owned. */
+int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t offset, int64_t limit,
+                         cJSON **out, char *err);
+
+/* The k best completed trials of a job by objective, smallest first (ties: lower number first),
+ * as elements like cv_store_trials_list's. CV_STORE_NOT_FOUND for an unknown job. */
+int cv_store_trials_top(cv_store_t *store, int64_t job_id, cv_store_objective_t objective,
+                        int64_t k, cJSON **out, char *err);
+
+/* One trial as in cv_store_trials_list plus config_key, spec and "curve" ([{epoch, train_cost,
+ * train_cost_reg, dev_cost, train_error, dev_error, learning_rate, seconds}] by epoch).
+ * CV_STORE_NOT_FOUND for an unknown trial. *out is caller-owned. */
+int cv_store_trial_get(cv_store_t *store, int64_t trial_id, cJSON **out, char *err);
+
+/* All workers by id: [{id, version, threads, host, first_seen, last_seen, trials_done,
+ * consecutive_failures, quarantined}]. *out is caller-owned. */
+int cv_store_workers_list(cv_store_t *store, cJSON **out, char *err);
+
+/* ---- Iterators for resuming after a restart --------------------------------------------- */
+/* The callback receives rows whose strings are borrowed until it returns. It returns 0 to go on;
+ * any other value stops the iteration and is returned by the iterator (use a CV_E* code). The
+ * callback must not call into the same store. */
+
+typedef struct {
+    int64_t id;
+    const char *name;
+    cv_store_objective_t objective;
+    const char *spec; /* JSON text */
+    cv_store_job_status_t status;
+    int round;          /* current round */
+    const char *region; /* JSON text of the current region, or NULL */
+    double created_at;
+} cv_store_job_row_t;
+
+typedef int (*cv_store_on_job_t)(void *ctx, const cv_store_job_row_t *row);
+
+/* Visits jobs by id; only running ones when running_only is non-zero. */
+int cv_store_jobs_each(cv_store_t *store, int running_only, cv_store_on_job_t on_job, void *ctx,
+                       char *err);
+
+typedef struct {
+    int round;
+    int size;           /* trials the round draws */
+    const char *region; /* JSON text */
+} cv_store_round_row_t;
+
+typedef int (*cv_store_on_round_t)(void *ctx, const cv_store_round_row_t *row);
+
+/* Visits a job's rounds in order. */
+int cv_store_rounds_each(cv_store_t *store, int64_t job_id, cv_store_on_round_t on_round, void *ctx,
+                         char *err);
+
+typedef struct {
+    int64_t id;
+    int number;
+    int round;
+    cv_store_trial_status_t status;
+    int attempts;
+    const char *params; /* JSON text of the sampled values */
+    const char *config_key;
+    const char *spec; /* JSON text of the full trial spec (needed to re-send queued ones) */
+    double objective; /* the job's objective value; NaN when not recorded */
+} cv_store_trial_row_t;
+
+typedef int (*cv_store_on_trial_t)(void *ctx, const cv_store_trial_row_t *row);
+
+/* Visits a job's trials in submission order. */
+int cv_store_trials_each(cv_store_t *store, int64_t job_id, cv_store_on_trial_t on_trial, void *ctx,
+                         char *err);
+
+#endif

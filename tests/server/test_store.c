@@ -1,0 +1,1428 @@
+/* Unit tests of server/store: each test opens a real database file in a fresh mkdtemp directory,
+ * drives one behaviour through the store API and checks the rows with independent raw SQLite
+ * queries. The fault tests fill the disk (max_page_count), write through a read-only handle, and
+ * fail every write and sync of a group commit in turn through a fault-injecting VFS. */
+#include <check.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "common/err.h"
+#include "server/store.h"
+#include "testutil.h"
+
+/* ---- Fixture: a temporary directory holding store.db ------------------------------------- */
+
+typedef struct {
+    char dir[CV_TEST_PATH];       /* the mkdtemp directory */
+    char path[CV_TEST_PATH + 16]; /* dir/store.db */
+    cv_store_t *store;            /* open read-write, or NULL */
+    char err[CV_ERRLEN];
+} fx_t;
+
+static void fx_init_closed(fx_t *fx) {
+    memset(fx, 0, sizeof *fx);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(fx->dir, sizeof fx->dir, "%s/caviar-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    ck_assert_msg(mkdtemp(fx->dir) != NULL, "mkdtemp %s", fx->dir);
+    snprintf(fx->path, sizeof fx->path, "%s/store.db", fx->dir);
+}
+
+static void fx_init(fx_t *fx) {
+    fx_init_closed(fx);
+    ck_assert_msg(cv_store_open(fx->path, &fx->store, fx->err) == 0, "%s", fx->err);
+}
+
+/* Closes the store and removes the directory with every file in it. */
+static void fx_finish(fx_t *fx) {
+    cv_store_close(fx->store);
+    fx->store = NULL;
+    DIR *d = opendir(fx->dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char p[CV_TEST_PATH * 2];
+        snprintf(p, sizeof p, "%s/%s", fx->dir, e->d_name);
+        ck_assert_int_eq(unlink(p), 0);
+    }
+    closedir(d);
+    ck_assert_int_eq(rmdir(fx->dir), 0);
+}
+
+static void fx_reopen(fx_t *fx) {
+    cv_store_close(fx->store);
+    fx->store = NULL;
+    ck_assert_msg(cv_store_open(fx->path, &fx->store, fx->err) == 0, "%s", fx->err);
+}
+
+/* ---- Raw SQLite access, independent of the store ----------------------------------------- */
+
+/* Runs a query returning one integer on its own connection (NULL reads as -1). */
+static int64_t raw_int(const char *path, const char *sql) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    int64_t v = sqlite3_column_type(q, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Same for a real value (NULL reads as NaN). */
+static double raw_real(const char *path, const char *sql) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    double v = sqlite3_column_type(q, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Same for text, copied into out (NULL reads as "(null)"). */
+static void raw_text(const char *path, const char *sql, char *out, size_t cap) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    const char *t = (const char *)sqlite3_column_text(q, 0);
+    snprintf(out, cap, "%s", t ? t : "(null)");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* Runs statements on a raw connection that may create the file. */
+static void raw_exec(const char *path, const char *sql) {
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                     SQLITE_OK);
+    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+/* ---- Helpers over the store API ---------------------------------------------------------- */
+
+#define NOW 1700000000.0 /* a fixed clock: times in the rows are exact */
+
+static int64_t add_job(fx_t *fx, const char *name, cv_store_objective_t objective) {
+    int64_t id = 0;
+    ck_assert_msg(cv_store_job_create(fx->store, name, objective, "{\"trials\":10}",
+                                      "{\"lr\":[0.001,0.1]}", NOW, &id, fx->err) == 0,
+                  "%s", fx->err);
+    ck_assert_int_gt(id, 0);
+    return id;
+}
+
+/* Adds n queued trials numbered first..first+n-1 with config keys "k<number>"; ids may be NULL. */
+static void add_trials(fx_t *fx, int64_t job, int first, int n, int64_t *ids) {
+    cv_store_new_trial_t *t = calloc((size_t)n, sizeof *t);
+    char(*keys)[32] = calloc((size_t)n, sizeof *keys);
+    char(*params)[64] = calloc((size_t)n, sizeof *params);
+    ck_assert(t && keys && params);
+    for (int i = 0; i < n; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", first + i);
+        snprintf(params[i], sizeof params[i], "{\"lr\":%d}", first + i);
+        t[i] = (cv_store_new_trial_t){.number = first + i,
+                                      .round = 0,
+                                      .params = params[i],
+                                      .config_key = keys[i],
+                                      .spec = params[i]};
+    }
+    ck_assert_msg(cv_store_trials_add(fx->store, job, t, (size_t)n, NOW, ids, fx->err) == 0, "%s",
+                  fx->err);
+    free(params);
+    free(keys);
+    free(t);
+}
+
+static void start(fx_t *fx, int64_t trial, const char *lease) {
+    ck_assert_msg(cv_store_trial_start(fx->store, trial, "w1", lease, NOW + 1, fx->err) == 0, "%s",
+                  fx->err);
+}
+
+static cv_store_result_t completed(double dev_error, double dev_cost) {
+    return (cv_store_result_t){.status = CV_STORE_TRIAL_COMPLETED,
+                               .dev_error = dev_error,
+                               .dev_cost = dev_cost,
+                               .train_error = 0.01,
+                               .train_cost = 0.05,
+                               .train_cost_reg = 0.06,
+                               .best_epoch = 7,
+                               .epochs_run = 10,
+                               .diagnosis = "variance",
+                               .examples_per_second = 12345.5,
+                               .error = NULL,
+                               .model_path = "/models/t.bin"};
+}
+
+static void finish(fx_t *fx, int64_t trial, const char *lease, double dev_error, double dev_cost) {
+    cv_store_result_t r = completed(dev_error, dev_cost);
+    ck_assert_msg(cv_store_put_result(fx->store, trial, lease, &r, NOW + 2, fx->err) == 0, "%s",
+                  fx->err);
+}
+
+/* Formats a query about one trial into buf. */
+static const char *sqlf(char *buf, size_t cap, const char *fmt, int64_t id) {
+    snprintf(buf, cap, fmt, (long long)id);
+    return buf;
+}
+
+/* ---- Schema and opening ------------------------------------------------------------------ */
+
+START_TEST(test_fresh_file_migrates_to_current_version) {
+    fx_t fx;
+    fx_init(&fx);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+    char mode[32];
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA application_id"), CV_STORE_APPLICATION_ID);
+    raw_text(fx.path, "PRAGMA journal_mode", mode, sizeof mode);
+    ck_assert_str_eq(mode, "wal");
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+                                      "AND name IN ('jobs', 'rounds', 'trials', 'curves', "
+                                      "'workers')"),
+                     5);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' "
+                                      "AND name IN ('trials_by_status', 'trials_by_dev_error', "
+                                      "'trials_by_dev_cost')"),
+                     3);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_reopen_is_idempotent) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "first", CV_STORE_OBJ_DEV_ERROR);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+    int64_t objects = raw_int(fx.path, "SELECT count(*) FROM sqlite_schema");
+
+    for (int i = 0; i < 2; i++)
+        fx_reopen(&fx);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema"), objects);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM jobs"), 1);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT id FROM jobs"), job);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_newer_schema_version_is_refused) {
+    fx_t fx;
+    fx_init_closed(&fx);
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+             CV_STORE_APPLICATION_ID, CV_STORE_SCHEMA_VERSION + 1);
+    raw_exec(fx.path, sql);
+
+    ck_assert_int_eq(cv_store_open(fx.path, &fx.store, fx.err), CV_EFORMAT);
+    ck_assert_ptr_null(fx.store);
+    ck_assert_msg(strstr(fx.err, "newer") != NULL, "%s", fx.err);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION + 1);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema"), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_garbage_file_is_refused) {
+    fx_t fx;
+    fx_init_closed(&fx);
+    char garbage[8192];
+    for (size_t i = 0; i < sizeof garbage; i++)
+        garbage[i] = (char)("not a database\n"[i % 15]);
+    FILE *f = fopen(fx.path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(garbage, 1, sizeof garbage, f), sizeof garbage);
+    ck_assert_int_eq(fclose(f), 0);
+
+    ck_assert_int_eq(cv_store_open(fx.path, &fx.store, fx.err), CV_EFORMAT);
+    ck_assert_ptr_null(fx.store);
+    ck_assert_msg(strstr(fx.err, "not a SQLite database") != NULL, "%s", fx.err);
+    ck_assert_int_eq(cv_store_open_readonly(fx.path, &fx.store, fx.err), CV_EFORMAT);
+
+    char back[sizeof garbage];
+    f = fopen(fx.path, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fread(back, 1, sizeof back, f), sizeof back);
+    ck_assert_int_eq(fgetc(f), EOF);
+    fclose(f);
+    ck_assert_int_eq(memcmp(back, garbage, sizeof back), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_database_of_another_application_is_refused) {
+    fx_t fx;
+    fx_init_closed(&fx);
+    raw_exec(fx.path, "CREATE TABLE photos (id INTEGER PRIMARY KEY)");
+    ck_assert_int_eq(cv_store_open(fx.path, &fx.store, fx.err), CV_EFORMAT);
+    ck_assert_msg(strstr(fx.err, "not a caviar store") != NULL, "%s", fx.err);
+    raw_exec(fx.path, "PRAGMA application_id = 7");
+    ck_assert_int_eq(cv_store_open(fx.path, &fx.store, fx.err), CV_EFORMAT);
+    ck_assert_msg(strstr(fx.err, "another application") != NULL, "%s", fx.err);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_missing_directory_is_an_io_error) {
+    cv_store_t *s = (cv_store_t *)&s; /* must be reset to NULL */
+    char err[CV_ERRLEN] = "";
+    ck_assert_int_eq(cv_store_open("/nonexistent-caviar-dir/x/store.db", &s, err), CV_EIO);
+    ck_assert_ptr_null(s);
+    ck_assert_msg(strstr(err, "/nonexistent-caviar-dir/x/store.db") != NULL, "%s", err);
+}
+END_TEST
+
+START_TEST(test_close_accepts_null) {
+    cv_store_close(NULL);
+}
+END_TEST
+
+/* ---- Leases and results ------------------------------------------------------------------ */
+
+START_TEST(test_result_under_stale_lease_is_not_applied) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+
+    cv_store_result_t r = completed(0.1, 0.2);
+    fx.err[0] = '\0';
+    ck_assert_int_eq(cv_store_put_result(fx.store, id, "lease-B", &r, NOW + 2, fx.err),
+                     CV_STORE_STALE);
+    ck_assert_str_eq(fx.err, "");
+
+    char q[256], text[64];
+    raw_text(fx.path, sqlf(q, sizeof q, "SELECT status FROM trials WHERE id = %lld", id), text,
+             sizeof text);
+    ck_assert_str_eq(text, "running");
+    raw_text(fx.path, sqlf(q, sizeof q, "SELECT lease_token FROM trials WHERE id = %lld", id), text,
+             sizeof text);
+    ck_assert_str_eq(text, "lease-A");
+    ck_assert(isnan(raw_real(fx.path, sqlf(q, sizeof q,
+                                           "SELECT dev_error FROM trials "
+                                           "WHERE id = %lld",
+                                           id))));
+    ck_assert_int_eq(
+        raw_int(fx.path, sqlf(q, sizeof q, "SELECT finished_at FROM trials WHERE id = %lld", id)),
+        -1);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_result_under_current_lease_is_applied_once) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    finish(&fx, id, "lease-A", 0.125, 0.5);
+
+    cv_store_result_t again = completed(0.9, 0.9);
+    ck_assert_int_eq(cv_store_put_result(fx.store, id, "lease-A", &again, NOW + 3, fx.err),
+                     CV_STORE_STALE);
+
+    char q[256], text[64];
+    raw_text(fx.path, sqlf(q, sizeof q, "SELECT status FROM trials WHERE id = %lld", id), text,
+             sizeof text);
+    ck_assert_str_eq(text, "completed");
+    ck_assert_double_eq(
+        raw_real(fx.path, sqlf(q, sizeof q, "SELECT dev_error FROM trials WHERE id = %lld", id)),
+        0.125);
+    ck_assert_double_eq(
+        raw_real(fx.path, sqlf(q, sizeof q, "SELECT finished_at FROM trials WHERE id = %lld", id)),
+        NOW + 2);
+    ck_assert_int_eq(
+        raw_int(fx.path, sqlf(q, sizeof q, "SELECT best_epoch FROM trials WHERE id = %lld", id)),
+        7);
+    ck_assert_int_eq(
+        raw_int(fx.path,
+                sqlf(q, sizeof q, "SELECT lease_token IS NULL FROM trials WHERE id = %lld", id)),
+        1);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_result_for_unknown_trial_or_bad_status_is_invalid) {
+    fx_t fx;
+    fx_init(&fx);
+    cv_store_result_t r = completed(0.1, 0.1);
+    ck_assert_int_eq(cv_store_put_result(fx.store, 999, "x", &r, NOW, fx.err), CV_EINVAL);
+    ck_assert_msg(strstr(fx.err, "no trial 999") != NULL, "%s", fx.err);
+    r.status = CV_STORE_TRIAL_QUEUED;
+    ck_assert_int_eq(cv_store_put_result(fx.store, 999, "x", &r, NOW, fx.err), CV_EINVAL);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_requeue_voids_the_old_lease) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, id, "lease-B", CV_STORE_TRIAL_QUEUED, NOW, fx.err),
+        CV_STORE_STALE);
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, id, "lease-A", CV_STORE_TRIAL_QUEUED, NOW, fx.err), 0);
+    cv_store_result_t r = completed(0.1, 0.1);
+    ck_assert_int_eq(cv_store_put_result(fx.store, id, "lease-A", &r, NOW, fx.err), CV_STORE_STALE);
+    start(&fx, id, "lease-C");
+    finish(&fx, id, "lease-C", 0.25, 0.5);
+
+    char q[256];
+    ck_assert_int_eq(
+        raw_int(fx.path, sqlf(q, sizeof q, "SELECT attempts FROM trials WHERE id = %lld", id)), 2);
+    ck_assert_double_eq(
+        raw_real(fx.path, sqlf(q, sizeof q, "SELECT dev_error FROM trials WHERE id = %lld", id)),
+        0.25);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_lost_trial_is_final_and_keeps_its_worker) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, id, NULL, CV_STORE_TRIAL_LOST, NOW + 9, fx.err), 0);
+    ck_assert_int_eq(cv_store_trial_start(fx.store, id, "w2", "lease-B", NOW, fx.err),
+                     CV_STORE_STALE);
+
+    char q[256], text[64];
+    raw_text(fx.path,
+             sqlf(q, sizeof q,
+                  "SELECT status || ' ' || worker_id FROM trials "
+                  "WHERE id = %lld",
+                  id),
+             text, sizeof text);
+    ck_assert_str_eq(text, "lost w1");
+    ck_assert_double_eq(
+        raw_real(fx.path, sqlf(q, sizeof q, "SELECT finished_at FROM trials WHERE id = %lld", id)),
+        NOW + 9);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_start_requires_a_queued_trial) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    ck_assert_int_eq(cv_store_trial_start(fx.store, id, "w2", "lease-B", NOW, fx.err),
+                     CV_STORE_STALE);
+    ck_assert_int_eq(cv_store_trial_start(fx.store, id + 100, "w2", "lease-B", NOW, fx.err),
+                     CV_EINVAL);
+
+    char q[256], text[64];
+    raw_text(fx.path,
+             sqlf(q, sizeof q,
+                  "SELECT worker_id || ' ' || lease_token || ' ' || "
+                  "attempts FROM trials WHERE id = %lld",
+                  id),
+             text, sizeof text);
+    ck_assert_str_eq(text, "w1 lease-A 1");
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_nonfinite_metrics_are_stored_as_null) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "L");
+    cv_store_result_t r = {.status = CV_STORE_TRIAL_DIVERGED,
+                           .dev_error = NAN,
+                           .dev_cost = INFINITY,
+                           .train_error = NAN,
+                           .train_cost = -INFINITY,
+                           .train_cost_reg = NAN,
+                           .best_epoch = -1,
+                           .epochs_run = 3,
+                           .examples_per_second = 10.0,
+                           .error = "cost became NaN at epoch 3"};
+    ck_assert_int_eq(cv_store_put_result(fx.store, id, "L", &r, NOW, fx.err), 0);
+
+    cJSON *t = NULL;
+    ck_assert_int_eq(cv_store_trial_get(fx.store, id, &t, fx.err), 0);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(t, "dev_error")));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(t, "dev_cost")));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(t, "train_cost")));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(t, "best_epoch")));
+    ck_assert_int_eq(cJSON_GetObjectItem(t, "epochs_run")->valueint, 3);
+    ck_assert_str_eq(cJSON_GetObjectItem(t, "status")->valuestring, "diverged");
+    ck_assert_str_eq(cJSON_GetObjectItem(t, "error")->valuestring, "cost became NaN at epoch 3");
+    cJSON_Delete(t);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* ---- Trials: uniqueness, ranking, recovery ----------------------------------------------- */
+
+START_TEST(test_duplicate_config_key_in_a_job_refuses_the_batch) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR);
+    add_trials(&fx, job, 0, 2, NULL); /* k0, k1 */
+
+    cv_store_new_trial_t batch[] = {
+        {.number = 2, .params = "{}", .config_key = "k2", .spec = "{}"},
+        {.number = 3, .params = "{}", .config_key = "k1", .spec = "{}"},
+    };
+    ck_assert_int_eq(cv_store_trials_add(fx.store, job, batch, 2, NOW, NULL, fx.err), CV_EINVAL);
+    ck_assert_msg(strstr(fx.err, "\"k1\"") != NULL && strstr(fx.err, "UNIQUE") != NULL, "%s",
+                  fx.err);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials"), 2);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE config_key = 'k2'"), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_same_config_key_is_allowed_in_another_job) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t a = add_job(&fx, "a", CV_STORE_OBJ_DEV_ERROR);
+    int64_t b = add_job(&fx, "b", CV_STORE_OBJ_DEV_ERROR);
+    add_trials(&fx, a, 0, 3, NULL);
+    add_trials(&fx, b, 0, 3, NULL);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE config_key = 'k1'"), 2);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_trials_for_an_unknown_job_are_refused) {
+    fx_t fx;
+    fx_init(&fx);
+    cv_store_new_trial_t t = {.number = 0, .params = "{}", .config_key = "k", .spec = "{}"};
+    ck_assert_int_eq(cv_store_trials_add(fx.store, 42, &t, 1, NOW, NULL, fx.err), CV_EINVAL);
+    ck_assert_msg(strstr(fx.err, "FOREIGN KEY") != NULL, "%s", fx.err);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_invalid_json_is_refused) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t id = 0;
+    ck_assert_int_eq(cv_store_job_create(fx.store, "j", CV_STORE_OBJ_DEV_ERROR, "{\"a\":", NULL,
+                                         NOW, &id, fx.err),
+                     CV_EINVAL);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR);
+    cv_store_new_trial_t t = {.number = 0, .params = "[1,", .config_key = "k", .spec = "{}"};
+    ck_assert_int_eq(cv_store_trials_add(fx.store, job, &t, 1, NOW, NULL, fx.err), CV_EINVAL);
+    ck_assert_int_eq(cv_store_job_set_test_result(fx.store, job, "nope", fx.err), CV_EINVAL);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials"), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* Completes trials numbered 0..5 with dev errors in a fixed order, plus a failed trial with the
+ * lowest dev error of all and one still running: neither may rank. */
+static int64_t ranked_job(fx_t *fx, cv_store_objective_t objective) {
+    static const double dev_error[] = {0.30, 0.12, 0.45, 0.07, 0.12, 0.25};
+    static const double dev_cost[] = {0.9, 0.2, 0.1, 0.8, 0.3, 0.4};
+    int64_t job = add_job(fx, "ranked", objective), ids[8];
+    add_trials(fx, job, 0, 8, ids);
+    for (int i = 0; i < 8; i++)
+        start(fx, ids[i], "L");
+    for (int i = 0; i < 6; i++)
+        finish(fx, ids[i], "L", dev_error[i], dev_cost[i]);
+    cv_store_result_t failed = completed(0.01, 0.01);
+    failed.status = CV_STORE_TRIAL_FAILED;
+    ck_assert_int_eq(cv_store_put_result(fx->store, ids[6], "L", &failed, NOW, fx->err), 0);
+    return job;
+}
+
+static int number_at(cJSON *arr, int i) {
+    return cJSON_GetObjectItem(cJSON_GetArrayItem(arr, i), "number")->valueint;
+}
+
+START_TEST(test_top_k_returns_the_true_minimum_first) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = ranked_job(&fx, CV_STORE_OBJ_DEV_ERROR);
+    cJSON *top = NULL;
+    ck_assert_int_eq(cv_store_trials_top(fx.store, job, CV_STORE_OBJ_JOB, 3, &top, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(top), 3);
+    ck_assert_int_eq(number_at(top, 0), 3); /* 0.07 */
+    ck_assert_int_eq(number_at(top, 1), 1); /* 0.12, lower number first */
+    ck_assert_int_eq(number_at(top, 2), 4); /* 0.12 */
+    ck_assert_double_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(top, 0), "dev_error")->valuedouble,
+                        0.07);
+    cJSON_Delete(top);
+
+    ck_assert_int_eq(cv_store_trials_top(fx.store, job, CV_STORE_OBJ_JOB, 100, &top, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(top), 6); /* failed and running trials never rank */
+    ck_assert_int_eq(number_at(top, 5), 2);       /* 0.45 */
+    cJSON_Delete(top);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_top_k_follows_the_objective) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = ranked_job(&fx, CV_STORE_OBJ_DEV_COST);
+    cJSON *top = NULL;
+    ck_assert_int_eq(cv_store_trials_top(fx.store, job, CV_STORE_OBJ_JOB, 2, &top, fx.err), 0);
+    ck_assert_int_eq(number_at(top, 0), 2); /* dev_cost 0.1 */
+    ck_assert_int_eq(number_at(top, 1), 1); /* 0.2 */
+    cJSON_Delete(top);
+    ck_assert_int_eq(cv_store_trials_top(fx.store, job, CV_STORE_OBJ_DEV_ERROR, 1, &top, fx.err),
+                     0);
+    ck_assert_int_eq(number_at(top, 0), 3);
+    cJSON_Delete(top);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_recover_requeues_exactly_the_running_trials) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t a = add_job(&fx, "a", CV_STORE_OBJ_DEV_ERROR), ta[5];
+    int64_t b = add_job(&fx, "b", CV_STORE_OBJ_DEV_ERROR), tb[2];
+    add_trials(&fx, a, 0, 5, ta);
+    add_trials(&fx, b, 0, 2, tb);
+    for (int i = 0; i < 5; i++)
+        start(&fx, ta[i], "L");
+    start(&fx, tb[0], "L");
+    finish(&fx, ta[2], "L", 0.2, 0.2);
+    cv_store_result_t failed = completed(0.3, 0.3);
+    failed.status = CV_STORE_TRIAL_FAILED;
+    ck_assert_int_eq(cv_store_put_result(fx.store, ta[4], "L", &failed, NOW, fx.err), 0);
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, ta[3], "L", CV_STORE_TRIAL_QUEUED, NOW, fx.err), 0);
+    /* now running: ta[0], ta[1], tb[0]; queued: ta[3], tb[1]; final: ta[2], ta[4] */
+    fx_reopen(&fx); /* the coordinator restarts */
+
+    int64_t n = -1;
+    ck_assert_int_eq(cv_store_recover(fx.store, &n, fx.err), 0);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'running'"), 0);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'queued'"), 5);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'queued' "
+                                      "AND lease_token IS NULL AND worker_id IS NULL"),
+                     5);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'completed' "
+                                      "AND dev_error = 0.2"),
+                     1);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'failed'"), 1);
+    char q[256];
+    ck_assert_int_eq(
+        raw_int(fx.path, sqlf(q, sizeof q, "SELECT attempts FROM trials WHERE id = %lld", ta[0])),
+        1);
+    ck_assert_int_eq(cv_store_recover(fx.store, &n, fx.err), 0);
+    ck_assert_int_eq(n, 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_cancel_job_cancels_only_unfinished_trials) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), t[4];
+    add_trials(&fx, job, 0, 4, t);
+    start(&fx, t[1], "L");
+    start(&fx, t[2], "L");
+    finish(&fx, t[2], "L", 0.1, 0.1);
+    /* queued: t0, t3; running: t1; completed: t2 */
+    int64_t n = -1;
+    ck_assert_int_eq(cv_store_job_cancel(fx.store, job, NOW + 5, &n, fx.err), 0);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'cancelled' "
+                                      "AND finished_at IS NOT NULL AND lease_token IS NULL"),
+                     3);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'completed'"), 1);
+    char status[32];
+    raw_text(fx.path, "SELECT status FROM jobs", status, sizeof status);
+    ck_assert_str_eq(status, "cancelled");
+    ck_assert_double_eq(raw_real(fx.path, "SELECT finished_at FROM jobs"), NOW + 5);
+
+    cv_store_result_t late = completed(0.05, 0.05);
+    ck_assert_int_eq(cv_store_put_result(fx.store, t[1], "L", &late, NOW, fx.err), CV_STORE_STALE);
+    ck_assert_int_eq(cv_store_job_cancel(fx.store, job, NOW, NULL, fx.err), CV_STORE_STALE);
+    ck_assert_int_eq(cv_store_job_cancel(fx.store, job + 1, NOW, NULL, fx.err), CV_EINVAL);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* ---- Transactions ------------------------------------------------------------------------ */
+
+START_TEST(test_rollback_leaves_nothing_behind) {
+    fx_t fx;
+    fx_init(&fx);
+    ck_assert_int_eq(cv_store_begin(fx.store, fx.err), 0);
+    int64_t job = add_job(&fx, "doomed", CV_STORE_OBJ_DEV_ERROR), ids[3];
+    ck_assert_int_eq(cv_store_round_add(fx.store, job, 0, 3, "{}", NOW, fx.err), 0);
+    add_trials(&fx, job, 0, 3, ids);
+    start(&fx, ids[0], "L");
+    finish(&fx, ids[0], "L", 0.1, 0.1);
+    ck_assert_int_eq(cv_store_rollback(fx.store, fx.err), 0);
+
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM jobs"), 0);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM rounds"), 0);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials"), 0);
+    cJSON *jobs = NULL;
+    ck_assert_int_eq(cv_store_jobs_list(fx.store, &jobs, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(jobs), 0);
+    cJSON_Delete(jobs);
+    add_job(&fx, "after", CV_STORE_OBJ_DEV_ERROR); /* the store is usable again */
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_group_commit_stores_every_result) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), ids[100];
+    add_trials(&fx, job, 0, 100, ids);
+    for (int i = 0; i < 100; i++)
+        start(&fx, ids[i], "L");
+    ck_assert_int_eq(cv_store_begin(fx.store, fx.err), 0);
+    for (int i = 0; i < 100; i++)
+        finish(&fx, ids[i], "L", i / 1000.0, 1.0);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'completed'"),
+                     0); /* not visible before commit */
+    ck_assert_int_eq(cv_store_commit(fx.store, fx.err), 0);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'completed'"),
+                     100);
+    ck_assert_double_eq_tol(raw_real(fx.path, "SELECT sum(dev_error) FROM trials"), 4.95, 1e-12);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_failed_operation_in_a_group_undoes_only_itself) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), ids[3];
+    add_trials(&fx, job, 0, 3, ids);
+    for (int i = 0; i < 3; i++)
+        start(&fx, ids[i], "L");
+    ck_assert_int_eq(cv_store_begin(fx.store, fx.err), 0);
+    finish(&fx, ids[0], "L", 0.1, 0.1);
+    cv_store_new_trial_t batch[] = {
+        {.number = 3, .params = "{}", .config_key = "new", .spec = "{}"},
+        {.number = 4, .params = "{}", .config_key = "k0", .spec = "{}"},
+    };
+    ck_assert_int_eq(cv_store_trials_add(fx.store, job, batch, 2, NOW, NULL, fx.err), CV_EINVAL);
+    finish(&fx, ids[1], "L", 0.2, 0.2);
+    ck_assert_int_eq(cv_store_commit(fx.store, fx.err), 0);
+
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials"), 3);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'completed'"), 2);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_groups_do_not_nest) {
+    fx_t fx;
+    fx_init(&fx);
+    ck_assert_int_eq(cv_store_commit(fx.store, fx.err), CV_EINVAL);
+    ck_assert_int_eq(cv_store_rollback(fx.store, fx.err), 0);
+    ck_assert_int_eq(cv_store_begin(fx.store, fx.err), 0);
+    ck_assert_int_eq(cv_store_begin(fx.store, fx.err), CV_EINVAL);
+    ck_assert_int_eq(cv_store_commit(fx.store, fx.err), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* ---- Faults ------------------------------------------------------------------------------ */
+
+START_TEST(test_write_through_a_readonly_store_fails) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "L");
+
+    cv_store_t *ro = NULL;
+    ck_assert_msg(cv_store_open_readonly(fx.path, &ro, fx.err) == 0, "%s", fx.err);
+    cv_store_result_t r = completed(0.1, 0.1);
+    ck_assert_int_eq(cv_store_put_result(ro, id, "L", &r, NOW, fx.err), CV_EIO);
+    ck_assert_msg(strstr(fx.err, "readonly") != NULL, "%s", fx.err);
+    ck_assert_int_eq(
+        cv_store_trials_add(
+            ro, job,
+            &(cv_store_new_trial_t){.number = 1, .params = "{}", .config_key = "x", .spec = "{}"},
+            1, NOW, NULL, fx.err),
+        CV_EIO);
+    cv_store_close(ro);
+
+    char status[32];
+    raw_text(fx.path, "SELECT status FROM trials", status, sizeof status);
+    ck_assert_str_eq(status, "running");
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials"), 1);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_readonly_store_sees_committed_rows) {
+    fx_t fx;
+    fx_init(&fx);
+    cv_store_t *ro = NULL;
+    ck_assert_int_eq(cv_store_open_readonly(fx.path, &ro, fx.err), 0);
+    int64_t job = add_job(&fx, "visible", CV_STORE_OBJ_DEV_ERROR);
+    ck_assert_int_eq(cv_store_begin(fx.store, fx.err), 0);
+    add_trials(&fx, job, 0, 2, NULL);
+    cJSON *j = NULL;
+    ck_assert_int_eq(cv_store_job_get(ro, job, &j, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "counts"), "queued")->valueint, 0);
+    cJSON_Delete(j);
+    ck_assert_int_eq(cv_store_commit(fx.store, fx.err), 0);
+    ck_assert_int_eq(cv_store_job_get(ro, job, &j, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "counts"), "queued")->valueint, 2);
+    cJSON_Delete(j);
+    cv_store_close(ro);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_disk_full_is_reported_and_committed_rows_survive) {
+    fx_t fx;
+    fx_init_closed(&fx);
+    cv_store_options_t opt = {.max_bytes = 128 * 1024};
+    ck_assert_msg(cv_store_open_with(fx.path, &opt, &fx.store, fx.err) == 0, "%s", fx.err);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR);
+    add_trials(&fx, job, 0, 10, NULL);
+
+    enum { BIG = 4000, N = 64 };
+    char *spec = malloc(BIG + 16);
+    cv_store_new_trial_t *batch = calloc(N, sizeof *batch);
+    char(*keys)[16] = calloc(N, sizeof *keys);
+    ck_assert(spec && batch && keys);
+    snprintf(spec, BIG + 16, "{\"pad\":\"%0*d\"}", BIG, 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "big%d", i);
+        batch[i] = (cv_store_new_trial_t){
+            .number = 100 + i, .params = "{}", .config_key = keys[i], .spec = spec};
+    }
+    ck_assert_int_eq(cv_store_begin(fx.store, fx.err), 0);
+    ck_assert_int_eq(cv_store_trials_add(fx.store, job, batch, N, NOW, NULL, fx.err), CV_EIO);
+    ck_assert_msg(strstr(fx.err, "full") != NULL, "%s", fx.err);
+    ck_assert_int_eq(cv_store_rollback(fx.store, fx.err), 0);
+    /* outside a group the same batch fails the same way and leaves nothing */
+    ck_assert_int_eq(cv_store_trials_add(fx.store, job, batch, N, NOW, NULL, fx.err), CV_EIO);
+    add_trials(&fx, job, 10, 1, NULL); /* small writes still fit */
+    cv_store_close(fx.store);
+    fx.store = NULL;
+
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials"), 11);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE number >= 100"), 0);
+    char ok[16];
+    raw_text(fx.path, "PRAGMA integrity_check", ok, sizeof ok);
+    ck_assert_str_eq(ok, "ok");
+    free(keys);
+    free(batch);
+    free(spec);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A VFS over the default one that fails the fail_at-th write or sync after arming, once or (when
+ * persist is set) from then on, the way SQLite's own I/O-error tests do. */
+typedef struct {
+    sqlite3_vfs *real; /* the VFS every call is forwarded to */
+    long fail_at;      /* 1-based index of the write or sync to fail; 0 = disarmed */
+    long calls;        /* writes and syncs seen since arming */
+    long injected;     /* failures returned */
+    int persist;       /* 1: every call after the first failure fails too */
+} fault_state_t;
+
+typedef struct {
+    sqlite3_file base;    /* pMethods: k_fault_io */
+    fault_state_t *state; /* shared with the VFS */
+    sqlite3_file *real;   /* the real file, allocated right after this struct */
+} fault_file_t;
+
+static int fault_hit(fault_state_t *st) {
+    if (st->fail_at <= 0) return 0;
+    st->calls++;
+    if (st->calls == st->fail_at || (st->persist && st->calls > st->fail_at)) {
+        st->injected++;
+        return 1;
+    }
+    return 0;
+}
+
+static sqlite3_file *real_file(sqlite3_file *f) {
+    return ((fault_file_t *)f)->real;
+}
+
+static int f_close(sqlite3_file *f) {
+    return real_file(f)->pMethods->xClose(real_file(f));
+}
+static int f_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off) {
+    return real_file(f)->pMethods->xRead(real_file(f), buf, n, off);
+}
+static int f_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off) {
+    if (fault_hit(((fault_file_t *)f)->state)) return SQLITE_IOERR_WRITE;
+    return real_file(f)->pMethods->xWrite(real_file(f), buf, n, off);
+}
+static int f_truncate(sqlite3_file *f, sqlite3_int64 size) {
+    return real_file(f)->pMethods->xTruncate(real_file(f), size);
+}
+static int f_sync(sqlite3_file *f, int flags) {
+    if (fault_hit(((fault_file_t *)f)->state)) return SQLITE_IOERR_FSYNC;
+    return real_file(f)->pMethods->xSync(real_file(f), flags);
+}
+static int f_file_size(sqlite3_file *f, sqlite3_int64 *size) {
+    return real_file(f)->pMethods->xFileSize(real_file(f), size);
+}
+static int f_lock(sqlite3_file *f, int level) {
+    return real_file(f)->pMethods->xLock(real_file(f), level);
+}
+static int f_unlock(sqlite3_file *f, int level) {
+    return real_file(f)->pMethods->xUnlock(real_file(f), level);
+}
+static int f_check_reserved(sqlite3_file *f, int *out) {
+    return real_file(f)->pMethods->xCheckReservedLock(real_file(f), out);
+}
+static int f_file_control(sqlite3_file *f, int op, void *arg) {
+    return real_file(f)->pMethods->xFileControl(real_file(f), op, arg);
+}
+static int f_sector_size(sqlite3_file *f) {
+    return real_file(f)->pMethods->xSectorSize(real_file(f));
+}
+static int f_device(sqlite3_file *f) {
+    return real_file(f)->pMethods->xDeviceCharacteristics(real_file(f));
+}
+static int f_shm_map(sqlite3_file *f, int page, int size, int extend, void volatile **out) {
+    return real_file(f)->pMethods->xShmMap(real_file(f), page, size, extend, out);
+}
+static int f_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
+    return real_file(f)->pMethods->xShmLock(real_file(f), offset, n, flags);
+}
+static void f_shm_barrier(sqlite3_file *f) {
+    real_file(f)->pMethods->xShmBarrier(real_file(f));
+}
+static int f_shm_unmap(sqlite3_file *f, int delete_flag) {
+    return real_file(f)->pMethods->xShmUnmap(real_file(f), delete_flag);
+}
+
+static const sqlite3_io_methods k_fault_io = {
+    .iVersion = 2, /* no memory-mapped I/O: every write goes through xWrite */
+    .xClose = f_close,
+    .xRead = f_read,
+    .xWrite = f_write,
+    .xTruncate = f_truncate,
+    .xSync = f_sync,
+    .xFileSize = f_file_size,
+    .xLock = f_lock,
+    .xUnlock = f_unlock,
+    .xCheckReservedLock = f_check_reserved,
+    .xFileControl = f_file_control,
+    .xSectorSize = f_sector_size,
+    .xDeviceCharacteristics = f_device,
+    .xShmMap = f_shm_map,
+    .xShmLock = f_shm_lock,
+    .xShmBarrier = f_shm_barrier,
+    .xShmUnmap = f_shm_unmap,
+};
+
+static sqlite3_vfs *real_vfs(sqlite3_vfs *v) {
+    return ((fault_state_t *)v->pAppData)->real;
+}
+
+static int v_open(sqlite3_vfs *v, const char *name, sqlite3_file *file, int flags, int *out) {
+    fault_file_t *ff = (fault_file_t *)file;
+    ff->state = v->pAppData;
+    ff->real = (sqlite3_file *)(ff + 1);
+    int rc = real_vfs(v)->xOpen(real_vfs(v), name, ff->real, flags, out);
+    ff->base.pMethods = ff->real->pMethods ? &k_fault_io : NULL;
+    return rc;
+}
+static int v_delete(sqlite3_vfs *v, const char *name, int sync_dir) {
+    return real_vfs(v)->xDelete(real_vfs(v), name, sync_dir);
+}
+static int v_access(sqlite3_vfs *v, const char *name, int flags, int *out) {
+    return real_vfs(v)->xAccess(real_vfs(v), name, flags, out);
+}
+static int v_full_pathname(sqlite3_vfs *v, const char *name, int n, char *out) {
+    return real_vfs(v)->xFullPathname(real_vfs(v), name, n, out);
+}
+static int v_randomness(sqlite3_vfs *v, int n, char *out) {
+    return real_vfs(v)->xRandomness(real_vfs(v), n, out);
+}
+static int v_sleep(sqlite3_vfs *v, int us) {
+    return real_vfs(v)->xSleep(real_vfs(v), us);
+}
+static int v_current_time(sqlite3_vfs *v, double *out) {
+    return real_vfs(v)->xCurrentTime(real_vfs(v), out);
+}
+static int v_last_error(sqlite3_vfs *v, int n, char *out) {
+    return real_vfs(v)->xGetLastError(real_vfs(v), n, out);
+}
+static int v_current_time64(sqlite3_vfs *v, sqlite3_int64 *out) {
+    return real_vfs(v)->xCurrentTimeInt64(real_vfs(v), out);
+}
+
+/* Fills vfs as "cv_fault" over the default VFS and registers it. */
+static void fault_vfs_register(sqlite3_vfs *vfs, fault_state_t *st) {
+    memset(st, 0, sizeof *st);
+    st->real = sqlite3_vfs_find(NULL);
+    ck_assert_ptr_nonnull(st->real);
+    ck_assert_int_ge(st->real->iVersion, 2);
+    *vfs = (sqlite3_vfs){
+        .iVersion = 2,
+        .szOsFile = (int)sizeof(fault_file_t) + st->real->szOsFile,
+        .mxPathname = st->real->mxPathname,
+        .zName = "cv_fault",
+        .pAppData = st,
+        .xOpen = v_open,
+        .xDelete = v_delete,
+        .xAccess = v_access,
+        .xFullPathname = v_full_pathname,
+        .xRandomness = v_randomness,
+        .xSleep = v_sleep,
+        .xCurrentTime = v_current_time,
+        .xGetLastError = v_last_error,
+        .xCurrentTimeInt64 = v_current_time64,
+    };
+    ck_assert_int_eq(sqlite3_vfs_register(vfs, 0), SQLITE_OK);
+}
+
+static void copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    ck_assert(in && out);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    ck_assert_int_eq(fclose(out), 0);
+}
+
+/* Commits results of trials [first, first + n) in one group; returns the first failure. */
+static int commit_results(cv_store_t *s, const int64_t *ids, int first, int n, char *err) {
+    int rc = cv_store_begin(s, err);
+    for (int i = first; rc == 0 && i < first + n; i++) {
+        cv_store_result_t r = completed(i / 1000.0, 1.0);
+        rc = cv_store_put_result(s, ids[i], "L", &r, NOW, err);
+    }
+    if (rc == 0) return cv_store_commit(s, err);
+    cv_store_rollback(s, NULL);
+    return rc;
+}
+
+START_TEST(test_io_faults_never_half_apply_a_group) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), ids[200];
+    add_trials(&fx, job, 0, 200, ids);
+    for (int i = 0; i < 200; i++)
+        start(&fx, ids[i], "L");
+    ck_assert_int_eq(commit_results(fx.store, ids, 0, 100, fx.err), 0);
+    cv_store_close(fx.store); /* checkpoints: store.db alone holds the baseline */
+    fx.store = NULL;
+
+    sqlite3_vfs vfs;
+    fault_state_t st;
+    fault_vfs_register(&vfs, &st);
+    char work[CV_TEST_PATH + 16], side[CV_TEST_PATH + 32];
+    snprintf(work, sizeof work, "%s/work.db", fx.dir);
+    cv_store_options_t opt = {.vfs = "cv_fault"};
+    for (int persist = 0; persist <= 1; persist++) {
+        long k;
+        for (k = 1; k < 1000; k++) {
+            copy_file(fx.path, work);
+            snprintf(side, sizeof side, "%s-wal", work);
+            unlink(side);
+            snprintf(side, sizeof side, "%s-shm", work);
+            unlink(side);
+            cv_store_t *s = NULL;
+            ck_assert_msg(cv_store_open_with(work, &opt, &s, fx.err) == 0, "%s", fx.err);
+            st = (fault_state_t){.real = st.real, .fail_at = k, .persist = persist};
+            fx.err[0] = '\0';
+            int rc = commit_results(s, ids, 100, 100, fx.err);
+            long injected = st.injected;
+            st.fail_at = 0;
+            cv_store_close(s);
+
+            if (rc != 0) {
+                ck_assert_msg(rc == CV_EIO, "k=%ld persist=%d: %d %s", k, persist, rc, fx.err);
+                ck_assert_msg(strstr(fx.err, "I/O") != NULL, "%s", fx.err);
+            }
+            int64_t done = raw_int(work, "SELECT count(*) FROM trials WHERE status = 'completed'");
+            /* all of the group or none; the group may be durable yet unacknowledged when the
+               failure hit after its commit record was written */
+            ck_assert_msg(done == 100 || done == 200, "k=%ld persist=%d: %lld completed", k,
+                          persist, (long long)done);
+            if (rc == 0) ck_assert_int_eq(done, 200);
+            ck_assert_double_eq_tol(
+                raw_real(work, "SELECT sum(dev_error) FROM trials WHERE number < 100"), 4.95,
+                1e-12);
+            char ok[16];
+            raw_text(work, "PRAGMA integrity_check", ok, sizeof ok);
+            ck_assert_str_eq(ok, "ok");
+            if (injected == 0) break;
+        }
+        ck_assert_msg(k > 2 && k < 1000, "faults injected at %ld points", k - 1);
+    }
+    ck_assert_int_eq(sqlite3_vfs_unregister(&vfs), SQLITE_OK);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* ---- Queries ----------------------------------------------------------------------------- */
+
+START_TEST(test_job_get_reports_counts_rounds_and_best) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = ranked_job(&fx, CV_STORE_OBJ_DEV_ERROR);
+    ck_assert_int_eq(cv_store_round_add(fx.store, job, 0, 8, "{\"lr\":[0.001,0.1]}", NOW, fx.err),
+                     0);
+    ck_assert_int_eq(cv_store_round_add(fx.store, job, 0, 8, "{}", NOW, fx.err), CV_EINVAL);
+    ck_assert_int_eq(cv_store_job_set_round(fx.store, job, 1, "{\"lr\":[0.01,0.05]}", fx.err), 0);
+    ck_assert_int_eq(cv_store_job_set_test_result(fx.store, job, "{\"test_error\":0.08}", fx.err),
+                     0);
+
+    cJSON *j = NULL;
+    ck_assert_int_eq(cv_store_job_get(fx.store, job, &j, fx.err), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "name")->valuestring, "ranked");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring, "running");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "objective")->valuestring, "dev_error");
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "round")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "spec"), "trials")->valueint, 10);
+    cJSON *lr = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "region"), "lr");
+    ck_assert_double_eq(cJSON_GetArrayItem(lr, 0)->valuedouble, 0.01);
+    ck_assert_double_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(j, "test_result"), "test_error")->valuedouble,
+        0.08);
+    cJSON *counts = cJSON_GetObjectItem(j, "counts");
+    ck_assert_int_eq(cJSON_GetArraySize(counts), CV_STORE_TRIAL_STATUSES);
+    ck_assert_int_eq(cJSON_GetObjectItem(counts, "completed")->valueint, 6);
+    ck_assert_int_eq(cJSON_GetObjectItem(counts, "failed")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(counts, "running")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(counts, "queued")->valueint, 0);
+    cJSON *rounds = cJSON_GetObjectItem(j, "rounds");
+    ck_assert_int_eq(cJSON_GetArraySize(rounds), 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(rounds, 0), "size")->valueint, 8);
+    cJSON *best = cJSON_GetObjectItem(j, "best");
+    ck_assert_int_eq(cJSON_GetObjectItem(best, "number")->valueint, 3);
+    ck_assert_double_eq(cJSON_GetObjectItem(best, "dev_error")->valuedouble, 0.07);
+    ck_assert_ptr_null(cJSON_GetObjectItem(best, "lease_token"));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "finished_at")));
+    cJSON_Delete(j);
+
+    ck_assert_int_eq(
+        cv_store_job_set_status(fx.store, job, CV_STORE_JOB_COMPLETED, NULL, NOW + 50, fx.err), 0);
+    ck_assert_int_eq(cv_store_job_get(fx.store, job, &j, fx.err), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring, "completed");
+    ck_assert_double_eq(cJSON_GetObjectItem(j, "finished_at")->valuedouble, NOW + 50);
+    cJSON_Delete(j);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_job_without_results_has_null_best) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "empty", CV_STORE_OBJ_DEV_COST);
+    cJSON *j = NULL;
+    ck_assert_int_eq(cv_store_job_get(fx.store, job, &j, fx.err), 0);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "best")));
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "rounds")), 0);
+    cJSON_Delete(j);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_unknown_ids_are_not_found) {
+    fx_t fx;
+    fx_init(&fx);
+    cJSON *out = (cJSON *)&out;
+    int64_t id = -5;
+    ck_assert_int_eq(cv_store_job_get(fx.store, 7, &out, fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(cv_store_trial_get(fx.store, 7, &out, fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_trials_list(fx.store, 7, 0, 0, &out, fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_trials_top(fx.store, 7, CV_STORE_OBJ_JOB, 5, &out, fx.err),
+                     CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_trial_id(fx.store, 7, 0, &id, fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(id, -5);
+    ck_assert_int_eq(cv_store_job_set_status(fx.store, 7, CV_STORE_JOB_FAILED, "x", NOW, fx.err),
+                     CV_EINVAL);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_trials_list_is_in_submission_order_and_pages) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR);
+    add_trials(&fx, job, 5, 5, NULL); /* 5..9 first */
+    add_trials(&fx, job, 0, 5, NULL); /* then 0..4 */
+    cJSON *arr = NULL;
+    ck_assert_int_eq(cv_store_trials_list(fx.store, job, 0, 0, &arr, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(arr), 10);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(number_at(arr, i), i);
+    ck_assert_int_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 4), "params"), "lr")
+            ->valueint,
+        4);
+    cJSON_Delete(arr);
+    ck_assert_int_eq(cv_store_trials_list(fx.store, job, 3, 4, &arr, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(arr), 4);
+    ck_assert_int_eq(number_at(arr, 0), 3);
+    ck_assert_int_eq(number_at(arr, 3), 6);
+    cJSON_Delete(arr);
+    int64_t id = 0;
+    ck_assert_int_eq(cv_store_trial_id(fx.store, job, 7, &id, fx.err), 0);
+    ck_assert_int_eq(id, 3); /* the third row inserted */
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_trial_get_returns_the_curve_in_epoch_order) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "L");
+    cv_store_curve_point_t pts[3] = {
+        {.epoch = 2, .train_cost = 0.2, .dev_cost = 0.3, .learning_rate = 0.01, .seconds = 1.5},
+        {.epoch = 0, .train_cost = 0.9, .dev_cost = 1.0, .learning_rate = 0.01, .seconds = 1.25},
+        {.epoch = 1, .train_cost = 0.5, .dev_cost = NAN, .learning_rate = 0.01, .seconds = 1.0},
+    };
+    ck_assert_int_eq(cv_store_curve_add(fx.store, id, "L", pts, 3, fx.err), 0);
+    ck_assert_int_eq(cv_store_curve_add(fx.store, id, "other", pts, 1, fx.err), CV_STORE_STALE);
+
+    cJSON *t = NULL;
+    ck_assert_int_eq(cv_store_trial_get(fx.store, id, &t, fx.err), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(t, "config_key")->valuestring, "k0");
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(t, "spec"), "lr")->valueint, 0);
+    cJSON *curve = cJSON_GetObjectItem(t, "curve");
+    ck_assert_int_eq(cJSON_GetArraySize(curve), 3);
+    for (int e = 0; e < 3; e++)
+        ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(curve, e), "epoch")->valueint, e);
+    ck_assert_double_eq(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(curve, 0), "train_cost")->valuedouble, 0.9);
+    ck_assert_double_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(curve, 0), "seconds")->valuedouble,
+                        1.25);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(curve, 1), "dev_cost")));
+    cJSON_Delete(t);
+
+    /* a new attempt starts a new curve */
+    ck_assert_int_eq(cv_store_trial_requeue(fx.store, id, "L", CV_STORE_TRIAL_QUEUED, NOW, fx.err),
+                     0);
+    start(&fx, id, "L2");
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM curves"), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+typedef struct {
+    int count;
+    int numbers[8];
+    double objective[8];
+    cv_store_trial_status_t status[8];
+    char first_key[16];
+    int stop_after; /* 0 = never */
+} visit_t;
+
+static int on_trial(void *ctx, const cv_store_trial_row_t *row) {
+    visit_t *v = ctx;
+    if (v->count == 0) snprintf(v->first_key, sizeof v->first_key, "%s", row->config_key);
+    v->numbers[v->count] = row->number;
+    v->objective[v->count] = row->objective;
+    v->status[v->count] = row->status;
+    v->count++;
+    return v->stop_after && v->count == v->stop_after ? CV_ESTOPPED : 0;
+}
+
+START_TEST(test_trials_each_visits_in_submission_order_with_the_objective) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_COST), ids[3];
+    add_trials(&fx, job, 2, 1, &ids[2]);
+    add_trials(&fx, job, 0, 2, ids);
+    start(&fx, ids[1], "L");
+    finish(&fx, ids[1], "L", 0.25, 0.75);
+
+    visit_t v = {0};
+    ck_assert_int_eq(cv_store_trials_each(fx.store, job, on_trial, &v, fx.err), 0);
+    ck_assert_int_eq(v.count, 3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(v.numbers[i], i);
+    ck_assert_str_eq(v.first_key, "k0");
+    ck_assert(isnan(v.objective[0]));
+    ck_assert_double_eq(v.objective[1], 0.75); /* dev_cost: the job's objective */
+    ck_assert_int_eq(v.status[1], CV_STORE_TRIAL_COMPLETED);
+    ck_assert_int_eq(v.status[2], CV_STORE_TRIAL_QUEUED);
+
+    visit_t stop = {.stop_after = 2};
+    ck_assert_int_eq(cv_store_trials_each(fx.store, job, on_trial, &stop, fx.err), CV_ESTOPPED);
+    ck_assert_int_eq(stop.count, 2);
+    fx_finish(&fx);
+}
+END_TEST
+
+static int on_job(void *ctx, const cv_store_job_row_t *row) {
+    int64_t *seen = ctx;
+    seen[seen[0] + 1] = row->id;
+    seen[0]++;
+    return row->objective == CV_STORE_OBJ_DEV_ERROR && row->spec[0] == '{' ? 0 : CV_EFORMAT;
+}
+
+START_TEST(test_jobs_each_can_skip_finished_jobs) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t a = add_job(&fx, "a", CV_STORE_OBJ_DEV_ERROR);
+    int64_t b = add_job(&fx, "b", CV_STORE_OBJ_DEV_ERROR);
+    int64_t c = add_job(&fx, "c", CV_STORE_OBJ_DEV_ERROR);
+    ck_assert_int_eq(
+        cv_store_job_set_status(fx.store, b, CV_STORE_JOB_FAILED, "no workers", NOW, fx.err), 0);
+    int64_t seen[5] = {0};
+    ck_assert_int_eq(cv_store_jobs_each(fx.store, 1, on_job, seen, fx.err), 0);
+    ck_assert_int_eq(seen[0], 2);
+    ck_assert_int_eq(seen[1], a);
+    ck_assert_int_eq(seen[2], c);
+    memset(seen, 0, sizeof seen);
+    ck_assert_int_eq(cv_store_jobs_each(fx.store, 0, on_job, seen, fx.err), 0);
+    ck_assert_int_eq(seen[0], 3);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_workers_track_outcomes_and_quarantine) {
+    fx_t fx;
+    fx_init(&fx);
+    int failures = -1;
+    ck_assert_int_eq(cv_store_worker_seen(fx.store, "w1", "0.1.0", 4, "hostA", NOW, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_seen(fx.store, "w1", "0.1.1", 8, "hostA", NOW + 10, fx.err),
+                     0);
+    ck_assert_int_eq(cv_store_worker_outcome(fx.store, "w1", 0, &failures, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_outcome(fx.store, "w1", 0, &failures, fx.err), 0);
+    ck_assert_int_eq(failures, 2);
+    ck_assert_int_eq(cv_store_worker_set_quarantined(fx.store, "w1", 1, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_outcome(fx.store, "w1", 1, &failures, fx.err), 0);
+    ck_assert_int_eq(failures, 0);
+    ck_assert_int_eq(cv_store_worker_outcome(fx.store, "ghost", 1, &failures, fx.err),
+                     CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_worker_set_quarantined(fx.store, "ghost", 1, fx.err),
+                     CV_STORE_NOT_FOUND);
+
+    cJSON *arr = NULL;
+    ck_assert_int_eq(cv_store_workers_list(fx.store, &arr, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(arr), 1);
+    cJSON *w = cJSON_GetArrayItem(arr, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(w, "version")->valuestring, "0.1.1");
+    ck_assert_int_eq(cJSON_GetObjectItem(w, "threads")->valueint, 8);
+    ck_assert_double_eq(cJSON_GetObjectItem(w, "first_seen")->valuedouble, NOW);
+    ck_assert_double_eq(cJSON_GetObjectItem(w, "last_seen")->valuedouble, NOW + 10);
+    ck_assert_int_eq(cJSON_GetObjectItem(w, "trials_done")->valueint, 3);
+    ck_assert_int_eq(cJSON_GetObjectItem(w, "quarantined")->valueint, 1);
+    cJSON_Delete(arr);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_status_names_round_trip) {
+    for (int i = 0; i < CV_STORE_TRIAL_STATUSES; i++) {
+        cv_store_trial_status_t s;
+        ck_assert_int_eq(cv_store_trial_status_parse(cv_store_trial_status_name(i), &s), 0);
+        ck_assert_int_eq(s, i);
+    }
+    for (int i = 0; i <= CV_STORE_JOB_FAILED; i++) {
+        cv_store_job_status_t s;
+        ck_assert_int_eq(cv_store_job_status_parse(cv_store_job_status_name(i), &s), 0);
+        ck_assert_int_eq(s, i);
+    }
+    cv_store_trial_status_t s;
+    ck_assert_int_eq(cv_store_trial_status_parse("paused", &s), CV_EINVAL);
+    ck_assert_str_eq(cv_store_objective_name(CV_STORE_OBJ_DEV_COST), "dev_cost");
+}
+END_TEST
+
+static Suite *store_suite(void) {
+    Suite *s = suite_create("store");
+    TCase *open = tcase_create("open");
+    tcase_add_test(open, test_fresh_file_migrates_to_current_version);
+    tcase_add_test(open, test_reopen_is_idempotent);
+    tcase_add_test(open, test_newer_schema_version_is_refused);
+    tcase_add_test(open, test_garbage_file_is_refused);
+    tcase_add_test(open, test_database_of_another_application_is_refused);
+    tcase_add_test(open, test_missing_directory_is_an_io_error);
+    tcase_add_test(open, test_close_accepts_null);
+    suite_add_tcase(s, open);
+
+    TCase *lease = tcase_create("lease");
+    tcase_add_test(lease, test_result_under_stale_lease_is_not_applied);
+    tcase_add_test(lease, test_result_under_current_lease_is_applied_once);
+    tcase_add_test(lease, test_result_for_unknown_trial_or_bad_status_is_invalid);
+    tcase_add_test(lease, test_requeue_voids_the_old_lease);
+    tcase_add_test(lease, test_lost_trial_is_final_and_keeps_its_worker);
+    tcase_add_test(lease, test_start_requires_a_queued_trial);
+    tcase_add_test(lease, test_nonfinite_metrics_are_stored_as_null);
+    suite_add_tcase(s, lease);
+
+    TCase *trials = tcase_create("trials");
+    tcase_add_test(trials, test_duplicate_config_key_in_a_job_refuses_the_batch);
+    tcase_add_test(trials, test_same_config_key_is_allowed_in_another_job);
+    tcase_add_test(trials, test_trials_for_an_unknown_job_are_refused);
+    tcase_add_test(trials, test_invalid_json_is_refused);
+    tcase_add_test(trials, test_top_k_returns_the_true_minimum_first);
+    tcase_add_test(trials, test_top_k_follows_the_objective);
+    tcase_add_test(trials, test_recover_requeues_exactly_the_running_trials);
+    tcase_add_test(trials, test_cancel_job_cancels_only_unfinished_trials);
+    suite_add_tcase(s, trials);
+
+    TCase *txn = tcase_create("transactions");
+    tcase_add_test(txn, test_rollback_leaves_nothing_behind);
+    tcase_add_test(txn, test_group_commit_stores_every_result);
+    tcase_add_test(txn, test_failed_operation_in_a_group_undoes_only_itself);
+    tcase_add_test(txn, test_groups_do_not_nest);
+    suite_add_tcase(s, txn);
+
+    TCase *faults = tcase_create("faults");
+    tcase_set_timeout(faults, 60);
+    tcase_add_test(faults, test_write_through_a_readonly_store_fails);
+    tcase_add_test(faults, test_readonly_store_sees_committed_rows);
+    tcase_add_test(faults, test_disk_full_is_reported_and_committed_rows_survive);
+    tcase_add_test(faults, test_io_faults_never_half_apply_a_group);
+    suite_add_tcase(s, faults);
+
+    TCase *queries = tcase_create("queries");
+    tcase_add_test(queries, test_job_get_reports_counts_rounds_and_best);
+    tcase_add_test(queries, test_job_without_results_has_null_best);
+    tcase_add_test(queries, test_unknown_ids_are_not_found);
+    tcase_add_test(queries, test_trials_list_is_in_submission_order_and_pages);
+    tcase_add_test(queries, test_trial_get_returns_the_curve_in_epoch_order);
+    tcase_add_test(queries, test_trials_each_visits_in_submission_order_with_the_objective);
+    tcase_add_test(queries, test_jobs_each_can_skip_finished_jobs);
+    tcase_add_test(queries, test_workers_track_outcomes_and_quarantine);
+    tcase_add_test(queries, test_status_names_round_trip);
+    suite_add_tcase(s, queries);
+    return s;
+}
+
+CV_TEST_MAIN(store_suite)

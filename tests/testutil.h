@@ -1,0 +1,34 @@
+/* Shared scaffolding for the Check unit tests: a main() that runs one suite and exits non-zero
+ * when any check failed, and a temporary-directory helper for tests that write files. */
+#ifndef CV_TESTUTIL_H
+#define CV_TESTUTIL_H
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* Defines main() running the suite built by make_suite(); the process fails on any failure. */
+#define CV_TEST_MAIN(make_suite)                                                                   \
+    int main(void) {                                                                               \
+        SRunner *sr = srunner_create(make_suite());                                                \
+        srunner_run_all(sr, CK_NORMAL);                                                            \
+        int failed = srunner_ntests_failed(sr);                                                    \
+        srunner_free(sr);                                                                          \
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;                                          \
+    }
+
+/* Writes len bytes to a fresh file under the test's temporary directory and returns its path in
+ * out (size CV_TEST_PATH). Aborts the test on failure. */
+#define CV_TEST_PATH 512
+static inline void cv_test_write_file(char *out, const char *name, const void *data, size_t len) {
+    const char *dir = getenv("TMPDIR");
+    snprintf(out, CV_TEST_PATH, "%s/caviar-test-%ld-%s", dir && *dir ? dir : "/tmp",
+             (long)getpid(), name);
+    FILE *f = fopen(out, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", out);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+#endif

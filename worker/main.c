@@ -1,0 +1,236 @@
+/* caviar-worker: the training engine's command line.
+ *   train SPEC.json [--json] [--save MODEL] [--test]   one model, "panda" mode
+ *   gradcheck SPEC.json [--examples N] [--coords N]     gradient check in double precision
+ *   predict MODEL DATA [--labels FILE]                 class and probability per example
+ *   evaluate MODEL... DATA [--labels FILE]             accuracy of a model or an ensemble
+ * DATA is a CSV file (label in the last column, header row) or an IDX image file whose labels
+ * are given with --labels. Errors go to stderr and exit non-zero. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/dataset.h"
+#include "common/err.h"
+#include "common/trial_spec.h"
+#include "worker/gradcheck.h"
+#include "worker/model_file.h"
+#include "worker/report.h"
+#include "worker/trainer.h"
+
+static void usage(FILE *out) {
+    fputs("usage: caviar-worker train SPEC.json [--json] [--save MODEL] [--test]\n"
+          "       caviar-worker gradcheck SPEC.json [--examples N] [--coords N]\n"
+          "       caviar-worker predict MODEL DATA [--labels FILE]\n"
+          "       caviar-worker evaluate MODEL... DATA [--labels FILE]\n"
+          "DATA: a CSV file with a header and the label in the last column, or an IDX image\n"
+          "file (raw or gzip) with its IDX label file given by --labels.\n",
+          out);
+}
+
+typedef struct {
+    int json;
+    cJSON *curve; /* epoch reports collected for --json */
+} train_view_t;
+
+static int on_epoch(const cv_epoch_metrics_t *m, void *userdata) {
+    train_view_t *v = userdata;
+    if (v->json) {
+        cJSON *e = cv_report_epoch(m);
+        if (e) cJSON_AddItemToArray(v->curve, e);
+        return 0;
+    }
+    printf("epoch %3d  lr %.3g  train cost %.4f (with reg %.4f) error %6.2f%%  "
+           "dev cost %.4f error %6.2f%%  %7.0f ex/s  %.1f s\n",
+           m->epoch, m->learning_rate, m->train_cost, m->train_cost_reg, 100 * m->train_error,
+           m->dev_cost, 100 * m->dev_error, m->examples_per_second, m->seconds);
+    fflush(stdout);
+    return 0;
+}
+
+static int cmd_train(int argc, char **argv) {
+    const char *spec_path = NULL, *save = NULL;
+    train_view_t view = {0};
+    cv_train_options_t opts = {.on_epoch = on_epoch, .userdata = &view};
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) view.json = 1;
+        else if (!strcmp(argv[i], "--test")) opts.evaluate_test = 1;
+        else if (!strcmp(argv[i], "--save") && i + 1 < argc) save = argv[++i];
+        else if (argv[i][0] != '-' && !spec_path) spec_path = argv[i];
+        else {
+            fprintf(stderr, "caviar-worker train: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!spec_path) {
+        usage(stderr);
+        return 2;
+    }
+    char err[CV_ERRLEN];
+    cv_trial_spec_t spec;
+    if (cv_trial_spec_load(&spec, spec_path, err)) {
+        fprintf(stderr, "caviar-worker: %s\n", err);
+        return 1;
+    }
+    opts.save_model = save;
+    if (view.json && !(view.curve = cJSON_CreateArray())) {
+        fprintf(stderr, "caviar-worker: out of memory\n");
+        return 1;
+    }
+    cv_train_result_t res;
+    int rc = cv_train_run(&spec, &opts, &res, err);
+    if (view.json) {
+        cJSON *out = cv_report_result(&res, view.curve);
+        char *text = out ? cJSON_PrintUnformatted(out) : NULL;
+        if (text) puts(text);
+        free(text);
+        cJSON_Delete(out);
+    } else if (rc == 0 && res.best_epoch == 0) {
+        printf("%s after %d epochs, no epoch to report\n", cv_trial_status_name(res.status),
+               res.epochs_run);
+        if (res.status == CV_TRIAL_DIVERGED) printf("diverged: %s\n", res.error);
+    } else if (rc == 0) {
+        printf("%s after %d epochs: best epoch %d, train error %.2f%%, dev error %.2f%% "
+               "(dev accuracy %.4f), dev cost %.4f, %.0f examples/s\n",
+               cv_trial_status_name(res.status), res.epochs_run, res.best_epoch,
+               100 * res.best.train_error, 100 * res.best.dev_error, 1 - res.best.dev_error,
+               res.best.dev_cost, res.examples_per_second);
+        if (res.best_epoch > 0)
+            printf("diagnosis: %s (avoidable bias %.2f%%, variance %.2f%%): %s\n",
+                   res.diagnosis.name, 100 * res.diagnosis.avoidable_bias,
+                   100 * res.diagnosis.variance, res.diagnosis.remedy);
+        if (res.tested)
+            printf("test error %.2f%% (test accuracy %.4f)\n", 100 * res.test_error,
+                   1 - res.test_error);
+        if (res.status == CV_TRIAL_DIVERGED) printf("diverged: %s\n", res.error);
+    }
+    if (rc) {
+        fprintf(stderr, "caviar-worker: %s\n", err);
+        return 1;
+    }
+    return res.status == CV_TRIAL_COMPLETED ? 0 : 3;
+}
+
+static int cmd_gradcheck(int argc, char **argv) {
+    const char *spec_path = NULL;
+    long examples = 8, coords = 2000;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--examples") && i + 1 < argc) examples = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--coords") && i + 1 < argc) coords = atol(argv[++i]);
+        else if (argv[i][0] != '-' && !spec_path) spec_path = argv[i];
+        else {
+            fprintf(stderr, "caviar-worker gradcheck: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!spec_path || examples < 1 || coords < 0) {
+        usage(stderr);
+        return 2;
+    }
+    char err[CV_ERRLEN];
+    cv_trial_spec_t spec;
+    cv_gradcheck_result_t res;
+    if (cv_trial_spec_load(&spec, spec_path, err) ||
+        cv_gradcheck_spec(&spec, (size_t)examples, (size_t)coords, &res, err)) {
+        fprintf(stderr, "caviar-worker: %s\n", err);
+        return 1;
+    }
+    printf("relative difference %.3e over %zu of %zu parameters: %s\n", res.relative_difference,
+           res.checked, res.n_params, res.verdict);
+    if (strcmp(res.verdict, "correct"))
+        printf("largest difference at parameter %zu: numeric %.10e, analytic %.10e\n",
+               res.worst_index, res.worst_numeric, res.worst_analytic);
+    return strcmp(res.verdict, "bug") ? 0 : 3;
+}
+
+/* Loads DATA: CSV when labels is NULL and the name ends in .csv, else IDX images + labels. */
+static int load_data(cv_dataset_t *ds, const char *path, const char *labels, char *err) {
+    size_t len = strlen(path);
+    if (!labels && len >= 4 && !strcmp(path + len - 4, ".csv")) {
+        cv_csv_options_t o = {.header = 1, .label_index = -1, .delimiter = ','};
+        return cv_dataset_load_csv(ds, path, &o, err);
+    }
+    if (!labels)
+        return cv_errf(err, CV_EINVAL, "%s: not a .csv file; IDX images need --labels FILE", path);
+    return cv_dataset_load_idx(ds, path, labels, err);
+}
+
+static int cmd_models(int argc, char **argv, int predict) {
+    const char *labels = NULL, *paths[64];
+    int count = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--labels") && i + 1 < argc) labels = argv[++i];
+        else if (argv[i][0] == '-') {
+            fprintf(stderr, "caviar-worker: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        } else if (count < 64) paths[count++] = argv[i];
+    }
+    if (count < 2 || (predict && count != 2)) {
+        usage(stderr);
+        return 2;
+    }
+    char err[CV_ERRLEN];
+    cv_ensemble_t ens = {0};
+    cv_dataset_t ds = {0};
+    float *probs = NULL;
+    int rc = 1;
+    if (load_data(&ds, paths[count - 1], labels, err) ||
+        cv_ensemble_load(&ens, paths, count - 1, err)) {
+        fprintf(stderr, "caviar-worker: %s\n", err);
+        goto done;
+    }
+    if (predict) {
+        if (ds.n != ens.n_features) {
+            fprintf(stderr, "caviar-worker: the data have %zu features, the model expects %zu\n",
+                    ds.n, ens.n_features);
+            goto done;
+        }
+        probs = malloc(ds.m * (size_t)ens.classes * sizeof *probs);
+        if (!probs) {
+            fprintf(stderr, "caviar-worker: out of memory\n");
+            goto done;
+        }
+        cv_ensemble_predict(&ens, ds.x, ds.m, probs);
+        printf("index,label,predicted,probability\n");
+        for (size_t i = 0; i < ds.m; i++) {
+            const float *p = probs + i * (size_t)ens.classes;
+            int best = 0;
+            for (int c = 1; c < ens.classes; c++) best = p[c] > p[best] ? c : best;
+            printf("%zu,%d,%d,%.6f\n", i, ds.y[i], best, p[best]);
+        }
+    } else {
+        double accuracy, cost;
+        if (cv_ensemble_evaluate(&ens, &ds, &accuracy, &cost, err)) {
+            fprintf(stderr, "caviar-worker: %s\n", err);
+            goto done;
+        }
+        printf("%s of %d model%s on %zu examples: accuracy %.4f, error %.2f%%, cost %.4f\n",
+               count - 1 > 1 ? "ensemble" : "model", count - 1, count - 1 > 1 ? "s" : "", ds.m,
+               accuracy, 100 * (1 - accuracy), cost);
+    }
+    rc = 0;
+done:
+    free(probs);
+    cv_ensemble_finish(&ens);
+    cv_dataset_finish(&ds);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "gradcheck")) return cmd_gradcheck(argc - 2, argv + 2);
+    if (!strcmp(cmd, "predict")) return cmd_models(argc - 2, argv + 2, 1);
+    if (!strcmp(cmd, "evaluate")) return cmd_models(argc - 2, argv + 2, 0);
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "caviar-worker: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}
