@@ -150,8 +150,7 @@ static int parse_refine(cv_job_spec_t *job, const cJSON *obj, char *err) {
     if (rc == 0 && rounds != NULL) rc = parse_rounds(job, rounds, err);
     if (rc == 0 && rounds == NULL) default_rounds(job);
     if (rc == 0 && keep != NULL)
-        rc = cv_json_get_number(keep, "refine.keep_fraction", keep_range, &job->keep_fraction,
-                                err);
+        rc = cv_json_get_number(keep, "refine.keep_fraction", keep_range, &job->keep_fraction, err);
     if (rc == 0 && margin != NULL)
         rc = cv_json_get_number(margin, "refine.margin", margin_range, &job->margin, err);
     return rc;
@@ -209,8 +208,8 @@ static int check_composition(const cv_job_spec_t *job, const cJSON *values,
     if (rc == CV_ENOMEM) return cv_errf(err, rc, "%s", why);
     const cv_space_param_t *named = param_named_in(&job->space, why);
     if (named != NULL && named == corner)
-        return cv_errf(err, rc, "space.%s.%s: rejected by the trial spec: %s", corner->name,
-                       label, why);
+        return cv_errf(err, rc, "space.%s.%s: rejected by the trial spec: %s", corner->name, label,
+                       why);
     if (named != NULL) {
         format_value(cJSON_GetObjectItemCaseSensitive(values, named->name), value, sizeof value);
         return cv_errf(err, rc, "space.%s: sampled value %s rejected by the trial spec: %s",
@@ -261,8 +260,7 @@ int cv_job_spec_from_json(cv_job_spec_t *job, const cJSON *obj, char *err) {
     int rc = cv_json_check_fields(obj, NULL, fields, 8, err);
     if (rc == 0) rc = parse_name(job, cJSON_GetObjectItemCaseSensitive(obj, "name"), err);
     if (rc == 0) rc = parse_trial_and_space(job, obj, err);
-    if (rc == 0)
-        rc = parse_objective(job, cJSON_GetObjectItemCaseSensitive(obj, "objective"), err);
+    if (rc == 0) rc = parse_objective(job, cJSON_GetObjectItemCaseSensitive(obj, "objective"), err);
     if (rc == 0) rc = parse_budget(job, cJSON_GetObjectItemCaseSensitive(obj, "budget"), err);
     if (rc == 0) rc = parse_refine(job, cJSON_GetObjectItemCaseSensitive(obj, "refine"), err);
     if (rc == 0) rc = parse_seed_and_human_error(job, obj, err);

@@ -17,32 +17,32 @@
 
 #include "server/space.h"
 
-#define CV_JOB_NAME_MAX      128    /* bytes of a job name, without the NUL */
-#define CV_JOB_MAX_TRIALS    100000 /* budget.max_trials at most */
-#define CV_JOB_MAX_PARALLEL  1024   /* budget.max_parallel at most */
-#define CV_JOB_MAX_ROUNDS    64     /* entries of refine.rounds at most */
+#define CV_JOB_NAME_MAX     128    /* bytes of a job name, without the NUL */
+#define CV_JOB_MAX_TRIALS   100000 /* budget.max_trials at most */
+#define CV_JOB_MAX_PARALLEL 1024   /* budget.max_parallel at most */
+#define CV_JOB_MAX_ROUNDS   64     /* entries of refine.rounds at most */
 
 /* The quantity the search minimizes; both are measured on the dev set by the worker. */
 typedef enum { CV_OBJECTIVE_DEV_ERROR, CV_OBJECTIVE_DEV_COST } cv_objective_t;
 
 typedef struct {
-    char name[CV_JOB_NAME_MAX + 1]; /* "" when not given */
-    cJSON *trial;                   /* fixed trial-spec fields, merged under every sampled
-                                       configuration; owned, freed by cv_job_spec_finish */
-    cv_space_t space;               /* the searched parameters, none of them also in trial */
-    cv_objective_t objective;       /* default dev_error */
-    uint32_t max_trials;            /* trials in the whole job, 1..CV_JOB_MAX_TRIALS */
-    uint32_t max_parallel;          /* trials running at once, 1..CV_JOB_MAX_PARALLEL (4) */
-    double max_seconds;             /* wall-clock budget of the job in seconds; 0 = none */
-    size_t n_rounds;                /* entries of rounds, 1..CV_JOB_MAX_ROUNDS */
+    char name[CV_JOB_NAME_MAX + 1];     /* "" when not given */
+    cJSON *trial;                       /* fixed trial-spec fields, merged under every sampled
+                                           configuration; owned, freed by cv_job_spec_finish */
+    cv_space_t space;                   /* the searched parameters, none of them also in trial */
+    cv_objective_t objective;           /* default dev_error */
+    uint32_t max_trials;                /* trials in the whole job, 1..CV_JOB_MAX_TRIALS */
+    uint32_t max_parallel;              /* trials running at once, 1..CV_JOB_MAX_PARALLEL (4) */
+    double max_seconds;                 /* wall-clock budget of the job in seconds; 0 = none */
+    size_t n_rounds;                    /* entries of rounds, 1..CV_JOB_MAX_ROUNDS */
     uint32_t rounds[CV_JOB_MAX_ROUNDS]; /* trials per round, each ≥ 1, summing to max_trials;
                                            round 0 samples the whole space, round r > 0 the
                                            region refined from every trial of rounds < r */
-    double keep_fraction;           /* share of finished trials refinement keeps, (0, 1] (0.25) */
-    double margin;                  /* refinement widening, fraction of the original width in
-                                       the parameter's coordinate, [0, 1] (0.1) */
-    uint64_t seed;                  /* seeds the sampler, 0..2^53 (1) */
-    double human_error;             /* human-level error for reports, [0, 1]; −1 = not given */
+    double keep_fraction; /* share of finished trials refinement keeps, (0, 1] (0.25) */
+    double margin;        /* refinement widening, fraction of the original width in
+                             the parameter's coordinate, [0, 1] (0.1) */
+    uint64_t seed;        /* seeds the sampler, 0..2^53 (1) */
+    double human_error;   /* human-level error for reports, [0, 1]; −1 = not given */
 } cv_job_spec_t;
 
 /* Fills job with every default and no trial, space or budget. */

@@ -21,24 +21,35 @@ static const struct {
     const char *name;
     param_kind_t kind;
 } searchable[] = {
-    {"learning_rate", KIND_REAL},  {"beta", KIND_REAL},
-    {"beta1", KIND_REAL},          {"beta2", KIND_REAL},
-    {"epsilon", KIND_REAL},        {"batch_size", KIND_INT},
-    {"hidden_units", KIND_INT},    {"hidden_layers", KIND_INT},
-    {"decay_rate", KIND_REAL},     {"decay_base", KIND_REAL},
-    {"l2", KIND_REAL},             {"l1", KIND_REAL},
-    {"keep_prob", KIND_REAL},      {"input_keep_prob", KIND_REAL},
-    {"init_scale", KIND_REAL},     {"epochs", KIND_INT},
-    {"activation", KIND_STRING},   {"optimizer", KIND_STRING},
-    {"init", KIND_STRING},         {"decay", KIND_STRING},
-    {"output", KIND_STRING},       {"batch_norm", KIND_BOOL},
+    {"learning_rate", KIND_REAL},
+    {"beta", KIND_REAL},
+    {"beta1", KIND_REAL},
+    {"beta2", KIND_REAL},
+    {"epsilon", KIND_REAL},
+    {"batch_size", KIND_INT},
+    {"hidden_units", KIND_INT},
+    {"hidden_layers", KIND_INT},
+    {"decay_rate", KIND_REAL},
+    {"decay_base", KIND_REAL},
+    {"l2", KIND_REAL},
+    {"l1", KIND_REAL},
+    {"keep_prob", KIND_REAL},
+    {"input_keep_prob", KIND_REAL},
+    {"init_scale", KIND_REAL},
+    {"epochs", KIND_INT},
+    {"activation", KIND_STRING},
+    {"optimizer", KIND_STRING},
+    {"init", KIND_STRING},
+    {"decay", KIND_STRING},
+    {"output", KIND_STRING},
+    {"batch_norm", KIND_BOOL},
 };
 #define N_SEARCHABLE (sizeof searchable / sizeof searchable[0])
 _Static_assert(N_SEARCHABLE <= CV_SPACE_MAX_PARAMS, "a space must be able to hold every param");
 
 #define WHERE_MAX 96 /* bytes of a field path such as "region.activation.weights.relu" */
 
-/* ---- JSON fields ----------------------------------------------------------------------------- */
+/* ---- JSON fields ---- */
 
 static const cv_json_range_t ANY_NUMBER = {-HUGE_VAL, HUGE_VAL, 0, 0};
 
@@ -58,7 +69,7 @@ static int read_bound(const cJSON *obj, const char *where, const char *field, in
     return rc;
 }
 
-/* ---- 15-digit numbers ------------------------------------------------------------------------- */
+/* ---- 15-digit numbers ---- */
 
 /* Rounds x to 15 significant decimal digits: to nearest when dir is 0, else downward (dir < 0) or
  * upward (dir > 0). cJSON prints a number with 15 digits whenever they read back within about an
@@ -83,7 +94,7 @@ static double quantize(double x, int dir) {
     return q;
 }
 
-/* ---- scales ---------------------------------------------------------------------------------- */
+/* ---- scales ---- */
 
 /* Smallest k with 2^k ≥ x, for x > 0; exact (no log2 rounding). */
 static int pow2_ceil_exp(double x) {
@@ -102,20 +113,28 @@ static int pow2_floor_exp(double x) {
 /* The parameter's coordinate u, where sampling is uniform (see cv_scale_t). */
 static double to_u(const cv_space_param_t *p, double x) {
     switch (p->scale) {
-    case CV_SCALE_LOG: return log10(x);
-    case CV_SCALE_ONE_MINUS_LOG: return log10(1.0 - x);
-    case CV_SCALE_POWER_OF_TWO: return log2(x);
-    case CV_SCALE_LINEAR: break;
+    case CV_SCALE_LOG:
+        return log10(x);
+    case CV_SCALE_ONE_MINUS_LOG:
+        return log10(1.0 - x);
+    case CV_SCALE_POWER_OF_TWO:
+        return log2(x);
+    case CV_SCALE_LINEAR:
+        break;
     }
     return x;
 }
 
 static double from_u(const cv_space_param_t *p, double u) {
     switch (p->scale) {
-    case CV_SCALE_LOG: return pow(10.0, u);
-    case CV_SCALE_ONE_MINUS_LOG: return 1.0 - pow(10.0, u);
-    case CV_SCALE_POWER_OF_TWO: return exp2(u);
-    case CV_SCALE_LINEAR: break;
+    case CV_SCALE_LOG:
+        return pow(10.0, u);
+    case CV_SCALE_ONE_MINUS_LOG:
+        return 1.0 - pow(10.0, u);
+    case CV_SCALE_POWER_OF_TWO:
+        return exp2(u);
+    case CV_SCALE_LINEAR:
+        break;
     }
     return u;
 }
@@ -148,20 +167,20 @@ static cJSON *value_json(const cv_space_param_t *p, size_t i) {
     return cJSON_CreateString(p->values[i]);
 }
 
-/* ---- parsing --------------------------------------------------------------------------------- */
+/* ---- parsing ---- */
 
 static int parse_numeric(cv_space_param_t *p, const cJSON *obj, const char *where, char *err) {
     static const char *const scales[] = {"linear", "log", "one_minus_log", "power_of_two"};
     if (cJSON_GetObjectItemCaseSensitive(obj, "values") != NULL)
-        return cv_errf(err, CV_EINVAL, "%s.values: only a categorical parameter has values",
-                       where);
+        return cv_errf(err, CV_EINVAL, "%s.values: only a categorical parameter has values", where);
     const cJSON *scale = cJSON_GetObjectItemCaseSensitive(obj, "scale");
     if (scale == NULL) return cv_errf(err, CV_EINVAL, "%s.scale: required", where);
     if (!cJSON_IsString(scale))
         return cv_errf(err, CV_EINVAL, "%s.scale: must be a string, got %s", where,
                        cv_json_type_name(scale));
     size_t s = 0;
-    while (s < 4 && strcmp(scale->valuestring, scales[s]) != 0) s++;
+    while (s < 4 && strcmp(scale->valuestring, scales[s]) != 0)
+        s++;
     if (s == 4)
         return cv_errf(err, CV_EINVAL,
                        "%s.scale: must be \"linear\", \"log\", \"one_minus_log\" or "
@@ -179,8 +198,8 @@ static int parse_numeric(cv_space_param_t *p, const cJSON *obj, const char *wher
     p->min = quantize(p->min, +1); /* inward, so samples stay within the bounds as written */
     p->max = quantize(p->max, -1);
     if (!(p->min < p->max))
-        return cv_errf(err, CV_EINVAL, "%s.max: must be greater than min (%.17g), got %.17g",
-                       where, p->min, p->max);
+        return cv_errf(err, CV_EINVAL, "%s.max: must be greater than min (%.17g), got %.17g", where,
+                       p->min, p->max);
     if (!isfinite(p->max - p->min))
         return cv_errf(err, CV_EINVAL, "%s: max − min must be finite", where);
     switch (p->scale) {
@@ -203,18 +222,18 @@ static int parse_numeric(cv_space_param_t *p, const cJSON *obj, const char *wher
                            "%s.max: one_minus_log scale needs 0 <= min < max < 1, got max %.17g",
                            where, p->max);
         break;
-    case CV_SCALE_LINEAR: break;
+    case CV_SCALE_LINEAR:
+        break;
     }
     return CV_OK;
 }
 
-static int parse_categorical(cv_space_param_t *p, const cJSON *obj, const char *where,
-                             char *err) {
+static int parse_categorical(cv_space_param_t *p, const cJSON *obj, const char *where, char *err) {
     static const char *const numeric_only[] = {"scale", "min", "max"};
     for (size_t i = 0; i < 3; i++)
         if (cJSON_GetObjectItemCaseSensitive(obj, numeric_only[i]) != NULL)
-            return cv_errf(err, CV_EINVAL, "%s.%s: not allowed for a categorical parameter",
-                           where, numeric_only[i]);
+            return cv_errf(err, CV_EINVAL, "%s.%s: not allowed for a categorical parameter", where,
+                           numeric_only[i]);
     const cJSON *values = cJSON_GetObjectItemCaseSensitive(obj, "values");
     if (values == NULL) return cv_errf(err, CV_EINVAL, "%s.values: required", where);
     if (!cJSON_IsArray(values))
@@ -240,13 +259,14 @@ static int parse_categorical(cv_space_param_t *p, const cJSON *obj, const char *
                 return cv_errf(err, CV_EINVAL, "%s: %s given twice", path, p->values[i]);
     }
     p->n_values = (size_t)n;
-    for (i = 0; i < p->n_values; i++) p->weights[i] = quantize(1.0 / (double)n, 0);
+    for (i = 0; i < p->n_values; i++)
+        p->weights[i] = quantize(1.0 / (double)n, 0);
     return CV_OK;
 }
 
 /* Parses one parameter of kind kind from obj into p. */
-static int parse_param(cv_space_param_t *p, const char *name, param_kind_t kind,
-                       const cJSON *obj, char *err) {
+static int parse_param(cv_space_param_t *p, const char *name, param_kind_t kind, const cJSON *obj,
+                       char *err) {
     static const char *const fields[] = {"type", "scale", "min", "max", "values"};
     static const char *const types[] = {"float", "int", "categorical"};
     char where[WHERE_MAX];
@@ -263,7 +283,8 @@ static int parse_param(cv_space_param_t *p, const char *name, param_kind_t kind,
         return cv_errf(err, CV_EINVAL, "%s.type: must be a string, got %s", where,
                        cv_json_type_name(type));
     size_t t = 0;
-    while (t < 3 && strcmp(type->valuestring, types[t]) != 0) t++;
+    while (t < 3 && strcmp(type->valuestring, types[t]) != 0)
+        t++;
     if (t == 3)
         return cv_errf(err, CV_EINVAL,
                        "%s.type: must be \"float\", \"int\" or \"categorical\", got \"%s\"", where,
@@ -285,7 +306,8 @@ int cv_space_from_json(cv_space_t *space, const cJSON *obj, char *err) {
         return cv_errf(err, CV_EINVAL, "space: must be an object, got %s", cv_json_type_name(obj));
     for (const cJSON *c = obj->child; c != NULL; c = c->next) {
         size_t k = 0;
-        while (k < N_SEARCHABLE && strcmp(c->string, searchable[k].name) != 0) k++;
+        while (k < N_SEARCHABLE && strcmp(c->string, searchable[k].name) != 0)
+            k++;
         if (k == N_SEARCHABLE) {
             char list[CV_ERRLEN / 2] = "";
             size_t len = 0;
@@ -297,13 +319,12 @@ int cv_space_from_json(cv_space_t *space, const cJSON *obj, char *err) {
         }
         if (cv_space_find(space, c->string) != NULL)
             return cv_errf(err, CV_EINVAL, "space.%s: given twice", c->string);
-        int rc = parse_param(&space->params[space->n_params], c->string, searchable[k].kind, c,
-                             err);
+        int rc =
+            parse_param(&space->params[space->n_params], c->string, searchable[k].kind, c, err);
         if (rc != 0) return rc;
         space->n_params++;
     }
-    if (space->n_params == 0)
-        return cv_errf(err, CV_EINVAL, "space: needs at least one parameter");
+    if (space->n_params == 0) return cv_errf(err, CV_EINVAL, "space: needs at least one parameter");
     return CV_OK;
 }
 
@@ -313,7 +334,7 @@ const cv_space_param_t *cv_space_find(const cv_space_t *space, const char *name)
     return NULL;
 }
 
-/* ---- sampling -------------------------------------------------------------------------------- */
+/* ---- sampling ---- */
 
 static double draw_numeric(const cv_space_param_t *p, cv_rng_t *rng) {
     double a = p->min, b = p->max, x = a;
@@ -347,7 +368,8 @@ static double draw_numeric(const cv_space_param_t *p, cv_rng_t *rng) {
 
 static size_t draw_categorical(const cv_space_param_t *p, cv_rng_t *rng) {
     double total = 0.0;
-    for (size_t i = 0; i < p->n_values; i++) total += p->weights[i];
+    for (size_t i = 0; i < p->n_values; i++)
+        total += p->weights[i];
     double t = cv_rng_uniform(rng) * total;
     size_t last = 0;
     for (size_t i = 0; i < p->n_values; i++) {
@@ -367,9 +389,8 @@ int cv_space_sample(const cv_space_t *region, cv_rng_t *rng, cJSON **values, cha
     if (obj == NULL) goto fail;
     for (size_t i = 0; i < region->n_params; i++) {
         const cv_space_param_t *p = &region->params[i];
-        cJSON *item = p->type == CV_PARAM_CATEGORICAL
-                          ? value_json(p, draw_categorical(p, rng))
-                          : cJSON_CreateNumber(draw_numeric(p, rng));
+        cJSON *item = p->type == CV_PARAM_CATEGORICAL ? value_json(p, draw_categorical(p, rng))
+                                                      : cJSON_CreateNumber(draw_numeric(p, rng));
         if (item == NULL || !cJSON_AddItemToObject(obj, p->name, item)) {
             cJSON_Delete(item);
             goto fail;
@@ -383,7 +404,7 @@ fail:
     return rc == CV_ENOMEM ? cv_errf(err, rc, "sampling a configuration: out of memory") : rc;
 }
 
-/* ---- canonical form -------------------------------------------------------------------------- */
+/* ---- canonical form ---- */
 
 typedef struct {
     char *buf;
@@ -394,7 +415,8 @@ typedef struct {
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static void sb_printf(strbuf_t *sb, const char *fmt, ...) {
+static void
+sb_printf(strbuf_t *sb, const char *fmt, ...) {
     if (sb->overflow) return;
     va_list ap;
     va_start(ap, fmt);
@@ -465,7 +487,7 @@ int cv_space_canonical(const cJSON *values, char *buf, size_t size, char *err) {
     return CV_OK;
 }
 
-/* ---- refinement ------------------------------------------------------------------------------ */
+/* ---- refinement ---- */
 
 typedef struct {
     double objective;
@@ -488,15 +510,16 @@ static int trial_number(const cv_space_trial_t *trials, size_t t, const cv_space
                        p->name, cv_json_type_name(v));
     *x = v->valuedouble;
     if (*x < p->min || *x > p->max)
-        return cv_errf(err, CV_EINVAL, "trials[%zu].%s: %.17g lies outside the space [%.17g, %.17g]",
-                       t, p->name, *x, p->min, p->max);
+        return cv_errf(err, CV_EINVAL,
+                       "trials[%zu].%s: %.17g lies outside the space [%.17g, %.17g]", t, p->name,
+                       *x, p->min, p->max);
     return CV_OK;
 }
 
 /* Narrows numeric parameter p of the original space around the kept trials into out. */
 static int refine_numeric(const cv_space_param_t *p, const cv_space_trial_t *trials,
-                          const ranked_t *best, size_t n_best, double margin,
-                          cv_space_param_t *out, char *err) {
+                          const ranked_t *best, size_t n_best, double margin, cv_space_param_t *out,
+                          char *err) {
     double ulo, uhi;
     u_range(p, &ulo, &uhi);
     double width = uhi - ulo;
@@ -604,7 +627,7 @@ done:
     return rc;
 }
 
-/* ---- regions as JSON ------------------------------------------------------------------------- */
+/* ---- regions as JSON ---- */
 
 int cv_space_region_to_json(const cv_space_t *region, cJSON **out, char *err) {
     *out = NULL;
@@ -661,14 +684,15 @@ static int region_categorical(const cv_space_param_t *p, const cJSON *obj, const
     if (rc != 0) return rc;
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(obj, "weights");
     snprintf(wwhere, sizeof wwhere, "%.48s.weights", where);
-    for (size_t j = 0; j < p->n_values; j++) names[j] = p->values[j];
+    for (size_t j = 0; j < p->n_values; j++)
+        names[j] = p->values[j];
     if ((rc = cv_json_check_fields(w, wwhere, names, p->n_values, err)) != 0) return rc;
     double total = 0.0;
     for (size_t j = 0; j < p->n_values; j++) {
         if ((rc = read_bound(w, wwhere, p->values[j], 0, &out->weights[j], err)) != 0) return rc;
         if (out->weights[j] < 0)
-            return cv_errf(err, CV_EINVAL, "%s.%s: must be >= 0, got %.17g", wwhere,
-                           p->values[j], out->weights[j]);
+            return cv_errf(err, CV_EINVAL, "%s.%s: must be >= 0, got %.17g", wwhere, p->values[j],
+                           out->weights[j]);
         total += out->weights[j];
     }
     if (!(total > 0) || !isfinite(total))
@@ -681,7 +705,8 @@ int cv_space_region_from_json(const cv_space_t *space, const cJSON *obj, cv_spac
     const char *names[CV_SPACE_MAX_PARAMS];
     char where[WHERE_MAX];
     *region = *space;
-    for (size_t i = 0; i < space->n_params; i++) names[i] = space->params[i].name;
+    for (size_t i = 0; i < space->n_params; i++)
+        names[i] = space->params[i].name;
     int rc = cv_json_check_fields(obj, "region", names, space->n_params, err);
     for (size_t i = 0; i < space->n_params && rc == 0; i++) {
         const cv_space_param_t *p = &space->params[i];
@@ -699,8 +724,7 @@ int cv_space_region_from_json(const cv_space_t *space, const cJSON *obj, cv_spac
 }
 
 int cv_space_region_contains(const cv_space_t *region, const cJSON *values) {
-    if (!cJSON_IsObject(values) || (size_t)cJSON_GetArraySize(values) != region->n_params)
-        return 0;
+    if (!cJSON_IsObject(values) || (size_t)cJSON_GetArraySize(values) != region->n_params) return 0;
     for (size_t i = 0; i < region->n_params; i++) {
         const cv_space_param_t *p = &region->params[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(values, p->name);
@@ -719,7 +743,7 @@ int cv_space_region_contains(const cv_space_t *region, const cJSON *values) {
     return 1;
 }
 
-/* ---- corners and names ----------------------------------------------------------------------- */
+/* ---- corners and names ---- */
 
 size_t cv_space_corner_count(const cv_space_param_t *param) {
     return param->type == CV_PARAM_CATEGORICAL ? param->n_values : 2;
@@ -739,19 +763,26 @@ cJSON *cv_space_corner(const cv_space_param_t *param, size_t i, char *label) {
 
 const char *cv_param_type_name(cv_param_type_t type) {
     switch (type) {
-    case CV_PARAM_FLOAT: return "float";
-    case CV_PARAM_INT: return "int";
-    case CV_PARAM_CATEGORICAL: return "categorical";
+    case CV_PARAM_FLOAT:
+        return "float";
+    case CV_PARAM_INT:
+        return "int";
+    case CV_PARAM_CATEGORICAL:
+        return "categorical";
     }
     return "unknown";
 }
 
 const char *cv_scale_name(cv_scale_t scale) {
     switch (scale) {
-    case CV_SCALE_LINEAR: return "linear";
-    case CV_SCALE_LOG: return "log";
-    case CV_SCALE_ONE_MINUS_LOG: return "one_minus_log";
-    case CV_SCALE_POWER_OF_TWO: return "power_of_two";
+    case CV_SCALE_LINEAR:
+        return "linear";
+    case CV_SCALE_LOG:
+        return "log";
+    case CV_SCALE_ONE_MINUS_LOG:
+        return "one_minus_log";
+    case CV_SCALE_POWER_OF_TWO:
+        return "power_of_two";
     }
     return "unknown";
 }

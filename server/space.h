@@ -28,13 +28,14 @@
 
 #include "common/rng.h"
 
-#define CV_SPACE_MAX_PARAMS 24    /* parameters of one space (the searchable table has 22) */
-#define CV_SPACE_MAX_VALUES 16    /* values of one categorical parameter */
-#define CV_SPACE_NAME_MAX   32    /* bytes of a parameter name or categorical string, with NUL */
-#define CV_SPACE_CANON_MAX  2048  /* bytes of a canonical configuration string, with NUL */
+#define CV_SPACE_MAX_PARAMS 24   /* parameters of one space (the searchable table has 22) */
+#define CV_SPACE_MAX_VALUES 16   /* values of one categorical parameter */
+#define CV_SPACE_NAME_MAX   32   /* bytes of a parameter name or categorical string, with NUL */
+#define CV_SPACE_CANON_MAX  2048 /* bytes of a canonical configuration string, with NUL */
 #define CV_SPACE_INT_LIMIT  2147483647.0 /* |bound| of an int parameter at most */
-#define CV_SPACE_MIN_WIDTH  0.05  /* a refined interval keeps at least this fraction of the
-                                     original width in the parameter's coordinate */
+#define CV_SPACE_MIN_WIDTH                                                                         \
+    0.05 /* a refined interval keeps at least this fraction of the                                 \
+            original width in the parameter's coordinate */
 
 typedef enum { CV_PARAM_FLOAT, CV_PARAM_INT, CV_PARAM_CATEGORICAL } cv_param_type_t;
 
@@ -48,13 +49,13 @@ typedef enum {
 } cv_scale_t;
 
 typedef struct {
-    char name[CV_SPACE_NAME_MAX];   /* a name from the searchable table, e.g. "learning_rate" */
+    char name[CV_SPACE_NAME_MAX]; /* a name from the searchable table, e.g. "learning_rate" */
     cv_param_type_t type;
-    cv_scale_t scale;               /* numeric only */
-    double min, max;                /* numeric: inclusive real bounds (never exponents); integral
-                                       for int; min < max in a space, min ≤ max in a region */
-    int is_bool;                    /* categorical: 1 when the values are JSON booleans */
-    size_t n_values;                /* categorical: 1..CV_SPACE_MAX_VALUES */
+    cv_scale_t scale; /* numeric only */
+    double min, max;  /* numeric: inclusive real bounds (never exponents); integral
+                         for int; min < max in a space, min ≤ max in a region */
+    int is_bool;      /* categorical: 1 when the values are JSON booleans */
+    size_t n_values;  /* categorical: 1..CV_SPACE_MAX_VALUES */
     char values[CV_SPACE_MAX_VALUES][CV_SPACE_NAME_MAX]; /* categorical, distinct; booleans are
                                                             spelled "true" and "false" */
     double weights[CV_SPACE_MAX_VALUES]; /* categorical: relative probability of each value,

@@ -200,7 +200,7 @@ typedef struct {
     double train_error;             /* training error at best_epoch */
     double train_cost;              /* training cost without regularization */
     double train_cost_reg;          /* training cost with the regularization term */
-    int best_epoch;                 /* epoch of the kept model, 0-based */
+    int best_epoch;                 /* epoch of the kept model, as the worker numbers it (1-based) */
     int epochs_run;                 /* epochs actually trained (early stopping may cut) */
     const char *diagnosis;          /* bias/variance diagnosis text, or NULL */
     double examples_per_second;     /* training throughput */
@@ -217,7 +217,7 @@ int cv_store_put_result(cv_store_t *store, int64_t trial_id, const char *lease_t
 
 /* One epoch of a learning curve. Non-finite values are stored as NULL. */
 typedef struct {
-    int epoch;             /* 0-based */
+    int epoch;             /* as the worker numbers it (1-based) */
     double train_cost;     /* without regularization */
     double train_cost_reg; /* with it */
     double dev_cost;

@@ -19,7 +19,7 @@ static int load_file(cv_dataset_t *ds, const cv_trial_spec_t *spec, int test, ch
     return cv_dataset_load_csv(ds, test ? spec->test_csv : spec->csv, &opts, err);
 }
 
-int cv_trial_data_load(cv_trial_data_t *data, const cv_trial_spec_t *spec, char *err) {
+static int load(cv_trial_data_t *data, const cv_trial_spec_t *spec, int normalize, char *err) {
     memset(data, 0, sizeof *data);
     int rc = load_file(&data->all, spec, 0, err);
     if (rc) return rc;
@@ -63,6 +63,7 @@ int cv_trial_data_load(cv_trial_data_t *data, const cv_trial_spec_t *spec, char 
     if (spec->split_mode == CV_SPLIT_FILES)
         data->test = cv_dataset_view(&data->test_file, 0, data->test_file.m);
 
+    if (!normalize) return 0;
     if ((rc = cv_normalizer_fit(&data->norm, &data->train, err))) goto fail;
     data->train_raw = spec->augment_flip || spec->augment_translate;
     if (!data->train_raw) cv_normalizer_apply(&data->norm, &data->train);
@@ -72,6 +73,14 @@ int cv_trial_data_load(cv_trial_data_t *data, const cv_trial_spec_t *spec, char 
 fail:
     cv_trial_data_finish(data);
     return rc;
+}
+
+int cv_trial_data_load(cv_trial_data_t *data, const cv_trial_spec_t *spec, char *err) {
+    return load(data, spec, 1, err);
+}
+
+int cv_trial_data_load_raw(cv_trial_data_t *data, const cv_trial_spec_t *spec, char *err) {
+    return load(data, spec, 0, err);
 }
 
 void cv_trial_data_finish(cv_trial_data_t *data) {

@@ -19,6 +19,10 @@ typedef struct {
  * rows stay raw because flips and shifts must move raw pixels; the trainer normalizes each
  * batch. The caller owns data's buffers and releases them with cv_trial_data_finish. */
 int cv_trial_data_load(cv_trial_data_t *data, const cv_trial_spec_t *spec, char *err);
+
+/* The same split without normalization (norm is left empty): what a saved model, which carries
+ * its own normalizer, is evaluated on. */
+int cv_trial_data_load_raw(cv_trial_data_t *data, const cv_trial_spec_t *spec, char *err);
 void cv_trial_data_finish(cv_trial_data_t *data);
 
 #endif

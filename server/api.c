@@ -1,0 +1,385 @@
+/* HTTP routes of the coordinator; see api.h and schemas/api.md. */
+#include "server/api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/json.h"
+#include "common/trial_spec.h"
+#include "worker/model_file.h"
+#include "worker/trial_data.h"
+
+#define MAX_ENSEMBLE 16
+
+/* Answers with a void responder and leaves the handler. */
+#define REPLY(call) \
+    do {        \
+        call;   \
+        return; \
+    } while (0)
+
+/* One test-set evaluation on the thread pool. */
+typedef struct eval {
+    uv_work_t work;
+    cv_api_t *api;
+    int64_t job_id;
+    int count;                        /* models */
+    char paths[MAX_ENSEMBLE][1024];
+    int64_t trial_ids[MAX_ENSEMBLE];
+    char *spec_json;                  /* the best trial's spec: its split gives the test set */
+    int rc;                           /* outcome of the work */
+    double accuracy, cost;
+    size_t examples;
+    char err[CV_ERRLEN];
+    struct eval *next;
+} eval_t;
+
+struct cv_api {
+    uv_loop_t *loop;
+    cv_sched_t *sched;
+    cv_store_t *ro;
+    char *token;
+    const cv_log_t *log;
+    eval_t *evals;                    /* in flight */
+};
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
+                  const char *token, const cv_log_t *log, char *err) {
+    cv_api_t *api = calloc(1, sizeof *api);
+    if (!api || (token && *token && !(api->token = strdup(token)))) {
+        free(api);
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    }
+    api->loop = loop, api->sched = sched, api->ro = ro, api->log = log;
+    *out = api;
+    return 0;
+}
+
+void cv_api_destroy(cv_api_t *api) {
+    if (!api) return;
+    free(api->token);
+    free(api);
+}
+
+int cv_api_idle(const cv_api_t *api) {
+    return api->evals == NULL;
+}
+
+/* Compares a presented token with the configured one in time independent of where they differ. */
+static int token_ok(const cv_api_t *api, const char *authorization) {
+    if (!api->token) return 1;
+    static const char prefix[] = "Bearer ";
+    if (!authorization || strncmp(authorization, prefix, sizeof prefix - 1)) return 0;
+    const char *given = authorization + sizeof prefix - 1;
+    size_t a = strlen(given), b = strlen(api->token);
+    unsigned char diff = (unsigned char)(a != b);
+    for (size_t i = 0; i < b; i++) diff |= (unsigned char)(given[i % (a ? a : 1)] ^ api->token[i]);
+    return diff == 0;
+}
+
+/* Reads an unsigned integer path segment; returns -1 when it is not one. */
+static int64_t parse_id(const char *s, const char **rest) {
+    int64_t v = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9') return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (INT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (*p - '0');
+    }
+    *rest = p;
+    return v;
+}
+
+/* Value of key in a query string (no percent-decoding: our values are plain words and numbers).
+ * Returns 1 and copies it into out when present. */
+static int query_get(const char *query, const char *key, char *out, size_t cap) {
+    size_t klen = strlen(key);
+    for (const char *p = query; p && *p;) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > klen && !strncmp(p, key, klen) && p[klen] == '=') {
+            size_t vlen = len - klen - 1 < cap - 1 ? len - klen - 1 : cap - 1;
+            memcpy(out, p + klen + 1, vlen);
+            out[vlen] = '\0';
+            return 1;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+static void store_error(cv_http_response_t *res, int rc, const char *what, const char *err) {
+    if (rc == CV_STORE_NOT_FOUND) cv_http_json_error(res, 404, "%s not found", what);
+    else cv_http_json_error(res, 500, "%s", err);
+}
+
+/* {key: value} with value taken over. */
+static cJSON *wrap(const char *key, cJSON *value) {
+    cJSON *o = value ? cJSON_CreateObject() : NULL;
+    if (o && !cJSON_AddItemToObject(o, key, value)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    if (!o) cJSON_Delete(value);
+    return o;
+}
+
+static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    cJSON *job = NULL;
+    int rc = cv_store_job_get(api->ro, id, &job, err);
+    if (rc) REPLY(store_error(res, rc, "job", err));
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job, "spec");
+    const cJSON *budget = cJSON_GetObjectItemCaseSensitive(spec, "budget");
+    const cJSON *max = cJSON_GetObjectItemCaseSensitive(budget, "max_trials");
+    cJSON_AddNumberToObject(job, "max_trials", cJSON_IsNumber(max) ? max->valuedouble : 0);
+    cJSON_AddNumberToObject(job, "running", cv_sched_running(api->sched, id));
+    cv_http_respond_json(res, 200, job);
+}
+
+static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    int64_t id = 0;
+    int rc = cv_sched_submit(api->sched, req->body, req->body_len, now_seconds(), &id, err);
+    if (rc == CV_EIO || rc == CV_ENOMEM) REPLY(cv_http_json_error(res, 500, "%s", err));
+    if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
+    cJSON *job = NULL;
+    cJSON *out = cJSON_CreateObject();
+    if (cv_store_job_get(api->ro, id, &job, err) == 0 && out) {
+        cJSON_AddNumberToObject(out, "id", (double)id);
+        cJSON_AddItemToObject(out, "job", job);
+        REPLY(cv_http_respond_json(res, 201, out));
+    }
+    cJSON_Delete(job);
+    cJSON_Delete(out);
+    cv_http_json_error(res, 500, "job %lld was stored but cannot be read back: %s", (long long)id,
+                       err);
+}
+
+static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_response_t *res) {
+    char err[CV_ERRLEN], order[16] = "number", num[24];
+    int64_t limit = 0, offset = 0;
+    query_get(query, "order", order, sizeof order);
+    if (query_get(query, "limit", num, sizeof num)) limit = atoll(num);
+    if (query_get(query, "offset", num, sizeof num)) offset = atoll(num);
+    if (limit < 0 || offset < 0) REPLY(cv_http_json_error(res, 400, "limit and offset must be >= 0"));
+    cJSON *trials = NULL;
+    int rc;
+    if (!strcmp(order, "best"))
+        rc = cv_store_trials_top(api->ro, id, CV_STORE_OBJ_JOB, limit ? limit : 10, &trials, err);
+    else if (!strcmp(order, "number"))
+        rc = cv_store_trials_list(api->ro, id, offset, limit, &trials, err);
+    else
+        REPLY(cv_http_json_error(res, 400, "order: must be \"best\" or \"number\", got \"%s\"",
+                                  order));
+    if (rc) REPLY(store_error(res, rc, "job", err));
+    cv_http_respond_json(res, 200, wrap("trials", trials));
+}
+
+static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    int64_t n = 0;
+    int rc = cv_sched_cancel(api->sched, id, now_seconds(), &n, err);
+    if (rc == CV_STORE_NOT_FOUND) REPLY(cv_http_json_error(res, 404, "job not found"));
+    if (rc == CV_STORE_STALE)
+        REPLY(cv_http_json_error(res, 409, "job %lld is no longer running", (long long)id));
+    if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddNumberToObject(o, "id", (double)id);
+        cJSON_AddStringToObject(o, "status", "cancelled");
+        cJSON_AddNumberToObject(o, "trials_cancelled", (double)n);
+    }
+    cv_http_respond_json(res, 200, o);
+}
+
+/* ---- evaluation ------------------------------------------------------------------------- */
+
+static void eval_work(uv_work_t *work) {
+    eval_t *e = work->data;
+    cv_trial_spec_t spec;
+    cv_trial_data_t data;
+    cv_ensemble_t ens = {0};
+    const char *paths[MAX_ENSEMBLE];
+    for (int i = 0; i < e->count; i++) paths[i] = e->paths[i];
+    e->rc = cv_trial_spec_parse(&spec, e->spec_json, strlen(e->spec_json), e->err);
+    if (e->rc) return;
+    if ((e->rc = cv_trial_data_load_raw(&data, &spec, e->err))) return;
+    if (data.test.m == 0) {
+        e->rc = cv_errf(e->err, CV_EINVAL, "the job's split has no test set");
+    } else if ((e->rc = cv_ensemble_load(&ens, paths, e->count, e->err)) == 0) {
+        e->rc = cv_ensemble_evaluate(&ens, &data.test, &e->accuracy, &e->cost, e->err);
+        e->examples = data.test.m;
+    }
+    cv_ensemble_finish(&ens);
+    cv_trial_data_finish(&data);
+}
+
+static void after_eval(uv_work_t *work, int status) {
+    eval_t *e = work->data;
+    cv_api_t *api = e->api;
+    for (eval_t **p = &api->evals; *p; p = &(*p)->next)
+        if (*p == e) {
+            *p = e->next;
+            break;
+        }
+    cJSON *o = cJSON_CreateObject(), *ids = cJSON_CreateArray();
+    char *text = NULL, err[CV_ERRLEN];
+    if (o && ids) {
+        if (status == 0 && e->rc == 0) {
+            cJSON_AddNumberToObject(o, "test_accuracy", e->accuracy);
+            cJSON_AddNumberToObject(o, "test_error", 1 - e->accuracy);
+            cJSON_AddNumberToObject(o, "test_cost", e->cost);
+            cJSON_AddNumberToObject(o, "examples", (double)e->examples);
+        } else {
+            cJSON_AddStringToObject(o, "error", status ? "evaluation cancelled" : e->err);
+        }
+        for (int i = 0; i < e->count; i++)
+            cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)e->trial_ids[i]));
+        cJSON_AddItemToObject(o, "trials", ids);
+        ids = NULL;
+        text = cJSON_PrintUnformatted(o);
+    }
+    if (text && cv_sched_store_test_result(api->sched, e->job_id, text, err))
+        cv_log(api->log, CV_LOG_ERROR, "job %lld: cannot store the test result: %s",
+               (long long)e->job_id, err);
+    else if (text)
+        cv_log(api->log, CV_LOG_INFO, "job %lld test evaluation: %s", (long long)e->job_id, text);
+    cJSON_free(text);
+    cJSON_Delete(ids);
+    cJSON_Delete(o);
+    cJSON_free(e->spec_json);
+    free(e);
+}
+
+static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req,
+                         cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    int k = 1;
+    if (req->body_len) {
+        cJSON *body = NULL;
+        int rc = cv_json_decode(req->body, req->body_len, &body, err);
+        if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(body, "ensemble");
+        int64_t v = 1;
+        rc = e ? cv_json_get_int(e, "ensemble", 1, MAX_ENSEMBLE, &v, err) : 0;
+        cJSON_Delete(body);
+        if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
+        k = (int)v;
+    }
+    cJSON *job = NULL;
+    int rc = cv_store_job_get(api->ro, id, &job, err);
+    if (rc) REPLY(store_error(res, rc, "job", err));
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(job, "status"));
+    cJSON *test = cJSON_DetachItemFromObjectCaseSensitive(job, "test_result");
+    int running = status && !strcmp(status, "running");
+    cJSON_Delete(job);
+    if (test && cJSON_IsObject(test)) { /* once: the stored result is the answer */
+        cJSON_AddBoolToObject(test, "cached", 1);
+        REPLY(cv_http_respond_json(res, 200, test));
+    }
+    cJSON_Delete(test);
+    if (running)
+        REPLY(cv_http_json_error(res, 409, "job %lld is still running; evaluate it when it ends",
+                                  (long long)id));
+    for (eval_t *e = api->evals; e; e = e->next)
+        if (e->job_id == id) {
+            cJSON *o = cJSON_CreateObject();
+            if (o) cJSON_AddStringToObject(o, "status", "evaluating");
+            REPLY(cv_http_respond_json(res, 202, o));
+        }
+    eval_t *e = calloc(1, sizeof *e);
+    if (!e) REPLY(cv_http_json_error(res, 500, "out of memory"));
+    e->api = api, e->job_id = id;
+    e->count = cv_sched_best_models(api->sched, id, k, e->paths, e->trial_ids, &e->spec_json, err);
+    if (e->count <= 0) {
+        int failed = e->count < 0;
+        free(e);
+        if (failed) REPLY(cv_http_json_error(res, 500, "%s", err));
+        REPLY(cv_http_json_error(res, 409, "job %lld has no completed trial with a model",
+                                  (long long)id));
+    }
+    e->work.data = e;
+    if (uv_queue_work(api->loop, &e->work, eval_work, after_eval)) {
+        cJSON_free(e->spec_json);
+        free(e);
+        REPLY(cv_http_json_error(res, 500, "cannot start the evaluation"));
+    }
+    e->next = api->evals;
+    api->evals = e;
+    cJSON *o = cJSON_CreateObject();
+    if (o) cJSON_AddStringToObject(o, "status", "evaluating");
+    cv_http_respond_json(res, 202, o);
+}
+
+/* ---- routing ---------------------------------------------------------------------------- */
+
+void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_response_t *res) {
+    cv_api_t *api = userdata;
+    const char *m = req->method, *p = req->path, *rest;
+    int get = !strcmp(m, "GET"), post = !strcmp(m, "POST");
+    char err[CV_ERRLEN];
+    if (!strcmp(p, "/v1/health")) {
+        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
+        cJSON *o = cJSON_CreateObject();
+        if (o) cJSON_AddStringToObject(o, "status", "ok");
+        REPLY(cv_http_respond_json(res, 200, o));
+    }
+    if (!token_ok(api, req->authorization))
+        REPLY(cv_http_json_error(res, 401, "missing or wrong API token"));
+    if (!strcmp(p, "/v1/jobs")) {
+        if (post) REPLY(post_job(api, req, res));
+        if (!get) REPLY(cv_http_json_error(res, 405, "use GET or POST on %s", p));
+        cJSON *jobs = NULL;
+        int rc = cv_store_jobs_list(api->ro, &jobs, err);
+        if (rc) REPLY(store_error(res, rc, "jobs", err));
+        REPLY(cv_http_respond_json(res, 200, wrap("jobs", jobs)));
+    }
+    if (!strcmp(p, "/v1/workers")) {
+        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
+        cJSON *w = NULL;
+        int rc = cv_store_workers_list(api->ro, &w, err);
+        if (rc) REPLY(store_error(res, rc, "workers", err));
+        REPLY(cv_http_respond_json(res, 200, wrap("workers", w)));
+    }
+    if (!strncmp(p, "/v1/trials/", 11)) {
+        int64_t id = parse_id(p + 11, &rest);
+        if (id < 0 || *rest) REPLY(cv_http_json_error(res, 404, "no route %s", p));
+        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
+        cJSON *t = NULL;
+        int rc = cv_store_trial_get(api->ro, id, &t, err);
+        if (rc) REPLY(store_error(res, rc, "trial", err));
+        REPLY(cv_http_respond_json(res, 200, t));
+    }
+    if (!strncmp(p, "/v1/jobs/", 9)) {
+        int64_t id = parse_id(p + 9, &rest);
+        if (id < 0) REPLY(cv_http_json_error(res, 404, "no route %s", p));
+        if (!*rest) {
+            if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
+            REPLY(get_job(api, id, res));
+        }
+        if (!strcmp(rest, "/trials")) {
+            if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
+            REPLY(get_trials(api, id, req->query, res));
+        }
+        if (!strcmp(rest, "/cancel")) {
+            if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
+            REPLY(cancel_job(api, id, res));
+        }
+        if (!strcmp(rest, "/evaluate")) {
+            if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
+            REPLY(evaluate_job(api, id, req, res));
+        }
+    }
+    cv_http_json_error(res, 404, "no route %s %s", m, p);
+}

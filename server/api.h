@@ -1,0 +1,28 @@
+/* The HTTP API of the coordinator (schemas/api.md): routes requests to the scheduler (writes)
+ * and to a read-only store (queries), and runs test-set evaluations on the libuv thread pool. */
+#ifndef CV_API_H
+#define CV_API_H
+
+#include <uv.h>
+
+#include "server/http.h"
+#include "server/scheduler.h"
+#include "server/store.h"
+
+typedef struct cv_api cv_api_t;
+
+/* Creates the API over a scheduler and a read-only store (both borrowed, outliving the API).
+ * token, when non-NULL and non-empty, is required as "Authorization: Bearer <token>" on every
+ * route but /v1/health. The caller owns the result (cv_api_destroy). */
+int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
+                  const char *token, const cv_log_t *log, char *err);
+/* Frees the API. Evaluations still running finish on the thread pool first (the loop must run
+ * until cv_api_idle is true before destroying). Accepts NULL. */
+void cv_api_destroy(cv_api_t *api);
+/* 1 when no evaluation is in flight. */
+int cv_api_idle(const cv_api_t *api);
+
+/* The cv_http_on_request_t handler; userdata is the cv_api_t. */
+void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_response_t *res);
+
+#endif

@@ -1,0 +1,451 @@
+/* caviard: the coordinator. One libuv loop serves the HTTP API and the worker port, runs the
+ * scheduler, commits its writes once per loop iteration (group commit) and, with --workers N,
+ * starts and supervises N local training workers.
+ *
+ *   caviard [--listen HOST:PORT] [--worker-listen HOST:PORT] [--db PATH] [--data-dir DIR]
+ *           [--workers N] [--worker-threads T] [--worker-bin PATH] [--noop-workers]
+ *           [--port-file FILE] [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]
+ *           [--token-file FILE] [--worker-token-file FILE] [--synchronous full|normal]
+ *           [--verbose] */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "server/api.h"
+#include "server/http.h"
+#include "server/scheduler.h"
+#include "server/store.h"
+#include "server/worker_server.h"
+
+#define MAX_LOCAL_WORKERS 256
+
+typedef struct {
+    char listen_host[64];
+    int listen_port;
+    char worker_host[64];
+    int worker_port;
+    const char *db;
+    const char *data_dir;
+    int workers;
+    int worker_threads;
+    const char *worker_bin;
+    int noop_workers;
+    const char *port_file;
+    double lease_seconds, heartbeat_seconds;
+    int max_attempts;
+    const char *token_file, *worker_token_file;
+    int synchronous_normal;
+    int verbose;
+} options_t;
+
+typedef struct daemon daemon_t;
+
+typedef struct {
+    uv_process_t proc;
+    uv_timer_t restart;
+    daemon_t *d;
+    int index;
+    int running;
+} local_worker_t;
+
+struct daemon {
+    options_t opt;
+    uv_loop_t *loop;
+    cv_log_t log;
+    cv_store_t *store, *ro;
+    cv_sched_t *sched;
+    cv_api_t *api;
+    cv_http_server_t *http;
+    cv_worker_server_t *workers;
+    uv_check_t check;
+    uv_timer_t tick;
+    uv_signal_t sigterm, sigint;
+    local_worker_t local[MAX_LOCAL_WORKERS];
+    char worker_bin[PATH_MAX];
+    char token[512], worker_token[512];
+    int stopping;
+    int exit_code;
+};
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void usage(FILE *out) {
+    fputs("usage: caviard [--listen HOST:PORT] [--worker-listen HOST:PORT] [--db PATH]\n"
+          "               [--data-dir DIR] [--workers N] [--worker-threads T]\n"
+          "               [--worker-bin PATH] [--noop-workers] [--port-file FILE]\n"
+          "               [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]\n"
+          "               [--token-file FILE] [--worker-token-file FILE]\n"
+          "               [--synchronous full|normal] [--verbose]\n"
+          "Defaults: --listen 127.0.0.1:8470 --worker-listen 127.0.0.1:8471 --db caviar.db\n"
+          "          --data-dir caviar-data --workers 0\n"
+          "Tokens may also come from CAVIAR_TOKEN and CAVIAR_WORKER_TOKEN.\n",
+          out);
+}
+
+static int parse_hostport(const char *s, char *host, size_t cap, int *port) {
+    const char *colon = strrchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= cap) return -1;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535) return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    if (host[0] == '[') { /* [::1] */
+        memmove(host, host + 1, strlen(host));
+        char *rb = strchr(host, ']');
+        if (rb) *rb = '\0';
+    }
+    *port = (int)p;
+    return 0;
+}
+
+static int parse_options(options_t *o, int argc, char **argv) {
+    *o = (options_t){.listen_port = 8470, .worker_port = 8471, .db = "caviar.db",
+                     .data_dir = "caviar-data", .lease_seconds = 10, .heartbeat_seconds = 2,
+                     .max_attempts = 3};
+    strcpy(o->listen_host, "127.0.0.1");
+    strcpy(o->worker_host, "127.0.0.1");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKES_VALUE                                                                                \
+    if (!v) {                                                                                      \
+        fprintf(stderr, "caviard: %s needs a value\n", a);                                        \
+        return -1;                                                                                 \
+    }                                                                                              \
+    i++;
+        if (!strcmp(a, "--listen")) {
+            TAKES_VALUE
+            if (parse_hostport(v, o->listen_host, sizeof o->listen_host, &o->listen_port)) goto bad;
+        } else if (!strcmp(a, "--worker-listen")) {
+            TAKES_VALUE
+            if (parse_hostport(v, o->worker_host, sizeof o->worker_host, &o->worker_port)) goto bad;
+        } else if (!strcmp(a, "--db")) {
+            TAKES_VALUE
+            o->db = v;
+        } else if (!strcmp(a, "--data-dir")) {
+            TAKES_VALUE
+            o->data_dir = v;
+        } else if (!strcmp(a, "--workers")) {
+            TAKES_VALUE
+            o->workers = atoi(v);
+            if (o->workers < 0 || o->workers > MAX_LOCAL_WORKERS) goto bad;
+        } else if (!strcmp(a, "--worker-threads")) {
+            TAKES_VALUE
+            o->worker_threads = atoi(v);
+            if (o->worker_threads < 1) goto bad;
+        } else if (!strcmp(a, "--worker-bin")) {
+            TAKES_VALUE
+            o->worker_bin = v;
+        } else if (!strcmp(a, "--noop-workers")) {
+            o->noop_workers = 1;
+        } else if (!strcmp(a, "--port-file")) {
+            TAKES_VALUE
+            o->port_file = v;
+        } else if (!strcmp(a, "--lease-seconds")) {
+            TAKES_VALUE
+            o->lease_seconds = atof(v);
+            if (!(o->lease_seconds > 0)) goto bad;
+        } else if (!strcmp(a, "--heartbeat-seconds")) {
+            TAKES_VALUE
+            o->heartbeat_seconds = atof(v);
+            if (!(o->heartbeat_seconds > 0)) goto bad;
+        } else if (!strcmp(a, "--max-attempts")) {
+            TAKES_VALUE
+            o->max_attempts = atoi(v);
+            if (o->max_attempts < 1) goto bad;
+        } else if (!strcmp(a, "--token-file")) {
+            TAKES_VALUE
+            o->token_file = v;
+        } else if (!strcmp(a, "--worker-token-file")) {
+            TAKES_VALUE
+            o->worker_token_file = v;
+        } else if (!strcmp(a, "--synchronous")) {
+            TAKES_VALUE
+            if (!strcmp(v, "normal")) o->synchronous_normal = 1;
+            else if (strcmp(v, "full")) goto bad;
+        } else if (!strcmp(a, "--verbose")) {
+            o->verbose = 1;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else {
+            fprintf(stderr, "caviard: unknown option '%s'\n", a);
+            return -1;
+        }
+        continue;
+    bad:
+        fprintf(stderr, "caviard: bad value for %s: '%s'\n", a, v);
+        return -1;
+#undef TAKES_VALUE
+    }
+    return 0;
+}
+
+/* Reads a token: the first line of file, else the environment variable, else "". */
+static int read_token(const char *file, const char *env, char *out, size_t cap) {
+    out[0] = '\0';
+    if (file) {
+        FILE *f = fopen(file, "r");
+        if (!f || !fgets(out, (int)cap, f)) {
+            fprintf(stderr, "caviard: cannot read %s: %s\n", file, strerror(errno));
+            if (f) fclose(f);
+            return -1;
+        }
+        fclose(f);
+        out[strcspn(out, "\r\n")] = '\0';
+    } else if (getenv(env)) {
+        snprintf(out, cap, "%s", getenv(env));
+    }
+    return 0;
+}
+
+/* ---- local workers ---------------------------------------------------------------------- */
+
+static void spawn_worker(local_worker_t *lw);
+
+static void on_restart(uv_timer_t *t) {
+    local_worker_t *lw = t->data;
+    if (!lw->d->stopping) spawn_worker(lw);
+}
+
+static void on_worker_exit(uv_process_t *p, int64_t status, int signal) {
+    local_worker_t *lw = p->data;
+    lw->running = 0;
+    uv_close((uv_handle_t *)p, NULL);
+    if (lw->d->stopping) return;
+    cv_log(&lw->d->log, CV_LOG_WARN, "local worker %d exited (status %lld, signal %d); restarting",
+           lw->index, (long long)status, signal);
+    uv_timer_start(&lw->restart, on_restart, 1000, 0);
+}
+
+static void spawn_worker(local_worker_t *lw) {
+    daemon_t *d = lw->d;
+    char connect[96], id[32], threads[16];
+    snprintf(connect, sizeof connect, "127.0.0.1:%d", cv_worker_server_port(d->workers));
+    snprintf(id, sizeof id, "local-%d", lw->index);
+    snprintf(threads, sizeof threads, "%d", d->opt.worker_threads);
+    char *args[12];
+    int n = 0;
+    args[n++] = d->worker_bin;
+    args[n++] = "--connect";
+    args[n++] = connect;
+    args[n++] = "--id";
+    args[n++] = id;
+    args[n++] = "--threads";
+    args[n++] = threads;
+    if (d->opt.noop_workers) args[n++] = "--noop";
+    args[n] = NULL;
+    uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
+                                     {.flags = UV_INHERIT_FD, .data.fd = 2},
+                                     {.flags = UV_INHERIT_FD, .data.fd = 2}};
+    uv_process_options_t po = {.file = d->worker_bin, .args = args, .exit_cb = on_worker_exit,
+                               .stdio = stdio, .stdio_count = 3};
+    lw->proc.data = lw;
+    int rc = uv_spawn(d->loop, &lw->proc, &po);
+    if (rc) {
+        cv_log(&d->log, CV_LOG_ERROR, "cannot start %s: %s", d->worker_bin, uv_strerror(rc));
+        uv_close((uv_handle_t *)&lw->proc, NULL);
+        return;
+    }
+    lw->running = 1;
+}
+
+/* The worker binary: --worker-bin, else caviar-worker beside this build's server directory,
+ * else caviar-worker on PATH. */
+static void find_worker_bin(daemon_t *d) {
+    if (d->opt.worker_bin) {
+        snprintf(d->worker_bin, sizeof d->worker_bin, "%s", d->opt.worker_bin);
+        return;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(d->worker_bin, sizeof d->worker_bin, "%.*s/../worker/caviar-worker",
+                     (int)(sizeof d->worker_bin - 32), self);
+            if (access(d->worker_bin, X_OK) == 0) return;
+            snprintf(d->worker_bin, sizeof d->worker_bin, "%.*s/caviar-worker",
+                     (int)(sizeof d->worker_bin - 32), self);
+            if (access(d->worker_bin, X_OK) == 0) return;
+        }
+    }
+    snprintf(d->worker_bin, sizeof d->worker_bin, "caviar-worker");
+}
+
+/* ---- loop hooks ------------------------------------------------------------------------- */
+
+static void stop(daemon_t *d, int code);
+
+/* After each round of I/O: hand out trials, commit, then acknowledge. */
+static void on_check(uv_check_t *h) {
+    daemon_t *d = h->data;
+    double now = now_seconds();
+    if (!d->stopping) cv_sched_dispatch(d->sched, now);
+    if (cv_sched_flush(d->sched, now)) stop(d, 1);
+}
+
+static void on_tick(uv_timer_t *t) {
+    daemon_t *d = t->data;
+    double now = now_seconds();
+    cv_sched_tick(d->sched, now);
+    cv_worker_server_check(d->workers, now);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+    daemon_t *d = s->data;
+    cv_log(&d->log, CV_LOG_INFO, "signal %d: shutting down", signum);
+    stop(d, 0);
+}
+
+static void stop(daemon_t *d, int code) {
+    if (d->stopping) return;
+    d->stopping = 1;
+    d->exit_code = code;
+    for (int i = 0; i < d->opt.workers; i++) {
+        if (d->local[i].running) uv_process_kill(&d->local[i].proc, SIGTERM);
+        uv_timer_stop(&d->local[i].restart);
+        uv_close((uv_handle_t *)&d->local[i].restart, NULL);
+    }
+    /* Closing the worker port requeues the trials in flight; the final flush commits that. */
+    cv_worker_server_close(d->workers);
+    d->workers = NULL;
+    if (cv_sched_flush(d->sched, now_seconds())) d->exit_code = 1;
+    cv_http_server_close(d->http, NULL);
+    d->http = NULL;
+    uv_check_stop(&d->check);
+    uv_close((uv_handle_t *)&d->check, NULL);
+    uv_timer_stop(&d->tick);
+    uv_close((uv_handle_t *)&d->tick, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+static void on_walk_close(uv_handle_t *h, void *arg) {
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static int write_port_file(const char *path, int port) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) || rename(tmp, path)) return -1;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    daemon_t d;
+    memset(&d, 0, sizeof d);
+    if (parse_options(&d.opt, argc, argv)) {
+        usage(stderr);
+        return 2;
+    }
+    d.log = (cv_log_t){.min_level = d.opt.verbose ? CV_LOG_DEBUG : CV_LOG_INFO, .name = "caviard"};
+    if (read_token(d.opt.token_file, "CAVIAR_TOKEN", d.token, sizeof d.token) ||
+        read_token(d.opt.worker_token_file, "CAVIAR_WORKER_TOKEN", d.worker_token,
+                   sizeof d.worker_token))
+        return 1;
+    if (!d.opt.worker_threads) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        int per = d.opt.workers ? (int)(cpus / d.opt.workers) : 1;
+        d.opt.worker_threads = per < 1 ? 1 : per;
+    }
+    char err[CV_ERRLEN];
+    if (mkdir(d.opt.data_dir, 0755) && errno != EEXIST) {
+        fprintf(stderr, "caviard: %s: %s\n", d.opt.data_dir, strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    d.loop = uv_default_loop();
+    cv_store_options_t so = {.synchronous_normal = d.opt.synchronous_normal};
+    if (cv_store_open_with(d.opt.db, &so, &d.store, err) ||
+        cv_store_open_readonly(d.opt.db, &d.ro, err)) {
+        fprintf(stderr, "caviard: %s\n", err);
+        cv_store_close(d.store);
+        return 1;
+    }
+    cv_worker_server_config_t wc = {.heartbeat_seconds = d.opt.heartbeat_seconds,
+                                    .lease_seconds = d.opt.lease_seconds,
+                                    .token = d.worker_token,
+                                    .data_dir = d.opt.data_dir};
+    cv_sched_config_t sc = {.store = d.store, .data_dir = d.opt.data_dir,
+                            .max_attempts = d.opt.max_attempts, .log = &d.log,
+                            .ops = cv_worker_server_ops()};
+    if (cv_worker_server_create(&d.workers, d.loop, d.opt.worker_host, d.opt.worker_port, &wc,
+                                &d.log, err) ||
+        cv_sched_create(&d.sched, &sc, now_seconds(), err) ||
+        cv_api_create(&d.api, d.loop, d.sched, d.ro, d.token, &d.log, err) ||
+        cv_http_server_create(&d.http, d.loop, d.opt.listen_host, d.opt.listen_port, NULL,
+                              cv_api_on_request, d.api, err) ||
+        cv_http_server_start(d.http, err)) {
+        fprintf(stderr, "caviard: %s\n", err);
+        d.exit_code = 1;
+        goto shutdown;
+    }
+    cv_worker_server_attach(d.workers, d.sched);
+    if (!d.token[0] && strcmp(d.opt.listen_host, "127.0.0.1") && strcmp(d.opt.listen_host, "::1"))
+        cv_log(&d.log, CV_LOG_WARN, "no API token is set and the API listens on %s: anyone who "
+               "can reach it can submit and cancel jobs", d.opt.listen_host);
+    uv_check_init(d.loop, &d.check);
+    d.check.data = &d;
+    uv_check_start(&d.check, on_check);
+    uv_timer_init(d.loop, &d.tick);
+    d.tick.data = &d;
+    uv_timer_start(&d.tick, on_tick, 1000, 1000);
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    d.sigterm.data = d.sigint.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    find_worker_bin(&d);
+    for (int i = 0; i < d.opt.workers; i++) {
+        local_worker_t *lw = &d.local[i];
+        lw->d = &d;
+        lw->index = i;
+        uv_timer_init(d.loop, &lw->restart);
+        lw->restart.data = lw;
+        spawn_worker(lw);
+    }
+    cv_log(&d.log, CV_LOG_INFO, "API on http://%s:%d, workers on %s:%d, database %s, %d local "
+           "workers", d.opt.listen_host, cv_http_server_port(d.http), d.opt.worker_host,
+           cv_worker_server_port(d.workers), d.opt.db, d.opt.workers);
+    if (d.opt.port_file && write_port_file(d.opt.port_file, cv_http_server_port(d.http))) {
+        fprintf(stderr, "caviard: cannot write %s: %s\n", d.opt.port_file, strerror(errno));
+        stop(&d, 1);
+    }
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    while (!cv_api_idle(d.api)) uv_run(d.loop, UV_RUN_ONCE);
+
+shutdown:
+    if (!d.stopping) {
+        cv_worker_server_close(d.workers);
+        cv_http_server_close(d.http, NULL);
+    }
+    uv_walk(d.loop, on_walk_close, NULL);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    cv_api_destroy(d.api);
+    cv_sched_destroy(d.sched);
+    cv_store_close(d.ro);
+    cv_store_close(d.store);
+    if (uv_loop_close(d.loop)) cv_log(&d.log, CV_LOG_WARN, "handles left open at exit");
+    cv_log(&d.log, CV_LOG_INFO, "stopped");
+    return d.exit_code;
+}

@@ -1,0 +1,988 @@
+/* The scheduler; see scheduler.h for the model. Everything here runs on the loop thread. */
+#include "server/scheduler.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/json.h"
+#include "common/rng.h"
+#include "server/job_spec.h"
+#include "server/space.h"
+
+#define SAMPLE_TRIES 1000 /* draws per wanted configuration before a round gives up */
+
+typedef struct job job_t;
+
+typedef struct trial {
+    int64_t id;
+    job_t *job;
+    int number, round;
+    cv_store_trial_status_t status;
+    int attempts;
+    double objective;          /* the job's objective once completed, NaN otherwise */
+    char lease[33];            /* current lease token while running */
+    cv_sched_worker_t *worker; /* holder while running */
+    char *params;              /* JSON text of the sampled values (owned) */
+    struct trial *qnext;       /* next in the job's queue */
+} trial_t;
+
+struct job {
+    int64_t id;
+    cv_job_spec_t spec;
+    cv_store_job_status_t status;
+    int round;               /* current round */
+    cv_space_t region;       /* region the current round samples from */
+    trial_t **trials;        /* by number */
+    size_t n_trials, cap;
+    trial_t *qhead, *qtail;  /* queued trials, FIFO */
+    int running;             /* trials running now */
+    int open;                /* trials of the current round not yet final */
+    uint64_t *keys;          /* hash set of configuration keys (0 = empty slot) */
+    size_t keys_cap, keys_used;
+    double created_at;
+    cJSON *files;            /* {dataset field: {hash, bytes}} sent with every trial */
+    job_t *next;
+};
+
+struct cv_sched_worker {
+    void *conn;
+    char id[65];
+    trial_t *trial;          /* the trial it runs, or NULL when idle */
+    cv_sched_worker_t *next, *prev;
+};
+
+typedef struct {
+    cv_sched_worker_t *w;    /* NULL once the worker left */
+    int64_t trial_id;
+} pending_ack_t;
+
+typedef struct {
+    char hash[CV_SHA256_HEX];
+    char *path;
+} dataset_entry_t;
+
+struct cv_sched {
+    cv_sched_config_t cfg;
+    job_t *jobs;
+    cv_sched_worker_t *workers;
+    trial_t **map;           /* open addressing by trial id */
+    size_t map_cap, map_used;
+    int group_open;
+    pending_ack_t *acks;
+    size_t n_acks, acks_cap;
+    dataset_entry_t *datasets;
+    size_t n_datasets;
+    cv_rng_t lease_rng;      /* lease tokens */
+    job_t *rr;               /* round-robin cursor for dispatch */
+};
+
+/* ---- small containers --------------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    return x ^ (x >> 33);
+}
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
+static int map_put(cv_sched_t *s, trial_t *t) {
+    if (2 * (s->map_used + 1) > s->map_cap) {
+        size_t cap = s->map_cap ? 2 * s->map_cap : 1024;
+        trial_t **m = calloc(cap, sizeof *m);
+        if (!m) return CV_ENOMEM;
+        for (size_t i = 0; i < s->map_cap; i++) {
+            trial_t *x = s->map[i];
+            if (!x) continue;
+            size_t j = mix64((uint64_t)x->id) & (cap - 1);
+            while (m[j]) j = (j + 1) & (cap - 1);
+            m[j] = x;
+        }
+        free(s->map);
+        s->map = m;
+        s->map_cap = cap;
+    }
+    size_t j = mix64((uint64_t)t->id) & (s->map_cap - 1);
+    while (s->map[j]) j = (j + 1) & (s->map_cap - 1);
+    s->map[j] = t;
+    s->map_used++;
+    return 0;
+}
+
+static trial_t *map_get(const cv_sched_t *s, int64_t id) {
+    if (!s->map_cap) return NULL;
+    size_t j = mix64((uint64_t)id) & (s->map_cap - 1);
+    for (; s->map[j]; j = (j + 1) & (s->map_cap - 1))
+        if (s->map[j]->id == id) return s->map[j];
+    return NULL;
+}
+
+/* Adds a configuration key's hash; returns 1 when it was new, 0 when present, <0 on ENOMEM. */
+static int keys_add(job_t *job, uint64_t h) {
+    if (2 * (job->keys_used + 1) > job->keys_cap) {
+        size_t cap = job->keys_cap ? 2 * job->keys_cap : 256;
+        uint64_t *k = calloc(cap, sizeof *k);
+        if (!k) return CV_ENOMEM;
+        for (size_t i = 0; i < job->keys_cap; i++) {
+            if (!job->keys[i]) continue;
+            size_t j = mix64(job->keys[i]) & (cap - 1);
+            while (k[j]) j = (j + 1) & (cap - 1);
+            k[j] = job->keys[i];
+        }
+        free(job->keys);
+        job->keys = k;
+        job->keys_cap = cap;
+    }
+    size_t j = mix64(h) & (job->keys_cap - 1);
+    for (; job->keys[j]; j = (j + 1) & (job->keys_cap - 1))
+        if (job->keys[j] == h) return 0;
+    job->keys[j] = h;
+    job->keys_used++;
+    return 1;
+}
+
+static int keys_has(const job_t *job, uint64_t h) {
+    if (!job->keys_cap) return 0;
+    size_t j = mix64(h) & (job->keys_cap - 1);
+    for (; job->keys[j]; j = (j + 1) & (job->keys_cap - 1))
+        if (job->keys[j] == h) return 1;
+    return 0;
+}
+
+static void queue_push(job_t *job, trial_t *t, int front) {
+    t->qnext = NULL;
+    if (!job->qhead) {
+        job->qhead = job->qtail = t;
+    } else if (front) {
+        t->qnext = job->qhead;
+        job->qhead = t;
+    } else {
+        job->qtail->qnext = t;
+        job->qtail = t;
+    }
+}
+
+static trial_t *queue_pop(job_t *job) {
+    trial_t *t = job->qhead;
+    if (t) {
+        job->qhead = t->qnext;
+        if (!job->qhead) job->qtail = NULL;
+        t->qnext = NULL;
+    }
+    return t;
+}
+
+static int is_final(cv_store_trial_status_t st) {
+    return st != CV_STORE_TRIAL_QUEUED && st != CV_STORE_TRIAL_RUNNING;
+}
+
+/* ---- store group ------------------------------------------------------------------------ */
+
+static int group(cv_sched_t *s, char *err) {
+    if (s->group_open) return 0;
+    int rc = cv_store_begin(s->cfg.store, err);
+    if (rc == 0) s->group_open = 1;
+    return rc;
+}
+
+static int commit(cv_sched_t *s, char *err) {
+    if (!s->group_open) return 0;
+    s->group_open = 0;
+    int rc = cv_store_commit(s->cfg.store, err);
+    if (rc) cv_store_rollback(s->cfg.store, NULL);
+    return rc;
+}
+
+/* ---- jobs ------------------------------------------------------------------------------- */
+
+static void job_free(job_t *job) {
+    if (!job) return;
+    for (size_t i = 0; i < job->n_trials; i++) {
+        if (!job->trials[i]) continue;
+        free(job->trials[i]->params);
+        free(job->trials[i]);
+    }
+    free(job->trials);
+    free(job->keys);
+    cJSON_Delete(job->files);
+    cv_job_spec_finish(&job->spec);
+    free(job);
+}
+
+static trial_t *trial_new(cv_sched_t *s, job_t *job, int64_t id, int number, int round,
+                          const char *params) {
+    if (job->n_trials == job->cap) {
+        size_t cap = job->cap ? 2 * job->cap : 64;
+        trial_t **t = realloc(job->trials, cap * sizeof *t);
+        if (!t) return NULL;
+        job->trials = t;
+        job->cap = cap;
+    }
+    trial_t *t = calloc(1, sizeof *t);
+    if (!t || !(t->params = strdup(params))) {
+        free(t);
+        return NULL;
+    }
+    t->id = id, t->job = job, t->number = number, t->round = round;
+    t->status = CV_STORE_TRIAL_QUEUED;
+    t->objective = NAN;
+    if (map_put(s, t)) {
+        free(t->params);
+        free(t);
+        return NULL;
+    }
+    job->trials[job->n_trials++] = t;
+    return t;
+}
+
+/* The dataset fields of a trial spec whose files workers need. */
+static const char *const FILE_FIELDS[] = {"images", "labels", "test_images", "test_labels", "csv",
+                                          "test_csv"};
+
+static int register_dataset(cv_sched_t *s, const char *hash, const char *path) {
+    for (size_t i = 0; i < s->n_datasets; i++)
+        if (!strcmp(s->datasets[i].hash, hash)) return 0;
+    dataset_entry_t *d = realloc(s->datasets, (s->n_datasets + 1) * sizeof *d);
+    if (!d) return CV_ENOMEM;
+    s->datasets = d;
+    memcpy(d[s->n_datasets].hash, hash, CV_SHA256_HEX);
+    if (!(d[s->n_datasets].path = strdup(path))) return CV_ENOMEM;
+    s->n_datasets++;
+    return 0;
+}
+
+/* Makes the job's dataset paths absolute and hashes every file, so workers can fetch them by
+ * content. Fills job->files. */
+static int job_hash_files(cv_sched_t *s, job_t *job, char *err) {
+    cJSON *ds = cJSON_GetObjectItemCaseSensitive(job->spec.trial, "dataset");
+    if (!(job->files = cJSON_CreateObject())) return cv_errf(err, CV_ENOMEM, "out of memory");
+    for (size_t i = 0; i < sizeof FILE_FIELDS / sizeof *FILE_FIELDS; i++) {
+        cJSON *item = cJSON_GetObjectItemCaseSensitive(ds, FILE_FIELDS[i]);
+        if (!cJSON_IsString(item)) continue;
+        char abs[PATH_MAX], hash[CV_SHA256_HEX];
+        uint64_t bytes;
+        if (!realpath(item->valuestring, abs))
+            return cv_errf(err, CV_EINVAL, "trial.dataset.%s: cannot open %s: %s", FILE_FIELDS[i],
+                           item->valuestring, strerror(errno));
+        int rc = cv_sha256_file(abs, hash, &bytes, err);
+        if (rc) return rc;
+        if (register_dataset(s, hash, abs)) return cv_errf(err, CV_ENOMEM, "out of memory");
+        cJSON *entry = cJSON_AddObjectToObject(job->files, FILE_FIELDS[i]);
+        if (!entry || !cJSON_AddStringToObject(entry, "hash", hash) ||
+            !cJSON_AddNumberToObject(entry, "bytes", (double)bytes) ||
+            !cJSON_ReplaceItemInObjectCaseSensitive(ds, FILE_FIELDS[i], cJSON_CreateString(abs)))
+            return cv_errf(err, CV_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* Loads the parameter values and objectives of every finished trial for refinement. */
+static int refine_region(job_t *job, cv_space_t *region, char *err) {
+    size_t n = 0;
+    cv_space_trial_t *tr = calloc(job->n_trials ? job->n_trials : 1, sizeof *tr);
+    cJSON **vals = calloc(job->n_trials ? job->n_trials : 1, sizeof *vals);
+    int rc = 0;
+    if (!tr || !vals) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory for refinement");
+        goto done;
+    }
+    for (size_t i = 0; i < job->n_trials; i++) {
+        trial_t *t = job->trials[i];
+        if (t->status != CV_STORE_TRIAL_COMPLETED || !isfinite(t->objective)) continue;
+        if (!(vals[n] = cJSON_Parse(t->params))) continue;
+        tr[n].values = vals[n];
+        tr[n].objective = t->objective;
+        n++;
+    }
+    rc = cv_space_refine(&job->spec.space, tr, n, job->spec.keep_fraction, job->spec.margin,
+                         region, err);
+done:
+    for (size_t i = 0; i < n; i++) cJSON_Delete(vals[i]);
+    free(vals);
+    free(tr);
+    return rc;
+}
+
+/* Samples and stores round r of a job: up to rounds[r] configurations never seen in this job.
+ * Returns the number of trials created (0 when the space is exhausted), or a negative code. */
+static int start_round(cv_sched_t *s, job_t *job, int r, double now, char *err) {
+    cv_space_t region;
+    int rc = r == 0 ? (region = job->spec.space, 0) : refine_region(job, &region, err);
+    if (rc) return rc;
+    uint32_t want = job->spec.rounds[r];
+    cv_store_new_trial_t *nt = calloc(want, sizeof *nt);
+    char **texts = calloc(3 * (size_t)want, sizeof *texts);
+    int64_t *ids = calloc(want, sizeof *ids);
+    cJSON *region_json = NULL;
+    char *region_text = NULL;
+    size_t made = 0;
+    if (!nt || !texts || !ids) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory sampling round %d", r);
+        goto done;
+    }
+    cv_rng_t rng;
+    cv_rng_seed(&rng, cv_rng_derive(job->spec.seed, 1000 + (uint64_t)r));
+    for (uint32_t tries = 0; made < want && tries < want * SAMPLE_TRIES; tries++) {
+        cJSON *values = NULL, *trial = NULL;
+        char canon[CV_SPACE_CANON_MAX];
+        if ((rc = cv_space_sample(&region, &rng, &values, canon, sizeof canon, err))) goto done;
+        uint64_t h = fnv1a(canon);
+        int fresh = !keys_has(job, h);
+        for (size_t i = 0; fresh && i < made; i++) fresh = strcmp(texts[3 * i + 1], canon) != 0;
+        if (!fresh) {
+            cJSON_Delete(values);
+            continue;
+        }
+        rc = cv_job_spec_compose(&job->spec, values, &trial, err);
+        if (rc == 0 && !cJSON_GetObjectItemCaseSensitive(trial, "seed") &&
+            !cJSON_AddNumberToObject(trial, "seed", (double)job->spec.seed))
+            rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        if (rc == 0) {
+            texts[3 * made] = cJSON_PrintUnformatted(values);
+            texts[3 * made + 1] = strdup(canon);
+            texts[3 * made + 2] = cJSON_PrintUnformatted(trial);
+            if (!texts[3 * made] || !texts[3 * made + 1] || !texts[3 * made + 2])
+                rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        }
+        cJSON_Delete(values);
+        cJSON_Delete(trial);
+        if (rc) {
+            made++; /* so its texts are freed */
+            goto done;
+        }
+        nt[made].number = (int)(job->n_trials + made);
+        nt[made].round = r;
+        nt[made].params = texts[3 * made];
+        nt[made].config_key = texts[3 * made + 1];
+        nt[made].spec = texts[3 * made + 2];
+        made++;
+    }
+    if ((rc = cv_space_region_to_json(&region, &region_json, err))) goto done;
+    if (!(region_text = cJSON_PrintUnformatted(region_json))) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = group(s, err))) goto done;
+    if (made && (rc = cv_store_trials_add(s->cfg.store, job->id, nt, made, now, ids, err)))
+        goto done;
+    if ((rc = cv_store_round_add(s->cfg.store, job->id, r, (int)made, region_text, now, err)) ||
+        (rc = cv_store_job_set_round(s->cfg.store, job->id, r, region_text, err)))
+        goto done;
+    for (size_t i = 0; i < made; i++) {
+        trial_t *t = trial_new(s, job, ids[i], nt[i].number, r, nt[i].params);
+        if (!t || keys_add(job, fnv1a(nt[i].config_key)) < 0) {
+            rc = cv_errf(err, CV_ENOMEM, "out of memory");
+            goto done;
+        }
+        queue_push(job, t, 0);
+    }
+    job->round = r;
+    job->region = region;
+    job->open = (int)made;
+    rc = (int)made;
+done:
+    for (size_t i = 0; texts && i < 3 * made; i++) cJSON_free(texts[i]);
+    free(texts);
+    free(nt);
+    free(ids);
+    cJSON_Delete(region_json);
+    cJSON_free(region_text);
+    return rc;
+}
+
+static int job_finish(cv_sched_t *s, job_t *job, cv_store_job_status_t status, const char *why,
+                      double now, char *err) {
+    int rc = group(s, err);
+    if (rc == 0) rc = cv_store_job_set_status(s->cfg.store, job->id, status, why, now, err);
+    if (rc == 0) job->status = status;
+    if (rc == 0 && s->cfg.log)
+        cv_log(s->cfg.log, CV_LOG_INFO, "job %lld %s after %zu trials%s%s", (long long)job->id,
+               cv_store_job_status_name(status), job->n_trials, why ? ": " : "", why ? why : "");
+    return rc;
+}
+
+/* Moves a job on when its round has no open trial: the next round, or the end of the job. */
+static int job_advance(cv_sched_t *s, job_t *job, double now, char *err) {
+    while (job->status == CV_STORE_JOB_RUNNING && job->open == 0) {
+        int next = job->round + 1;
+        if ((size_t)next >= job->spec.n_rounds) return job_finish(s, job, CV_STORE_JOB_COMPLETED,
+                                                                  NULL, now, err);
+        int made = start_round(s, job, next, now, err);
+        if (made < 0) return made;
+        if (made == 0)
+            return job_finish(s, job, CV_STORE_JOB_COMPLETED, "the search space is exhausted",
+                              now, err);
+        if (s->cfg.log)
+            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: round %d samples %d trials",
+                   (long long)job->id, next, made);
+    }
+    return 0;
+}
+
+static job_t *job_find(const cv_sched_t *s, int64_t id) {
+    for (job_t *j = s->jobs; j; j = j->next)
+        if (j->id == id) return j;
+    return NULL;
+}
+
+static void job_link(cv_sched_t *s, job_t *job) {
+    job_t **p = &s->jobs;
+    while (*p) p = &(*p)->next;
+    *p = job;
+}
+
+int cv_sched_submit(cv_sched_t *s, const char *text, size_t len, double now, int64_t *job_id,
+                    char *err) {
+    job_t *job = calloc(1, sizeof *job);
+    char *spec_text = NULL, *region_text = NULL;
+    cJSON *spec_json = NULL, *region_json = NULL;
+    if (!job) return cv_errf(err, CV_ENOMEM, "out of memory");
+    cv_job_spec_init(&job->spec);
+    int rc = cv_job_spec_parse(&job->spec, text, len, err);
+    if (rc) goto fail;
+    if ((rc = job_hash_files(s, job, err))) goto fail;
+    /* The stored spec is the one the job runs: with absolute dataset paths. */
+    if ((rc = cv_json_decode(text, len, &spec_json, err))) goto fail;
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(spec_json, "trial",
+                                                cJSON_Duplicate(job->spec.trial, 1)) ||
+        !(spec_text = cJSON_PrintUnformatted(spec_json)) ||
+        cv_space_region_to_json(&job->spec.space, &region_json, err) ||
+        !(region_text = cJSON_PrintUnformatted(region_json))) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = commit(s, err))) goto fail; /* earlier writes first: acks wait for flush */
+    if ((rc = group(s, err))) goto fail;
+    cv_store_objective_t obj = job->spec.objective == CV_OBJECTIVE_DEV_COST
+                                   ? CV_STORE_OBJ_DEV_COST
+                                   : CV_STORE_OBJ_DEV_ERROR;
+    if ((rc = cv_store_job_create(s->cfg.store, job->spec.name, obj, spec_text, region_text, now,
+                                  &job->id, err)))
+        goto rollback;
+    job->status = CV_STORE_JOB_RUNNING;
+    job->created_at = now;
+    int made = start_round(s, job, 0, now, err);
+    if (made < 0) {
+        rc = made;
+        goto rollback;
+    }
+    if ((rc = commit(s, err))) goto fail;
+    job_link(s, job);
+    *job_id = job->id;
+    if (s->cfg.log)
+        cv_log(s->cfg.log, CV_LOG_INFO, "job %lld \"%s\" submitted: %u trials in %zu rounds",
+               (long long)job->id, job->spec.name, job->spec.max_trials, job->spec.n_rounds);
+    cJSON_free(spec_text);
+    cJSON_free(region_text);
+    cJSON_Delete(spec_json);
+    cJSON_Delete(region_json);
+    return 0;
+rollback:
+    s->group_open = 0;
+    cv_store_rollback(s->cfg.store, NULL);
+fail:
+    /* Trials of a failed submission were mapped; unmap them before freeing. */
+    for (size_t i = 0; i < job->n_trials; i++) {
+        trial_t *t = job->trials[i];
+        size_t j = mix64((uint64_t)t->id) & (s->map_cap - 1);
+        while (s->map[j] != t) j = (j + 1) & (s->map_cap - 1);
+        /* Re-insert the rest of the cluster after removing t (linear probing deletion). */
+        s->map[j] = NULL;
+        s->map_used--;
+        for (size_t k = (j + 1) & (s->map_cap - 1); s->map[k]; k = (k + 1) & (s->map_cap - 1)) {
+            trial_t *x = s->map[k];
+            s->map[k] = NULL;
+            s->map_used--;
+            map_put(s, x);
+        }
+    }
+    job_free(job);
+    cJSON_free(spec_text);
+    cJSON_free(region_text);
+    cJSON_Delete(spec_json);
+    cJSON_Delete(region_json);
+    return rc;
+}
+
+/* Ends a running trial without a result (cancel, time budget). */
+static void trial_cancel(cv_sched_t *s, trial_t *t) {
+    job_t *job = t->job;
+    if (t->status == CV_STORE_TRIAL_RUNNING && t->worker) {
+        s->cfg.ops.send_stop(t->worker->conn, t->id);
+        t->worker->trial = NULL;
+        t->worker = NULL;
+        job->running--;
+    }
+    if (!is_final(t->status)) job->open--;
+    t->status = CV_STORE_TRIAL_CANCELLED;
+}
+
+/* Cancels every queued and running trial of a job in memory and in the store. */
+static int job_cancel_trials(cv_sched_t *s, job_t *job, double now, int64_t *n, char *err) {
+    int rc = group(s, err);
+    if (rc == 0) rc = cv_store_job_cancel(s->cfg.store, job->id, now, n, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < job->n_trials; i++)
+        if (!is_final(job->trials[i]->status)) trial_cancel(s, job->trials[i]);
+    job->qhead = job->qtail = NULL;
+    job->status = CV_STORE_JOB_CANCELLED;
+    return 0;
+}
+
+int cv_sched_cancel(cv_sched_t *s, int64_t job_id, double now, int64_t *cancelled, char *err) {
+    job_t *job = job_find(s, job_id);
+    if (!job) {
+        /* A finished job is no longer in memory; the store knows whether it exists. */
+        cJSON *j = NULL;
+        int rc = cv_store_job_get(s->cfg.store, job_id, &j, err);
+        cJSON_Delete(j);
+        return rc == CV_STORE_NOT_FOUND ? CV_STORE_NOT_FOUND : rc ? rc : CV_STORE_STALE;
+    }
+    if (job->status != CV_STORE_JOB_RUNNING) return CV_STORE_STALE;
+    int rc = job_cancel_trials(s, job, now, cancelled, err);
+    if (rc == 0) rc = commit(s, err);
+    if (rc == 0 && s->cfg.log)
+        cv_log(s->cfg.log, CV_LOG_INFO, "job %lld cancelled", (long long)job_id);
+    return rc;
+}
+
+int cv_sched_running(const cv_sched_t *s, int64_t job_id) {
+    const job_t *job = job_find(s, job_id);
+    return job ? job->running : 0;
+}
+
+void cv_sched_tick(cv_sched_t *s, double now) {
+    char err[CV_ERRLEN];
+    for (job_t *job = s->jobs; job; job = job->next) {
+        if (job->status != CV_STORE_JOB_RUNNING || job->spec.max_seconds <= 0 ||
+            now - job->created_at < job->spec.max_seconds)
+            continue;
+        int64_t n = 0;
+        char why[128];
+        snprintf(why, sizeof why, "stopped at its time budget of %g s", job->spec.max_seconds);
+        if (job_cancel_trials(s, job, now, &n, err) ||
+            job_finish(s, job, CV_STORE_JOB_COMPLETED, why, now, err))
+            cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, err);
+    }
+}
+
+/* ---- workers ---------------------------------------------------------------------------- */
+
+static void new_lease(cv_sched_t *s, char out[33]) {
+    static const char digits[] = "0123456789abcdef";
+    uint64_t a = cv_rng_next(&s->lease_rng), b = cv_rng_next(&s->lease_rng);
+    for (int i = 0; i < 16; i++) {
+        out[i] = digits[(a >> (4 * i)) & 15];
+        out[16 + i] = digits[(b >> (4 * i)) & 15];
+    }
+    out[32] = '\0';
+}
+
+cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *worker_id,
+                                        const char *version, int threads, const char *host,
+                                        const int64_t *lease_trials, const char (*leases)[33],
+                                        int n_leases, int64_t *reattached, int *n_reattached,
+                                        double now) {
+    char err[CV_ERRLEN];
+    *n_reattached = 0;
+    cv_sched_worker_t *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->conn = conn;
+    snprintf(w->id, sizeof w->id, "%s", worker_id);
+    w->next = s->workers;
+    if (s->workers) s->workers->prev = w;
+    s->workers = w;
+    if (group(s, err) ||
+        cv_store_worker_seen(s->cfg.store, worker_id, version, threads, host, now, err))
+        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", worker_id, err);
+    for (int i = 0; i < n_leases; i++) {
+        trial_t *t = map_get(s, lease_trials[i]);
+        if (!t || t->status != CV_STORE_TRIAL_RUNNING || strcmp(t->lease, leases[i]) || w->trial)
+            continue;
+        if (t->worker) t->worker->trial = NULL; /* its old connection is not closed yet */
+        t->worker = w;
+        w->trial = t;
+        reattached[(*n_reattached)++] = t->id;
+        cv_log(s->cfg.log, CV_LOG_INFO, "worker %s re-attached to trial %lld", w->id,
+               (long long)t->id);
+    }
+    return w;
+}
+
+/* Takes a running trial off its worker: back to the front of the queue, or lost once it used
+ * its attempts. */
+static void trial_release(cv_sched_t *s, trial_t *t, double now) {
+    char err[CV_ERRLEN];
+    job_t *job = t->job;
+    int lost = t->attempts >= s->cfg.max_attempts;
+    cv_store_trial_status_t to = lost ? CV_STORE_TRIAL_LOST : CV_STORE_TRIAL_QUEUED;
+    int rc = group(s, err);
+    if (rc == 0) rc = cv_store_trial_requeue(s->cfg.store, t->id, t->lease, to, now, err);
+    if (rc < 0) cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)t->id, err);
+    t->worker = NULL;
+    t->lease[0] = '\0';
+    job->running--;
+    t->status = to;
+    if (lost) {
+        job->open--;
+        cv_log(s->cfg.log, CV_LOG_WARN, "trial %lld lost after %d attempts", (long long)t->id,
+               t->attempts);
+        if (job_advance(s, job, now, err))
+            cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, err);
+    } else {
+        queue_push(job, t, 1);
+    }
+}
+
+void cv_sched_worker_leave(cv_sched_t *s, cv_sched_worker_t *w, double now) {
+    if (!w) return;
+    for (size_t i = 0; i < s->n_acks; i++)
+        if (s->acks[i].w == w) s->acks[i].w = NULL;
+    if (w->trial) {
+        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s left while running trial %lld", w->id,
+               (long long)w->trial->id);
+        trial_release(s, w->trial, now);
+    }
+    if (w->prev) w->prev->next = w->next;
+    else s->workers = w->next;
+    if (w->next) w->next->prev = w->prev;
+    if (s->rr && s->rr->running < 0) s->rr->running = 0;
+    free(w);
+}
+
+/* The next job with a queued trial and room under max_parallel, round-robin over jobs. */
+static job_t *next_job(cv_sched_t *s) {
+    job_t *start = s->rr && s->rr->next ? s->rr->next : s->jobs, *j = start;
+    if (!j) return NULL;
+    do {
+        if (j->status == CV_STORE_JOB_RUNNING && j->qhead &&
+            (uint32_t)j->running < j->spec.max_parallel) {
+            s->rr = j;
+            return j;
+        }
+        j = j->next ? j->next : s->jobs;
+    } while (j != start);
+    return NULL;
+}
+
+/* Leases trial t to worker w and sends it. */
+static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, char *err) {
+    job_t *job = t->job;
+    cJSON *values = cJSON_Parse(t->params), *spec = NULL;
+    char *text = NULL;
+    int rc = values ? cv_job_spec_compose(&job->spec, values, &spec, err)
+                    : cv_errf(err, CV_ENOMEM, "out of memory");
+    if (rc == 0 && !cJSON_GetObjectItemCaseSensitive(spec, "seed") &&
+        !cJSON_AddNumberToObject(spec, "seed", (double)job->spec.seed))
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+    if (rc == 0 && !(text = cJSON_PrintUnformatted(spec)))
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+    char token[33];
+    new_lease(s, token);
+    if (rc == 0) rc = group(s, err);
+    if (rc == 0) rc = cv_store_trial_start(s->cfg.store, t->id, w->id, token, now, err);
+    if (rc == 0) {
+        memcpy(t->lease, token, sizeof token);
+        t->status = CV_STORE_TRIAL_RUNNING;
+        t->attempts++;
+        t->worker = w;
+        w->trial = t;
+        job->running++;
+        if (s->cfg.ops.send_trial(w->conn, t->id, job->id, token, text, job->files))
+            rc = cv_errf(err, CV_EIO, "cannot send to worker %s", w->id);
+    }
+    cJSON_Delete(values);
+    cJSON_Delete(spec);
+    cJSON_free(text);
+    return rc;
+}
+
+void cv_sched_dispatch(cv_sched_t *s, double now) {
+    char err[CV_ERRLEN];
+    for (cv_sched_worker_t *w = s->workers; w; w = w->next) {
+        if (w->trial) continue;
+        job_t *job = next_job(s);
+        if (!job) return;
+        trial_t *t = queue_pop(job);
+        int rc = lease(s, w, t, now, err);
+        if (rc && t->status == CV_STORE_TRIAL_QUEUED) {
+            queue_push(job, t, 1);
+            cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)t->id, err);
+            return;
+        }
+    }
+}
+
+static double number_or_nan(const cJSON *obj, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+int cv_sched_on_progress(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
+                         const char *lease, const cJSON *epoch, char *err) {
+    trial_t *t = w->trial;
+    if (!t || t->id != trial_id || strcmp(t->lease, lease)) return CV_STORE_STALE;
+    cv_store_curve_point_t p = {
+        .epoch = (int)number_or_nan(epoch, "epoch"),
+        .train_cost = number_or_nan(epoch, "train_cost"),
+        .train_cost_reg = number_or_nan(epoch, "train_cost_reg"),
+        .dev_cost = number_or_nan(epoch, "dev_cost"),
+        .train_error = number_or_nan(epoch, "train_error"),
+        .dev_error = number_or_nan(epoch, "dev_error"),
+        .learning_rate = number_or_nan(epoch, "learning_rate"),
+        .seconds = number_or_nan(epoch, "seconds"),
+    };
+    int rc = group(s, err);
+    return rc ? rc : cv_store_curve_add(s->cfg.store, t->id, lease, &p, 1, err);
+}
+
+static int push_ack(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id) {
+    if (s->n_acks == s->acks_cap) {
+        size_t cap = s->acks_cap ? 2 * s->acks_cap : 64;
+        pending_ack_t *a = realloc(s->acks, cap * sizeof *a);
+        if (!a) return CV_ENOMEM;
+        s->acks = a;
+        s->acks_cap = cap;
+    }
+    s->acks[s->n_acks++] = (pending_ack_t){w, trial_id};
+    return 0;
+}
+
+/* Moves a received model file to <data_dir>/models/<job>/<trial>.model. */
+static int keep_model(cv_sched_t *s, const trial_t *t, const char *tmp, char *dest, size_t cap,
+                      char *err) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/models", s->cfg.data_dir);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof dir, "%s/models/%lld", s->cfg.data_dir, (long long)t->job->id);
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return cv_errf(err, CV_EIO, "%s: %s", dir, strerror(errno));
+    int n = snprintf(dest, cap, "%s/%lld.model", dir, (long long)t->id);
+    if (n < 0 || (size_t)n >= cap) return cv_errf(err, CV_ERANGE, "data directory path too long");
+    if (rename(tmp, dest)) return cv_errf(err, CV_EIO, "%s: %s", dest, strerror(errno));
+    return 0;
+}
+
+int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
+                       const char *lease, const cJSON *result, const char *model_path,
+                       double now, char *err) {
+    trial_t *t = map_get(s, trial_id);
+    if (!t) return cv_errf(err, CV_EINVAL, "result for unknown trial %lld", (long long)trial_id);
+    if (w->trial != t || strcmp(t->lease, lease)) {
+        /* A result overtaken by a stop or a lost lease: refuse it, keep the connection. */
+        if (model_path) unlink(model_path);
+        return s->cfg.ops.send_ack(w->conn, trial_id, 0) ? CV_EIO : 0;
+    }
+    job_t *job = t->job;
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "status"));
+    cv_store_result_t r = {
+        .status = !status || !strcmp(status, "completed") ? CV_STORE_TRIAL_COMPLETED
+                  : !strcmp(status, "diverged")           ? CV_STORE_TRIAL_DIVERGED
+                                                          : CV_STORE_TRIAL_FAILED,
+        .dev_error = number_or_nan(result, "dev_error"),
+        .dev_cost = number_or_nan(result, "dev_cost"),
+        .train_error = number_or_nan(result, "train_error"),
+        .train_cost = number_or_nan(result, "train_cost"),
+        .train_cost_reg = number_or_nan(result, "train_cost_reg"),
+        .best_epoch = (int)number_or_nan(result, "best_epoch"),
+        .epochs_run = (int)number_or_nan(result, "epochs_run"),
+        .examples_per_second = number_or_nan(result, "examples_per_second"),
+        .error = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "error")),
+    };
+    if (status && !strcmp(status, "stopped") && !r.error) r.error = "stopped by the worker";
+    const cJSON *diag = cJSON_GetObjectItemCaseSensitive(result, "diagnosis");
+    r.diagnosis = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(diag, "name"));
+    char dest[PATH_MAX];
+    int rc = 0;
+    if (model_path) {
+        if ((rc = keep_model(s, t, model_path, dest, sizeof dest, err))) return rc;
+        r.model_path = dest;
+    }
+    if ((rc = group(s, err))) return rc;
+    rc = cv_store_put_result(s->cfg.store, t->id, lease, &r, now, err);
+    if (rc < 0) return rc;
+    int failures = 0;
+    cv_store_worker_outcome(s->cfg.store, w->id, r.status == CV_STORE_TRIAL_COMPLETED, &failures,
+                            NULL);
+    t->status = r.status;
+    t->objective = r.status != CV_STORE_TRIAL_COMPLETED ? NAN
+                   : job->spec.objective == CV_OBJECTIVE_DEV_COST ? r.dev_cost
+                                                                  : r.dev_error;
+    t->worker = NULL;
+    t->lease[0] = '\0';
+    w->trial = NULL;
+    job->running--;
+    job->open--;
+    if ((rc = push_ack(s, w, trial_id))) return cv_errf(err, rc, "out of memory");
+    return job_advance(s, job, now, err);
+}
+
+int cv_sched_flush(cv_sched_t *s, double now) {
+    (void)now;
+    char err[CV_ERRLEN];
+    if (commit(s, err)) {
+        cv_log(s->cfg.log, CV_LOG_ERROR, "commit failed: %s", err);
+        return CV_EIO;
+    }
+    size_t n = s->n_acks;
+    s->n_acks = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s->acks[i].w) s->cfg.ops.send_ack(s->acks[i].w->conn, s->acks[i].trial_id, 1);
+    return 0;
+}
+
+/* ---- evaluation and datasets ------------------------------------------------------------ */
+
+int cv_sched_best_models(cv_sched_t *s, int64_t job_id, int k, char (*paths)[1024],
+                         int64_t *trial_ids, char **trial_spec_json, char *err) {
+    cJSON *top = NULL, *best = NULL;
+    *trial_spec_json = NULL;
+    int rc = cv_store_trials_top(s->cfg.store, job_id, CV_STORE_OBJ_JOB, k, &top, err);
+    if (rc) return rc == CV_STORE_NOT_FOUND ? cv_errf(err, CV_EINVAL, "no job %lld",
+                                                      (long long)job_id) : rc;
+    int n = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, top) {
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "model_path"));
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+        if (!p || !cJSON_IsNumber(id) || n >= k) continue;
+        snprintf(paths[n], 1024, "%s", p);
+        trial_ids[n++] = (int64_t)id->valuedouble;
+    }
+    cJSON_Delete(top);
+    if (n == 0) return 0;
+    if ((rc = cv_store_trial_get(s->cfg.store, trial_ids[0], &best, err))) return rc < 0 ? rc : 0;
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(best, "spec");
+    *trial_spec_json = spec ? cJSON_PrintUnformatted(spec) : NULL;
+    cJSON_Delete(best);
+    return *trial_spec_json ? n : cv_errf(err, CV_ENOMEM, "out of memory");
+}
+
+int cv_sched_store_test_result(cv_sched_t *s, int64_t job_id, const char *json, char *err) {
+    int rc = group(s, err);
+    if (rc == 0) rc = cv_store_job_set_test_result(s->cfg.store, job_id, json, err);
+    if (rc == 0) rc = commit(s, err);
+    return rc;
+}
+
+const char *cv_sched_dataset_path(const cv_sched_t *s, const char *hash) {
+    for (size_t i = 0; i < s->n_datasets; i++)
+        if (!strcmp(s->datasets[i].hash, hash)) return s->datasets[i].path;
+    return NULL;
+}
+
+/* ---- creation and recovery -------------------------------------------------------------- */
+
+typedef struct {
+    cv_sched_t *s;
+    job_t *job;
+    char *err;
+} resume_ctx_t;
+
+static int resume_trial(void *ctx, const cv_store_trial_row_t *row) {
+    resume_ctx_t *c = ctx;
+    job_t *job = c->job;
+    trial_t *t = trial_new(c->s, job, row->id, row->number, row->round, row->params);
+    if (!t || keys_add(job, fnv1a(row->config_key)) < 0) return CV_ENOMEM;
+    t->status = row->status;
+    t->attempts = row->attempts;
+    t->objective = row->status == CV_STORE_TRIAL_COMPLETED ? row->objective : NAN;
+    if (row->status == CV_STORE_TRIAL_QUEUED) queue_push(job, t, 0);
+    if (row->round == job->round && !is_final(row->status)) job->open++;
+    return 0;
+}
+
+static int resume_job(void *ctx, const cv_store_job_row_t *row) {
+    resume_ctx_t *c = ctx;
+    cv_sched_t *s = c->s;
+    job_t *job = calloc(1, sizeof *job);
+    if (!job) return cv_errf(c->err, CV_ENOMEM, "out of memory");
+    cv_job_spec_init(&job->spec);
+    int rc = cv_job_spec_parse(&job->spec, row->spec, strlen(row->spec), c->err);
+    if (rc == 0) rc = job_hash_files(s, job, c->err);
+    cJSON *region = row->region ? cJSON_Parse(row->region) : NULL;
+    job->region = job->spec.space;
+    if (rc == 0 && region)
+        rc = cv_space_region_from_json(&job->spec.space, region, &job->region, c->err);
+    cJSON_Delete(region);
+    if (rc) {
+        cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld cannot resume: %s", (long long)row->id,
+               c->err);
+        job_free(job);
+        return 0; /* the other jobs still resume; this one is marked failed below */
+    }
+    job->id = row->id;
+    job->status = CV_STORE_JOB_RUNNING;
+    job->round = row->round;
+    job->created_at = row->created_at;
+    job_link(s, job);
+    return 0;
+}
+
+int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double now, char *err) {
+    *out = NULL;
+    cv_sched_t *s = calloc(1, sizeof *s);
+    if (!s) return cv_errf(err, CV_ENOMEM, "out of memory");
+    s->cfg = *config;
+    if (s->cfg.max_attempts < 1) s->cfg.max_attempts = 3;
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed = (uint64_t)getpid() ^ (uint64_t)now;
+    cv_rng_seed(&s->lease_rng, seed);
+    int64_t requeued = 0;
+    int rc = cv_store_recover(s->cfg.store, &requeued, err);
+    resume_ctx_t ctx = {s, NULL, err};
+    if (rc == 0) rc = cv_store_jobs_each(s->cfg.store, 1, resume_job, &ctx, err);
+    for (job_t *job = s->jobs; rc == 0 && job; job = job->next) {
+        ctx.job = job;
+        rc = cv_store_trials_each(s->cfg.store, job->id, resume_trial, &ctx, err);
+        if (rc == 0) rc = job_advance(s, job, now, err);
+        if (rc == 0 && s->cfg.log)
+            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld resumed in round %d: %zu trials, %d open",
+                   (long long)job->id, job->round, job->n_trials, job->open);
+    }
+    if (rc == 0) rc = commit(s, err);
+    if (rc) {
+        cv_sched_destroy(s);
+        return rc;
+    }
+    if (requeued && s->cfg.log)
+        cv_log(s->cfg.log, CV_LOG_INFO, "%lld trials that were running are queued again",
+               (long long)requeued);
+    *out = s;
+    return 0;
+}
+
+void cv_sched_destroy(cv_sched_t *s) {
+    if (!s) return;
+    if (s->group_open) cv_store_rollback(s->cfg.store, NULL);
+    while (s->jobs) {
+        job_t *next = s->jobs->next;
+        job_free(s->jobs);
+        s->jobs = next;
+    }
+    while (s->workers) {
+        cv_sched_worker_t *next = s->workers->next;
+        free(s->workers);
+        s->workers = next;
+    }
+    for (size_t i = 0; i < s->n_datasets; i++) free(s->datasets[i].path);
+    free(s->datasets);
+    free(s->map);
+    free(s->acks);
+    free(s);
+}

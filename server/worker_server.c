@@ -1,0 +1,512 @@
+/* The worker port; see worker_server.h. Every function runs on the loop thread. */
+#include "server/worker_server.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common/err.h"
+#include "common/frame.h"
+#include "common/message.h"
+
+#define READ_BUFFER (64 * 1024) /* bytes per read callback */
+#define SEND_CHUNK (1024 * 1024) /* bytes per data frame when serving a dataset */
+
+typedef struct conn conn_t;
+
+struct cv_worker_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    cv_worker_server_config_t cfg;
+    char *token;
+    char *data_dir;
+    const cv_log_t *log;
+    cv_sched_t *sched;
+    conn_t *conns;
+    unsigned n_conns, n_workers;
+    int closing;
+    int listener_closed;       /* its close callback ran */
+    uint64_t serial;           /* names temporary model files */
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    cv_worker_server_t *ws;
+    cv_frame_decoder_t dec;
+    cv_sched_worker_t *w;      /* set by hello */
+    char id[CV_MSG_WORKER_ID_MAX + 1];
+    double last_seen;
+    int closing;
+    char *rbuf;                /* READ_BUFFER bytes */
+    /* a model being received after a result message */
+    FILE *model;
+    char model_tmp[PATH_MAX];
+    int64_t model_left;
+    uint32_t model_crc, model_expect;
+    int64_t model_trial;
+    char model_lease[CV_MSG_LEASE_HEX + 1];
+    cJSON *model_result;       /* the result waiting for its model (owned) */
+    conn_t *next, *prev;
+};
+
+typedef struct {
+    uv_write_t req;
+    uv_buf_t bufs[2];
+    unsigned char *owned[2];
+} write_t;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void server_free(cv_worker_server_t *ws) {
+    free(ws->data_dir);
+    free(ws->token);
+    free(ws);
+}
+
+static void on_closed(uv_handle_t *h) {
+    conn_t *c = h->data;
+    cv_worker_server_t *ws = c->ws;
+    if (c->prev) c->prev->next = c->next;
+    else ws->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    ws->n_conns--;
+    cv_frame_decoder_finish(&c->dec);
+    free(c->rbuf);
+    free(c);
+    /* libuv runs close callbacks in no promised order: the last one frees the server. */
+    if (ws->closing && ws->listener_closed && ws->n_conns == 0) server_free(ws);
+}
+
+/* Drops a connection: its trial goes back to the scheduler's queue. */
+static void conn_close(conn_t *c, const char *why) {
+    if (c->closing) return;
+    c->closing = 1;
+    cv_worker_server_t *ws = c->ws;
+    if (why) cv_log(ws->log, CV_LOG_WARN, "worker %s: %s; closing", c->id[0] ? c->id : "?", why);
+    if (c->w) {
+        cv_sched_worker_leave(ws->sched, c->w, now_seconds());
+        c->w = NULL;
+        ws->n_workers--;
+    }
+    if (c->model) {
+        fclose(c->model);
+        unlink(c->model_tmp);
+        c->model = NULL;
+    }
+    cJSON_Delete(c->model_result);
+    c->model_result = NULL;
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void after_write(uv_write_t *req, int status) {
+    write_t *w = (write_t *)req;
+    free(w->owned[0]);
+    free(w->owned[1]);
+    free(w);
+    (void)status; /* a failed write shows up as a read error or EOF */
+}
+
+/* Queues a frame: header + payload, taking ownership of payload when own is set. */
+static int send_raw(conn_t *c, unsigned char *frame, size_t len) {
+    if (c->closing) {
+        free(frame);
+        return -1;
+    }
+    write_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        free(frame);
+        return -1;
+    }
+    w->owned[0] = frame;
+    w->bufs[0] = uv_buf_init((char *)frame, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, w->bufs, 1, after_write)) {
+        free(frame);
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
+/* Encodes and queues a message; frees msg. */
+static int send_msg(conn_t *c, cJSON *msg) {
+    char err[CV_ERRLEN];
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = msg ? cv_msg_encode(msg, &buf, &len, err) : CV_ENOMEM;
+    cJSON_Delete(msg);
+    return rc ? -1 : send_raw(c, buf, len);
+}
+
+/* ---- the scheduler's operations -------------------------------------------------------- */
+
+static int op_send_trial(void *conn, int64_t trial_id, int64_t job_id, const char *lease,
+                         const char *spec_json, const cJSON *files) {
+    conn_t *c = conn;
+    /* The spec text was composed by the scheduler from a validated job; it is spliced into the
+     * frame as is rather than parsed and printed again. */
+    char *files_text = cJSON_PrintUnformatted(files);
+    if (!files_text) return -1;
+    size_t cap = strlen(spec_json) + strlen(files_text) + 160;
+    unsigned char *frame = malloc(CV_FRAME_HEADER_SIZE + cap);
+    int rc = -1;
+    if (frame) {
+        int n = snprintf((char *)frame + CV_FRAME_HEADER_SIZE, cap,
+                         "{\"type\":\"trial\",\"trial_id\":%lld,\"job_id\":%lld,\"lease\":\"%s\","
+                         "\"spec\":%s,\"files\":%s}",
+                         (long long)trial_id, (long long)job_id, lease, spec_json, files_text);
+        if (n > 0 && (size_t)n < cap &&
+            cv_frame_encode_header(CV_FRAME_JSON, (size_t)n, frame, NULL) == 0) {
+            rc = send_raw(c, frame, CV_FRAME_HEADER_SIZE + (size_t)n);
+            frame = NULL;
+        }
+        free(frame);
+    }
+    cJSON_free(files_text);
+    return rc;
+}
+
+static int op_send_ack(void *conn, int64_t trial_id, int stored) {
+    return send_msg(conn, cv_msg_ack(trial_id, stored, NULL));
+}
+
+static int op_send_stop(void *conn, int64_t trial_id) {
+    return send_msg(conn, cv_msg_stop(trial_id, NULL));
+}
+
+cv_sched_ops_t cv_worker_server_ops(void) {
+    return (cv_sched_ops_t){op_send_trial, op_send_ack, op_send_stop};
+}
+
+/* ---- messages --------------------------------------------------------------------------- */
+
+static int token_matches(const char *expected, const char *given) {
+    size_t a = strlen(expected), b = strlen(given);
+    unsigned char diff = (unsigned char)(a != b);
+    for (size_t i = 0; i < a; i++) diff |= (unsigned char)(expected[i] ^ given[i % (b ? b : 1)]);
+    return diff == 0;
+}
+
+static int on_hello(conn_t *c, const cv_msg_hello_t *h) {
+    cv_worker_server_t *ws = c->ws;
+    char err[CV_ERRLEN];
+    if (ws->token && !token_matches(ws->token, h->has_token ? h->token : "")) {
+        send_msg(c, cv_msg_error("wrong or missing worker token", err));
+        conn_close(c, "wrong worker token");
+        return -1;
+    }
+    snprintf(c->id, sizeof c->id, "%s", h->worker_id);
+    int64_t trials[CV_MSG_LEASES_MAX], reattached[CV_MSG_LEASES_MAX];
+    char leases[CV_MSG_LEASES_MAX][33];
+    for (size_t i = 0; i < h->n_leases; i++) {
+        trials[i] = h->leases[i].trial_id;
+        memcpy(leases[i], h->leases[i].lease, 33);
+    }
+    int n = 0;
+    c->w = cv_sched_worker_join(ws->sched, c, h->worker_id, h->version, h->threads, h->host,
+                                trials, (const char(*)[33])leases, (int)h->n_leases, reattached,
+                                &n, now_seconds());
+    if (!c->w) {
+        conn_close(c, "out of memory");
+        return -1;
+    }
+    ws->n_workers++;
+    cv_log(ws->log, CV_LOG_INFO, "worker %s connected (%d threads, %s)", c->id, h->threads,
+           h->host);
+    return send_msg(c, cv_msg_welcome(ws->cfg.heartbeat_seconds, ws->cfg.lease_seconds,
+                                      reattached, (size_t)n, err));
+}
+
+static int finish_result(conn_t *c, int64_t trial_id, const char *lease, const cJSON *result,
+                         const char *model_path) {
+    char err[CV_ERRLEN];
+    int rc = cv_sched_on_result(c->ws->sched, c->w, trial_id, lease, result, model_path,
+                                now_seconds(), err);
+    if (rc) {
+        if (model_path) unlink(model_path);
+        conn_close(c, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int on_result(conn_t *c, cv_msg_t *m) {
+    cv_worker_server_t *ws = c->ws;
+    const cv_msg_result_t *r = &m->result;
+    if (r->model_bytes == 0) return finish_result(c, r->trial_id, r->lease, r->result, NULL);
+    snprintf(c->model_tmp, sizeof c->model_tmp, "%s/tmp/%llu-%lld.model.part", ws->data_dir,
+             (unsigned long long)++ws->serial, (long long)r->trial_id);
+    if (!(c->model = fopen(c->model_tmp, "wb"))) {
+        cv_log(ws->log, CV_LOG_ERROR, "%s: %s", c->model_tmp, strerror(errno));
+        conn_close(c, "cannot store the model file");
+        return -1;
+    }
+    c->model_left = r->model_bytes;
+    c->model_expect = r->model_crc32;
+    c->model_crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    c->model_trial = r->trial_id;
+    memcpy(c->model_lease, r->lease, sizeof c->model_lease);
+    c->model_result = cv_msg_take_object(m);
+    return c->model_result ? 0 : -1;
+}
+
+static int on_data(conn_t *c, const unsigned char *data, size_t len) {
+    if (!c->model || (int64_t)len > c->model_left) {
+        conn_close(c, "unexpected data frame");
+        return -1;
+    }
+    if (len && fwrite(data, 1, len, c->model) != len) {
+        conn_close(c, "cannot write the model file");
+        return -1;
+    }
+    c->model_crc = (uint32_t)crc32(c->model_crc, data, (uInt)len);
+    c->model_left -= (int64_t)len;
+    if (c->model_left > 0) return 0;
+    int ok = fflush(c->model) == 0 && fsync(fileno(c->model)) == 0;
+    ok = fclose(c->model) == 0 && ok;
+    c->model = NULL;
+    if (!ok || c->model_crc != c->model_expect) {
+        unlink(c->model_tmp);
+        conn_close(c, ok ? "model checksum mismatch" : "cannot write the model file");
+        return -1;
+    }
+    cJSON *result = c->model_result;
+    c->model_result = NULL;
+    int rc = finish_result(c, c->model_trial, c->model_lease, result, c->model_tmp);
+    cJSON_Delete(result);
+    return rc;
+}
+
+static int serve_dataset(conn_t *c, const char *hash) {
+    char err[CV_ERRLEN];
+    const char *path = cv_sched_dataset_path(c->ws->sched, hash);
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f) {
+        send_msg(c, cv_msg_error("no dataset with that hash", err));
+        conn_close(c, "asked for an unknown dataset");
+        return -1;
+    }
+    struct stat st;
+    fstat(fileno(f), &st);
+    int rc = send_msg(c, cv_msg_dataset(hash, (int64_t)st.st_size, err));
+    for (int64_t left = st.st_size; rc == 0 && left > 0;) {
+        size_t n = left < SEND_CHUNK ? (size_t)left : SEND_CHUNK;
+        unsigned char *frame = malloc(CV_FRAME_HEADER_SIZE + n);
+        if (!frame || fread(frame + CV_FRAME_HEADER_SIZE, 1, n, f) != n) {
+            free(frame);
+            rc = -1;
+            break;
+        }
+        cv_frame_encode_header(CV_FRAME_DATA, n, frame, NULL);
+        rc = send_raw(c, frame, CV_FRAME_HEADER_SIZE + n);
+        left -= (int64_t)n;
+    }
+    fclose(f);
+    if (rc) conn_close(c, "cannot send the dataset");
+    return rc;
+}
+
+/* Handles one JSON frame. Returns 0 to go on, -1 when the connection was closed. */
+static int on_message(conn_t *c, const char *payload, size_t len) {
+    cv_worker_server_t *ws = c->ws;
+    char err[CV_ERRLEN];
+    cv_msg_t m;
+    if (cv_msg_parse(payload, len, &m, err)) {
+        conn_close(c, err);
+        return -1;
+    }
+    int rc = 0;
+    if (!c->w && m.type != CV_MSG_HELLO) {
+        conn_close(c, "the first message must be hello");
+        rc = -1;
+    } else if (c->model && m.type != CV_MSG_HEARTBEAT) {
+        conn_close(c, "a message arrived before the model's data frames");
+        rc = -1;
+    } else {
+        switch (m.type) {
+        case CV_MSG_HELLO:
+            if (c->w) {
+                conn_close(c, "a second hello");
+                rc = -1;
+            } else {
+                rc = on_hello(c, &m.hello);
+            }
+            break;
+        case CV_MSG_HEARTBEAT: break;
+        case CV_MSG_PROGRESS:
+            if (cv_sched_on_progress(ws->sched, c->w, m.progress.trial_id, m.progress.lease,
+                                     m.progress.epoch, err) < 0)
+                cv_log(ws->log, CV_LOG_ERROR, "trial %lld progress: %s",
+                       (long long)m.progress.trial_id, err);
+            break;
+        case CV_MSG_RESULT: rc = on_result(c, &m); break;
+        case CV_MSG_DATASET_GET: rc = serve_dataset(c, m.dataset_get_hash); break;
+        default:
+            snprintf(err, sizeof err, "a worker may not send %s", cv_msg_type_name(m.type));
+            conn_close(c, err);
+            rc = -1;
+        }
+    }
+    cv_msg_finish(&m);
+    return rc;
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    conn_t *c = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(c->rbuf, READ_BUFFER);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    conn_t *c = stream->data;
+    if (nread < 0) {
+        conn_close(c, nread == UV_EOF ? (c->w && cv_frame_decoder_partial(&c->dec)
+                                             ? "connection closed mid-frame"
+                                             : NULL)
+                                      : uv_strerror((int)nread));
+        return;
+    }
+    c->last_seen = now_seconds();
+    const unsigned char *p = (const unsigned char *)buf->base;
+    size_t left = (size_t)nread;
+    char err[CV_ERRLEN];
+    while (left > 0 && !c->closing) {
+        size_t used = 0;
+        cv_frame_t frame;
+        int rc = cv_frame_decode(&c->dec, p, left, &used, &frame, err);
+        p += used;
+        left -= used;
+        if (rc < 0) {
+            conn_close(c, err);
+            return;
+        }
+        if (rc == CV_FRAME_NEED_MORE) break;
+        int r = frame.kind == CV_FRAME_JSON
+                    ? on_message(c, (const char *)frame.payload, frame.len)
+                    : on_data(c, frame.payload, frame.len);
+        if (r) return;
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+    cv_worker_server_t *ws = server->data;
+    if (status < 0 || ws->closing) return;
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c || !(c->rbuf = malloc(READ_BUFFER))) {
+        if (c) free(c);
+        return; /* the connection waits in the backlog until memory returns */
+    }
+    c->ws = ws;
+    cv_frame_decoder_init(&c->dec);
+    uv_tcp_init(ws->loop, &c->tcp);
+    c->tcp.data = c;
+    c->next = ws->conns;
+    if (ws->conns) ws->conns->prev = c;
+    ws->conns = c;
+    ws->n_conns++;
+    c->last_seen = now_seconds();
+    if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+        conn_close(c, "accept failed");
+        return;
+    }
+    if (ws->n_conns > ws->cfg.max_connections) {
+        conn_close(c, "too many worker connections");
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) conn_close(c, "read failed");
+}
+
+int cv_worker_server_create(cv_worker_server_t **out, uv_loop_t *loop, const char *host, int port,
+                            const cv_worker_server_config_t *config, const cv_log_t *log,
+                            char *err) {
+    *out = NULL;
+    cv_worker_server_t *ws = calloc(1, sizeof *ws);
+    if (!ws) return cv_errf(err, CV_ENOMEM, "out of memory");
+    ws->loop = loop;
+    ws->cfg = *config;
+    ws->log = log;
+    if (!ws->cfg.max_connections) ws->cfg.max_connections = 4096;
+    if (ws->cfg.heartbeat_seconds <= 0) ws->cfg.heartbeat_seconds = 2;
+    if (ws->cfg.lease_seconds <= 0) ws->cfg.lease_seconds = 10;
+    ws->data_dir = strdup(config->data_dir);
+    if (config->token && *config->token) ws->token = strdup(config->token);
+    if (!ws->data_dir || (config->token && *config->token && !ws->token)) {
+        free(ws->data_dir);
+        free(ws);
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    }
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/tmp", ws->data_dir);
+    if (mkdir(tmp, 0755) && errno != EEXIST) {
+        free(ws->data_dir);
+        free(ws->token);
+        free(ws);
+        return cv_errf(err, CV_EIO, "%s: %s", tmp, strerror(errno));
+    }
+    struct sockaddr_storage addr;
+    int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+    if (rc) rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
+    uv_tcp_init(loop, &ws->listener);
+    ws->listener.data = ws;
+    if (rc == 0) rc = uv_tcp_bind(&ws->listener, (const struct sockaddr *)&addr, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&ws->listener, 511, on_connection);
+    if (rc) {
+        cv_errf(err, CV_EIO, "worker port %s:%d: %s", host, port, uv_strerror(rc));
+        cv_worker_server_close(ws);
+        return CV_EIO;
+    }
+    *out = ws;
+    return 0;
+}
+
+void cv_worker_server_attach(cv_worker_server_t *ws, cv_sched_t *sched) {
+    ws->sched = sched;
+}
+
+int cv_worker_server_port(const cv_worker_server_t *ws) {
+    struct sockaddr_storage addr;
+    int len = sizeof addr;
+    if (uv_tcp_getsockname(&ws->listener, (struct sockaddr *)&addr, &len)) return 0;
+    if (addr.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+}
+
+unsigned cv_worker_server_workers(const cv_worker_server_t *ws) {
+    return ws->n_workers;
+}
+
+void cv_worker_server_check(cv_worker_server_t *ws, double now) {
+    for (conn_t *c = ws->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->closing && now - c->last_seen > ws->cfg.lease_seconds)
+            conn_close(c, "silent past its lease");
+    }
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+    cv_worker_server_t *ws = h->data;
+    ws->listener_closed = 1;
+    if (ws->n_conns == 0) server_free(ws);
+}
+
+void cv_worker_server_close(cv_worker_server_t *ws) {
+    if (!ws) return;
+    ws->closing = 1;
+    for (conn_t *c = ws->conns, *next; c; c = next) {
+        next = c->next;
+        conn_close(c, NULL);
+    }
+    uv_close((uv_handle_t *)&ws->listener, on_listener_closed);
+}
