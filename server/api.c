@@ -345,6 +345,20 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
         if (rc) REPLY(store_error(res, rc, "jobs", err));
         REPLY(cv_http_respond_json(res, 200, wrap("jobs", jobs)));
     }
+    if (!strcmp(p, "/v1/stats")) {
+        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
+        cv_sched_stats_t st;
+        cv_sched_stats(api->sched, &st);
+        cJSON *o = cJSON_CreateObject();
+        if (o) {
+            cJSON_AddNumberToObject(o, "results_committed", (double)st.results);
+            cJSON_AddNumberToObject(o, "commits", (double)st.commits);
+            cJSON_AddNumberToObject(o, "commit_latency_p50_ms", 1e3 * st.latency_p50);
+            cJSON_AddNumberToObject(o, "commit_latency_p99_ms", 1e3 * st.latency_p99);
+            cJSON_AddNumberToObject(o, "commit_latency_max_ms", 1e3 * st.latency_max);
+        }
+        REPLY(cv_http_respond_json(res, 200, o));
+    }
     if (!strcmp(p, "/v1/workers")) {
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
         cJSON *w = NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -63,7 +64,10 @@ struct cv_sched_worker {
 typedef struct {
     cv_sched_worker_t *w;    /* NULL once the worker left */
     int64_t trial_id;
+    double arrived;          /* cv_sched_clock() when the result arrived */
 } pending_ack_t;
+
+#define LATENCY_BUCKETS 128  /* quarter octaves from 1 µs */
 
 typedef struct {
     char hash[CV_SHA256_HEX];
@@ -82,6 +86,9 @@ struct cv_sched {
     dataset_entry_t *datasets;
     size_t n_datasets;
     cv_rng_t lease_rng;      /* lease tokens */
+    uint64_t results, commits;
+    uint64_t latency[LATENCY_BUCKETS]; /* result-to-commit latency histogram */
+    double latency_max;
     job_t *rr;               /* round-robin cursor for dispatch */
 };
 
@@ -759,7 +766,7 @@ static int push_ack(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id) {
         s->acks = a;
         s->acks_cap = cap;
     }
-    s->acks[s->n_acks++] = (pending_ack_t){w, trial_id};
+    s->acks[s->n_acks++] = (pending_ack_t){w, trial_id, cv_sched_clock()};
     return 0;
 }
 
@@ -841,9 +848,43 @@ int cv_sched_flush(cv_sched_t *s, double now) {
     }
     size_t n = s->n_acks;
     s->n_acks = 0;
-    for (size_t i = 0; i < n; i++)
+    double done = n ? cv_sched_clock() : 0;
+    for (size_t i = 0; i < n; i++) {
+        double lat = done - s->acks[i].arrived;
+        int b = lat > 1e-6 ? (int)(4 * log2(lat * 1e6)) : 0;
+        s->latency[b < LATENCY_BUCKETS ? b : LATENCY_BUCKETS - 1]++;
+        if (lat > s->latency_max) s->latency_max = lat;
         if (s->acks[i].w) s->cfg.ops.send_ack(s->acks[i].w->conn, s->acks[i].trial_id, 1);
+    }
+    s->results += n;
+    s->commits += n > 0;
     return 0;
+}
+
+double cv_sched_clock(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Upper edge, in seconds, of the histogram bucket holding quantile q. */
+static double latency_quantile(const cv_sched_t *s, double q) {
+    uint64_t total = 0, seen = 0;
+    for (int b = 0; b < LATENCY_BUCKETS; b++) total += s->latency[b];
+    if (!total) return 0;
+    for (int b = 0; b < LATENCY_BUCKETS; b++) {
+        seen += s->latency[b];
+        if ((double)seen >= q * (double)total) return 1e-6 * exp2((b + 1) / 4.0);
+    }
+    return s->latency_max;
+}
+
+void cv_sched_stats(const cv_sched_t *s, cv_sched_stats_t *out) {
+    out->results = s->results;
+    out->commits = s->commits;
+    out->latency_p50 = latency_quantile(s, 0.5);
+    out->latency_p99 = latency_quantile(s, 0.99);
+    out->latency_max = s->latency_max;
 }
 
 /* ---- evaluation and datasets ------------------------------------------------------------ */

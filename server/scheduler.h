@@ -65,6 +65,9 @@ void cv_sched_destroy(cv_sched_t *sched);
  * from the store, and workers resend what was not acknowledged). */
 int cv_sched_flush(cv_sched_t *sched, double now);
 
+/* Seconds on the clock that stamps arrivals and commits (CLOCK_MONOTONIC). */
+double cv_sched_clock(void);
+
 /* ---- jobs (HTTP API) ------------------------------------------------------------------- */
 
 /* Validates a job spec (JSON text), stores the job and its first round, and commits. On success
@@ -116,6 +119,17 @@ int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id
  * job's spec of the best one, for a test-set evaluation. Returns the number of models found. */
 int cv_sched_best_models(cv_sched_t *sched, int64_t job_id, int k, char (*paths)[1024],
                          int64_t *trial_ids, char **trial_spec_json, char *err);
+
+/* Counters of the durable write path since start-up. */
+typedef struct {
+    uint64_t results;          /* results committed */
+    uint64_t commits;          /* non-empty commits */
+    double latency_p50;        /* seconds from a result's arrival to its commit: median */
+    double latency_p99;        /* ... 99th percentile (quarter-octave histogram resolution) */
+    double latency_max;        /* ... largest */
+} cv_sched_stats_t;
+
+void cv_sched_stats(const cv_sched_t *sched, cv_sched_stats_t *out);
 
 /* Stores a job's test-set evaluation (JSON text) and commits. */
 int cv_sched_store_test_result(cv_sched_t *sched, int64_t job_id, const char *json, char *err);

@@ -1,30 +1,55 @@
 /* caviar-worker: the training engine's command line.
+ *   --connect HOST:PORT [--id ID] [--threads N] [--token T] [--cache DIR] [--noop] [--once]
+ *                                                      serve a coordinator (worker/connection.h)
  *   train SPEC.json [--json] [--save MODEL] [--test]   one model, "panda" mode
  *   gradcheck SPEC.json [--examples N] [--coords N]     gradient check in double precision
  *   predict MODEL DATA [--labels FILE]                 class and probability per example
  *   evaluate MODEL... DATA [--labels FILE]             accuracy of a model or an ensemble
  * DATA is a CSV file (label in the last column, header row) or an IDX image file whose labels
  * are given with --labels. Errors go to stderr and exit non-zero. */
+#include <cblas.h>
 #include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/dataset.h"
 #include "common/err.h"
+#include "common/log.h"
+#include "common/message.h"
 #include "common/trial_spec.h"
+#include "worker/connection.h"
 #include "worker/gradcheck.h"
 #include "worker/model_file.h"
 #include "worker/report.h"
 #include "worker/trainer.h"
 
+#ifndef CV_VERSION
+#define CV_VERSION "unknown"
+#endif
+
+/* The one process-wide variable: set by SIGTERM and SIGINT, read by the connection loop. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
 static void usage(FILE *out) {
-    fputs("usage: caviar-worker train SPEC.json [--json] [--save MODEL] [--test]\n"
+    fputs("usage: caviar-worker --connect HOST:PORT [--id ID] [--threads N] [--token T]\n"
+          "                     [--cache DIR] [--noop] [--once]\n"
+          "       caviar-worker train SPEC.json [--json] [--save MODEL] [--test]\n"
           "       caviar-worker gradcheck SPEC.json [--examples N] [--coords N]\n"
           "       caviar-worker predict MODEL DATA [--labels FILE]\n"
           "       caviar-worker evaluate MODEL... DATA [--labels FILE]\n"
           "DATA: a CSV file with a header and the label in the last column, or an IDX image\n"
-          "file (raw or gzip) with its IDX label file given by --labels.\n",
+          "file (raw or gzip) with its IDX label file given by --labels.\n"
+          "--connect serves the coordinator until SIGTERM or SIGINT, reconnecting as needed;\n"
+          "--once exits when the first connection ends; --noop answers trials with synthetic\n"
+          "results. The dataset cache defaults to $XDG_CACHE_HOME/caviar or ~/.cache/caviar.\n",
           out);
 }
 
@@ -216,12 +241,128 @@ done:
     return rc;
 }
 
+/* The default worker id, "<hostname>-<pid>", with characters outside [A-Za-z0-9._:-] turned
+ * into '-' and the host name cut so that the id fits CV_MSG_WORKER_ID_MAX. */
+static void default_worker_id(const char *hostname, char *out, size_t cap) {
+    char pid[24];
+    snprintf(pid, sizeof pid, "-%ld", (long)getpid());
+    size_t room = CV_MSG_WORKER_ID_MAX - strlen(pid), n = 0;
+    for (; hostname[n] && n < room && n + 1 < cap; n++) {
+        char c = hostname[n];
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == ':' || c == '-';
+        out[n] = ok ? c : '-';
+    }
+    snprintf(out + n, cap - n, "%s", n ? pid : pid + 1);
+}
+
+/* Reads a whole decimal number in [lo, hi] from text. Returns 0 or -1. */
+static int read_long(const char *text, long lo, long hi, long *out) {
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int cmd_connect(int argc, char **argv) {
+    const char *address = NULL, *id = NULL, *token = NULL, *cache = NULL;
+    long threads = 1;
+    int noop = 0, once = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--noop")) noop = 1;
+        else if (!strcmp(a, "--once")) once = 1;
+        else if (!strcmp(a, "--connect") && next) address = argv[++i];
+        else if (!strcmp(a, "--id") && next) id = argv[++i];
+        else if (!strcmp(a, "--token") && next) token = argv[++i];
+        else if (!strcmp(a, "--cache") && next) cache = argv[++i];
+        else if (!strcmp(a, "--threads") && next) {
+            if (read_long(argv[++i], 1, 1024, &threads) != 0) {
+                fprintf(stderr, "caviar-worker: --threads must be an integer in [1, 1024], "
+                        "got '%s'\n", argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "caviar-worker: unexpected argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!address) {
+        usage(stderr);
+        return 2;
+    }
+    char err[CV_ERRLEN], host[256], port[64], hostname[256] = "";
+    char worker_id[CV_MSG_WORKER_ID_MAX + 1], cache_buf[4096];
+    if (cv_conn_parse_address(address, host, sizeof host, port, sizeof port, err) != 0) {
+        fprintf(stderr, "caviar-worker: %s\n", err);
+        return 2;
+    }
+    if (gethostname(hostname, sizeof hostname - 1) != 0)
+        snprintf(hostname, sizeof hostname, "worker");
+    hostname[CV_MSG_HOST_MAX] = '\0';
+    if (id) {
+        cv_msg_hello_t probe = {.version = "", .threads = 1, .host = ""};
+        snprintf(probe.worker_id, sizeof probe.worker_id, "%s", id);
+        cJSON *hello = strlen(id) <= CV_MSG_WORKER_ID_MAX ? cv_msg_hello(&probe, err) : NULL;
+        if (!hello) {
+            fprintf(stderr, "caviar-worker: --id must match [A-Za-z0-9._:-]{1,64}, got '%s'\n",
+                    id);
+            return 2;
+        }
+        cJSON_Delete(hello);
+        snprintf(worker_id, sizeof worker_id, "%s", id);
+    } else {
+        default_worker_id(hostname, worker_id, sizeof worker_id);
+    }
+    if (token && strlen(token) > CV_MSG_TOKEN_MAX) {
+        fprintf(stderr, "caviar-worker: --token must be at most %d bytes\n", CV_MSG_TOKEN_MAX);
+        return 2;
+    }
+    if (!cache) {
+        const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+        if (xdg && *xdg) {
+            snprintf(cache_buf, sizeof cache_buf, "%s/caviar", xdg);
+            cache = cache_buf;
+        } else if (home && *home) {
+            snprintf(cache_buf, sizeof cache_buf, "%s/.cache/caviar", home);
+            cache = cache_buf;
+        }
+    }
+    const char *tmp = getenv("TMPDIR");
+    openblas_set_num_threads((int)threads); /* N workers on a machine do not oversubscribe it */
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: a blocking call returns EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    cv_log_t log = {.min_level = CV_LOG_INFO, .name = "caviar-worker"};
+    cv_conn_options_t opts = {
+        .host = host, .port = port, .worker_id = worker_id, .version = CV_VERSION,
+        .hostname = hostname, .token = token, .threads = (int)threads, .cache_dir = cache,
+        .tmp_dir = tmp && *tmp ? tmp : "/tmp", .noop = noop, .once = once,
+        .stop = &stop_requested, .log = &log,
+    };
+    if (cv_conn_run(&opts, err) != 0) {
+        fprintf(stderr, "caviar-worker: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
     }
     const char *cmd = argv[1];
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--connect")) return cmd_connect(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "gradcheck")) return cmd_gradcheck(argc - 2, argv + 2);
     if (!strcmp(cmd, "predict")) return cmd_models(argc - 2, argv + 2, 1);

@@ -10,6 +10,20 @@
 
 #include "common/err.h"
 
+/* The elementwise loops of the forward and backward passes (bias, activation, dropout, batch
+ * norm, softmax, column sums) are also compiled for AVX2 and AVX-512 on x86-64, picked when the
+ * program loads, as the optimizer step is (see optim.c): the baseline target only has 4-wide
+ * SSE2. No clone enables FMA and GCC never reorders a floating-point reduction without
+ * -ffast-math, so every path computes bit-identical values. */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define CV_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef CV_VECTOR_CLONES
+#define CV_VECTOR_CLONES
+#endif
+
 #ifdef CV_NN_DOUBLE
 #define NN_REAL double
 #define NN_(name) cv_nnd_##name
@@ -253,6 +267,7 @@ static void output_forward(net_t *net, size_t B) {
     }
 }
 
+CV_VECTOR_CLONES
 void NN_(forward)(net_t *net, const real *X, size_t B, int mode, cv_rng_t *rng) {
     const cv_arch_t *a = &net->arch;
     int L = a->layers;
@@ -272,18 +287,32 @@ void NN_(forward)(net_t *net, const real *X, size_t B, int mode, cv_rng_t *rng) 
         real *Z = net->A[l];
         GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, n, k, 1, in, k, net->W[l], k, 0, Z,
              n);
+        cv_activation_t act = l < L ? a->act[l] : CV_ACT_RELU;
+        /* The common case, bias then relu, runs as one pass over Z (the same two operations
+         * per value as the separate loops), branch-free so it vectorizes. */
+        int bias_relu = l < L && !net->gamma[l] && act == CV_ACT_RELU;
         if (net->gamma[l]) {
             batchnorm_forward(net, l, Z, B, mode);
+        } else if (bias_relu) {
+            const real *b = net->b[l];
+            for (size_t i = 0; i < B; i++) {
+                real *zi = Z + i * (size_t)n;
+                for (int j = 0; j < n; j++) {
+                    real z = zi[j] + b[j];
+                    zi[j] = z > 0 ? z : 0;
+                }
+            }
         } else {
             const real *b = net->b[l];
             for (size_t i = 0; i < B; i++)
                 for (int j = 0; j < n; j++) Z[i * (size_t)n + j] += b[j];
         }
         if (l == L) break;
-        cv_activation_t act = a->act[l];
         real slope = (real)a->leaky_slope;
         size_t count = B * (size_t)n;
-        if (act == CV_ACT_RELU) { /* the common case, kept branch-free so it vectorizes */
+        if (bias_relu) {
+            /* already activated */
+        } else if (act == CV_ACT_RELU) { /* after batch norm, kept branch-free too */
             for (size_t i = 0; i < count; i++) Z[i] = Z[i] > 0 ? Z[i] : 0;
         } else {
             for (size_t i = 0; i < count; i++) Z[i] = act_forward(act, Z[i], slope);
@@ -346,6 +375,25 @@ static void column_sums(const real *dz, size_t B, size_t n, real *out) {
         for (size_t j = 0; j < n; j++) out[j] += dz[i * n + j];
 }
 
+/* Multiplies the gradient d (count values) by g'(z), recovered from the layer's output A, and
+ * by the dropout mask when there is one: A holds g(Z)·m, and a dropped unit (m = 0) passes no
+ * gradient. The product is formed for every unit and then selected, without a branch, so the
+ * loop vectorizes (a dropped unit's 0/0 is discarded by the select); without a mask m is 1 and
+ * d·1 and A/1 are exact. Called with a constant act, so the switch in act_derivative folds. */
+static inline void activation_backward(cv_activation_t act, real *restrict d,
+                                       const real *restrict A, const real *restrict mask,
+                                       size_t count, real slope) {
+    if (!mask) {
+        for (size_t i = 0; i < count; i++) d[i] *= act_derivative(act, A[i], slope);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        real m = mask[i];
+        real g = d[i] * m * act_derivative(act, A[i] / m, slope);
+        d[i] = m == 0 ? 0 : g;
+    }
+}
+
 /* Turns dJ/dZ̃ (d, B × n) of a batch-norm layer into dJ/dZ in place, filling dγ and dβ.
  * With batch statistics: dZ = γ·istd/B · (B·d − Σd − x̂·Σ(d·x̂)); with running statistics the
  * layer is affine and dZ = γ·istd·d. */
@@ -372,6 +420,7 @@ static void batchnorm_backward(net_t *net, int l, real *d, size_t B) {
         }
 }
 
+CV_VECTOR_CLONES
 void NN_(backward)(net_t *net, const int32_t *y) {
     const cv_arch_t *a = &net->arch;
     int L = a->layers;
@@ -410,10 +459,15 @@ void NN_(backward)(net_t *net, const int32_t *y) {
         if (!mask && act == CV_ACT_RELU) {
             for (size_t i = 0; i < count; i++) dprev[i] = A[i] > 0 ? dprev[i] : 0;
         } else {
-            for (size_t i = 0; i < count; i++) {
-                real m = mask ? mask[i] : 1;
-                /* A holds g(Z)·m; a dropped unit (m = 0) passes no gradient. */
-                dprev[i] = m == 0 ? 0 : dprev[i] * m * act_derivative(act, A[i] / m, slope);
+            switch (act) { /* one loop per activation, so each loop body is branch-free */
+            case CV_ACT_RELU: activation_backward(CV_ACT_RELU, dprev, A, mask, count, slope); break;
+            case CV_ACT_LEAKY_RELU:
+                activation_backward(CV_ACT_LEAKY_RELU, dprev, A, mask, count, slope);
+                break;
+            case CV_ACT_TANH: activation_backward(CV_ACT_TANH, dprev, A, mask, count, slope); break;
+            case CV_ACT_SIGMOID:
+                activation_backward(CV_ACT_SIGMOID, dprev, A, mask, count, slope);
+                break;
             }
         }
         if (net->gamma[lp]) batchnorm_backward(net, lp, dprev, B);

@@ -18,16 +18,19 @@
 
 /* Every scale at once, reused by the sampling and refinement tests. */
 #define MIXED_SPACE                                                                                \
-    "{\"learning_rate\": {\"type\": \"float\", \"scale\": \"log\", \"min\": 1e-4, \"max\": 1},"    \
-    " \"beta1\": {\"type\": \"float\", \"scale\": \"one_minus_log\", \"min\": 0.9, \"max\": 0.999}," \
-    " \"batch_size\": {\"type\": \"int\", \"scale\": \"power_of_two\", \"min\": 16, \"max\": 512}," \
-    " \"hidden_units\": {\"type\": \"int\", \"scale\": \"log\", \"min\": 10, \"max\": 1000},"       \
-    " \"hidden_layers\": {\"type\": \"int\", \"scale\": \"linear\", \"min\": 1, \"max\": 3},"       \
-    " \"keep_prob\": {\"type\": \"float\", \"scale\": \"linear\", \"min\": 0.5, \"max\": 1},"       \
-    " \"activation\": {\"type\": \"categorical\", \"values\": [\"relu\", \"tanh\", \"sigmoid\"]},"  \
-    " \"batch_norm\": {\"type\": \"categorical\", \"values\": [true, false]}}"
+    "{\"learning_rate\": {\"type\": \"float\", \"scale\": \"log\", \"min\": 1e-4, \"max\": 1}, "   \
+    "\"beta1\": {\"type\": \"float\", \"scale\": \"one_minus_log\", \"min\": 0.9, "                \
+    "\"max\": 0.999}, "                                                                            \
+    "\"batch_size\": {\"type\": \"int\", \"scale\": \"power_of_two\", \"min\": 16, "               \
+    "\"max\": 512}, "                                                                              \
+    "\"hidden_units\": {\"type\": \"int\", \"scale\": \"log\", \"min\": 10, \"max\": 1000}, "      \
+    "\"hidden_layers\": {\"type\": \"int\", \"scale\": \"linear\", \"min\": 1, \"max\": 3}, "      \
+    "\"keep_prob\": {\"type\": \"float\", \"scale\": \"linear\", \"min\": 0.5, \"max\": 1}, "      \
+    "\"activation\": {\"type\": \"categorical\", \"values\": [\"relu\", \"tanh\", \"sigmoid\"]}, " \
+    "\"batch_norm\": {\"type\": \"categorical\", \"values\": [true, false]}}"
 
-#define LOG_LR "{\"learning_rate\": {\"type\": \"float\", \"scale\": \"log\", \"min\": 1e-4, \"max\": 1}}"
+#define LOG_LR                                                                                     \
+    "{\"learning_rate\": {\"type\": \"float\", \"scale\": \"log\", \"min\": 1e-4, \"max\": 1}}"
 
 /* Parses a space from text, failing the test with the reason if it is refused. */
 static void space_from(cv_space_t *space, const char *text) {
@@ -268,7 +271,8 @@ START_TEST(same_seed_gives_the_same_sequence) {
     space_from(&space, MIXED_SPACE);
     draw_sequence(&space, 7, a, 50);
     draw_sequence(&space, 7, b, 50);
-    for (int i = 0; i < 50; i++) ck_assert_str_eq(a[i], b[i]);
+    for (int i = 0; i < 50; i++)
+        ck_assert_str_eq(a[i], b[i]);
 }
 END_TEST
 
@@ -279,7 +283,8 @@ START_TEST(different_seeds_give_different_sequences) {
     space_from(&space, MIXED_SPACE);
     draw_sequence(&space, 7, a, 50);
     draw_sequence(&space, 8, b, 50);
-    for (int i = 0; i < 50; i++) same += strcmp(a[i], b[i]) == 0;
+    for (int i = 0; i < 50; i++)
+        same += strcmp(a[i], b[i]) == 0;
     ck_assert_int_eq(same, 0); /* a float coordinate makes a repeat all but impossible */
 }
 END_TEST
@@ -288,7 +293,8 @@ START_TEST(canonical_form_sorts_keys_and_prints_17_digits) {
     char buf[CV_SPACE_CANON_MAX], err[CV_ERRLEN] = "";
     cJSON *v = cJSON_Parse("{\"lr\": 0.1, \"act\": \"re\\\"lu\", \"bn\": true, \"bs\": 64}");
     ck_assert_int_eq(cv_space_canonical(v, buf, sizeof buf, err), 0);
-    ck_assert_str_eq(buf, "{\"act\":\"re\\\"lu\",\"bn\":true,\"bs\":64,\"lr\":0.10000000000000001}");
+    ck_assert_str_eq(buf,
+                     "{\"act\":\"re\\\"lu\",\"bn\":true,\"bs\":64,\"lr\":0.10000000000000001}");
     cJSON_Delete(v);
 }
 END_TEST
@@ -354,7 +360,8 @@ static void add_trial(trial_set_t *set, const char *values, double objective) {
 }
 
 static void free_trials(trial_set_t *set) {
-    for (int i = 0; i < set->n; i++) cJSON_Delete(set->values[i]);
+    for (int i = 0; i < set->n; i++)
+        cJSON_Delete(set->values[i]);
     set->n = 0;
 }
 
@@ -560,7 +567,8 @@ START_TEST(categorical_weights_favour_the_winners_by_laplace_smoothing) {
     add_trial(&set, "{\"activation\": \"relu\"}", 0.2);
     add_trial(&set, "{\"activation\": \"tanh\"}", 0.3);
     add_trial(&set, "{\"activation\": \"relu\"}", 0.4);
-    for (int i = 0; i < 4; i++) add_trial(&set, "{\"activation\": \"sigmoid\"}", 1.0 + i);
+    for (int i = 0; i < 4; i++)
+        add_trial(&set, "{\"activation\": \"sigmoid\"}", 1.0 + i);
     /* Best 4: relu 3, tanh 1, sigmoid 0; (1 + count) / (3 values + 4 kept). */
     refine_ok(&space, &set, 0.5, 0.1, &region);
     ck_assert_double_eq_tol(region.params[0].weights[0], 4.0 / 7.0, 1e-15);
@@ -578,7 +586,8 @@ START_TEST(categorical_values_without_wins_stay_possible) {
     int sigmoid = 0;
     space_from(&space, "{\"activation\": {\"type\": \"categorical\", \"values\": [\"relu\", "
                        "\"tanh\", \"sigmoid\"]}}");
-    for (int i = 0; i < 10; i++) add_trial(&set, "{\"activation\": \"relu\"}", 0.1 * i);
+    for (int i = 0; i < 10; i++)
+        add_trial(&set, "{\"activation\": \"relu\"}", 0.1 * i);
     add_trial(&set, "{\"activation\": \"sigmoid\"}", 5.0);
     refine_ok(&space, &set, 0.5, 0.1, &region);
     cv_rng_seed(&rng, 22);
@@ -663,7 +672,8 @@ START_TEST(region_survives_a_json_round_trip) {
         const cv_space_param_t *a = &region.params[i], *b = &back.params[i];
         ck_assert_double_eq(a->min, b->min);
         ck_assert_double_eq(a->max, b->max);
-        for (size_t j = 0; j < a->n_values; j++) ck_assert_double_eq(a->weights[j], b->weights[j]);
+        for (size_t j = 0; j < a->n_values; j++)
+            ck_assert_double_eq(a->weights[j], b->weights[j]);
     }
     free_trials(&set);
 }
@@ -761,6 +771,47 @@ START_TEST(region_contains_excludes_a_value_of_weight_zero) {
     cJSON_Delete(json);
     ck_assert(contains(&region, "{\"activation\": \"relu\"}"));
     ck_assert(!contains(&region, "{\"activation\": \"tanh\"}"));
+}
+END_TEST
+
+/* ---- allocation failures ---- */
+
+/* cJSON allocations left before one fails; negative: none fails. cJSON's hooks are process-wide,
+ * so this test-only counter is too. */
+static long allocs_left = -1;
+
+static void *failing_malloc(size_t n) {
+    if (allocs_left == 0) return NULL;
+    if (allocs_left > 0) allocs_left--;
+    return malloc(n);
+}
+
+START_TEST(every_failed_allocation_is_reported_without_a_leak) {
+    cJSON_Hooks hooks = {failing_malloc, free};
+    cv_space_t space;
+    space_from(&space, MIXED_SPACE);
+    int sample_ok = 0, region_ok = 0;
+    for (long k = 0; !(sample_ok && region_ok); k++) {
+        char canon[CV_SPACE_CANON_MAX], err[CV_ERRLEN] = "";
+        cv_rng_t rng;
+        cJSON *values = NULL, *region = NULL;
+        cv_rng_seed(&rng, 24);
+        cJSON_InitHooks(&hooks);
+        allocs_left = k;
+        int rc = cv_space_sample(&space, &rng, &values, canon, sizeof canon, err);
+        allocs_left = k;
+        int rc2 = cv_space_region_to_json(&space, &region, err);
+        allocs_left = -1;
+        cJSON_InitHooks(NULL);
+        ck_assert_msg(rc == 0 || rc == CV_ENOMEM, "sample after %ld allocations: %d", k, rc);
+        ck_assert_msg(rc2 == 0 || rc2 == CV_ENOMEM, "region after %ld allocations: %d", k, rc2);
+        ck_assert(rc == 0 ? values != NULL : values == NULL);
+        ck_assert(rc2 == 0 ? region != NULL : region == NULL);
+        sample_ok |= rc == 0;
+        region_ok |= rc2 == 0;
+        cJSON_Delete(values);
+        cJSON_Delete(region);
+    }
 }
 END_TEST
 
@@ -909,6 +960,10 @@ static Suite *space_suite(void) {
     tcase_add_test(region, region_contains_checks_bounds_kind_and_key_set);
     tcase_add_test(region, region_contains_excludes_a_value_of_weight_zero);
     suite_add_tcase(s, region);
+
+    TCase *faults = tcase_create("faults");
+    tcase_add_test(faults, every_failed_allocation_is_reported_without_a_leak);
+    suite_add_tcase(s, faults);
 
     TCase *parse = tcase_create("parse");
     tcase_add_test(parse, space_keeps_the_given_order_and_bounds);

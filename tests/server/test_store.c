@@ -846,6 +846,35 @@ START_TEST(test_disk_full_is_reported_and_committed_rows_survive) {
 }
 END_TEST
 
+START_TEST(test_second_writer_gets_busy_after_the_timeout) {
+    fx_t fx;
+    fx_init(&fx);
+    cv_store_t *other = NULL;
+    cv_store_options_t opt = {.busy_timeout_ms = 50};
+    ck_assert_int_eq(cv_store_open_with(fx.path, &opt, &other, fx.err), 0);
+    ck_assert_int_eq(cv_store_begin(fx.store, fx.err), 0);
+    add_job(&fx, "held", CV_STORE_OBJ_DEV_ERROR);
+    ck_assert_int_eq(cv_store_begin(other, fx.err), CV_EIO);
+    ck_assert_msg(strstr(fx.err, "locked") != NULL, "%s", fx.err);
+    ck_assert_int_eq(cv_store_commit(fx.store, fx.err), 0);
+    ck_assert_int_eq(cv_store_begin(other, fx.err), 0);
+    ck_assert_int_eq(cv_store_commit(other, fx.err), 0);
+    cv_store_close(other);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_readonly_open_needs_a_migrated_store) {
+    fx_t fx;
+    fx_init_closed(&fx);
+    raw_exec(fx.path, "PRAGMA user_version = 0");
+    ck_assert_int_eq(cv_store_open_readonly(fx.path, &fx.store, fx.err), CV_EFORMAT);
+    ck_assert_ptr_null(fx.store);
+    ck_assert_msg(strstr(fx.err, "read-write once") != NULL, "%s", fx.err);
+    fx_finish(&fx);
+}
+END_TEST
+
 /* A VFS over the default one that fails the fail_at-th write or sync after arming, once or (when
  * persist is set) from then on, the way SQLite's own I/O-error tests do. */
 typedef struct {
@@ -1409,6 +1438,8 @@ static Suite *store_suite(void) {
     tcase_add_test(faults, test_readonly_store_sees_committed_rows);
     tcase_add_test(faults, test_disk_full_is_reported_and_committed_rows_survive);
     tcase_add_test(faults, test_io_faults_never_half_apply_a_group);
+    tcase_add_test(faults, test_second_writer_gets_busy_after_the_timeout);
+    tcase_add_test(faults, test_readonly_open_needs_a_migrated_store);
     suite_add_tcase(s, faults);
 
     TCase *queries = tcase_create("queries");

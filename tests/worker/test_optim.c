@@ -178,7 +178,8 @@ START_TEST(adam_with_a_constant_gradient_moves_by_the_learning_rate_every_step) 
     float theta = 0.0f;
     const float g = 0.25f;
     const double alpha = 0.001;
-    for (int t = 0; t < 50; t++) cv_optim_step(&opt, &theta, &g, (float)alpha);
+    for (int t = 0; t < 50; t++)
+        cv_optim_step(&opt, &theta, &g, (float)alpha);
     assert_close_rel(theta, -50 * alpha * 0.25 / (0.25 + spec.epsilon), 1e-5);
     cv_optim_finish(&opt);
 }
@@ -221,7 +222,8 @@ START_TEST(adam_matches_a_double_precision_reference_over_many_steps) {
     /* θ is rounded to float after each of the 100 updates (half an ulp, ≤ 6e-8 relative), so
      * the two drift apart by a random walk of such errors: measured 1e-7 to 3e-7 relative. A
      * wrong bias correction (t off by one, a missing 1/(1−βᵗ)) is off by 1e-3 or more. */
-    for (int i = 0; i < N; i++) assert_close_rel(theta[i], ref[i], 2e-6);
+    for (int i = 0; i < N; i++)
+        assert_close_rel(theta[i], ref[i], 2e-6);
     cv_optim_finish(&opt);
 }
 END_TEST

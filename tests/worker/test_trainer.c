@@ -21,8 +21,9 @@
 #include "worker/nn.h"
 #include "worker/trainer.h"
 
-#define LN2 0.69314718055994531 /* cross-entropy of a two-class guess at ½: a model knowing nothing */
-#define PI 3.14159265358979324
+/* ln 2: the cross-entropy of a two-class guess at ½, what a model that knows nothing scores. */
+#define LN2 0.69314718055994531
+#define PI  3.14159265358979324
 
 /* ---- data ----------------------------------------------------------------------------- */
 
@@ -45,10 +46,11 @@ static void shape_point(shape_t shape, int c, double u, double *x, double *y) {
 }
 
 /* Writes a CSV "x1,x2,label" of per_class points of each class, alternating the classes, with
- * N(0, noise²) added to both coordinates, all drawn from seed. When bad_label ≥ 0, the last row
- * gets that label instead. The path goes to path (CV_TEST_PATH bytes). */
+ * N(0, noise²) added to both coordinates and each label flipped with probability flip, all
+ * drawn from seed. When bad_label ≥ 0, the last row gets that label instead. The path goes to
+ * path (CV_TEST_PATH bytes). */
 static void write_points_csv(char *path, const char *name, shape_t shape, int per_class,
-                             double noise, uint64_t seed, int bad_label) {
+                             double noise, double flip, uint64_t seed, int bad_label) {
     size_t cap = 32 + (size_t)per_class * 2 * 48, len = 0;
     char *text = malloc(cap);
     ck_assert_ptr_nonnull(text);
@@ -61,7 +63,8 @@ static void write_points_csv(char *path, const char *name, shape_t shape, int pe
             shape_point(shape, c, cv_rng_uniform(&rng), &x, &y);
             x += noise * cv_rng_normal(&rng);
             y += noise * cv_rng_normal(&rng);
-            int label = bad_label >= 0 && i == per_class - 1 && c == 1 ? bad_label : c;
+            int label = cv_rng_uniform(&rng) < flip ? 1 - c : c;
+            if (bad_label >= 0 && i == per_class - 1 && c == 1) label = bad_label;
             int w = snprintf(text + len, cap - len, "%.6f,%.6f,%d\n", x, y, label);
             ck_assert(w > 0 && (size_t)w < cap - len);
             len += (size_t)w;
@@ -102,7 +105,8 @@ static int collect_epoch(const cv_epoch_metrics_t *m, void *userdata) {
     return 0;
 }
 
-/* Runs spec, collecting the curve into *curve (heap, caller frees), and requires a result. */
+/* Runs spec and requires a result (completed, diverged or stopped). Returns the per-epoch curve
+ * on the heap; the caller frees it. */
 static curve_t *run_trial(const cv_trial_spec_t *spec, cv_train_result_t *res) {
     curve_t *curve = calloc(1, sizeof *curve);
     ck_assert_ptr_nonnull(curve);
@@ -113,7 +117,7 @@ static curve_t *run_trial(const cv_trial_spec_t *spec, cv_train_result_t *res) {
     return curve;
 }
 
-/* Runs spec and requires it to complete all its epochs. */
+/* Runs spec and requires it to complete (all its epochs, or until early stopping). */
 static curve_t *run_completed(const cv_trial_spec_t *spec, cv_train_result_t *res) {
     curve_t *curve = run_trial(spec, res);
     ck_assert_msg(res->status == CV_TRIAL_COMPLETED, "status %s: %s",
@@ -135,7 +139,7 @@ static const cv_epoch_metrics_t *last_epoch(const curve_t *curve) {
 static curve_t *train_spirals(uint64_t data_seed, uint64_t seed, const char *act, int epochs,
                               const char *extra, cv_train_result_t *res) {
     char path[CV_TEST_PATH], fields[1024];
-    write_points_csv(path, "spirals.csv", SPIRALS, 200, 0.03, data_seed, -1);
+    write_points_csv(path, "spirals.csv", SPIRALS, 200, 0.03, 0, data_seed, -1);
     cv_trial_spec_t spec;
     snprintf(fields, sizeof fields,
              "\"hidden_units\": [32, 32], \"activation\": \"%.16s\", \"optimizer\": \"adam\","
@@ -148,26 +152,49 @@ static curve_t *train_spirals(uint64_t data_seed, uint64_t seed, const char *act
     return curve;
 }
 
-/* The overfitting set-up: noisy moons (noise 0.3), 60 training and 540 dev examples, two
- * hidden layers of 128 relu units, Adam at 0.01 with batch GD for 300 epochs, plus the
- * regularization fields in reg. Returns the last epoch's metrics. */
+/* The overfitting set-up: moons with little spatial noise (0.1) but a fifth of the labels
+ * flipped at random, so that the true boundary errs on 20% of the points and a lower training
+ * error means noise was learnt by heart. 60 training and 540 dev examples, three hidden layers
+ * of 128 relu units (about 33,000 parameters), Adam at 0.01 with batch GD for 300 epochs, plus
+ * the regularization fields in reg. Returns the last epoch's metrics. */
 static cv_epoch_metrics_t overfit_last_epoch(uint64_t data_seed, uint64_t seed, const char *reg) {
     char path[CV_TEST_PATH], fields[1024];
-    write_points_csv(path, "moons-overfit.csv", MOONS, 300, 0.3, data_seed, -1);
+    write_points_csv(path, "moons-overfit.csv", MOONS, 300, 0.1, 0.2, data_seed, -1);
     cv_trial_spec_t spec;
     snprintf(fields, sizeof fields,
-             "\"hidden_units\": [128, 128], \"activation\": \"relu\", \"optimizer\": \"adam\","
-             " \"learning_rate\": 0.01, \"batch_size\": 60, \"epochs\": 300,"
-             " \"seed\": %llu%.512s",
+             "\"hidden_units\": [128, 128, 128], \"activation\": \"relu\","
+             " \"optimizer\": \"adam\", \"learning_rate\": 0.01, \"batch_size\": 60,"
+             " \"epochs\": 300, \"seed\": %llu%.512s",
              (unsigned long long)seed, reg);
     make_spec(&spec, path, "{\"train\": 0.1, \"dev\": 0.9, \"test\": 0}", fields);
     cv_train_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_uint_eq(res.m_train, 60);
+    ck_assert_uint_eq(res.m_dev, 540);
     cv_epoch_metrics_t last = *last_epoch(curve);
     free(curve);
     unlink(path);
     return last;
+}
+
+static double error_gap(const cv_epoch_metrics_t *m) {
+    return m->dev_error - m->train_error;
+}
+static double cost_gap(const cv_epoch_metrics_t *m) {
+    return m->dev_cost - m->train_cost;
+}
+
+/* Requires reg to narrow the train/dev gap of the overfitting set-up: the error gap by at least
+ * 4 points and the cost gap by at least half. Over data and trial seeds 1..40 the error gap
+ * narrowed by 7 to 40 points (L2, λ = 3) and 9 to 35 points (dropout, keep_prob 0.5); the cost
+ * gap shrank to at most 7% (L2) and 30% (dropout) of the unregularized 2.3 to 7. */
+static void assert_narrows_the_gap(const char *reg) {
+    cv_epoch_metrics_t plain = overfit_last_epoch(1, 1, ""), regd = overfit_last_epoch(1, 1, reg);
+    ck_assert_msg(error_gap(&regd) < error_gap(&plain) - 0.04,
+                  "%s: error gap %.3f (train %.3f, dev %.3f), unregularized %.3f", reg,
+                  error_gap(&regd), regd.train_error, regd.dev_error, error_gap(&plain));
+    ck_assert_msg(cost_gap(&regd) < cost_gap(&plain) / 2, "%s: cost gap %.3f, unregularized %.3f",
+                  reg, cost_gap(&regd), cost_gap(&plain));
 }
 
 /* ---- tests ---------------------------------------------------------------------------- */
@@ -176,7 +203,7 @@ START_TEST(split_fractions_size_the_sets_and_the_data_size_the_network) {
     /* 500 rows at 0.6/0.2/0.2 → 300/100/100. Two features, two classes, hidden [16, 16]:
      * (2·16 + 16) + (16·16 + 16) + (16·2 + 2) = 48 + 272 + 34 = 354 parameters. */
     char path[CV_TEST_PATH];
-    write_points_csv(path, "split.csv", MOONS, 250, 0.1, 11, -1);
+    write_points_csv(path, "split.csv", MOONS, 250, 0.1, 0, 11, -1);
     cv_trial_spec_t spec;
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}",
               "\"hidden_units\": [16, 16], \"epochs\": 1");
@@ -193,19 +220,39 @@ START_TEST(split_fractions_size_the_sets_and_the_data_size_the_network) {
 END_TEST
 
 START_TEST(training_error_falls_to_below_5_percent_on_spirals) {
-    /* Spirals are not linearly separable: the first epoch is near chance, and two hidden layers
-     * of 32 tanh units with Adam reach under 5% training error (observed ≤ 2% over data seeds
-     * 1..20). The cost must at least halve from the first epoch to the last. */
+    /* Spirals are not linearly separable: after the first epoch the training error is still
+     * 28% or more, and two hidden layers of 32 tanh units with Adam bring it under 5% (it was
+     * 0% at epoch 150 for data seeds 1..20). The cost must at least halve on the way. */
     cv_train_result_t res;
     curve_t *curve = train_spirals(1, 1, "tanh", 150, "", &res);
     const cv_epoch_metrics_t *first = &curve->m[0], *last = last_epoch(curve);
     ck_assert_int_eq(curve->n, 150);
     ck_assert_msg(last->train_cost < first->train_cost / 2, "cost %g → %g", first->train_cost,
                   last->train_cost);
-    ck_assert_msg(last->train_error < first->train_error - 0.1, "error %g → %g",
-                  first->train_error, last->train_error);
+    ck_assert_msg(last->train_error < first->train_error - 0.1, "error %g → %g", first->train_error,
+                  last->train_error);
     ck_assert_msg(last->train_error < 0.05, "final training error %g", last->train_error);
     free(curve);
+}
+END_TEST
+
+START_TEST(a_network_without_hidden_layers_cannot_learn_the_spirals) {
+    /* The control for the test above: logistic regression draws one straight line, and no line
+     * separates two interleaved spirals. Its training error stays above 20% (observed 28% to
+     * 42% over seeds 1..20), so the hidden layers are what learnt them. */
+    char path[CV_TEST_PATH];
+    write_points_csv(path, "spirals-linear.csv", SPIRALS, 200, 0.03, 0, 1, -1);
+    cv_trial_spec_t spec;
+    make_spec(&spec, path, "{\"train\": 0.7, \"dev\": 0.15, \"test\": 0.15}",
+              "\"hidden_layers\": 0, \"optimizer\": \"adam\", \"learning_rate\": 0.01,"
+              " \"batch_size\": 32, \"epochs\": 150");
+    cv_train_result_t res;
+    curve_t *curve = run_completed(&spec, &res);
+    ck_assert_uint_eq(res.n_params, 2 * 2 + 2);
+    ck_assert_msg(last_epoch(curve)->train_error > 0.20, "training error %g",
+                  last_epoch(curve)->train_error);
+    free(curve);
+    unlink(path);
 }
 END_TEST
 
@@ -219,30 +266,37 @@ START_TEST(relu_network_also_learns_the_spirals) {
 END_TEST
 
 START_TEST(a_big_network_on_few_examples_overfits_without_regularization) {
+    /* The training error falls below the 20% of flipped labels (the noise was learnt) while the
+     * dev error stays above it: over seeds 1..40 the training error was at most 8% and the
+     * error gap at least 18 points, the cost gap at least 2.3. */
     cv_epoch_metrics_t m = overfit_last_epoch(1, 1, "");
-    ck_assert_msg(m.train_error <= 0.02, "training error %g", m.train_error);
-    ck_assert_msg(m.dev_error - m.train_error >= 0.08, "train/dev gap %g", m.dev_error - m.train_error);
+    ck_assert_msg(m.train_error < 0.15, "training error %g", m.train_error);
+    ck_assert_msg(m.dev_error > 0.2, "dev error %g", m.dev_error);
+    ck_assert_msg(error_gap(&m) >= 0.12, "error gap %g", error_gap(&m));
+    ck_assert_msg(cost_gap(&m) >= 1.0, "cost gap %g", cost_gap(&m));
 }
 END_TEST
 
 START_TEST(l2_regularization_narrows_the_train_dev_gap) {
-    cv_epoch_metrics_t plain = overfit_last_epoch(1, 1, ""), reg = overfit_last_epoch(1, 1, ", \"l2\": 1");
-    ck_assert(reg.dev_error - reg.train_error < (plain.dev_error - plain.train_error) / 2);
+    /* λ = 3 in λ/2m·Σ‖W‖² with m = 60. */
+    assert_narrows_the_gap(", \"l2\": 3");
 }
 END_TEST
 
 START_TEST(dropout_narrows_the_train_dev_gap) {
-    cv_epoch_metrics_t plain = overfit_last_epoch(1, 1, ""), reg = overfit_last_epoch(1, 1, ", \"keep_prob\": 0.5");
-    ck_assert(reg.dev_error - reg.train_error < (plain.dev_error - plain.train_error) / 2);
+    /* keep_prob 0.5 on all three hidden layers. */
+    assert_narrows_the_gap(", \"keep_prob\": 0.5");
 }
 END_TEST
 
 START_TEST(a_huge_learning_rate_diverges_and_says_when) {
-    /* Plain GD at α = 10 from weights 1e6 times the He scale: the first updates are of order
-     * 1e7 and the cost overflows within an epoch or two. The trial reports DIVERGED (a result,
-     * so cv_train_run returns 0), the epoch it happened in, and a reason. */
+    /* Plain GD at α = 10 from weights 1e6 times the He scale: each layer multiplies the
+     * activations by about 1e6, the first updates are huge, and within a few steps the float
+     * logits overflow (in the first epoch for every data and trial seed 1..20 tried; α = 10
+     * alone diverged for only a third of them). The trial reports DIVERGED (a result, so
+     * cv_train_run returns 0), the epoch it happened in, and a reason. */
     char path[CV_TEST_PATH];
-    write_points_csv(path, "diverge.csv", MOONS, 100, 0.1, 5, -1);
+    write_points_csv(path, "diverge.csv", MOONS, 100, 0.1, 0, 5, -1);
     cv_trial_spec_t spec;
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}",
               "\"hidden_units\": [32, 32], \"optimizer\": \"gd\", \"learning_rate\": 10,"
@@ -254,6 +308,7 @@ START_TEST(a_huge_learning_rate_diverges_and_says_when) {
     ck_assert_int_le(res.diverged_epoch, 20);
     ck_assert_int_eq(res.epochs_run, res.diverged_epoch - 1); /* the diverged epoch is not run */
     ck_assert_int_eq(curve->n, res.epochs_run);
+    ck_assert_int_le(res.best_epoch, res.epochs_run); /* no best after the divergence */
     ck_assert_ptr_nonnull(strstr(res.error, "NaN or infinite"));
     free(curve);
     unlink(path);
@@ -261,15 +316,16 @@ START_TEST(a_huge_learning_rate_diverges_and_says_when) {
 END_TEST
 
 START_TEST(early_stopping_keeps_the_best_epoch_and_stops_patience_epochs_later) {
-    /* The overfitting set-up with patience 2 and 500 epochs: the dev cost rises long before
-     * epoch 500, training stops 2 epochs after the lowest dev cost, and the reported metrics are
-     * that epoch's. */
+    /* The overfitting set-up with patience 2 and up to 500 epochs: the dev cost starts rising
+     * long before epoch 500 (runs stopped after 3 to 20 epochs over seeds 1..40; this one after
+     * 8), training stops 2 epochs after the lowest dev cost, and the reported metrics are that
+     * epoch's. */
     char path[CV_TEST_PATH];
-    write_points_csv(path, "moons-early.csv", MOONS, 300, 0.3, 1, -1);
+    write_points_csv(path, "moons-early.csv", MOONS, 300, 0.1, 0.2, 1, -1);
     cv_trial_spec_t spec;
     make_spec(&spec, path, "{\"train\": 0.1, \"dev\": 0.9, \"test\": 0}",
-              "\"hidden_units\": [128, 128], \"optimizer\": \"adam\", \"learning_rate\": 0.01,"
-              " \"batch_size\": 60, \"epochs\": 500, \"patience\": 2");
+              "\"hidden_units\": [128, 128, 128], \"optimizer\": \"adam\","
+              " \"learning_rate\": 0.01, \"batch_size\": 60, \"epochs\": 500, \"patience\": 2");
     cv_train_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_int_lt(res.epochs_run, 500);
@@ -283,10 +339,11 @@ START_TEST(early_stopping_keeps_the_best_epoch_and_stops_patience_epochs_later) 
     ck_assert_double_eq(res.best.train_error, best->train_error);
     ck_assert_double_eq(res.best.dev_error, best->dev_error);
     ck_assert_double_eq(res.best.learning_rate, best->learning_rate);
-    /* The best epoch has the lowest dev cost of the run, and the two after it are no better. */
-    for (int e = 0; e < curve->n; e++) ck_assert_double_ge(curve->m[e].dev_cost, best->dev_cost);
-    for (int e = res.best_epoch; e < curve->n; e++)
+    /* The best epoch improved on every epoch before it, and the two after it are no better. */
+    for (int e = 0; e < res.best_epoch - 1; e++)
         ck_assert_double_gt(curve->m[e].dev_cost, best->dev_cost);
+    for (int e = res.best_epoch; e < curve->n; e++)
+        ck_assert_double_ge(curve->m[e].dev_cost, best->dev_cost);
     /* The diagnosis is made from the best epoch's errors. */
     cv_diagnosis_t want = cv_diagnose(best->train_error, best->dev_error, -1);
     ck_assert_int_eq(res.diagnosis.kind, want.kind);
@@ -332,11 +389,14 @@ START_TEST(the_same_spec_and_seed_give_bit_identical_runs) {
 }
 END_TEST
 
-/* Trains the moons (200 per class, noise 0.1, 300/100 train/dev) with the given batch size and
- * epochs, and checks the run completes with the cost falling well below ln 2. */
+/* Trains the moons (200 per class, noise 0.1, 300/100 train/dev) with the given batch size,
+ * epochs and learning rate, and checks the run completes with the cost falling from the first
+ * epoch to the last and ending below half of ln 2 (the cost of guessing ½). Over data seeds
+ * 1..20 the final cost was at most 0.08 (batch 1), 0.04 (batch 300) and 0.13 (batch 64),
+ * against a bound of 0.35, and the last epoch's cost at most a third of the first's. */
 static void assert_learns_with_batch(uint32_t batch_size, int epochs, double lr) {
     char path[CV_TEST_PATH], fields[512];
-    write_points_csv(path, "moons-batch.csv", MOONS, 200, 0.1, 3, -1);
+    write_points_csv(path, "moons-batch.csv", MOONS, 200, 0.1, 0, 3, -1);
     snprintf(fields, sizeof fields,
              "\"hidden_units\": [16], \"activation\": \"tanh\", \"optimizer\": \"adam\","
              " \"learning_rate\": %g, \"batch_size\": %u, \"epochs\": %d",
@@ -357,7 +417,7 @@ static void assert_learns_with_batch(uint32_t batch_size, int epochs, double lr)
 }
 
 START_TEST(batch_size_one_is_stochastic_gradient_descent_and_learns) {
-    assert_learns_with_batch(1, 10, 0.001);
+    assert_learns_with_batch(1, 10, 0.005);
 }
 END_TEST
 
@@ -374,9 +434,9 @@ END_TEST
 
 START_TEST(a_sigmoid_output_learns_the_moons) {
     /* One sigmoid unit for two classes; moons with noise 0.1 overlap little, so dev error < 5%
-     * (observed ≤ 2%). */
+     * (observed at most 1.3% over data and trial seeds 1..20). */
     char path[CV_TEST_PATH];
-    write_points_csv(path, "moons-sigmoid.csv", MOONS, 200, 0.1, 7, -1);
+    write_points_csv(path, "moons-sigmoid.csv", MOONS, 200, 0.1, 0, 7, -1);
     cv_trial_spec_t spec;
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}",
               "\"output\": \"sigmoid\", \"hidden_units\": [16, 16], \"activation\": \"tanh\","
@@ -396,7 +456,8 @@ END_TEST
 
 START_TEST(batch_norm_on_hidden_layers_learns_and_scores_dev_in_inference_mode) {
     /* Dev metrics are computed in inference mode, i.e. with the running statistics: they must
-     * be finite and as good as without batch norm (spirals, dev error < 10%). */
+     * be finite and as good as without batch norm (spirals: dev error < 10%; it was at most 2%
+     * over seeds 1..20). Batch norm replaces each hidden bias b by γ and β. */
     cv_train_result_t res;
     curve_t *curve = train_spirals(5, 2, "relu", 150, ", \"batch_norm\": true", &res);
     ck_assert_uint_eq(res.n_params, (2 * 32 + 64) + (32 * 32 + 64) + (32 * 2 + 2));
@@ -429,8 +490,10 @@ START_TEST(batch_norm_inference_of_a_row_does_not_depend_on_the_rest_of_the_batc
     cv_rng_seed(&rng, 42);
     cv_nnf_init(net, CV_INIT_HE, 1.0, &rng);
     float x[16 * 2];
-    for (int i = 0; i < 32; i++) x[i] = (float)(3.0 + 2.0 * cv_rng_normal(&rng));
-    for (int pass = 0; pass < 5; pass++) cv_nnf_forward(net, x, 16, NN_FORWARD_TRAIN, &rng);
+    for (int i = 0; i < 32; i++)
+        x[i] = (float)(3.0 + 2.0 * cv_rng_normal(&rng));
+    for (int pass = 0; pass < 5; pass++)
+        cv_nnf_forward(net, x, 16, NN_FORWARD_TRAIN, &rng);
 
     float together[16 * 2];
     cv_nnf_forward(net, x, 16, NN_FORWARD_INFER, NULL);
@@ -449,7 +512,7 @@ END_TEST
 START_TEST(a_label_outside_the_declared_classes_fails_the_trial_naming_the_labels) {
     /* classes: 2 declares labels 0 and 1; one row carries label 2. */
     char path[CV_TEST_PATH];
-    write_points_csv(path, "bad-label.csv", MOONS, 50, 0.1, 1, 2);
+    write_points_csv(path, "bad-label.csv", MOONS, 50, 0.1, 0, 1, 2);
     cv_trial_spec_t spec;
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}", "\"epochs\": 1");
     cv_train_result_t res;
@@ -474,6 +537,7 @@ static Suite *trainer_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, split_fractions_size_the_sets_and_the_data_size_the_network);
     tcase_add_test(tc, training_error_falls_to_below_5_percent_on_spirals);
+    tcase_add_test(tc, a_network_without_hidden_layers_cannot_learn_the_spirals);
     tcase_add_test(tc, relu_network_also_learns_the_spirals);
     tcase_add_test(tc, a_big_network_on_few_examples_overfits_without_regularization);
     tcase_add_test(tc, l2_regularization_narrows_the_train_dev_gap);

@@ -1,0 +1,884 @@
+/* Worker protocol messages: the validator that holds each message to the rules of
+ * schemas/worker-messages.schema.json, the builders (which run every message they make through
+ * that validator) and the frame encoder; see message.h. */
+#include "common/message.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/frame.h"
+#include "common/json.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define PATH_CAP     96 /* bytes of a field path such as "leases[15].trial_id" */
+
+static const char *const type_names[] = {
+    "none",    "hello", "heartbeat", "progress", "result",  "dataset_get",
+    "welcome", "trial", "ack",       "stop",     "dataset", "error",
+};
+_Static_assert(ARRAY_LEN(type_names) == CV_MSG_ERROR + 1, "type names");
+
+static const char *const status_names[] = {"completed", "diverged", "failed", "stopped"};
+_Static_assert(ARRAY_LEN(status_names) == CV_MSG_STATUS_STOPPED + 1, "status names");
+
+static const char *const diagnosis_names[] = {"fine", "high_bias", "high_variance",
+                                              "high_bias_and_variance"};
+
+/* The trial spec's dataset path fields: the keys a trial's files object may use. */
+static const char *const file_fields[] = {"images",      "labels", "test_images",
+                                          "test_labels", "csv",    "test_csv"};
+_Static_assert(ARRAY_LEN(file_fields) == CV_MSG_FILES_MAX, "file fields");
+
+const char *cv_msg_type_name(cv_msg_type_t type) {
+    return (unsigned)type < ARRAY_LEN(type_names) ? type_names[type] : "none";
+}
+
+const char *cv_msg_status_name(cv_msg_status_t status) {
+    return (unsigned)status < ARRAY_LEN(status_names) ? status_names[status] : "unknown";
+}
+
+/* ---- reasons ------------------------------------------------------------------------------ */
+
+/* What the validator needs to word a reason: the message type and the caller's buffer. */
+typedef struct {
+    const char *type; /* message type for the prefix, "message" before it is known */
+    char *err;        /* caller's reason buffer, may be NULL */
+} vctx_t;
+
+/* Writes "<type>: <path>: <what>" into the reason buffer and returns code. */
+static int fail(const vctx_t *c, int code, const char *path, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+static int fail(const vctx_t *c, int code, const char *path, const char *fmt, ...) {
+    char what[CV_ERRLEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return cv_errf(c->err, code, "%s: %s: %s", c->type, path, what);
+}
+
+/* Reads item as a number: a parsed JSON number, or the raw integer text the builders insert so
+ * that integers print exactly (cJSON prints numbers with 15 significant digits, which would turn
+ * 9007199254740992 into 9007199254740990). Returns 1 and sets *x, or 0. */
+static int number_of(const cJSON *item, double *x) {
+    if (cJSON_IsNumber(item)) {
+        *x = item->valuedouble;
+        return 1;
+    }
+    if (cJSON_IsRaw(item) && item->valuestring != NULL) {
+        char *end = NULL;
+        double v = strtod(item->valuestring, &end);
+        if (end != item->valuestring && *end == '\0') {
+            *x = v;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Describes a JSON value for a reason: a string quoted (cut at 40 bytes), a number in the fewest
+ * digits that read back, else its type name. */
+static void describe_value(const cJSON *item, char *out, size_t cap) {
+    double x;
+    if (cJSON_IsString(item)) {
+        size_t n = strlen(item->valuestring);
+        snprintf(out, cap, "\"%.40s%s\"", item->valuestring, n > 40 ? "..." : "");
+    } else if (number_of(item, &x)) {
+        for (int digits = 15; digits <= 17; digits++) {
+            snprintf(out, cap, "%.*g", digits, x);
+            if (strtod(out, NULL) == x) break;
+        }
+    } else if (cJSON_IsBool(item)) {
+        snprintf(out, cap, "%s", cJSON_IsTrue(item) ? "true" : "false");
+    } else {
+        snprintf(out, cap, "%s", cv_json_type_name(item));
+    }
+}
+
+/* ---- typed field access ------------------------------------------------------------------- */
+
+/* Looks up a required member; a missing one is "<path>: required field is missing". */
+static int require(const vctx_t *c, const cJSON *obj, const char *name, const char *path,
+                   const cJSON **item) {
+    *item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (*item == NULL) return fail(c, CV_EINVAL, path, "required field is missing");
+    return 0;
+}
+
+/* Refuses members of obj not in known (and members given twice); obj must be an object. */
+static int check_fields(const vctx_t *c, const cJSON *obj, const char *path,
+                        const char *const *known, size_t count) {
+    char inner[CV_ERRLEN];
+    if (!cJSON_IsObject(obj)) {
+        char got[64];
+        describe_value(obj, got, sizeof got);
+        return fail(c, CV_EINVAL, path, "must be an object, got %s", got);
+    }
+    int rc = cv_json_check_fields(obj, path, known, count, inner);
+    return rc ? cv_errf(c->err, rc, "%s: %s", c->type, inner) : 0;
+}
+
+/* Reads an integral number in [lo, hi] (hi >= CV_MSG_ID_MAX reads as unbounded above). */
+static int get_int(const vctx_t *c, const cJSON *item, const char *path, int64_t lo, int64_t hi,
+                   int64_t *out) {
+    char got[64], rule[96];
+    if (hi >= CV_MSG_ID_MAX) {
+        hi = CV_MSG_ID_MAX;
+        snprintf(rule, sizeof rule, "an integer >= %lld", (long long)lo);
+    } else {
+        snprintf(rule, sizeof rule, "an integer in [%lld, %lld]", (long long)lo, (long long)hi);
+    }
+    describe_value(item, got, sizeof got);
+    double x;
+    if (!number_of(item, &x)) return fail(c, CV_EINVAL, path, "must be %s, got %s", rule, got);
+    if (!isfinite(x) || x != floor(x))
+        return fail(c, CV_EINVAL, path, "must be %s, got %s", rule, got);
+    if (x < (double)lo || x > (double)hi)
+        return fail(c, CV_ERANGE, path, "must be %s, got %s", rule, got);
+    *out = (int64_t)x;
+    return 0;
+}
+
+static int get_id(const vctx_t *c, const cJSON *item, const char *path, int64_t *out) {
+    return get_int(c, item, path, 1, CV_MSG_ID_MAX, out);
+}
+
+/* The intervals numbers are checked against. */
+typedef enum {
+    NUM_FINITE,   /* any finite number */
+    NUM_FRACTION, /* [0, 1] */
+    NUM_NONNEG,   /* >= 0 */
+    NUM_POSITIVE, /* > 0 */
+} num_rule_t;
+
+/* Reads a finite number within rule; null is accepted as NAN when nullable. */
+static int get_num(const vctx_t *c, const cJSON *item, const char *path, num_rule_t rule,
+                   int nullable, double *out) {
+    static const char *const words[] = {"a number", "a number in [0, 1]", "a number >= 0",
+                                        "a number > 0"};
+    char got[64];
+    if (nullable && cJSON_IsNull(item)) {
+        *out = NAN;
+        return 0;
+    }
+    describe_value(item, got, sizeof got);
+    const char *tail = nullable ? " or null" : "";
+    double x;
+    if (!number_of(item, &x))
+        return fail(c, CV_EINVAL, path, "must be %s%s, got %s", words[rule], tail, got);
+    int ok = isfinite(x);
+    if (ok && rule == NUM_FRACTION) ok = x >= 0 && x <= 1;
+    if (ok && rule == NUM_NONNEG) ok = x >= 0;
+    if (ok && rule == NUM_POSITIVE) ok = x > 0;
+    if (!ok) return fail(c, CV_ERANGE, path, "must be %s%s, got %s", words[rule], tail, got);
+    *out = x;
+    return 0;
+}
+
+/* Characters of UTF-8 text as JSON Schema counts them: every byte that does not continue a
+ * multi-byte sequence starts a character. */
+static size_t utf8_chars(const char *s) {
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80) n++;
+    return n;
+}
+
+/* Reads a string of at most max_chars characters (and fewer than cap bytes) into out, or only
+ * checks it when out is NULL. */
+static int get_str(const vctx_t *c, const cJSON *item, const char *path, size_t max_chars,
+                   char *out, size_t cap) {
+    char got[64];
+    if (!cJSON_IsString(item)) {
+        describe_value(item, got, sizeof got);
+        return fail(c, CV_EINVAL, path, "must be a string, got %s", got);
+    }
+    size_t bytes = strlen(item->valuestring);
+    if (utf8_chars(item->valuestring) > max_chars || (out && bytes >= cap))
+        return fail(c, CV_ERANGE, path, "must be at most %zu characters, got %zu", max_chars,
+                    utf8_chars(item->valuestring));
+    if (out) memcpy(out, item->valuestring, bytes + 1);
+    return 0;
+}
+
+/* Reads exactly digits lowercase hex digits (a lease or a hash) into out (digits + 1 bytes). */
+static int get_hex(const vctx_t *c, const cJSON *item, const char *path, size_t digits, char *out) {
+    char got[64];
+    describe_value(item, got, sizeof got);
+    if (!cJSON_IsString(item))
+        return fail(c, CV_EINVAL, path, "must be %zu lowercase hex digits, got %s", digits, got);
+    const char *s = item->valuestring;
+    size_t n = strlen(s);
+    int ok = n == digits;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+    if (!ok)
+        return fail(c, CV_EINVAL, path, "must be %zu lowercase hex digits, got %s", digits, got);
+    memcpy(out, s, n + 1);
+    return 0;
+}
+
+static int get_bool(const vctx_t *c, const cJSON *item, const char *path, int *out) {
+    char got[64];
+    if (!cJSON_IsBool(item)) {
+        describe_value(item, got, sizeof got);
+        return fail(c, CV_EINVAL, path, "must be a boolean, got %s", got);
+    }
+    *out = cJSON_IsTrue(item) ? 1 : 0;
+    return 0;
+}
+
+/* Reads a string equal to one of names[0..count) and stores its index. */
+static int get_enum(const vctx_t *c, const cJSON *item, const char *path, const char *const *names,
+                    size_t count, int *out) {
+    char got[64], list[256];
+    if (cJSON_IsString(item)) {
+        for (size_t i = 0; i < count; i++) {
+            if (strcmp(item->valuestring, names[i]) == 0) {
+                *out = (int)i;
+                return 0;
+            }
+        }
+    }
+    size_t used = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < count && used < sizeof list; i++) {
+        int n = snprintf(list + used, sizeof list - used, "%s\"%s\"", i ? ", " : "", names[i]);
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+    describe_value(item, got, sizeof got);
+    return fail(c, CV_EINVAL, path, "must be one of %s, got %s", list, got);
+}
+
+/* Requires protocol to be exactly CV_MSG_PROTOCOL. */
+static int get_protocol(const vctx_t *c, const cJSON *msg) {
+    const cJSON *item;
+    char got[64];
+    double x;
+    int rc = require(c, msg, "protocol", "protocol", &item);
+    if (rc) return rc;
+    if (number_of(item, &x) && x == CV_MSG_PROTOCOL) return 0;
+    describe_value(item, got, sizeof got);
+    return fail(c, CV_EINVAL, "protocol", "must be %d, got %s", CV_MSG_PROTOCOL, got);
+}
+
+/* A required member read with one of the getters above, in one line at the call site. */
+#define REQ(obj, name, path, read)                                                                 \
+    do {                                                                                           \
+        const cJSON *item_;                                                                        \
+        int rc_ = require(c, (obj), (name), (path), &item_);                                       \
+        if (rc_ == 0) rc_ = read;                                                                  \
+        if (rc_) return rc_;                                                                       \
+    } while (0)
+#define ITEM item_
+
+/* ---- one validator per message ------------------------------------------------------------ */
+
+static int worker_id_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n < 1 || n > CV_MSG_WORKER_ID_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '_' || ch == ':' || ch == '-';
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+static int validate_leases(const vctx_t *c, const cJSON *arr, cv_msg_hello_t *h) {
+    static const char *const known[] = {"trial_id", "lease"};
+    char path[PATH_CAP], sub[PATH_CAP + 16];
+    if (!cJSON_IsArray(arr)) {
+        char got[64];
+        describe_value(arr, got, sizeof got);
+        return fail(c, CV_EINVAL, "leases", "must be an array, got %s", got);
+    }
+    int n = cJSON_GetArraySize(arr);
+    if (n > CV_MSG_LEASES_MAX)
+        return fail(c, CV_ERANGE, "leases", "must hold at most %d entries, got %d",
+                    CV_MSG_LEASES_MAX, n);
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, arr) {
+        snprintf(path, sizeof path, "leases[%zu]", i);
+        int rc = check_fields(c, e, path, known, ARRAY_LEN(known));
+        if (rc) return rc;
+        snprintf(sub, sizeof sub, "%s.trial_id", path);
+        REQ(e, "trial_id", sub, get_id(c, ITEM, sub, &h->leases[i].trial_id));
+        snprintf(sub, sizeof sub, "%s.lease", path);
+        REQ(e, "lease", sub, get_hex(c, ITEM, sub, CV_MSG_LEASE_HEX, h->leases[i].lease));
+        i++;
+    }
+    h->n_leases = i;
+    return 0;
+}
+
+static int validate_hello(const vctx_t *c, const cJSON *msg, cv_msg_hello_t *h) {
+    static const char *const known[] = {"type",    "protocol", "worker_id", "version",
+                                        "threads", "host",     "token",     "leases"};
+    int64_t threads = 0;
+    int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
+    if (rc == 0) rc = get_protocol(c, msg);
+    if (rc) return rc;
+    REQ(msg, "worker_id", "worker_id",
+        get_str(c, ITEM, "worker_id", CV_MSG_WORKER_ID_MAX, h->worker_id, sizeof h->worker_id));
+    if (!worker_id_ok(h->worker_id)) {
+        char got[64];
+        describe_value(cJSON_GetObjectItemCaseSensitive(msg, "worker_id"), got, sizeof got);
+        return fail(c, CV_EINVAL, "worker_id", "must match [A-Za-z0-9._:-]{1,64}, got %s", got);
+    }
+    REQ(msg, "version", "version",
+        get_str(c, ITEM, "version", CV_MSG_VERSION_MAX, h->version, sizeof h->version));
+    REQ(msg, "threads", "threads", get_int(c, ITEM, "threads", 1, 1024, &threads));
+    h->threads = (int)threads;
+    REQ(msg, "host", "host", get_str(c, ITEM, "host", CV_MSG_HOST_MAX, h->host, sizeof h->host));
+    const cJSON *token = cJSON_GetObjectItemCaseSensitive(msg, "token");
+    if (token) {
+        rc = get_str(c, token, "token", CV_MSG_TOKEN_MAX, h->token, sizeof h->token);
+        if (rc) return rc;
+        h->has_token = 1;
+    }
+    const cJSON *leases = cJSON_GetObjectItemCaseSensitive(msg, "leases");
+    return leases ? validate_leases(c, leases, h) : 0;
+}
+
+/* The fields of an epoch object, in the order cv_msg_epoch_t holds them. */
+static const char *const epoch_fields[] = {"epoch",         "train_cost",  "train_cost_reg",
+                                           "dev_cost",      "train_error", "dev_error",
+                                           "learning_rate", "seconds",     "examples_per_second"};
+
+static int validate_epoch(const vctx_t *c, const cJSON *e, cv_msg_epoch_t *m) {
+    static const num_rule_t rules[] = {NUM_FINITE,   NUM_FINITE,   NUM_FINITE, NUM_FRACTION,
+                                       NUM_FRACTION, NUM_POSITIVE, NUM_NONNEG, NUM_NONNEG};
+    double *dst[] = {&m->train_cost, &m->train_cost_reg, &m->dev_cost, &m->train_error,
+                     &m->dev_error,  &m->learning_rate,  &m->seconds,  &m->examples_per_second};
+    char path[PATH_CAP];
+    int rc = check_fields(c, e, "epoch", epoch_fields, ARRAY_LEN(epoch_fields));
+    if (rc) return rc;
+    REQ(e, "epoch", "epoch.epoch", get_int(c, ITEM, "epoch.epoch", 1, CV_MSG_ID_MAX, &m->epoch));
+    for (size_t i = 0; i < ARRAY_LEN(rules); i++) {
+        snprintf(path, sizeof path, "epoch.%s", epoch_fields[i + 1]);
+        REQ(e, epoch_fields[i + 1], path, get_num(c, ITEM, path, rules[i], 0, dst[i]));
+    }
+    return 0;
+}
+
+static int validate_progress(const vctx_t *c, const cJSON *msg, cv_msg_progress_t *p) {
+    static const char *const known[] = {"type", "trial_id", "lease", "epoch"};
+    int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
+    if (rc) return rc;
+    REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &p->trial_id));
+    REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, p->lease));
+    REQ(msg, "epoch", "epoch", validate_epoch(c, ITEM, &p->metrics));
+    p->epoch = cJSON_GetObjectItemCaseSensitive(msg, "epoch");
+    return 0;
+}
+
+static int validate_diagnosis(const vctx_t *c, const cJSON *d) {
+    static const char *const known[] = {"name", "avoidable_bias", "variance", "remedy"};
+    double x;
+    int e;
+    if (cJSON_IsNull(d)) return 0;
+    int rc = check_fields(c, d, "result.diagnosis", known, ARRAY_LEN(known));
+    if (rc) return rc;
+    REQ(d, "name", "result.diagnosis.name",
+        get_enum(c, ITEM, "result.diagnosis.name", diagnosis_names, ARRAY_LEN(diagnosis_names),
+                 &e));
+    REQ(d, "avoidable_bias", "result.diagnosis.avoidable_bias",
+        get_num(c, ITEM, "result.diagnosis.avoidable_bias", NUM_FINITE, 0, &x));
+    REQ(d, "variance", "result.diagnosis.variance",
+        get_num(c, ITEM, "result.diagnosis.variance", NUM_FINITE, 0, &x));
+    REQ(d, "remedy", "result.diagnosis.remedy",
+        get_str(c, ITEM, "result.diagnosis.remedy", SIZE_MAX, NULL, 0));
+    return 0;
+}
+
+/* The result object is open (the schema allows more members than it names), so only the named
+ * members are checked. */
+static int validate_result_object(const vctx_t *c, const cJSON *r, cv_msg_result_t *out) {
+    static const struct {
+        const char *name;
+        num_rule_t rule;
+    } optional[] = {{"train_error", NUM_FRACTION},
+                    {"train_cost", NUM_FINITE},
+                    {"train_cost_reg", NUM_FINITE},
+                    {"examples_per_second", NUM_FINITE},
+                    {"seconds", NUM_FINITE}};
+    char path[PATH_CAP], got[64];
+    int status = 0;
+    double x;
+    int64_t epoch;
+    if (!cJSON_IsObject(r)) {
+        describe_value(r, got, sizeof got);
+        return fail(c, CV_EINVAL, "result", "must be an object, got %s", got);
+    }
+    REQ(r, "status", "result.status",
+        get_enum(c, ITEM, "result.status", status_names, ARRAY_LEN(status_names), &status));
+    out->status = (cv_msg_status_t)status;
+    REQ(r, "best_epoch", "result.best_epoch",
+        get_int(c, ITEM, "result.best_epoch", 0, CV_MSG_ID_MAX, &out->best_epoch));
+    REQ(r, "epochs_run", "result.epochs_run",
+        get_int(c, ITEM, "result.epochs_run", 0, CV_MSG_ID_MAX, &out->epochs_run));
+    REQ(r, "dev_error", "result.dev_error",
+        get_num(c, ITEM, "result.dev_error", NUM_FRACTION, 1, &out->dev_error));
+    REQ(r, "dev_cost", "result.dev_cost",
+        get_num(c, ITEM, "result.dev_cost", NUM_FINITE, 1, &out->dev_cost));
+    for (size_t i = 0; i < ARRAY_LEN(optional); i++) {
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(r, optional[i].name);
+        snprintf(path, sizeof path, "result.%s", optional[i].name);
+        int rc = item ? get_num(c, item, path, optional[i].rule, 1, &x) : 0;
+        if (rc) return rc;
+    }
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(r, "diagnosis");
+    int rc = item ? validate_diagnosis(c, item) : 0;
+    if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "diverged_epoch")) != NULL)
+        rc = get_int(c, item, "result.diverged_epoch", 1, CV_MSG_ID_MAX, &epoch);
+    if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "error")) != NULL)
+        rc = get_str(c, item, "result.error", SIZE_MAX, NULL, 0);
+    return rc;
+}
+
+static int validate_result(const vctx_t *c, const cJSON *msg, cv_msg_result_t *r) {
+    static const char *const known[] = {"type",   "trial_id",    "lease",
+                                        "result", "model_bytes", "model_crc32"};
+    int64_t crc = 0;
+    int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
+    if (rc) return rc;
+    REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &r->trial_id));
+    REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, r->lease));
+    REQ(msg, "result", "result", validate_result_object(c, ITEM, r));
+    r->result = cJSON_GetObjectItemCaseSensitive(msg, "result");
+    REQ(msg, "model_bytes", "model_bytes",
+        get_int(c, ITEM, "model_bytes", 0, CV_MSG_MODEL_MAX, &r->model_bytes));
+    REQ(msg, "model_crc32", "model_crc32", get_int(c, ITEM, "model_crc32", 0, UINT32_MAX, &crc));
+    r->model_crc32 = (uint32_t)crc;
+    return 0;
+}
+
+static int validate_welcome(const vctx_t *c, const cJSON *msg, cv_msg_welcome_t *w) {
+    static const char *const known[] = {"type", "protocol", "heartbeat_seconds", "lease_seconds",
+                                        "reattached"};
+    char path[PATH_CAP], got[64];
+    int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
+    if (rc == 0) rc = get_protocol(c, msg);
+    if (rc) return rc;
+    REQ(msg, "heartbeat_seconds", "heartbeat_seconds",
+        get_num(c, ITEM, "heartbeat_seconds", NUM_POSITIVE, 0, &w->heartbeat_seconds));
+    REQ(msg, "lease_seconds", "lease_seconds",
+        get_num(c, ITEM, "lease_seconds", NUM_POSITIVE, 0, &w->lease_seconds));
+    const cJSON *arr;
+    rc = require(c, msg, "reattached", "reattached", &arr);
+    if (rc) return rc;
+    if (!cJSON_IsArray(arr)) {
+        describe_value(arr, got, sizeof got);
+        return fail(c, CV_EINVAL, "reattached", "must be an array, got %s", got);
+    }
+    int n = cJSON_GetArraySize(arr);
+    if (n > CV_MSG_LEASES_MAX)
+        return fail(c, CV_ERANGE, "reattached", "must hold at most %d trial ids, got %d",
+                    CV_MSG_LEASES_MAX, n);
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, arr) {
+        snprintf(path, sizeof path, "reattached[%zu]", i);
+        rc = get_id(c, e, path, &w->reattached[i]);
+        if (rc) return rc;
+        i++;
+    }
+    w->n_reattached = i;
+    return 0;
+}
+
+static int validate_files(const vctx_t *c, const cJSON *files, cv_msg_trial_t *t) {
+    static const char *const known[] = {"hash", "bytes"};
+    char path[PATH_CAP], sub[PATH_CAP + 16];
+    int rc = check_fields(c, files, "files", file_fields, ARRAY_LEN(file_fields));
+    if (rc) return rc;
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, files) {
+        cv_msg_file_t *f = &t->files[i];
+        snprintf(path, sizeof path, "files.%s", e->string);
+        rc = check_fields(c, e, path, known, ARRAY_LEN(known));
+        if (rc) return rc;
+        snprintf(f->field, sizeof f->field, "%s", e->string);
+        snprintf(sub, sizeof sub, "%s.hash", path);
+        REQ(e, "hash", sub, get_hex(c, ITEM, sub, CV_MSG_HASH_HEX, f->hash));
+        snprintf(sub, sizeof sub, "%s.bytes", path);
+        REQ(e, "bytes", sub, get_int(c, ITEM, sub, 0, CV_MSG_ID_MAX, &f->bytes));
+        i++;
+    }
+    t->n_files = i;
+    return 0;
+}
+
+static int validate_trial(const vctx_t *c, const cJSON *msg, cv_msg_trial_t *t) {
+    static const char *const known[] = {"type", "trial_id", "job_id", "lease", "spec", "files"};
+    char got[64];
+    int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
+    if (rc) return rc;
+    REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &t->trial_id));
+    REQ(msg, "job_id", "job_id", get_id(c, ITEM, "job_id", &t->job_id));
+    REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, t->lease));
+    const cJSON *spec;
+    rc = require(c, msg, "spec", "spec", &spec);
+    if (rc) return rc;
+    if (!cJSON_IsObject(spec)) {
+        describe_value(spec, got, sizeof got);
+        return fail(c, CV_EINVAL, "spec", "must be an object, got %s", got);
+    }
+    t->spec = spec;
+    REQ(msg, "files", "files", validate_files(c, ITEM, t));
+    return 0;
+}
+
+/* The messages whose only fields besides type are a few scalars. */
+static int validate_small(const vctx_t *c, const cJSON *msg, cv_msg_t *out) {
+    static const char *const only_type[] = {"type"};
+    static const char *const with_hash[] = {"type", "hash"};
+    static const char *const ack[] = {"type", "trial_id", "stored"};
+    static const char *const stop[] = {"type", "trial_id"};
+    static const char *const dataset[] = {"type", "hash", "bytes"};
+    static const char *const error[] = {"type", "message"};
+    int rc = 0;
+    switch (out->type) {
+    case CV_MSG_HEARTBEAT:
+        return check_fields(c, msg, "", only_type, ARRAY_LEN(only_type));
+    case CV_MSG_DATASET_GET:
+        rc = check_fields(c, msg, "", with_hash, ARRAY_LEN(with_hash));
+        if (rc) return rc;
+        REQ(msg, "hash", "hash", get_hex(c, ITEM, "hash", CV_MSG_HASH_HEX, out->dataset_get_hash));
+        return 0;
+    case CV_MSG_ACK:
+        rc = check_fields(c, msg, "", ack, ARRAY_LEN(ack));
+        if (rc) return rc;
+        REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &out->ack.trial_id));
+        REQ(msg, "stored", "stored", get_bool(c, ITEM, "stored", &out->ack.stored));
+        return 0;
+    case CV_MSG_STOP:
+        rc = check_fields(c, msg, "", stop, ARRAY_LEN(stop));
+        if (rc) return rc;
+        REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &out->stop.trial_id));
+        return 0;
+    case CV_MSG_DATASET:
+        rc = check_fields(c, msg, "", dataset, ARRAY_LEN(dataset));
+        if (rc) return rc;
+        REQ(msg, "hash", "hash", get_hex(c, ITEM, "hash", CV_MSG_HASH_HEX, out->dataset.hash));
+        REQ(msg, "bytes", "bytes",
+            get_int(c, ITEM, "bytes", 0, CV_MSG_ID_MAX, &out->dataset.bytes));
+        return 0;
+    case CV_MSG_ERROR:
+        rc = check_fields(c, msg, "", error, ARRAY_LEN(error));
+        if (rc) return rc;
+        REQ(msg, "message", "message", get_str(c, ITEM, "message", SIZE_MAX, NULL, 0));
+        out->error.message = cJSON_GetObjectItemCaseSensitive(msg, "message")->valuestring;
+        return 0;
+    default:
+        return cv_errf(c->err, CV_EINVAL, "%s: no validator for this type", c->type);
+    }
+}
+
+int cv_msg_validate(const cJSON *msg, cv_msg_t *out, char *err) {
+    vctx_t c = {"message", err};
+    char got[64];
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsObject(msg)) {
+        describe_value(msg, got, sizeof got);
+        return cv_errf(err, CV_EINVAL, "message: must be an object, got %s", got);
+    }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(msg, "type");
+    if (type == NULL) return cv_errf(err, CV_EINVAL, "type: required field is missing");
+    if (!cJSON_IsString(type)) {
+        describe_value(type, got, sizeof got);
+        return cv_errf(err, CV_EINVAL, "type: must be a string, got %s", got);
+    }
+    for (size_t i = 1; i < ARRAY_LEN(type_names); i++)
+        if (strcmp(type->valuestring, type_names[i]) == 0) out->type = (cv_msg_type_t)i;
+    if (out->type == CV_MSG_NONE) {
+        describe_value(type, got, sizeof got);
+        return cv_errf(err, CV_EINVAL, "type: unknown message type %s", got);
+    }
+    c.type = type_names[out->type];
+
+    int rc;
+    switch (out->type) {
+    case CV_MSG_HELLO:
+        rc = validate_hello(&c, msg, &out->hello);
+        break;
+    case CV_MSG_PROGRESS:
+        rc = validate_progress(&c, msg, &out->progress);
+        break;
+    case CV_MSG_RESULT:
+        rc = validate_result(&c, msg, &out->result);
+        break;
+    case CV_MSG_WELCOME:
+        rc = validate_welcome(&c, msg, &out->welcome);
+        break;
+    case CV_MSG_TRIAL:
+        rc = validate_trial(&c, msg, &out->trial);
+        break;
+    default:
+        rc = validate_small(&c, msg, out);
+        break;
+    }
+    if (rc) memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int cv_msg_parse(const char *payload, size_t len, cv_msg_t *out, char *err) {
+    cJSON *root = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = cv_json_decode(payload, len, &root, err);
+    if (rc) return rc;
+    rc = cv_msg_validate(root, out, err);
+    if (rc) {
+        cJSON_Delete(root);
+        return rc;
+    }
+    out->root = root;
+    return 0;
+}
+
+void cv_msg_finish(cv_msg_t *msg) {
+    if (msg == NULL) return;
+    cJSON_Delete(msg->root);
+    memset(msg, 0, sizeof *msg);
+}
+
+cJSON *cv_msg_take_object(cv_msg_t *msg) {
+    const char *name;
+    const cJSON **slot;
+    if (msg == NULL || msg->root == NULL) return NULL;
+    switch (msg->type) {
+    case CV_MSG_PROGRESS:
+        name = "epoch", slot = &msg->progress.epoch;
+        break;
+    case CV_MSG_RESULT:
+        name = "result", slot = &msg->result.result;
+        break;
+    case CV_MSG_TRIAL:
+        name = "spec", slot = &msg->trial.spec;
+        break;
+    default:
+        return NULL;
+    }
+    if (*slot == NULL) return NULL;
+    *slot = NULL;
+    return cJSON_DetachItemFromObjectCaseSensitive(msg->root, name);
+}
+
+/* ---- builders ----------------------------------------------------------------------------- */
+
+/* Adds a member; returns 0, or -1 when out of memory (the value is freed). */
+static int add(cJSON *obj, const char *name, cJSON *value) {
+    if (value == NULL) return -1;
+    if (!cJSON_AddItemToObject(obj, name, value)) {
+        cJSON_Delete(value);
+        return -1;
+    }
+    return 0;
+}
+
+/* Adds a string member, or nothing when s is NULL (the validator then names it as missing). */
+static int add_str(cJSON *obj, const char *name, const char *s) {
+    return s ? add(obj, name, cJSON_CreateString(s)) : 0;
+}
+
+static int add_num(cJSON *obj, const char *name, double x) {
+    return add(obj, name, cJSON_CreateNumber(x));
+}
+
+/* A new item holding integer v as raw JSON text, so that it prints exactly (see number_of). */
+static cJSON *create_int(int64_t v) {
+    char text[32];
+    snprintf(text, sizeof text, "%lld", (long long)v);
+    return cJSON_CreateRaw(text);
+}
+
+static int add_int(cJSON *obj, const char *name, int64_t v) {
+    return add(obj, name, create_int(v));
+}
+
+/* A new object holding "type": type, or NULL when out of memory. */
+static cJSON *start(cv_msg_type_t type) {
+    cJSON *o = cJSON_CreateObject();
+    if (o && add_str(o, "type", type_names[type])) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Ends a builder: o (may be NULL) is returned when it was built whole (failed == 0) and passes
+ * the validator; otherwise it is freed and err says why. */
+static cJSON *finish_build(cJSON *o, int failed, cv_msg_type_t type, char *err) {
+    cv_msg_t check;
+    if (o == NULL || failed) {
+        cJSON_Delete(o);
+        cv_errf(err, CV_ENOMEM, "%s: out of memory building the message", type_names[type]);
+        return NULL;
+    }
+    if (cv_msg_validate(o, &check, err)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+cJSON *cv_msg_hello(const cv_msg_hello_t *h, char *err) {
+    if (h->n_leases > CV_MSG_LEASES_MAX) {
+        cv_errf(err, CV_ERANGE, "hello: leases: must hold at most %d entries, got %zu",
+                CV_MSG_LEASES_MAX, h->n_leases);
+        return NULL;
+    }
+    cJSON *o = start(CV_MSG_HELLO);
+    int failed = o == NULL;
+    failed = failed || add_int(o, "protocol", CV_MSG_PROTOCOL) ||
+             add_str(o, "worker_id", h->worker_id) || add_str(o, "version", h->version) ||
+             add_int(o, "threads", h->threads) || add_str(o, "host", h->host);
+    if (!failed && h->has_token) failed = add_str(o, "token", h->token);
+    if (!failed && h->n_leases > 0) {
+        cJSON *arr = cJSON_AddArrayToObject(o, "leases");
+        failed = arr == NULL;
+        for (size_t i = 0; !failed && i < h->n_leases; i++) {
+            cJSON *e = cJSON_CreateObject();
+            failed = e == NULL || !cJSON_AddItemToArray(arr, e) ||
+                     add_int(e, "trial_id", h->leases[i].trial_id) ||
+                     add_str(e, "lease", h->leases[i].lease);
+        }
+    }
+    return finish_build(o, failed, CV_MSG_HELLO, err);
+}
+
+cJSON *cv_msg_heartbeat(char *err) {
+    return finish_build(start(CV_MSG_HEARTBEAT), 0, CV_MSG_HEARTBEAT, err);
+}
+
+cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_msg_epoch_t *m, char *err) {
+    const double values[] = {(double)m->epoch, m->train_cost,  m->train_cost_reg,
+                             m->dev_cost,      m->train_error, m->dev_error,
+                             m->learning_rate, m->seconds,     m->examples_per_second};
+    _Static_assert(ARRAY_LEN(values) == ARRAY_LEN(epoch_fields), "epoch fields");
+    cJSON *o = start(CV_MSG_PROGRESS), *e = NULL;
+    int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_str(o, "lease", lease) ||
+                 (e = cJSON_AddObjectToObject(o, "epoch")) == NULL;
+    failed = failed || add_int(e, "epoch", m->epoch);
+    for (size_t i = 1; !failed && i < ARRAY_LEN(values); i++)
+        failed = add_num(e, epoch_fields[i], values[i]);
+    return finish_build(o, failed, CV_MSG_PROGRESS, err);
+}
+
+cJSON *cv_msg_result(int64_t trial_id, const char *lease, const cJSON *result, int64_t model_bytes,
+                     uint32_t model_crc32, char *err) {
+    cJSON *o = start(CV_MSG_RESULT);
+    int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_str(o, "lease", lease) ||
+                 (result && add(o, "result", cJSON_Duplicate(result, 1))) ||
+                 add_int(o, "model_bytes", model_bytes) || add_int(o, "model_crc32", model_crc32);
+    return finish_build(o, failed, CV_MSG_RESULT, err);
+}
+
+cJSON *cv_msg_dataset_get(const char *hash, char *err) {
+    cJSON *o = start(CV_MSG_DATASET_GET);
+    int failed = o == NULL || add_str(o, "hash", hash);
+    return finish_build(o, failed, CV_MSG_DATASET_GET, err);
+}
+
+cJSON *cv_msg_welcome(double heartbeat_seconds, double lease_seconds, const int64_t *reattached,
+                      size_t n_reattached, char *err) {
+    cJSON *o = start(CV_MSG_WELCOME), *arr = NULL;
+    int failed = o == NULL || add_int(o, "protocol", CV_MSG_PROTOCOL) ||
+                 add_num(o, "heartbeat_seconds", heartbeat_seconds) ||
+                 add_num(o, "lease_seconds", lease_seconds) ||
+                 (arr = cJSON_AddArrayToObject(o, "reattached")) == NULL;
+    for (size_t i = 0; !failed && i < n_reattached; i++) {
+        cJSON *id = create_int(reattached[i]);
+        failed = id == NULL || !cJSON_AddItemToArray(arr, id);
+        if (failed) cJSON_Delete(id);
+    }
+    return finish_build(o, failed, CV_MSG_WELCOME, err);
+}
+
+cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
+                    const cv_msg_file_t *files, size_t n_files, char *err) {
+    cJSON *o = start(CV_MSG_TRIAL), *fo = NULL;
+    int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_int(o, "job_id", job_id) ||
+                 add_str(o, "lease", lease) || (spec && add(o, "spec", cJSON_Duplicate(spec, 1))) ||
+                 (fo = cJSON_AddObjectToObject(o, "files")) == NULL;
+    for (size_t i = 0; !failed && i < n_files; i++) {
+        cJSON *f = cJSON_CreateObject();
+        failed = f == NULL;
+        if (!failed && !cJSON_AddItemToObject(fo, files[i].field, f)) {
+            cJSON_Delete(f);
+            failed = 1;
+        }
+        failed = failed || add_str(f, "hash", files[i].hash) || add_int(f, "bytes", files[i].bytes);
+    }
+    return finish_build(o, failed, CV_MSG_TRIAL, err);
+}
+
+cJSON *cv_msg_ack(int64_t trial_id, int stored, char *err) {
+    cJSON *o = start(CV_MSG_ACK);
+    int failed = o == NULL || add_int(o, "trial_id", trial_id) ||
+                 add(o, "stored", cJSON_CreateBool(stored != 0));
+    return finish_build(o, failed, CV_MSG_ACK, err);
+}
+
+cJSON *cv_msg_stop(int64_t trial_id, char *err) {
+    cJSON *o = start(CV_MSG_STOP);
+    int failed = o == NULL || add_int(o, "trial_id", trial_id);
+    return finish_build(o, failed, CV_MSG_STOP, err);
+}
+
+cJSON *cv_msg_dataset(const char *hash, int64_t bytes, char *err) {
+    cJSON *o = start(CV_MSG_DATASET);
+    int failed = o == NULL || add_str(o, "hash", hash) || add_int(o, "bytes", bytes);
+    return finish_build(o, failed, CV_MSG_DATASET, err);
+}
+
+cJSON *cv_msg_error(const char *message, char *err) {
+    cJSON *o = start(CV_MSG_ERROR);
+    int failed = o == NULL || add_str(o, "message", message);
+    return finish_build(o, failed, CV_MSG_ERROR, err);
+}
+
+/* ---- encoding ----------------------------------------------------------------------------- */
+
+int cv_msg_encode(const cJSON *msg, unsigned char **buf, size_t *len, char *err) {
+    *buf = NULL;
+    *len = 0;
+    char *text = cJSON_PrintUnformatted(msg);
+    if (text == NULL) return cv_errf(err, CV_ENOMEM, "out of memory printing a message");
+    size_t n = strlen(text);
+    unsigned char *out = NULL;
+    int rc = n > CV_FRAME_MAX
+                 ? cv_errf(err, CV_ERANGE, "message of %zu bytes exceeds the %u-byte frame limit",
+                           n, CV_FRAME_MAX)
+                 : 0;
+    if (rc) goto done;
+    out = malloc(CV_FRAME_HEADER_SIZE + n);
+    if (out == NULL) {
+        rc = cv_errf(err, CV_ENOMEM, "cannot allocate a frame of %zu bytes", n);
+        goto done;
+    }
+    rc = cv_frame_encode_header(CV_FRAME_JSON, n, out, err);
+    if (rc) {
+        free(out);
+        goto done;
+    }
+    memcpy(out + CV_FRAME_HEADER_SIZE, text, n);
+    *buf = out;
+    *len = CV_FRAME_HEADER_SIZE + n;
+done:
+    cJSON_free(text);
+    return rc;
+}

@@ -1,0 +1,237 @@
+/* The worker protocol's messages (protocol 1): one builder per message type, the encoder that
+ * turns a message into a JSON frame, and the validating parser both sides run on every frame
+ * they receive.
+ *
+ * schemas/worker-messages.schema.json is the contract and schemas/protocol.md says when each
+ * message is sent. cv_msg_validate enforces the schema's rules in C: the type is known, required
+ * fields are present with the right JSON types, integers are integral and in range, lease tokens
+ * are 32 lowercase hex digits, hashes 64, worker ids match [A-Za-z0-9._:-]{1,64}, metrics are
+ * finite numbers in their intervals, and unknown fields are refused wherever the schema says
+ * additionalProperties false (the "result" sub-object is open: a worker may report more). Every
+ * reason begins with the message type and names the field by its path from the message root:
+ * "result: result.dev_error: must be a number in [0, 1] or null, got \"x\"".
+ *
+ * Limits the schema leaves open and C bounds (also stated in schemas/protocol.md): welcome's
+ * reattached holds at most CV_MSG_LEASES_MAX ids, like hello's leases; a trial's files are keyed
+ * by the trial spec's dataset path fields (images, labels, test_images, test_labels, csv,
+ * test_csv); ids are at most 2^53, where doubles stop holding every integer. A trial's spec is
+ * only required to be an object here: its own rules are the trial spec parser's, so that a bad
+ * spec fails that one trial instead of the connection. */
+#ifndef CV_MESSAGE_H
+#define CV_MESSAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#define CV_MSG_PROTOCOL      1          /* protocol version carried by hello and welcome */
+#define CV_MSG_LEASE_HEX     32         /* hex digits of a lease token */
+#define CV_MSG_HASH_HEX      64         /* hex digits of a SHA-256 */
+#define CV_MSG_WORKER_ID_MAX 64         /* characters of a worker id */
+#define CV_MSG_VERSION_MAX   64         /* characters (code points) of hello.version */
+#define CV_MSG_HOST_MAX      255        /* characters of hello.host */
+#define CV_MSG_TOKEN_MAX     256        /* characters of hello.token */
+#define CV_MSG_LEASES_MAX    16         /* entries of hello.leases and welcome.reattached */
+#define CV_MSG_FILES_MAX     6          /* entries of trial.files: the spec's dataset paths */
+#define CV_MSG_MODEL_MAX     1073741824 /* largest model_bytes, 1 GiB */
+#define CV_MSG_ID_MAX        9007199254740992LL /* largest trial or job id, 2^53 */
+
+/* Every message type; CV_MSG_NONE only marks an empty cv_msg_t. */
+typedef enum {
+    CV_MSG_NONE = 0,
+    CV_MSG_HELLO,       /* worker → coordinator: first message of every connection */
+    CV_MSG_HEARTBEAT,   /* worker → coordinator: every heartbeat_seconds */
+    CV_MSG_PROGRESS,    /* worker → coordinator: after every epoch */
+    CV_MSG_RESULT,      /* worker → coordinator: a trial ended; model data frames follow */
+    CV_MSG_DATASET_GET, /* worker → coordinator: send me the file with this hash */
+    CV_MSG_WELCOME,     /* coordinator → worker: answer to hello */
+    CV_MSG_TRIAL,       /* coordinator → worker: train this */
+    CV_MSG_ACK,         /* coordinator → worker: the result was stored (or refused as stale) */
+    CV_MSG_STOP,        /* coordinator → worker: abandon this trial, send nothing more for it */
+    CV_MSG_DATASET,     /* coordinator → worker: the file asked for; data frames follow */
+    CV_MSG_ERROR,       /* coordinator → worker: connection refused, closing */
+} cv_msg_type_t;
+
+/* How a trial ended, as result.result.status. */
+typedef enum {
+    CV_MSG_STATUS_COMPLETED,
+    CV_MSG_STATUS_DIVERGED,
+    CV_MSG_STATUS_FAILED,
+    CV_MSG_STATUS_STOPPED,
+} cv_msg_status_t;
+
+/* One lease a worker holds: hello.leases[i]. */
+typedef struct {
+    int64_t trial_id;                 /* >= 1 */
+    char lease[CV_MSG_LEASE_HEX + 1]; /* 32 lowercase hex digits */
+} cv_msg_lease_t;
+
+/* One dataset file of a trial: trial.files[field]. */
+typedef struct {
+    char field[16];                 /* spec dataset field the file is for, e.g. "csv" */
+    char hash[CV_MSG_HASH_HEX + 1]; /* SHA-256 of the file's bytes, lowercase hex */
+    int64_t bytes;                  /* file size, >= 0 */
+} cv_msg_file_t;
+
+/* One epoch's metrics: progress.epoch. */
+typedef struct {
+    int64_t epoch;              /* 1-based */
+    double train_cost;          /* cross-entropy on the scored training examples */
+    double train_cost_reg;      /* train_cost plus the regularization term */
+    double dev_cost;            /* cross-entropy on the dev set */
+    double train_error;         /* fraction misclassified, [0, 1] */
+    double dev_error;           /* fraction misclassified, [0, 1] */
+    double learning_rate;       /* > 0 */
+    double seconds;             /* wall time of the epoch, >= 0 */
+    double examples_per_second; /* >= 0 */
+} cv_msg_epoch_t;
+
+typedef struct {
+    char worker_id[CV_MSG_WORKER_ID_MAX + 1];
+    char version[4 * CV_MSG_VERSION_MAX + 1]; /* UTF-8; the limit counts characters */
+    int threads;                              /* 1..1024 */
+    char host[4 * CV_MSG_HOST_MAX + 1];
+    char token[4 * CV_MSG_TOKEN_MAX + 1]; /* "" when absent */
+    int has_token;                        /* 1 when the token field was present */
+    cv_msg_lease_t leases[CV_MSG_LEASES_MAX];
+    size_t n_leases; /* 0 when leases is absent */
+} cv_msg_hello_t;
+
+typedef struct {
+    int64_t trial_id;
+    char lease[CV_MSG_LEASE_HEX + 1];
+    cv_msg_epoch_t metrics; /* the epoch object's numbers */
+    const cJSON *epoch;     /* the epoch object, borrowed from the message tree */
+} cv_msg_progress_t;
+
+typedef struct {
+    int64_t trial_id;
+    char lease[CV_MSG_LEASE_HEX + 1];
+    int64_t model_bytes;  /* 0..CV_MSG_MODEL_MAX data bytes that follow */
+    uint32_t model_crc32; /* zlib crc32 of those bytes (0 when there are none) */
+    cv_msg_status_t status;
+    int64_t best_epoch; /* 0 when no epoch finished */
+    int64_t epochs_run;
+    double dev_error;    /* NAN when null */
+    double dev_cost;     /* NAN when null */
+    const cJSON *result; /* the result object, borrowed from the message tree */
+} cv_msg_result_t;
+
+typedef struct {
+    double heartbeat_seconds; /* > 0 */
+    double lease_seconds;     /* > 0 */
+    int64_t reattached[CV_MSG_LEASES_MAX];
+    size_t n_reattached;
+} cv_msg_welcome_t;
+
+typedef struct {
+    int64_t trial_id, job_id;
+    char lease[CV_MSG_LEASE_HEX + 1];
+    const cJSON *spec; /* the trial spec object, borrowed from the message tree */
+    cv_msg_file_t files[CV_MSG_FILES_MAX];
+    size_t n_files;
+} cv_msg_trial_t;
+
+/* A validated message in plain C. Which member of the union is valid is said by type; the
+ * messages without fields (heartbeat) use none. The cJSON pointers inside (progress.epoch,
+ * result.result, trial.spec, error.message) borrow from the message tree: from root after
+ * cv_msg_parse, from the caller's tree after cv_msg_validate. */
+typedef struct {
+    cv_msg_type_t type;
+    union {
+        cv_msg_hello_t hello;
+        cv_msg_progress_t progress;
+        cv_msg_result_t result;
+        char dataset_get_hash[CV_MSG_HASH_HEX + 1];
+        cv_msg_welcome_t welcome;
+        cv_msg_trial_t trial;
+        struct {
+            int64_t trial_id;
+            int stored; /* 1: committed; 0: refused as stale */
+        } ack;
+        struct {
+            int64_t trial_id;
+        } stop;
+        struct {
+            char hash[CV_MSG_HASH_HEX + 1];
+            int64_t bytes; /* data bytes that follow, >= 0 */
+        } dataset;
+        struct {
+            const char *message; /* borrowed from the message tree */
+        } error;
+    };
+    cJSON *root; /* owned: the parsed tree (cv_msg_parse), NULL after cv_msg_validate */
+} cv_msg_t;
+
+/* The wire name of a type ("hello", "dataset_get", ...), or "none". Static storage. */
+const char *cv_msg_type_name(cv_msg_type_t type);
+
+/* The wire name of a result status ("completed", ...). Static storage. */
+const char *cv_msg_status_name(cv_msg_status_t status);
+
+/* Checks that msg is one valid message and fills out (caller-allocated) with its fields. msg is
+ * only borrowed: out's cJSON pointers point into it, and out->root is NULL, so cv_msg_finish does
+ * not free msg. Returns 0, CV_EINVAL for a missing, unknown or mistyped field or an unknown type,
+ * CV_ERANGE for a value outside its range; err names the field. out is zeroed on failure. */
+int cv_msg_validate(const cJSON *msg, cv_msg_t *out, char *err);
+
+/* Decodes one JSON frame payload of len bytes (need not be NUL-terminated) and validates it as
+ * cv_msg_validate does. On success out->root owns the tree and out's cJSON pointers borrow from
+ * it; release with cv_msg_finish. On failure nothing is kept: a syntax error is CV_EFORMAT (err
+ * gives the byte offset), a rule broken is as for cv_msg_validate. */
+int cv_msg_parse(const char *payload, size_t len, cv_msg_t *out, char *err);
+
+/* Releases what out owns (the tree from cv_msg_parse) and zeroes it. Accepts NULL, and a message
+ * already finished or never filled (all zero). */
+void cv_msg_finish(cv_msg_t *msg);
+
+/* Takes the sub-object the receiver forwards out of a parsed message: progress's epoch, result's
+ * result, or trial's spec. The caller owns the returned tree (cJSON_Delete); the message's
+ * pointer to it becomes NULL. Returns NULL for other types, when msg does not own its tree
+ * (cv_msg_validate), or when it was already taken. */
+cJSON *cv_msg_take_object(cv_msg_t *msg);
+
+/* ---- builders ------------------------------------------------------------------------------
+ * Each returns a new message object that the caller frees with cJSON_Delete, or NULL with err
+ * set: CV_ENOMEM, or a rule broken by an argument (the built message is run through
+ * cv_msg_validate, so a builder never returns a message the peer would refuse). Pointer
+ * arguments are borrowed; cJSON arguments are copied. */
+
+/* hello from h: worker_id, version, threads, host, the token when has_token, and leases when
+ * n_leases > 0. protocol is CV_MSG_PROTOCOL. */
+cJSON *cv_msg_hello(const cv_msg_hello_t *h, char *err);
+
+cJSON *cv_msg_heartbeat(char *err);
+
+/* progress: the epoch object is built from the numbers in m. */
+cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_msg_epoch_t *m, char *err);
+
+/* result: result is the trial's result object (e.g. from cv_report_result), copied. */
+cJSON *cv_msg_result(int64_t trial_id, const char *lease, const cJSON *result, int64_t model_bytes,
+                     uint32_t model_crc32, char *err);
+
+cJSON *cv_msg_dataset_get(const char *hash, char *err);
+
+/* welcome: reattached[0..n) are the trial ids of hello.leases still held; n <= 16. */
+cJSON *cv_msg_welcome(double heartbeat_seconds, double lease_seconds, const int64_t *reattached,
+                      size_t n_reattached, char *err);
+
+/* trial: spec (copied) is the trial spec object; files[0..n_files) become the files object. */
+cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
+                    const cv_msg_file_t *files, size_t n_files, char *err);
+
+cJSON *cv_msg_ack(int64_t trial_id, int stored, char *err);
+
+cJSON *cv_msg_stop(int64_t trial_id, char *err);
+
+cJSON *cv_msg_dataset(const char *hash, int64_t bytes, char *err);
+
+cJSON *cv_msg_error(const char *message, char *err);
+
+/* Encodes msg as one JSON frame: the 8-byte header followed by the compact JSON text. *buf is a
+ * new buffer of *len bytes that the caller frees. msg is borrowed and not validated again.
+ * Returns 0, CV_ENOMEM, or CV_ERANGE when the text exceeds CV_FRAME_MAX. */
+int cv_msg_encode(const cJSON *msg, unsigned char **buf, size_t *len, char *err);
+
+#endif

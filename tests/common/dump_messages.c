@@ -1,0 +1,131 @@
+/* dump_messages: the C side of tests/common/test_message_schema.py.
+ *   dump_messages            prints one example of every protocol message, built by
+ *                            common/message.c, as one compact JSON line each
+ *   dump_messages --check    reads JSON messages from stdin, one per line, and prints for each
+ *                            "ok <type>" or "refused <reason>" as cv_msg_parse judges it
+ * The Python test validates the examples against schemas/worker-messages.schema.json and compares
+ * the C verdicts with the schema's. Exits 1 when a builder fails or input cannot be read. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/message.h"
+
+#define LEASE "0123456789abcdef0123456789abcdef"
+#define HASH  "0d2a4b3c9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b"
+
+/* Prints msg (consumed) as one line; returns 0, or 1 when it is NULL. */
+static int emit(cJSON *msg, const char *what, const char *err) {
+    if (msg == NULL) {
+        fprintf(stderr, "dump_messages: %s: %s\n", what, err);
+        return 1;
+    }
+    char *text = cJSON_PrintUnformatted(msg);
+    cJSON_Delete(msg);
+    if (text == NULL) return 1;
+    puts(text);
+    cJSON_free(text);
+    return 0;
+}
+
+static int dump(void) {
+    char err[CV_ERRLEN] = "";
+    int failed = 0;
+
+    cv_msg_hello_t h = {.worker_id = "box-1.lan:4242",
+                        .version = "0.1.0",
+                        .threads = 8,
+                        .host = "box-1.lan",
+                        .token = "secret",
+                        .has_token = 1,
+                        .n_leases = 2};
+    h.leases[0].trial_id = 41;
+    memcpy(h.leases[0].lease, LEASE, sizeof LEASE);
+    h.leases[1].trial_id = 42;
+    memcpy(h.leases[1].lease, LEASE, sizeof LEASE);
+    failed |= emit(cv_msg_hello(&h, err), "hello", err);
+    cv_msg_hello_t bare = {.worker_id = "w", .version = "", .threads = 1, .host = ""};
+    failed |= emit(cv_msg_hello(&bare, err), "hello without options", err);
+
+    failed |= emit(cv_msg_heartbeat(err), "heartbeat", err);
+
+    cv_msg_epoch_t e = {.epoch = 3,
+                        .train_cost = 0.41,
+                        .train_cost_reg = 0.43,
+                        .dev_cost = 0.47,
+                        .train_error = 0.12,
+                        .dev_error = 0.15,
+                        .learning_rate = 0.01,
+                        .seconds = 0.2,
+                        .examples_per_second = 30000};
+    failed |= emit(cv_msg_progress(42, LEASE, &e, err), "progress", err);
+
+    cJSON *done = cJSON_Parse(
+        "{\"status\":\"completed\",\"best_epoch\":3,\"epochs_run\":5,\"train_error\":0.12,"
+        "\"dev_error\":0.15,\"train_cost\":0.41,\"train_cost_reg\":0.43,\"dev_cost\":0.47,"
+        "\"examples_per_second\":30000,\"seconds\":1.5,\"m_train\":600,\"m_dev\":200,"
+        "\"m_test\":200,\"n_params\":354,\"diagnosis\":{\"name\":\"high_bias\","
+        "\"avoidable_bias\":0.1,\"variance\":0.03,\"remedy\":\"a bigger network\"}}");
+    failed |= emit(cv_msg_result(42, LEASE, done, 2048, 3735928559u, err), "result", err);
+    cJSON_Delete(done);
+    cJSON *bad = cJSON_Parse("{\"status\":\"failed\",\"best_epoch\":0,\"epochs_run\":0,"
+                             "\"train_error\":null,\"dev_error\":null,\"train_cost\":null,"
+                             "\"train_cost_reg\":null,\"dev_cost\":null,\"diagnosis\":null,"
+                             "\"examples_per_second\":null,\"seconds\":0,"
+                             "\"error\":\"dataset.csv: no such file\"}");
+    failed |= emit(cv_msg_result(43, LEASE, bad, 0, 0, err), "failed result", err);
+    cJSON_Delete(bad);
+    cJSON *diverged = cJSON_Parse("{\"status\":\"diverged\",\"best_epoch\":1,\"epochs_run\":2,"
+                                  "\"dev_error\":0.5,\"dev_cost\":0.69,\"diverged_epoch\":2,"
+                                  "\"error\":\"the cost became NaN\"}");
+    failed |= emit(cv_msg_result(44, LEASE, diverged, 100, 7, err), "diverged result", err);
+    cJSON_Delete(diverged);
+
+    failed |= emit(cv_msg_dataset_get(HASH, err), "dataset_get", err);
+
+    const int64_t ids[] = {41, 42};
+    failed |= emit(cv_msg_welcome(5, 30, ids, 2, err), "welcome", err);
+    failed |= emit(cv_msg_welcome(0.5, 2.5, NULL, 0, err), "welcome without leases", err);
+
+    cJSON *spec =
+        cJSON_Parse("{\"dataset\":{\"format\":\"csv\",\"csv\":\"examples/data/moons.csv\","
+                    "\"label_column\":\"label\",\"classes\":2},\"split\":{\"train\":0.6,"
+                    "\"dev\":0.2,\"test\":0.2},\"hidden_units\":[8],\"activation\":"
+                    "\"tanh\",\"learning_rate\":0.01,\"epochs\":3,\"seed\":3}");
+    cv_msg_file_t files[1] = {{.field = "csv", .bytes = 25000}};
+    memcpy(files[0].hash, HASH, sizeof HASH);
+    failed |= emit(cv_msg_trial(42, 7, LEASE, spec, files, 1, err), "trial", err);
+    cJSON_Delete(spec);
+
+    failed |= emit(cv_msg_ack(42, 1, err), "ack", err);
+    failed |= emit(cv_msg_ack(43, 0, err), "stale ack", err);
+    failed |= emit(cv_msg_stop(42, err), "stop", err);
+    failed |= emit(cv_msg_dataset(HASH, 25000, err), "dataset", err);
+    failed |= emit(cv_msg_error("unknown token", err), "error", err);
+    return failed;
+}
+
+static int check(void) {
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        char err[CV_ERRLEN] = "";
+        cv_msg_t msg;
+        if (cv_msg_parse(line, (size_t)n, &msg, err) == 0)
+            printf("ok %s\n", cv_msg_type_name(msg.type));
+        else
+            printf("refused %s\n", err);
+        cv_msg_finish(&msg);
+    }
+    free(line);
+    return ferror(stdin) ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--check") == 0) return check();
+    return dump();
+}

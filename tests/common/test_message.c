@@ -1,0 +1,591 @@
+/* Unit tests of the worker protocol messages (common/message.c): every message survives
+ * build → encode → frame decode → parse with its fields intact, and every kind of refusal the
+ * schema implies (unknown type, missing field, wrong type, bad lease or hash, out-of-range
+ * number, unknown field) is refused with a reason naming the field. Refused messages are written
+ * here as JSON text, independently of the builders. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/frame.h"
+#include "common/message.h"
+#include "testutil.h"
+
+static const char *const LEASE = "0123456789abcdef0123456789abcdef";
+static const char *const HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+/* Encodes msg (consumed), checks the frame header, decodes the frame and parses it into out. */
+static void round_trip(cJSON *msg, cv_msg_t *out) {
+    char err[CV_ERRLEN] = "";
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    ck_assert_ptr_nonnull(msg);
+    ck_assert_int_eq(cv_msg_encode(msg, &buf, &len, err), 0);
+    cJSON_Delete(msg);
+    ck_assert_uint_gt(len, CV_FRAME_HEADER_SIZE);
+    size_t n = len - CV_FRAME_HEADER_SIZE;
+    ck_assert_uint_eq(buf[0], (n >> 24) & 0xff);
+    ck_assert_uint_eq(buf[1], (n >> 16) & 0xff);
+    ck_assert_uint_eq(buf[2], (n >> 8) & 0xff);
+    ck_assert_uint_eq(buf[3], n & 0xff);
+    ck_assert_uint_eq(buf[4], CV_FRAME_JSON);
+    ck_assert_uint_eq(buf[5] | buf[6] | buf[7], 0);
+    ck_assert_ptr_null(memchr(buf + CV_FRAME_HEADER_SIZE, '\n', n)); /* compact text */
+
+    cv_frame_decoder_t dec;
+    cv_frame_t frame;
+    size_t used = 0;
+    cv_frame_decoder_init(&dec);
+    ck_assert_int_eq(cv_frame_decode(&dec, buf, len, &used, &frame, err), CV_FRAME_READY);
+    ck_assert_uint_eq(used, len);
+    int rc = cv_msg_parse((const char *)frame.payload, frame.len, out, err);
+    ck_assert_msg(rc == 0, "parse failed: %s", err);
+    ck_assert_ptr_nonnull(out->root);
+    cv_frame_decoder_finish(&dec);
+    free(buf);
+}
+
+/* Parses text and expects code with a reason holding every given word (NULL-terminated). */
+static void expect_refused(const char *text, int code, ...) {
+    char err[CV_ERRLEN] = "";
+    cv_msg_t msg;
+    memset(&msg, 0x5a, sizeof msg);
+    int rc = cv_msg_parse(text, strlen(text), &msg, err);
+    ck_assert_msg(rc == code, "%s: expected %d, got %d (%s)", text, code, rc, err);
+    ck_assert_ptr_null(msg.root);
+    ck_assert_int_eq(msg.type, CV_MSG_NONE);
+    va_list ap;
+    va_start(ap, code);
+    for (const char *w = va_arg(ap, const char *); w; w = va_arg(ap, const char *))
+        ck_assert_msg(strstr(err, w) != NULL, "reason \"%s\" lacks \"%s\"", err, w);
+    va_end(ap);
+}
+
+static void expect_accepted(const char *text, cv_msg_type_t type) {
+    char err[CV_ERRLEN] = "";
+    cv_msg_t msg;
+    int rc = cv_msg_parse(text, strlen(text), &msg, err);
+    ck_assert_msg(rc == 0, "%s: refused: %s", text, err);
+    ck_assert_int_eq(msg.type, type);
+    cv_msg_finish(&msg);
+}
+
+/* A valid result object of a completed trial, as cv_report_result writes it. */
+static cJSON *completed_result(void) {
+    const char *text = "{\"status\":\"completed\",\"best_epoch\":3,\"epochs_run\":5,"
+                       "\"train_error\":0.125,\"dev_error\":0.25,\"train_cost\":0.3,"
+                       "\"train_cost_reg\":0.31,\"dev_cost\":0.5,\"diagnosis\":{\"name\":"
+                       "\"high_variance\",\"avoidable_bias\":0.1,\"variance\":0.125,\"remedy\":"
+                       "\"more data\"},\"examples_per_second\":1000,\"seconds\":2.5,"
+                       "\"m_train\":600}";
+    return cJSON_Parse(text);
+}
+
+/* ---- round trips -------------------------------------------------------------------------- */
+
+START_TEST(hello_round_trips_with_token_and_leases) {
+    cv_msg_hello_t h = {.worker_id = "gpu-box.7:a_b",
+                        .version = "0.1.0",
+                        .threads = 4,
+                        .host = "gpu-box",
+                        .token = "s3cret",
+                        .has_token = 1,
+                        .n_leases = 2};
+    h.leases[0].trial_id = 12;
+    strcpy(h.leases[0].lease, LEASE);
+    h.leases[1].trial_id = 9007199254740992LL;
+    strcpy(h.leases[1].lease, "ffffffffffffffffffffffffffffffff");
+    char err[CV_ERRLEN] = "";
+    cv_msg_t m;
+    round_trip(cv_msg_hello(&h, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_HELLO);
+    ck_assert_str_eq(m.hello.worker_id, "gpu-box.7:a_b");
+    ck_assert_str_eq(m.hello.version, "0.1.0");
+    ck_assert_int_eq(m.hello.threads, 4);
+    ck_assert_str_eq(m.hello.host, "gpu-box");
+    ck_assert_int_eq(m.hello.has_token, 1);
+    ck_assert_str_eq(m.hello.token, "s3cret");
+    ck_assert_uint_eq(m.hello.n_leases, 2);
+    ck_assert_int_eq(m.hello.leases[0].trial_id, 12);
+    ck_assert_str_eq(m.hello.leases[0].lease, LEASE);
+    ck_assert_int_eq(m.hello.leases[1].trial_id, 9007199254740992LL);
+    cv_msg_finish(&m);
+    ck_assert_ptr_null(m.root);
+}
+END_TEST
+
+START_TEST(hello_without_token_or_leases_omits_them) {
+    cv_msg_hello_t h = {.worker_id = "w1", .version = "", .threads = 1, .host = ""};
+    char err[CV_ERRLEN] = "";
+    cJSON *o = cv_msg_hello(&h, err);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_ptr_null(cJSON_GetObjectItem(o, "token"));
+    ck_assert_ptr_null(cJSON_GetObjectItem(o, "leases"));
+    cv_msg_t m;
+    round_trip(o, &m);
+    ck_assert_int_eq(m.hello.has_token, 0);
+    ck_assert_uint_eq(m.hello.n_leases, 0);
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(heartbeat_round_trips_as_its_type_alone) {
+    char err[CV_ERRLEN] = "";
+    cJSON *o = cv_msg_heartbeat(err);
+    char *text = cJSON_PrintUnformatted(o);
+    ck_assert_str_eq(text, "{\"type\":\"heartbeat\"}");
+    cJSON_free(text);
+    cv_msg_t m;
+    round_trip(o, &m);
+    ck_assert_int_eq(m.type, CV_MSG_HEARTBEAT);
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(progress_round_trips_every_metric) {
+    cv_msg_epoch_t e = {.epoch = 7,
+                        .train_cost = 0.5,
+                        .train_cost_reg = 0.625,
+                        .dev_cost = 0.75,
+                        .train_error = 0.125,
+                        .dev_error = 0.25,
+                        .learning_rate = 0.001,
+                        .seconds = 1.5,
+                        .examples_per_second = 4096};
+    char err[CV_ERRLEN] = "";
+    cv_msg_t m;
+    round_trip(cv_msg_progress(5, LEASE, &e, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_PROGRESS);
+    ck_assert_int_eq(m.progress.trial_id, 5);
+    ck_assert_str_eq(m.progress.lease, LEASE);
+    ck_assert_int_eq(m.progress.metrics.epoch, 7);
+    ck_assert_double_eq(m.progress.metrics.train_cost, 0.5);
+    ck_assert_double_eq(m.progress.metrics.train_cost_reg, 0.625);
+    ck_assert_double_eq(m.progress.metrics.dev_cost, 0.75);
+    ck_assert_double_eq(m.progress.metrics.train_error, 0.125);
+    ck_assert_double_eq(m.progress.metrics.dev_error, 0.25);
+    ck_assert_double_eq(m.progress.metrics.learning_rate, 0.001);
+    ck_assert_double_eq(m.progress.metrics.seconds, 1.5);
+    ck_assert_double_eq(m.progress.metrics.examples_per_second, 4096);
+    ck_assert_ptr_nonnull(m.progress.epoch);
+    ck_assert_double_eq(cJSON_GetObjectItem(m.progress.epoch, "dev_error")->valuedouble, 0.25);
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(result_round_trips_and_keeps_extra_result_members) {
+    char err[CV_ERRLEN] = "";
+    cJSON *r = completed_result();
+    cv_msg_t m;
+    round_trip(cv_msg_result(3, LEASE, r, 1234, 4294967295u, err), &m);
+    cJSON_Delete(r);
+    ck_assert_int_eq(m.type, CV_MSG_RESULT);
+    ck_assert_int_eq(m.result.trial_id, 3);
+    ck_assert_str_eq(m.result.lease, LEASE);
+    ck_assert_int_eq(m.result.model_bytes, 1234);
+    ck_assert_uint_eq(m.result.model_crc32, 4294967295u);
+    ck_assert_int_eq(m.result.status, CV_MSG_STATUS_COMPLETED);
+    ck_assert_int_eq(m.result.best_epoch, 3);
+    ck_assert_int_eq(m.result.epochs_run, 5);
+    ck_assert_double_eq(m.result.dev_error, 0.25);
+    ck_assert_double_eq(m.result.dev_cost, 0.5);
+    ck_assert_double_eq(cJSON_GetObjectItem(m.result.result, "m_train")->valuedouble, 600);
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(failed_result_with_null_metrics_round_trips_as_nan) {
+    char err[CV_ERRLEN] = "";
+    cJSON *r = cJSON_Parse("{\"status\":\"failed\",\"best_epoch\":0,\"epochs_run\":0,"
+                           "\"train_error\":null,\"dev_error\":null,\"dev_cost\":null,"
+                           "\"diagnosis\":null,\"seconds\":null,\"error\":\"no such file\"}");
+    cv_msg_t m;
+    round_trip(cv_msg_result(4, LEASE, r, 0, 0, err), &m);
+    cJSON_Delete(r);
+    ck_assert_int_eq(m.result.status, CV_MSG_STATUS_FAILED);
+    ck_assert(isnan(m.result.dev_error));
+    ck_assert(isnan(m.result.dev_cost));
+    ck_assert_str_eq(cJSON_GetObjectItem(m.result.result, "error")->valuestring, "no such file");
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(dataset_get_round_trips) {
+    char err[CV_ERRLEN] = "";
+    cv_msg_t m;
+    round_trip(cv_msg_dataset_get(HASH, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_DATASET_GET);
+    ck_assert_str_eq(m.dataset_get_hash, HASH);
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(welcome_round_trips) {
+    char err[CV_ERRLEN] = "";
+    const int64_t ids[] = {4, 99};
+    cv_msg_t m;
+    round_trip(cv_msg_welcome(2.5, 30, ids, 2, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_WELCOME);
+    ck_assert_double_eq(m.welcome.heartbeat_seconds, 2.5);
+    ck_assert_double_eq(m.welcome.lease_seconds, 30);
+    ck_assert_uint_eq(m.welcome.n_reattached, 2);
+    ck_assert_int_eq(m.welcome.reattached[0], 4);
+    ck_assert_int_eq(m.welcome.reattached[1], 99);
+    cv_msg_finish(&m);
+
+    round_trip(cv_msg_welcome(1, 1, NULL, 0, err), &m);
+    ck_assert_uint_eq(m.welcome.n_reattached, 0);
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(trial_round_trips_and_its_spec_can_be_taken) {
+    char err[CV_ERRLEN] = "";
+    cJSON *spec = cJSON_Parse("{\"dataset\":{\"format\":\"csv\",\"csv\":\"d.csv\"},\"epochs\":2}");
+    cv_msg_file_t files[2] = {{.field = "csv", .bytes = 1000}, {.field = "test_csv", .bytes = 0}};
+    strcpy(files[0].hash, HASH);
+    strcpy(files[1].hash, HASH);
+    cv_msg_t m;
+    round_trip(cv_msg_trial(8, 2, LEASE, spec, files, 2, err), &m);
+    cJSON_Delete(spec);
+    ck_assert_int_eq(m.type, CV_MSG_TRIAL);
+    ck_assert_int_eq(m.trial.trial_id, 8);
+    ck_assert_int_eq(m.trial.job_id, 2);
+    ck_assert_str_eq(m.trial.lease, LEASE);
+    ck_assert_uint_eq(m.trial.n_files, 2);
+    ck_assert_str_eq(m.trial.files[0].field, "csv");
+    ck_assert_str_eq(m.trial.files[0].hash, HASH);
+    ck_assert_int_eq(m.trial.files[0].bytes, 1000);
+    ck_assert_str_eq(m.trial.files[1].field, "test_csv");
+    ck_assert_int_eq(m.trial.files[1].bytes, 0);
+
+    cJSON *taken = cv_msg_take_object(&m);
+    ck_assert_ptr_nonnull(taken);
+    ck_assert_ptr_null(m.trial.spec);
+    ck_assert_ptr_null(cv_msg_take_object(&m)); /* only once */
+    cv_msg_finish(&m);                          /* the spec now outlives the message */
+    ck_assert_int_eq((int)cJSON_GetObjectItem(taken, "epochs")->valuedouble, 2);
+    cJSON_Delete(taken);
+}
+END_TEST
+
+START_TEST(ack_stop_dataset_and_error_round_trip) {
+    char err[CV_ERRLEN] = "";
+    cv_msg_t m;
+    round_trip(cv_msg_ack(6, 1, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_ACK);
+    ck_assert_int_eq(m.ack.trial_id, 6);
+    ck_assert_int_eq(m.ack.stored, 1);
+    cv_msg_finish(&m);
+    round_trip(cv_msg_ack(6, 0, err), &m);
+    ck_assert_int_eq(m.ack.stored, 0);
+    cv_msg_finish(&m);
+
+    round_trip(cv_msg_stop(17, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_STOP);
+    ck_assert_int_eq(m.stop.trial_id, 17);
+    cv_msg_finish(&m);
+
+    round_trip(cv_msg_dataset(HASH, 5000000000LL, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_DATASET);
+    ck_assert_str_eq(m.dataset.hash, HASH);
+    ck_assert_int_eq(m.dataset.bytes, 5000000000LL);
+    cv_msg_finish(&m);
+
+    round_trip(cv_msg_error("bad token", err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_ERROR);
+    ck_assert_str_eq(m.error.message, "bad token");
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(validate_borrows_the_callers_tree) {
+    char err[CV_ERRLEN] = "";
+    cJSON *o = cv_msg_stop(3, err);
+    cv_msg_t m;
+    ck_assert_int_eq(cv_msg_validate(o, &m, err), 0);
+    ck_assert_ptr_null(m.root);
+    ck_assert_ptr_null(cv_msg_take_object(&m));
+    cv_msg_finish(&m); /* frees nothing: o is still the caller's */
+    ck_assert_str_eq(cJSON_GetObjectItem(o, "type")->valuestring, "stop");
+    cJSON_Delete(o);
+    cv_msg_finish(NULL);
+}
+END_TEST
+
+START_TEST(type_names_match_the_wire) {
+    ck_assert_str_eq(cv_msg_type_name(CV_MSG_DATASET_GET), "dataset_get");
+    ck_assert_str_eq(cv_msg_type_name(CV_MSG_ERROR), "error");
+    ck_assert_str_eq(cv_msg_type_name((cv_msg_type_t)99), "none");
+    ck_assert_str_eq(cv_msg_status_name(CV_MSG_STATUS_STOPPED), "stopped");
+}
+END_TEST
+
+/* ---- refusals ----------------------------------------------------------------------------- */
+
+START_TEST(unknown_or_missing_type_is_refused) {
+    expect_refused("{\"type\":\"hullo\"}", CV_EINVAL, "type", "unknown message type", "\"hullo\"",
+                   NULL);
+    expect_refused("{\"type\":\"none\"}", CV_EINVAL, "unknown message type", NULL);
+    expect_refused("{\"trial_id\":1}", CV_EINVAL, "type: required field is missing", NULL);
+    expect_refused("{\"type\":7}", CV_EINVAL, "type: must be a string, got 7", NULL);
+    expect_refused("[1,2]", CV_EINVAL, "must be an object, got array", NULL);
+}
+END_TEST
+
+START_TEST(malformed_json_is_a_format_error) {
+    expect_refused("{\"type\":\"heartbeat\"", CV_EFORMAT, "invalid JSON", NULL);
+    expect_refused("{\"type\":\"heartbeat\"} {}", CV_EFORMAT, "after the value", NULL);
+}
+END_TEST
+
+START_TEST(missing_required_fields_are_named) {
+    expect_refused("{\"type\":\"hello\",\"protocol\":1,\"version\":\"1\",\"threads\":1,"
+                   "\"host\":\"h\"}",
+                   CV_EINVAL, "hello: worker_id: required field is missing", NULL);
+    expect_refused("{\"type\":\"ack\",\"trial_id\":1}", CV_EINVAL,
+                   "ack: stored: required field is missing", NULL);
+    expect_refused("{\"type\":\"result\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789abc"
+                   "def\",\"result\":{\"status\":\"completed\",\"best_epoch\":1,\"epochs_run\":1,"
+                   "\"dev_error\":0.1},\"model_bytes\":0,\"model_crc32\":0}",
+                   CV_EINVAL, "result: result.dev_cost: required field is missing", NULL);
+    expect_refused("{\"type\":\"welcome\",\"protocol\":1,\"heartbeat_seconds\":5,"
+                   "\"lease_seconds\":30}",
+                   CV_EINVAL, "welcome: reattached: required field is missing", NULL);
+}
+END_TEST
+
+START_TEST(wrong_json_types_are_named) {
+    expect_refused("{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"1\","
+                   "\"threads\":\"4\",\"host\":\"h\"}",
+                   CV_EINVAL, "hello: threads: must be an integer in [1, 1024], got \"4\"", NULL);
+    expect_refused("{\"type\":\"ack\",\"trial_id\":1,\"stored\":1}", CV_EINVAL,
+                   "ack: stored: must be a boolean, got 1", NULL);
+    expect_refused("{\"type\":\"stop\",\"trial_id\":2.5}", CV_EINVAL,
+                   "stop: trial_id: must be an integer >= 1, got 2.5", NULL);
+    expect_refused("{\"type\":\"error\",\"message\":null}", CV_EINVAL,
+                   "error: message: must be a string, got null", NULL);
+    expect_refused("{\"type\":\"trial\",\"trial_id\":1,\"job_id\":1,\"lease\":\"0123456789abcdef"
+                   "0123456789abcdef\",\"spec\":[],\"files\":{}}",
+                   CV_EINVAL, "trial: spec: must be an object, got array", NULL);
+}
+END_TEST
+
+START_TEST(bad_leases_and_hashes_are_refused) {
+    expect_refused("{\"type\":\"progress\",\"trial_id\":1,\"lease\":\"0123456789ABCDEF0123456789"
+                   "abcdef\",\"epoch\":{}}",
+                   CV_EINVAL, "progress: lease: must be 32 lowercase hex digits", "ABCDEF", NULL);
+    expect_refused("{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"1\","
+                   "\"threads\":1,\"host\":\"h\",\"leases\":[{\"trial_id\":3,\"lease\":\"abc\"}]}",
+                   CV_EINVAL, "hello: leases[0].lease: must be 32 lowercase hex digits", NULL);
+    expect_refused("{\"type\":\"dataset_get\",\"hash\":\"9f86d081\"}", CV_EINVAL,
+                   "dataset_get: hash: must be 64 lowercase hex digits, got \"9f86d081\"", NULL);
+    expect_refused("{\"type\":\"trial\",\"trial_id\":1,\"job_id\":1,\"lease\":\"0123456789abcdef"
+                   "0123456789abcdef\",\"spec\":{},\"files\":{\"csv\":{\"hash\":\"xyz\","
+                   "\"bytes\":3}}}",
+                   CV_EINVAL, "trial: files.csv.hash: must be 64 lowercase hex digits", NULL);
+}
+END_TEST
+
+START_TEST(out_of_range_metrics_are_refused) {
+    const char *head = "{\"type\":\"result\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789"
+                       "abcdef\",\"model_bytes\":0,\"model_crc32\":0,\"result\":{\"status\":"
+                       "\"completed\",\"best_epoch\":1,\"epochs_run\":1,\"dev_cost\":0.5,"
+                       "\"dev_error\":";
+    char text[512];
+    snprintf(text, sizeof text, "%s\"x\"}}", head);
+    expect_refused(text, CV_EINVAL,
+                   "result.dev_error: must be a number in [0, 1] or null, got \"x\"", NULL);
+    snprintf(text, sizeof text, "%s1.5}}", head);
+    expect_refused(text, CV_ERANGE, "result.dev_error: must be a number in [0, 1] or null, got 1.5",
+                   NULL);
+    snprintf(text, sizeof text, "%s-0.25}}", head);
+    expect_refused(text, CV_ERANGE, "result.dev_error", "got -0.25", NULL);
+    snprintf(text, sizeof text, "%s1e999}}", head); /* cJSON reads it as infinity */
+    expect_refused(text, CV_ERANGE, "result.dev_error", NULL);
+    snprintf(text, sizeof text, "%s1}}", head);
+    expect_accepted(text, CV_MSG_RESULT);
+    snprintf(text, sizeof text, "%snull}}", head);
+    expect_accepted(text, CV_MSG_RESULT);
+}
+END_TEST
+
+START_TEST(null_where_a_progress_number_is_required_is_refused) {
+    expect_refused("{\"type\":\"progress\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789"
+                   "abcdef\",\"epoch\":{\"epoch\":1,\"train_cost\":1,\"train_cost_reg\":1,"
+                   "\"dev_cost\":null,\"train_error\":0,\"dev_error\":0,\"learning_rate\":0.1,"
+                   "\"seconds\":0,\"examples_per_second\":0}}",
+                   CV_EINVAL, "progress: epoch.dev_cost: must be a number, got null", NULL);
+    expect_refused("{\"type\":\"progress\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789"
+                   "abcdef\",\"epoch\":{\"epoch\":1,\"train_cost\":1,\"train_cost_reg\":1,"
+                   "\"dev_cost\":1,\"train_error\":0,\"dev_error\":0,\"learning_rate\":0,"
+                   "\"seconds\":0,\"examples_per_second\":0}}",
+                   CV_ERANGE, "progress: epoch.learning_rate: must be a number > 0, got 0", NULL);
+}
+END_TEST
+
+START_TEST(integers_outside_their_range_are_refused) {
+    expect_refused("{\"type\":\"stop\",\"trial_id\":0}", CV_ERANGE,
+                   "stop: trial_id: must be an integer >= 1, got 0", NULL);
+    expect_refused("{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"1\","
+                   "\"threads\":1025,\"host\":\"h\"}",
+                   CV_ERANGE, "hello: threads", "1025", NULL);
+    expect_refused("{\"type\":\"hello\",\"protocol\":2,\"worker_id\":\"w\",\"version\":\"1\","
+                   "\"threads\":1,\"host\":\"h\"}",
+                   CV_EINVAL, "hello: protocol: must be 1, got 2", NULL);
+    expect_refused("{\"type\":\"result\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789"
+                   "abcdef\",\"model_bytes\":0,\"model_crc32\":4294967296,\"result\":{\"status\":"
+                   "\"completed\",\"best_epoch\":1,\"epochs_run\":1,\"dev_cost\":0.5,"
+                   "\"dev_error\":0.5}}",
+                   CV_ERANGE, "result: model_crc32: must be an integer in [0, 4294967295]", NULL);
+    expect_refused("{\"type\":\"welcome\",\"protocol\":1,\"heartbeat_seconds\":0,"
+                   "\"lease_seconds\":30,\"reattached\":[]}",
+                   CV_ERANGE, "welcome: heartbeat_seconds: must be a number > 0, got 0", NULL);
+    expect_refused("{\"type\":\"welcome\",\"protocol\":1,\"heartbeat_seconds\":1,"
+                   "\"lease_seconds\":30,\"reattached\":[1,-2]}",
+                   CV_ERANGE, "welcome: reattached[1]", NULL);
+}
+END_TEST
+
+START_TEST(unknown_fields_are_refused_where_the_schema_closes_objects) {
+    expect_refused("{\"type\":\"heartbeat\",\"load\":3}", CV_EINVAL,
+                   "heartbeat: unknown field \"load\"", NULL);
+    expect_refused("{\"type\":\"progress\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789"
+                   "abcdef\",\"epoch\":{\"epoch\":1,\"colour\":2}}",
+                   CV_EINVAL, "progress: epoch: unknown field \"colour\"", NULL);
+    expect_refused("{\"type\":\"trial\",\"trial_id\":1,\"job_id\":1,\"lease\":\"0123456789abcdef"
+                   "0123456789abcdef\",\"spec\":{},\"files\":{\"weights\":{}}}",
+                   CV_EINVAL, "trial: files: unknown field \"weights\"", NULL);
+    expect_refused("{\"type\":\"ack\",\"trial_id\":1,\"stored\":true,\"trial_id\":2}", CV_EINVAL,
+                   "ack: field \"trial_id\" given twice", NULL);
+    expect_refused("{\"type\":\"result\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789"
+                   "abcdef\",\"model_bytes\":0,\"model_crc32\":0,\"result\":{\"status\":"
+                   "\"completed\",\"best_epoch\":1,\"epochs_run\":1,\"dev_cost\":0.5,"
+                   "\"dev_error\":0.5,\"diagnosis\":{\"name\":\"fine\",\"avoidable_bias\":0,"
+                   "\"variance\":0,\"remedy\":\"\",\"mood\":1}}}",
+                   CV_EINVAL, "result: result.diagnosis: unknown field \"mood\"", NULL);
+}
+END_TEST
+
+START_TEST(worker_id_must_match_its_pattern) {
+    expect_refused("{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"a b\",\"version\":\"1\","
+                   "\"threads\":1,\"host\":\"h\"}",
+                   CV_EINVAL, "hello: worker_id: must match [A-Za-z0-9._:-]{1,64}, got \"a b\"",
+                   NULL);
+    expect_refused("{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"\",\"version\":\"1\","
+                   "\"threads\":1,\"host\":\"h\"}",
+                   CV_EINVAL, "hello: worker_id", NULL);
+}
+END_TEST
+
+START_TEST(string_limits_count_characters_not_bytes) {
+    /* 64 two-byte characters are 128 bytes and still within version's 64 characters. */
+    char text[1024], version[256] = "";
+    for (int i = 0; i < 64; i++)
+        strcat(version, "\xc3\xa9");
+    snprintf(text, sizeof text,
+             "{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\","
+             "\"version\":\"%s\",\"threads\":1,\"host\":\"h\"}",
+             version);
+    expect_accepted(text, CV_MSG_HELLO);
+    strcat(version, "x");
+    snprintf(text, sizeof text,
+             "{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\","
+             "\"version\":\"%s\",\"threads\":1,\"host\":\"h\"}",
+             version);
+    expect_refused(text, CV_ERANGE, "hello: version: must be at most 64 characters, got 65", NULL);
+}
+END_TEST
+
+START_TEST(too_many_leases_or_reattached_ids_are_refused) {
+    char text[4096];
+    int n = snprintf(text, sizeof text,
+                     "{\"type\":\"welcome\",\"protocol\":1,"
+                     "\"heartbeat_seconds\":1,\"lease_seconds\":1,\"reattached\":[1");
+    for (int i = 2; i <= 17; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, ",%d", i);
+    snprintf(text + n, sizeof text - (size_t)n, "]}");
+    expect_refused(text, CV_ERANGE, "welcome: reattached: must hold at most 16", NULL);
+
+    cv_msg_hello_t h = {
+        .worker_id = "w", .version = "1", .threads = 1, .host = "h", .n_leases = 17};
+    char err[CV_ERRLEN] = "";
+    ck_assert_ptr_null(cv_msg_hello(&h, err));
+    ck_assert_ptr_nonnull(strstr(err, "hello: leases: must hold at most 16"));
+}
+END_TEST
+
+START_TEST(builders_refuse_what_the_peer_would_refuse) {
+    char err[CV_ERRLEN] = "";
+    ck_assert_ptr_null(cv_msg_stop(0, err));
+    ck_assert_ptr_nonnull(strstr(err, "stop: trial_id"));
+    cv_msg_epoch_t e = {.epoch = 1, .learning_rate = 0.1, .dev_error = NAN};
+    ck_assert_ptr_null(cv_msg_progress(1, LEASE, &e, err));
+    ck_assert_ptr_nonnull(strstr(err, "progress: epoch.dev_error"));
+    ck_assert_ptr_null(cv_msg_progress(1, "NOT-A-LEASE", &e, err));
+    ck_assert_ptr_nonnull(strstr(err, "progress: lease"));
+    ck_assert_ptr_null(cv_msg_result(1, LEASE, NULL, 0, 0, err));
+    ck_assert_ptr_nonnull(strstr(err, "result: result: required field is missing"));
+    cv_msg_hello_t h = {.worker_id = "has space", .version = "1", .threads = 1, .host = "h"};
+    ck_assert_ptr_null(cv_msg_hello(&h, err));
+    ck_assert_ptr_nonnull(strstr(err, "hello: worker_id"));
+    cv_msg_file_t f = {.field = "weights", .bytes = 1};
+    strcpy(f.hash, HASH);
+    cJSON *spec = cJSON_CreateObject();
+    ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, &f, 1, err));
+    ck_assert_ptr_nonnull(strstr(err, "trial: files: unknown field \"weights\""));
+    cJSON_Delete(spec);
+}
+END_TEST
+
+START_TEST(dataset_builder_refuses_bad_hashes_and_sizes) {
+    char err[CV_ERRLEN] = "";
+    cJSON *ok = cv_msg_ack(1, 1, err);
+    ck_assert_ptr_nonnull(ok);
+    cJSON_Delete(ok);
+    ck_assert_ptr_null(cv_msg_dataset("zz", 1, err));
+    ck_assert_ptr_nonnull(strstr(err, "dataset: hash"));
+    ck_assert_ptr_null(cv_msg_dataset(HASH, -1, err));
+    ck_assert_ptr_nonnull(strstr(err, "dataset: bytes: must be an integer >= 0, got -1"));
+}
+END_TEST
+
+static Suite *message_suite(void) {
+    Suite *s = suite_create("message");
+    TCase *rt = tcase_create("round_trip");
+    tcase_add_test(rt, hello_round_trips_with_token_and_leases);
+    tcase_add_test(rt, hello_without_token_or_leases_omits_them);
+    tcase_add_test(rt, heartbeat_round_trips_as_its_type_alone);
+    tcase_add_test(rt, progress_round_trips_every_metric);
+    tcase_add_test(rt, result_round_trips_and_keeps_extra_result_members);
+    tcase_add_test(rt, failed_result_with_null_metrics_round_trips_as_nan);
+    tcase_add_test(rt, dataset_get_round_trips);
+    tcase_add_test(rt, welcome_round_trips);
+    tcase_add_test(rt, trial_round_trips_and_its_spec_can_be_taken);
+    tcase_add_test(rt, ack_stop_dataset_and_error_round_trip);
+    tcase_add_test(rt, validate_borrows_the_callers_tree);
+    tcase_add_test(rt, type_names_match_the_wire);
+    suite_add_tcase(s, rt);
+    TCase *bad = tcase_create("refusals");
+    tcase_add_test(bad, unknown_or_missing_type_is_refused);
+    tcase_add_test(bad, malformed_json_is_a_format_error);
+    tcase_add_test(bad, missing_required_fields_are_named);
+    tcase_add_test(bad, wrong_json_types_are_named);
+    tcase_add_test(bad, bad_leases_and_hashes_are_refused);
+    tcase_add_test(bad, out_of_range_metrics_are_refused);
+    tcase_add_test(bad, null_where_a_progress_number_is_required_is_refused);
+    tcase_add_test(bad, integers_outside_their_range_are_refused);
+    tcase_add_test(bad, unknown_fields_are_refused_where_the_schema_closes_objects);
+    tcase_add_test(bad, worker_id_must_match_its_pattern);
+    tcase_add_test(bad, string_limits_count_characters_not_bytes);
+    tcase_add_test(bad, too_many_leases_or_reattached_ids_are_refused);
+    tcase_add_test(bad, builders_refuse_what_the_peer_would_refuse);
+    tcase_add_test(bad, dataset_builder_refuses_bad_hashes_and_sizes);
+    suite_add_tcase(s, bad);
+    return s;
+}
+
+CV_TEST_MAIN(message_suite)

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Checks common/message.c against schemas/worker-messages.schema.json with a real JSON Schema
+validator (draft 2020-12): every message the C builders make (one of each type, printed by
+dump_messages) validates, and for a corpus of broken messages the C parser (dump_messages
+--check) and the schema give the same verdict.
+
+The corpus leaves out the two places where C deliberately differs (schemas/protocol.md): a
+trial's spec, which C leaves to the trial spec parser, and integers beyond 2^53.
+
+Usage: test_message_schema.py DUMP_MESSAGES [SOURCE_ROOT]
+Exits non-zero when any check fails."""
+
+import copy
+import json
+import pathlib
+import subprocess
+import sys
+import unittest
+import urllib.parse
+
+import jsonschema
+
+DUMP = sys.argv.pop(1) if len(sys.argv) > 1 else "build/tests/common/dump_messages"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TYPES = {"hello", "heartbeat", "progress", "result", "dataset_get", "welcome", "trial", "ack",
+         "stop", "dataset", "error"}
+
+
+def load(name):
+    with open(ROOT / "schemas" / name, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def make_validator():
+    """A validator of worker-messages.schema.json that resolves urn:caviar:schema:trial."""
+    messages, trial = load("worker-messages.schema.json"), load("trial.schema.json")
+    try:  # jsonschema >= 4.18 resolves references through the referencing library
+        import referencing
+        import referencing.jsonschema
+        registry = referencing.Registry().with_resources([
+            (s["$id"], referencing.jsonschema.DRAFT202012.create_resource(s))
+            for s in (messages, trial)])
+        return messages, jsonschema.Draft202012Validator(messages, registry=registry)
+    except ImportError:  # Debian 12's jsonschema 4.10
+        # Its RefResolver joins "#/$defs/..." to the urn: base with urllib, which only joins
+        # schemes it lists as relative; without this the trial schema's inner references would
+        # resolve against the messages schema.
+        for schemes in (urllib.parse.uses_relative, urllib.parse.uses_fragment):
+            if "urn" not in schemes:
+                schemes.append("urn")
+        resolver = jsonschema.RefResolver.from_schema(
+            messages, store={messages["$id"]: messages, trial["$id"]: trial})
+        return messages, jsonschema.Draft202012Validator(messages, resolver=resolver)
+
+
+def c_verdicts(messages):
+    """cv_msg_parse's verdict on each message: "ok <type>" or "refused <reason>"."""
+    text = "".join(json.dumps(m, separators=(",", ":")) + "\n" for m in messages)
+    p = subprocess.run([DUMP, "--check"], input=text, capture_output=True, text=True, timeout=30,
+                       check=True)
+    lines = p.stdout.splitlines()
+    assert len(lines) == len(messages), p.stdout
+    return lines
+
+
+class MessageSchema(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.schema, cls.validator = make_validator()
+        out = subprocess.run([DUMP], capture_output=True, text=True, timeout=30, check=True)
+        cls.lines = out.stdout.splitlines()
+        cls.examples = [json.loads(line) for line in cls.lines]
+
+    def example(self, type_):
+        return copy.deepcopy(next(m for m in self.examples if m["type"] == type_))
+
+    def assert_valid(self, msg):
+        errors = [e.message for e in self.validator.iter_errors(msg)]
+        self.assertEqual(errors, [], json.dumps(msg))
+
+    def test_schema_is_valid_draft_2020_12(self):
+        jsonschema.Draft202012Validator.check_schema(self.schema)
+
+    def test_there_is_an_example_of_every_type(self):
+        self.assertEqual({m["type"] for m in self.examples}, TYPES)
+
+    def test_every_built_message_validates(self):
+        for line, msg in zip(self.lines, self.examples):
+            with self.subTest(line=line):
+                self.assert_valid(msg)
+
+    def test_built_messages_are_compact_json(self):
+        for line in self.lines:
+            self.assertEqual(line, json.dumps(json.loads(line), separators=(",", ":"),
+                                              ensure_ascii=False))
+
+    def test_the_c_parser_accepts_every_built_message(self):
+        verdicts = c_verdicts(self.examples)
+        for msg, verdict in zip(self.examples, verdicts):
+            self.assertEqual(verdict, "ok " + msg["type"])
+
+    def test_the_schema_refuses_a_broken_trial_spec(self):
+        """The spec is checked by the schema (through urn:caviar:schema:trial) but not by
+        cv_msg_parse: a bad spec must fail its trial, not the connection."""
+        msg = self.example("trial")
+        msg["spec"]["learning_rate"] = -1
+        self.assertFalse(self.validator.is_valid(msg))
+        self.assertEqual(c_verdicts([msg]), ["ok trial"])
+
+    def broken_corpus(self):
+        """(description, message) pairs, each breaking or probing one rule."""
+        cases = []
+
+        def case(what, type_, change):
+            msg = self.example(type_)
+            change(msg)
+            cases.append((what, msg))
+
+        def setter(*path_and_value):
+            *path, value = path_and_value
+
+            def change(msg):
+                obj = msg
+                for key in path[:-1]:
+                    obj = obj[key]
+                obj[path[-1]] = value
+            return change
+
+        def deleter(*path):
+            def change(msg):
+                obj = msg
+                for key in path[:-1]:
+                    obj = obj[key]
+                del obj[path[-1]]
+            return change
+
+        case("unknown type", "heartbeat", setter("type", "heartbeet"))
+        case("unknown top-level field", "ack", setter("extra", 1))
+        case("missing worker_id", "hello", deleter("worker_id"))
+        case("protocol 2", "hello", setter("protocol", 2))
+        case("threads as a string", "hello", setter("threads", "8"))
+        case("threads 0", "hello", setter("threads", 0))
+        case("threads 1025", "hello", setter("threads", 1025))
+        case("threads 1024", "hello", setter("threads", 1024))
+        case("threads 2.0 counts as an integer", "hello", setter("threads", 2.0))
+        case("worker_id with a space", "hello", setter("worker_id", "a b"))
+        case("worker_id of 65 characters", "hello", setter("worker_id", "w" * 65))
+        case("worker_id of 64 characters", "hello", setter("worker_id", "w" * 64))
+        case("version of 65 characters", "hello", setter("version", "v" * 65))
+        case("version of 64 two-byte characters", "hello", setter("version", "é" * 64))
+        case("token as a number", "hello", setter("token", 5))
+        case("17 leases", "hello",
+             setter("leases", [{"trial_id": i, "lease": "a" * 32} for i in range(1, 18)]))
+        case("lease in upper case", "hello", setter("leases", 0, "lease", "A" * 32))
+        case("lease of 31 digits", "progress", setter("lease", "a" * 31))
+        case("unknown field in a lease", "hello", setter("leases", 0, "extra", True))
+        case("trial id 0", "stop", setter("trial_id", 0))
+        case("trial id 2.5", "stop", setter("trial_id", 2.5))
+        case("trial id as a string", "stop", setter("trial_id", "3"))
+        case("progress epoch 0", "progress", setter("epoch", "epoch", 0))
+        case("progress dev_error null", "progress", setter("epoch", "dev_error", None))
+        case("progress dev_error 1.5", "progress", setter("epoch", "dev_error", 1.5))
+        case("progress train_error -0.1", "progress", setter("epoch", "train_error", -0.1))
+        case("progress learning_rate 0", "progress", setter("epoch", "learning_rate", 0))
+        case("progress seconds -1", "progress", setter("epoch", "seconds", -1))
+        case("progress negative cost", "progress", setter("epoch", "dev_cost", -3))
+        case("progress missing seconds", "progress", deleter("epoch", "seconds"))
+        case("unknown field in an epoch", "progress", setter("epoch", "colour", 1))
+        case("result dev_error as a string", "result", setter("result", "dev_error", "x"))
+        case("result dev_error 1.5", "result", setter("result", "dev_error", 1.5))
+        case("result dev_error -0.25", "result", setter("result", "dev_error", -0.25))
+        case("result dev_error null", "result", setter("result", "dev_error", None))
+        case("result dev_cost null", "result", setter("result", "dev_cost", None))
+        case("result missing dev_cost", "result", deleter("result", "dev_cost"))
+        case("result unknown status", "result", setter("result", "status", "done"))
+        case("result extra member is allowed", "result", setter("result", "anything", [1]))
+        case("result best_epoch -1", "result", setter("result", "best_epoch", -1))
+        case("result diverged_epoch 0", "result", setter("result", "diverged_epoch", 0))
+        case("result error as a number", "result", setter("result", "error", 3))
+        case("result diagnosis unknown name", "result",
+             setter("result", "diagnosis", "name", "meh"))
+        case("result diagnosis extra field", "result", setter("result", "diagnosis", "x", 1))
+        case("result diagnosis as a string", "result", setter("result", "diagnosis", "fine"))
+        case("result as an array", "result", setter("result", []))
+        case("model_bytes over 1 GiB", "result", setter("model_bytes", 1073741825))
+        case("model_crc32 2^32", "result", setter("model_crc32", 4294967296))
+        case("model_crc32 negative", "result", setter("model_crc32", -1))
+        case("hash of 63 digits", "dataset_get", setter("hash", "a" * 63))
+        case("hash in upper case", "dataset", setter("hash", "A" * 64))
+        case("dataset bytes -1", "dataset", setter("bytes", -1))
+        case("welcome heartbeat 0", "welcome", setter("heartbeat_seconds", 0))
+        case("welcome lease_seconds as a string", "welcome", setter("lease_seconds", "30"))
+        case("welcome reattached 0", "welcome", setter("reattached", [0]))
+        case("welcome reattached not an array", "welcome", setter("reattached", 4))
+        case("welcome missing reattached", "welcome", deleter("reattached"))
+        case("trial files entry missing bytes", "trial", deleter("files", "csv", "bytes"))
+        case("trial files entry extra field", "trial", setter("files", "csv", "mode", 1))
+        case("trial files bytes -1", "trial", setter("files", "csv", "bytes", -1))
+        case("trial job_id 0", "trial", setter("job_id", 0))
+        case("trial spec as a string", "trial", setter("spec", "moons"))
+        case("ack stored as 1", "ack", setter("stored", 1))
+        case("error message as null", "error", setter("message", None))
+        case("error message empty", "error", setter("message", ""))
+        return cases
+
+    def test_c_and_the_schema_agree_on_broken_messages(self):
+        cases = self.broken_corpus()
+        verdicts = c_verdicts([m for _, m in cases])
+        for (what, msg), verdict in zip(cases, verdicts):
+            with self.subTest(what):
+                schema_ok = self.validator.is_valid(msg)
+                self.assertEqual(verdict.startswith("ok "), schema_ok,
+                                 f"{what}: C says {verdict!r}, the schema says "
+                                 f"{'valid' if schema_ok else 'invalid'}: {json.dumps(msg)}")
+
+    def test_c_refusals_name_the_field(self):
+        cases = dict(self.broken_corpus())
+        probes = {"threads as a string": "threads", "lease in upper case": "leases[0].lease",
+                  "result dev_error as a string": "result.dev_error",
+                  "progress dev_error null": "epoch.dev_error",
+                  "unknown top-level field": "\"extra\"", "missing worker_id": "worker_id",
+                  "trial files entry missing bytes": "files.csv.bytes",
+                  "unknown type": "heartbeet"}
+        verdicts = c_verdicts([cases[k] for k in probes])
+        for (what, word), verdict in zip(probes.items(), verdicts):
+            with self.subTest(what):
+                self.assertTrue(verdict.startswith("refused "), verdict)
+                self.assertIn(word, verdict)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        ROOT = pathlib.Path(sys.argv.pop(1)).resolve()
+    unittest.main(verbosity=2)

@@ -1,0 +1,68 @@
+/* The worker's side of the coordinator protocol: `caviar-worker --connect HOST:PORT`.
+ *
+ * One main thread owns the TCP socket and a poll() loop: it reads frames, validates every message
+ * with cv_msg_parse, answers the coordinator, sends heartbeats, resolves a trial's dataset files
+ * (the spec's path, the local cache, or dataset_get) and streams model files. A trial trains in
+ * one training thread, which reports each epoch and its end through a mutex-protected outbox that
+ * the main thread drains (a pipe wakes the loop), and which polls an atomic stop flag after every
+ * epoch. Only the main thread writes to the socket.
+ *
+ * A trial's life on the worker:
+ *
+ *     trial ─▶ PREPARING ──(files resolved, spec parsed)──▶ TRAINING ──▶ result sent ──▶ ack
+ *                  │   (dataset_get / dataset + data)          │                │
+ *                  └──(bad spec, missing data)──▶ failed result┘           UNACKED until ack
+ *
+ * A stop message (or a welcome that does not reattach the trial) abandons it in any state: the
+ * training thread stops at its next epoch end and nothing more is sent for it. A result stays
+ * UNACKED, with its model file, until an ack names its trial: after a reconnection hello.leases
+ * lists it, and it is sent again when welcome reattaches it, dropped otherwise.
+ *
+ * Reconnection: after a failed connect or a lost connection the worker waits 0.1 s, doubling up
+ * to 10 s, each wait jittered by ±50%; a welcome resets the wait. Training continues while
+ * disconnected (progress is dropped, the result kept). */
+#ifndef CV_CONNECTION_H
+#define CV_CONNECTION_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/log.h"
+
+/* Settings of one worker process. Every pointer is borrowed for the duration of cv_conn_run. */
+typedef struct {
+    const char *host;            /* coordinator host name or address */
+    const char *port;            /* port number or service name */
+    const char *worker_id;       /* hello.worker_id: [A-Za-z0-9._:-]{1,64} */
+    const char *version;         /* hello.version: the worker's release */
+    const char *hostname;        /* hello.host */
+    const char *token;           /* hello.token, or NULL to send none */
+    int threads;                 /* hello.threads, 1..1024 (BLAS threads are the caller's) */
+    const char *cache_dir;       /* dataset cache, created when first needed; NULL: no cache */
+    const char *tmp_dir;         /* directory for model files while they are unacknowledged */
+    int noop;                    /* 1: answer every trial at once with cv_conn_noop_dev_error */
+    int once;                    /* 1: return after the first connection ends */
+    volatile sig_atomic_t *stop; /* set non-zero by the caller's signal handler: return */
+    const cv_log_t *log;         /* may be NULL */
+} cv_conn_options_t;
+
+/* Runs the worker until *opts->stop becomes non-zero (returns 0 once the training thread, if
+ * any, has stopped at its next epoch end), reconnecting forever. With opts->once it returns
+ * after the first connection ends: 0 when the coordinator closed it, CV_EIO with err set when
+ * the connection could not be made, CV_EFORMAT when the coordinator broke the protocol and
+ * CV_ESTOPPED when it refused the worker with an error message. Other negative codes report a
+ * setup failure (no pipe, no memory). */
+int cv_conn_run(const cv_conn_options_t *opts, char *err);
+
+/* Splits "HOST:PORT" or "[IPV6]:PORT" into host (host_cap bytes) and port (port_cap bytes).
+ * Returns 0 or CV_EINVAL with err naming the problem. */
+int cv_conn_parse_address(const char *text, char *host, size_t host_cap, char *port,
+                          size_t port_cap, char *err);
+
+/* The synthetic dev error a --noop worker reports: min(1, |log10(learning_rate) + 2.5| / 10)
+ * + 0.001 × (trial_id mod 7), clamped to 1 so that it stays a fraction. A learning rate that
+ * is not a positive finite number counts as the spec default 1e-3. */
+double cv_conn_noop_dev_error(double learning_rate, int64_t trial_id);
+
+#endif
