@@ -390,10 +390,10 @@ static void timed_epoch(const cv_dataset_t *tr, cv_nnf_net_t *net, cv_optim_t *o
 }
 
 /* Seconds per batch of the network's GEMM calls alone, made exactly as nn.c makes them (same
- * shapes, transposes and buffers), best of three passes of `reps` batches. */
+ * shapes, transposes and buffers), best of five passes of `reps` batches. */
 static double gemm_seconds_per_batch(cv_nnf_net_t *net, const float *xb, int B, int reps) {
     double best = INFINITY;
-    for (int pass = 0; pass < 3; pass++) {
+    for (int pass = 0; pass < 5; pass++) {
         double t0 = now_seconds();
         for (int r = 0; r < reps; r++) {
             const float *in = xb;

@@ -872,7 +872,31 @@ static int evaluate_job(cv_cli_t *cli, int64_t id, int64_t ensemble, char *err) 
     int len = snprintf(body, sizeof body, "{\"ensemble\": %" PRId64 "}", ensemble);
     int rc = api(cli, "POST", path, body, (size_t)len, EVALUATE_MS, &reply, err);
     if (rc < 0) return rc;
-    if (cli->json) {
+    /* 202: the evaluation runs in the background; its result lands in the job's test_result. */
+    for (double waited = 0; reply.status == 202 && !*cli->stop; waited += 0.2) {
+        cv_http_reply_t job;
+        cv_http_reply_finish(&reply);
+        if (waited > EVALUATE_MS / 1000.0)
+            return cv_errf(err, CV_EIO, "the evaluation of job %" PRId64 " did not finish", id);
+        sleep_unless_stopped(cli, 0.2);
+        if ((rc = fetch_job(cli, id, &job, err)) < 0) return rc;
+        cJSON *result = cJSON_DetachItemFromObjectCaseSensitive(job.json, "test_result");
+        if (cJSON_IsObject(result)) {
+            cJSON_Delete(job.json);
+            job.json = result;
+            job.status = 200;
+            result = NULL;
+        }
+        else {
+            job.status = 202; /* not there yet: keep polling */
+        }
+        cJSON_Delete(result);
+        reply = job;
+    }
+    if (!cli->json && cJSON_IsString(field(reply.json, "error"))) {
+        rc = cv_errf(err, CV_EINVAL, "evaluation failed: %s",
+                     field(reply.json, "error")->valuestring);
+    } else if (cli->json) {
         rc = print_raw(cli, &reply);
     } else if (!cJSON_IsNumber(field(reply.json, "test_accuracy"))) {
         rc = cv_errf(err, CV_EFORMAT, "the evaluation answer has no test_accuracy");
