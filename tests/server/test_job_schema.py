@@ -56,6 +56,10 @@ class JobSchema(unittest.TestCase):
         with open(ROOT / "examples" / "fashion-mnist.json", encoding="utf-8") as f:
             self.assert_valid(json.load(f))
 
+    def test_fashion_mnist_long_example_validates(self):
+        with open(ROOT / "examples" / "fashion-mnist-long.json", encoding="utf-8") as f:
+            self.assert_valid(json.load(f))
+
     def test_small_example_validates(self):
         with open(ROOT / "examples" / "small.json", encoding="utf-8") as f:
             self.assert_valid(json.load(f))

@@ -118,23 +118,35 @@ START_TEST(default_rounds_drop_empty_rounds_for_tiny_budgets) {
 }
 END_TEST
 
-START_TEST(fashion_mnist_example_parses) {
+/* The shipped main jobs search what the course says to search, each on its scale, coarse to
+ * fine (more than one round). */
+static void check_fashion_example(const char *path) {
     cv_job_spec_t job;
     size_t len;
-    char *text = read_source_file("examples/fashion-mnist.json", &len);
+    char *text = read_source_file(path, &len);
     char err[CV_ERRLEN] = "";
-    ck_assert_msg(cv_job_spec_parse(&job, text, len, err) == 0, "refused: %s", err);
+    ck_assert_msg(cv_job_spec_parse(&job, text, len, err) == 0, "%s refused: %s", path, err);
     free(text);
-    ck_assert_str_eq(job.name, "fashion-mnist");
-    ck_assert_uint_eq(job.space.n_params, 7);
-    ck_assert_uint_eq(job.max_trials, 24);
-    ck_assert_uint_eq(job.max_parallel, 2);
-    ck_assert_uint_eq(job.n_rounds, 3);
-    ck_assert_uint_eq(job.rounds[0], 12);
-    const cv_space_param_t *beta1 = cv_space_find(&job.space, "beta1");
-    ck_assert_ptr_nonnull(beta1);
-    ck_assert_int_eq(beta1->scale, CV_SCALE_ONE_MINUS_LOG);
+    static const struct {
+        const char *name;
+        cv_scale_t scale;
+    } want[] = {{"learning_rate", CV_SCALE_LOG},     {"beta1", CV_SCALE_ONE_MINUS_LOG},
+                {"batch_size", CV_SCALE_POWER_OF_TWO}, {"hidden_units", CV_SCALE_LOG},
+                {"hidden_layers", CV_SCALE_LINEAR}, {"l2", CV_SCALE_LOG},
+                {"keep_prob", CV_SCALE_LINEAR}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const cv_space_param_t *p = cv_space_find(&job.space, want[i].name);
+        ck_assert_msg(p != NULL, "%s does not search %s", path, want[i].name);
+        ck_assert_int_eq(p->scale, want[i].scale);
+    }
+    ck_assert_uint_ge(job.n_rounds, 2);
+    ck_assert_uint_ge(job.max_parallel, 2);
     cv_job_spec_finish(&job);
+}
+
+START_TEST(fashion_mnist_examples_parse) {
+    check_fashion_example("examples/fashion-mnist.json");
+    check_fashion_example("examples/fashion-mnist-long.json");
 }
 END_TEST
 
@@ -438,7 +450,7 @@ static Suite *job_spec_suite(void) {
     tcase_add_test(valid, minimal_job_gets_the_documented_defaults);
     tcase_add_test(valid, every_field_is_read);
     tcase_add_test(valid, default_rounds_drop_empty_rounds_for_tiny_budgets);
-    tcase_add_test(valid, fashion_mnist_example_parses);
+    tcase_add_test(valid, fashion_mnist_examples_parse);
     tcase_add_test(valid, small_example_parses);
     tcase_add_test(valid, fixed_per_layer_arrays_are_accepted_beside_a_sampled_scalar);
     suite_add_tcase(s, valid);
