@@ -51,6 +51,8 @@ struct job {
     size_t keys_cap, keys_used;
     double created_at;
     cJSON *files;            /* {dataset field: {hash, bytes}} sent with every trial */
+    char *fixed;             /* the fixed trial fields as JSON text without the closing brace,
+                                with "seed" added when the job does not fix it */
     job_t *next;
 };
 
@@ -163,14 +165,6 @@ static int keys_add(job_t *job, uint64_t h) {
     return 1;
 }
 
-static int keys_has(const job_t *job, uint64_t h) {
-    if (!job->keys_cap) return 0;
-    size_t j = mix64(h) & (job->keys_cap - 1);
-    for (; job->keys[j]; j = (j + 1) & (job->keys_cap - 1))
-        if (job->keys[j] == h) return 1;
-    return 0;
-}
-
 static void queue_push(job_t *job, trial_t *t, int front) {
     t->qnext = NULL;
     if (!job->qhead) {
@@ -226,6 +220,7 @@ static void job_free(job_t *job) {
     }
     free(job->trials);
     free(job->keys);
+    free(job->fixed);
     cJSON_Delete(job->files);
     cv_job_spec_finish(&job->spec);
     free(job);
@@ -298,6 +293,43 @@ static int job_hash_files(cv_sched_t *s, job_t *job, char *err) {
     return 0;
 }
 
+/* Prepares job->fixed, the text every trial spec starts with. */
+static int job_fixed_text(job_t *job, char *err) {
+    cJSON *fixed = cJSON_Duplicate(job->spec.trial, 1);
+    char *text = NULL;
+    if (fixed && !cJSON_GetObjectItemCaseSensitive(fixed, "seed") &&
+        !cJSON_AddNumberToObject(fixed, "seed", (double)job->spec.seed)) {
+        cJSON_Delete(fixed);
+        fixed = NULL;
+    }
+    if (fixed) text = cJSON_PrintUnformatted(fixed);
+    cJSON_Delete(fixed);
+    if (!text) return cv_errf(err, CV_ENOMEM, "out of memory");
+    size_t len = strlen(text);
+    text[len - 1] = '\0'; /* drop the closing brace: the sampled values follow */
+    job->fixed = strdup(text);
+    cJSON_free(text);
+    return job->fixed ? 0 : cv_errf(err, CV_ENOMEM, "out of memory");
+}
+
+/* The trial spec of a configuration as text: the fixed fields followed by the sampled values.
+ * Both are JSON objects with disjoint keys (the job spec refuses a parameter that is also
+ * fixed), so splicing the texts equals cv_job_spec_compose without building a tree. The caller
+ * frees the result; NULL when out of memory. */
+static char *trial_spec_text(const job_t *job, const char *params) {
+    size_t a = strlen(job->fixed), b = strlen(params);
+    char *out = malloc(a + b + 2);
+    if (!out) return NULL;
+    memcpy(out, job->fixed, a);
+    if (b > 2) { /* params is "{...}": join with a comma */
+        out[a] = ',';
+        memcpy(out + a + 1, params + 1, b);
+    } else {
+        memcpy(out + a, "}", 2);
+    }
+    return out;
+}
+
 /* Loads the parameter values and objectives of every finished trial for refinement. */
 static int refine_region(job_t *job, cv_space_t *region, char *err) {
     size_t n = 0;
@@ -325,6 +357,20 @@ done:
     return rc;
 }
 
+/* Stores one chunk of sampled trials and queues them in memory. */
+static int store_chunk(cv_sched_t *s, job_t *job, cv_store_new_trial_t *nt, int64_t *ids,
+                       size_t n, double now, char *err) {
+    int rc = cv_store_trials_add(s->cfg.store, job->id, nt, n, now, ids, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        trial_t *t = trial_new(s, job, ids[i], nt[i].number, nt[i].round, nt[i].params);
+        if (!t) return cv_errf(err, CV_ENOMEM, "out of memory");
+        queue_push(job, t, 0);
+    }
+    return rc;
+}
+
+#define ROUND_CHUNK 1024 /* trials sampled and stored at a time, bounding a round's memory */
+
 /* Samples and stores round r of a job: up to rounds[r] configurations never seen in this job.
  * Returns the number of trials created (0 when the space is exhausted), or a negative code. */
 static int start_round(cv_sched_t *s, job_t *job, int r, double now, char *err) {
@@ -332,81 +378,71 @@ static int start_round(cv_sched_t *s, job_t *job, int r, double now, char *err) 
     int rc = r == 0 ? (region = job->spec.space, 0) : refine_region(job, &region, err);
     if (rc) return rc;
     uint32_t want = job->spec.rounds[r];
-    cv_store_new_trial_t *nt = calloc(want, sizeof *nt);
-    char **texts = calloc(3 * (size_t)want, sizeof *texts);
-    int64_t *ids = calloc(want, sizeof *ids);
+    cv_store_new_trial_t nt[ROUND_CHUNK];
+    char *texts[3 * ROUND_CHUNK];
+    int64_t ids[ROUND_CHUNK];
     cJSON *region_json = NULL;
     char *region_text = NULL;
-    size_t made = 0;
-    if (!nt || !texts || !ids) {
-        rc = cv_errf(err, CV_ENOMEM, "out of memory sampling round %d", r);
-        goto done;
-    }
+    size_t made = 0, chunk = 0; /* trials made in all; trials in the current chunk */
+    if ((rc = group(s, err))) return rc;
     cv_rng_t rng;
     cv_rng_seed(&rng, cv_rng_derive(job->spec.seed, 1000 + (uint64_t)r));
     for (uint32_t tries = 0; made < want && tries < want * SAMPLE_TRIES; tries++) {
-        cJSON *values = NULL, *trial = NULL;
+        cJSON *values = NULL;
         char canon[CV_SPACE_CANON_MAX];
         if ((rc = cv_space_sample(&region, &rng, &values, canon, sizeof canon, err))) goto done;
-        uint64_t h = fnv1a(canon);
-        int fresh = !keys_has(job, h);
-        for (size_t i = 0; fresh && i < made; i++) fresh = strcmp(texts[3 * i + 1], canon) != 0;
-        if (!fresh) {
+        /* A configuration enters the job's key set as soon as it is drawn, so later draws of
+         * this round see it too. (If storing the round then fails, its keys stay behind: those
+         * configurations are merely never drawn again.) */
+        int fresh = keys_add(job, fnv1a(canon));
+        if (fresh <= 0) {
             cJSON_Delete(values);
+            if (fresh < 0) {
+                rc = cv_errf(err, CV_ENOMEM, "out of memory");
+                goto done;
+            }
             continue;
         }
-        rc = cv_job_spec_compose(&job->spec, values, &trial, err);
-        if (rc == 0 && !cJSON_GetObjectItemCaseSensitive(trial, "seed") &&
-            !cJSON_AddNumberToObject(trial, "seed", (double)job->spec.seed))
-            rc = cv_errf(err, CV_ENOMEM, "out of memory");
-        if (rc == 0) {
-            texts[3 * made] = cJSON_PrintUnformatted(values);
-            texts[3 * made + 1] = strdup(canon);
-            texts[3 * made + 2] = cJSON_PrintUnformatted(trial);
-            if (!texts[3 * made] || !texts[3 * made + 1] || !texts[3 * made + 2])
-                rc = cv_errf(err, CV_ENOMEM, "out of memory");
-        }
+        char **t = &texts[3 * chunk];
+        t[0] = cJSON_PrintUnformatted(values);
+        t[1] = strdup(canon);
+        t[2] = t[0] ? trial_spec_text(job, t[0]) : NULL;
         cJSON_Delete(values);
-        cJSON_Delete(trial);
-        if (rc) {
-            made++; /* so its texts are freed */
+        nt[chunk] = (cv_store_new_trial_t){.number = (int)(job->n_trials + chunk), .round = r,
+                                           .params = t[0], .config_key = t[1], .spec = t[2]};
+        chunk++;
+        if (!t[0] || !t[1] || !t[2]) {
+            rc = cv_errf(err, CV_ENOMEM, "out of memory");
             goto done;
         }
-        nt[made].number = (int)(job->n_trials + made);
-        nt[made].round = r;
-        nt[made].params = texts[3 * made];
-        nt[made].config_key = texts[3 * made + 1];
-        nt[made].spec = texts[3 * made + 2];
         made++;
+        if (chunk == ROUND_CHUNK || made == want) {
+            rc = store_chunk(s, job, nt, ids, chunk, now, err);
+            for (size_t i = 0; i < 3 * chunk; i++) free(texts[i]);
+            chunk = 0;
+            if (rc) goto done;
+        }
+    }
+    if (chunk) { /* the draws ran out before the round was full */
+        rc = store_chunk(s, job, nt, ids, chunk, now, err);
+        for (size_t i = 0; i < 3 * chunk; i++) free(texts[i]);
+        chunk = 0;
+        if (rc) goto done;
     }
     if ((rc = cv_space_region_to_json(&region, &region_json, err))) goto done;
     if (!(region_text = cJSON_PrintUnformatted(region_json))) {
         rc = cv_errf(err, CV_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = group(s, err))) goto done;
-    if (made && (rc = cv_store_trials_add(s->cfg.store, job->id, nt, made, now, ids, err)))
-        goto done;
     if ((rc = cv_store_round_add(s->cfg.store, job->id, r, (int)made, region_text, now, err)) ||
         (rc = cv_store_job_set_round(s->cfg.store, job->id, r, region_text, err)))
         goto done;
-    for (size_t i = 0; i < made; i++) {
-        trial_t *t = trial_new(s, job, ids[i], nt[i].number, r, nt[i].params);
-        if (!t || keys_add(job, fnv1a(nt[i].config_key)) < 0) {
-            rc = cv_errf(err, CV_ENOMEM, "out of memory");
-            goto done;
-        }
-        queue_push(job, t, 0);
-    }
     job->round = r;
     job->region = region;
     job->open = (int)made;
     rc = (int)made;
 done:
-    for (size_t i = 0; texts && i < 3 * made; i++) cJSON_free(texts[i]);
-    free(texts);
-    free(nt);
-    free(ids);
+    for (size_t i = 0; i < 3 * chunk; i++) free(texts[i]);
     cJSON_Delete(region_json);
     cJSON_free(region_text);
     return rc;
@@ -462,7 +498,7 @@ int cv_sched_submit(cv_sched_t *s, const char *text, size_t len, double now, int
     cv_job_spec_init(&job->spec);
     int rc = cv_job_spec_parse(&job->spec, text, len, err);
     if (rc) goto fail;
-    if ((rc = job_hash_files(s, job, err))) goto fail;
+    if ((rc = job_hash_files(s, job, err)) || (rc = job_fixed_text(job, err))) goto fail;
     /* The stored spec is the one the job runs: with absolute dataset paths. */
     if ((rc = cv_json_decode(text, len, &spec_json, err))) goto fail;
     if (!cJSON_ReplaceItemInObjectCaseSensitive(spec_json, "trial",
@@ -690,15 +726,8 @@ static job_t *next_job(cv_sched_t *s) {
 /* Leases trial t to worker w and sends it. */
 static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, char *err) {
     job_t *job = t->job;
-    cJSON *values = cJSON_Parse(t->params), *spec = NULL;
-    char *text = NULL;
-    int rc = values ? cv_job_spec_compose(&job->spec, values, &spec, err)
-                    : cv_errf(err, CV_ENOMEM, "out of memory");
-    if (rc == 0 && !cJSON_GetObjectItemCaseSensitive(spec, "seed") &&
-        !cJSON_AddNumberToObject(spec, "seed", (double)job->spec.seed))
-        rc = cv_errf(err, CV_ENOMEM, "out of memory");
-    if (rc == 0 && !(text = cJSON_PrintUnformatted(spec)))
-        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+    char *text = trial_spec_text(job, t->params);
+    int rc = text ? 0 : cv_errf(err, CV_ENOMEM, "out of memory");
     char token[33];
     new_lease(s, token);
     if (rc == 0) rc = group(s, err);
@@ -713,9 +742,7 @@ static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, ch
         if (s->cfg.ops.send_trial(w->conn, t->id, job->id, token, text, job->files))
             rc = cv_errf(err, CV_EIO, "cannot send to worker %s", w->id);
     }
-    cJSON_Delete(values);
-    cJSON_Delete(spec);
-    cJSON_free(text);
+    free(text);
     return rc;
 }
 
@@ -861,6 +888,10 @@ int cv_sched_flush(cv_sched_t *s, double now) {
     return 0;
 }
 
+size_t cv_sched_pending(const cv_sched_t *s) {
+    return s->n_acks;
+}
+
 double cv_sched_clock(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -956,6 +987,7 @@ static int resume_job(void *ctx, const cv_store_job_row_t *row) {
     cv_job_spec_init(&job->spec);
     int rc = cv_job_spec_parse(&job->spec, row->spec, strlen(row->spec), c->err);
     if (rc == 0) rc = job_hash_files(s, job, c->err);
+    if (rc == 0) rc = job_fixed_text(job, c->err);
     cJSON *region = row->region ? cJSON_Parse(row->region) : NULL;
     job->region = job->spec.space;
     if (rc == 0 && region)

@@ -65,6 +65,9 @@ void cv_sched_destroy(cv_sched_t *sched);
  * from the store, and workers resend what was not acknowledged). */
 int cv_sched_flush(cv_sched_t *sched, double now);
 
+/* Results waiting for the next commit. */
+size_t cv_sched_pending(const cv_sched_t *sched);
+
 /* Seconds on the clock that stamps arrivals and commits (CLOCK_MONOTONIC). */
 double cv_sched_clock(void);
 

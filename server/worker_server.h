@@ -33,6 +33,9 @@ void cv_worker_server_attach(cv_worker_server_t *ws, cv_sched_t *sched);
 int cv_worker_server_port(const cv_worker_server_t *ws);
 /* Number of workers connected (past hello). */
 unsigned cv_worker_server_workers(const cv_worker_server_t *ws);
+/* Writes what every connection queued during this loop iteration, one write per connection.
+ * Call once per iteration, after the scheduler's flush. */
+void cv_worker_server_flush(cv_worker_server_t *ws);
 /* Closes connections silent for longer than the lease. Call about once a second. */
 void cv_worker_server_check(cv_worker_server_t *ws, double now);
 /* Closes the listener and every connection (their trials go back to the queue) and frees the

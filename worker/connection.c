@@ -329,6 +329,9 @@ static cJSON *failed_result(const char *reason, double seconds) {
 /* Turns a trial's end into an unacknowledged result to send. result is consumed (NULL: out of
  * memory); model_path (may be "") is the model file, which the pending result then owns. A
  * result the validator refuses is replaced by a failed result giving the reason. */
+static void queue_result(worker_t *w, int64_t trial_id, const char *lease, unsigned char *frame,
+                         size_t frame_len, const char *model_path, int64_t model_bytes);
+
 static void add_result(worker_t *w, int64_t trial_id, const char *lease, cJSON *result,
                        const char *model_path, int64_t model_bytes, uint32_t crc) {
     char err[CV_ERRLEN] = "out of memory building the result";
@@ -347,16 +350,25 @@ static void add_result(worker_t *w, int64_t trial_id, const char *lease, cJSON *
             return;
         }
     }
-    pending_t p = {.trial_id = trial_id, .model_bytes = model_bytes, .to_send = 1};
-    snprintf(p.lease, sizeof p.lease, "%s", lease);
-    snprintf(p.model_path, sizeof p.model_path, "%s", model_path);
-    int rc = cv_msg_encode(msg, &p.frame, &p.frame_len, err);
+    unsigned char *frame = NULL;
+    size_t frame_len = 0;
+    int rc = cv_msg_encode(msg, &frame, &frame_len, err);
     cJSON_Delete(msg);
     if (rc) {
         LOG(w, CV_LOG_ERROR, "trial %lld: result dropped: %s", (long long)trial_id, err);
-        if (p.model_path[0]) unlink(p.model_path);
+        if (model_path[0]) unlink(model_path);
         return;
     }
+    queue_result(w, trial_id, lease, frame, frame_len, model_path, model_bytes);
+}
+
+/* Keeps an encoded result frame (taken over) until its acknowledgement, and marks it to send. */
+static void queue_result(worker_t *w, int64_t trial_id, const char *lease, unsigned char *frame,
+                         size_t frame_len, const char *model_path, int64_t model_bytes) {
+    pending_t p = {.trial_id = trial_id, .model_bytes = model_bytes, .to_send = 1,
+                   .frame = frame, .frame_len = frame_len};
+    snprintf(p.lease, sizeof p.lease, "%s", lease);
+    snprintf(p.model_path, sizeof p.model_path, "%s", model_path);
     if (w->n_pending == PENDING_MAX) {
         LOG(w, CV_LOG_WARN, "trial %lld: forgetting its unacknowledged result to make room",
             (long long)w->pending[0].trial_id);
@@ -385,7 +397,7 @@ static int send_next_pending(worker_t *w) {
             if (f) fclose(f);
             return rc;
         }
-        LOG(w, CV_LOG_INFO, "trial %lld: result sent (%lld model bytes follow)",
+        LOG(w, CV_LOG_DEBUG, "trial %lld: result sent (%lld model bytes follow)",
             (long long)p->trial_id, (long long)p->model_bytes);
         w->up = (upload_t){.f = f, .left = p->model_bytes, .trial_id = p->trial_id};
         return 0;
@@ -823,27 +835,31 @@ static int on_welcome(worker_t *w, const cv_msg_welcome_t *m) {
     return prep_advance(w);
 }
 
-/* The --noop answer: a completed result computed from the spec's learning rate alone. */
+/* The --noop answer: a completed result computed from the spec's learning rate alone. It is
+ * formatted straight into a frame: this mode exists to measure the coordinator, so the worker
+ * should cost as little as possible. */
 static void noop_trial(worker_t *w, const cv_msg_trial_t *t) {
     const cJSON *lr = cJSON_GetObjectItemCaseSensitive(t->spec, "learning_rate");
     double d = cv_conn_noop_dev_error(cJSON_IsNumber(lr) ? lr->valuedouble : 1e-3, t->trial_id);
-    cJSON *o = cJSON_CreateObject();
-    int ok = o && cJSON_AddStringToObject(o, "status", "completed") &&
-             cJSON_AddNumberToObject(o, "best_epoch", 1) &&
-             cJSON_AddNumberToObject(o, "epochs_run", 1) &&
-             cJSON_AddNumberToObject(o, "train_error", 0.9 * d) &&
-             cJSON_AddNumberToObject(o, "dev_error", d) &&
-             cJSON_AddNumberToObject(o, "train_cost", 1.8 * d) &&
-             cJSON_AddNumberToObject(o, "train_cost_reg", 1.8 * d) &&
-             cJSON_AddNumberToObject(o, "dev_cost", 2 * d) &&
-             cJSON_AddNullToObject(o, "diagnosis") &&
-             cJSON_AddNumberToObject(o, "examples_per_second", 0) &&
-             cJSON_AddNumberToObject(o, "seconds", 0);
-    if (!ok) {
-        cJSON_Delete(o);
-        o = NULL;
+    enum { CAP = 512 };
+    unsigned char *frame = malloc(CV_FRAME_HEADER_SIZE + CAP);
+    if (!frame) {
+        LOG(w, CV_LOG_ERROR, "trial %lld: out of memory", (long long)t->trial_id);
+        return;
     }
-    add_result(w, t->trial_id, t->lease, o, "", 0, 0);
+    int n = snprintf((char *)frame + CV_FRAME_HEADER_SIZE, CAP,
+                     "{\"type\":\"result\",\"trial_id\":%lld,\"lease\":\"%s\",\"model_bytes\":0,"
+                     "\"model_crc32\":0,\"result\":{\"status\":\"completed\",\"best_epoch\":1,"
+                     "\"epochs_run\":1,\"train_error\":%.17g,\"dev_error\":%.17g,"
+                     "\"train_cost\":%.17g,\"train_cost_reg\":%.17g,\"dev_cost\":%.17g,"
+                     "\"diagnosis\":null,\"examples_per_second\":0,\"seconds\":0}}",
+                     (long long)t->trial_id, t->lease, 0.9 * d, d, 1.8 * d, 1.8 * d, 2 * d);
+    if (n <= 0 || n >= CAP ||
+        cv_frame_encode_header(CV_FRAME_JSON, (size_t)n, frame, NULL)) {
+        free(frame);
+        return;
+    }
+    queue_result(w, t->trial_id, t->lease, frame, CV_FRAME_HEADER_SIZE + (size_t)n, "", 0);
 }
 
 static int on_trial(worker_t *w, cv_msg_t *msg) {
@@ -854,7 +870,7 @@ static int on_trial(worker_t *w, cv_msg_t *msg) {
             (long long)(w->prep.active ? w->prep.trial_id : w->run->trial_id));
         return CV_EFORMAT;
     }
-    LOG(w, CV_LOG_INFO, "trial %lld (job %lld): received", (long long)t->trial_id,
+    LOG(w, CV_LOG_DEBUG, "trial %lld (job %lld): received", (long long)t->trial_id,
         (long long)t->job_id);
     if (w->opt->noop) {
         noop_trial(w, t);
@@ -880,7 +896,7 @@ static int on_ack(worker_t *w, int64_t trial_id, int stored) {
         LOG(w, CV_LOG_DEBUG, "ack for trial %lld, which has no result here", (long long)trial_id);
         return 0;
     }
-    LOG(w, CV_LOG_INFO, "trial %lld: result %s", (long long)trial_id,
+    LOG(w, CV_LOG_DEBUG, "trial %lld: result %s", (long long)trial_id,
         stored ? "stored" : "refused as stale");
     drop_pending(w, p);
     return 0;
