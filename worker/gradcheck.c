@@ -95,8 +95,13 @@ int cv_gradcheck_spec(const cv_trial_spec_t *spec, size_t examples, size_t max_c
     cv_rng_t rng;
     cv_rng_seed(&rng, cv_rng_derive(spec->seed, 2));
     cv_nnd_init(net, spec->init, spec->init_scale, &rng);
-    rc = cv_gradcheck_net(net, X, tr->y, m, spec->l2, spec->l1, CV_GRADCHECK_EPSILON, max_coords,
-                          &rng, res, err);
+    /* The trainer's cost divides the regularization by the training set's size, not the
+     * batch's: scale λ so the checked cost is that same function on these m examples. (With
+     * λ/m over a handful of examples the penalty would dwarf the cross-entropy and its rounding
+     * error would swamp the central differences.) */
+    double scale = (double)m / (double)tr->m;
+    rc = cv_gradcheck_net(net, X, tr->y, m, spec->l2 * scale, spec->l1 * scale,
+                          CV_GRADCHECK_EPSILON, max_coords, &rng, res, err);
 done:
     free(X);
     cv_nnd_destroy(net);

@@ -34,7 +34,8 @@ int cv_gradcheck_net(cv_nnd_net_t *net, const double *X, const int32_t *y, size_
                      cv_gradcheck_result_t *res, char *err);
 
 /* Gradient check of a trial spec: its architecture, initialization and regularization on its
- * first `examples` normalized training examples. */
+ * first `examples` normalized training examples, of the cost the trainer minimizes (the
+ * regularization term divided by the size of the whole training set). */
 int cv_gradcheck_spec(const cv_trial_spec_t *spec, size_t examples, size_t max_coords,
                       cv_gradcheck_result_t *res, char *err);
 
