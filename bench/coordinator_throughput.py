@@ -37,12 +37,7 @@ try:
                      "l2": {"type": "float", "scale": "log", "min": 1e-6, "max": 1}},
            "budget": {"max_trials": args.trials, "max_parallel": args.workers},
            "refine": {"rounds": rounds}}
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        _, workers = c.request("GET", "/v1/workers")
-        if len(workers["workers"]) >= args.workers:
-            break
-        time.sleep(0.1)
+    c.wait_workers(args.workers)
     t0 = time.time()
     status, body = c.request("POST", "/v1/jobs", job)
     assert status == 201, body

@@ -30,11 +30,7 @@ JOB = {
 def run(build, workers, threads):
     c = Coordinator(build, workers=workers, extra=["--worker-threads", str(threads)]).start()
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if len(c.request("GET", "/v1/workers")[1]["workers"]) >= workers:
-                break
-            time.sleep(0.05)
+        c.wait_workers(workers)
         t0 = time.time()
         status, body = c.request("POST", "/v1/jobs", JOB)
         assert status == 201, body

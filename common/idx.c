@@ -2,7 +2,9 @@
  * gzip-compressed, loaded into a cv_dataset_t; see dataset.h for the contract.
  *
  * Both headers are read and checked against each other and the limits before anything is
- * allocated, so a file that lies about its sizes costs nothing. Pixels are decompressed in small
+ * allocated, and the pixel array then grows with the bytes that actually arrive (the labels are
+ * allocated once every pixel has arrived), so a file that lies about its sizes costs no more
+ * memory than it holds. Pixels are decompressed in small
  * chunks and widened to float straight into the dataset, so the process never holds a second,
  * byte-sized copy of the images. zlib's gz* functions read raw files transparently, which is
  * how compression is detected by content rather than by name. */
@@ -19,6 +21,7 @@
 #define IDX_TYPE_U8   0x08          /* element type byte for unsigned bytes */
 #define IDX_CHUNK     16384         /* bytes decompressed per gzread into the stack buffer */
 #define IDX_GZ_BUFFER (128u * 1024) /* zlib's own input buffer; larger than its 8 KiB default */
+#define IDX_X_FIRST   (1u << 20)    /* floats of the first pixel allocation; then it doubles */
 
 /* One opened IDX file and what its header declared. */
 typedef struct {
@@ -157,15 +160,28 @@ static int idx_check_sizes(const idx_file_t *img, const idx_file_t *lab, cv_data
     return CV_OK;
 }
 
-/* Streams the pixel bytes into ds->x as floats, one stack-sized chunk at a time. */
+/* Streams the pixel bytes into ds->x as floats, one stack-sized chunk at a time. ds->x (NULL
+ * on entry) grows by doubling as bytes arrive, never past the declared size, which it reaches
+ * exactly. */
 static int idx_read_pixels(idx_file_t *f, cv_dataset_t *ds, char *err) {
     unsigned char chunk[IDX_CHUNK];
-    size_t total = ds->m * ds->n, done = 0;
+    size_t total = ds->m * ds->n, done = 0, cap = 0;
     while (done < total) {
         size_t want = total - done, got;
         if (want > sizeof chunk) want = sizeof chunk;
         int rc = idx_read(f, chunk, want, &got, err);
         if (rc < 0) return rc;
+        if (done + got > cap) { /* cap doubles from IDX_X_FIRST >= IDX_CHUNK, so this suffices */
+            size_t grown = cap ? cap * 2 : IDX_X_FIRST;
+            if (grown > total) grown = total;
+            float *x = realloc(ds->x, grown * sizeof *x);
+            if (!x) {
+                return cv_errf(err, CV_ENOMEM, "%s: out of memory for %zu images of %zu pixels",
+                               f->path, ds->m, ds->n);
+            }
+            ds->x = x;
+            cap = grown;
+        }
         for (size_t i = 0; i < got; i++)
             ds->x[done + i] = (float)chunk[i];
         done += got;
@@ -217,16 +233,15 @@ int cv_dataset_load_idx(cv_dataset_t *ds, const char *images_path, const char *l
     rc = idx_check_sizes(&img, &lab, ds, err);
     if (rc < 0) goto done;
 
-    ds->x = malloc(ds->m * ds->n * sizeof *ds->x);
-    ds->y = malloc(ds->m * sizeof *ds->y);
     ds->owner = 1;
-    if (!ds->x || !ds->y) {
-        rc = cv_errf(err, CV_ENOMEM, "%s: out of memory for %zu images of %zu pixels", images_path,
-                     ds->m, ds->n);
-        goto done;
-    }
     rc = idx_read_pixels(&img, ds, err);
     if (rc < 0) goto done;
+    /* Every image arrived, so m is real and its labels are a fraction of what was read. */
+    ds->y = malloc(ds->m * sizeof *ds->y);
+    if (!ds->y) {
+        rc = cv_errf(err, CV_ENOMEM, "%s: out of memory for %zu labels", labels_path, ds->m);
+        goto done;
+    }
     rc = idx_read_labels(&lab, ds, err);
 
 done:

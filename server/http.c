@@ -66,7 +66,7 @@ typedef struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;           /* idle, request and linger deadline */
     uv_shutdown_t shutdown_req; /* used once, when entering LINGERING */
-    http_parser parser;
+    cv_http_reader_t *reader; /* owned; parses this connection's requests */
     conn_state_t state;
     uint64_t id;             /* serial number, from 1 */
     int counted;             /* counted in server->counted (a served connection) */
@@ -77,20 +77,8 @@ typedef struct conn {
     int paused;              /* the parser is paused until writes drain (back-pressure) */
     unsigned writes_pending; /* uv_write requests not yet called back */
     /* The request being read. */
-    int in_request;             /* its first byte has arrived and it is not complete */
-    int force_close;            /* answer it with Connection: close (upgrade requests) */
-    uint64_t request_start;     /* loop time of its first byte, ms */
-    size_t head_bytes;          /* request line and header bytes counted, <= max_header_bytes */
-    int error_status;           /* HTTP status chosen by the callback that stopped the parser */
-    bytes_t url;                /* request target, bounded by max_header_bytes */
-    bytes_t body;               /* decoded body, bounded by max_body_bytes */
-    bytes_t headers[HDR_COUNT]; /* values of the kept headers */
-    int have_header[HDR_COUNT]; /* which kept headers were seen */
-    char field[FIELD_NAME_MAX]; /* name of the header being read, lowercase, not terminated */
-    size_t field_len;           /* bytes in field */
-    int field_too_long;         /* the name is longer than any kept header */
-    int in_value;               /* the last header callback was a value (or none yet) */
-    int current;                /* HDR_* slot receiving the current value */
+    int in_request;         /* its first byte has arrived and it is not complete */
+    uint64_t request_start; /* loop time of its first byte, ms */
     /* Input parked while the parser is paused. */
     char *stash;      /* owned read buffer */
     size_t stash_off; /* first unparsed byte */
@@ -105,7 +93,6 @@ struct cv_http_server {
     cv_http_limits_t limits;
     cv_http_on_request_t on_request;
     void *userdata;
-    http_parser_settings settings;
     conn_t *conns;     /* unfreed connections, any state */
     unsigned counted;  /* connections served, <= limits.max_connections */
     unsigned rejected; /* connections being refused, <= limits.max_connections */
@@ -346,10 +333,7 @@ static void on_conn_handle_closed(uv_handle_t *handle) {
     else
         s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    bytes_free(&c->url);
-    bytes_free(&c->body);
-    for (int i = 0; i < HDR_COUNT; i++)
-        bytes_free(&c->headers[i]);
+    cv_http_reader_destroy(c->reader);
     free(c->stash);
     free(c);
     server_maybe_free(s);
@@ -442,7 +426,6 @@ static void conn_after_io(conn_t *c) {
     case CONN_READING:
         if (c->paused && c->writes_pending < MAX_PIPELINED) {
             c->paused = 0;
-            http_parser_pause(&c->parser, 0);
             char *stash = c->stash;
             c->stash = NULL;
             if (stash) {
@@ -507,171 +490,220 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     parse_input(c, buf->base, 0, (size_t)nread);
 }
 
-/* ---- parsing ---------------------------------------------------------------------------- */
+/* ---- the request reader ----------------------------------------------------------------- */
+
+/* Request reader states beyond the parser's own:
+ *   event    what the callback that paused the parser produced (READ_MORE when none);
+ *   finished a request that ends the connection was returned, or an error: nothing more is
+ *            parsed. */
+struct cv_http_reader {
+    http_parser parser;
+    size_t max_header_bytes;    /* copied from the limits */
+    size_t max_body_bytes;      /* copied from the limits */
+    cv_http_read_t event;       /* READ_CONTINUE or READ_REQUEST when a callback paused */
+    cv_http_read_t finished;    /* READ_DONE or READ_ERROR once nothing more may be parsed */
+    int in_request;             /* the request's first byte has arrived and it is not complete */
+    int force_close;            /* answer it with Connection: close (upgrade requests) */
+    int keep_alive;             /* the completed request allows another one */
+    size_t head_bytes;          /* request line and header bytes counted, <= max_header_bytes */
+    int error_status;           /* HTTP status chosen by the callback that stopped the parser */
+    bytes_t url;                /* request target, bounded by max_header_bytes */
+    bytes_t body;               /* decoded body, bounded by max_body_bytes */
+    bytes_t headers[HDR_COUNT]; /* values of the kept headers */
+    int have_header[HDR_COUNT]; /* which kept headers were seen */
+    char field[FIELD_NAME_MAX]; /* name of the header being read, lowercase, not terminated */
+    size_t field_len;           /* bytes in field */
+    int field_too_long;         /* the name is longer than any kept header */
+    int in_value;               /* the last header callback was a value (or none yet) */
+    int current;                /* HDR_* slot receiving the current value */
+    int error_status_final;     /* status of the error once finished == READ_ERROR */
+    char error_reason[256];     /* reason of that error */
+};
 
 /* Forgets the previous request; keeps small buffers for reuse. */
-static void request_reset(conn_t *c) {
-    c->url.len = 0;
-    c->body.len = 0;
-    if (c->body.cap > BODY_KEEP_MAX) bytes_free(&c->body);
+static void request_reset(cv_http_reader_t *r) {
+    r->url.len = 0;
+    r->body.len = 0;
+    if (r->body.cap > BODY_KEEP_MAX) bytes_free(&r->body);
     for (int i = 0; i < HDR_COUNT; i++) {
-        c->headers[i].len = 0;
-        c->have_header[i] = 0;
+        r->headers[i].len = 0;
+        r->have_header[i] = 0;
     }
-    c->head_bytes = REQUEST_LINE_OVERHEAD;
-    c->error_status = 0;
-    c->force_close = 0;
-    c->field_len = 0;
-    c->field_too_long = 0;
-    c->in_value = 1;
-    c->current = HDR_NONE;
+    r->head_bytes = REQUEST_LINE_OVERHEAD;
+    r->error_status = 0;
+    r->force_close = 0;
+    r->keep_alive = 0;
+    r->field_len = 0;
+    r->field_too_long = 0;
+    r->in_value = 1;
+    r->current = HDR_NONE;
 }
 
 /* Counts n more bytes of request head; refuses with 431 past the limit, before any copy. */
-static int head_count(conn_t *c, size_t n) {
-    size_t max = c->server->limits.max_header_bytes;
-    if (n > max - c->head_bytes) {
-        c->error_status = 431;
+static int head_count(cv_http_reader_t *r, size_t n) {
+    if (n > r->max_header_bytes - r->head_bytes) {
+        r->error_status = 431;
         return -1;
     }
-    c->head_bytes += n;
+    r->head_bytes += n;
     return 0;
 }
 
-static int out_of_memory(conn_t *c) {
-    c->error_status = 500;
+static int out_of_memory(cv_http_reader_t *r) {
+    r->error_status = 500;
     return -1;
 }
 
 static int on_message_begin(http_parser *p) {
-    conn_t *c = p->data;
-    request_reset(c);
-    c->in_request = 1;
-    c->request_start = uv_now(c->server->loop);
+    cv_http_reader_t *r = p->data;
+    request_reset(r);
+    r->in_request = 1;
     return 0;
 }
 
 static int on_url(http_parser *p, const char *at, size_t n) {
-    conn_t *c = p->data;
-    if (head_count(c, n) < 0) return -1;
-    if (bytes_append(&c->url, at, n, c->server->limits.max_header_bytes) < 0)
-        return out_of_memory(c);
+    cv_http_reader_t *r = p->data;
+    if (head_count(r, n) < 0) return -1;
+    if (bytes_append(&r->url, at, n, r->max_header_bytes) < 0) return out_of_memory(r);
     return 0;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t n) {
-    conn_t *c = p->data;
-    if (c->in_value) { /* a new header line starts */
-        if (head_count(c, HEADER_LINE_OVERHEAD) < 0) return -1;
-        c->in_value = 0;
-        c->field_len = 0;
-        c->field_too_long = 0;
+    cv_http_reader_t *r = p->data;
+    if (r->in_value) { /* a new header line starts */
+        if (head_count(r, HEADER_LINE_OVERHEAD) < 0) return -1;
+        r->in_value = 0;
+        r->field_len = 0;
+        r->field_too_long = 0;
     }
-    if (head_count(c, n) < 0) return -1;
-    if (c->field_too_long || n > sizeof(c->field) - c->field_len) {
-        c->field_too_long = 1;
+    if (head_count(r, n) < 0) return -1;
+    if (r->field_too_long || n > sizeof(r->field) - r->field_len) {
+        r->field_too_long = 1;
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
         char ch = at[i];
-        c->field[c->field_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+        r->field[r->field_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
     }
     return 0;
 }
 
-static int kept_header_slot(const conn_t *c) {
-    if (c->field_too_long) return HDR_NONE;
+static int kept_header_slot(const cv_http_reader_t *r) {
+    if (r->field_too_long) return HDR_NONE;
     for (int i = 0; i < HDR_COUNT; i++) {
         const char *name = kept_header_names[i];
-        if (strlen(name) == c->field_len && memcmp(name, c->field, c->field_len) == 0) return i;
+        if (strlen(name) == r->field_len && memcmp(name, r->field, r->field_len) == 0) return i;
     }
     return HDR_NONE;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t n) {
-    conn_t *c = p->data;
-    if (!c->in_value) { /* first piece of this header's value */
-        c->in_value = 1;
-        c->current = kept_header_slot(c);
-        if (c->current != HDR_NONE) {
-            if (c->have_header[c->current]) {
-                c->error_status = 400; /* a repeated Authorization or Content-Type is ambiguous */
+    cv_http_reader_t *r = p->data;
+    if (!r->in_value) { /* first piece of this header's value */
+        r->in_value = 1;
+        r->current = kept_header_slot(r);
+        if (r->current != HDR_NONE) {
+            if (r->have_header[r->current]) {
+                r->error_status = 400; /* a repeated Authorization or Content-Type is ambiguous */
                 return -1;
             }
-            c->have_header[c->current] = 1;
-            if (bytes_append(&c->headers[c->current], "", 0, 0) < 0) return out_of_memory(c);
+            r->have_header[r->current] = 1;
+            if (bytes_append(&r->headers[r->current], "", 0, 0) < 0) return out_of_memory(r);
         }
     }
-    if (head_count(c, n) < 0) return -1;
-    if (c->current != HDR_NONE &&
-        bytes_append(&c->headers[c->current], at, n, c->server->limits.max_header_bytes) < 0)
-        return out_of_memory(c);
+    if (head_count(r, n) < 0) return -1;
+    if (r->current != HDR_NONE &&
+        bytes_append(&r->headers[r->current], at, n, r->max_header_bytes) < 0)
+        return out_of_memory(r);
     return 0;
 }
 
+/* Checks the declared body against the limit and the Expect header; pauses the parser to ask
+ * for a 100 Continue when an HTTP/1.1 client waits for one. */
 static int on_headers_complete(http_parser *p) {
-    conn_t *c = p->data;
-    size_t max_body = c->server->limits.max_body_bytes;
+    cv_http_reader_t *r = p->data;
     int upgrade = (p->flags & F_UPGRADE) && (p->flags & F_CONNECTION_UPGRADE);
     if (upgrade || p->method == HTTP_CONNECT)
-        c->force_close = 1; /* the server speaks nothing but HTTP/1.1 on this connection */
+        r->force_close = 1; /* the server speaks nothing but HTTP/1.1 on this connection */
     int chunked = (p->flags & F_CHUNKED) != 0;
-    if (!chunked && p->content_length != ULLONG_MAX && p->content_length > max_body) {
-        c->error_status = 413;
+    if (!chunked && p->content_length != ULLONG_MAX && p->content_length > r->max_body_bytes) {
+        r->error_status = 413;
         return -1;
     }
-    if (c->have_header[HDR_EXPECT]) {
-        if (strcasecmp(c->headers[HDR_EXPECT].data, "100-continue") != 0) {
-            c->error_status = 417;
+    int want_continue = 0;
+    if (r->have_header[HDR_EXPECT]) {
+        if (strcasecmp(r->headers[HDR_EXPECT].data, "100-continue") != 0) {
+            r->error_status = 417;
             return -1;
         }
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (p->http_major == 1 && p->http_minor >= 1 &&
-            conn_write(c, cont, sizeof(cont) - 1, NULL, 0) < 0)
-            return -1; /* the connection is closing */
+        want_continue = p->http_major == 1 && p->http_minor >= 1;
     }
     if (!chunked && p->content_length != ULLONG_MAX && p->content_length > 0 &&
-        c->body.cap < p->content_length + 1) {
+        r->body.cap < p->content_length + 1) {
         /* Reserve the declared body at once; it is within max_body_bytes. */
-        char *data = realloc(c->body.data, (size_t)p->content_length + 1);
-        if (!data) return out_of_memory(c);
-        c->body.data = data;
-        c->body.cap = (size_t)p->content_length + 1;
+        char *data = realloc(r->body.data, (size_t)p->content_length + 1);
+        if (!data) return out_of_memory(r);
+        r->body.data = data;
+        r->body.cap = (size_t)p->content_length + 1;
+    }
+    if (want_continue) {
+        r->event = CV_HTTP_READ_CONTINUE;
+        http_parser_pause(p, 1);
     }
     return 0;
 }
 
 static int on_chunk_header(http_parser *p) {
-    conn_t *c = p->data;
-    if (p->content_length > c->server->limits.max_body_bytes - c->body.len) {
-        c->error_status = 413;
+    cv_http_reader_t *r = p->data;
+    if (p->content_length > r->max_body_bytes - r->body.len) {
+        r->error_status = 413;
         return -1;
     }
     return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t n) {
-    conn_t *c = p->data;
-    size_t max_body = c->server->limits.max_body_bytes;
-    if (n > max_body - c->body.len) {
-        c->error_status = 413;
+    cv_http_reader_t *r = p->data;
+    if (n > r->max_body_bytes - r->body.len) {
+        r->error_status = 413;
         return -1;
     }
-    if (bytes_append(&c->body, at, n, max_body) < 0) return out_of_memory(c);
+    if (bytes_append(&r->body, at, n, r->max_body_bytes) < 0) return out_of_memory(r);
     return 0;
 }
 
+/* Pauses the parser after every request so that the caller answers it before reading on. */
+static int on_message_complete(http_parser *p) {
+    cv_http_reader_t *r = p->data;
+    r->in_request = 0;
+    r->keep_alive = http_should_keep_alive(p) && !r->force_close;
+    r->event = CV_HTTP_READ_REQUEST;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings reader_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
+    .on_message_complete = on_message_complete,
+};
+
 /* Splits the request target in place into path and query. Returns 0, or -1 when the target is
  * not a valid URL. */
-static int split_target(conn_t *c, const char **path, const char **query) {
+static int split_target(cv_http_reader_t *r, const char **path, const char **query) {
     struct http_parser_url u;
     http_parser_url_init(&u);
-    if (c->url.len == 0 ||
-        http_parser_parse_url(c->url.data, c->url.len, c->parser.method == HTTP_CONNECT, &u) != 0)
+    if (r->url.len == 0 ||
+        http_parser_parse_url(r->url.data, r->url.len, r->parser.method == HTTP_CONNECT, &u) != 0)
         return -1;
     *path = "/";
     *query = "";
-    char *url = c->url.data;
+    char *url = r->url.data;
     if (u.field_set & (1u << UF_QUERY)) {
         *query = url + u.field_data[UF_QUERY].off;
         url[u.field_data[UF_QUERY].off + u.field_data[UF_QUERY].len] = '\0';
@@ -683,99 +715,188 @@ static int split_target(conn_t *c, const char **path, const char **query) {
     return 0;
 }
 
-/* Hands the complete request to the handler and queues its response. */
-static void dispatch(conn_t *c) {
-    cv_http_server_t *s = c->server;
-    cv_http_request_t req;
-    memset(&req, 0, sizeof(req));
-    if (split_target(c, &req.path, &req.query) < 0) {
-        send_error(c, 400, "malformed request target");
-        return;
-    }
-    req.method = http_method_str((enum http_method)c->parser.method);
-    req.body = c->body.len ? c->body.data : "";
-    req.body_len = c->body.len;
-    req.authorization =
-        c->have_header[HDR_AUTHORIZATION] ? c->headers[HDR_AUTHORIZATION].data : NULL;
-    req.content_type = c->have_header[HDR_CONTENT_TYPE] ? c->headers[HDR_CONTENT_TYPE].data : NULL;
-    req.connection_id = c->id;
-    int keep_alive = http_should_keep_alive(&c->parser) && !c->force_close;
+/* Ends the reader with an error: the status and reason are kept and reported to every later
+ * feed. Returns CV_HTTP_READ_ERROR. */
+static cv_http_read_t reader_fail(cv_http_reader_t *r, cv_http_read_result_t *out, int status,
+                                  const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
 
+static cv_http_read_t reader_fail(cv_http_reader_t *r, cv_http_read_result_t *out, int status,
+                                  const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error_reason, sizeof(r->error_reason), fmt, ap);
+    va_end(ap);
+    r->finished = CV_HTTP_READ_ERROR;
+    r->error_status_final = status;
+    out->status = status;
+    memcpy(out->reason, r->error_reason, sizeof(out->reason));
+    return CV_HTTP_READ_ERROR;
+}
+
+int cv_http_reader_create(cv_http_reader_t **out, const cv_http_limits_t *limits) {
+    cv_http_limits_t l;
+    if (limits)
+        l = *limits;
+    else
+        cv_http_limits_default(&l);
+    *out = NULL;
+    if (l.max_header_bytes < 256 || l.max_body_bytes == 0 || l.max_body_bytes > SIZE_MAX / 2)
+        return CV_EINVAL;
+    cv_http_reader_t *r = calloc(1, sizeof(*r));
+    if (!r) return CV_ENOMEM;
+    r->max_header_bytes = l.max_header_bytes;
+    r->max_body_bytes = l.max_body_bytes;
+    r->event = CV_HTTP_READ_MORE;
+    r->finished = CV_HTTP_READ_MORE;
+    http_parser_init(&r->parser, HTTP_REQUEST);
+    r->parser.data = r;
+    request_reset(r);
+    *out = r;
+    return 0;
+}
+
+void cv_http_reader_destroy(cv_http_reader_t *r) {
+    if (!r) return;
+    bytes_free(&r->url);
+    bytes_free(&r->body);
+    for (int i = 0; i < HDR_COUNT; i++)
+        bytes_free(&r->headers[i]);
+    free(r);
+}
+
+int cv_http_reader_in_request(const cv_http_reader_t *r) {
+    return r->in_request;
+}
+
+cv_http_read_t cv_http_reader_feed(cv_http_reader_t *r, const char *data, size_t len,
+                                   size_t *consumed, cv_http_read_result_t *out) {
+    *consumed = 0;
+    memset(out, 0, sizeof(*out));
+    if (r->finished == CV_HTTP_READ_ERROR) {
+        out->status = r->error_status_final;
+        memcpy(out->reason, r->error_reason, sizeof(out->reason));
+        return CV_HTTP_READ_ERROR;
+    }
+    if (r->finished == CV_HTTP_READ_DONE) return CV_HTTP_READ_DONE;
+    if (r->event == CV_HTTP_READ_REQUEST) request_reset(r); /* the caller is done with it */
+    r->event = CV_HTTP_READ_MORE;
+    if (len == 0) return CV_HTTP_READ_MORE; /* http_parser would take it for end of input */
+    if (HTTP_PARSER_ERRNO(&r->parser) == HPE_PAUSED) http_parser_pause(&r->parser, 0);
+
+    size_t n = http_parser_execute(&r->parser, &reader_settings, data, len);
+    *consumed = n;
+    enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
+    if (e == HPE_PAUSED && r->event == CV_HTTP_READ_CONTINUE) return CV_HTTP_READ_CONTINUE;
+    if (e == HPE_PAUSED && r->event == CV_HTTP_READ_REQUEST) {
+        cv_http_request_t *req = &out->request;
+        if (split_target(r, &req->path, &req->query) < 0)
+            return reader_fail(r, out, 400, "malformed request target");
+        req->method = http_method_str((enum http_method)r->parser.method);
+        req->body = r->body.len ? r->body.data : "";
+        req->body_len = r->body.len;
+        req->authorization =
+            r->have_header[HDR_AUTHORIZATION] ? r->headers[HDR_AUTHORIZATION].data : NULL;
+        req->content_type =
+            r->have_header[HDR_CONTENT_TYPE] ? r->headers[HDR_CONTENT_TYPE].data : NULL;
+        out->keep_alive = r->keep_alive;
+        out->head_only = r->parser.method == HTTP_HEAD;
+        if (!out->keep_alive) r->finished = CV_HTTP_READ_DONE;
+        return CV_HTTP_READ_REQUEST;
+    }
+    if (e != HPE_OK) {
+        int status = r->error_status ? r->error_status : e == HPE_HEADER_OVERFLOW ? 431 : 400;
+        switch (status) {
+        case 413:
+            return reader_fail(r, out, 413, "request body exceeds %zu bytes", r->max_body_bytes);
+        case 417:
+            return reader_fail(r, out, 417, "only 'Expect: 100-continue' is supported");
+        case 431:
+            return reader_fail(r, out, 431, "request line and headers exceed %zu bytes",
+                               r->max_header_bytes);
+        case 500:
+            return reader_fail(r, out, 500, "out of memory while reading the request");
+        default:
+            return reader_fail(r, out, 400, "malformed request: %s", http_errno_description(e));
+        }
+    }
+    if (n != len) { /* an upgrade stopped the parser; nothing more is HTTP */
+        r->finished = CV_HTTP_READ_DONE;
+        return CV_HTTP_READ_DONE;
+    }
+    return CV_HTTP_READ_MORE;
+}
+
+/* ---- parsing a connection's input --------------------------------------------------------- */
+
+/* Hands a complete request to the handler and queues its response. */
+static void dispatch(conn_t *c, cv_http_read_result_t *ev) {
+    cv_http_server_t *s = c->server;
+    ev->request.connection_id = c->id;
     cv_http_response_t res;
     memset(&res, 0, sizeof(res));
-    s->on_request(s->userdata, &req, &res);
+    s->on_request(s->userdata, &ev->request, &res);
     if (c->state != CONN_READING || s->closing) { /* the handler closed the server */
         response_clear(&res);
         return;
     }
-    int rc = send_response(c, &res, keep_alive, c->parser.method == HTTP_HEAD);
+    int rc = send_response(c, &res, ev->keep_alive, ev->head_only);
     response_clear(&res);
-    if (rc == 0 && !keep_alive) conn_drain(c);
+    if (rc == 0 && !ev->keep_alive) conn_drain(c);
 }
 
-static int on_message_complete(http_parser *p) {
-    conn_t *c = p->data;
-    c->in_request = 0;
-    dispatch(c);
-    request_reset(c);
-    /* Stop the parser when no more requests may be read now: the connection is ending, or
-     * enough responses are queued that the client must read some first. */
-    if (c->state != CONN_READING || c->writes_pending >= MAX_PIPELINED) {
-        c->paused = c->state == CONN_READING;
-        http_parser_pause(p, 1);
-    }
-    return 0;
-}
-
-/* Parses len bytes at base + off. Takes ownership of base (a read buffer): frees it, or parks
- * it in c->stash when the parser pauses with input left over. */
+/* Parses len bytes at base + off, answering each request as it completes. Takes ownership of
+ * base (a read buffer): frees it, or parks it in c->stash when enough responses are queued that
+ * the client must read some before more input is parsed (back-pressure). */
 static void parse_input(conn_t *c, char *base, size_t off, size_t len) {
-    size_t n = http_parser_execute(&c->parser, &c->server->settings, base + off, len);
-    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-    if (c->state != CONN_READING) {
-        free(base);
-        return;
-    }
-    if (e == HPE_PAUSED) {
-        conn_stop_reading(c);
-        if (n < len) {
-            c->stash = base;
-            c->stash_off = off + n;
-            c->stash_len = len - n;
-        } else {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    cv_http_read_result_t ev;
+    while (c->state == CONN_READING) {
+        size_t n = 0;
+        cv_http_read_t what = cv_http_reader_feed(c->reader, base + off, len, &n, &ev);
+        off += n;
+        len -= n;
+        int in_request = cv_http_reader_in_request(c->reader);
+        if (in_request && !c->in_request) c->request_start = uv_now(c->server->loop);
+        c->in_request = in_request;
+        switch (what) {
+        case CV_HTTP_READ_MORE:
             free(base);
+            conn_after_io(c);
+            return;
+        case CV_HTTP_READ_CONTINUE:
+            (void)conn_write(c, cont, sizeof(cont) - 1, NULL, 0); /* closes on failure */
+            break;
+        case CV_HTTP_READ_REQUEST:
+            dispatch(c, &ev);
+            if (c->state == CONN_READING && c->writes_pending >= MAX_PIPELINED) {
+                c->paused = 1;
+                conn_stop_reading(c);
+                if (len > 0) {
+                    c->stash = base;
+                    c->stash_off = off;
+                    c->stash_len = len;
+                } else {
+                    free(base);
+                }
+                conn_arm_reading_timer(c);
+                return;
+            }
+            break;
+        case CV_HTTP_READ_ERROR:
+            free(base);
+            send_error(c, ev.status, "%s", ev.reason);
+            return;
+        case CV_HTTP_READ_DONE:
+            free(base);
+            conn_drain(c);
+            return;
         }
-        conn_arm_reading_timer(c);
-        return;
     }
     free(base);
-    if (e != HPE_OK) {
-        int status = c->error_status ? c->error_status : e == HPE_HEADER_OVERFLOW ? 431 : 400;
-        const cv_http_limits_t *l = &c->server->limits;
-        switch (status) {
-        case 413:
-            send_error(c, 413, "request body exceeds %zu bytes", l->max_body_bytes);
-            break;
-        case 417:
-            send_error(c, 417, "only 'Expect: 100-continue' is supported");
-            break;
-        case 431:
-            send_error(c, 431, "request line and headers exceed %zu bytes", l->max_header_bytes);
-            break;
-        case 500:
-            send_error(c, 500, "out of memory while reading the request");
-            break;
-        default:
-            send_error(c, 400, "malformed request: %s", http_errno_description(e));
-            break;
-        }
-        return;
-    }
-    if (n != len) { /* an upgrade stopped the parser; its request was answered with close */
-        conn_drain(c);
-        return;
-    }
-    conn_after_io(c);
 }
 
 /* ---- accepting -------------------------------------------------------------------------- */
@@ -816,7 +937,12 @@ static void accept_into_sink(cv_http_server_t *s) {
 static conn_t *conn_create(cv_http_server_t *s) {
     conn_t *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
+    if (cv_http_reader_create(&c->reader, &s->limits) < 0) {
+        free(c);
+        return NULL;
+    }
     if (uv_timer_init(s->loop, &c->timer) < 0) {
+        cv_http_reader_destroy(c->reader);
         free(c);
         return NULL;
     }
@@ -834,9 +960,6 @@ static conn_t *conn_create(cv_http_server_t *s) {
     c->tcp.data = c;
     c->handles_open = 2;
     c->id = ++s->next_id;
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    request_reset(c);
     return c;
 }
 
@@ -908,15 +1031,6 @@ int cv_http_server_create(cv_http_server_t **out, uv_loop_t *loop, const char *h
     s->limits = l;
     s->on_request = on_request;
     s->userdata = userdata;
-    http_parser_settings_init(&s->settings);
-    s->settings.on_message_begin = on_message_begin;
-    s->settings.on_url = on_url;
-    s->settings.on_header_field = on_header_field;
-    s->settings.on_header_value = on_header_value;
-    s->settings.on_headers_complete = on_headers_complete;
-    s->settings.on_body = on_body;
-    s->settings.on_chunk_header = on_chunk_header;
-    s->settings.on_message_complete = on_message_complete;
     *out = s;
     return 0;
 }

@@ -117,4 +117,49 @@ void cv_http_json_error(cv_http_response_t *res, int status, const char *fmt, ..
 #endif
     ;
 
+/* ---- the request reader -----------------------------------------------------------------
+ * The server's request parser without any I/O: bytes in, requests and protocol errors out, under
+ * the same limits. The server runs one per connection; fuzz/http_request.c drives it directly. */
+
+typedef struct cv_http_reader cv_http_reader_t;
+
+/* What one cv_http_reader_feed produced. */
+typedef enum {
+    CV_HTTP_READ_MORE,     /* every byte was consumed; no request is complete yet */
+    CV_HTTP_READ_CONTINUE, /* an HTTP/1.1 request's head asks for "100 Continue"; send it, then
+                            * feed the rest */
+    CV_HTTP_READ_REQUEST,  /* a request is complete (see the result); feed the rest after it */
+    CV_HTTP_READ_ERROR,    /* the input is refused (status and reason); nothing more is parsed */
+    CV_HTTP_READ_DONE,     /* the last request of the connection was read; nothing more is
+                            * parsed */
+} cv_http_read_t;
+
+/* The details of a READ_REQUEST or READ_ERROR. */
+typedef struct {
+    cv_http_request_t request; /* READ_REQUEST: strings borrowed from the reader until the next
+                                * feed; connection_id is 0 */
+    int keep_alive;            /* READ_REQUEST: another request may follow on the connection */
+    int head_only;             /* READ_REQUEST: a HEAD request (the answer carries no body) */
+    int status;                /* READ_ERROR: 400, 413, 417, 431 or 500 (out of memory) */
+    char reason[256];          /* READ_ERROR: human reason, NUL-terminated */
+} cv_http_read_result_t;
+
+/* Allocates a reader enforcing limits->max_header_bytes and max_body_bytes (NULL: defaults).
+ * Returns 0 with *out owned by the caller (release with cv_http_reader_destroy), CV_EINVAL for
+ * limits cv_http_server_create would refuse, or CV_ENOMEM. */
+int cv_http_reader_create(cv_http_reader_t **out, const cv_http_limits_t *limits);
+
+/* Frees the reader and every request string it lent. Accepts NULL. */
+void cv_http_reader_destroy(cv_http_reader_t *reader);
+
+/* Parses up to len bytes of data (borrowed) and stops at the first event: *consumed tells how
+ * many bytes were used; the caller feeds the remainder next (len 0 is a no-op returning MORE).
+ * Limits are checked before anything is copied. After ERROR or DONE every later feed returns
+ * the same and consumes nothing. */
+cv_http_read_t cv_http_reader_feed(cv_http_reader_t *reader, const char *data, size_t len,
+                                   size_t *consumed, cv_http_read_result_t *out);
+
+/* 1 while a request has started arriving and is not yet complete, else 0. */
+int cv_http_reader_in_request(const cv_http_reader_t *reader);
+
 #endif

@@ -5,8 +5,11 @@
  *   caviard [--listen HOST:PORT] [--worker-listen HOST:PORT] [--db PATH] [--data-dir DIR]
  *           [--workers N] [--worker-threads T] [--worker-bin PATH] [--noop-workers]
  *           [--port-file FILE] [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]
+ *           [--quarantine-after N]
  *           [--token-file FILE] [--worker-token-file FILE] [--synchronous full|normal]
- *           [--verbose] */
+ *           [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
+ *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N] */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -22,6 +25,7 @@
 #include "common/log.h"
 #include "server/api.h"
 #include "server/http.h"
+#include "server/paths.h"
 #include "server/scheduler.h"
 #include "server/store.h"
 #include "server/worker_server.h"
@@ -42,9 +46,15 @@ typedef struct {
     const char *port_file;
     double lease_seconds, heartbeat_seconds;
     int max_attempts;
+    int quarantine_after; /* consecutive failed trials that quarantine a worker; 0: never */
     const char *token_file, *worker_token_file;
     int synchronous_normal;
     int verbose;
+    /* What clients may do (server/paths.h, README "Threat model"). */
+    const char *dataset_roots[CV_PATHS_MAX_ROOTS]; /* --dataset-root, canonical after start-up */
+    size_t n_dataset_roots;
+    int allow_remote_without_token; /* a non-loopback --listen without an API token */
+    cv_http_limits_t http;          /* --http-idle-ms, --http-request-ms, --http-max-connections */
 } options_t;
 
 typedef struct daemon daemon_t;
@@ -69,11 +79,14 @@ struct daemon {
     uv_check_t check;
     uv_timer_t tick;
     uv_timer_t commit_timer;
+    uv_timer_t drain;     /* SIGTERM: how long results in flight are waited for */
+    int draining;         /* SIGTERM received: no more dispatching, stop once idle */
     double last_commit;   /* cv_sched_clock() of the last commit */
     uv_signal_t sigterm, sigint;
     local_worker_t local[MAX_LOCAL_WORKERS];
     char worker_bin[PATH_MAX];
     char token[512], worker_token[512];
+    char dataset_roots[CV_PATHS_MAX_ROOTS][PATH_MAX]; /* canonical --dataset-root values */
     int stopping;
     int exit_code;
 };
@@ -89,8 +102,11 @@ static void usage(FILE *out) {
           "               [--data-dir DIR] [--workers N] [--worker-threads T]\n"
           "               [--worker-bin PATH] [--noop-workers] [--port-file FILE]\n"
           "               [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]\n"
+          "               [--quarantine-after N]\n"
           "               [--token-file FILE] [--worker-token-file FILE]\n"
           "               [--synchronous full|normal] [--verbose]\n"
+          "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
+          "               [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]\n"
           "Defaults: --listen 127.0.0.1:8470 --worker-listen 127.0.0.1:8471 --db caviar.db\n"
           "          --data-dir caviar-data --workers 0\n"
           "Tokens may also come from CAVIAR_TOKEN and CAVIAR_WORKER_TOKEN.\n",
@@ -117,9 +133,10 @@ static int parse_hostport(const char *s, char *host, size_t cap, int *port) {
 static int parse_options(options_t *o, int argc, char **argv) {
     *o = (options_t){.listen_port = 8470, .worker_port = 8471, .db = "caviar.db",
                      .data_dir = "caviar-data", .lease_seconds = 10, .heartbeat_seconds = 2,
-                     .max_attempts = 3};
+                     .max_attempts = 3, .quarantine_after = 3};
     strcpy(o->listen_host, "127.0.0.1");
     strcpy(o->worker_host, "127.0.0.1");
+    cv_http_limits_default(&o->http);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define TAKES_VALUE                                                                                \
@@ -168,6 +185,10 @@ static int parse_options(options_t *o, int argc, char **argv) {
             TAKES_VALUE
             o->max_attempts = atoi(v);
             if (o->max_attempts < 1) goto bad;
+        } else if (!strcmp(a, "--quarantine-after")) {
+            TAKES_VALUE
+            o->quarantine_after = atoi(v);
+            if (o->quarantine_after < 0) goto bad;
         } else if (!strcmp(a, "--token-file")) {
             TAKES_VALUE
             o->token_file = v;
@@ -180,6 +201,24 @@ static int parse_options(options_t *o, int argc, char **argv) {
             else if (strcmp(v, "full")) goto bad;
         } else if (!strcmp(a, "--verbose")) {
             o->verbose = 1;
+        } else if (!strcmp(a, "--dataset-root")) {
+            TAKES_VALUE
+            if (o->n_dataset_roots == CV_PATHS_MAX_ROOTS || !*v) goto bad;
+            o->dataset_roots[o->n_dataset_roots++] = v;
+        } else if (!strcmp(a, "--allow-remote-without-token")) {
+            o->allow_remote_without_token = 1;
+        } else if (!strcmp(a, "--http-idle-ms")) {
+            TAKES_VALUE
+            if (atoll(v) < 1) goto bad;
+            o->http.idle_timeout_ms = (uint64_t)atoll(v);
+        } else if (!strcmp(a, "--http-request-ms")) {
+            TAKES_VALUE
+            if (atoll(v) < 1) goto bad;
+            o->http.request_timeout_ms = (uint64_t)atoll(v);
+        } else if (!strcmp(a, "--http-max-connections")) {
+            TAKES_VALUE
+            o->http.max_connections = (unsigned)atoi(v);
+            if (atoi(v) < 1) goto bad;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
@@ -210,6 +249,35 @@ static int read_token(const char *file, const char *env, char *out, size_t cap) 
         out[strcspn(out, "\r\n")] = '\0';
     } else if (getenv(env)) {
         snprintf(out, cap, "%s", getenv(env));
+    }
+    return 0;
+}
+
+/* 1 when host (an address literal) is a loopback address: 127.0.0.0/8, ::1 or ::ffff:127.x. */
+static int is_loopback(const char *host) {
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1) return a[0] == 127;
+    if (inet_pton(AF_INET6, host, a) != 1) return 0;
+    static const unsigned char one[16] = {[15] = 1}, v4[12] = {[10] = 0xff, [11] = 0xff};
+    return !memcmp(a, one, 16) || (!memcmp(a, v4, 12) && a[12] == 127);
+}
+
+/* Refuses what start-up options would expose, and canonicalizes the dataset roots. Without an
+ * API token the API listens on loopback only, unless --allow-remote-without-token. */
+static int check_exposure(daemon_t *d) {
+    char err[CV_ERRLEN];
+    for (size_t i = 0; i < d->opt.n_dataset_roots; i++) {
+        if (cv_path_root_resolve(d->opt.dataset_roots[i], d->dataset_roots[i], PATH_MAX, err)) {
+            fprintf(stderr, "caviard: --dataset-root: %s\n", err);
+            return -1;
+        }
+        d->opt.dataset_roots[i] = d->dataset_roots[i];
+    }
+    if (!d->token[0] && !is_loopback(d->opt.listen_host) && !d->opt.allow_remote_without_token) {
+        fprintf(stderr, "caviard: --listen %s is not a loopback address and no API token is set "
+                "(--token-file or CAVIAR_TOKEN): anyone who can reach it could submit and cancel "
+                "jobs; set a token, or pass --allow-remote-without-token\n", d->opt.listen_host);
+        return -1;
     }
     return 0;
 }
@@ -305,6 +373,7 @@ static void commit_now(daemon_t *d) {
     d->last_commit = cv_sched_clock();
     if (cv_sched_flush(d->sched, now)) stop(d, 1);
     if (d->workers) cv_worker_server_flush(d->workers);
+    if (d->draining && !d->stopping && cv_sched_busy(d->sched) == 0) stop(d, 0);
 }
 
 static void on_commit_timer(uv_timer_t *t) {
@@ -314,7 +383,7 @@ static void on_commit_timer(uv_timer_t *t) {
 
 static void on_check(uv_check_t *h) {
     daemon_t *d = h->data;
-    if (!d->stopping) cv_sched_dispatch(d->sched, now_seconds());
+    if (!d->stopping && !d->draining) cv_sched_dispatch(d->sched, now_seconds());
     double since = cv_sched_clock() - d->last_commit;
     if (since * 1000 >= COMMIT_INTERVAL_MS || cv_sched_pending(d->sched) >= COMMIT_BATCH) {
         uv_timer_stop(&d->commit_timer);
@@ -333,10 +402,28 @@ static void on_tick(uv_timer_t *t) {
     cv_worker_server_check(d->workers, now);
 }
 
+static void on_drain_timeout(uv_timer_t *t) {
+    daemon_t *d = t->data;
+    cv_log(&d->log, CV_LOG_INFO, "%d trials still running; they go back to the queue",
+           cv_sched_busy(d->sched));
+    stop(d, 0);
+}
+
+/* The first signal stops dispatching and waits up to DRAIN_MS for the results in flight (each is
+ * committed and acknowledged as usual); the second one, or the end of the wait, stops. */
+#define DRAIN_MS 2000
+
 static void on_signal(uv_signal_t *s, int signum) {
     daemon_t *d = s->data;
-    cv_log(&d->log, CV_LOG_INFO, "signal %d: shutting down", signum);
-    stop(d, 0);
+    if (d->draining || cv_sched_busy(d->sched) == 0) {
+        cv_log(&d->log, CV_LOG_INFO, "signal %d: shutting down", signum);
+        stop(d, 0);
+        return;
+    }
+    cv_log(&d->log, CV_LOG_INFO, "signal %d: shutting down after the results in flight "
+           "(at most %d ms)", signum, DRAIN_MS);
+    d->draining = 1;
+    uv_timer_start(&d->drain, on_drain_timeout, DRAIN_MS, 0);
 }
 
 static void stop(daemon_t *d, int code) {
@@ -360,6 +447,8 @@ static void stop(daemon_t *d, int code) {
     uv_close((uv_handle_t *)&d->tick, NULL);
     uv_timer_stop(&d->commit_timer);
     uv_close((uv_handle_t *)&d->commit_timer, NULL);
+    uv_timer_stop(&d->drain);
+    uv_close((uv_handle_t *)&d->drain, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
 }
@@ -369,12 +458,14 @@ static void on_walk_close(uv_handle_t *h, void *arg) {
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-static int write_port_file(const char *path, int port) {
+/* The port file: the API port on the first line (what `caviar run` reads), the worker port on
+ * the second. Written to a temporary name and renamed, so a reader never sees half of it. */
+static int write_port_file(const char *path, int port, int worker_port) {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) return -1;
-    fprintf(f, "%d\n", port);
+    fprintf(f, "%d\n%d\n", port, worker_port);
     if (fclose(f) || rename(tmp, path)) return -1;
     return 0;
 }
@@ -389,7 +480,8 @@ int main(int argc, char **argv) {
     d.log = (cv_log_t){.min_level = d.opt.verbose ? CV_LOG_DEBUG : CV_LOG_INFO, .name = "caviard"};
     if (read_token(d.opt.token_file, "CAVIAR_TOKEN", d.token, sizeof d.token) ||
         read_token(d.opt.worker_token_file, "CAVIAR_WORKER_TOKEN", d.worker_token,
-                   sizeof d.worker_token))
+                   sizeof d.worker_token) ||
+        check_exposure(&d))
         return 1;
     if (!d.opt.worker_threads) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -415,13 +507,18 @@ int main(int argc, char **argv) {
                                     .token = d.worker_token,
                                     .data_dir = d.opt.data_dir};
     cv_sched_config_t sc = {.store = d.store, .data_dir = d.opt.data_dir,
-                            .max_attempts = d.opt.max_attempts, .log = &d.log,
-                            .ops = cv_worker_server_ops()};
+                            .max_attempts = d.opt.max_attempts,
+                            .quarantine_after = d.opt.quarantine_after ? d.opt.quarantine_after
+                                                                        : -1,
+                            .log = &d.log,
+                            .ops = cv_worker_server_ops(),
+                            .dataset_roots = d.opt.dataset_roots,
+                            .n_dataset_roots = d.opt.n_dataset_roots};
     if (cv_worker_server_create(&d.workers, d.loop, d.opt.worker_host, d.opt.worker_port, &wc,
                                 &d.log, err) ||
         cv_sched_create(&d.sched, &sc, now_seconds(), err) ||
         cv_api_create(&d.api, d.loop, d.sched, d.ro, d.token, &d.log, err) ||
-        cv_http_server_create(&d.http, d.loop, d.opt.listen_host, d.opt.listen_port, NULL,
+        cv_http_server_create(&d.http, d.loop, d.opt.listen_host, d.opt.listen_port, &d.opt.http,
                               cv_api_on_request, d.api, err) ||
         cv_http_server_start(d.http, err)) {
         fprintf(stderr, "caviard: %s\n", err);
@@ -429,14 +526,23 @@ int main(int argc, char **argv) {
         goto shutdown;
     }
     cv_worker_server_attach(d.workers, d.sched);
-    if (!d.token[0] && strcmp(d.opt.listen_host, "127.0.0.1") && strcmp(d.opt.listen_host, "::1"))
+    if (!d.token[0] && !is_loopback(d.opt.listen_host))
         cv_log(&d.log, CV_LOG_WARN, "no API token is set and the API listens on %s: anyone who "
                "can reach it can submit and cancel jobs", d.opt.listen_host);
+    else if (!d.token[0])
+        cv_log(&d.log, CV_LOG_INFO, "no API token: listening on loopback only");
+    if (!d.worker_token[0] && !is_loopback(d.opt.worker_host))
+        cv_log(&d.log, CV_LOG_WARN, "no worker token is set and the worker port listens on %s: "
+               "anyone who can reach it can post results", d.opt.worker_host);
+    for (size_t i = 0; i < d.opt.n_dataset_roots; i++)
+        cv_log(&d.log, CV_LOG_INFO, "dataset root %s", d.opt.dataset_roots[i]);
     uv_check_init(d.loop, &d.check);
     d.check.data = &d;
     uv_check_start(&d.check, on_check);
     uv_timer_init(d.loop, &d.commit_timer);
     d.commit_timer.data = &d;
+    uv_timer_init(d.loop, &d.drain);
+    d.drain.data = &d;
     uv_timer_init(d.loop, &d.tick);
     d.tick.data = &d;
     uv_timer_start(&d.tick, on_tick, 1000, 1000);
@@ -457,7 +563,8 @@ int main(int argc, char **argv) {
     cv_log(&d.log, CV_LOG_INFO, "API on http://%s:%d, workers on %s:%d, database %s, %d local "
            "workers", d.opt.listen_host, cv_http_server_port(d.http), d.opt.worker_host,
            cv_worker_server_port(d.workers), d.opt.db, d.opt.workers);
-    if (d.opt.port_file && write_port_file(d.opt.port_file, cv_http_server_port(d.http))) {
+    if (d.opt.port_file && write_port_file(d.opt.port_file, cv_http_server_port(d.http),
+                                              cv_worker_server_port(d.workers))) {
         fprintf(stderr, "caviard: cannot write %s: %s\n", d.opt.port_file, strerror(errno));
         stop(&d, 1);
     }

@@ -17,6 +17,7 @@
 #include "common/json.h"
 #include "common/rng.h"
 #include "server/job_spec.h"
+#include "server/paths.h"
 #include "server/space.h"
 
 #define SAMPLE_TRIES 1000 /* draws per wanted configuration before a round gives up */
@@ -60,6 +61,7 @@ struct cv_sched_worker {
     void *conn;
     char id[65];
     trial_t *trial;          /* the trial it runs, or NULL when idle */
+    int quarantined;         /* 1: gets no trials (too many failures in a row) */
     cv_sched_worker_t *next, *prev;
 };
 
@@ -92,6 +94,7 @@ struct cv_sched {
     uint64_t latency[LATENCY_BUCKETS]; /* result-to-commit latency histogram */
     double latency_max;
     job_t *rr;               /* round-robin cursor for dispatch */
+    int broken;              /* 1 after a failed commit: nothing is acknowledged any more */
 };
 
 /* ---- small containers --------------------------------------------------------------- */
@@ -269,19 +272,23 @@ static int register_dataset(cv_sched_t *s, const char *hash, const char *path) {
 }
 
 /* Makes the job's dataset paths absolute and hashes every file, so workers can fetch them by
- * content. Fills job->files. */
+ * content. Fills job->files. What a job may name is decided by server/paths.h: no output file,
+ * and with dataset roots only files inside them. */
 static int job_hash_files(cv_sched_t *s, job_t *job, char *err) {
     cJSON *ds = cJSON_GetObjectItemCaseSensitive(job->spec.trial, "dataset");
+    int rc = cv_paths_check_job_trial(job->spec.trial, err);
+    if (rc) return rc;
     if (!(job->files = cJSON_CreateObject())) return cv_errf(err, CV_ENOMEM, "out of memory");
     for (size_t i = 0; i < sizeof FILE_FIELDS / sizeof *FILE_FIELDS; i++) {
         cJSON *item = cJSON_GetObjectItemCaseSensitive(ds, FILE_FIELDS[i]);
         if (!cJSON_IsString(item)) continue;
-        char abs[PATH_MAX], hash[CV_SHA256_HEX];
+        char abs[PATH_MAX], hash[CV_SHA256_HEX], field[64];
         uint64_t bytes;
-        if (!realpath(item->valuestring, abs))
-            return cv_errf(err, CV_EINVAL, "trial.dataset.%s: cannot open %s: %s", FILE_FIELDS[i],
-                           item->valuestring, strerror(errno));
-        int rc = cv_sha256_file(abs, hash, &bytes, err);
+        snprintf(field, sizeof field, "trial.dataset.%s", FILE_FIELDS[i]);
+        if ((rc = cv_path_resolve_dataset(field, item->valuestring, s->cfg.dataset_roots,
+                                          s->cfg.n_dataset_roots, abs, sizeof abs, err)))
+            return rc;
+        rc = cv_sha256_file(abs, hash, &bytes, err);
         if (rc) return rc;
         if (register_dataset(s, hash, abs)) return cv_errf(err, CV_ENOMEM, "out of memory");
         cJSON *entry = cJSON_AddObjectToObject(job->files, FILE_FIELDS[i]);
@@ -653,10 +660,22 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
     if (group(s, err) ||
         cv_store_worker_seen(s->cfg.store, worker_id, version, threads, host, now, err))
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", worker_id, err);
+    int quarantined = 0;
+    if (cv_store_worker_get(s->cfg.store, worker_id, &quarantined, NULL, err) < 0)
+        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", worker_id, err);
+    if (quarantined) {
+        w->quarantined = 1;
+        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s is quarantined: it gets no trials", w->id);
+    }
     for (int i = 0; i < n_leases; i++) {
         trial_t *t = map_get(s, lease_trials[i]);
-        if (!t || t->status != CV_STORE_TRIAL_RUNNING || strcmp(t->lease, leases[i]) || w->trial)
+        if (!t || t->status != CV_STORE_TRIAL_RUNNING || strcmp(t->lease, leases[i]) || w->trial) {
+            /* A lease lost while the worker was away: refused (not in the welcome's list). */
+            if (cv_store_attempt_stale(s->cfg.store, lease_trials[i], leases[i], err) == 0)
+                cv_log(s->cfg.log, CV_LOG_INFO, "worker %s claimed trial %lld under a lease it "
+                       "lost; refused", w->id, (long long)lease_trials[i]);
             continue;
+        }
         if (t->worker) t->worker->trial = NULL; /* its old connection is not closed yet */
         t->worker = w;
         w->trial = t;
@@ -667,13 +686,13 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
     return w;
 }
 
-/* Takes a running trial off its worker: back to the front of the queue, or lost once it used
- * its attempts. */
+/* Takes a running trial off its worker, recording the attempt as lost: back to the front of the
+ * queue, or failed once it used its attempts. */
 static void trial_release(cv_sched_t *s, trial_t *t, double now) {
     char err[CV_ERRLEN];
     job_t *job = t->job;
     int lost = t->attempts >= s->cfg.max_attempts;
-    cv_store_trial_status_t to = lost ? CV_STORE_TRIAL_LOST : CV_STORE_TRIAL_QUEUED;
+    cv_store_trial_status_t to = lost ? CV_STORE_TRIAL_FAILED : CV_STORE_TRIAL_QUEUED;
     int rc = group(s, err);
     if (rc == 0) rc = cv_store_trial_requeue(s->cfg.store, t->id, t->lease, to, now, err);
     if (rc < 0) cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)t->id, err);
@@ -683,7 +702,7 @@ static void trial_release(cv_sched_t *s, trial_t *t, double now) {
     t->status = to;
     if (lost) {
         job->open--;
-        cv_log(s->cfg.log, CV_LOG_WARN, "trial %lld lost after %d attempts", (long long)t->id,
+        cv_log(s->cfg.log, CV_LOG_WARN, "trial %lld failed: lost %d leases", (long long)t->id,
                t->attempts);
         if (job_advance(s, job, now, err))
             cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, err);
@@ -749,7 +768,7 @@ static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, ch
 void cv_sched_dispatch(cv_sched_t *s, double now) {
     char err[CV_ERRLEN];
     for (cv_sched_worker_t *w = s->workers; w; w = w->next) {
-        if (w->trial) continue;
+        if (w->trial || w->quarantined) continue;
         job_t *job = next_job(s);
         if (!job) return;
         trial_t *t = queue_pop(job);
@@ -760,6 +779,12 @@ void cv_sched_dispatch(cv_sched_t *s, double now) {
             return;
         }
     }
+}
+
+int cv_sched_busy(const cv_sched_t *s) {
+    int n = 0;
+    for (const cv_sched_worker_t *w = s->workers; w; w = w->next) n += w->trial != NULL;
+    return n;
 }
 
 static double number_or_nan(const cJSON *obj, const char *name) {
@@ -820,6 +845,9 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     if (w->trial != t || strcmp(t->lease, lease)) {
         /* A result overtaken by a stop or a lost lease: refuse it, keep the connection. */
         if (model_path) unlink(model_path);
+        if (group(s, err) == 0 && cv_store_attempt_stale(s->cfg.store, trial_id, lease, err) == 0)
+            cv_log(s->cfg.log, CV_LOG_INFO, "worker %s: result of trial %lld under a lost lease "
+                   "refused", w->id, (long long)trial_id);
         return s->cfg.ops.send_ack(w->conn, trial_id, 0) ? CV_EIO : 0;
     }
     job_t *job = t->job;
@@ -850,9 +878,17 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     if ((rc = group(s, err))) return rc;
     rc = cv_store_put_result(s->cfg.store, t->id, lease, &r, now, err);
     if (rc < 0) return rc;
+    /* A diverged trial is the hyperparameters' fault, not the worker's. */
     int failures = 0;
-    cv_store_worker_outcome(s->cfg.store, w->id, r.status == CV_STORE_TRIAL_COMPLETED, &failures,
-                            NULL);
+    if (cv_store_worker_outcome(s->cfg.store, w->id, r.status != CV_STORE_TRIAL_FAILED, &failures,
+                                NULL) == 0 &&
+        s->cfg.quarantine_after > 0 && failures >= s->cfg.quarantine_after && !w->quarantined &&
+        cv_store_worker_set_quarantined(s->cfg.store, w->id, 1, err) == 0) {
+        w->quarantined = 1;
+        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s quarantined after %d failed trials in a row "
+               "(last: trial %lld of job %lld: %s); it gets no more trials", w->id, failures,
+               (long long)t->id, (long long)job->id, r.error ? r.error : "no reason given");
+    }
     t->status = r.status;
     t->objective = r.status != CV_STORE_TRIAL_COMPLETED ? NAN
                    : job->spec.objective == CV_OBJECTIVE_DEV_COST ? r.dev_cost
@@ -869,8 +905,14 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
 int cv_sched_flush(cv_sched_t *s, double now) {
     (void)now;
     char err[CV_ERRLEN];
+    if (s->broken) return CV_EIO;
     if (commit(s, err)) {
-        cv_log(s->cfg.log, CV_LOG_ERROR, "commit failed: %s", err);
+        /* Crash-only: the group is gone, so its acknowledgements are too, and every later flush
+         * fails as well (nothing may be acknowledged against a disk that lost a commit). */
+        cv_log(s->cfg.log, CV_LOG_ERROR, "commit failed: %s; %zu results not acknowledged", err,
+               s->n_acks);
+        s->n_acks = 0;
+        s->broken = 1;
         return CV_EIO;
     }
     size_t n = s->n_acks;
@@ -1013,6 +1055,7 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     if (!s) return cv_errf(err, CV_ENOMEM, "out of memory");
     s->cfg = *config;
     if (s->cfg.max_attempts < 1) s->cfg.max_attempts = 3;
+    if (s->cfg.quarantine_after == 0) s->cfg.quarantine_after = 3;
     uint64_t seed;
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed = (uint64_t)getpid() ^ (uint64_t)now;
     cv_rng_seed(&s->lease_rng, seed);

@@ -11,10 +11,20 @@
  * Trial lifecycle (times in seconds):
  *
  *   queued ──lease──▶ running ──result──▶ completed | failed | diverged
- *      ▲                 │ worker gone or silent for lease_seconds:
+ *      ▲                 │ worker gone or silent for lease_seconds (the attempt is lost):
  *      └── attempts left ┤
- *                        └─ no attempts left (max_attempts) ─▶ lost
+ *                        └─ no attempts left (max_attempts) ─▶ failed ("lost N leases")
  *   queued | running ──job cancelled or over its time budget──▶ cancelled
+ *
+ * Each lease that ends leaves a row in the trial's attempt history (store.h): its outcome is
+ * the result's status, or lost; a lost lease whose worker comes back with it (a late result, or
+ * a claim in hello after reconnecting) is refused and its row becomes stale. A trial is thus
+ * never counted twice: only the current lease can store a result.
+ *
+ * Quarantine: a worker whose results are failed quarantine_after times in a row (the count is
+ * kept in the store across reconnections; a completed or diverged result resets it) is
+ * quarantined: it stays connected but gets no more trials, and the store lists it on the jobs
+ * it ran trials of. Only an operator clears the flag (in the store).
  *
  * A running trial belongs to one worker under a 128-bit random lease token; a result or progress
  * message is applied only under the current token (a stale one is refused and acknowledged as
@@ -23,6 +33,7 @@
 #ifndef CV_SCHEDULER_H
 #define CV_SCHEDULER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
@@ -46,9 +57,15 @@ typedef struct {
 typedef struct {
     cv_store_t *store;           /* read-write store, borrowed; the scheduler is its only user */
     const char *data_dir;        /* models are kept under <data_dir>/models/<job>/<trial>.model */
-    int max_attempts;            /* leases a trial may lose before it is retired as lost (3) */
+    int max_attempts;            /* leases a trial may hold before it is retired as failed (3) */
+    int quarantine_after;        /* consecutive failed results that quarantine a worker (3);
+                                    negative: never */
     const cv_log_t *log;
     cv_sched_ops_t ops;
+    /* Dataset confinement (server/paths.h): with roots, every dataset path of a job must resolve
+     * inside one of them; none keeps paths relative to the working directory. Borrowed. */
+    const char *const *dataset_roots;
+    size_t n_dataset_roots;
 } cv_sched_config_t;
 
 /* Creates a scheduler and resumes every running job found in the store: trials that were running
@@ -60,7 +77,8 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
 void cv_sched_destroy(cv_sched_t *sched);
 
 /* Commits the open write group, then sends the acknowledgements that waited for it. Returns 0,
- * or CV_EIO when the commit failed: nothing in the group was acknowledged, and the in-memory
+ * or CV_EIO when the commit failed (then and at every later call): nothing in the group was
+ * acknowledged, its acknowledgements are dropped, and the in-memory
  * state no longer matches the disk, so the coordinator must stop (crash-only: a restart recovers
  * from the store, and workers resend what was not acknowledged). */
 int cv_sched_flush(cv_sched_t *sched, double now);
@@ -99,10 +117,12 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *sched, void *conn, const cha
                                         int n_leases, int64_t *reattached, int *n_reattached,
                                         double now);
 /* The worker's connection closed or went silent: its running trial returns to the queue (or is
- * retired as lost), and the slot is freed. */
+ * retired as failed), the attempt is recorded as lost, and the slot is freed. */
 void cv_sched_worker_leave(cv_sched_t *sched, cv_sched_worker_t *w, double now);
-/* Gives idle workers queued trials while jobs have budget. */
+/* Gives idle workers that are not quarantined queued trials while jobs have budget. */
 void cv_sched_dispatch(cv_sched_t *sched, double now);
+/* Number of workers holding a trial right now (results may still come). */
+int cv_sched_busy(const cv_sched_t *sched);
 
 /* A progress message: one epoch of trial_id under lease. Returns 0 when applied, CV_STORE_STALE
  * when the lease is not current, CV_EINVAL when the worker does not hold that trial. */
@@ -110,7 +130,8 @@ int cv_sched_on_progress(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_
                          const char *lease, const cJSON *epoch, char *err);
 /* A result message. model_path (may be NULL) is a file the transport received the model into;
  * the scheduler moves it into the data directory. The acknowledgement is sent after the next
- * commit (stored) or at once when the lease is stale (not stored). Returns 0 or CV_EINVAL when
+ * commit (stored) or at once when the lease is stale (not stored; a lost attempt of that lease
+ * becomes stale in the history). Returns 0 or CV_EINVAL when
  * the worker does not hold that trial (a protocol violation: drop the worker). */
 int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id,
                        const char *lease, const cJSON *result, const char *model_path,

@@ -102,11 +102,37 @@ static const char *const k_migrations[] = {
     "  quarantined          INTEGER NOT NULL DEFAULT 0 CHECK (quarantined IN (0, 1))"
     ") WITHOUT ROWID;"
     "PRAGMA application_id = 1128355410;", /* CV_STORE_APPLICATION_ID in decimal */
+    /* 2: one row per lease a trial held, written when the lease ends. */
+    "CREATE TABLE trial_attempts ("
+    "  trial_id   INTEGER NOT NULL REFERENCES trials (id),"
+    "  attempt    INTEGER NOT NULL CHECK (attempt >= 1),"
+    "  worker_id  TEXT,"
+    "  lease      TEXT,"
+    "  started_at REAL,"
+    "  ended_at   REAL NOT NULL,"
+    "  outcome    TEXT NOT NULL CHECK (outcome IN ('completed', 'failed', 'diverged', 'lost',"
+    "             'stale', 'cancelled')),"
+    "  error      TEXT,"
+    "  PRIMARY KEY (trial_id, attempt)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX trial_attempts_by_worker ON trial_attempts (worker_id);",
 };
 
 _Static_assert(sizeof k_migrations / sizeof k_migrations[0] == CV_STORE_SCHEMA_VERSION,
                "one migration per schema version");
 _Static_assert(CV_STORE_APPLICATION_ID == 1128355410, "application_id in migration 1");
+
+/* Unix seconds in SQL, for the one write whose caller supplies no time (cv_store_recover). */
+#define SQL_NOW "((julianday('now') - 2440587.5) * 86400.0)"
+
+/* Records the end of a running trial's current lease as an attempt, before the statement that
+ * ends it clears the lease: ?1 trial, ?2 lease token or NULL (any), ?3 time, ?4 outcome,
+ * ?5 error. The row of an attempt is written once; a second end of the same attempt replaces it. */
+#define ATTEMPT_END_SQL                                                                            \
+    "INSERT OR REPLACE INTO trial_attempts (trial_id, attempt, worker_id, lease, started_at, "      \
+    "ended_at, outcome, error) SELECT id, attempts, worker_id, lease_token, started_at, ?3, ?4, "  \
+    "?5 FROM trials WHERE id = ?1 AND status = 'running' AND attempts >= 1 "                      \
+    "AND (?2 IS NULL OR lease_token = ?2)"
 
 /* ---- Statement catalogue ------------------------------------------------------------------ */
 
@@ -144,6 +170,7 @@ enum {
     ST_WORKER_SEEN,
     ST_WORKER_OUTCOME,
     ST_WORKER_QUARANTINE,
+    ST_WORKER_QUARANTINED,
     ST_JOBS_LIST,
     ST_JOB_GET,
     ST_JOB_COUNTS,
@@ -154,6 +181,12 @@ enum {
     ST_TRIAL_GET,
     ST_CURVE_GET,
     ST_WORKERS_LIST,
+    ST_ATTEMPT_END,
+    ST_ATTEMPT_STALE,
+    ST_ATTEMPTS_RECOVER,
+    ST_ATTEMPTS_CANCEL,
+    ST_ATTEMPTS_GET,
+    ST_JOB_QUARANTINED,
     ST_JOBS_EACH,
     ST_TRIALS_EACH,
     ST_COUNT
@@ -202,7 +235,9 @@ static const char *const k_sql[ST_COUNT] = {
     [ST_TRIAL_REQUEUE] = "UPDATE trials SET status = ?3, lease_token = NULL, "
                          "worker_id = CASE WHEN ?3 = 'queued' THEN NULL ELSE worker_id END, "
                          "started_at = CASE WHEN ?3 = 'queued' THEN NULL ELSE started_at END, "
-                         "finished_at = CASE WHEN ?3 = 'lost' THEN ?4 ELSE NULL END "
+                         "finished_at = CASE WHEN ?3 = 'queued' THEN NULL ELSE ?4 END, "
+                         "error = CASE WHEN ?3 = 'failed' THEN 'lost ' || attempts || ' leases' "
+                         "ELSE error END "
                          "WHERE id = ?1 AND status = 'running' "
                          "AND (?2 IS NULL OR lease_token = ?2)",
     [ST_RECOVER] = "UPDATE trials SET status = 'queued', worker_id = NULL, lease_token = NULL, "
@@ -217,6 +252,8 @@ static const char *const k_sql[ST_COUNT] = {
                           "ELSE consecutive_failures + 1 END "
                           "WHERE id = ?1 RETURNING consecutive_failures",
     [ST_WORKER_QUARANTINE] = "UPDATE workers SET quarantined = ?2 WHERE id = ?1",
+    [ST_WORKER_QUARANTINED] = "SELECT quarantined, consecutive_failures FROM workers "
+                              "WHERE id = ?1",
     [ST_JOBS_LIST] = "SELECT id, name, objective, status, round, created_at, finished_at, error "
                      "FROM jobs ORDER BY id",
     [ST_JOB_GET] = "SELECT id, name, objective, spec, status, round, region, created_at, "
@@ -238,6 +275,24 @@ static const char *const k_sql[ST_COUNT] = {
                      "ORDER BY epoch",
     [ST_WORKERS_LIST] = "SELECT id, version, threads, host, first_seen, last_seen, trials_done, "
                         "consecutive_failures, quarantined FROM workers ORDER BY id",
+    [ST_ATTEMPT_END] = ATTEMPT_END_SQL,
+    [ST_ATTEMPT_STALE] = "UPDATE trial_attempts SET outcome = 'stale' "
+                         "WHERE trial_id = ?1 AND lease = ?2 AND outcome = 'lost'",
+    [ST_ATTEMPTS_RECOVER] = "INSERT OR REPLACE INTO trial_attempts (trial_id, attempt, worker_id, "
+                            "lease, started_at, ended_at, outcome, error) SELECT id, attempts, "
+                            "worker_id, lease_token, started_at, " SQL_NOW ", 'lost', "
+                            "'the coordinator restarted' FROM trials "
+                            "WHERE status = 'running' AND attempts >= 1",
+    [ST_ATTEMPTS_CANCEL] = "INSERT OR REPLACE INTO trial_attempts (trial_id, attempt, worker_id, "
+                           "lease, started_at, ended_at, outcome, error) SELECT id, attempts, "
+                           "worker_id, lease_token, started_at, ?2, 'cancelled', NULL FROM trials "
+                           "WHERE job_id = ?1 AND status = 'running' AND attempts >= 1",
+    [ST_ATTEMPTS_GET] = "SELECT attempt, worker_id, started_at, ended_at, outcome, error "
+                        "FROM trial_attempts WHERE trial_id = ?1 ORDER BY attempt",
+    [ST_JOB_QUARANTINED] = "SELECT DISTINCT a.worker_id AS worker_id FROM trial_attempts AS a "
+                           "JOIN trials AS t ON t.id = a.trial_id "
+                           "JOIN workers AS w ON w.id = a.worker_id "
+                           "WHERE t.job_id = ?1 AND w.quarantined = 1 ORDER BY a.worker_id",
     [ST_JOBS_EACH] = "SELECT id, name, objective, spec, status, round, region, created_at "
                      "FROM jobs WHERE ?1 = 0 OR status = 'running' ORDER BY id",
     [ST_TRIALS_EACH] = "SELECT t.id, t.number, t.round, t.status, t.attempts, t.params, "
@@ -748,6 +803,13 @@ int cv_store_job_cancel(cv_store_t *store, int64_t job_id, double now, int64_t *
             ret = cv_errf(err, CV_EINVAL, "store: cancel job: no job %lld", (long long)job_id);
         goto end;
     }
+    q = store->st[ST_ATTEMPTS_CANCEL];
+    if (sqlite3_bind_int64(q, 1, job_id) || bind_real(q, 2, now)) {
+        ret = bind_failed(store, ST_ATTEMPTS_CANCEL, err, "cancel job");
+        goto end;
+    }
+    ret = run(store, ST_ATTEMPTS_CANCEL, err, "record the attempts of cancelled trials");
+    if (ret != 0) goto end;
     q = store->st[ST_JOB_CANCEL_TRIALS];
     if (sqlite3_bind_int64(q, 1, job_id) || bind_real(q, 2, now)) {
         ret = bind_failed(store, ST_JOB_CANCEL_TRIALS, err, "cancel job");
@@ -834,6 +896,18 @@ end:
     return op_end(store, ret, err);
 }
 
+/* Writes the attempt row of a running trial's lease (see ATTEMPT_END_SQL); call it inside the
+ * savepoint of the write that ends the lease. A trial that is not running under the token
+ * writes nothing. */
+static int attempt_end(cv_store_t *s, int64_t trial_id, const char *lease_token, double now,
+                       const char *outcome, const char *error, char *err) {
+    sqlite3_stmt *q = s->st[ST_ATTEMPT_END];
+    if (sqlite3_bind_int64(q, 1, trial_id) || bind_text(q, 2, lease_token) ||
+        bind_real(q, 3, now) || bind_text(q, 4, outcome) || bind_text(q, 5, error))
+        return bind_failed(s, ST_ATTEMPT_END, err, "end attempt");
+    return run(s, ST_ATTEMPT_END, err, "end attempt");
+}
+
 int cv_store_put_result(cv_store_t *store, int64_t trial_id, const char *lease_token,
                         const cv_store_result_t *result, double now, char *err) {
     if (!lease_token || !result)
@@ -844,6 +918,10 @@ int cv_store_put_result(cv_store_t *store, int64_t trial_id, const char *lease_t
         return cv_errf(err, CV_EINVAL,
                        "store: put result: status must be completed, failed or diverged, got %s",
                        cv_store_trial_status_name(st));
+    int ret = op_begin(store, err);
+    if (ret != 0) return ret;
+    ret = attempt_end(store, trial_id, lease_token, now, k_trial_status[st], result->error, err);
+    if (ret != 0) return op_end(store, ret, err);
     sqlite3_stmt *q = store->st[ST_TRIAL_RESULT];
     if (sqlite3_bind_int64(q, 1, trial_id) || bind_text(q, 2, lease_token) ||
         bind_text(q, 3, k_trial_status[st]) || bind_real(q, 4, now) ||
@@ -853,15 +931,14 @@ int cv_store_put_result(cv_store_t *store, int64_t trial_id, const char *lease_t
         bind_count(q, 11, result->epochs_run) || bind_text(q, 12, result->diagnosis) ||
         bind_real(q, 13, result->examples_per_second) || bind_text(q, 14, result->error) ||
         bind_text(q, 15, result->model_path))
-        return bind_failed(store, ST_TRIAL_RESULT, err, "put result");
+        return op_end(store, bind_failed(store, ST_TRIAL_RESULT, err, "put result"), err);
     int rc = sqlite3_step(q);
-    int ret = 0;
     if (rc != SQLITE_DONE)
         ret = failf(store, rc, err, "put result of trial %lld", (long long)trial_id);
     done(q);
     if (ret == 0 && sqlite3_changes(store->db) == 0)
         ret = trial_missing_or_stale(store, trial_id, err, "put result");
-    return ret;
+    return op_end(store, ret, err);
 }
 
 int cv_store_curve_add(cv_store_t *store, int64_t trial_id, const char *lease_token,
@@ -908,22 +985,42 @@ end:
 
 int cv_store_trial_requeue(cv_store_t *store, int64_t trial_id, const char *lease_token,
                            cv_store_trial_status_t to_status, double now, char *err) {
-    if (to_status != CV_STORE_TRIAL_QUEUED && to_status != CV_STORE_TRIAL_LOST)
-        return cv_errf(err, CV_EINVAL, "store: requeue trial: status must be queued or lost");
+    if (to_status != CV_STORE_TRIAL_QUEUED && to_status != CV_STORE_TRIAL_LOST &&
+        to_status != CV_STORE_TRIAL_FAILED)
+        return cv_errf(err, CV_EINVAL,
+                       "store: requeue trial: status must be queued, lost or failed");
+    int ret = op_begin(store, err);
+    if (ret != 0) return ret;
+    ret = attempt_end(store, trial_id, lease_token, now, "lost", NULL, err);
+    if (ret != 0) return op_end(store, ret, err);
     sqlite3_stmt *q = store->st[ST_TRIAL_REQUEUE];
     if (sqlite3_bind_int64(q, 1, trial_id) || bind_text(q, 2, lease_token) ||
         bind_text(q, 3, k_trial_status[to_status]) || bind_real(q, 4, now))
-        return bind_failed(store, ST_TRIAL_REQUEUE, err, "requeue trial");
-    int ret = run(store, ST_TRIAL_REQUEUE, err, "requeue trial");
+        return op_end(store, bind_failed(store, ST_TRIAL_REQUEUE, err, "requeue trial"), err);
+    ret = run(store, ST_TRIAL_REQUEUE, err, "requeue trial");
     if (ret == 0 && sqlite3_changes(store->db) == 0)
         ret = trial_missing_or_stale(store, trial_id, err, "requeue trial");
+    return op_end(store, ret, err);
+}
+
+int cv_store_attempt_stale(cv_store_t *store, int64_t trial_id, const char *lease_token,
+                           char *err) {
+    if (!lease_token) return CV_STORE_NOT_FOUND;
+    sqlite3_stmt *q = store->st[ST_ATTEMPT_STALE];
+    if (sqlite3_bind_int64(q, 1, trial_id) || bind_text(q, 2, lease_token))
+        return bind_failed(store, ST_ATTEMPT_STALE, err, "mark attempt stale");
+    int ret = run(store, ST_ATTEMPT_STALE, err, "mark attempt stale");
+    if (ret == 0 && sqlite3_changes(store->db) == 0) ret = CV_STORE_NOT_FOUND;
     return ret;
 }
 
 int cv_store_recover(cv_store_t *store, int64_t *requeued, char *err) {
-    int ret = run(store, ST_RECOVER, err, "recover running trials");
+    int ret = op_begin(store, err);
+    if (ret != 0) return ret;
+    ret = run(store, ST_ATTEMPTS_RECOVER, err, "record the attempts of running trials");
+    if (ret == 0) ret = run(store, ST_RECOVER, err, "recover running trials");
     if (ret == 0 && requeued) *requeued = sqlite3_changes(store->db);
-    return ret;
+    return op_end(store, ret, err);
 }
 
 int cv_store_trial_id(cv_store_t *store, int64_t job_id, int number, int64_t *trial_id, char *err) {
@@ -968,6 +1065,24 @@ int cv_store_worker_outcome(cv_store_t *store, const char *worker_id, int succee
         rc = sqlite3_step(q); /* finish the statement: the update is complete only at DONE */
     }
     if (rc != SQLITE_DONE) ret = failf(store, rc, err, "worker outcome of %.64s", worker_id);
+    done(q);
+    return ret;
+}
+
+int cv_store_worker_get(cv_store_t *store, const char *worker_id, int *quarantined,
+                        int *consecutive_failures, char *err) {
+    sqlite3_stmt *q = store->st[ST_WORKER_QUARANTINED];
+    if (bind_text(q, 1, worker_id))
+        return bind_failed(store, ST_WORKER_QUARANTINED, err, "get worker");
+    int rc = sqlite3_step(q), ret = 0;
+    if (rc == SQLITE_ROW) {
+        if (quarantined) *quarantined = sqlite3_column_int(q, 0);
+        if (consecutive_failures) *consecutive_failures = sqlite3_column_int(q, 1);
+    } else if (rc == SQLITE_DONE) {
+        ret = CV_STORE_NOT_FOUND;
+    } else {
+        ret = failf(store, rc, err, "get worker %s", worker_id);
+    }
     done(q);
     return ret;
 }
@@ -1108,6 +1223,17 @@ static int job_details(cv_store_t *s, int64_t job_id, int objective, cJSON *job,
         return cv_errf(err, CV_ENOMEM, "store: out of memory");
     }
 
+    cJSON *quarantined = NULL;
+    q = s->st[ST_JOB_QUARANTINED];
+    if (sqlite3_bind_int64(q, 1, job_id))
+        return bind_failed(s, ST_JOB_QUARANTINED, err, "job quarantined workers");
+    ret = query_array(s, ST_JOB_QUARANTINED, &quarantined, "job quarantined workers", err);
+    if (ret != 0) return ret;
+    if (!cJSON_AddItemToObject(job, "quarantined_workers", quarantined)) {
+        cJSON_Delete(quarantined);
+        return cv_errf(err, CV_ENOMEM, "store: out of memory");
+    }
+
     cJSON *top = NULL;
     ret = query_top(s, job_id, objective, 1, &top, err);
     if (ret != 0) return ret;
@@ -1204,6 +1330,19 @@ int cv_store_trial_get(cv_store_t *store, int64_t trial_id, cJSON **out, char *e
     if (ret != 0) goto fail;
     if (!cJSON_AddItemToObject(trial, "curve", curve)) {
         cJSON_Delete(curve);
+        ret = cv_errf(err, CV_ENOMEM, "store: out of memory");
+        goto fail;
+    }
+    cJSON *history = NULL;
+    q = store->st[ST_ATTEMPTS_GET];
+    if (sqlite3_bind_int64(q, 1, trial_id)) {
+        ret = bind_failed(store, ST_ATTEMPTS_GET, err, "get attempts");
+        goto fail;
+    }
+    ret = query_array(store, ST_ATTEMPTS_GET, &history, "get attempts", err);
+    if (ret != 0) goto fail;
+    if (!cJSON_AddItemToObject(trial, "attempts_history", history)) {
+        cJSON_Delete(history);
         ret = cv_errf(err, CV_ENOMEM, "store: out of memory");
         goto fail;
     }

@@ -39,7 +39,7 @@
                                 under that lease token, or the job is no longer running */
 #define CV_STORE_NOT_FOUND 2 /* a query named a job, trial or number that does not exist */
 
-#define CV_STORE_SCHEMA_VERSION 1          /* PRAGMA user_version written by the newest migration */
+#define CV_STORE_SCHEMA_VERSION 2          /* PRAGMA user_version written by the newest migration */
 #define CV_STORE_APPLICATION_ID 0x43415652 /* PRAGMA application_id: "CAVR" */
 
 typedef struct cv_store cv_store_t;
@@ -70,11 +70,23 @@ typedef enum {
  *   running   --cv_store_put_result-->      completed | failed | diverged   (finished_at set;
  *                                           only under the current lease token)
  *   running   --cv_store_trial_requeue-->   queued  (lease expired, worker gone; attempts left)
- *                                           lost    (attempts exhausted; finished_at set)
+ *                                           failed  (attempts exhausted: error "lost N leases";
+ *                                                    lost, kept for older callers; finished_at)
  *   running   --cv_store_recover-->         queued  (coordinator restarted; leases are void)
  *   queued, running --cv_store_job_cancel--> cancelled (finished_at set)
  *
- * completed, failed, diverged, lost and cancelled are final. */
+ * completed, failed, diverged, lost and cancelled are final.
+ *
+ * Every transition out of running also writes one row of the trial's attempt history
+ * (table trial_attempts, since schema version 2): attempt number, worker, lease token, start
+ * and end times, and the outcome of that lease:
+ *
+ *   completed | failed | diverged   the result arrived under the lease (cv_store_put_result)
+ *   lost        the lease ended without a result: worker gone or silent (cv_store_trial_requeue),
+ *               or the coordinator restarted (cv_store_recover)
+ *   stale       a lost lease whose worker came back with it later and was refused
+ *               (cv_store_attempt_stale)
+ *   cancelled   the job was cancelled while the trial ran (cv_store_job_cancel) */
 typedef enum {
     CV_STORE_TRIAL_QUEUED,
     CV_STORE_TRIAL_RUNNING,
@@ -233,17 +245,26 @@ typedef struct {
 int cv_store_curve_add(cv_store_t *store, int64_t trial_id, const char *lease_token,
                        const cv_store_curve_point_t *points, size_t n, char *err);
 
-/* Takes a running trial off its worker: to_status QUEUED puts it back in line (worker and
- * started_at cleared, queued_at kept so it keeps its place), LOST retires it (finished_at = now,
- * worker kept for the record). The lease is cleared either way. When lease_token is not NULL the
- * trial must run under it. CV_STORE_STALE when the trial is not running (under that token),
- * CV_EINVAL when it does not exist or to_status is neither QUEUED nor LOST. */
+/* Takes a running trial off its worker and records the attempt as lost: to_status QUEUED puts it
+ * back in line (worker and started_at cleared, queued_at kept so it keeps its place), FAILED
+ * retires it with error "lost N leases" (N = attempts), LOST retires it without an error; a
+ * retired trial has finished_at = now and keeps its worker for the record. The lease is cleared
+ * either way. When lease_token is not NULL the trial must run under it. CV_STORE_STALE when the
+ * trial is not running (under that token), CV_EINVAL when it does not exist or to_status is not
+ * QUEUED, FAILED or LOST. */
 int cv_store_trial_requeue(cv_store_t *store, int64_t trial_id, const char *lease_token,
                            cv_store_trial_status_t to_status, double now, char *err);
 
+/* Marks the lost attempt that ran trial_id under lease_token as stale: its worker came back
+ * with the lease (a late result, or a claim in hello) and was refused. CV_STORE_NOT_FOUND when
+ * no lost attempt holds that token (NULL token included). */
+int cv_store_attempt_stale(cv_store_t *store, int64_t trial_id, const char *lease_token,
+                           char *err);
+
 /* Crash recovery, called once at coordinator start-up: every running trial of every job goes
- * back to queued with its lease and worker cleared (its attempts count is kept). Writes how many
- * into *requeued when not NULL. */
+ * back to queued with its lease and worker cleared (its attempts count is kept), and its
+ * attempt is recorded as lost with ended_at the current clock time. Writes how many into
+ * *requeued when not NULL. */
 int cv_store_recover(cv_store_t *store, int64_t *requeued, char *err);
 
 /* Finds the id of trial `number` of a job. CV_STORE_NOT_FOUND when there is none. */
@@ -263,6 +284,11 @@ int cv_store_worker_seen(cv_store_t *store, const char *worker_id, const char *v
 int cv_store_worker_outcome(cv_store_t *store, const char *worker_id, int succeeded,
                             int *consecutive_failures, char *err);
 
+/* Reads a worker's quarantine flag and its count of consecutive failures (either pointer may be
+ * NULL). CV_STORE_NOT_FOUND for an unknown worker. */
+int cv_store_worker_get(cv_store_t *store, const char *worker_id, int *quarantined,
+                        int *consecutive_failures, char *err);
+
 /* Sets or clears a worker's quarantine flag. CV_STORE_NOT_FOUND for an unknown worker. */
 int cv_store_worker_set_quarantined(cv_store_t *store, const char *worker_id, int quarantined,
                                     char *err);
@@ -274,7 +300,8 @@ int cv_store_worker_set_quarantined(cv_store_t *store, const char *worker_id, in
 int cv_store_jobs_list(cv_store_t *store, cJSON **out, char *err);
 
 /* One job: its columns (spec, region and test_result as JSON values), "counts" (an object with
- * every trial status name mapped to a count), "rounds" ([{round, size, region, created_at}]) and
+ * every trial status name mapped to a count), "rounds" ([{round, size, region, created_at}]),
+ * "quarantined_workers" ([{worker_id}] of quarantined workers that ran any of its trials) and
  * "best" (the best completed trial by the job's objective as in cv_store_trials_list, or null).
  * CV_STORE_NOT_FOUND for an unknown job. *out is caller-owned. */
 int cv_store_job_get(cv_store_t *store, int64_t job_id, cJSON **out, char *err);
@@ -292,8 +319,9 @@ int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t offset, int6
 int cv_store_trials_top(cv_store_t *store, int64_t job_id, cv_store_objective_t objective,
                         int64_t k, cJSON **out, char *err);
 
-/* One trial as in cv_store_trials_list plus config_key, spec and "curve" ([{epoch, train_cost,
- * train_cost_reg, dev_cost, train_error, dev_error, learning_rate, seconds}] by epoch).
+/* One trial as in cv_store_trials_list plus config_key, spec, "curve" ([{epoch, train_cost,
+ * train_cost_reg, dev_cost, train_error, dev_error, learning_rate, seconds}] by epoch) and
+ * "attempts_history" ([{attempt, worker_id, started_at, ended_at, outcome, error}] by attempt).
  * CV_STORE_NOT_FOUND for an unknown trial. *out is caller-owned. */
 int cv_store_trial_get(cv_store_t *store, int64_t trial_id, cJSON **out, char *err);
 

@@ -526,6 +526,13 @@ static void prep_clear(worker_t *w);
 static void start_run(worker_t *w) {
     char reason[CV_ERRLEN];
     prep_t *p = &w->prep;
+    if (w->opt->fail_trials) { /* the test hook of a broken worker (connection.h) */
+        snprintf(reason, sizeof reason, "CAVIAR_WORKER_FAIL_TRIALS is set: failing on purpose");
+        LOG(w, CV_LOG_WARN, "trial %lld: %s", (long long)p->trial_id, reason);
+        add_result(w, p->trial_id, p->lease, failed_result(reason, 0), "", 0, 0);
+        prep_clear(w);
+        return;
+    }
     run_t *r = calloc(1, sizeof *r);
     if (r == NULL) {
         snprintf(reason, sizeof reason, "out of memory starting the trial");

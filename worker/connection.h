@@ -43,6 +43,8 @@ typedef struct {
     const char *tmp_dir;         /* directory for model files while they are unacknowledged */
     int noop;                    /* 1: answer every trial at once with cv_conn_noop_dev_error */
     int once;                    /* 1: return after the first connection ends */
+    int fail_trials;             /* test hook: 1 reports every trial failed without training
+                                    (caviar-worker sets it from CAVIAR_WORKER_FAIL_TRIALS=1) */
     volatile sig_atomic_t *stop; /* set non-zero by the caller's signal handler: return */
     const cv_log_t *log;         /* may be NULL */
 } cv_conn_options_t;

@@ -1,5 +1,7 @@
 /* caviar-worker: the training engine's command line.
  *   --connect HOST:PORT [--id ID] [--threads N] [--token T] [--cache DIR] [--noop] [--once]
+ *             [--verbose]                              debug log; CAVIAR_WORKER_FAIL_TRIALS=1
+ *                                                      fails every trial (a test hook)
  *                                                      serve a coordinator (worker/connection.h)
  *   train SPEC.json [--json] [--save MODEL] [--test]   one model, "panda" mode
  *   gradcheck SPEC.json [--examples N] [--coords N]     gradient check in double precision
@@ -40,7 +42,7 @@ static void on_signal(int sig) {
 
 static void usage(FILE *out) {
     fputs("usage: caviar-worker --connect HOST:PORT [--id ID] [--threads N] [--token T]\n"
-          "                     [--cache DIR] [--noop] [--once]\n"
+          "                     [--cache DIR] [--noop] [--once] [--verbose]\n"
           "       caviar-worker train SPEC.json [--json] [--save MODEL] [--test]\n"
           "       caviar-worker gradcheck SPEC.json [--examples N] [--coords N]\n"
           "       caviar-worker predict MODEL DATA [--labels FILE]\n"
@@ -268,11 +270,12 @@ static int read_long(const char *text, long lo, long hi, long *out) {
 static int cmd_connect(int argc, char **argv) {
     const char *address = NULL, *id = NULL, *token = NULL, *cache = NULL;
     long threads = 1;
-    int noop = 0, once = 0;
+    int noop = 0, once = 0, verbose = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--noop")) noop = 1;
         else if (!strcmp(a, "--once")) once = 1;
+        else if (!strcmp(a, "--verbose")) verbose = 1;
         else if (!strcmp(a, "--connect") && next) address = argv[++i];
         else if (!strcmp(a, "--id") && next) id = argv[++i];
         else if (!strcmp(a, "--token") && next) token = argv[++i];
@@ -341,11 +344,13 @@ static int cmd_connect(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    cv_log_t log = {.min_level = CV_LOG_INFO, .name = "caviar-worker"};
+    cv_log_t log = {.min_level = verbose ? CV_LOG_DEBUG : CV_LOG_INFO, .name = "caviar-worker"};
     cv_conn_options_t opts = {
         .host = host, .port = port, .worker_id = worker_id, .version = CV_VERSION,
         .hostname = hostname, .token = token, .threads = (int)threads, .cache_dir = cache,
         .tmp_dir = tmp && *tmp ? tmp : "/tmp", .noop = noop, .once = once,
+        .fail_trials = getenv("CAVIAR_WORKER_FAIL_TRIALS") &&
+                       !strcmp(getenv("CAVIAR_WORKER_FAIL_TRIALS"), "1"),
         .stop = &stop_requested, .log = &log,
     };
     if (cv_conn_run(&opts, err) != 0) {

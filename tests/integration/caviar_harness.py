@@ -6,6 +6,7 @@ import math
 import os
 import random
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -28,6 +29,33 @@ def write_moons(path, n=600, seed=11, noise=0.2):
             f.write(f"{x + rng.gauss(0, noise):.5f},{y + rng.gauss(0, noise):.5f},{label}\n")
 
 
+def frame(payload, kind=1):
+    """One worker-protocol frame: the 8-byte header, then the payload."""
+    return struct.pack(">IB3x", len(payload), kind) + payload
+
+
+def message(obj):
+    """A JSON message as one frame."""
+    return frame(json.dumps(obj).encode())
+
+
+def read_message(sock, timeout=10):
+    """The next frame from sock, which must be a JSON message; EOFError when sock closes."""
+    sock.settimeout(timeout)
+
+    def exact(n):
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                raise EOFError("closed")
+            data += chunk
+        return data
+    length, kind = struct.unpack(">IB3x", exact(8))
+    assert kind == 1, kind
+    return json.loads(exact(length))
+
+
 class Coordinator:
     """A caviard process with its own temporary directory."""
 
@@ -42,6 +70,7 @@ class Coordinator:
         self.extra = list(extra) + (["--noop-workers"] if noop else [])
         self.proc = None
         self.port = None
+        self.worker_port = None
 
     def start(self):
         port_file = os.path.join(self.dir, "port")
@@ -62,7 +91,9 @@ class Coordinator:
                 raise RuntimeError("caviard did not start:\n" + self.log_text())
             time.sleep(0.05)
         with open(port_file) as f:
-            self.port = int(f.read())
+            lines = f.read().split()
+        self.port = int(lines[0])  # the API port; the worker port is on the second line
+        self.worker_port = int(lines[1]) if len(lines) > 1 else None
         return self
 
     def log_text(self):
@@ -98,6 +129,15 @@ class Coordinator:
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
+
+    def wait_workers(self, n, timeout=30):
+        """Waits until n workers have said hello."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(self.request("GET", "/v1/workers")[1]["workers"]) >= n:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{n} workers did not connect:\n" + self.log_text())
 
     def wait_job(self, job_id, timeout=300):
         deadline = time.time() + timeout
