@@ -284,7 +284,9 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
     cJSON *test = cJSON_DetachItemFromObjectCaseSensitive(job, "test_result");
     int running = status && !strcmp(status, "running");
     cJSON_Delete(job);
-    if (test && cJSON_IsObject(test)) { /* once: the stored result is the answer */
+    /* Once: a stored result is the answer. A stored failure (the test set could not be read,
+     * the daemon stopped mid-way) is not a result, so asking again starts a new evaluation. */
+    if (test && cJSON_IsObject(test) && !cJSON_GetObjectItemCaseSensitive(test, "error")) {
         cJSON_AddBoolToObject(test, "cached", 1);
         REPLY(cv_http_respond_json(res, 200, test));
     }
@@ -332,7 +334,10 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     if (!strcmp(p, "/v1/health")) {
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
         cJSON *o = cJSON_CreateObject();
-        if (o) cJSON_AddStringToObject(o, "status", "ok");
+        if (o) {
+            cJSON_AddStringToObject(o, "status", "ok");
+            cJSON_AddStringToObject(o, "version", CV_VERSION);
+        }
         REPLY(cv_http_respond_json(res, 200, o));
     }
     if (!token_ok(api, req->authorization))

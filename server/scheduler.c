@@ -787,6 +787,14 @@ int cv_sched_busy(const cv_sched_t *s) {
     return n;
 }
 
+/* An integer field, or def when it is absent or not a number in int range. */
+static int int_or(const cJSON *obj, const char *name, int def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= INT_MIN && v->valuedouble <= INT_MAX))
+        return def;
+    return (int)v->valuedouble;
+}
+
 static double number_or_nan(const cJSON *obj, const char *name) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
@@ -837,6 +845,67 @@ static int keep_model(cv_sched_t *s, const trial_t *t, const char *tmp, char *de
     return 0;
 }
 
+/* Puts one trial that failed on a quarantined worker back in its job's queue, when that is
+ * still safe: the job runs and the trial belongs to its current round. A trial of a round that
+ * already ended stays failed, since the round's completion (and the next round's region) were
+ * decided with it final. Returns 1 when requeued, 0 when left as it is. */
+static int retry_trial(cv_sched_t *s, const cv_sched_worker_t *w, int64_t trial_id) {
+    char err[CV_ERRLEN];
+    trial_t *t = map_get(s, trial_id);
+    const char *why = NULL;
+    if (!t)
+        why = "its job is no longer loaded";
+    else if (t->status != CV_STORE_TRIAL_FAILED)
+        return 0; /* already retried (it failed twice in the streak) or otherwise moved on */
+    else if (t->job->status != CV_STORE_JOB_RUNNING)
+        why = "its job is no longer running";
+    else if (t->round != t->job->round)
+        why = "its round already ended and the job moved on to the next one";
+    if (why) {
+        cv_log(s->cfg.log, CV_LOG_INFO, "trial %lld failed on quarantined worker %s but stays "
+               "failed: %s", (long long)trial_id, w->id, why);
+        return 0;
+    }
+    int rc = cv_store_trial_retry(s->cfg.store, t->id, err);
+    if (rc) {
+        if (rc < 0)
+            cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)t->id, err);
+        return 0;
+    }
+    job_t *job = t->job;
+    t->status = CV_STORE_TRIAL_QUEUED;
+    t->objective = NAN;
+    job->open++;
+    queue_push(job, t, 1);
+    return 1;
+}
+
+/* A worker was just quarantined: the trials of its failure streak (its last quarantine_after
+ * results, all failed) failed because of the worker, not their configuration, so each goes
+ * back to the queue for another worker where retry_trial allows. Runs inside the open group;
+ * a store error is logged and leaves that trial failed. */
+static void retry_failed_streak(cv_sched_t *s, const cv_sched_worker_t *w) {
+    char err[CV_ERRLEN];
+    int n = s->cfg.quarantine_after, count = 0, requeued = 0;
+    int64_t *ids = malloc((size_t)n * sizeof *ids);
+    if (!ids) {
+        cv_log(s->cfg.log, CV_LOG_ERROR, "worker %s: out of memory; its failed trials stay "
+               "failed", w->id);
+        return;
+    }
+    if (cv_store_worker_failed_streak(s->cfg.store, w->id, n, ids, &count, err) < 0) {
+        cv_log(s->cfg.log, CV_LOG_ERROR, "worker %s: %s", w->id, err);
+        count = 0;
+    }
+    /* Newest first, each to the front of its queue: the oldest failure ends up first in line. */
+    for (int i = 0; i < count; i++)
+        requeued += retry_trial(s, w, ids[i]);
+    free(ids);
+    if (requeued)
+        cv_log(s->cfg.log, CV_LOG_INFO, "%d trials that failed on quarantined worker %s are "
+               "queued again", requeued, w->id);
+}
+
 int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
                        const char *lease, const cJSON *result, const char *model_path,
                        double now, char *err) {
@@ -861,14 +930,17 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
         .train_error = number_or_nan(result, "train_error"),
         .train_cost = number_or_nan(result, "train_cost"),
         .train_cost_reg = number_or_nan(result, "train_cost_reg"),
-        .best_epoch = (int)number_or_nan(result, "best_epoch"),
-        .epochs_run = (int)number_or_nan(result, "epochs_run"),
+        .best_epoch = int_or(result, "best_epoch", -1),
+        .epochs_run = int_or(result, "epochs_run", -1),
         .examples_per_second = number_or_nan(result, "examples_per_second"),
         .error = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "error")),
     };
     if (status && !strcmp(status, "stopped") && !r.error) r.error = "stopped by the worker";
     const cJSON *diag = cJSON_GetObjectItemCaseSensitive(result, "diagnosis");
     r.diagnosis = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(diag, "name"));
+    if (r.diagnosis && strcmp(r.diagnosis, "fine") && strcmp(r.diagnosis, "high_bias") &&
+        strcmp(r.diagnosis, "high_variance") && strcmp(r.diagnosis, "high_bias_and_variance"))
+        r.diagnosis = NULL; /* only the four verdicts are stored */
     char dest[PATH_MAX];
     int rc = 0;
     if (model_path) {
@@ -879,12 +951,13 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     rc = cv_store_put_result(s->cfg.store, t->id, lease, &r, now, err);
     if (rc < 0) return rc;
     /* A diverged trial is the hyperparameters' fault, not the worker's. */
-    int failures = 0;
+    int failures = 0, quarantine = 0;
     if (cv_store_worker_outcome(s->cfg.store, w->id, r.status != CV_STORE_TRIAL_FAILED, &failures,
                                 NULL) == 0 &&
         s->cfg.quarantine_after > 0 && failures >= s->cfg.quarantine_after && !w->quarantined &&
         cv_store_worker_set_quarantined(s->cfg.store, w->id, 1, err) == 0) {
         w->quarantined = 1;
+        quarantine = 1;
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s quarantined after %d failed trials in a row "
                "(last: trial %lld of job %lld: %s); it gets no more trials", w->id, failures,
                (long long)t->id, (long long)job->id, r.error ? r.error : "no reason given");
@@ -899,6 +972,8 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     job->running--;
     job->open--;
     if ((rc = push_ack(s, w, trial_id))) return cv_errf(err, rc, "out of memory");
+    /* Before job_advance: the streak includes this trial, whose retry keeps its round open. */
+    if (quarantine) retry_failed_streak(s, w);
     return job_advance(s, job, now, err);
 }
 

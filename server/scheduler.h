@@ -24,7 +24,10 @@
  * Quarantine: a worker whose results are failed quarantine_after times in a row (the count is
  * kept in the store across reconnections; a completed or diverged result resets it) is
  * quarantined: it stays connected but gets no more trials, and the store lists it on the jobs
- * it ran trials of. Only an operator clears the flag (in the store).
+ * it ran trials of. The trials of its failure streak go back to the queue for other workers when
+ * their round is still open (the failures were the worker's, not the configuration's); a trial
+ * whose round already ended stays failed, and the log says why. Only an operator clears the flag
+ * (in the store).
  *
  * A running trial belongs to one worker under a 128-bit random lease token; a result or progress
  * message is applied only under the current token (a stale one is refused and acknowledged as

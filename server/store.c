@@ -165,6 +165,7 @@ enum {
     ST_TRIAL_LEASED,
     ST_CURVE_INSERT,
     ST_TRIAL_REQUEUE,
+    ST_TRIAL_RETRY,
     ST_RECOVER,
     ST_TRIAL_ID,
     ST_WORKER_SEEN,
@@ -186,6 +187,7 @@ enum {
     ST_ATTEMPTS_RECOVER,
     ST_ATTEMPTS_CANCEL,
     ST_ATTEMPTS_GET,
+    ST_WORKER_RESULTS,
     ST_JOB_QUARANTINED,
     ST_JOBS_EACH,
     ST_TRIALS_EACH,
@@ -240,6 +242,12 @@ static const char *const k_sql[ST_COUNT] = {
                          "ELSE error END "
                          "WHERE id = ?1 AND status = 'running' "
                          "AND (?2 IS NULL OR lease_token = ?2)",
+    [ST_TRIAL_RETRY] = "UPDATE trials SET status = 'queued', worker_id = NULL, lease_token = NULL, "
+                       "started_at = NULL, finished_at = NULL, dev_error = NULL, dev_cost = NULL, "
+                       "train_error = NULL, train_cost = NULL, train_cost_reg = NULL, "
+                       "best_epoch = NULL, epochs_run = NULL, diagnosis = NULL, "
+                       "examples_per_second = NULL, error = NULL, model_path = NULL "
+                       "WHERE id = ?1 AND status = 'failed'",
     [ST_RECOVER] = "UPDATE trials SET status = 'queued', worker_id = NULL, lease_token = NULL, "
                    "started_at = NULL WHERE status = 'running'",
     [ST_TRIAL_ID] = "SELECT id FROM trials WHERE job_id = ?1 AND number = ?2",
@@ -289,6 +297,9 @@ static const char *const k_sql[ST_COUNT] = {
                            "WHERE job_id = ?1 AND status = 'running' AND attempts >= 1",
     [ST_ATTEMPTS_GET] = "SELECT attempt, worker_id, started_at, ended_at, outcome, error "
                         "FROM trial_attempts WHERE trial_id = ?1 ORDER BY attempt",
+    [ST_WORKER_RESULTS] = "SELECT trial_id, outcome FROM trial_attempts WHERE worker_id = ?1 "
+                          "AND outcome IN ('completed', 'failed', 'diverged') "
+                          "ORDER BY ended_at DESC, trial_id DESC, attempt DESC LIMIT ?2",
     [ST_JOB_QUARANTINED] = "SELECT DISTINCT a.worker_id AS worker_id FROM trial_attempts AS a "
                            "JOIN trials AS t ON t.id = a.trial_id "
                            "JOIN workers AS w ON w.id = a.worker_id "
@@ -1014,6 +1025,16 @@ int cv_store_attempt_stale(cv_store_t *store, int64_t trial_id, const char *leas
     return ret;
 }
 
+int cv_store_trial_retry(cv_store_t *store, int64_t trial_id, char *err) {
+    sqlite3_stmt *q = store->st[ST_TRIAL_RETRY];
+    if (sqlite3_bind_int64(q, 1, trial_id))
+        return bind_failed(store, ST_TRIAL_RETRY, err, "retry trial");
+    int ret = run(store, ST_TRIAL_RETRY, err, "retry trial");
+    if (ret == 0 && sqlite3_changes(store->db) == 0)
+        ret = trial_missing_or_stale(store, trial_id, err, "retry trial");
+    return ret;
+}
+
 int cv_store_recover(cv_store_t *store, int64_t *requeued, char *err) {
     int ret = op_begin(store, err);
     if (ret != 0) return ret;
@@ -1065,6 +1086,28 @@ int cv_store_worker_outcome(cv_store_t *store, const char *worker_id, int succee
         rc = sqlite3_step(q); /* finish the statement: the update is complete only at DONE */
     }
     if (rc != SQLITE_DONE) ret = failf(store, rc, err, "worker outcome of %.64s", worker_id);
+    done(q);
+    return ret;
+}
+
+int cv_store_worker_failed_streak(cv_store_t *store, const char *worker_id, int n,
+                                  int64_t *trial_ids, int *count, char *err) {
+    *count = 0;
+    if (!worker_id || n < 0 || (n > 0 && !trial_ids))
+        return cv_errf(err, CV_EINVAL, "store: failed streak: worker id and room required");
+    sqlite3_stmt *q = store->st[ST_WORKER_RESULTS];
+    if (bind_text(q, 1, worker_id) || sqlite3_bind_int(q, 2, n))
+        return bind_failed(store, ST_WORKER_RESULTS, err, "failed streak");
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *outcome = (const char *)sqlite3_column_text(q, 1);
+        if (!outcome || strcmp(outcome, "failed") != 0) {
+            rc = SQLITE_DONE; /* the streak ends at the newest result that was not a failure */
+            break;
+        }
+        trial_ids[(*count)++] = sqlite3_column_int64(q, 0);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : failf(store, rc, err, "failed streak of %.64s", worker_id);
     done(q);
     return ret;
 }

@@ -74,8 +74,11 @@ typedef enum {
  *                                                    lost, kept for older callers; finished_at)
  *   running   --cv_store_recover-->         queued  (coordinator restarted; leases are void)
  *   queued, running --cv_store_job_cancel--> cancelled (finished_at set)
+ *   failed    --cv_store_trial_retry-->     queued  (the failure was its worker's fault: the
+ *                                           worker was quarantined; attempts and history kept)
  *
- * completed, failed, diverged, lost and cancelled are final.
+ * completed, failed, diverged, lost and cancelled are final; the one exception is a failed
+ * trial that the scheduler retries because the worker it failed on was quarantined.
  *
  * Every transition out of running also writes one row of the trial's attempt history
  * (table trial_attempts, since schema version 2): attempt number, worker, lease token, start
@@ -261,6 +264,14 @@ int cv_store_trial_requeue(cv_store_t *store, int64_t trial_id, const char *leas
 int cv_store_attempt_stale(cv_store_t *store, int64_t trial_id, const char *lease_token,
                            char *err);
 
+/* Puts a failed trial back in the queue because its failure was blamed on the worker (the
+ * scheduler quarantined it): worker, lease, started_at, finished_at and every result column
+ * (metrics, error, model path) are cleared; attempts, queued_at (its place in line) and the
+ * attempt history, which keeps the failed attempt, are kept. The curve of the failed attempt
+ * stays until the next cv_store_trial_start deletes it. The caller keeps its own count of open
+ * trials right. CV_STORE_STALE when the trial is not failed, CV_EINVAL when it does not exist. */
+int cv_store_trial_retry(cv_store_t *store, int64_t trial_id, char *err);
+
 /* Crash recovery, called once at coordinator start-up: every running trial of every job goes
  * back to queued with its lease and worker cleared (its attempts count is kept), and its
  * attempt is recorded as lost with ended_at the current clock time. Writes how many into
@@ -283,6 +294,14 @@ int cv_store_worker_seen(cv_store_t *store, const char *worker_id, const char *v
  * not NULL. CV_STORE_NOT_FOUND for an unknown worker. */
 int cv_store_worker_outcome(cv_store_t *store, const char *worker_id, int succeeded,
                             int *consecutive_failures, char *err);
+
+/* The worker's current streak of failed results: the trials of its newest results (attempts
+ * that ended completed, failed or diverged, newest first), at most n of them, up to the first
+ * that was not failed. Writes their ids into trial_ids (caller-owned, room for n) and their
+ * number into *count; a trial that failed twice on the worker appears twice. Lost and stale
+ * attempts carry no result and neither extend nor end the streak. */
+int cv_store_worker_failed_streak(cv_store_t *store, const char *worker_id, int n,
+                                  int64_t *trial_ids, int *count, char *err);
 
 /* Reads a worker's quarantine flag and its count of consecutive failures (either pointer may be
  * NULL). CV_STORE_NOT_FOUND for an unknown worker. */

@@ -1,10 +1,12 @@
 """Shared helpers of the integration tests: start caviard (with local workers) on loopback
-ephemeral ports with a temporary database, talk to its HTTP API, and generate small datasets."""
+ephemeral ports with a temporary database, talk to its HTTP API (validating every JSON reply
+against schemas/api.schema.json), and generate small datasets."""
 
 import json
 import math
 import os
 import random
+import re
 import signal
 import struct
 import subprocess
@@ -12,6 +14,116 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+
+
+SCHEMAS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schemas")
+
+# (method, path pattern, status) -> $def of schemas/api.schema.json. Paths are without the query
+# string; any 4xx/5xx reply is an `error`.
+API_REPLIES = [
+    ("GET", r"/v1/health", 200, "health"),
+    ("POST", r"/v1/jobs", 201, "job_created"),
+    ("GET", r"/v1/jobs", 200, "jobs_list"),
+    ("GET", r"/v1/jobs/\d+", 200, "job"),
+    ("GET", r"/v1/jobs/\d+/trials", 200, "trials_list"),
+    ("POST", r"/v1/jobs/\d+/cancel", 200, "cancel"),
+    ("POST", r"/v1/jobs/\d+/evaluate", 200, "evaluate"),
+    ("POST", r"/v1/jobs/\d+/evaluate", 202, "evaluate"),
+    ("GET", r"/v1/trials/\d+", 200, "trial"),
+    ("GET", r"/v1/stats", 200, "stats"),
+    ("GET", r"/v1/workers", 200, "workers"),
+]
+
+_api_validators = {}
+
+
+def bundled_api_schema():
+    """schemas/api.schema.json made self-contained: the job and trial spec schemas it refers to by
+    $id are copied into its $defs (as spec_job, spec_job.<def>, ...), with their references
+    rewritten to match. Debian's python3-jsonschema 4.10 cannot follow a reference inside a
+    schema reached through a urn: $id, and this works with every version."""
+    docs = {}
+    for f in sorted(os.listdir(SCHEMAS)):
+        if f.endswith(".schema.json"):
+            with open(os.path.join(SCHEMAS, f), encoding="utf-8") as fh:
+                doc = json.load(fh)
+            docs[doc["$id"]] = doc
+    api = docs.pop("urn:caviar:schema:api")
+
+    def prefix_of(uri):
+        return "spec_" + uri.rsplit(":", 1)[1]
+
+    def rewrite(node, local):
+        """node with "#/$defs/x" made local-prefixed and "urn:...#/$defs/x" made local."""
+        if isinstance(node, list):
+            return [rewrite(v, local) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for k, v in node.items():
+            if k == "$ref" and isinstance(v, str):
+                uri, _, frag = v.partition("#")
+                prefix = prefix_of(uri) if uri else local
+                if uri and uri not in docs:
+                    raise KeyError(f"api.schema.json refers to unknown schema {uri}")
+                if prefix is None:
+                    out[k] = v
+                elif frag.startswith("/$defs/"):
+                    out[k] = f"#/$defs/{prefix}.{frag[len('/$defs/'):]}"
+                else:
+                    out[k] = f"#/$defs/{prefix}"
+            elif k in ("$id", "$schema") and local is not None:
+                continue
+            else:
+                out[k] = rewrite(v, local)
+        return out
+
+    bundled = rewrite(api, None)
+    for uri, doc in docs.items():
+        prefix = prefix_of(uri)
+        doc = rewrite(doc, prefix)
+        for d, sub in doc.pop("$defs", {}).items():
+            bundled["$defs"][f"{prefix}.{d}"] = sub
+        bundled["$defs"][prefix] = doc
+    return bundled
+
+
+_api_schema = []
+
+
+def api_validator(name):
+    """A Draft 2020-12 validator of $defs/name of schemas/api.schema.json."""
+    if name not in _api_validators:
+        import jsonschema  # python3-jsonschema; only the validating harness needs it
+        if not _api_schema:
+            _api_schema.append(bundled_api_schema())
+        schema = dict(_api_schema[0], **{"$ref": f"#/$defs/{name}"})
+        _api_validators[name] = jsonschema.Draft202012Validator(schema)
+    return _api_validators[name]
+
+
+def api_reply_def(method, path, status):
+    """The $def a reply to method path with this status must match; None when there is none."""
+    if status >= 400:
+        return "error"
+    path = path.split("?", 1)[0]
+    for m, pattern, st, name in API_REPLIES:
+        if m == method and st == status and re.fullmatch(pattern, path):
+            return name
+    return None
+
+
+def validate_api_reply(method, path, status, body):
+    """Raises AssertionError unless body is a valid reply to method path with this status."""
+    name = api_reply_def(method, path, status)
+    if name is None:
+        raise AssertionError(f"{method} {path}: no schema for a {status} reply: {body!r}")
+    import jsonschema.exceptions
+    error = jsonschema.exceptions.best_match(api_validator(name).iter_errors(body))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path)
+        raise AssertionError(f"{method} {path} {status}: reply does not match $defs/{name} "
+                             f"at /{where}: {error.message}\n{json.dumps(body)[:2000]}")
 
 
 def write_moons(path, n=600, seed=11, noise=0.2):
@@ -57,10 +169,13 @@ def read_message(sock, timeout=10):
 
 
 class Coordinator:
-    """A caviard process with its own temporary directory."""
+    """A caviard process with its own temporary directory. With validate (the default), every
+    JSON reply request() returns is first checked against schemas/api.schema.json."""
 
-    def __init__(self, build, workers=2, extra=(), noop=False, db=None, data_dir=None):
+    def __init__(self, build, workers=2, extra=(), noop=False, db=None, data_dir=None,
+                 validate=True):
         self.build = build
+        self.validate = validate
         self.tmp = tempfile.TemporaryDirectory()
         self.dir = self.tmp.name
         self.db = db or os.path.join(self.dir, "caviar.db")
@@ -120,15 +235,19 @@ class Coordinator:
         self.tmp.cleanup()
 
     def request(self, method, path, body=None, raw=None, headers=None):
-        """(status, parsed JSON) of one request."""
+        """(status, parsed JSON) of one request; AssertionError when validating and the reply
+        does not match its schema."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
                                      method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, json.loads(r.read() or b"null")
+                status, reply = r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
+            status, reply = e.code, json.loads(e.read() or b"null")
+        if self.validate:
+            validate_api_reply(method, path, status, reply)
+        return status, reply
 
     def wait_workers(self, n, timeout=30):
         """Waits until n workers have said hello."""

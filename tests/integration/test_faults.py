@@ -88,7 +88,7 @@ class Faults(unittest.TestCase):
             time.sleep(0.05)
         self.fail(f"workers {ids} did not connect:\n" + self.c.log_text())
 
-    def submit(self, trials, parallel, epochs=8, units=1024):
+    def submit(self, trials, parallel, epochs=8, units=1024, rounds=None):
         job = {
             "name": "faults",
             "trial": {"dataset": {"format": "csv", "csv": self.data, "label_column": "label"},
@@ -98,7 +98,7 @@ class Faults(unittest.TestCase):
             "space": {"learning_rate": {"type": "float", "scale": "log", "min": 1e-4,
                                         "max": 1e-2}},
             "budget": {"max_trials": trials, "max_parallel": parallel},
-            "refine": {"rounds": [trials]},
+            "refine": {"rounds": rounds or [trials]},
             "seed": 9,
         }
         status, body = self.c.request("POST", "/v1/jobs", job)
@@ -144,10 +144,15 @@ class Faults(unittest.TestCase):
             self.assertEqual(len(rows), count)
             self.assertTrue(all(status in FINAL for status, _ in rows), rows)
             self.assertEqual(len({key for _, key in rows}), count)
-            # No trial is stored twice: at most one attempt of each ends with a result.
+            # No trial is stored twice: at most one attempt of each ends with a result, except
+            # that a failure on a worker that was then quarantined is retried elsewhere.
             twice = db.execute(
-                "SELECT trial_id FROM trial_attempts WHERE outcome IN "
-                "('completed', 'failed', 'diverged') GROUP BY trial_id HAVING count(*) > 1"
+                "SELECT a.trial_id, a.attempt FROM trial_attempts AS a "
+                "WHERE a.outcome IN ('completed', 'failed', 'diverged') AND EXISTS ("
+                "  SELECT 1 FROM trial_attempts AS b WHERE b.trial_id = a.trial_id "
+                "  AND b.attempt > a.attempt AND b.outcome IN ('completed', 'failed', 'diverged'))"
+                " AND NOT (a.outcome = 'failed' AND a.worker_id IN "
+                "  (SELECT id FROM workers WHERE quarantined = 1))"
             ).fetchall()
             self.assertEqual(twice, [])
         return job
@@ -236,16 +241,51 @@ class Faults(unittest.TestCase):
         job = self.check_accounted(job_id, 5)
         self.assertEqual(job["quarantined_workers"], [{"worker_id": "broken"}])
         with self.db() as db:
-            broken = db.execute("SELECT outcome FROM trial_attempts WHERE worker_id = 'broken'"
-                                ).fetchall()
-            self.assertEqual(broken, [("failed",), ("failed",)])
+            broken = db.execute("SELECT trial_id, outcome FROM trial_attempts "
+                                "WHERE worker_id = 'broken' ORDER BY ended_at").fetchall()
+            self.assertEqual([outcome for _, outcome in broken], ["failed", "failed"])
             (flag,) = db.execute("SELECT quarantined FROM workers WHERE id = 'broken'").fetchone()
             self.assertEqual(flag, 1)
+            # The two failures were the worker's fault: both trials went back to the queue, so
+            # the healthy worker completed all five.
             healthy = db.execute("SELECT count(*) FROM trials WHERE job_id = ? AND "
                                  "status = 'completed' AND worker_id = 'healthy'",
                                  (job_id,)).fetchone()
-            self.assertEqual(healthy, (3,))
+            self.assertEqual(healthy, (5,))
+        for trial_id, _ in broken:
+            t = self.trial(trial_id)
+            self.assertEqual((t["status"], t["worker_id"], t["error"]),
+                             ("completed", "healthy", None))
+            self.assertEqual(t["attempts"], 2)
+            history = [(a["attempt"], a["worker_id"], a["outcome"]) for a in t["attempts_history"]]
+            self.assertEqual(history, [(1, "broken", "failed"), (2, "healthy", "completed")])
+            self.assertIn("failing on purpose", t["attempts_history"][0]["error"])
+        self.assertIn("failed on quarantined worker broken are queued again", self.c.log_text())
         self.assertIsNone(self.workers["broken"][0].poll())  # still connected, just idle
+
+    def test_quarantine_leaves_failures_of_an_ended_round_failed(self):
+        self.start_coordinator("--quarantine-after", "2")
+        self.start_worker("broken", env={"CAVIAR_WORKER_FAIL_TRIALS": "1"})
+        self.wait_workers("broken")
+        # Round 0's only trial fails, which ends the round and samples round 1; the first trial
+        # of round 1 fails too and quarantines the worker.
+        job_id = self.submit(trials=3, parallel=1, epochs=2, units=64, rounds=[1, 2])
+        self.wait_for("the quarantine", lambda: "quarantined" in self.c.log_text())
+        self.start_worker("healthy")
+        self.check_accounted(job_id, 3)
+        by_number = {t["number"]: self.trial(t["id"]) for t in self.trials(job_id)}
+        first, retried = by_number[0], by_number[1]
+        self.assertEqual((first["round"], first["status"], first["worker_id"]),
+                         (0, "failed", "broken"))
+        self.assertEqual([(a["worker_id"], a["outcome"]) for a in first["attempts_history"]],
+                         [("broken", "failed")])
+        self.assertEqual((retried["round"], retried["status"], retried["worker_id"]),
+                         (1, "completed", "healthy"))
+        self.assertEqual([(a["worker_id"], a["outcome"]) for a in retried["attempts_history"]],
+                         [("broken", "failed"), ("healthy", "completed")])
+        self.assertEqual(by_number[2]["status"], "completed")
+        self.assertIn(f"trial {first['id']} failed on quarantined worker broken but stays "
+                      "failed: its round already ended", self.c.log_text())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -180,6 +181,60 @@ static void finish(fx_t *fx, int64_t trial, const char *lease, double dev_error,
 static const char *sqlf(char *buf, size_t cap, const char *fmt, int64_t id) {
     snprintf(buf, cap, fmt, (long long)id);
     return buf;
+}
+
+/* One row of trial_attempts, read back with raw SQL. Text columns that are NULL read as "(null)",
+ * real ones as NaN. */
+typedef struct {
+    int attempt;
+    char worker[32], lease[32], outcome[16], error[64];
+    double started, ended;
+} attempt_row_t;
+
+static void column_text(sqlite3_stmt *q, int i, char *out, size_t cap) {
+    const char *t = (const char *)sqlite3_column_text(q, i);
+    snprintf(out, cap, "%s", t ? t : "(null)");
+}
+
+/* Reads up to max attempt rows of a trial in attempt order; returns how many there are. */
+static int attempt_rows(const char *path, int64_t trial, attempt_row_t *rows, int max) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT attempt, worker_id, lease, started_at, ended_at, "
+                                        "outcome, error FROM trial_attempts WHERE trial_id = ?1 "
+                                        "ORDER BY attempt",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_bind_int64(q, 1, trial), SQLITE_OK);
+    int n = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        if (n < max) {
+            attempt_row_t *r = &rows[n];
+            r->attempt = sqlite3_column_int(q, 0);
+            column_text(q, 1, r->worker, sizeof r->worker);
+            column_text(q, 2, r->lease, sizeof r->lease);
+            r->started = sqlite3_column_type(q, 3) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 3);
+            r->ended = sqlite3_column_type(q, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 4);
+            column_text(q, 5, r->outcome, sizeof r->outcome);
+            column_text(q, 6, r->error, sizeof r->error);
+        }
+        n++;
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Stores a result of the given status and error under lease at time now. */
+static void put(fx_t *fx, int64_t trial, const char *lease, cv_store_trial_status_t status,
+                const char *error, double now) {
+    cv_store_result_t r = completed(0.2, 0.4);
+    r.status = status;
+    r.error = error;
+    ck_assert_msg(cv_store_put_result(fx->store, trial, lease, &r, now, fx->err) == 0, "%s",
+                  fx->err);
 }
 
 /* ---- Schema and opening ------------------------------------------------------------------ */
@@ -668,6 +723,384 @@ START_TEST(test_cancel_job_cancels_only_unfinished_trials) {
     ck_assert_int_eq(cv_store_put_result(fx.store, t[1], "L", &late, NOW, fx.err), CV_STORE_STALE);
     ck_assert_int_eq(cv_store_job_cancel(fx.store, job, NOW, NULL, fx.err), CV_STORE_STALE);
     ck_assert_int_eq(cv_store_job_cancel(fx.store, job + 1, NOW, NULL, fx.err), CV_EINVAL);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* ---- Attempt history (schema version 2) -------------------------------------------------- */
+
+START_TEST(test_fresh_file_has_schema_2_with_the_attempts_table) {
+    fx_t fx;
+    fx_init(&fx);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+                                      "AND name = 'trial_attempts'"),
+                     1);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' "
+                                      "AND name = 'trial_attempts_by_worker'"),
+                     1);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trial_attempts"), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A version-1 file is made the way one existed in the field: the version-1 code wrote only the
+ * schema of migration 1, so the test writes rows, then removes what migration 2 added and sets
+ * user_version back to 1. */
+START_TEST(test_version_1_file_migrates_to_2_and_keeps_its_rows) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "old", CV_STORE_OBJ_DEV_COST), t[2];
+    add_trials(&fx, job, 0, 2, t);
+    start(&fx, t[0], "L");
+    finish(&fx, t[0], "L", 0.25, 0.5);
+    ck_assert_int_eq(cv_store_worker_seen(fx.store, "w1", "0.1.0", 4, "host", NOW, fx.err), 0);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+    raw_exec(fx.path, "DROP INDEX trial_attempts_by_worker; DROP TABLE trial_attempts; "
+                      "PRAGMA user_version = 1;");
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema "
+                                      "WHERE name LIKE 'trial_attempts%'"),
+                     0);
+
+    ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trial_attempts"), 0);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM jobs"), 1);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM workers WHERE id = 'w1' "
+                                      "AND threads = 4"),
+                     1);
+    char q[256], text[64];
+    raw_text(fx.path,
+             sqlf(q, sizeof q, "SELECT status || ' ' || attempts FROM trials WHERE id = %lld",
+                  t[0]),
+             text, sizeof text);
+    ck_assert_str_eq(text, "completed 1");
+    ck_assert_double_eq(
+        raw_real(fx.path, sqlf(q, sizeof q, "SELECT dev_cost FROM trials WHERE id = %lld", t[0])),
+        0.5);
+    raw_text(fx.path, sqlf(q, sizeof q, "SELECT status FROM trials WHERE id = %lld", t[1]), text,
+             sizeof text);
+    ck_assert_str_eq(text, "queued");
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_completed_result_writes_one_completed_attempt) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A"); /* worker w1 at NOW + 1 */
+    put(&fx, id, "lease-A", CV_STORE_TRIAL_COMPLETED, NULL, NOW + 7);
+
+    attempt_row_t r[2];
+    ck_assert_int_eq(attempt_rows(fx.path, id, r, 2), 1);
+    ck_assert_int_eq(r[0].attempt, 1);
+    ck_assert_str_eq(r[0].worker, "w1");
+    ck_assert_str_eq(r[0].lease, "lease-A");
+    ck_assert_double_eq(r[0].started, NOW + 1);
+    ck_assert_double_eq(r[0].ended, NOW + 7);
+    ck_assert_str_eq(r[0].outcome, "completed");
+    ck_assert_str_eq(r[0].error, "(null)");
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_failed_result_writes_a_failed_attempt_with_its_error) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    put(&fx, id, "lease-A", CV_STORE_TRIAL_FAILED, "out of memory on the worker", NOW + 3);
+
+    attempt_row_t r[2];
+    ck_assert_int_eq(attempt_rows(fx.path, id, r, 2), 1);
+    ck_assert_str_eq(r[0].outcome, "failed");
+    ck_assert_str_eq(r[0].error, "out of memory on the worker");
+    ck_assert_double_eq(r[0].ended, NOW + 3);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_diverged_result_writes_a_diverged_attempt) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    put(&fx, id, "lease-A", CV_STORE_TRIAL_DIVERGED, "cost is NaN at epoch 3", NOW + 3);
+
+    attempt_row_t r[2];
+    ck_assert_int_eq(attempt_rows(fx.path, id, r, 2), 1);
+    ck_assert_str_eq(r[0].outcome, "diverged");
+    ck_assert_str_eq(r[0].error, "cost is NaN at epoch 3");
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_stale_result_writes_no_attempt) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    cv_store_result_t r = completed(0.1, 0.1);
+    ck_assert_int_eq(cv_store_put_result(fx.store, id, "lease-B", &r, NOW, fx.err),
+                     CV_STORE_STALE);
+    put(&fx, id, "lease-A", CV_STORE_TRIAL_COMPLETED, NULL, NOW + 2);
+    ck_assert_int_eq(cv_store_put_result(fx.store, id, "lease-A", &r, NOW + 3, fx.err),
+                     CV_STORE_STALE);
+
+    attempt_row_t rows[3];
+    ck_assert_int_eq(attempt_rows(fx.path, id, rows, 3), 1);
+    ck_assert_double_eq(rows[0].ended, NOW + 2);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_requeue_writes_a_lost_attempt_and_the_next_lease_a_new_one) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, id, "lease-A", CV_STORE_TRIAL_QUEUED, NOW + 5, fx.err), 0);
+    ck_assert_int_eq(cv_store_trial_start(fx.store, id, "w2", "lease-B", NOW + 6, fx.err), 0);
+    put(&fx, id, "lease-B", CV_STORE_TRIAL_COMPLETED, NULL, NOW + 9);
+
+    attempt_row_t r[3];
+    ck_assert_int_eq(attempt_rows(fx.path, id, r, 3), 2);
+    ck_assert_int_eq(r[0].attempt, 1);
+    ck_assert_str_eq(r[0].worker, "w1");
+    ck_assert_str_eq(r[0].lease, "lease-A");
+    ck_assert_str_eq(r[0].outcome, "lost");
+    ck_assert_str_eq(r[0].error, "(null)");
+    ck_assert_double_eq(r[0].ended, NOW + 5);
+    ck_assert_int_eq(r[1].attempt, 2);
+    ck_assert_str_eq(r[1].worker, "w2");
+    ck_assert_double_eq(r[1].started, NOW + 6);
+    ck_assert_str_eq(r[1].outcome, "completed");
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_requeue_under_a_stale_lease_writes_no_attempt) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, id, "lease-B", CV_STORE_TRIAL_QUEUED, NOW, fx.err),
+        CV_STORE_STALE);
+    attempt_row_t r[1];
+    ck_assert_int_eq(attempt_rows(fx.path, id, r, 1), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_requeue_to_failed_records_lost_n_leases) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, id, "lease-A", CV_STORE_TRIAL_QUEUED, NOW + 2, fx.err), 0);
+    start(&fx, id, "lease-B");
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, id, "lease-B", CV_STORE_TRIAL_FAILED, NOW + 9, fx.err), 0);
+
+    char q[256], text[64];
+    raw_text(fx.path,
+             sqlf(q, sizeof q, "SELECT status || ': ' || error FROM trials WHERE id = %lld", id),
+             text, sizeof text);
+    ck_assert_str_eq(text, "failed: lost 2 leases");
+    ck_assert_double_eq(
+        raw_real(fx.path, sqlf(q, sizeof q, "SELECT finished_at FROM trials WHERE id = %lld", id)),
+        NOW + 9);
+    attempt_row_t r[3];
+    ck_assert_int_eq(attempt_rows(fx.path, id, r, 3), 2);
+    ck_assert_str_eq(r[0].outcome, "lost");
+    ck_assert_str_eq(r[1].outcome, "lost");
+    ck_assert_str_eq(r[1].lease, "lease-B");
+    ck_assert_double_eq(r[1].ended, NOW + 9);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_recover_writes_a_lost_attempt_with_the_restart_reason) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), t[3];
+    add_trials(&fx, job, 0, 3, t);
+    start(&fx, t[0], "lease-A");
+    start(&fx, t[1], "lease-B");
+    finish(&fx, t[1], "lease-B", 0.1, 0.1);
+    /* running: t0; completed: t1; queued: t2 */
+    fx_reopen(&fx);
+    double before = (double)time(NULL);
+    ck_assert_int_eq(cv_store_recover(fx.store, NULL, fx.err), 0);
+    double after = (double)time(NULL) + 1;
+
+    attempt_row_t r[2];
+    ck_assert_int_eq(attempt_rows(fx.path, t[0], r, 2), 1);
+    ck_assert_str_eq(r[0].worker, "w1");
+    ck_assert_str_eq(r[0].lease, "lease-A");
+    ck_assert_str_eq(r[0].outcome, "lost");
+    ck_assert_str_eq(r[0].error, "the coordinator restarted");
+    ck_assert_msg(r[0].ended >= before && r[0].ended <= after, "ended_at %f not in [%f, %f]",
+                  r[0].ended, before, after);
+    ck_assert_int_eq(attempt_rows(fx.path, t[1], r, 2), 1);
+    ck_assert_str_eq(r[0].outcome, "completed");
+    ck_assert_int_eq(attempt_rows(fx.path, t[2], r, 2), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_cancel_writes_a_cancelled_attempt_for_running_trials_only) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), t[3];
+    add_trials(&fx, job, 0, 3, t);
+    start(&fx, t[1], "lease-B");
+    start(&fx, t[2], "lease-C");
+    finish(&fx, t[2], "lease-C", 0.1, 0.1);
+    /* queued: t0; running: t1; completed: t2 */
+    ck_assert_int_eq(cv_store_job_cancel(fx.store, job, NOW + 5, NULL, fx.err), 0);
+
+    attempt_row_t r[2];
+    ck_assert_int_eq(attempt_rows(fx.path, t[0], r, 2), 0);
+    ck_assert_int_eq(attempt_rows(fx.path, t[1], r, 2), 1);
+    ck_assert_str_eq(r[0].lease, "lease-B");
+    ck_assert_str_eq(r[0].outcome, "cancelled");
+    ck_assert_double_eq(r[0].ended, NOW + 5);
+    ck_assert_int_eq(attempt_rows(fx.path, t[2], r, 2), 1);
+    ck_assert_str_eq(r[0].outcome, "completed");
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_attempt_stale_turns_only_a_lost_attempt_stale) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, id, "lease-A", CV_STORE_TRIAL_QUEUED, NOW + 2, fx.err), 0);
+    start(&fx, id, "lease-B");
+    put(&fx, id, "lease-B", CV_STORE_TRIAL_COMPLETED, NULL, NOW + 4);
+
+    ck_assert_int_eq(cv_store_attempt_stale(fx.store, id, "lease-A", fx.err), 0);
+    ck_assert_int_eq(cv_store_attempt_stale(fx.store, id, "lease-A", fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_attempt_stale(fx.store, id, "lease-B", fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_attempt_stale(fx.store, id, NULL, fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_attempt_stale(fx.store, id + 1, "lease-A", fx.err),
+                     CV_STORE_NOT_FOUND);
+
+    attempt_row_t r[3];
+    ck_assert_int_eq(attempt_rows(fx.path, id, r, 3), 2);
+    ck_assert_str_eq(r[0].outcome, "stale");
+    ck_assert_double_eq(r[0].ended, NOW + 2);
+    ck_assert_str_eq(r[1].outcome, "completed");
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_retry_requeues_a_failed_trial_and_keeps_its_history) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    put(&fx, id, "lease-A", CV_STORE_TRIAL_FAILED, "broken worker", NOW + 2);
+    ck_assert_int_eq(cv_store_trial_retry(fx.store, id, fx.err), 0);
+
+    char q[512], text[128];
+    raw_text(fx.path,
+             sqlf(q, sizeof q,
+                  "SELECT status || ' ' || attempts || ' ' || queued_at || ' ' || "
+                  "(worker_id IS NULL AND lease_token IS NULL AND started_at IS NULL AND "
+                  "finished_at IS NULL AND error IS NULL AND dev_error IS NULL AND "
+                  "model_path IS NULL) FROM trials WHERE id = %lld",
+                  id),
+             text, sizeof text);
+    ck_assert_str_eq(text, "queued 1 1700000000.0 1");
+    ck_assert_int_eq(cv_store_trial_start(fx.store, id, "w2", "lease-B", NOW + 3, fx.err), 0);
+    put(&fx, id, "lease-B", CV_STORE_TRIAL_COMPLETED, NULL, NOW + 5);
+
+    attempt_row_t r[3];
+    ck_assert_int_eq(attempt_rows(fx.path, id, r, 3), 2);
+    ck_assert_str_eq(r[0].worker, "w1");
+    ck_assert_str_eq(r[0].outcome, "failed");
+    ck_assert_str_eq(r[0].error, "broken worker");
+    ck_assert_int_eq(r[1].attempt, 2);
+    ck_assert_str_eq(r[1].worker, "w2");
+    ck_assert_str_eq(r[1].outcome, "completed");
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_retry_refuses_a_trial_that_is_not_failed) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), t[3];
+    add_trials(&fx, job, 0, 3, t);
+    start(&fx, t[1], "L");
+    start(&fx, t[2], "L");
+    finish(&fx, t[2], "L", 0.1, 0.1);
+    /* queued: t0; running: t1; completed: t2 */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(cv_store_trial_retry(fx.store, t[i], fx.err), CV_STORE_STALE);
+    ck_assert_int_eq(cv_store_trial_retry(fx.store, t[2] + 100, fx.err), CV_EINVAL);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'queued'"), 1);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* Runs trial id on worker under lease at time now and stores a result of the given status. */
+static void run_on(fx_t *fx, int64_t id, const char *worker, const char *lease,
+                   cv_store_trial_status_t status, double now) {
+    ck_assert_msg(cv_store_trial_start(fx->store, id, worker, lease, now, fx->err) == 0, "%s",
+                  fx->err);
+    put(fx, id, lease, status, status == CV_STORE_TRIAL_COMPLETED ? NULL : "e", now + 1);
+}
+
+START_TEST(test_failed_streak_ends_at_the_newest_result_that_did_not_fail) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), t[6];
+    add_trials(&fx, job, 0, 6, t);
+    run_on(&fx, t[0], "w1", "a", CV_STORE_TRIAL_FAILED, NOW + 10);
+    run_on(&fx, t[1], "w1", "b", CV_STORE_TRIAL_DIVERGED, NOW + 20);
+    run_on(&fx, t[2], "w1", "c", CV_STORE_TRIAL_FAILED, NOW + 30);
+    start(&fx, t[3], "d"); /* w1 loses this lease: no result, the streak goes on */
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, t[3], "d", CV_STORE_TRIAL_QUEUED, NOW + 41, fx.err), 0);
+    run_on(&fx, t[4], "w2", "e", CV_STORE_TRIAL_COMPLETED, NOW + 45); /* another worker */
+    run_on(&fx, t[5], "w1", "f", CV_STORE_TRIAL_FAILED, NOW + 50);
+
+    int64_t ids[5] = {0};
+    int n = -1;
+    ck_assert_int_eq(cv_store_worker_failed_streak(fx.store, "w1", 5, ids, &n, fx.err), 0);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(ids[0], t[5]);
+    ck_assert_int_eq(ids[1], t[2]);
+    ck_assert_int_eq(cv_store_worker_failed_streak(fx.store, "w1", 1, ids, &n, fx.err), 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(ids[0], t[5]);
+    ck_assert_int_eq(cv_store_worker_failed_streak(fx.store, "w2", 5, ids, &n, fx.err), 0);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(cv_store_worker_failed_streak(fx.store, "nobody", 5, ids, &n, fx.err), 0);
+    ck_assert_int_eq(n, 0);
     fx_finish(&fx);
 }
 END_TEST
@@ -1424,6 +1857,24 @@ static Suite *store_suite(void) {
     tcase_add_test(trials, test_recover_requeues_exactly_the_running_trials);
     tcase_add_test(trials, test_cancel_job_cancels_only_unfinished_trials);
     suite_add_tcase(s, trials);
+
+    TCase *history = tcase_create("attempts");
+    tcase_add_test(history, test_fresh_file_has_schema_2_with_the_attempts_table);
+    tcase_add_test(history, test_version_1_file_migrates_to_2_and_keeps_its_rows);
+    tcase_add_test(history, test_completed_result_writes_one_completed_attempt);
+    tcase_add_test(history, test_failed_result_writes_a_failed_attempt_with_its_error);
+    tcase_add_test(history, test_diverged_result_writes_a_diverged_attempt);
+    tcase_add_test(history, test_stale_result_writes_no_attempt);
+    tcase_add_test(history, test_requeue_writes_a_lost_attempt_and_the_next_lease_a_new_one);
+    tcase_add_test(history, test_requeue_under_a_stale_lease_writes_no_attempt);
+    tcase_add_test(history, test_requeue_to_failed_records_lost_n_leases);
+    tcase_add_test(history, test_recover_writes_a_lost_attempt_with_the_restart_reason);
+    tcase_add_test(history, test_cancel_writes_a_cancelled_attempt_for_running_trials_only);
+    tcase_add_test(history, test_attempt_stale_turns_only_a_lost_attempt_stale);
+    tcase_add_test(history, test_retry_requeues_a_failed_trial_and_keeps_its_history);
+    tcase_add_test(history, test_retry_refuses_a_trial_that_is_not_failed);
+    tcase_add_test(history, test_failed_streak_ends_at_the_newest_result_that_did_not_fail);
+    suite_add_tcase(s, history);
 
     TCase *txn = tcase_create("transactions");
     tcase_add_test(txn, test_rollback_leaves_nothing_behind);
