@@ -7,7 +7,7 @@
  *           [--port-file FILE] [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]
  *           [--quarantine-after N]
  *           [--token-file FILE] [--worker-token-file FILE] [--synchronous full|normal]
- *           [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
+ *           [--db-max-bytes N] [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
  *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N] */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,6 +49,7 @@ typedef struct {
     int quarantine_after; /* consecutive failed trials that quarantine a worker; 0: never */
     const char *token_file, *worker_token_file;
     int synchronous_normal;
+    int64_t db_max_bytes; /* --db-max-bytes: cap on the database file in bytes; 0: none */
     int verbose;
     /* What clients may do (server/paths.h, README "Threat model"). */
     const char *dataset_roots[CV_PATHS_MAX_ROOTS]; /* --dataset-root, canonical after start-up */
@@ -104,11 +105,12 @@ static void usage(FILE *out) {
           "               [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]\n"
           "               [--quarantine-after N]\n"
           "               [--token-file FILE] [--worker-token-file FILE]\n"
-          "               [--synchronous full|normal] [--verbose]\n"
+          "               [--synchronous full|normal] [--db-max-bytes N] [--verbose]\n"
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
           "               [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]\n"
           "Defaults: --listen 127.0.0.1:8470 --worker-listen 127.0.0.1:8471 --db caviar.db\n"
           "          --data-dir caviar-data --workers 0\n"
+          "--db-max-bytes N is a cap on the database file; writes beyond it fail.\n"
           "Tokens may also come from CAVIAR_TOKEN and CAVIAR_WORKER_TOKEN.\n",
           out);
 }
@@ -199,6 +201,10 @@ static int parse_options(options_t *o, int argc, char **argv) {
             TAKES_VALUE
             if (!strcmp(v, "normal")) o->synchronous_normal = 1;
             else if (strcmp(v, "full")) goto bad;
+        } else if (!strcmp(a, "--db-max-bytes")) {
+            TAKES_VALUE
+            o->db_max_bytes = atoll(v);
+            if (o->db_max_bytes < 1) goto bad;
         } else if (!strcmp(a, "--verbose")) {
             o->verbose = 1;
         } else if (!strcmp(a, "--dataset-root")) {
@@ -495,7 +501,8 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
     d.loop = uv_default_loop();
-    cv_store_options_t so = {.synchronous_normal = d.opt.synchronous_normal};
+    cv_store_options_t so = {.synchronous_normal = d.opt.synchronous_normal,
+                             .max_bytes = d.opt.db_max_bytes};
     if (cv_store_open_with(d.opt.db, &so, &d.store, err) ||
         cv_store_open_readonly(d.opt.db, &d.ro, err)) {
         fprintf(stderr, "caviard: %s\n", err);

@@ -212,6 +212,15 @@ static int commit(cv_sched_t *s, char *err) {
     return rc;
 }
 
+/* Every store write goes through here. A write that failed inside the open group leaves the
+ * disk behind the memory (the store undoes only that statement, or SQLite the whole group), so
+ * the scheduler refuses to commit or acknowledge anything more: the next flush fails and the
+ * daemon restarts from the store (crash-only). */
+static int checked(cv_sched_t *s, int rc) {
+    if (rc < 0) s->broken = 1;
+    return rc;
+}
+
 /* ---- jobs ------------------------------------------------------------------------------- */
 
 static void job_free(job_t *job) {
@@ -367,7 +376,7 @@ done:
 /* Stores one chunk of sampled trials and queues them in memory. */
 static int store_chunk(cv_sched_t *s, job_t *job, cv_store_new_trial_t *nt, int64_t *ids,
                        size_t n, double now, char *err) {
-    int rc = cv_store_trials_add(s->cfg.store, job->id, nt, n, now, ids, err);
+    int rc = checked(s, cv_store_trials_add(s->cfg.store, job->id, nt, n, now, ids, err));
     for (size_t i = 0; rc == 0 && i < n; i++) {
         trial_t *t = trial_new(s, job, ids[i], nt[i].number, nt[i].round, nt[i].params);
         if (!t) return cv_errf(err, CV_ENOMEM, "out of memory");
@@ -441,8 +450,8 @@ static int start_round(cv_sched_t *s, job_t *job, int r, double now, char *err) 
         rc = cv_errf(err, CV_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = cv_store_round_add(s->cfg.store, job->id, r, (int)made, region_text, now, err)) ||
-        (rc = cv_store_job_set_round(s->cfg.store, job->id, r, region_text, err)))
+    if ((rc = checked(s, cv_store_round_add(s->cfg.store, job->id, r, (int)made, region_text, now, err))) ||
+        (rc = checked(s, cv_store_job_set_round(s->cfg.store, job->id, r, region_text, err))))
         goto done;
     job->round = r;
     job->region = region;
@@ -458,7 +467,7 @@ done:
 static int job_finish(cv_sched_t *s, job_t *job, cv_store_job_status_t status, const char *why,
                       double now, char *err) {
     int rc = group(s, err);
-    if (rc == 0) rc = cv_store_job_set_status(s->cfg.store, job->id, status, why, now, err);
+    if (rc == 0) rc = checked(s, cv_store_job_set_status(s->cfg.store, job->id, status, why, now, err));
     if (rc == 0) job->status = status;
     if (rc == 0 && s->cfg.log)
         cv_log(s->cfg.log, CV_LOG_INFO, "job %lld %s after %zu trials%s%s", (long long)job->id,
@@ -521,8 +530,8 @@ int cv_sched_submit(cv_sched_t *s, const char *text, size_t len, double now, int
     cv_store_objective_t obj = job->spec.objective == CV_OBJECTIVE_DEV_COST
                                    ? CV_STORE_OBJ_DEV_COST
                                    : CV_STORE_OBJ_DEV_ERROR;
-    if ((rc = cv_store_job_create(s->cfg.store, job->spec.name, obj, spec_text, region_text, now,
-                                  &job->id, err)))
+    if ((rc = checked(s, cv_store_job_create(s->cfg.store, job->spec.name, obj, spec_text, region_text, now,
+                                  &job->id, err))))
         goto rollback;
     job->status = CV_STORE_JOB_RUNNING;
     job->created_at = now;
@@ -585,7 +594,7 @@ static void trial_cancel(cv_sched_t *s, trial_t *t) {
 /* Cancels every queued and running trial of a job in memory and in the store. */
 static int job_cancel_trials(cv_sched_t *s, job_t *job, double now, int64_t *n, char *err) {
     int rc = group(s, err);
-    if (rc == 0) rc = cv_store_job_cancel(s->cfg.store, job->id, now, n, err);
+    if (rc == 0) rc = checked(s, cv_store_job_cancel(s->cfg.store, job->id, now, n, err));
     if (rc) return rc;
     for (size_t i = 0; i < job->n_trials; i++)
         if (!is_final(job->trials[i]->status)) trial_cancel(s, job->trials[i]);
@@ -658,7 +667,7 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
     if (s->workers) s->workers->prev = w;
     s->workers = w;
     if (group(s, err) ||
-        cv_store_worker_seen(s->cfg.store, worker_id, version, threads, host, now, err))
+        checked(s, cv_store_worker_seen(s->cfg.store, worker_id, version, threads, host, now, err)))
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", worker_id, err);
     int quarantined = 0;
     if (cv_store_worker_get(s->cfg.store, worker_id, &quarantined, NULL, err) < 0)
@@ -671,7 +680,7 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
         trial_t *t = map_get(s, lease_trials[i]);
         if (!t || t->status != CV_STORE_TRIAL_RUNNING || strcmp(t->lease, leases[i]) || w->trial) {
             /* A lease lost while the worker was away: refused (not in the welcome's list). */
-            if (cv_store_attempt_stale(s->cfg.store, lease_trials[i], leases[i], err) == 0)
+            if (checked(s, cv_store_attempt_stale(s->cfg.store, lease_trials[i], leases[i], err)) == 0)
                 cv_log(s->cfg.log, CV_LOG_INFO, "worker %s claimed trial %lld under a lease it "
                        "lost; refused", w->id, (long long)lease_trials[i]);
             continue;
@@ -694,7 +703,7 @@ static void trial_release(cv_sched_t *s, trial_t *t, double now) {
     int lost = t->attempts >= s->cfg.max_attempts;
     cv_store_trial_status_t to = lost ? CV_STORE_TRIAL_FAILED : CV_STORE_TRIAL_QUEUED;
     int rc = group(s, err);
-    if (rc == 0) rc = cv_store_trial_requeue(s->cfg.store, t->id, t->lease, to, now, err);
+    if (rc == 0) rc = checked(s, cv_store_trial_requeue(s->cfg.store, t->id, t->lease, to, now, err));
     if (rc < 0) cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)t->id, err);
     t->worker = NULL;
     t->lease[0] = '\0';
@@ -750,7 +759,7 @@ static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, ch
     char token[33];
     new_lease(s, token);
     if (rc == 0) rc = group(s, err);
-    if (rc == 0) rc = cv_store_trial_start(s->cfg.store, t->id, w->id, token, now, err);
+    if (rc == 0) rc = checked(s, cv_store_trial_start(s->cfg.store, t->id, w->id, token, now, err));
     if (rc == 0) {
         memcpy(t->lease, token, sizeof token);
         t->status = CV_STORE_TRIAL_RUNNING;
@@ -775,7 +784,12 @@ void cv_sched_dispatch(cv_sched_t *s, double now) {
         int rc = lease(s, w, t, now, err);
         if (rc && t->status == CV_STORE_TRIAL_QUEUED) {
             queue_push(job, t, 1);
-            cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)t->id, err);
+            if (rc > 0) { /* the store says the trial is not queued: memory and disk disagree */
+                snprintf(err, sizeof err, "the store no longer has it queued");
+                s->broken = 1;
+            }
+            cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld cannot be leased: %s", (long long)t->id,
+                   err);
             return;
         }
     }
@@ -815,7 +829,7 @@ int cv_sched_on_progress(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
         .seconds = number_or_nan(epoch, "seconds"),
     };
     int rc = group(s, err);
-    return rc ? rc : cv_store_curve_add(s->cfg.store, t->id, lease, &p, 1, err);
+    return rc ? rc : checked(s, cv_store_curve_add(s->cfg.store, t->id, lease, &p, 1, err));
 }
 
 static int push_ack(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id) {
@@ -866,7 +880,7 @@ static int retry_trial(cv_sched_t *s, const cv_sched_worker_t *w, int64_t trial_
                "failed: %s", (long long)trial_id, w->id, why);
         return 0;
     }
-    int rc = cv_store_trial_retry(s->cfg.store, t->id, err);
+    int rc = checked(s, cv_store_trial_retry(s->cfg.store, t->id, err));
     if (rc) {
         if (rc < 0)
             cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)t->id, err);
@@ -914,7 +928,7 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     if (w->trial != t || strcmp(t->lease, lease)) {
         /* A result overtaken by a stop or a lost lease: refuse it, keep the connection. */
         if (model_path) unlink(model_path);
-        if (group(s, err) == 0 && cv_store_attempt_stale(s->cfg.store, trial_id, lease, err) == 0)
+        if (group(s, err) == 0 && checked(s, cv_store_attempt_stale(s->cfg.store, trial_id, lease, err)) == 0)
             cv_log(s->cfg.log, CV_LOG_INFO, "worker %s: result of trial %lld under a lost lease "
                    "refused", w->id, (long long)trial_id);
         return s->cfg.ops.send_ack(w->conn, trial_id, 0) ? CV_EIO : 0;
@@ -948,14 +962,14 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
         r.model_path = dest;
     }
     if ((rc = group(s, err))) return rc;
-    rc = cv_store_put_result(s->cfg.store, t->id, lease, &r, now, err);
+    rc = checked(s, cv_store_put_result(s->cfg.store, t->id, lease, &r, now, err));
     if (rc < 0) return rc;
     /* A diverged trial is the hyperparameters' fault, not the worker's. */
     int failures = 0, quarantine = 0;
-    if (cv_store_worker_outcome(s->cfg.store, w->id, r.status != CV_STORE_TRIAL_FAILED, &failures,
-                                NULL) == 0 &&
+    if (checked(s, cv_store_worker_outcome(s->cfg.store, w->id, r.status != CV_STORE_TRIAL_FAILED, &failures,
+                                NULL)) == 0 &&
         s->cfg.quarantine_after > 0 && failures >= s->cfg.quarantine_after && !w->quarantined &&
-        cv_store_worker_set_quarantined(s->cfg.store, w->id, 1, err) == 0) {
+        checked(s, cv_store_worker_set_quarantined(s->cfg.store, w->id, 1, err)) == 0) {
         w->quarantined = 1;
         quarantine = 1;
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s quarantined after %d failed trials in a row "
@@ -980,7 +994,17 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
 int cv_sched_flush(cv_sched_t *s, double now) {
     (void)now;
     char err[CV_ERRLEN];
-    if (s->broken) return CV_EIO;
+    if (s->broken) {
+        if (s->n_acks || s->group_open)
+            cv_log(s->cfg.log, CV_LOG_ERROR, "a store write failed; %zu results not "
+                   "acknowledged, nothing more is committed", s->n_acks);
+        s->n_acks = 0;
+        if (s->group_open) {
+            s->group_open = 0;
+            cv_store_rollback(s->cfg.store, NULL);
+        }
+        return CV_EIO;
+    }
     if (commit(s, err)) {
         /* Crash-only: the group is gone, so its acknowledgements are too, and every later flush
          * fails as well (nothing may be acknowledged against a disk that lost a commit). */
@@ -1064,7 +1088,7 @@ int cv_sched_best_models(cv_sched_t *s, int64_t job_id, int k, char (*paths)[102
 
 int cv_sched_store_test_result(cv_sched_t *s, int64_t job_id, const char *json, char *err) {
     int rc = group(s, err);
-    if (rc == 0) rc = cv_store_job_set_test_result(s->cfg.store, job_id, json, err);
+    if (rc == 0) rc = checked(s, cv_store_job_set_test_result(s->cfg.store, job_id, json, err));
     if (rc == 0) rc = commit(s, err);
     return rc;
 }

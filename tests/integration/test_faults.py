@@ -2,8 +2,9 @@
 """Specification of fault tolerance: the real coordinator and real caviar-worker processes on
 loopback ephemeral ports with a temporary SQLite file, and faults made on purpose - a worker
 killed mid-trial, the coordinator killed mid-job and restarted on its database, a worker frozen
-past its lease and resumed, a worker whose every trial fails. Each case checks that every trial
-ends accounted for, that no result is stored twice, and what the attempt history records.
+past its lease and resumed, a worker whose every trial fails, a database that fills up. Each
+case checks that every trial ends accounted for, that no result is stored twice, and what the
+attempt history records.
 
 Workers are started here (not by caviard --workers) so the test knows their process ids; the
 worker port comes from the second line of caviard's --port-file.
@@ -64,11 +65,11 @@ class Faults(unittest.TestCase):
         write_blobs(self.data)
         return self.c
 
-    def start_worker(self, wid, env=None):
+    def start_worker(self, wid, env=None, extra=()):
         log = open(os.path.join(self.c.dir, f"{wid}.log"), "a")
         proc = subprocess.Popen(
             [WORKER, "--connect", f"127.0.0.1:{self.c.worker_port}", "--id", wid, "--threads",
-             "1", "--verbose", "--cache", os.path.join(self.c.dir, "cache")],
+             "1", "--verbose", "--cache", os.path.join(self.c.dir, "cache"), *extra],
             stdout=log, stderr=log, env=dict(os.environ, OPENBLAS_NUM_THREADS="1", **(env or {})))
         self.workers[wid] = (proc, log)
         return proc
@@ -286,6 +287,56 @@ class Faults(unittest.TestCase):
         self.assertEqual(by_number[2]["status"], "completed")
         self.assertIn(f"trial {first['id']} failed on quarantined worker broken but stays "
                       "failed: its round already ended", self.c.log_text())
+
+    def test_failed_commit_is_never_acknowledged(self):
+        # 8 spare pages: the group's commit is what fails.
+        self.check_full_database(8)
+
+    def test_failed_write_inside_a_group_is_never_acknowledged(self):
+        # 16 spare pages: a write inside the group fails first (a result's attempt row, then the
+        # lease's requeue); the scheduler must refuse to commit the rest of that group.
+        self.check_full_database(16)
+
+    def check_full_database(self, spare_pages):
+        # The job is submitted without a cap, then caviard restarts capped a few pages above the
+        # database's size: the results of the job soon overflow it and a write fails.
+        c = self.start_coordinator("--heartbeat-seconds", "0.3")
+        job_id = self.submit(trials=300, parallel=4, epochs=2, units=8)
+        self.assertEqual(c.stop(), 0, c.log_text())
+        with self.db() as db:
+            (page,) = db.execute("PRAGMA page_size").fetchone()
+        cap = ["--db-max-bytes", str(os.path.getsize(c.db) + spare_pages * page)]
+        c.extra += cap
+        c.start()
+        ids = ("n1", "n2", "n3", "n4")
+        for wid in ids:
+            self.start_worker(wid, extra=["--noop"])
+        try:
+            code = c.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.fail("caviard did not stop on a full database:\n" + c.log_text())
+        self.assertNotEqual(code, 0, c.log_text())
+        self.assertRegex(c.log_text(), r"(commit failed: .*|a store write failed); \d+ results "
+                                       r"not acknowledged")
+        c.stop()
+        # Every result a worker heard was stored is in the database, which is sound.
+        stored = set()
+        for wid in ids:
+            stored |= {int(n) for n in re.findall(r"trial (\d+): result stored",
+                                                 self.worker_log(wid))}
+        self.assertTrue(stored, "no result was acknowledged before the database filled up")
+        with self.db() as db:
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+            status = dict(db.execute("SELECT id, status FROM trials WHERE job_id = ?", (job_id,)))
+        self.assertEqual({tid: status.get(tid) for tid in stored},
+                         {tid: "completed" for tid in stored})
+        self.assertLess(sum(s == "completed" for s in status.values()), 300)
+        # Without the cap the job resumes on the same database; the workers come back by
+        # themselves and resend what was never acknowledged.
+        c.extra = [a for a in c.extra if a not in cap]
+        c.extra += ["--worker-listen", f"127.0.0.1:{c.worker_port}"]
+        c.start()
+        self.check_accounted(job_id, 300)
 
 
 if __name__ == "__main__":
