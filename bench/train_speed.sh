@@ -128,7 +128,7 @@ END {
     for (i = 1; i <= nb; i++) { b = order[i]; printf "     batch %d: %.0f / %.0f\n", b, tdef[b], tmal[b] }
     printf "   Cross-check on thread CPU time (immune to other processes): caviar hot path / best PyTorch:\n"
     for (i = 1; i <= nb; i++) { b = order[i]; r = max(tdefcpu[b], tmalcpu[b]); q = r + 0 > 0 ? cavcpu[b] / r : 0; printf "     batch %d: %.0f / %.0f = %.2f\n", b, cavcpu[b], r, q }
-    printf "   Dev accuracy after 2 epochs at batch 64: caviar %s, PyTorch %s (issue: 0.877)\n\n", acc[64], tacc
+    printf "   Dev accuracy after 2 epochs at batch 64: caviar %s, PyTorch %s (reference figure: 0.877)\n\n", acc[64], tacc
     mv = rss + 0 < limit + 0 ? "PASS" : "MISS"
     printf "%s memory: peak RSS %.1f MiB < dataset %.1f MiB + 64 MiB = %.1f MiB\n", mv, rss, dataset, limit
     bad = 0
