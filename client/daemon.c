@@ -12,17 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 
 #define POLL_NS       50000000L /* nanoseconds between polls of the port file and the child */
 #define PORT_TEXT_MAX 32        /* bytes of port file read; a port line is far shorter */
-
-/* Seconds on a monotonic clock. */
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void sleep_poll(void) {
     struct timespec ts = {0, POLL_NS};
@@ -250,7 +244,7 @@ static int read_port_file(const char *path, int *port, char *err, int *bad) {
 
 int cv_daemon_wait_port(cv_daemon_t *d, double timeout_s, volatile sig_atomic_t *stop, char *err) {
     char how[64];
-    double deadline = now_seconds() + timeout_s;
+    double deadline = cv_clock_monotonic() + timeout_s;
     for (;;) {
         int bad = 0;
         if (read_port_file(d->port_file, &d->port, err, &bad)) return 0;
@@ -261,7 +255,7 @@ int cv_daemon_wait_port(cv_daemon_t *d, double timeout_s, volatile sig_atomic_t 
             cv_daemon_describe_exit(d, how, sizeof how);
             return cv_errf(err, CV_EIO, "caviard (%s) %s before it was listening", d->path, how);
         }
-        if (now_seconds() > deadline)
+        if (cv_clock_monotonic() > deadline)
             return cv_errf(err, CV_ERANGE, "caviard did not write its port file %s within %.0f s",
                            d->port_file, timeout_s);
         sleep_poll();
@@ -273,8 +267,8 @@ int cv_daemon_stop(cv_daemon_t *d, double timeout_s, char *err) {
     if (d->pid <= 0) return 0;
     if (!cv_daemon_exited(d)) {
         kill(d->pid, SIGTERM);
-        double deadline = now_seconds() + timeout_s;
-        while (!cv_daemon_exited(d) && now_seconds() < deadline)
+        double deadline = cv_clock_monotonic() + timeout_s;
+        while (!cv_daemon_exited(d) && cv_clock_monotonic() < deadline)
             sleep_poll();
         if (!d->reaped) {
             kill(-d->pid, SIGKILL);

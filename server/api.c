@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/json.h"
 #include "common/trial_spec.h"
@@ -46,12 +47,6 @@ struct cv_api {
     const cv_log_t *log;
     eval_t *evals;                    /* in flight */
 };
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
                   const char *token, const cv_log_t *log, char *err) {
@@ -150,7 +145,7 @@ static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
 static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_response_t *res) {
     char err[CV_ERRLEN];
     int64_t id = 0;
-    int rc = cv_sched_submit(api->sched, req->body, req->body_len, now_seconds(), &id, err);
+    int rc = cv_sched_submit(api->sched, req->body, req->body_len, cv_clock_wall(), &id, err);
     if (rc == CV_EIO || rc == CV_ENOMEM) REPLY(cv_http_json_error(res, 500, "%s", err));
     if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
     cJSON *job = NULL;
@@ -189,7 +184,7 @@ static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_res
 static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     char err[CV_ERRLEN];
     int64_t n = 0;
-    int rc = cv_sched_cancel(api->sched, id, now_seconds(), &n, err);
+    int rc = cv_sched_cancel(api->sched, id, cv_clock_wall(), &n, err);
     if (rc == CV_STORE_NOT_FOUND) REPLY(cv_http_json_error(res, 404, "job not found"));
     if (rc == CV_STORE_STALE)
         REPLY(cv_http_json_error(res, 409, "job %lld is no longer running", (long long)id));

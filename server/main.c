@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "server/api.h"
@@ -82,7 +83,7 @@ struct daemon {
     uv_timer_t commit_timer;
     uv_timer_t drain;     /* SIGTERM: how long results in flight are waited for */
     int draining;         /* SIGTERM received: no more dispatching, stop once idle */
-    double last_commit;   /* cv_sched_clock() of the last commit */
+    double last_commit;   /* cv_clock_monotonic() of the last commit */
     uv_signal_t sigterm, sigint;
     local_worker_t local[MAX_LOCAL_WORKERS];
     char worker_bin[PATH_MAX];
@@ -91,12 +92,6 @@ struct daemon {
     int stopping;
     int exit_code;
 };
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void usage(FILE *out) {
     fputs("usage: caviard [--listen HOST:PORT] [--worker-listen HOST:PORT] [--db PATH]\n"
@@ -375,8 +370,8 @@ static void stop(daemon_t *d, int code);
 #define COMMIT_BATCH 256
 
 static void commit_now(daemon_t *d) {
-    double now = now_seconds();
-    d->last_commit = cv_sched_clock();
+    double now = cv_clock_wall();
+    d->last_commit = cv_clock_monotonic();
     if (cv_sched_flush(d->sched, now)) stop(d, 1);
     if (d->workers) cv_worker_server_flush(d->workers);
     if (d->draining && !d->stopping && cv_sched_busy(d->sched) == 0) stop(d, 0);
@@ -389,8 +384,8 @@ static void on_commit_timer(uv_timer_t *t) {
 
 static void on_check(uv_check_t *h) {
     daemon_t *d = h->data;
-    if (!d->stopping && !d->draining) cv_sched_dispatch(d->sched, now_seconds());
-    double since = cv_sched_clock() - d->last_commit;
+    if (!d->stopping && !d->draining) cv_sched_dispatch(d->sched, cv_clock_wall());
+    double since = cv_clock_monotonic() - d->last_commit;
     if (since * 1000 >= COMMIT_INTERVAL_MS || cv_sched_pending(d->sched) >= COMMIT_BATCH) {
         uv_timer_stop(&d->commit_timer);
         commit_now(d);
@@ -403,7 +398,7 @@ static void on_check(uv_check_t *h) {
 
 static void on_tick(uv_timer_t *t) {
     daemon_t *d = t->data;
-    double now = now_seconds();
+    double now = cv_clock_wall();
     cv_sched_tick(d->sched, now);
     cv_worker_server_check(d->workers, now);
 }
@@ -444,7 +439,7 @@ static void stop(daemon_t *d, int code) {
     /* Closing the worker port requeues the trials in flight; the final flush commits that. */
     cv_worker_server_close(d->workers);
     d->workers = NULL;
-    if (cv_sched_flush(d->sched, now_seconds())) d->exit_code = 1;
+    if (cv_sched_flush(d->sched, cv_clock_wall())) d->exit_code = 1;
     cv_http_server_close(d->http, NULL);
     d->http = NULL;
     uv_check_stop(&d->check);
@@ -523,7 +518,7 @@ int main(int argc, char **argv) {
                             .n_dataset_roots = d.opt.n_dataset_roots};
     if (cv_worker_server_create(&d.workers, d.loop, d.opt.worker_host, d.opt.worker_port, &wc,
                                 &d.log, err) ||
-        cv_sched_create(&d.sched, &sc, now_seconds(), err) ||
+        cv_sched_create(&d.sched, &sc, cv_clock_wall(), err) ||
         cv_api_create(&d.api, d.loop, d.sched, d.ro, d.token, &d.log, err) ||
         cv_http_server_create(&d.http, d.loop, d.opt.listen_host, d.opt.listen_port, &d.opt.http,
                               cv_api_on_request, d.api, err) ||

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -68,7 +69,7 @@ struct cv_sched_worker {
 typedef struct {
     cv_sched_worker_t *w;    /* NULL once the worker left */
     int64_t trial_id;
-    double arrived;          /* cv_sched_clock() when the result arrived */
+    double arrived;          /* cv_clock_monotonic() when the result arrived */
 } pending_ack_t;
 
 #define LATENCY_BUCKETS 128  /* quarter octaves from 1 µs */
@@ -840,7 +841,7 @@ static int push_ack(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id) {
         s->acks = a;
         s->acks_cap = cap;
     }
-    s->acks[s->n_acks++] = (pending_ack_t){w, trial_id, cv_sched_clock()};
+    s->acks[s->n_acks++] = (pending_ack_t){w, trial_id, cv_clock_monotonic()};
     return 0;
 }
 
@@ -1016,7 +1017,7 @@ int cv_sched_flush(cv_sched_t *s, double now) {
     }
     size_t n = s->n_acks;
     s->n_acks = 0;
-    double done = n ? cv_sched_clock() : 0;
+    double done = n ? cv_clock_monotonic() : 0;
     for (size_t i = 0; i < n; i++) {
         double lat = done - s->acks[i].arrived;
         int b = lat > 1e-6 ? (int)(4 * log2(lat * 1e6)) : 0;
@@ -1031,12 +1032,6 @@ int cv_sched_flush(cv_sched_t *s, double now) {
 
 size_t cv_sched_pending(const cv_sched_t *s) {
     return s->n_acks;
-}
-
-double cv_sched_clock(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Upper edge, in seconds, of the histogram bucket holding quantile q. */

@@ -89,9 +89,6 @@ int cv_sched_flush(cv_sched_t *sched, double now);
 /* Results waiting for the next commit. */
 size_t cv_sched_pending(const cv_sched_t *sched);
 
-/* Seconds on the clock that stamps arrivals and commits (CLOCK_MONOTONIC). */
-double cv_sched_clock(void);
-
 /* ---- jobs (HTTP API) ------------------------------------------------------------------- */
 
 /* Validates a job spec (JSON text), stores the job and its first round, and commits. On success

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/frame.h"
 #include "common/message.h"
@@ -63,12 +64,6 @@ typedef struct {
     unsigned char *owned[2];
 } write_t;
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void server_free(cv_worker_server_t *ws) {
     free(ws->data_dir);
     free(ws->token);
@@ -100,7 +95,7 @@ static void conn_close(conn_t *c, const char *why) {
     cv_worker_server_t *ws = c->ws;
     if (why) cv_log(ws->log, CV_LOG_WARN, "worker %s: %s; closing", c->id[0] ? c->id : "?", why);
     if (c->w) {
-        cv_sched_worker_leave(ws->sched, c->w, now_seconds());
+        cv_sched_worker_leave(ws->sched, c->w, cv_clock_wall());
         c->w = NULL;
         ws->n_workers--;
     }
@@ -255,7 +250,7 @@ static int on_hello(conn_t *c, const cv_msg_hello_t *h) {
     int n = 0;
     c->w = cv_sched_worker_join(ws->sched, c, h->worker_id, h->version, h->threads, h->host,
                                 trials, (const char(*)[33])leases, (int)h->n_leases, reattached,
-                                &n, now_seconds());
+                                &n, cv_clock_wall());
     if (!c->w) {
         conn_close(c, "out of memory");
         return -1;
@@ -271,7 +266,7 @@ static int finish_result(conn_t *c, int64_t trial_id, const char *lease, const c
                          const char *model_path) {
     char err[CV_ERRLEN];
     int rc = cv_sched_on_result(c->ws->sched, c->w, trial_id, lease, result, model_path,
-                                now_seconds(), err);
+                                cv_clock_wall(), err);
     if (rc) {
         if (model_path) unlink(model_path);
         conn_close(c, err);
@@ -419,7 +414,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
                                       : uv_strerror((int)nread));
         return;
     }
-    c->last_seen = now_seconds();
+    c->last_seen = cv_clock_wall();
     const unsigned char *p = (const unsigned char *)buf->base;
     size_t left = (size_t)nread;
     char err[CV_ERRLEN];
@@ -457,7 +452,7 @@ static void on_connection(uv_stream_t *server, int status) {
     if (ws->conns) ws->conns->prev = c;
     ws->conns = c;
     ws->n_conns++;
-    c->last_seen = now_seconds();
+    c->last_seen = cv_clock_wall();
     if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
         conn_close(c, "accept failed");
         return;

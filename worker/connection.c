@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/frame.h"
 #include "common/hash.h"
@@ -195,12 +196,6 @@ typedef struct {
     memo_t memo[MEMO_MAX];
     size_t memo_next; /* slot the next memo entry replaces */
 } worker_t;
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void wake_main(int fd) {
     const char byte = 1;
@@ -817,7 +812,7 @@ static int on_welcome(worker_t *w, const cv_msg_welcome_t *m) {
     w->welcomed = 1;
     w->backoff = BACKOFF_FIRST;
     w->hb_every = m->heartbeat_seconds;
-    w->hb_next = now_seconds() + m->heartbeat_seconds;
+    w->hb_next = cv_clock_monotonic() + m->heartbeat_seconds;
     LOG(w, CV_LOG_INFO, "welcomed: heartbeat every %g s, %zu lease(s) reattached",
         m->heartbeat_seconds, m->n_reattached);
     for (size_t i = 0; i < w->n_pending;) {
@@ -1068,7 +1063,7 @@ static int read_socket(worker_t *w) {
 static int wait_connected(worker_t *w, int fd, double deadline) {
     for (;;) {
         if (*w->opt->stop) return -1;
-        double left = deadline - now_seconds();
+        double left = deadline - cv_clock_monotonic();
         if (left <= 0) return ETIMEDOUT;
         struct pollfd p = {.fd = fd, .events = POLLOUT};
         int ms = left * 1000 < TICK_MS ? (int)(left * 1000) + 1 : TICK_MS;
@@ -1093,7 +1088,7 @@ static int connect_one(worker_t *w, const struct addrinfo *ai, int *out) {
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
         r = errno;
     else if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)
-        r = errno == EINPROGRESS ? wait_connected(w, fd, now_seconds() + CONNECT_TIMEOUT) : errno;
+        r = errno == EINPROGRESS ? wait_connected(w, fd, cv_clock_monotonic() + CONNECT_TIMEOUT) : errno;
     if (r != 0) {
         close(fd);
         return r;
@@ -1181,7 +1176,7 @@ static int session_step(worker_t *w) {
     int rc = service_run(w);
     if (rc == 0) rc = send_next_pending(w);
     if (rc == 0) rc = pump_upload(w);
-    double now = now_seconds();
+    double now = cv_clock_monotonic();
     if (rc == 0 && w->welcomed && now >= w->hb_next) {
         w->hb_next = now + w->hb_every;
         rc = send_msg(w, cv_msg_heartbeat(err), err);
@@ -1253,7 +1248,7 @@ int cv_conn_run(const cv_conn_options_t *opts, char *err) {
     w->fd = -1;
     w->backoff = BACKOFF_FIRST;
     cv_rng_seed(&w->rng, (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
-                             (uint64_t)(now_seconds() * 1e9));
+                             (uint64_t)(cv_clock_monotonic() * 1e9));
     if (pipe(w->wake) != 0) {
         int rc = cv_errf(err, CV_EIO, "cannot create a pipe: %s", strerror(errno));
         free(w);
@@ -1269,7 +1264,7 @@ int cv_conn_run(const cv_conn_options_t *opts, char *err) {
     while (!*opts->stop) {
         if (w->fd < 0) {
             (void)service_run(w); /* progress is dropped, results kept */
-            double now = now_seconds();
+            double now = cv_clock_monotonic();
             if (now < next_attempt) {
                 idle_wait(w, next_attempt - now);
                 continue;
@@ -1286,7 +1281,7 @@ int cv_conn_run(const cv_conn_options_t *opts, char *err) {
             }
             double delay = next_delay(w);
             LOG(w, CV_LOG_WARN, "%s; retrying in %.2f s", why, delay);
-            next_attempt = now_seconds() + delay;
+            next_attempt = cv_clock_monotonic() + delay;
             continue;
         }
         int rc = session_step(w);
@@ -1303,7 +1298,7 @@ int cv_conn_run(const cv_conn_options_t *opts, char *err) {
         }
         double delay = next_delay(w);
         LOG(w, CV_LOG_INFO, "reconnecting in %.2f s", delay);
-        next_attempt = now_seconds() + delay;
+        next_attempt = cv_clock_monotonic() + delay;
     }
     if (*opts->stop) LOG(w, CV_LOG_INFO, "stopping");
     shutdown_worker(w);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/rng.h"
 #include "worker/model_file.h"
 #include "worker/optim.h"
@@ -24,12 +25,6 @@ const char *cv_trial_status_name(cv_trial_status_t s) {
     case CV_TRIAL_STOPPED: return "stopped";
     }
     return "unknown";
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void cv_train_score(cv_nnf_net_t *net, const cv_dataset_t *ds, size_t chunk,
@@ -160,7 +155,7 @@ int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
     static const cv_train_options_t no_opts = {0};
     if (!opts) opts = &no_opts;
     memset(res, 0, sizeof *res);
-    double t0 = now_seconds();
+    double t0 = cv_clock_monotonic();
     trial_t t = {0};
     size_t batch = 0;
     int rc = trial_setup(&t, spec, &batch, res->error);
@@ -188,11 +183,11 @@ int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
     int since_best = 0;
     res->status = CV_TRIAL_COMPLETED;
     for (int epoch = 0; epoch < spec->epochs; epoch++) {
-        double e0 = now_seconds();
+        double e0 = cv_clock_monotonic();
         cv_epoch_metrics_t m = {.epoch = epoch + 1};
         m.learning_rate = cv_learning_rate_at(spec, epoch);
         rc = train_epoch(&t, spec, batch, (float)m.learning_rate, &rng, tr->m);
-        double e1 = now_seconds();
+        double e1 = cv_clock_monotonic();
         train_seconds += e1 - e0;
         trained += tr->m;
         m.examples_per_second = (double)tr->m / (e1 - e0);
@@ -212,7 +207,7 @@ int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
                      m.learning_rate);
             break;
         }
-        m.seconds = now_seconds() - e0;
+        m.seconds = cv_clock_monotonic() - e0;
         res->epochs_run = epoch + 1;
         if (m.dev_cost < best_cost) {
             best_cost = m.dev_cost;
@@ -245,13 +240,13 @@ int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
             if (rc) goto failed;
         }
     }
-    res->seconds = now_seconds() - t0;
+    res->seconds = cv_clock_monotonic() - t0;
     trial_finish(&t);
     return 0;
 
 failed:
     res->status = CV_TRIAL_FAILED;
-    res->seconds = now_seconds() - t0;
+    res->seconds = cv_clock_monotonic() - t0;
     trial_finish(&t);
     if (err) snprintf(err, CV_ERRLEN, "%s", res->error);
     return rc;
