@@ -9,23 +9,13 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "worker/vector_clones.h"
 
 /* The elementwise loops of the forward and backward passes (bias, activation, dropout, batch
  * norm, softmax, column sums) are also compiled for AVX2 and AVX-512 on x86-64, picked when the
  * program loads, as the optimizer step is (see optim.c): the baseline target only has 4-wide
  * SSE2. No clone enables FMA and GCC never reorders a floating-point reduction without
  * -ffast-math, so every path computes bit-identical values. */
-/* Clang before 16 names a non-static clone's dispatcher "f.ifunc", so callers in other files
- * fail to link (seen with the clang fuzz build); such compilers get the portable code only. */
-#if defined(__x86_64__) && defined(__has_attribute) && \
-    !(defined(__clang__) && __clang_major__ < 16)
-#if __has_attribute(target_clones)
-#define CV_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef CV_VECTOR_CLONES
-#define CV_VECTOR_CLONES
-#endif
 
 #ifdef CV_NN_DOUBLE
 #define NN_REAL double

@@ -14,18 +14,7 @@
 #include <stdlib.h>
 
 #include "common/err.h"
-
-/* Clang before 16 names a non-static clone's dispatcher "f.ifunc", so callers in other files
- * fail to link (seen with the clang fuzz build); such compilers get the portable code only. */
-#if defined(__x86_64__) && defined(__has_attribute) && \
-    !(defined(__clang__) && __clang_major__ < 16)
-#if __has_attribute(target_clones)
-#define CV_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef CV_VECTOR_CLONES
-#define CV_VECTOR_CLONES
-#endif
+#include "worker/vector_clones.h"
 
 int cv_optim_init(cv_optim_t *opt, const cv_trial_spec_t *spec, size_t n, char *err) {
     *opt = (cv_optim_t){
