@@ -347,35 +347,18 @@ typedef struct {
     double shuffle, gather, forward, loss, backward, optim; /* seconds over the timed epoch */
 } phases_t;
 
-/* The trainer's gathering prefetch (worker/trainer.c prefetch_row), copied so the hot path
- * gathers as the trainer does. */
-static void prefetch_row(const float *row, size_t bytes) {
-#if defined(__GNUC__)
-    const char *p = (const char *)row;
-    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 0);
-#else
-    (void)row, (void)bytes;
-#endif
-}
-
 /* One epoch of the trainer's loop (worker/trainer.c train_epoch, without augmentation or
  * regularization, which the benchmark spec does not use), with every phase timed. */
 static void timed_epoch(const cv_dataset_t *tr, cv_nnf_net_t *net, cv_optim_t *opt,
                         uint32_t *order, float *xb, int32_t *yb, size_t batch, size_t max_steps,
                         cv_rng_t *rng, phases_t *ph) {
-    size_t n = tr->n, steps = 0;
+    size_t steps = 0;
     double t0 = now_seconds(), t1;
     cv_rng_shuffle_u32(rng, order, tr->m);
     t1 = now_seconds(), ph->shuffle += t1 - t0, t0 = t1;
     for (size_t start = 0; start < tr->m && steps < max_steps; start += batch, steps++) {
         size_t rows = tr->m - start < batch ? tr->m - start : batch;
-        for (size_t i = 0; i < rows; i++) {
-            uint32_t r = order[start + i];
-            if (start + i + 2 < tr->m) prefetch_row(tr->x + (size_t)order[start + i + 2] * n,
-                                                     n * sizeof(float));
-            memcpy(xb + i * n, tr->x + (size_t)r * n, n * sizeof(float));
-            yb[i] = tr->y[r];
-        }
+        cv_dataset_gather(tr, order + start, rows, tr->m - start, xb, yb);
         t1 = now_seconds(), ph->gather += t1 - t0, t0 = t1;
         cv_nnf_forward(net, xb, rows, NN_FORWARD_TRAIN, rng);
         t1 = now_seconds(), ph->forward += t1 - t0, t0 = t1;

@@ -66,6 +66,13 @@ cv_dataset_t cv_dataset_view(const cv_dataset_t *ds, size_t begin, size_t count)
  * m 32-bit indices and one row, never a second copy of the data. */
 int cv_dataset_shuffle(cv_dataset_t *ds, cv_rng_t *rng, char *err);
 
+/* Copies rows order[0..rows) of ds (features and labels) into x (rows × n) and y: the
+ * mini-batch of a shuffled epoch. order may be read up to order[available − 1] (available ≥
+ * rows): rows a little ahead, the next batch's first ones included, are prefetched into the
+ * cache, since shuffled rows are scattered over the whole set. */
+void cv_dataset_gather(const cv_dataset_t *ds, const uint32_t *order, size_t rows,
+                       size_t available, float *x, int32_t *y);
+
 /* Checks every label lies in [0, classes); err names the first offending example. */
 int cv_dataset_check_labels(const cv_dataset_t *ds, int classes, char *err);
 

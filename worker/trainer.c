@@ -15,7 +15,6 @@
 #include "worker/optim.h"
 
 #define SCORE_CHUNK 1024 /* rows per inference pass when scoring */
-#define GATHER_AHEAD 2    /* rows ahead of the copy whose cache lines are prefetched */
 
 const char *cv_trial_status_name(cv_trial_status_t s) {
     switch (s) {
@@ -106,35 +105,14 @@ static int trial_setup(trial_t *t, const cv_trial_spec_t *spec, size_t *batch, c
     return 0;
 }
 
-/* Asks the CPU to start loading one training row (bytes long) into the cache. The shuffled
- * rows are scattered over the whole training set, so each copy would otherwise wait on memory
- * for its first lines before the hardware prefetcher catches on; bench/train_bench measured
- * batch gathering 30% faster with rows fetched two ahead. A hint only: it changes no value. */
-static void prefetch_row(const float *row, size_t bytes) {
-#if defined(__GNUC__)
-    const char *p = (const char *)row;
-    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 0);
-#else
-    (void)row, (void)bytes;
-#endif
-}
-
 /* Trains one epoch. Returns 0, or CV_EDIVERGE when a mini-batch cost is not finite. */
 static int train_epoch(trial_t *t, const cv_trial_spec_t *spec, size_t batch, float lr,
                        cv_rng_t *rng, size_t m_reg) {
     const cv_dataset_t *tr = &t->data.train;
-    size_t n = tr->n;
     cv_rng_shuffle_u32(rng, t->order, tr->m);
     for (size_t start = 0; start < tr->m; start += batch) {
         size_t rows = tr->m - start < batch ? tr->m - start : batch; /* last partial batch */
-        for (size_t i = 0; i < rows; i++) {
-            uint32_t r = t->order[start + i];
-            if (start + i + GATHER_AHEAD < tr->m) /* the next batch's first rows too */
-                prefetch_row(tr->x + (size_t)t->order[start + i + GATHER_AHEAD] * n,
-                             n * sizeof(float));
-            memcpy(t->xb + i * n, tr->x + (size_t)r * n, n * sizeof(float));
-            t->yb[i] = tr->y[r];
-        }
+        cv_dataset_gather(tr, t->order + start, rows, tr->m - start, t->xb, t->yb);
         if (t->data.train_raw) {
             cv_augment_batch(t->xb, rows, tr->height, tr->width, spec->augment_flip,
                              spec->augment_translate, 0.0f, t->scratch, rng);
