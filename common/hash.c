@@ -2,6 +2,7 @@
 #include "common/hash.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,4 +54,13 @@ void cv_sha256_buffer(const void *data, size_t len, char hex[CV_SHA256_HEX]) {
     unsigned mdlen = 0;
     EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
     to_hex(md, mdlen, hex);
+}
+
+int cv_secret_equal(const char *expected, const char *given) {
+    unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+    unsigned la = 0, lb = 0;
+    if (!EVP_Digest(expected, strlen(expected), a, &la, EVP_sha256(), NULL) ||
+        !EVP_Digest(given, strlen(given), b, &lb, EVP_sha256(), NULL) || la != lb)
+        return 0;
+    return CRYPTO_memcmp(a, b, la) == 0;
 }

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/hash.h"
 #include "common/json.h"
 #include "common/trial_spec.h"
 #include "worker/model_file.h"
@@ -75,11 +76,7 @@ static int token_ok(const cv_api_t *api, const char *authorization) {
     if (!api->token) return 1;
     static const char prefix[] = "Bearer ";
     if (!authorization || strncmp(authorization, prefix, sizeof prefix - 1)) return 0;
-    const char *given = authorization + sizeof prefix - 1;
-    size_t a = strlen(given), b = strlen(api->token);
-    unsigned char diff = (unsigned char)(a != b);
-    for (size_t i = 0; i < b; i++) diff |= (unsigned char)(given[i % (a ? a : 1)] ^ api->token[i]);
-    return diff == 0;
+    return cv_secret_equal(api->token, authorization + sizeof prefix - 1);
 }
 
 /* Reads an unsigned integer path segment; returns -1 when it is not one. */

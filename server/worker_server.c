@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/frame.h"
+#include "common/hash.h"
 #include "common/message.h"
 
 #define READ_BUFFER (64 * 1024) /* bytes per read callback */
@@ -225,17 +226,10 @@ cv_sched_ops_t cv_worker_server_ops(void) {
 
 /* ---- messages --------------------------------------------------------------------------- */
 
-static int token_matches(const char *expected, const char *given) {
-    size_t a = strlen(expected), b = strlen(given);
-    unsigned char diff = (unsigned char)(a != b);
-    for (size_t i = 0; i < a; i++) diff |= (unsigned char)(expected[i] ^ given[i % (b ? b : 1)]);
-    return diff == 0;
-}
-
 static int on_hello(conn_t *c, const cv_msg_hello_t *h) {
     cv_worker_server_t *ws = c->ws;
     char err[CV_ERRLEN];
-    if (ws->token && !token_matches(ws->token, h->has_token ? h->token : "")) {
+    if (ws->token && !cv_secret_equal(ws->token, h->has_token ? h->token : "")) {
         send_msg(c, cv_msg_error("wrong or missing worker token", err));
         conn_close(c, "wrong worker token");
         return -1;
