@@ -411,29 +411,16 @@ END_TEST
 
 /* ---- allocation failures ---- */
 
-/* cJSON allocations left before one fails; negative: none fails. cJSON's hooks are process-wide,
- * so this test-only counter is too. */
-static long allocs_left = -1;
-
-static void *failing_malloc(size_t n) {
-    if (allocs_left == 0) return NULL;
-    if (allocs_left > 0) allocs_left--;
-    return malloc(n);
-}
-
 START_TEST(every_failed_allocation_is_refused_without_a_leak) {
-    cJSON_Hooks hooks = {failing_malloc, free};
     size_t len;
     char *text = read_source_file("examples/fashion-mnist.json", &len);
     int rc = -1;
     for (long k = 0; rc != 0; k++) {
         cv_job_spec_t job;
         char err[CV_ERRLEN] = "";
-        cJSON_InitHooks(&hooks);
-        allocs_left = k;
+        cv_test_cjson_fail_after(k);
         rc = cv_job_spec_parse(&job, text, len, err);
-        allocs_left = -1;
-        cJSON_InitHooks(NULL);
+        cv_test_cjson_restore();
         /* cJSON cannot tell a failed allocation from bad text, so decoding reports CV_EFORMAT. */
         ck_assert_msg(rc == 0 || rc == CV_ENOMEM || rc == CV_EFORMAT, "after %ld: %d %s", k, rc,
                       err);

@@ -776,18 +776,7 @@ END_TEST
 
 /* ---- allocation failures ---- */
 
-/* cJSON allocations left before one fails; negative: none fails. cJSON's hooks are process-wide,
- * so this test-only counter is too. */
-static long allocs_left = -1;
-
-static void *failing_malloc(size_t n) {
-    if (allocs_left == 0) return NULL;
-    if (allocs_left > 0) allocs_left--;
-    return malloc(n);
-}
-
 START_TEST(every_failed_allocation_is_reported_without_a_leak) {
-    cJSON_Hooks hooks = {failing_malloc, free};
     cv_space_t space;
     space_from(&space, MIXED_SPACE);
     int sample_ok = 0, region_ok = 0;
@@ -796,13 +785,11 @@ START_TEST(every_failed_allocation_is_reported_without_a_leak) {
         cv_rng_t rng;
         cJSON *values = NULL, *region = NULL;
         cv_rng_seed(&rng, 24);
-        cJSON_InitHooks(&hooks);
-        allocs_left = k;
+        cv_test_cjson_fail_after(k);
         int rc = cv_space_sample(&space, &rng, &values, canon, sizeof canon, err);
-        allocs_left = k;
+        cv_test_cjson_fail_after(k);
         int rc2 = cv_space_region_to_json(&space, &region, err);
-        allocs_left = -1;
-        cJSON_InitHooks(NULL);
+        cv_test_cjson_restore();
         ck_assert_msg(rc == 0 || rc == CV_ENOMEM, "sample after %ld allocations: %d", k, rc);
         ck_assert_msg(rc2 == 0 || rc2 == CV_ENOMEM, "region after %ld allocations: %d", k, rc2);
         ck_assert(rc == 0 ? values != NULL : values == NULL);
