@@ -295,23 +295,32 @@ static int worker_id_ok(const char *s) {
     return 1;
 }
 
-static int validate_leases(const vctx_t *c, const cJSON *arr, cv_msg_hello_t *h) {
-    static const char *const known[] = {"trial_id", "lease"};
-    char path[PATH_CAP], sub[PATH_CAP + 16];
+/* Checks that arr is an array of at most CV_MSG_LEASES_MAX entries (what, e.g. "trial ids",
+ * names them in the message). */
+static int check_bounded_array(const vctx_t *c, const cJSON *arr, const char *field,
+                               const char *what) {
     if (!cJSON_IsArray(arr)) {
         char got[64];
         describe_value(arr, got, sizeof got);
-        return fail(c, CV_EINVAL, "leases", "must be an array, got %s", got);
+        return fail(c, CV_EINVAL, field, "must be an array, got %s", got);
     }
     int n = cJSON_GetArraySize(arr);
     if (n > CV_MSG_LEASES_MAX)
-        return fail(c, CV_ERANGE, "leases", "must hold at most %d entries, got %d",
-                    CV_MSG_LEASES_MAX, n);
+        return fail(c, CV_ERANGE, field, "must hold at most %d %s, got %d", CV_MSG_LEASES_MAX,
+                    what, n);
+    return 0;
+}
+
+static int validate_leases(const vctx_t *c, const cJSON *arr, cv_msg_hello_t *h) {
+    static const char *const known[] = {"trial_id", "lease"};
+    char path[PATH_CAP], sub[PATH_CAP + 16];
+    int rc = check_bounded_array(c, arr, "leases", "entries");
+    if (rc) return rc;
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr) {
         snprintf(path, sizeof path, "leases[%zu]", i);
-        int rc = check_fields(c, e, path, known, ARRAY_LEN(known));
+        rc = check_fields(c, e, path, known, ARRAY_LEN(known));
         if (rc) return rc;
         snprintf(sub, sizeof sub, "%s.trial_id", path);
         REQ(e, "trial_id", sub, get_id(c, ITEM, sub, &h->leases[i].trial_id));
@@ -468,7 +477,7 @@ static int validate_result(const vctx_t *c, const cJSON *msg, cv_msg_result_t *r
 static int validate_welcome(const vctx_t *c, const cJSON *msg, cv_msg_welcome_t *w) {
     static const char *const known[] = {"type", "protocol", "heartbeat_seconds", "lease_seconds",
                                         "reattached"};
-    char path[PATH_CAP], got[64];
+    char path[PATH_CAP];
     int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
     if (rc == 0) rc = get_protocol(c, msg);
     if (rc) return rc;
@@ -479,14 +488,7 @@ static int validate_welcome(const vctx_t *c, const cJSON *msg, cv_msg_welcome_t 
     const cJSON *arr;
     rc = require(c, msg, "reattached", "reattached", &arr);
     if (rc) return rc;
-    if (!cJSON_IsArray(arr)) {
-        describe_value(arr, got, sizeof got);
-        return fail(c, CV_EINVAL, "reattached", "must be an array, got %s", got);
-    }
-    int n = cJSON_GetArraySize(arr);
-    if (n > CV_MSG_LEASES_MAX)
-        return fail(c, CV_ERANGE, "reattached", "must hold at most %d trial ids, got %d",
-                    CV_MSG_LEASES_MAX, n);
+    if ((rc = check_bounded_array(c, arr, "reattached", "trial ids"))) return rc;
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr) {
