@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 #include <http_parser.h>
 
@@ -35,9 +37,11 @@
  *              idle timeout expires, so the client reads the response before a reset could
  *              destroy it (closing with unread input makes the kernel send RST);
  *   CLOSING    uv_close was called on both handles; freed when the last close callback runs.
- * Timeouts (one timer per connection): READING closes after idle_timeout_ms of silence, or
- * answers 408 when a request is partly read or older than request_timeout_ms; DRAINING and
- * LINGERING close after idle_timeout_ms without write progress. */
+ * Timeouts (one timer per connection): READING closes after idle_timeout_ms without progress
+ * (no byte read, and no byte of a queued response taken by the client), or answers 408 when a
+ * request is partly read or older than request_timeout_ms; DRAINING and LINGERING close after
+ * idle_timeout_ms without write progress. While a deferred response is awaited no timer runs:
+ * the wait is the server's, not the client's. */
 typedef enum { CONN_READING, CONN_DRAINING, CONN_LINGERING, CONN_CLOSING } conn_state_t;
 
 /* Request headers the server keeps; every other header is counted against the limit and
@@ -79,11 +83,20 @@ typedef struct conn {
     /* The request being read. */
     int in_request;         /* its first byte has arrived and it is not complete */
     uint64_t request_start; /* loop time of its first byte, ms */
+    cv_http_deferred_t *deferred; /* the answer the handler promised, or NULL */
+    size_t queue_seen;            /* response bytes not yet taken when the timer was armed */
     /* Input parked while the parser is paused. */
     char *stash;      /* owned read buffer */
     size_t stash_off; /* first unparsed byte */
     size_t stash_len; /* unparsed bytes */
 } conn_t;
+
+/* A promised response: the connection it goes to (NULL once that closed) and how. */
+struct cv_http_deferred {
+    conn_t *conn;
+    int keep_alive;
+    int head_only;
+};
 
 struct cv_http_server {
     uv_loop_t *loop; /* borrowed */
@@ -108,6 +121,8 @@ struct cv_http_server {
 static void conn_close(conn_t *c);
 static void conn_drain(conn_t *c);
 static void conn_after_io(conn_t *c);
+static void conn_timer(conn_t *c, uint64_t ms);
+static size_t conn_unsent(conn_t *c);
 static void parse_input(conn_t *c, char *base, size_t off, size_t len);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -192,6 +207,14 @@ void cv_http_json_error(cv_http_response_t *res, int status, const char *fmt, ..
         body = NULL;
     }
     cv_http_respond_json(res, status, body);
+}
+
+cv_http_deferred_t *cv_http_defer(cv_http_response_t *res) {
+    cv_http_deferred_t *d = calloc(1, sizeof(*d));
+    if (!d) return NULL;
+    response_clear(res);
+    res->deferred = d;
+    return d;
 }
 
 /* ---- writing ---------------------------------------------------------------------------- */
@@ -348,15 +371,35 @@ static void conn_close(conn_t *c) {
     if (c->rejected) c->server->rejected--;
     c->counted = 0;
     c->rejected = 0;
+    if (c->deferred) c->deferred->conn = NULL; /* the answer will find nobody to go to */
+    c->deferred = NULL;
     free(c->stash);
     c->stash = NULL;
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
 
+/* Response bytes not yet taken by the client: those libuv still holds plus those in the kernel's
+ * send queue (not yet acknowledged by the peer). */
+static size_t conn_unsent(conn_t *c) {
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    uv_os_fd_t fd;
+    int in_kernel = 0;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &in_kernel) == 0 &&
+        in_kernel > 0)
+        queued += (size_t)in_kernel;
+    return queued;
+}
+
 static void on_timeout(uv_timer_t *timer) {
     conn_t *c = timer->data;
-    if (c->state == CONN_READING && c->in_request)
+    int reading_request = c->state == CONN_READING && c->in_request;
+    if (!reading_request && c->writes_pending > 0 && conn_unsent(c) < c->queue_seen) {
+        /* The client is slow but takes the response: that is progress, not idleness. */
+        conn_timer(c, c->server->limits.idle_timeout_ms);
+        return;
+    }
+    if (reading_request)
         send_error(c, 408, "request not received within the time limit");
     else
         conn_close(c);
@@ -364,12 +407,17 @@ static void on_timeout(uv_timer_t *timer) {
 
 /* Restarts the timer for `ms` from now. */
 static void conn_timer(conn_t *c, uint64_t ms) {
+    c->queue_seen = conn_unsent(c);
     if (uv_timer_start(&c->timer, on_timeout, ms, 0) < 0) conn_close(c);
 }
 
 /* Arms the READING deadline: idle timeout from now, or the request's own deadline if sooner. */
 static void conn_arm_reading_timer(conn_t *c) {
     const cv_http_limits_t *l = &c->server->limits;
+    if (c->deferred) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
     uint64_t now = uv_now(c->server->loop);
     uint64_t deadline = now + l->idle_timeout_ms;
     if (c->in_request && c->request_start + l->request_timeout_ms < deadline)
@@ -424,7 +472,7 @@ static void conn_after_io(conn_t *c) {
     const cv_http_limits_t *l = &c->server->limits;
     switch (c->state) {
     case CONN_READING:
-        if (c->paused && c->writes_pending < MAX_PIPELINED) {
+        if (c->paused && !c->deferred && c->writes_pending < MAX_PIPELINED) {
             c->paused = 0;
             char *stash = c->stash;
             c->stash = NULL;
@@ -488,6 +536,24 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     parse_input(c, buf->base, 0, (size_t)nread);
+}
+
+void cv_http_deferred_finish(cv_http_deferred_t *d, cv_http_response_t *res) {
+    conn_t *c = d->conn;
+    int keep_alive = d->keep_alive, head_only = d->head_only;
+    free(d);
+    if (!c || c->state != CONN_READING) {
+        response_clear(res);
+        return;
+    }
+    c->deferred = NULL;
+    int rc = send_response(c, res, keep_alive, head_only);
+    response_clear(res);
+    if (rc < 0) return; /* the connection was closed */
+    if (!keep_alive)
+        conn_drain(c);
+    else
+        conn_after_io(c); /* reads on, starting with input parked while the answer was awaited */
 }
 
 /* ---- the request reader ----------------------------------------------------------------- */
@@ -843,6 +909,14 @@ static void dispatch(conn_t *c, cv_http_read_result_t *ev) {
         response_clear(&res);
         return;
     }
+    if (res.deferred) { /* answered later by cv_http_deferred_finish */
+        res.deferred->conn = c;
+        res.deferred->keep_alive = ev->keep_alive;
+        res.deferred->head_only = ev->head_only;
+        c->deferred = res.deferred;
+        response_clear(&res);
+        return;
+    }
     int rc = send_response(c, &res, ev->keep_alive, ev->head_only);
     response_clear(&res);
     if (rc == 0 && !ev->keep_alive) conn_drain(c);
@@ -872,7 +946,8 @@ static void parse_input(conn_t *c, char *base, size_t off, size_t len) {
             break;
         case CV_HTTP_READ_REQUEST:
             dispatch(c, &ev);
-            if (c->state == CONN_READING && c->writes_pending >= MAX_PIPELINED) {
+            if (c->state == CONN_READING &&
+                (c->deferred || c->writes_pending >= MAX_PIPELINED)) {
                 c->paused = 1;
                 conn_stop_reading(c);
                 if (len > 0) {

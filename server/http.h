@@ -13,7 +13,9 @@
  *     431  request line and headers larger than max_header_bytes (then closed)
  *     503  the connection arrived while max_connections were open (then closed)
  *
- * A connection with no request in progress is closed silently after idle_timeout_ms. Routing,
+ * A connection is closed silently after idle_timeout_ms without progress in either direction:
+ * no byte read and no byte of a queued response taken by the client. A deferred response (see
+ * cv_http_defer) is the server's own work, so no timeout runs while one is awaited. Routing,
  * 404 and 405 are the handler's business (see cv_http_json_error).
  *
  * Threading: every function here must be called on the loop's thread. */
@@ -57,11 +59,16 @@ typedef struct {
     size_t text_len;       /* bytes of text */
     char content_type[64]; /* Content-Type of a raw text body */
     int failed;            /* set when a helper ran out of memory; the server then sends a 500 */
+    struct cv_http_deferred *deferred; /* set by cv_http_defer; the server's, not the handler's */
 } cv_http_response_t;
 
-/* Called once per complete request, in arrival order per connection. Fill res synchronously; a
- * response with neither json nor text has an empty body (Content-Length: 0). The handler may
- * call cv_http_server_close; the response to the current request is then not sent. */
+/* A response promised by a handler and given later (cv_http_defer). */
+typedef struct cv_http_deferred cv_http_deferred_t;
+
+/* Called once per complete request, in arrival order per connection. Fill res synchronously, or
+ * call cv_http_defer and answer later; a response with neither json nor text has an empty body
+ * (Content-Length: 0). The handler may call cv_http_server_close; the response to the current
+ * request is then not sent. */
 typedef void (*cv_http_on_request_t)(void *userdata, const cv_http_request_t *req,
                                      cv_http_response_t *res);
 
@@ -98,6 +105,17 @@ unsigned cv_http_server_connections(const cv_http_server_t *server);
  * server in libuv close callbacks; on_closed(userdata) runs after the last one. Accepts NULL
  * (then does nothing) and on_closed == NULL. Calling it twice is a programming error. */
 void cv_http_server_close(cv_http_server_t *server, cv_http_on_closed_t on_closed);
+
+/* Called by a handler that will answer after it returns (work on the thread pool, say): the
+ * connection reads no further request until the answer is given, so responses stay in order.
+ * Whatever res holds is discarded. Returns the promise, owned by the server until it is passed to
+ * cv_http_deferred_finish exactly once, or NULL when out of memory (then answer res at once). */
+cv_http_deferred_t *cv_http_defer(cv_http_response_t *res);
+
+/* Gives a deferred answer: res (filled with the cv_http_respond_* helpers; its body is taken
+ * over and freed) is sent, and the connection reads on. When the client or the server closed the
+ * connection meanwhile, the answer is dropped. Frees d. Loop thread only. */
+void cv_http_deferred_finish(cv_http_deferred_t *d, cv_http_response_t *res);
 
 /* Sets status and an owned JSON body; takes ownership of body. A NULL body (a failed cJSON
  * allocation upstream) marks the response failed. */

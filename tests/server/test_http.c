@@ -42,7 +42,45 @@ typedef struct {
     int stop_calls;    /* stop async callbacks */
     int async_closes;  /* close callbacks of the stop async */
     int server_closed; /* cv_http_server_close was called (by the handler or by stop) */
+    int deferred;      /* answers given through cv_http_deferred_finish */
 } fixture_t;
+
+/* A deferred answer given by a timer after `ms` (the path /later/<ms>), freed when its timer
+ * closes. */
+typedef struct {
+    uv_timer_t timer;
+    fixture_t *f;
+    cv_http_deferred_t *d;
+    char path[64];
+} later_t;
+
+static void on_later_closed(uv_handle_t *h) {
+    free(h->data);
+}
+
+static void on_later(uv_timer_t *t) {
+    later_t *l = t->data;
+    cv_http_response_t res;
+    memset(&res, 0, sizeof(res));
+    cJSON *o = cJSON_CreateObject();
+    if (o && !cJSON_AddStringToObject(o, "path", l->path)) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(&res, 200, o);
+    cv_http_deferred_finish(l->d, &res);
+    l->f->deferred++;
+    uv_close((uv_handle_t *)t, on_later_closed);
+}
+
+/* A big text body of n bytes ("/big/<n>"), to be read slowly. */
+static void respond_big(cv_http_response_t *res, size_t n) {
+    char *body = malloc(n);
+    ck_assert_ptr_nonnull(body);
+    memset(body, 'x', n);
+    cv_http_respond_text(res, 200, NULL, body, n);
+    free(body);
+}
 
 static void on_server_closed(void *userdata) {
     fixture_t *f = userdata;
@@ -77,6 +115,21 @@ static void on_request(void *userdata, const cv_http_request_t *req, cv_http_res
         return;
     }
     if (strcmp(req->path, "/nostatus") == 0) return;
+    if (strncmp(req->path, "/later/", 7) == 0) {
+        later_t *l = calloc(1, sizeof(*l));
+        ck_assert_ptr_nonnull(l);
+        l->f = f;
+        snprintf(l->path, sizeof(l->path), "%s", req->path);
+        ck_assert_ptr_nonnull(l->d = cv_http_defer(res));
+        ck_assert_int_eq(uv_timer_init(&f->loop, &l->timer), 0);
+        l->timer.data = l;
+        ck_assert_int_eq(uv_timer_start(&l->timer, on_later, (uint64_t)atoi(req->path + 7), 0), 0);
+        return;
+    }
+    if (strncmp(req->path, "/big/", 5) == 0) {
+        respond_big(res, (size_t)atol(req->path + 5));
+        return;
+    }
     if (strcmp(req->path, "/nocontent") == 0) {
         res->status = 204;
         return;
@@ -974,6 +1027,93 @@ START_TEST(trickling_client_gets_408_at_the_request_timeout) {
 }
 END_TEST
 
+/* ---- deferred answers ------------------------------------------------------------------ */
+
+START_TEST(deferred_answer_comes_before_the_next_pipelined_one) {
+    response_t resp;
+    fixture_t f;
+    server_up(&f, NULL);
+    client_t *c = client_open(f.port);
+    send_str(c, "GET /later/150 HTTP/1.1\r\n\r\nGET /now HTTP/1.1\r\n\r\n");
+    ck_assert_int_eq(read_response(c, &resp), 0);
+    cJSON *j = parse_body(&resp);
+    ck_assert_str_eq(json_str(j, "path"), "/later/150");
+    cJSON_Delete(j);
+    ck_assert_int_eq(read_response(c, &resp), 0);
+    j = parse_body(&resp);
+    ck_assert_str_eq(json_str(j, "path"), "/now");
+    cJSON_Delete(j);
+    client_close(c);
+    server_down(&f);
+    ck_assert_int_eq(f.requests, 2);
+    ck_assert_int_eq(f.deferred, 1);
+}
+END_TEST
+
+START_TEST(a_deferred_answer_slower_than_the_idle_timeout_still_arrives) {
+    response_t resp;
+    cv_http_limits_t l = limits_with_idle(150);
+    fixture_t f;
+    server_up(&f, &l);
+    client_t *c = client_open(f.port);
+    uint64_t start = now_ms();
+    send_str(c, "GET /later/600 HTTP/1.1\r\n\r\n");
+    ck_assert_int_eq(read_response(c, &resp), 0);
+    ck_assert_int_eq(resp.status, 200);
+    ck_assert_uint_ge(now_ms() - start, 550);
+    assert_fresh_request_succeeds(&f);
+    client_close(c);
+    server_down(&f);
+}
+END_TEST
+
+START_TEST(a_client_gone_before_its_deferred_answer_is_simply_dropped) {
+    fixture_t f;
+    server_up(&f, NULL);
+    client_t *c = client_open(f.port);
+    send_str(c, "GET /later/200 HTTP/1.1\r\n\r\n");
+    usleep(50 * 1000);
+    client_close(c);
+    usleep(300 * 1000); /* the answer is given to a closed connection */
+    assert_fresh_request_succeeds(&f);
+    server_down(&f);
+    ck_assert_int_eq(f.deferred, 1);
+}
+END_TEST
+
+START_TEST(a_slow_reader_of_a_long_answer_is_not_cut_at_the_idle_timeout) {
+    cv_http_limits_t l = limits_with_idle(300);
+    fixture_t f;
+    server_up(&f, &l);
+    client_t *c = calloc(1, sizeof(*c));
+    ck_assert_ptr_nonnull(c);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 16 * 1024; /* a small window, so the server's writes wait on this reader */
+    ck_assert_int_eq(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    struct timeval tv = {CLIENT_TIMEOUT_S, 0};
+    ck_assert_int_eq(setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f.port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    const size_t body = 12u << 20;
+    send_str(c, "GET /big/12582912 HTTP/1.1\r\n\r\n");
+    size_t got = 0;
+    uint64_t start = now_ms();
+    char chunk[256 * 1024];
+    for (;;) { /* 256 KiB at a time with 100 ms pauses: always some progress within 300 ms */
+        ssize_t n = recv(c->fd, chunk, sizeof(chunk), 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+        if (got >= body) break;
+        usleep(100 * 1000);
+    }
+    ck_assert_uint_gt(now_ms() - start, 600); /* the answer really outlasted the idle timeout */
+    ck_assert_uint_ge(got, body);            /* ... and arrived whole */
+    client_close(c);
+    server_down(&f);
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("http");
     TCase *req = tcase_create("requests");
@@ -1023,6 +1163,14 @@ static Suite *make_suite(void) {
     tcase_add_test(timeouts, idle_keep_alive_connection_is_closed_silently_after_the_timeout);
     tcase_add_test(timeouts, trickling_client_gets_408_at_the_request_timeout);
     suite_add_tcase(s, timeouts);
+
+    TCase *later = tcase_create("deferred");
+    tcase_set_timeout(later, 60);
+    tcase_add_test(later, deferred_answer_comes_before_the_next_pipelined_one);
+    tcase_add_test(later, a_deferred_answer_slower_than_the_idle_timeout_still_arrives);
+    tcase_add_test(later, a_client_gone_before_its_deferred_answer_is_simply_dropped);
+    tcase_add_test(later, a_slow_reader_of_a_long_answer_is_not_cut_at_the_idle_timeout);
+    suite_add_tcase(s, later);
     return s;
 }
 
