@@ -167,6 +167,41 @@ class Training(Base):
         self.assertEqual(min(e["dev_cost"] for e in r["curve"]), r["dev_cost"])
         self.assertNotIn("test_error", r)  # the test set is only scored when asked
 
+    def test_a_collapse_to_chance_names_the_learning_rate(self):
+        # Adam at 3 kills this relu network: it ends predicting one class (error 50%, cost above
+        # ln 2), which is no reason for a bigger network.
+        spec = self.spec(hidden_units=[32, 32], activation="relu", optimizer="adam",
+                         learning_rate=3, epochs=10)
+        code, out, err = run("train", spec, "--json")
+        self.assertEqual(code, 0, err)
+        d = json.loads(out)["diagnosis"]
+        self.assertEqual(d["name"], "collapsed")
+        self.assertIn("no better than chance with learning rate 3", d["explanation"])
+        self.assertIn("(chance: ln 2 = 0.693)", d["explanation"])
+        self.assertTrue(d["remedy"].startswith("lower the learning rate"))
+        self.assertEqual(d["human_error_assumed"], 0)
+        self.assertFalse(d["human_error_given"])
+        code, out, err = run("train", spec)
+        self.assertEqual(code, 0, err)
+        self.assertIn("diagnosis: collapsed", out)
+
+    def test_a_blown_up_cost_names_the_learning_rate(self):
+        spec = self.spec(hidden_units=[32, 32], activation="relu", optimizer="rmsprop",
+                         learning_rate=3, epochs=10)
+        code, out, err = run("train", spec, "--json")
+        self.assertEqual(code, 0, err)
+        d = json.loads(out)["diagnosis"]
+        self.assertEqual(d["name"], "learning_rate_too_high", d)
+        self.assertIn("with learning rate 3", d["explanation"])
+
+    def test_the_assumed_human_error_is_reported(self):
+        code, out, err = run("train", self.spec(epochs=5, human_error=0.05), "--json")
+        self.assertEqual(code, 0, err)
+        d = json.loads(out)["diagnosis"]
+        self.assertEqual(d["human_error_assumed"], 0.05)
+        self.assertTrue(d["human_error_given"])
+        self.assertIn("human-level error 5.0%, from human_error", d["explanation"])
+
     def test_divergence_ends_the_trial_with_a_status(self):
         code, out, err = run("train", self.spec(learning_rate=10, optimizer="gd", epochs=5,
                                                  hidden_units=[64, 64], activation="relu"),
