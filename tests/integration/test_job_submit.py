@@ -72,6 +72,27 @@ class JobSubmit(unittest.TestCase):
         self.assertEqual([r["size"] for r in final["rounds"]], [5, 3, 2])
         self.assertEqual(len(self.trials_of(body["id"])), 10)
 
+    def test_best_breaks_dev_error_ties_by_dev_cost(self):
+        # A dev set of 15 examples: dev errors move in steps of 1/15, so trials tie on them.
+        trial = copy.deepcopy(self.trial)
+        trial["split"] = {"train": 0.9, "dev": 0.05, "test": 0.05}
+        del trial["learning_rate"]
+        job = {"name": "ties", "trial": trial, "budget": {"max_trials": 12, "max_parallel": 2},
+               "space": {"learning_rate": {"type": "float", "scale": "log", "min": 1e-3,
+                                           "max": 0.3}},
+               "refine": {"rounds": [12]}, "seed": 4}
+        status, body = self.c.request("POST", "/v1/jobs", job)
+        self.assertEqual(status, 201, body)
+        final = self.c.wait_job(body["id"], timeout=180)
+        self.assertEqual(final["status"], "completed", self.c.log_text())
+        status, best = self.c.request("GET", f"/v1/jobs/{body['id']}/trials?order=best&limit=12")
+        self.assertEqual(status, 200, best)
+        keys = [(t["dev_error"], t["dev_cost"]) for t in best["trials"]]
+        self.assertEqual(len(keys), 12)
+        self.assertGreater(len(keys) - len({k[0] for k in keys}), 0, "no tie to break")
+        self.assertEqual(keys, sorted(keys))
+        self.assertEqual(final["best"]["id"], best["trials"][0]["id"])
+
     def test_fractions_that_do_not_sum_to_one_are_refused(self):
         job = {"trial": self.trial, "budget": {"max_trials": 10},
                "refine": {"rounds": [0.5, 0.3]}}
