@@ -232,6 +232,14 @@ static int parse_seed_and_human_error(cv_job_spec_t *job, const cJSON *obj, char
         job->seed = (uint64_t)x;
     if (rc == 0 && human != NULL)
         rc = cv_json_get_number(human, "human_error", unit, &job->human_error, err);
+    if (rc != 0 || human == NULL) return rc;
+    /* Every trial's diagnosis measures avoidable bias against it: it becomes a fixed field. */
+    const cJSON *fixed = cJSON_GetObjectItemCaseSensitive(job->trial, "human_error");
+    if (fixed != NULL && !(cJSON_IsNumber(fixed) && fixed->valuedouble == job->human_error))
+        return cv_errf(err, CV_EINVAL, "human_error: also in trial.human_error with another "
+                       "value; give it once");
+    if (fixed == NULL && !cJSON_AddNumberToObject(job->trial, "human_error", job->human_error))
+        return cv_errf(err, CV_ENOMEM, "human_error: out of memory");
     return rc;
 }
 

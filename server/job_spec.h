@@ -43,7 +43,9 @@ typedef struct {
     double margin;        /* refinement widening, fraction of the original width in
                              the parameter's coordinate, [0, 1] (0.1) */
     uint64_t seed;        /* seeds the sampler, 0..2^53 (1) */
-    double human_error;   /* human-level error for reports, [0, 1]; −1 = not given */
+    double human_error;   /* human-level error for reports, [0, 1]; −1 = not given. When
+                             given it is also added to trial, so every trial's diagnosis
+                             measures avoidable bias against it */
 } cv_job_spec_t;
 
 /* Fills job with every default and no trial, space or budget. */

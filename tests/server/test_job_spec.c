@@ -163,6 +163,30 @@ START_TEST(the_example_job_takes_a_larger_budget) {
 }
 END_TEST
 
+START_TEST(the_job_human_error_reaches_every_trial) {
+    cv_job_spec_t job;
+    parse_ok(&job, "{" TRIAL ", " SPACE ", " BUDGET ", \"human_error\": 0.04}");
+    cJSON *trial = NULL, *values = cJSON_CreateObject();
+    char err[CV_ERRLEN] = "";
+    ck_assert_ptr_nonnull(cJSON_AddNumberToObject(values, "learning_rate", 0.01));
+    ck_assert_int_eq(cv_job_spec_compose(&job, values, &trial, err), 0);
+    ck_assert_double_eq(cJSON_GetObjectItemCaseSensitive(trial, "human_error")->valuedouble, 0.04);
+    cJSON_Delete(trial);
+    cJSON_Delete(values);
+    cv_job_spec_finish(&job);
+    /* The same value in trial too is accepted (a stored job reads back that way); another is
+     * not. */
+    parse_ok(&job, "{\"trial\": {\"dataset\": {\"format\": \"csv\", \"csv\": \"data.csv\", "
+                   "\"classes\": 2}, \"human_error\": 0.04}, " SPACE ", " BUDGET
+                   ", \"human_error\": 0.04}");
+    cv_job_spec_finish(&job);
+    parse_fails_with("{\"trial\": {\"dataset\": {\"format\": \"csv\", \"csv\": \"data.csv\", "
+                     "\"classes\": 2}, \"human_error\": 0.1}, " SPACE ", " BUDGET
+                     ", \"human_error\": 0.04}",
+                     "human_error: also in trial.human_error with another value; give it once");
+}
+END_TEST
+
 START_TEST(a_job_with_nothing_to_search_is_accepted) {
     cv_job_spec_t job;
     parse_ok(&job, "{" TRIAL ", \"space\": {}, \"budget\": {\"max_trials\": 1}}");
@@ -541,6 +565,7 @@ static Suite *job_spec_suite(void) {
     tcase_add_test(valid, rounds_as_fractions_scale_with_max_trials);
     tcase_add_test(valid, the_example_job_takes_a_larger_budget);
     tcase_add_test(valid, a_job_with_nothing_to_search_is_accepted);
+    tcase_add_test(valid, the_job_human_error_reaches_every_trial);
     tcase_add_test(valid, fashion_mnist_examples_parse);
     tcase_add_test(valid, small_example_parses);
     tcase_add_test(valid, fixed_per_layer_arrays_are_accepted_beside_a_sampled_scalar);
