@@ -208,7 +208,8 @@ static int fold(char c) {
  * "max_trials" is 1). Both strings are at most SUGGEST_MAX bytes. */
 static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb) {
     size_t rows[3][SUGGEST_MAX + 1]; /* rows i − 2, i − 1 and i of the distance matrix */
-    for (size_t j = 0; j <= lb; j++) rows[1][j] = j;
+    for (size_t j = 0; j <= lb; j++)
+        rows[1][j] = j;
     for (size_t i = 1; i <= la; i++) {
         size_t *cur = rows[(i + 1) % 3], *prev = rows[i % 3], *prev2 = rows[(i + 2) % 3];
         cur[0] = i;

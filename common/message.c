@@ -25,12 +25,9 @@ _Static_assert(ARRAY_LEN(type_names) == CV_MSG_ERROR + 1, "type names");
 static const char *const status_names[] = {"completed", "diverged", "failed", "stopped"};
 _Static_assert(ARRAY_LEN(status_names) == CV_MSG_STATUS_STOPPED + 1, "status names");
 
-static const char *const diagnosis_names[] = {"fine",
-                                              "high_bias",
-                                              "high_variance",
-                                              "high_bias_and_variance",
-                                              "learning_rate_too_high",
-                                              "collapsed"};
+static const char *const diagnosis_names[] = {
+    "fine",     "high_bias", "high_variance", "high_bias_and_variance", "learning_rate_too_high",
+    "collapsed"};
 
 /* The trial spec's dataset path fields: the keys a trial's files object may use. */
 static const char *const file_fields[] = {"images",      "labels", "test_images",
@@ -398,8 +395,8 @@ static int validate_progress(const vctx_t *c, const cJSON *msg, cv_msg_progress_
 }
 
 static int validate_diagnosis(const vctx_t *c, const cJSON *d) {
-    static const char *const known[] = {"name",        "avoidable_bias",      "variance",
-                                        "remedy",      "human_error_assumed", "human_error_given",
+    static const char *const known[] = {"name",       "avoidable_bias",      "variance",
+                                        "remedy",     "human_error_assumed", "human_error_given",
                                         "explanation"};
     double x;
     int e, given;

@@ -144,7 +144,8 @@ static void rounds_from_fractions(cv_job_spec_t *job, const double *f, size_t n)
     }
     while (given > job->max_trials) { /* fractions summing a hair above 1 */
         size_t last = n;
-        while (last > 0 && count[last - 1] == 0) last--;
+        while (last > 0 && count[last - 1] == 0)
+            last--;
         count[last - 1]--;
         given--;
     }
@@ -167,7 +168,8 @@ static int parse_rounds(cv_job_spec_t *job, const cJSON *v, char *err) {
                        CV_JOB_MAX_ROUNDS, n);
     int fractions = 0;
     for (const cJSON *r = v->child; r != NULL; r = r->next)
-        if (cJSON_IsNumber(r) && isfinite(r->valuedouble) && r->valuedouble != floor(r->valuedouble))
+        if (cJSON_IsNumber(r) && isfinite(r->valuedouble) &&
+            r->valuedouble != floor(r->valuedouble))
             fractions = 1;
     uint64_t sum = 0;
     double f[CV_JOB_MAX_ROUNDS], fsum = 0;
@@ -175,14 +177,16 @@ static int parse_rounds(cv_job_spec_t *job, const cJSON *v, char *err) {
     for (const cJSON *r = v->child; r != NULL; r = r->next) {
         char path[48];
         snprintf(path, sizeof path, "refine.rounds[%zu]", job->n_rounds);
-        int rc = fractions ? cv_json_get_number(r, path, fraction, &f[job->n_rounds], err)
-                           : read_u32(r, path, 1, CV_JOB_MAX_TRIALS, &job->rounds[job->n_rounds],
-                                      err);
+        int rc = fractions
+                     ? cv_json_get_number(r, path, fraction, &f[job->n_rounds], err)
+                     : read_u32(r, path, 1, CV_JOB_MAX_TRIALS, &job->rounds[job->n_rounds], err);
         if (rc != 0 && fractions && err != NULL) {
             char why[CV_ERRLEN];
             snprintf(why, sizeof why, "%s", err);
-            return cv_errf(err, rc, "%s (the rounds are fractions of budget.max_trials, since "
-                           "one is not an integer)", why);
+            return cv_errf(err, rc,
+                           "%s (the rounds are fractions of budget.max_trials, since "
+                           "one is not an integer)",
+                           why);
         }
         if (rc != 0) return rc;
         if (fractions)
@@ -236,7 +240,8 @@ static int parse_seed_and_human_error(cv_job_spec_t *job, const cJSON *obj, char
     /* Every trial's diagnosis measures avoidable bias against it: it becomes a fixed field. */
     const cJSON *fixed = cJSON_GetObjectItemCaseSensitive(job->trial, "human_error");
     if (fixed != NULL && !(cJSON_IsNumber(fixed) && fixed->valuedouble == job->human_error))
-        return cv_errf(err, CV_EINVAL, "human_error: also in trial.human_error with another "
+        return cv_errf(err, CV_EINVAL,
+                       "human_error: also in trial.human_error with another "
                        "value; give it once");
     if (fixed == NULL && !cJSON_AddNumberToObject(job->trial, "human_error", job->human_error))
         return cv_errf(err, CV_ENOMEM, "human_error: out of memory");

@@ -40,8 +40,8 @@ static cv_diagnosis_t gaps(double train_error, double dev_error, double human_er
 
 cv_diagnosis_t cv_diagnose(double train_error, double dev_error, double human_error) {
     cv_diagnosis_t d = gaps(train_error, dev_error, human_error);
-    int bias = d.avoidable_bias > CV_DIAG_TOLERANCE &&
-               dev_error - d.human_error > CV_DIAG_TOLERANCE;
+    int bias =
+        d.avoidable_bias > CV_DIAG_TOLERANCE && dev_error - d.human_error > CV_DIAG_TOLERANCE;
     int variance = d.variance > CV_DIAG_TOLERANCE;
     int n = snprintf(d.explanation, sizeof d.explanation,
                      "avoidable bias %.1f%% (training error %.1f%% - human-level error %.1f%%, %s) "
@@ -86,16 +86,19 @@ static int cost_evidence(const cv_diagnosis_input_t *in, double chance_cost, cha
     double rise = in->last_train_cost - in->min_train_cost;
     if (in->last_epoch > in->min_epoch && isfinite(rise) && rise > CV_DIAG_RISE * chance_cost &&
         rise > 0.25 * in->min_train_cost) {
-        snprintf(out, cap, "the training cost rose from %.3f (epoch %d) to %.3f (epoch %d) with "
-                 "learning rate %g", in->min_train_cost, in->min_epoch, in->last_train_cost,
-                 in->last_epoch, in->learning_rate);
+        snprintf(out, cap,
+                 "the training cost rose from %.3f (epoch %d) to %.3f (epoch %d) with "
+                 "learning rate %g",
+                 in->min_train_cost, in->min_epoch, in->last_train_cost, in->last_epoch,
+                 in->learning_rate);
         return 1;
     }
     if (in->max_epoch > 0 && in->max_train_cost > CV_DIAG_BLOWUP * chance_cost) {
-        snprintf(out, cap, "the training cost reached %.4g in epoch %d, over %g times the chance "
-                 "cost ln %d = %.3f, with learning rate %g", in->max_train_cost, in->max_epoch,
-                 CV_DIAG_BLOWUP, in->classes >= 2 ? in->classes : 2, chance_cost,
-                 in->learning_rate);
+        snprintf(out, cap,
+                 "the training cost reached %.4g in epoch %d, over %g times the chance "
+                 "cost ln %d = %.3f, with learning rate %g",
+                 in->max_train_cost, in->max_epoch, CV_DIAG_BLOWUP,
+                 in->classes >= 2 ? in->classes : 2, chance_cost, in->learning_rate);
         return 1;
     }
     return 0;

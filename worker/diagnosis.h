@@ -33,13 +33,13 @@ typedef enum {
 
 typedef struct {
     cv_diagnosis_kind_t kind;
-    const char *name;          /* "fine", "high_bias", "high_variance", "high_bias_and_variance",
-                                  "learning_rate_too_high", "collapsed" */
-    double avoidable_bias;     /* train_error − human_error */
-    double variance;           /* dev_error − train_error */
-    double human_error;        /* the human-level error assumed, [0, 1] */
-    int human_error_given;     /* 1: the trial spec's human_error; 0: the default, 0 */
-    const char *remedy;        /* the course's remedy for the verdict, one sentence */
+    const char *name;      /* "fine", "high_bias", "high_variance", "high_bias_and_variance",
+                              "learning_rate_too_high", "collapsed" */
+    double avoidable_bias; /* train_error − human_error */
+    double variance;       /* dev_error − train_error */
+    double human_error;    /* the human-level error assumed, [0, 1] */
+    int human_error_given; /* 1: the trial spec's human_error; 0: the default, 0 */
+    const char *remedy;    /* the course's remedy for the verdict, one sentence */
     char explanation[CV_DIAG_TEXT]; /* the evidence, with its numbers, in one or two sentences */
 } cv_diagnosis_t;
 
@@ -58,19 +58,19 @@ typedef struct {
 /* What the diagnosis looks at: the best epoch's errors and cost, and the course of the training
  * cost over the epochs run. */
 typedef struct {
-    double train_error;      /* at the best epoch, [0, 1] */
-    double dev_error;        /* at the best epoch, [0, 1] */
-    double train_cost;       /* cross-entropy at the best epoch, without regularization */
-    int classes;             /* C ≥ 2 */
-    double human_error;      /* the spec's human_error; < 0 when not given */
-    double learning_rate;    /* the spec's α, named in the explanation */
-    double min_train_cost;   /* lowest training cost of any epoch */
-    int min_epoch;           /* its epoch, 1-based */
-    double last_train_cost;  /* training cost of the last epoch scored */
-    int last_epoch;          /* that epoch, 1-based */
-    double max_train_cost;   /* highest training cost of any epoch */
-    int max_epoch;           /* its epoch, 1-based */
-    int diverged_epoch;      /* epoch whose cost became NaN or infinite; 0 if none */
+    double train_error;     /* at the best epoch, [0, 1] */
+    double dev_error;       /* at the best epoch, [0, 1] */
+    double train_cost;      /* cross-entropy at the best epoch, without regularization */
+    int classes;            /* C ≥ 2 */
+    double human_error;     /* the spec's human_error; < 0 when not given */
+    double learning_rate;   /* the spec's α, named in the explanation */
+    double min_train_cost;  /* lowest training cost of any epoch */
+    int min_epoch;          /* its epoch, 1-based */
+    double last_train_cost; /* training cost of the last epoch scored */
+    int last_epoch;         /* that epoch, 1-based */
+    double max_train_cost;  /* highest training cost of any epoch */
+    int max_epoch;          /* its epoch, 1-based */
+    int diverged_epoch;     /* epoch whose cost became NaN or infinite; 0 if none */
 } cv_diagnosis_input_t;
 
 /* Diagnoses a trial as the comment at the top says. */

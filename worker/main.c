@@ -197,18 +197,24 @@ static int load_predict_data(cv_dataset_t *ds, const char *path, const char *lab
     int rc;
     if (len >= 4 && !strcmp(path + len - 4, ".csv")) {
         if (labels)
-            return cv_errf(err, CV_EINVAL, "%s: --labels is for IDX images; a CSV holds its "
-                           "labels in a column", path);
-        cv_csv_options_t o = {.header = header, .label_name = label_column, .label_index = -1,
-                              .delimiter = ',', .unlabeled_width = n};
+            return cv_errf(err, CV_EINVAL,
+                           "%s: --labels is for IDX images; a CSV holds its "
+                           "labels in a column",
+                           path);
+        cv_csv_options_t o = {.header = header,
+                              .label_name = label_column,
+                              .label_index = -1,
+                              .delimiter = ',',
+                              .unlabeled_width = n};
         rc = cv_dataset_load_csv(ds, path, &o, err);
     } else {
         rc = cv_dataset_load_idx(ds, path, labels, err);
     }
     if (rc == 0 && ds->n != n) {
-        rc = cv_errf(err, CV_EINVAL, "%s: the examples have %zu features, the model takes %zu "
-                     "(a CSV needs exactly %zu columns, or %zu and a label column)", path, ds->n,
-                     n, n, n + 1);
+        rc = cv_errf(err, CV_EINVAL,
+                     "%s: the examples have %zu features, the model takes %zu "
+                     "(a CSV needs exactly %zu columns, or %zu and a label column)",
+                     path, ds->n, n, n, n + 1);
         cv_dataset_finish(ds);
     }
     return rc;
@@ -219,14 +225,19 @@ static int cmd_predict(int argc, char **argv) {
     const char *labels = NULL, *label_column = NULL, *paths[64];
     int count = 0, probabilities = 0, header = 1;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--labels") && i + 1 < argc) labels = argv[++i];
-        else if (!strcmp(argv[i], "--label-column") && i + 1 < argc) label_column = argv[++i];
-        else if (!strcmp(argv[i], "--probabilities")) probabilities = 1;
-        else if (!strcmp(argv[i], "--no-header")) header = 0;
+        if (!strcmp(argv[i], "--labels") && i + 1 < argc)
+            labels = argv[++i];
+        else if (!strcmp(argv[i], "--label-column") && i + 1 < argc)
+            label_column = argv[++i];
+        else if (!strcmp(argv[i], "--probabilities"))
+            probabilities = 1;
+        else if (!strcmp(argv[i], "--no-header"))
+            header = 0;
         else if (argv[i][0] == '-') {
             fprintf(stderr, "caviar-worker predict: unexpected argument '%s'\n", argv[i]);
             return 2;
-        } else if (count < 64) paths[count++] = argv[i];
+        } else if (count < 64)
+            paths[count++] = argv[i];
     }
     if (count < 2) {
         usage(stderr);
@@ -251,16 +262,19 @@ static int cmd_predict(int argc, char **argv) {
     cv_ensemble_predict(&ens, ds.x, ds.m, probs);
     int labelled = ds.classes > 0;
     printf("index%s,predicted", labelled ? ",label" : "");
-    for (int c = 0; probabilities && c < ens.classes; c++) printf(",p_%d", c);
+    for (int c = 0; probabilities && c < ens.classes; c++)
+        printf(",p_%d", c);
     putchar('\n');
     for (size_t i = 0; i < ds.m; i++) {
         const float *p = probs + i * (size_t)ens.classes;
         int best = 0;
-        for (int c = 1; c < ens.classes; c++) best = p[c] > p[best] ? c : best;
+        for (int c = 1; c < ens.classes; c++)
+            best = p[c] > p[best] ? c : best;
         printf("%zu", i);
         if (labelled) printf(",%d", ds.y[i]);
         printf(",%d", best);
-        for (int c = 0; probabilities && c < ens.classes; c++) printf(",%.6f", p[c]);
+        for (int c = 0; probabilities && c < ens.classes; c++)
+            printf(",%.6f", p[c]);
         putchar('\n');
     }
     rc = fflush(stdout) == 0 ? 0 : 1;

@@ -471,8 +471,8 @@ START_TEST(unknown_fields_are_refused_where_the_schema_closes_objects) {
 END_TEST
 
 #define RESULT_HEAD                                                                                \
-    "{\"type\":\"result\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789abcdef\","         \
-    "\"model_bytes\":0,\"model_crc32\":0,\"result\":{\"status\":\"completed\",\"best_epoch\":1,"    \
+    "{\"type\":\"result\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789abcdef\","          \
+    "\"model_bytes\":0,\"model_crc32\":0,\"result\":{\"status\":\"completed\",\"best_epoch\":1,"   \
     "\"epochs_run\":1,\"dev_cost\":0.5,\"dev_error\":0.5,"
 
 START_TEST(diagnosis_verdicts_and_optional_members_are_checked) {

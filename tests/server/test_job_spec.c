@@ -154,7 +154,8 @@ START_TEST(the_example_job_takes_a_larger_budget) {
     int rc = cv_job_spec_from_json(&job, root, err);
     ck_assert_msg(rc == 0, "refused: %s", err);
     uint32_t sum = 0;
-    for (size_t i = 0; i < job.n_rounds; i++) sum += job.rounds[i];
+    for (size_t i = 0; i < job.n_rounds; i++)
+        sum += job.rounds[i];
     ck_assert_uint_eq(sum, 30);
     ck_assert_uint_eq(job.n_rounds, 3);
     cv_job_spec_finish(&job);

@@ -119,11 +119,11 @@ static void raw_exec(const char *path, const char *sql) {
 /* SQL that takes a current file back to schema version 2: what migration 3 added goes, and the
  * version-2 ranking indexes come back. */
 #define UNDO_MIGRATION_3                                                                           \
-    "DROP INDEX trials_by_dev_error; DROP INDEX trials_by_dev_cost; "                             \
-    "ALTER TABLE trials DROP COLUMN n_params; "                                                   \
-    "CREATE INDEX trials_by_dev_error ON trials (job_id, dev_error, number) "                     \
-    "WHERE status = 'completed'; "                                                                \
-    "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, number) "                       \
+    "DROP INDEX trials_by_dev_error; DROP INDEX trials_by_dev_cost; "                              \
+    "ALTER TABLE trials DROP COLUMN n_params; "                                                    \
+    "CREATE INDEX trials_by_dev_error ON trials (job_id, dev_error, number) "                      \
+    "WHERE status = 'completed'; "                                                                 \
+    "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, number) "                        \
     "WHERE status = 'completed'; "
 
 /* ---- Helpers over the store API ---------------------------------------------------------- */
@@ -680,8 +680,8 @@ static int64_t tied_job(fx_t *fx, cv_store_objective_t objective) {
         start(fx, ids[i], "L");
         cv_store_result_t r = completed(dev_error[i], dev_cost[i]);
         r.n_params = n_params[i];
-        ck_assert_msg(cv_store_put_result(fx->store, ids[i], "L", &r, NOW + 2, fx->err) == 0,
-                      "%s", fx->err);
+        ck_assert_msg(cv_store_put_result(fx->store, ids[i], "L", &r, NOW + 2, fx->err) == 0, "%s",
+                      fx->err);
     }
     return job;
 }
@@ -850,7 +850,7 @@ START_TEST(test_version_1_file_migrates_and_keeps_its_rows) {
     cv_store_close(fx.store);
     fx.store = NULL;
     raw_exec(fx.path, UNDO_MIGRATION_3 "DROP INDEX trial_attempts_by_worker; "
-                      "DROP TABLE trial_attempts; PRAGMA user_version = 1;");
+                                       "DROP TABLE trial_attempts; PRAGMA user_version = 1;");
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema "
                                       "WHERE name LIKE 'trial_attempts%'"),
                      0);

@@ -92,11 +92,16 @@ END_TEST
 /* A trial input with a flat cost curve: the best epoch is the last of 5 and the lowest. */
 static cv_diagnosis_input_t trial(double train_error, double dev_error, double train_cost,
                                   int classes, double human_error) {
-    cv_diagnosis_input_t in = {.train_error = train_error, .dev_error = dev_error,
-                               .train_cost = train_cost, .classes = classes,
-                               .human_error = human_error, .learning_rate = 0.01,
-                               .min_train_cost = train_cost, .min_epoch = 5,
-                               .last_train_cost = train_cost, .last_epoch = 5};
+    cv_diagnosis_input_t in = {.train_error = train_error,
+                               .dev_error = dev_error,
+                               .train_cost = train_cost,
+                               .classes = classes,
+                               .human_error = human_error,
+                               .learning_rate = 0.01,
+                               .min_train_cost = train_cost,
+                               .min_epoch = 5,
+                               .last_train_cost = train_cost,
+                               .last_epoch = 5};
     return in;
 }
 
