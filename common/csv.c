@@ -36,12 +36,14 @@ typedef struct {
     size_t lineno;    /* 1-based number of the current line */
 } csv_reader_t;
 
+#define NO_LABEL SIZE_MAX /* label_col of a file without labels */
+
 /* What the row parser needs to know about the columns. */
 typedef struct {
     const char *path; /* borrowed, for messages */
     char delim;       /* field separator */
     size_t ncols;     /* fields in every row, label included */
-    size_t label_col; /* 0-based index of the label column */
+    size_t label_col; /* 0-based index of the label column; NO_LABEL when there is none */
     char **names;     /* ncols header names, or NULL without a header */
 } csv_layout_t;
 
@@ -282,12 +284,17 @@ static int csv_check_options(const cv_csv_options_t *opts, const char *path, cha
 static int csv_layout(csv_layout_t *lay, csv_reader_t *r, const cv_csv_options_t *opts,
                       char **header_copy, char *err) {
     lay->ncols = csv_count_fields(r->line, lay->delim);
-    if (lay->ncols < 2) {
+    int unlabeled = opts->unlabeled_width > 0 && lay->ncols == opts->unlabeled_width;
+    if (unlabeled && lay->ncols > CV_DATASET_MAX_FEATURES) {
+        return cv_errf(err, CV_ERANGE, "%s: line %zu has %zu features, over the limit of %u",
+                       r->path, r->lineno, lay->ncols, CV_DATASET_MAX_FEATURES);
+    }
+    if (!unlabeled && lay->ncols < 2) {
         return cv_errf(err, CV_EFORMAT,
                        "%s: line %zu has 1 column; need at least one feature and the label",
                        r->path, r->lineno);
     }
-    if (lay->ncols - 1 > CV_DATASET_MAX_FEATURES) {
+    if (!unlabeled && lay->ncols - 1 > CV_DATASET_MAX_FEATURES) {
         return cv_errf(err, CV_ERANGE, "%s: line %zu has %zu features, over the limit of %u",
                        r->path, r->lineno, lay->ncols - 1, CV_DATASET_MAX_FEATURES);
     }
@@ -302,6 +309,10 @@ static int csv_layout(csv_layout_t *lay, csv_reader_t *r, const cv_csv_options_t
         csv_split(*header_copy, lay->delim, lay->names, lay->ncols);
         for (size_t c = 0; c < lay->ncols; c++)
             lay->names[c] = csv_trim(lay->names[c]);
+    }
+    if (unlabeled) {
+        lay->label_col = NO_LABEL;
+        return CV_OK;
     }
     if (opts->label_name) {
         for (lay->label_col = 0; lay->label_col < lay->ncols; lay->label_col++) {
@@ -354,7 +365,7 @@ int cv_dataset_load_csv(cv_dataset_t *ds, const char *path, const cv_csv_options
     size_t first_line = r.lineno;
     rc = csv_layout(&lay, &r, opts, &header_copy, err);
     if (rc < 0) goto done;
-    ds->n = lay.ncols - 1;
+    ds->n = lay.label_col == NO_LABEL ? lay.ncols : lay.ncols - 1;
     fields = malloc(lay.ncols * sizeof *fields);
     if (!fields) {
         rc = cv_errf(err, CV_ENOMEM, "%s: out of memory for %zu columns", path, lay.ncols);
@@ -375,6 +386,7 @@ int cv_dataset_load_csv(cv_dataset_t *ds, const char *path, const cv_csv_options
         rc = csv_reserve(ds, &cap, path, r.lineno, err);
         if (rc < 0) goto done;
         csv_split(r.line, lay.delim, fields, lay.ncols);
+        ds->y[ds->m] = -1; /* stays -1 without a label column */
         rc = csv_parse_row(&lay, r.lineno, fields, ds->x + ds->m * ds->n, ds->y + ds->m, err);
         if (rc < 0) goto done;
         if (ds->y[ds->m] > max_label) max_label = ds->y[ds->m];
@@ -390,7 +402,7 @@ int cv_dataset_load_csv(cv_dataset_t *ds, const char *path, const cv_csv_options
     if (x) ds->x = x;
     int32_t *y = realloc(ds->y, ds->m * sizeof *y);
     if (y) ds->y = y;
-    ds->classes = max_label + 1 < 2 ? 2 : max_label + 1;
+    ds->classes = lay.label_col == NO_LABEL ? 0 : max_label + 1 < 2 ? 2 : max_label + 1;
     rc = CV_OK;
 
 done:

@@ -23,7 +23,8 @@ typedef struct {
     int32_t *y;      /* m labels in [0, classes); owned only when owner != 0 */
     size_t m;        /* number of examples */
     size_t n;        /* features per example */
-    int classes;     /* number of classes: 1 + the largest label seen (at least 2) */
+    int classes;     /* number of classes: 1 + the largest label seen (at least 2); 0 when the
+                        file had no labels (every y is then -1) */
     int height;      /* image rows when the data are images (IDX 3-D), else 0 */
     int width;       /* image columns when the data are images, else 0 */
     int owner;       /* 1 when x and y are this struct's allocations, 0 for a view */
@@ -33,7 +34,8 @@ typedef struct {
  * label file (magic 0x00000801, u8 labels) into ds. Either file may be gzip-compressed (detected
  * by its content, not its name). Pixels become floats 0..255 unchanged; scaling is the
  * normalizer's job. Refuses wrong magic, truncated files, trailing bytes, counts that disagree
- * and sizes over the limits, naming the file and the problem in err.
+ * and sizes over the limits, naming the file and the problem in err. labels_path NULL reads
+ * the images alone: every label is -1 and classes is 0 (for prediction).
  * On success ds owns its memory (release with cv_dataset_finish); on failure ds is zeroed. */
 int cv_dataset_load_idx(cv_dataset_t *ds, const char *images_path, const char *labels_path,
                         char *err);
@@ -43,6 +45,9 @@ typedef struct {
     const char *label_name;  /* label column by header name, or NULL to use label_index */
     int label_index;         /* label column by 0-based index; -1 means the last column */
     char delimiter;          /* field separator, usually ','; 0 means ',' */
+    size_t unlabeled_width;  /* > 0: a file whose rows have exactly this many fields has no
+                                label column (the label options are then ignored): every field
+                                is a feature, labels are -1 and classes is 0 */
 } cv_csv_options_t;
 
 /* Reads a CSV file: every row has the same number of numeric fields; the label column holds

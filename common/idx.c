@@ -228,8 +228,12 @@ int cv_dataset_load_idx(cv_dataset_t *ds, const char *images_path, const char *l
 
     int rc = idx_open(&img, images_path, "images", 3, err);
     if (rc < 0) goto done;
-    rc = idx_open(&lab, labels_path, "labels", 1, err);
-    if (rc < 0) goto done;
+    if (labels_path) {
+        rc = idx_open(&lab, labels_path, "labels", 1, err);
+        if (rc < 0) goto done;
+    } else {
+        lab.dims[0] = img.dims[0]; /* no label file: as many labels as images, all -1 */
+    }
     rc = idx_check_sizes(&img, &lab, ds, err);
     if (rc < 0) goto done;
 
@@ -239,10 +243,16 @@ int cv_dataset_load_idx(cv_dataset_t *ds, const char *images_path, const char *l
     /* Every image arrived, so m is real and its labels are a fraction of what was read. */
     ds->y = malloc(ds->m * sizeof *ds->y);
     if (!ds->y) {
-        rc = cv_errf(err, CV_ENOMEM, "%s: out of memory for %zu labels", labels_path, ds->m);
+        rc = cv_errf(err, CV_ENOMEM, "%s: out of memory for %zu labels", images_path, ds->m);
         goto done;
     }
-    rc = idx_read_labels(&lab, ds, err);
+    if (labels_path) {
+        rc = idx_read_labels(&lab, ds, err);
+    } else {
+        for (size_t i = 0; i < ds->m; i++)
+            ds->y[i] = -1;
+        ds->classes = 0;
+    }
 
 done:
     /* Reading only, and every stream error was already caught above: gzclose_r has nothing

@@ -196,6 +196,54 @@ static const char *prefix_sep(const char *field) {
     return field != NULL && field[0] != '\0' ? ": " : "";
 }
 
+/* Longest name the suggestion compares; longer names get no suggestion. */
+#define SUGGEST_MAX 64
+
+static int fold(char c) {
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* Edit distance between a and b ignoring case: insertions, deletions, substitutions and swaps of
+ * two neighbouring characters each count 1 ("patiance" → "patience" is 1, "max_trails" →
+ * "max_trials" is 1). Both strings are at most SUGGEST_MAX bytes. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb) {
+    size_t rows[3][SUGGEST_MAX + 1]; /* rows i − 2, i − 1 and i of the distance matrix */
+    for (size_t j = 0; j <= lb; j++)
+        rows[1][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t *cur = rows[(i + 1) % 3], *prev = rows[i % 3], *prev2 = rows[(i + 2) % 3];
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = fold(a[i - 1]) != fold(b[j - 1]);
+            size_t d = prev[j - 1] + cost;
+            if (prev[j] + 1 < d) d = prev[j] + 1;
+            if (cur[j - 1] + 1 < d) d = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && fold(a[i - 1]) == fold(b[j - 2]) &&
+                fold(a[i - 2]) == fold(b[j - 1]) && prev2[j - 2] + 1 < d)
+                d = prev2[j - 2] + 1;
+            cur[j] = d;
+        }
+    }
+    return la == 0 ? lb : rows[(la + 1) % 3][lb];
+}
+
+const char *cv_json_closest_name(const char *name, const char *const *known, size_t count) {
+    size_t len = strlen(name), best_d = SIZE_MAX;
+    const char *best = NULL;
+    if (len == 0 || len > SUGGEST_MAX) return NULL;
+    for (size_t k = 0; k < count; k++) {
+        size_t lk = strlen(known[k]);
+        if (lk > SUGGEST_MAX) continue;
+        size_t d = edit_distance(name, len, known[k], lk);
+        if (d < best_d) {
+            best_d = d;
+            best = known[k];
+        }
+    }
+    /* At most 2 edits, and at most one edit per 3 characters typed, so "lr" suggests nothing. */
+    return best != NULL && best_d <= 2 && 3 * best_d <= len ? best : NULL;
+}
+
 int cv_json_check_fields(const cJSON *obj, const char *field, const char *const *known,
                          size_t count, char *err) {
     const char *name = field != NULL ? field : "";
@@ -212,9 +260,12 @@ int cv_json_check_fields(const cJSON *obj, const char *field, const char *const 
         size_t k = 0;
         while (k < count && strcmp(known[k], m->string) != 0)
             k++;
-        if (k == count)
-            return cv_errf(err, CV_EINVAL, "%s%sunknown field \"%s\"", name, prefix_sep(field),
-                           m->string);
+        if (k == count) {
+            const char *near = cv_json_closest_name(m->string, known, count);
+            return cv_errf(err, CV_EINVAL, "%s%sunknown field \"%s\"%s%s%s", name,
+                           prefix_sep(field), m->string, near ? " (did you mean \"" : "",
+                           near ? near : "", near ? "\"?)" : "");
+        }
         if (seen[k])
             return cv_errf(err, CV_EINVAL, "%s%sfield \"%s\" given twice", name, prefix_sep(field),
                            m->string);

@@ -42,10 +42,18 @@ int cv_json_decode_file(const char *path, size_t max_bytes, cJSON **out, char *e
  * "null", or "nothing" for NULL. Static storage. */
 const char *cv_json_type_name(const cJSON *item);
 
+/* The name in known[0..count) closest to name by edit distance (ignoring case; a swap of two
+ * neighbouring characters is one edit), when it is close enough to be a typing slip: at most 2
+ * edits and at most one per 3 characters of name. NULL otherwise. The first of equally close names
+ * wins. Returns a pointer into known. */
+const char *cv_json_closest_name(const char *name, const char *const *known, size_t count);
+
 /* Refuses a member of object obj whose name is not in known[0..count), and a name given twice
  * (cJSON keeps both, and a reader would silently take the first). field is the object's path for
  * the message ("dataset" gives "dataset: unknown field \"foo\""), or NULL / "" at the top level
- * ("unknown field \"foo\""). obj must be an object; count at most CV_JSON_MAX_FIELDS. */
+ * ("unknown field \"foo\""); a known name close to the unknown one is suggested:
+ * "unknown field \"patiance\" (did you mean \"patience\"?)" (cv_json_closest_name).
+ * obj must be an object; count at most CV_JSON_MAX_FIELDS. */
 int cv_json_check_fields(const cJSON *obj, const char *field, const char *const *known,
                          size_t count, char *err);
 

@@ -25,8 +25,9 @@ _Static_assert(ARRAY_LEN(type_names) == CV_MSG_ERROR + 1, "type names");
 static const char *const status_names[] = {"completed", "diverged", "failed", "stopped"};
 _Static_assert(ARRAY_LEN(status_names) == CV_MSG_STATUS_STOPPED + 1, "status names");
 
-static const char *const diagnosis_names[] = {"fine", "high_bias", "high_variance",
-                                              "high_bias_and_variance"};
+static const char *const diagnosis_names[] = {
+    "fine",     "high_bias", "high_variance", "high_bias_and_variance", "learning_rate_too_high",
+    "collapsed"};
 
 /* The trial spec's dataset path fields: the keys a trial's files object may use. */
 static const char *const file_fields[] = {"images",      "labels", "test_images",
@@ -394,9 +395,12 @@ static int validate_progress(const vctx_t *c, const cJSON *msg, cv_msg_progress_
 }
 
 static int validate_diagnosis(const vctx_t *c, const cJSON *d) {
-    static const char *const known[] = {"name", "avoidable_bias", "variance", "remedy"};
+    static const char *const known[] = {"name",       "avoidable_bias",      "variance",
+                                        "remedy",     "human_error_assumed", "human_error_given",
+                                        "explanation"};
     double x;
-    int e;
+    int e, given;
+    const cJSON *item;
     if (cJSON_IsNull(d)) return 0;
     int rc = check_fields(c, d, "result.diagnosis", known, ARRAY_LEN(known));
     if (rc) return rc;
@@ -409,6 +413,16 @@ static int validate_diagnosis(const vctx_t *c, const cJSON *d) {
         get_num(c, ITEM, "result.diagnosis.variance", NUM_FINITE, 0, &x));
     REQ(d, "remedy", "result.diagnosis.remedy",
         get_str(c, ITEM, "result.diagnosis.remedy", SIZE_MAX, NULL, 0));
+    /* Optional: what older workers do not send. */
+    if ((item = cJSON_GetObjectItemCaseSensitive(d, "human_error_assumed")) != NULL &&
+        (rc = get_num(c, item, "result.diagnosis.human_error_assumed", NUM_FRACTION, 0, &x)))
+        return rc;
+    if ((item = cJSON_GetObjectItemCaseSensitive(d, "human_error_given")) != NULL &&
+        (rc = get_bool(c, item, "result.diagnosis.human_error_given", &given)))
+        return rc;
+    if ((item = cJSON_GetObjectItemCaseSensitive(d, "explanation")) != NULL &&
+        (rc = get_str(c, item, "result.diagnosis.explanation", SIZE_MAX, NULL, 0)))
+        return rc;
     return 0;
 }
 
@@ -452,6 +466,8 @@ static int validate_result_object(const vctx_t *c, const cJSON *r, cv_msg_result
     int rc = item ? validate_diagnosis(c, item) : 0;
     if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "diverged_epoch")) != NULL)
         rc = get_int(c, item, "result.diverged_epoch", 1, CV_MSG_ID_MAX, &epoch);
+    if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "n_params")) != NULL)
+        rc = get_int(c, item, "result.n_params", 0, CV_MSG_ID_MAX, &epoch);
     if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "error")) != NULL)
         rc = get_str(c, item, "result.error", SIZE_MAX, NULL, 0);
     return rc;

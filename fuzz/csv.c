@@ -1,6 +1,7 @@
 /* Fuzz target: cv_dataset_load_csv. The first byte chooses the options (bit 0 header, bits 1-2
  * the label column: last, first, second or by the header name "label", bit 3 ';' instead of
- * ','); the rest is the file, written to an in-memory file and loaded. */
+ * ',', bits 4-5 unlabeled_width: none, 1, 2 or 3 columns); the rest is the file, written to an
+ * in-memory file and loaded. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     opts.label_index = label_index[(o >> 1) & 3];
     opts.label_name = ((o >> 1) & 3) == 3 ? "label" : NULL;
     opts.delimiter = (o & 8) ? ';' : ',';
+    opts.unlabeled_width = (size_t)((o >> 4) & 3);
     const char *path = fuzz_file(0, data + 1, size - 1);
     cv_dataset_t ds;
     char err[CV_ERRLEN];

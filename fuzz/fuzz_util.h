@@ -48,13 +48,15 @@ static inline const char *fuzz_file(int slot, const uint8_t *data, size_t len) {
     return paths[slot];
 }
 
-/* The invariants of a dataset reader's outcome: a loaded dataset has rows and labels in range,
- * a refusal says why. Aborts (a fuzzer finding) otherwise; releases the dataset. */
+/* The invariants of a dataset reader's outcome: a loaded dataset has rows and labels in range
+ * (or, without labels, classes 0 and every label -1), a refusal says why. Aborts (a fuzzer
+ * finding) otherwise; releases the dataset. */
 static inline void fuzz_check_dataset(int rc, cv_dataset_t *ds, const char *err) {
     if (rc == 0) {
-        if (!ds->x || !ds->y || ds->m == 0) abort();
+        if (!ds->x || !ds->y || ds->m == 0 || ds->n == 0) abort();
         for (size_t i = 0; i < ds->m; i++)
-            if (ds->y[i] < 0 || ds->y[i] >= ds->classes) abort();
+            if (ds->classes == 0 ? ds->y[i] != -1 : ds->y[i] < 0 || ds->y[i] >= ds->classes)
+                abort();
     } else if (err[0] == '\0') {
         abort();
     }

@@ -53,7 +53,8 @@ static int parse_name(cv_job_spec_t *job, const cJSON *v, char *err) {
     return rc;
 }
 
-/* Copies the fixed trial fields, parses the space and refuses a parameter that is both. */
+/* Copies the fixed trial fields, parses the space (absent or {} is a space of no parameters,
+ * whose one configuration is the fixed trial) and refuses a parameter that is both. */
 static int parse_trial_and_space(cv_job_spec_t *job, const cJSON *obj, char *err) {
     const cJSON *trial = cJSON_GetObjectItemCaseSensitive(obj, "trial");
     const cJSON *space = cJSON_GetObjectItemCaseSensitive(obj, "space");
@@ -61,8 +62,11 @@ static int parse_trial_and_space(cv_job_spec_t *job, const cJSON *obj, char *err
     if (!cJSON_IsObject(trial))
         return cv_errf(err, CV_EINVAL, "trial: must be an object, got %s",
                        cv_json_type_name(trial));
-    if (space == NULL) return cv_errf(err, CV_EINVAL, "space: required");
-    int rc = cv_space_from_json(&job->space, space, err);
+    /* No space, or an empty one, searches nothing: the job runs its one fixed configuration. */
+    int rc = CV_OK;
+    memset(&job->space, 0, sizeof job->space);
+    if (space != NULL && !(cJSON_IsObject(space) && space->child == NULL))
+        rc = cv_space_from_json(&job->space, space, err);
     if (rc != 0) return rc;
     for (size_t i = 0; i < job->space.n_params; i++) {
         const char *name = job->space.params[i].name;
@@ -116,7 +120,45 @@ static void default_rounds(cv_job_spec_t *job) {
     if (rest / 2 > 0) job->rounds[job->n_rounds++] = rest / 2;
 }
 
+/* Turns round fractions f[0..n) (summing to 1) into counts summing to max_trials by the largest
+ * remainder: each round gets floor(f · max_trials), and the trials left over go one each to the
+ * rounds with the largest fractional parts (the earlier round on a tie). Rounds of 0 are dropped,
+ * as in the default schedule. */
+static void rounds_from_fractions(cv_job_spec_t *job, const double *f, size_t n) {
+    double rem[CV_JOB_MAX_ROUNDS];
+    uint32_t count[CV_JOB_MAX_ROUNDS], given = 0;
+    for (size_t i = 0; i < n; i++) {
+        double quota = f[i] * job->max_trials;
+        count[i] = (uint32_t)floor(quota);
+        if (count[i] > job->max_trials) count[i] = job->max_trials;
+        rem[i] = quota - count[i];
+        given += count[i];
+    }
+    while (given < job->max_trials) {
+        size_t best = 0;
+        for (size_t i = 1; i < n; i++)
+            if (rem[i] > rem[best]) best = i;
+        count[best]++;
+        rem[best] = -1; /* each round gets at most one of the leftovers */
+        given++;
+    }
+    while (given > job->max_trials) { /* fractions summing a hair above 1 */
+        size_t last = n;
+        while (last > 0 && count[last - 1] == 0)
+            last--;
+        count[last - 1]--;
+        given--;
+    }
+    job->n_rounds = 0;
+    for (size_t i = 0; i < n; i++)
+        if (count[i] > 0) job->rounds[job->n_rounds++] = count[i];
+}
+
+/* refine.rounds: either trial counts summing to budget.max_trials, or fractions of it in (0, 1)
+ * summing to 1, rounded by rounds_from_fractions. An entry that is not an integer makes the
+ * whole array fractions. */
 static int parse_rounds(cv_job_spec_t *job, const cJSON *v, char *err) {
+    static const cv_json_range_t fraction = {0, 1, 1, 1};
     if (!cJSON_IsArray(v))
         return cv_errf(err, CV_EINVAL, "refine.rounds: must be an array, got %s",
                        cv_json_type_name(v));
@@ -124,18 +166,46 @@ static int parse_rounds(cv_job_spec_t *job, const cJSON *v, char *err) {
     if (n < 1 || n > CV_JOB_MAX_ROUNDS)
         return cv_errf(err, CV_EINVAL, "refine.rounds: needs 1 to %d rounds, got %d",
                        CV_JOB_MAX_ROUNDS, n);
+    int fractions = 0;
+    for (const cJSON *r = v->child; r != NULL; r = r->next)
+        if (cJSON_IsNumber(r) && isfinite(r->valuedouble) &&
+            r->valuedouble != floor(r->valuedouble))
+            fractions = 1;
     uint64_t sum = 0;
+    double f[CV_JOB_MAX_ROUNDS], fsum = 0;
     job->n_rounds = 0;
     for (const cJSON *r = v->child; r != NULL; r = r->next) {
         char path[48];
         snprintf(path, sizeof path, "refine.rounds[%zu]", job->n_rounds);
-        int rc = read_u32(r, path, 1, CV_JOB_MAX_TRIALS, &job->rounds[job->n_rounds], err);
+        int rc = fractions
+                     ? cv_json_get_number(r, path, fraction, &f[job->n_rounds], err)
+                     : read_u32(r, path, 1, CV_JOB_MAX_TRIALS, &job->rounds[job->n_rounds], err);
+        if (rc != 0 && fractions && err != NULL) {
+            char why[CV_ERRLEN];
+            snprintf(why, sizeof why, "%s", err);
+            return cv_errf(err, rc,
+                           "%s (the rounds are fractions of budget.max_trials, since "
+                           "one is not an integer)",
+                           why);
+        }
         if (rc != 0) return rc;
-        sum += job->rounds[job->n_rounds++];
+        if (fractions)
+            fsum += f[job->n_rounds];
+        else
+            sum += job->rounds[job->n_rounds];
+        job->n_rounds++;
+    }
+    if (fractions) {
+        if (fabs(fsum - 1) > 1e-6)
+            return cv_errf(err, CV_EINVAL, "refine.rounds: fractions must sum to 1, got %.6g",
+                           fsum);
+        rounds_from_fractions(job, f, job->n_rounds);
+        return CV_OK;
     }
     if (sum != job->max_trials)
         return cv_errf(err, CV_EINVAL,
-                       "refine.rounds: must sum to budget.max_trials (%u), got %llu",
+                       "refine.rounds: must sum to budget.max_trials (%u), got %llu; or give "
+                       "fractions of it, such as [0.4, 0.3, 0.3]",
                        (unsigned)job->max_trials, (unsigned long long)sum);
     return CV_OK;
 }
@@ -166,6 +236,15 @@ static int parse_seed_and_human_error(cv_job_spec_t *job, const cJSON *obj, char
         job->seed = (uint64_t)x;
     if (rc == 0 && human != NULL)
         rc = cv_json_get_number(human, "human_error", unit, &job->human_error, err);
+    if (rc != 0 || human == NULL) return rc;
+    /* Every trial's diagnosis measures avoidable bias against it: it becomes a fixed field. */
+    const cJSON *fixed = cJSON_GetObjectItemCaseSensitive(job->trial, "human_error");
+    if (fixed != NULL && !(cJSON_IsNumber(fixed) && fixed->valuedouble == job->human_error))
+        return cv_errf(err, CV_EINVAL,
+                       "human_error: also in trial.human_error with another "
+                       "value; give it once");
+    if (fixed == NULL && !cJSON_AddNumberToObject(job->trial, "human_error", job->human_error))
+        return cv_errf(err, CV_ENOMEM, "human_error: out of memory");
     return rc;
 }
 
@@ -179,6 +258,14 @@ static const cv_space_param_t *param_named_in(const cv_space_t *space, const cha
             return &space->params[i];
     }
     return NULL;
+}
+
+/* The separator between "trial" and a trial-spec reason: "." when the reason starts with a field
+ * path ("dataset.csv: ..." becomes "trial.dataset.csv: ..."), ": " when it speaks of the whole
+ * spec ("unknown field ..." becomes "trial: unknown field ..."). */
+static const char *trial_sep(const char *why) {
+    size_t n = strspn(why, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.[]");
+    return n > 0 && why[n] == ':' ? "." : ": ";
 }
 
 /* Writes a configuration value for a message: 0.001, "relu", true. */
@@ -217,10 +304,10 @@ static int check_composition(const cv_job_spec_t *job, const cJSON *values,
     }
     if (corner != NULL) {
         format_value(cJSON_GetObjectItemCaseSensitive(values, corner->name), value, sizeof value);
-        return cv_errf(err, rc, "trial.%s (with space.%s.%s = %s)", why, corner->name, label,
-                       value);
+        return cv_errf(err, rc, "trial%s%s (with space.%s.%s = %s)", trial_sep(why), why,
+                       corner->name, label, value);
     }
-    return cv_errf(err, rc, "trial.%s", why);
+    return cv_errf(err, rc, "trial%s%s", trial_sep(why), why);
 }
 
 /* Checks the fixed fields with one sampled configuration, then with each corner of the space

@@ -29,7 +29,8 @@ typedef struct {
     char name[CV_JOB_NAME_MAX + 1];     /* "" when not given */
     cJSON *trial;                       /* fixed trial-spec fields, merged under every sampled
                                            configuration; owned, freed by cv_job_spec_finish */
-    cv_space_t space;                   /* the searched parameters, none of them also in trial */
+    cv_space_t space;                   /* the searched parameters, none of them also in trial;
+                                           n_params 0 when nothing is searched */
     cv_objective_t objective;           /* default dev_error */
     uint32_t max_trials;                /* trials in the whole job, 1..CV_JOB_MAX_TRIALS */
     uint32_t max_parallel;              /* trials running at once, 1..CV_JOB_MAX_PARALLEL (4) */
@@ -42,7 +43,9 @@ typedef struct {
     double margin;        /* refinement widening, fraction of the original width in
                              the parameter's coordinate, [0, 1] (0.1) */
     uint64_t seed;        /* seeds the sampler, 0..2^53 (1) */
-    double human_error;   /* human-level error for reports, [0, 1]; −1 = not given */
+    double human_error;   /* human-level error for reports, [0, 1]; −1 = not given. When
+                             given it is also added to trial, so every trial's diagnosis
+                             measures avoidable bias against it */
 } cv_job_spec_t;
 
 /* Fills job with every default and no trial, space or budget. */
@@ -54,9 +57,13 @@ void cv_job_spec_finish(cv_job_spec_t *job);
 
 /* Parses and validates a job spec object into job (caller-allocated; initialized here). Unknown
  * fields, wrong types and broken rules are refused with err naming the field; errors in the fixed
- * trial fields come from cv_trial_spec_from_json prefixed with "trial.". When refine.rounds is
- * absent the schedule is one coarse round of round(0.4 · max_trials) trials (at least 1), then
- * two rounds splitting the rest, the larger first (24 → 10, 7, 7; rounds of 0 are dropped).
+ * trial fields come from cv_trial_spec_from_json prefixed with "trial." ("trial: " for a reason
+ * about the whole trial spec, such as an unknown field). refine.rounds holds counts summing to
+ * max_trials or fractions summing to 1, rounded to counts by the largest remainder ([0.4, 0.3,
+ * 0.3] of 8 → 3, 3, 2). When refine.rounds is absent the schedule is one coarse round of
+ * round(0.4 · max_trials) trials (at least 1), then two rounds splitting the rest, the larger
+ * first (24 → 10, 7, 7; rounds of 0 are dropped). An absent or empty space searches nothing:
+ * its one configuration is the fixed trial.
  * On success job owns a copy of the trial object; on failure it owns nothing. obj is borrowed. */
 int cv_job_spec_from_json(cv_job_spec_t *job, const cJSON *obj, char *err);
 

@@ -116,6 +116,15 @@ static const char *const k_migrations[] = {
     "  PRIMARY KEY (trial_id, attempt)"
     ") WITHOUT ROWID;"
     "CREATE INDEX trial_attempts_by_worker ON trial_attempts (worker_id);",
+    /* 3: the size of a trial's network, the last tie-breaker between equally good trials, and
+     * ranking indexes that hold every key of the order. */
+    "ALTER TABLE trials ADD COLUMN n_params INTEGER CHECK (n_params IS NULL OR n_params > 0);"
+    "DROP INDEX trials_by_dev_error;"
+    "CREATE INDEX trials_by_dev_error ON trials (job_id, dev_error, dev_cost, n_params, number)"
+    "  WHERE status = 'completed';"
+    "DROP INDEX trials_by_dev_cost;"
+    "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, dev_error, n_params, number)"
+    "  WHERE status = 'completed';",
 };
 
 _Static_assert(sizeof k_migrations / sizeof k_migrations[0] == CV_STORE_SCHEMA_VERSION,
@@ -140,7 +149,13 @@ _Static_assert(CV_STORE_APPLICATION_ID == 1128355410, "application_id in migrati
 #define TRIAL_COLS                                                                                 \
     "id, job_id, number, round, status, attempts, params, worker_id, queued_at, started_at, "      \
     "finished_at, dev_error, dev_cost, train_error, train_cost, train_cost_reg, best_epoch, "      \
-    "epochs_run, diagnosis, examples_per_second, error, model_path"
+    "epochs_run, diagnosis, examples_per_second, error, model_path, n_params"
+
+/* The order of "best": the objective, then the other dev-set measure (many trials tie on the
+ * dev error of a small dev set, and the lower dev cost is the more confident model), then the
+ * smaller network (n_params; unknown sizes last), then the earlier trial. */
+#define RANK_BY_DEV_ERROR "dev_error, dev_cost, n_params NULLS LAST, number"
+#define RANK_BY_DEV_COST  "dev_cost, dev_error, n_params NULLS LAST, number"
 
 enum {
     ST_BEGIN,
@@ -226,7 +241,7 @@ static const char *const k_sql[ST_COUNT] = {
                         "dev_cost = ?6, train_error = ?7, train_cost = ?8, train_cost_reg = ?9, "
                         "best_epoch = ?10, epochs_run = ?11, diagnosis = ?12, "
                         "examples_per_second = ?13, error = ?14, model_path = ?15, "
-                        "lease_token = NULL "
+                        "n_params = ?16, lease_token = NULL "
                         "WHERE id = ?1 AND status = 'running' AND lease_token = ?2",
     [ST_TRIAL_STATUS] = "SELECT status FROM trials WHERE id = ?1",
     [ST_TRIAL_LEASED] = "SELECT 1 FROM trials WHERE id = ?1 AND status = 'running' "
@@ -246,8 +261,8 @@ static const char *const k_sql[ST_COUNT] = {
                        "started_at = NULL, finished_at = NULL, dev_error = NULL, dev_cost = NULL, "
                        "train_error = NULL, train_cost = NULL, train_cost_reg = NULL, "
                        "best_epoch = NULL, epochs_run = NULL, diagnosis = NULL, "
-                       "examples_per_second = NULL, error = NULL, model_path = NULL "
-                       "WHERE id = ?1 AND status = 'failed'",
+                       "examples_per_second = NULL, error = NULL, model_path = NULL, "
+                       "n_params = NULL WHERE id = ?1 AND status = 'failed'",
     [ST_RECOVER] = "UPDATE trials SET status = 'queued', worker_id = NULL, lease_token = NULL, "
                    "started_at = NULL WHERE status = 'running'",
     [ST_TRIAL_ID] = "SELECT id FROM trials WHERE job_id = ?1 AND number = ?2",
@@ -273,10 +288,10 @@ static const char *const k_sql[ST_COUNT] = {
                        "LIMIT ?2 OFFSET ?3",
     [ST_TOP_DEV_ERROR] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 "
                          "AND status = 'completed' AND dev_error IS NOT NULL "
-                         "ORDER BY dev_error, number LIMIT ?2",
+                         "ORDER BY " RANK_BY_DEV_ERROR " LIMIT ?2",
     [ST_TOP_DEV_COST] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 "
                         "AND status = 'completed' AND dev_cost IS NOT NULL "
-                        "ORDER BY dev_cost, number LIMIT ?2",
+                        "ORDER BY " RANK_BY_DEV_COST " LIMIT ?2",
     [ST_TRIAL_GET] = "SELECT " TRIAL_COLS ", config_key, spec FROM trials WHERE id = ?1",
     [ST_CURVE_GET] = "SELECT epoch, train_cost, train_cost_reg, dev_cost, train_error, "
                      "dev_error, learning_rate, seconds FROM curves WHERE trial_id = ?1 "
@@ -941,7 +956,9 @@ int cv_store_put_result(cv_store_t *store, int64_t trial_id, const char *lease_t
         bind_real(q, 9, result->train_cost_reg) || bind_count(q, 10, result->best_epoch) ||
         bind_count(q, 11, result->epochs_run) || bind_text(q, 12, result->diagnosis) ||
         bind_real(q, 13, result->examples_per_second) || bind_text(q, 14, result->error) ||
-        bind_text(q, 15, result->model_path))
+        bind_text(q, 15, result->model_path) ||
+        (result->n_params > 0 ? sqlite3_bind_int64(q, 16, result->n_params)
+                              : sqlite3_bind_null(q, 16)))
         return op_end(store, bind_failed(store, ST_TRIAL_RESULT, err, "put result"), err);
     int rc = sqlite3_step(q);
     if (rc != SQLITE_DONE)

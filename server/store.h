@@ -39,7 +39,7 @@
                                 under that lease token, or the job is no longer running */
 #define CV_STORE_NOT_FOUND 2 /* a query named a job, trial or number that does not exist */
 
-#define CV_STORE_SCHEMA_VERSION 2          /* PRAGMA user_version written by the newest migration */
+#define CV_STORE_SCHEMA_VERSION 3          /* PRAGMA user_version written by the newest migration */
 #define CV_STORE_APPLICATION_ID 0x43415652 /* PRAGMA application_id: "CAVR" */
 
 typedef struct cv_store cv_store_t;
@@ -221,6 +221,8 @@ typedef struct {
     double examples_per_second;     /* training throughput */
     const char *error;              /* why it failed or diverged, or NULL */
     const char *model_path;         /* where the worker saved the model, or NULL */
+    int64_t n_params;               /* the network's weights and biases (the worker's n_params);
+                                       0 when unknown, stored as NULL */
 } cv_store_result_t;
 
 /* Records a trial's result and final status, but only while the trial is running under
@@ -321,20 +323,23 @@ int cv_store_jobs_list(cv_store_t *store, cJSON **out, char *err);
 /* One job: its columns (spec, region and test_result as JSON values), "counts" (an object with
  * every trial status name mapped to a count), "rounds" ([{round, size, region, created_at}]),
  * "quarantined_workers" ([{worker_id}] of quarantined workers that ran any of its trials) and
- * "best" (the best completed trial by the job's objective as in cv_store_trials_list, or null).
+ * "best" (the first of cv_store_trials_top by the job's objective, or null).
  * CV_STORE_NOT_FOUND for an unknown job. *out is caller-owned. */
 int cv_store_job_get(cv_store_t *store, int64_t job_id, cJSON **out, char *err);
 
 /* A job's trials in submission order (by number), skipping `offset` and returning at most
  * `limit` (limit <= 0: all). Each element: {id, job_id, number, round, status, attempts, params,
  * worker_id, queued_at, started_at, finished_at, dev_error, dev_cost, train_error, train_cost,
- * train_cost_reg, best_epoch, epochs_run, diagnosis, examples_per_second, error, model_path};
- * absent values are null. CV_STORE_NOT_FOUND for an unknown job. *out is caller-owned. */
+ * train_cost_reg, best_epoch, epochs_run, diagnosis, examples_per_second, error, model_path,
+ * n_params}; absent values are null. CV_STORE_NOT_FOUND for an unknown job. *out is
+ * caller-owned. */
 int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t offset, int64_t limit,
                          cJSON **out, char *err);
 
-/* The k best completed trials of a job by objective, smallest first (ties: lower number first),
- * as elements like cv_store_trials_list's. CV_STORE_NOT_FOUND for an unknown job. */
+/* The k best completed trials of a job by objective, smallest first. Ties on the objective go
+ * to the lower value of the other dev-set measure (dev cost for dev_error, dev error for
+ * dev_cost), then to the smaller network (n_params; unknown sizes last), then to the lower
+ * number. Elements as cv_store_trials_list's. CV_STORE_NOT_FOUND for an unknown job. */
 int cv_store_trials_top(cv_store_t *store, int64_t job_id, cv_store_objective_t objective,
                         int64_t k, cJSON **out, char *err);
 

@@ -5,10 +5,12 @@
  *                                                      serve a coordinator (worker/connection.h)
  *   train SPEC.json [--json] [--save MODEL] [--test]   one model, "panda" mode
  *   gradcheck SPEC.json [--examples N] [--coords N]     gradient check in double precision
- *   predict MODEL DATA [--labels FILE]                 class and probability per example
+ *   predict MODEL... DATA [--labels FILE] [--label-column NAME] [--no-header] [--probabilities]
+ *                                                      class (and probabilities) per example
  *   evaluate MODEL... DATA [--labels FILE]             accuracy of a model or an ensemble
  * DATA is a CSV file (label in the last column, header row) or an IDX image file whose labels
- * are given with --labels. Errors go to stderr and exit non-zero. */
+ * are given with --labels; predict also takes unlabeled data: a CSV with exactly the model's
+ * input columns, or IDX images without --labels. Errors go to stderr and exit non-zero. */
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <signal.h>
@@ -45,10 +47,14 @@ static void usage(FILE *out) {
           "                     [--cache DIR] [--noop] [--once] [--verbose]\n"
           "       caviar-worker train SPEC.json [--json] [--save MODEL] [--test]\n"
           "       caviar-worker gradcheck SPEC.json [--examples N] [--coords N]\n"
-          "       caviar-worker predict MODEL DATA [--labels FILE]\n"
+          "       caviar-worker predict MODEL... DATA [--labels FILE] [--label-column NAME]\n"
+          "                     [--no-header] [--probabilities]\n"
           "       caviar-worker evaluate MODEL... DATA [--labels FILE]\n"
           "DATA: a CSV file with a header and the label in the last column, or an IDX image\n"
-          "file (raw or gzip) with its IDX label file given by --labels.\n"
+          "file (raw or gzip) with its IDX label file given by --labels. predict also takes\n"
+          "data without labels: a CSV with exactly the model's input columns, or IDX images\n"
+          "without --labels; it prints the class of each example (and the label when the data\n"
+          "have one), with --probabilities every class's probability too.\n"
           "--connect serves the coordinator until SIGTERM or SIGINT, reconnecting as needed;\n"
           "--once exits when the first connection ends; --noop answers trials with synthetic\n"
           "results. The dataset cache defaults to $XDG_CACHE_HOME/caviar or ~/.cache/caviar.\n",
@@ -182,7 +188,105 @@ static int load_data(cv_dataset_t *ds, const char *path, const char *labels, cha
     return cv_dataset_load_idx(ds, path, labels, err);
 }
 
-static int cmd_models(int argc, char **argv, int predict) {
+/* Loads predict's DATA for an ensemble taking n inputs: a CSV whose rows hold exactly n fields
+ * has no labels; otherwise its label is the column named label_column or the last one. IDX
+ * images have labels only with a label file. Unlabeled examples get label -1. */
+static int load_predict_data(cv_dataset_t *ds, const char *path, const char *labels,
+                             const char *label_column, int header, size_t n, char *err) {
+    size_t len = strlen(path);
+    int rc;
+    if (len >= 4 && !strcmp(path + len - 4, ".csv")) {
+        if (labels)
+            return cv_errf(err, CV_EINVAL,
+                           "%s: --labels is for IDX images; a CSV holds its "
+                           "labels in a column",
+                           path);
+        cv_csv_options_t o = {.header = header,
+                              .label_name = label_column,
+                              .label_index = -1,
+                              .delimiter = ',',
+                              .unlabeled_width = n};
+        rc = cv_dataset_load_csv(ds, path, &o, err);
+    } else {
+        rc = cv_dataset_load_idx(ds, path, labels, err);
+    }
+    if (rc == 0 && ds->n != n) {
+        rc = cv_errf(err, CV_EINVAL,
+                     "%s: the examples have %zu features, the model takes %zu "
+                     "(a CSV needs exactly %zu columns, or %zu and a label column)",
+                     path, ds->n, n, n, n + 1);
+        cv_dataset_finish(ds);
+    }
+    return rc;
+}
+
+/* predict MODEL... DATA: one line per example, "index[,label],predicted[,p_0,...]". */
+static int cmd_predict(int argc, char **argv) {
+    const char *labels = NULL, *label_column = NULL, *paths[64];
+    int count = 0, probabilities = 0, header = 1;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--labels") && i + 1 < argc)
+            labels = argv[++i];
+        else if (!strcmp(argv[i], "--label-column") && i + 1 < argc)
+            label_column = argv[++i];
+        else if (!strcmp(argv[i], "--probabilities"))
+            probabilities = 1;
+        else if (!strcmp(argv[i], "--no-header"))
+            header = 0;
+        else if (argv[i][0] == '-') {
+            fprintf(stderr, "caviar-worker predict: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        } else if (count < 64)
+            paths[count++] = argv[i];
+    }
+    if (count < 2) {
+        usage(stderr);
+        return 2;
+    }
+    char err[CV_ERRLEN];
+    cv_ensemble_t ens = {0};
+    cv_dataset_t ds = {0};
+    float *probs = NULL;
+    int rc = 1;
+    if (cv_ensemble_load(&ens, paths, count - 1, err) ||
+        load_predict_data(&ds, paths[count - 1], labels, label_column, header, ens.n_features,
+                          err)) {
+        fprintf(stderr, "caviar-worker: %s\n", err);
+        goto done;
+    }
+    probs = malloc(ds.m * (size_t)ens.classes * sizeof *probs);
+    if (!probs) {
+        fprintf(stderr, "caviar-worker: out of memory\n");
+        goto done;
+    }
+    cv_ensemble_predict(&ens, ds.x, ds.m, probs);
+    int labelled = ds.classes > 0;
+    printf("index%s,predicted", labelled ? ",label" : "");
+    for (int c = 0; probabilities && c < ens.classes; c++)
+        printf(",p_%d", c);
+    putchar('\n');
+    for (size_t i = 0; i < ds.m; i++) {
+        const float *p = probs + i * (size_t)ens.classes;
+        int best = 0;
+        for (int c = 1; c < ens.classes; c++)
+            best = p[c] > p[best] ? c : best;
+        printf("%zu", i);
+        if (labelled) printf(",%d", ds.y[i]);
+        printf(",%d", best);
+        for (int c = 0; probabilities && c < ens.classes; c++)
+            printf(",%.6f", p[c]);
+        putchar('\n');
+    }
+    rc = fflush(stdout) == 0 ? 0 : 1;
+done:
+    free(probs);
+    cv_ensemble_finish(&ens);
+    cv_dataset_finish(&ds);
+    return rc;
+}
+
+/* evaluate MODEL... DATA: the accuracy of one model or an ensemble on labelled data. */
+static int cmd_evaluate(int argc, char **argv) {
     const char *labels = NULL, *paths[64];
     int count = 0;
     for (int i = 0; i < argc; i++) {
@@ -192,52 +296,29 @@ static int cmd_models(int argc, char **argv, int predict) {
             return 2;
         } else if (count < 64) paths[count++] = argv[i];
     }
-    if (count < 2 || (predict && count != 2)) {
+    if (count < 2) {
         usage(stderr);
         return 2;
     }
     char err[CV_ERRLEN];
     cv_ensemble_t ens = {0};
     cv_dataset_t ds = {0};
-    float *probs = NULL;
     int rc = 1;
     if (load_data(&ds, paths[count - 1], labels, err) ||
         cv_ensemble_load(&ens, paths, count - 1, err)) {
         fprintf(stderr, "caviar-worker: %s\n", err);
         goto done;
     }
-    if (predict) {
-        if (ds.n != ens.n_features) {
-            fprintf(stderr, "caviar-worker: the data have %zu features, the model expects %zu\n",
-                    ds.n, ens.n_features);
-            goto done;
-        }
-        probs = malloc(ds.m * (size_t)ens.classes * sizeof *probs);
-        if (!probs) {
-            fprintf(stderr, "caviar-worker: out of memory\n");
-            goto done;
-        }
-        cv_ensemble_predict(&ens, ds.x, ds.m, probs);
-        printf("index,label,predicted,probability\n");
-        for (size_t i = 0; i < ds.m; i++) {
-            const float *p = probs + i * (size_t)ens.classes;
-            int best = 0;
-            for (int c = 1; c < ens.classes; c++) best = p[c] > p[best] ? c : best;
-            printf("%zu,%d,%d,%.6f\n", i, ds.y[i], best, p[best]);
-        }
-    } else {
-        double accuracy, cost;
-        if (cv_ensemble_evaluate(&ens, &ds, &accuracy, &cost, err)) {
-            fprintf(stderr, "caviar-worker: %s\n", err);
-            goto done;
-        }
-        printf("%s of %d model%s on %zu examples: accuracy %.4f, error %.2f%%, cost %.4f\n",
-               count - 1 > 1 ? "ensemble" : "model", count - 1, count - 1 > 1 ? "s" : "", ds.m,
-               accuracy, 100 * (1 - accuracy), cost);
+    double accuracy, cost;
+    if (cv_ensemble_evaluate(&ens, &ds, &accuracy, &cost, err)) {
+        fprintf(stderr, "caviar-worker: %s\n", err);
+        goto done;
     }
+    printf("%s of %d model%s on %zu examples: accuracy %.4f, error %.2f%%, cost %.4f\n",
+           count - 1 > 1 ? "ensemble" : "model", count - 1, count - 1 > 1 ? "s" : "", ds.m,
+           accuracy, 100 * (1 - accuracy), cost);
     rc = 0;
 done:
-    free(probs);
     cv_ensemble_finish(&ens);
     cv_dataset_finish(&ds);
     return rc;
@@ -370,8 +451,8 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--connect")) return cmd_connect(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "gradcheck")) return cmd_gradcheck(argc - 2, argv + 2);
-    if (!strcmp(cmd, "predict")) return cmd_models(argc - 2, argv + 2, 1);
-    if (!strcmp(cmd, "evaluate")) return cmd_models(argc - 2, argv + 2, 0);
+    if (!strcmp(cmd, "predict")) return cmd_predict(argc - 2, argv + 2);
+    if (!strcmp(cmd, "evaluate")) return cmd_evaluate(argc - 2, argv + 2);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

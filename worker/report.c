@@ -50,7 +50,10 @@ cJSON *cv_report_result(const cv_train_result_t *res, cJSON *curve) {
         if (!d || !cJSON_AddStringToObject(d, "name", res->diagnosis.name) ||
             add_number(d, "avoidable_bias", res->diagnosis.avoidable_bias) ||
             add_number(d, "variance", res->diagnosis.variance) ||
-            !cJSON_AddStringToObject(d, "remedy", res->diagnosis.remedy))
+            !cJSON_AddStringToObject(d, "remedy", res->diagnosis.remedy) ||
+            add_number(d, "human_error_assumed", res->diagnosis.human_error) ||
+            !cJSON_AddBoolToObject(d, "human_error_given", res->diagnosis.human_error_given) ||
+            !cJSON_AddStringToObject(d, "explanation", res->diagnosis.explanation))
             goto oom;
     } else if (!cJSON_AddNullToObject(o, "diagnosis")) {
         goto oom;

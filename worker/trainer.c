@@ -157,6 +157,10 @@ int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
     const cv_normalizer_t *eval_norm = t.data.train_raw ? &t.data.norm : NULL;
 
     double best_cost = INFINITY, train_seconds = 0;
+    cv_diagnosis_input_t diag = {.human_error = spec->human_error,
+                                 .learning_rate = spec->learning_rate,
+                                 .classes = t.data.classes,
+                                 .min_train_cost = INFINITY};
     size_t trained = 0;
     int since_best = 0;
     res->status = CV_TRIAL_COMPLETED;
@@ -187,6 +191,16 @@ int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
         }
         m.seconds = cv_clock_monotonic() - e0;
         res->epochs_run = epoch + 1;
+        diag.last_train_cost = m.train_cost;
+        diag.last_epoch = epoch + 1;
+        if (m.train_cost < diag.min_train_cost) {
+            diag.min_train_cost = m.train_cost;
+            diag.min_epoch = epoch + 1;
+        }
+        if (m.train_cost > diag.max_train_cost) {
+            diag.max_train_cost = m.train_cost;
+            diag.max_epoch = epoch + 1;
+        }
         if (m.dev_cost < best_cost) {
             best_cost = m.dev_cost;
             res->best_epoch = epoch + 1;
@@ -205,8 +219,11 @@ int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
     res->examples_per_second = train_seconds > 0 ? (double)trained / train_seconds : 0;
     if (res->best_epoch > 0) {
         restore(t.net, t.best_params);
-        res->diagnosis = cv_diagnose(res->best.train_error, res->best.dev_error,
-                                     spec->human_error);
+        diag.train_error = res->best.train_error;
+        diag.dev_error = res->best.dev_error;
+        diag.train_cost = res->best.train_cost;
+        diag.diverged_epoch = res->diverged_epoch;
+        res->diagnosis = cv_diagnose_trial(&diag);
         if (opts->evaluate_test && t.data.test.m > 0) {
             cv_train_score(t.net, &t.data.test, SCORE_CHUNK, NULL, NULL, &res->test_cost,
                            &res->test_error);

@@ -65,8 +65,10 @@ static int dump(void) {
         "{\"status\":\"completed\",\"best_epoch\":3,\"epochs_run\":5,\"train_error\":0.12,"
         "\"dev_error\":0.15,\"train_cost\":0.41,\"train_cost_reg\":0.43,\"dev_cost\":0.47,"
         "\"examples_per_second\":30000,\"seconds\":1.5,\"m_train\":600,\"m_dev\":200,"
-        "\"m_test\":200,\"n_params\":354,\"diagnosis\":{\"name\":\"high_bias\","
-        "\"avoidable_bias\":0.1,\"variance\":0.03,\"remedy\":\"a bigger network\"}}");
+        "\"m_test\":200,\"n_params\":354,\"diagnosis\":{\"name\":\"collapsed\","
+        "\"avoidable_bias\":0.1,\"variance\":0.03,\"remedy\":\"lower the learning rate\","
+        "\"human_error_assumed\":0,\"human_error_given\":false,"
+        "\"explanation\":\"the network predicts no better than chance\"}}");
     failed |= emit(cv_msg_result(42, LEASE, done, 2048, 3735928559u, err), "result", err);
     cJSON_Delete(done);
     cJSON *bad = cJSON_Parse("{\"status\":\"failed\",\"best_epoch\":0,\"epochs_run\":0,"

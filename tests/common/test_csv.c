@@ -46,6 +46,36 @@ static void load_ok(const char *text, const cv_csv_options_t *opts, cv_dataset_t
     ck_assert_int_eq(ds->width, 0);
 }
 
+START_TEST(rows_of_the_unlabeled_width_have_no_label) {
+    /* Two fields per row and unlabeled_width 2: both are features, labels -1, no classes. */
+    cv_csv_options_t o = {.header = 1, .label_index = -1, .delimiter = ',', .unlabeled_width = 2};
+    cv_dataset_t ds;
+    load_ok("a,b\n1.5,2\n-3,4\n", &o, &ds);
+    ck_assert_uint_eq(ds.m, 2);
+    ck_assert_uint_eq(ds.n, 2);
+    const float want[4] = {1.5f, 2.0f, -3.0f, 4.0f};
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(ds.x[i], want[i]);
+    ck_assert_int_eq(ds.y[0], -1);
+    ck_assert_int_eq(ds.y[1], -1);
+    ck_assert_int_eq(ds.classes, 0);
+    cv_dataset_finish(&ds);
+    /* One more field: the last is the label as usual. */
+    load_ok("a,b,label\n1.5,2,1\n-3,4,0\n", &o, &ds);
+    ck_assert_uint_eq(ds.n, 2);
+    ck_assert_int_eq(ds.y[0], 1);
+    ck_assert_int_eq(ds.classes, 2);
+    cv_dataset_finish(&ds);
+    /* A single feature column is data too. */
+    o.unlabeled_width = 1;
+    load_ok("a\n7\n", &o, &ds);
+    ck_assert_uint_eq(ds.n, 1);
+    ck_assert_float_eq(ds.x[0], 7.0f);
+    ck_assert_int_eq(ds.y[0], -1);
+    cv_dataset_finish(&ds);
+}
+END_TEST
+
 START_TEST(label_column_chosen_by_header_name) {
     cv_csv_options_t o = {.header = 1, .label_name = "species", .delimiter = ','};
     cv_dataset_t ds;
@@ -273,6 +303,7 @@ static Suite *make_suite(void) {
     Suite *s = suite_create("csv");
     TCase *load = tcase_create("load");
     tcase_add_test(load, label_column_chosen_by_header_name);
+    tcase_add_test(load, rows_of_the_unlabeled_width_have_no_label);
     tcase_add_test(load, label_column_chosen_by_index_without_header);
     tcase_add_test(load, label_defaults_to_last_column);
     tcase_add_test(load, crlf_line_endings_and_trailing_blank_lines_are_accepted);

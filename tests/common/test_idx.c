@@ -122,6 +122,24 @@ START_TEST(raw_files_load_exact_pixels_and_labels) {
 }
 END_TEST
 
+START_TEST(images_without_a_label_file_load_unlabeled) {
+    unsigned char buf[64];
+    char images[CV_TEST_PATH], err[CV_ERRLEN] = "";
+    cv_test_write_file(images, "images.idx", buf, make_images(buf, 0x803, 3, 2, 3, PIXELS, 18));
+    cv_dataset_t ds;
+    ck_assert_int_eq(cv_dataset_load_idx(&ds, images, NULL, err), CV_OK);
+    ck_assert_uint_eq(ds.m, 3);
+    ck_assert_uint_eq(ds.n, 6);
+    ck_assert_int_eq(ds.classes, 0);
+    for (int i = 0; i < 18; i++)
+        ck_assert_float_eq(ds.x[i], (float)(15 * i));
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(ds.y[i], -1);
+    cv_dataset_finish(&ds);
+    remove_files(images, NULL);
+}
+END_TEST
+
 START_TEST(gzip_files_load_the_same_values) {
     unsigned char buf[64];
     char images[CV_TEST_PATH], labels[CV_TEST_PATH], err[CV_ERRLEN] = "";
@@ -386,6 +404,7 @@ static Suite *make_suite(void) {
     Suite *s = suite_create("idx");
     TCase *load = tcase_create("load");
     tcase_add_test(load, raw_files_load_exact_pixels_and_labels);
+    tcase_add_test(load, images_without_a_label_file_load_unlabeled);
     tcase_add_test(load, gzip_files_load_the_same_values);
     tcase_add_test(load, gzip_images_with_raw_labels_load);
     tcase_add_test(load, all_zero_labels_still_give_two_classes);

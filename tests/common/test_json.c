@@ -242,6 +242,34 @@ START_TEST(check_fields_names_an_unknown_field) {
 }
 END_TEST
 
+START_TEST(check_fields_suggests_the_nearest_known_field) {
+    static const char *const known[] = {"epochs", "patience", "seed", "l1", "l2"};
+    char err[CV_ERRLEN] = "";
+    cJSON *root = parse_ok("{\"patiance\": 3}");
+    ck_assert_ptr_nonnull(root);
+    ck_assert_int_eq(cv_json_check_fields(root, "trial", known, 5, err), CV_EINVAL);
+    ck_assert_str_eq(err, "trial: unknown field \"patiance\" (did you mean \"patience\"?)");
+    cJSON_Delete(root);
+}
+END_TEST
+
+START_TEST(closest_name_counts_edits_and_gives_up_when_far) {
+    static const char *const known[] = {"max_trials", "max_parallel", "max_seconds", "seed", "l2"};
+    /* A swap of two neighbours is one edit. */
+    ck_assert_str_eq(cv_json_closest_name("max_trails", known, 5), "max_trials");
+    /* Case is ignored. */
+    ck_assert_str_eq(cv_json_closest_name("Max_Seconds", known, 5), "max_seconds");
+    /* Two edits in ten characters: a typing slip. */
+    ck_assert_str_eq(cv_json_closest_name("max_paralel", known, 5), "max_parallel");
+    ck_assert_str_eq(cv_json_closest_name("seeds", known, 5), "seed");
+    /* Three edits, or one edit in a two-letter name, is another word. */
+    ck_assert_ptr_null(cv_json_closest_name("max_tri", known, 5));
+    ck_assert_ptr_null(cv_json_closest_name("lr", known, 5));
+    ck_assert_ptr_null(cv_json_closest_name("priority", known, 5));
+    ck_assert_ptr_null(cv_json_closest_name("", known, 5));
+}
+END_TEST
+
 START_TEST(check_fields_refuses_a_repeated_field) {
     static const char *const known[] = {"a", "b"};
     char err[CV_ERRLEN] = "";
@@ -419,6 +447,8 @@ static Suite *json_suite(void) {
     TCase *get = tcase_create("getters");
     tcase_add_test(get, type_names);
     tcase_add_test(get, check_fields_names_an_unknown_field);
+    tcase_add_test(get, check_fields_suggests_the_nearest_known_field);
+    tcase_add_test(get, closest_name_counts_edits_and_gives_up_when_far);
     tcase_add_test(get, check_fields_refuses_a_repeated_field);
     tcase_add_test(get, get_number_names_the_wrong_type);
     tcase_add_test(get, get_number_describes_each_kind_of_range);

@@ -470,6 +470,33 @@ START_TEST(unknown_fields_are_refused_where_the_schema_closes_objects) {
 }
 END_TEST
 
+#define RESULT_HEAD                                                                                \
+    "{\"type\":\"result\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789abcdef\","          \
+    "\"model_bytes\":0,\"model_crc32\":0,\"result\":{\"status\":\"completed\",\"best_epoch\":1,"   \
+    "\"epochs_run\":1,\"dev_cost\":0.5,\"dev_error\":0.5,"
+
+START_TEST(diagnosis_verdicts_and_optional_members_are_checked) {
+    expect_accepted(RESULT_HEAD "\"n_params\":354,\"diagnosis\":{\"name\":\"collapsed\","
+                                "\"avoidable_bias\":0.9,\"variance\":0,\"remedy\":\"lower it\","
+                                "\"human_error_assumed\":0,\"human_error_given\":false,"
+                                "\"explanation\":\"chance level\"}}}",
+                    CV_MSG_RESULT);
+    expect_accepted(RESULT_HEAD "\"diagnosis\":{\"name\":\"learning_rate_too_high\","
+                                "\"avoidable_bias\":0.1,\"variance\":0,\"remedy\":\"r\"}}}",
+                    CV_MSG_RESULT);
+    expect_refused(RESULT_HEAD "\"diagnosis\":{\"name\":\"bored\",\"avoidable_bias\":0.1,"
+                               "\"variance\":0,\"remedy\":\"r\"}}}",
+                   CV_EINVAL, "result.diagnosis.name", NULL);
+    expect_refused(RESULT_HEAD "\"diagnosis\":{\"name\":\"fine\",\"avoidable_bias\":0.1,"
+                               "\"variance\":0,\"remedy\":\"r\",\"human_error_assumed\":1.5}}}",
+                   CV_ERANGE, "result.diagnosis.human_error_assumed", NULL);
+    expect_refused(RESULT_HEAD "\"diagnosis\":{\"name\":\"fine\",\"avoidable_bias\":0.1,"
+                               "\"variance\":0,\"remedy\":\"r\",\"human_error_given\":1}}}",
+                   CV_EINVAL, "result.diagnosis.human_error_given", NULL);
+    expect_refused(RESULT_HEAD "\"n_params\":-3}}", CV_ERANGE, "result.n_params", NULL);
+}
+END_TEST
+
 START_TEST(worker_id_must_match_its_pattern) {
     expect_refused("{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"a b\",\"version\":\"1\","
                    "\"threads\":1,\"host\":\"h\"}",
@@ -579,6 +606,7 @@ static Suite *message_suite(void) {
     tcase_add_test(bad, null_where_a_progress_number_is_required_is_refused);
     tcase_add_test(bad, integers_outside_their_range_are_refused);
     tcase_add_test(bad, unknown_fields_are_refused_where_the_schema_closes_objects);
+    tcase_add_test(bad, diagnosis_verdicts_and_optional_members_are_checked);
     tcase_add_test(bad, worker_id_must_match_its_pattern);
     tcase_add_test(bad, string_limits_count_characters_not_bytes);
     tcase_add_test(bad, too_many_leases_or_reattached_ids_are_refused);

@@ -469,6 +469,14 @@ START_TEST(unknown_field_is_refused) {
 }
 END_TEST
 
+START_TEST(misspelt_field_gets_a_suggestion) {
+    parse_fails("{" IDX_DATASET ", \"patiance\": 3}", CV_EINVAL,
+                "unknown field \"patiance\" (did you mean \"patience\"?)");
+    parse_fails("{\"dataset\": {\"format\": \"idx\", \"image\": \"img\", \"labels\": \"lab\"}}",
+                CV_EINVAL, "dataset: unknown field \"image\" (did you mean \"images\"?)");
+}
+END_TEST
+
 START_TEST(repeated_field_is_refused) {
     parse_fails("{" IDX_DATASET ", \"epochs\": 1, \"epochs\": 2}", CV_EINVAL,
                 "field \"epochs\" given twice");
@@ -700,6 +708,7 @@ static Suite *trial_spec_suite(void) {
     tcase_add_test(bad, batch_size_zero_is_refused);
     tcase_add_test(bad, fractional_batch_size_is_refused);
     tcase_add_test(bad, unknown_field_is_refused);
+    tcase_add_test(bad, misspelt_field_gets_a_suggestion);
     tcase_add_test(bad, repeated_field_is_refused);
     tcase_add_test(bad, unknown_optimizer_is_refused);
     tcase_add_test(bad, wrong_type_is_refused);

@@ -194,9 +194,6 @@ class BadJobs(unittest.TestCase):
                                                           "min": 0, "max": 1}}),
                      None, "momentum_of_doom")
 
-    def test_empty_space(self):
-        self.refused(self.job(space={}), None, "space")
-
     def test_absurd_budget(self):
         self.refused(self.job(budget={"max_trials": 1000000000}), None, "budget.max_trials")
         self.refused(self.job(budget={"max_trials": 0}), None, "budget.max_trials")

@@ -50,6 +50,14 @@ class Base(unittest.TestCase):
         s.update(fields)
         return self.write("spec.json", json.dumps(s))
 
+    def idx_spec(self, images, labels):
+        return self.spec(dataset={"format": "idx", "images": images, "labels": labels})
+
+    def good_idx(self, count=50):
+        images = struct.pack(">IIII", 0x803, count, 2, 2) + bytes(range(4)) * count
+        labels = struct.pack(">II", 0x801, count) + bytes(i % 2 for i in range(count))
+        return images, labels
+
     def assert_refused(self, args, *words):
         code, out, err = run(*args)
         self.assertGreater(code, 0, f"exit {code}; stderr: {err}")  # negative = killed by signal
@@ -112,14 +120,6 @@ class DataRefusals(Base):
         self.write("spec.json", json.dumps(s))
         self.assert_refused(["train", spec], "label")
 
-    def idx_spec(self, images, labels):
-        return self.spec(dataset={"format": "idx", "images": images, "labels": labels})
-
-    def good_idx(self, count=50):
-        images = struct.pack(">IIII", 0x803, count, 2, 2) + bytes(range(4)) * count
-        labels = struct.pack(">II", 0x801, count) + bytes(i % 2 for i in range(count))
-        return images, labels
-
     def test_idx_wrong_magic(self):
         images, labels = self.good_idx()
         img = self.write("img.idx", b"\x00\x00\x09\x99" + images[4:], "wb")
@@ -167,6 +167,41 @@ class Training(Base):
         self.assertEqual(min(e["dev_cost"] for e in r["curve"]), r["dev_cost"])
         self.assertNotIn("test_error", r)  # the test set is only scored when asked
 
+    def test_a_collapse_to_chance_names_the_learning_rate(self):
+        # Adam at 3 kills this relu network: it ends predicting one class (error 50%, cost above
+        # ln 2), which is no reason for a bigger network.
+        spec = self.spec(hidden_units=[32, 32], activation="relu", optimizer="adam",
+                         learning_rate=3, epochs=10)
+        code, out, err = run("train", spec, "--json")
+        self.assertEqual(code, 0, err)
+        d = json.loads(out)["diagnosis"]
+        self.assertEqual(d["name"], "collapsed")
+        self.assertIn("no better than chance with learning rate 3", d["explanation"])
+        self.assertIn("(chance: ln 2 = 0.693)", d["explanation"])
+        self.assertTrue(d["remedy"].startswith("lower the learning rate"))
+        self.assertEqual(d["human_error_assumed"], 0)
+        self.assertFalse(d["human_error_given"])
+        code, out, err = run("train", spec)
+        self.assertEqual(code, 0, err)
+        self.assertIn("diagnosis: collapsed", out)
+
+    def test_a_blown_up_cost_names_the_learning_rate(self):
+        spec = self.spec(hidden_units=[32, 32], activation="relu", optimizer="rmsprop",
+                         learning_rate=3, epochs=10)
+        code, out, err = run("train", spec, "--json")
+        self.assertEqual(code, 0, err)
+        d = json.loads(out)["diagnosis"]
+        self.assertEqual(d["name"], "learning_rate_too_high", d)
+        self.assertIn("with learning rate 3", d["explanation"])
+
+    def test_the_assumed_human_error_is_reported(self):
+        code, out, err = run("train", self.spec(epochs=5, human_error=0.05), "--json")
+        self.assertEqual(code, 0, err)
+        d = json.loads(out)["diagnosis"]
+        self.assertEqual(d["human_error_assumed"], 0.05)
+        self.assertTrue(d["human_error_given"])
+        self.assertIn("human-level error 5.0%, from human_error", d["explanation"])
+
     def test_divergence_ends_the_trial_with_a_status(self):
         code, out, err = run("train", self.spec(learning_rate=10, optimizer="gd", epochs=5,
                                                  hidden_units=[64, 64], activation="relu"),
@@ -199,6 +234,74 @@ class Training(Base):
         self.assertEqual(len(lines), 1001)
         right = sum(1 for ln in lines[1:] if ln.split(",")[1] == ln.split(",")[2])
         self.assertAlmostEqual(right / 1000, accuracy, places=4)
+
+    def moons_rows(self):
+        with open(MOONS) as f:
+            lines = f.read().split()
+        return lines[0].split(","), [ln.split(",") for ln in lines[1:]]
+
+    def test_predict_on_unlabeled_data_and_with_probabilities(self):
+        m = self.path("a.model")
+        self.assertEqual(run("train", self.spec(epochs=20), "--save", m)[0], 0)
+        code, out, err = run("predict", m, MOONS)
+        self.assertEqual(code, 0, err)
+        labelled = out.strip().split("\n")
+        self.assertEqual(labelled[0], "index,label,predicted")
+        predicted = [ln.split(",")[2] for ln in labelled[1:]]
+        header, rows = self.moons_rows()
+        # New data: exactly the model's two input columns, no label.
+        plain = self.write("new.csv", "x1,x2\n" + "".join(f"{r[0]},{r[1]}\n" for r in rows))
+        code, out, err = run("predict", m, plain)
+        self.assertEqual(code, 0, err)
+        lines = out.strip().split("\n")
+        self.assertEqual(lines[0], "index,predicted")
+        self.assertEqual([ln.split(",")[1] for ln in lines[1:]], predicted)
+        self.assertEqual(lines[1:3], ["0," + predicted[0], "1," + predicted[1]])
+        # Without a header line.
+        bare = self.write("bare.csv", "".join(f"{r[0]},{r[1]}\n" for r in rows))
+        code, out, err = run("predict", m, bare, "--no-header")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out.strip().split("\n")[1:], lines[1:])
+        # The label column first, found by its header name.
+        moved = self.write("moved.csv", "label,x1,x2\n" +
+                           "".join(f"{r[2]},{r[0]},{r[1]}\n" for r in rows))
+        code, out, err = run("predict", m, moved, "--label-column", "label")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out.strip().split("\n"), labelled)
+        # Every class's probability: they sum to 1 and the largest is the class printed.
+        code, out, err = run("predict", m, plain, "--probabilities")
+        self.assertEqual(code, 0, err)
+        lines = out.strip().split("\n")
+        self.assertEqual(lines[0], "index,predicted,p_0,p_1")
+        for ln in lines[1:]:
+            fields = ln.split(",")
+            p = [float(x) for x in fields[2:]]
+            self.assertAlmostEqual(sum(p), 1, places=5)
+            self.assertEqual(int(fields[1]), p.index(max(p)))
+        # A CSV of the wrong width says what the model takes.
+        wide = self.write("wide.csv", "a,b,c,d\n1,2,3,4\n")
+        self.assert_refused(["predict", m, wide], "wide.csv", "the model takes 2",
+                            "exactly 2 columns, or 3")
+
+    def test_predict_on_idx_images_without_labels(self):
+        images, labels = self.good_idx()
+        img = self.write("img.idx", images, "wb")
+        lab = self.write("lab.idx", labels, "wb")
+        m = self.path("idx.model")
+        code, out, err = run("train", self.idx_spec(img, lab), "--save", m)
+        self.assertEqual(code, 0, err)
+        code, out, err = run("predict", m, img, "--probabilities")
+        self.assertEqual(code, 0, err)
+        lines = out.strip().split("\n")
+        self.assertEqual(lines[0], "index,predicted,p_0,p_1")
+        self.assertEqual(len(lines), 51)
+        code, with_labels, err = run("predict", m, img, "--labels", lab)
+        self.assertEqual(code, 0, err)
+        rows = with_labels.strip().split("\n")
+        self.assertEqual(rows[0], "index,label,predicted")
+        self.assertEqual([r.split(",")[2] for r in rows[1:]],
+                         [ln.split(",")[1] for ln in lines[1:]])
+        self.assertEqual(rows[2].split(",")[1], "1")
 
     def test_corrupt_model_file_refused(self):
         m = self.path("a.model")

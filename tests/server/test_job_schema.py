@@ -78,7 +78,7 @@ class JobSchema(unittest.TestCase):
         }))
 
     def test_required_fields(self):
-        for field in ("trial", "space", "budget"):
+        for field in ("trial", "budget"):
             job = copy.deepcopy(MINIMAL)
             del job[field]
             self.assert_invalid(job)
@@ -90,8 +90,17 @@ class JobSchema(unittest.TestCase):
         self.assert_invalid(with_param("momentum", {"type": "float", "scale": "linear",
                                                     "min": 0.8, "max": 0.99}))
 
-    def test_empty_space_is_refused(self):
-        self.assert_invalid(with_fields(space={}))
+    def test_a_job_with_nothing_to_search_validates(self):
+        self.assert_valid(with_fields(space={}))
+        job = copy.deepcopy(MINIMAL)
+        del job["space"]
+        self.assert_valid(job)
+
+    def test_rounds_are_counts_or_fractions(self):
+        self.assert_valid(with_fields(refine={"rounds": [10, 7, 7]}))
+        self.assert_valid(with_fields(refine={"rounds": [0.4, 0.3, 0.3]}))
+        self.assert_invalid(with_fields(refine={"rounds": [0.5, 12]}))
+        self.assert_invalid(with_fields(refine={"rounds": [0]}))
 
     def test_wrong_types_are_refused(self):
         self.assert_invalid(with_fields(budget={"max_trials": "24"}))

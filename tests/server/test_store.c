@@ -116,6 +116,16 @@ static void raw_exec(const char *path, const char *sql) {
     sqlite3_close(db);
 }
 
+/* SQL that takes a current file back to schema version 2: what migration 3 added goes, and the
+ * version-2 ranking indexes come back. */
+#define UNDO_MIGRATION_3                                                                           \
+    "DROP INDEX trials_by_dev_error; DROP INDEX trials_by_dev_cost; "                              \
+    "ALTER TABLE trials DROP COLUMN n_params; "                                                    \
+    "CREATE INDEX trials_by_dev_error ON trials (job_id, dev_error, number) "                      \
+    "WHERE status = 'completed'; "                                                                 \
+    "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, number) "                        \
+    "WHERE status = 'completed'; "
+
 /* ---- Helpers over the store API ---------------------------------------------------------- */
 
 #define NOW 1700000000.0 /* a fixed clock: times in the rows are exact */
@@ -657,6 +667,86 @@ START_TEST(test_top_k_follows_the_objective) {
 }
 END_TEST
 
+/* Six trials of which five tie on dev error 0, as on a small dev set: one with a 20 times
+ * higher dev cost, and four with the same low dev cost but networks of 5000, 300, unknown and
+ * again 300 weights. The sixth has the lowest dev cost but a higher dev error. */
+static int64_t tied_job(fx_t *fx, cv_store_objective_t objective) {
+    static const double dev_error[] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.05};
+    static const double dev_cost[] = {0.40, 0.02, 0.02, 0.02, 0.02, 0.01};
+    static const int64_t n_params[] = {1000, 5000, 300, 0, 300, 10};
+    int64_t job = add_job(fx, "tied", objective), ids[6];
+    add_trials(fx, job, 0, 6, ids);
+    for (int i = 0; i < 6; i++) {
+        start(fx, ids[i], "L");
+        cv_store_result_t r = completed(dev_error[i], dev_cost[i]);
+        r.n_params = n_params[i];
+        ck_assert_msg(cv_store_put_result(fx->store, ids[i], "L", &r, NOW + 2, fx->err) == 0, "%s",
+                      fx->err);
+    }
+    return job;
+}
+
+static void assert_order(cJSON *arr, const int *want, int n) {
+    ck_assert_int_eq(cJSON_GetArraySize(arr), n);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(number_at(arr, i) == want[i], "place %d: trial %d, want %d", i,
+                      number_at(arr, i), want[i]);
+}
+
+START_TEST(test_ties_go_to_the_lower_dev_cost_then_the_smaller_network) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = tied_job(&fx, CV_STORE_OBJ_DEV_ERROR);
+    cJSON *top = NULL;
+    /* Dev error 0 first; among those dev cost 0.02 before 0.40; among those 300 weights (trials
+     * 2 and 4, by number), 5000, then the unknown size; trial 5 (dev error 0.05) last. */
+    static const int by_error[] = {2, 4, 1, 3, 0, 5};
+    ck_assert_int_eq(cv_store_trials_top(fx.store, job, CV_STORE_OBJ_JOB, 10, &top, fx.err), 0);
+    assert_order(top, by_error, 6);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(top, 0), "n_params")->valueint, 300);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(top, 3), "n_params")));
+    cJSON_Delete(top);
+    /* By dev cost: trial 5 (0.01) first, then the 0.02 ties by dev error (all 0) and size. */
+    static const int by_cost[] = {5, 2, 4, 1, 3, 0};
+    ck_assert_int_eq(cv_store_trials_top(fx.store, job, CV_STORE_OBJ_DEV_COST, 10, &top, fx.err),
+                     0);
+    assert_order(top, by_cost, 6);
+    cJSON_Delete(top);
+    /* The job's "best" is the first of the same order. */
+    cJSON *j = NULL;
+    ck_assert_int_eq(cv_store_job_get(fx.store, job, &j, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "best"), "number")->valueint, 2);
+    cJSON_Delete(j);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A version-2 file (before n_params) keeps its results, which rank with an unknown size. */
+START_TEST(test_version_2_file_gains_n_params_and_keeps_its_results) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "old", CV_STORE_OBJ_DEV_ERROR), t[2];
+    add_trials(&fx, job, 0, 2, t);
+    start(&fx, t[0], "L");
+    finish(&fx, t[0], "L", 0.1, 0.5);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+    raw_exec(fx.path, UNDO_MIGRATION_3 "PRAGMA user_version = 2;");
+    ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), 3);
+    start(&fx, t[1], "M");
+    cv_store_result_t r = completed(0.1, 0.5);
+    r.n_params = 42;
+    ck_assert_int_eq(cv_store_put_result(fx.store, t[1], "M", &r, NOW + 2, fx.err), 0);
+    cJSON *top = NULL;
+    ck_assert_int_eq(cv_store_trials_top(fx.store, job, CV_STORE_OBJ_JOB, 10, &top, fx.err), 0);
+    static const int want[] = {1, 0}; /* the same metrics: the known size wins */
+    assert_order(top, want, 2);
+    cJSON_Delete(top);
+    fx_finish(&fx);
+}
+END_TEST
+
 START_TEST(test_recover_requeues_exactly_the_running_trials) {
     fx_t fx;
     fx_init(&fx);
@@ -729,12 +819,12 @@ END_TEST
 
 /* ---- Attempt history (schema version 2) -------------------------------------------------- */
 
-START_TEST(test_fresh_file_has_schema_2_with_the_attempts_table) {
+START_TEST(test_fresh_file_has_the_attempts_table) {
     fx_t fx;
     fx_init(&fx);
     cv_store_close(fx.store);
     fx.store = NULL;
-    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                                       "AND name = 'trial_attempts'"),
                      1);
@@ -749,7 +839,7 @@ END_TEST
 /* A version-1 file is made the way one existed in the field: the version-1 code wrote only the
  * schema of migration 1, so the test writes rows, then removes what migration 2 added and sets
  * user_version back to 1. */
-START_TEST(test_version_1_file_migrates_to_2_and_keeps_its_rows) {
+START_TEST(test_version_1_file_migrates_and_keeps_its_rows) {
     fx_t fx;
     fx_init(&fx);
     int64_t job = add_job(&fx, "old", CV_STORE_OBJ_DEV_COST), t[2];
@@ -759,8 +849,8 @@ START_TEST(test_version_1_file_migrates_to_2_and_keeps_its_rows) {
     ck_assert_int_eq(cv_store_worker_seen(fx.store, "w1", "0.1.0", 4, "host", NOW, fx.err), 0);
     cv_store_close(fx.store);
     fx.store = NULL;
-    raw_exec(fx.path, "DROP INDEX trial_attempts_by_worker; DROP TABLE trial_attempts; "
-                      "PRAGMA user_version = 1;");
+    raw_exec(fx.path, UNDO_MIGRATION_3 "DROP INDEX trial_attempts_by_worker; "
+                                       "DROP TABLE trial_attempts; PRAGMA user_version = 1;");
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema "
                                       "WHERE name LIKE 'trial_attempts%'"),
                      0);
@@ -768,7 +858,7 @@ START_TEST(test_version_1_file_migrates_to_2_and_keeps_its_rows) {
     ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
     cv_store_close(fx.store);
     fx.store = NULL;
-    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trial_attempts"), 0);
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM jobs"), 1);
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM workers WHERE id = 'w1' "
@@ -1854,13 +1944,15 @@ static Suite *store_suite(void) {
     tcase_add_test(trials, test_invalid_json_is_refused);
     tcase_add_test(trials, test_top_k_returns_the_true_minimum_first);
     tcase_add_test(trials, test_top_k_follows_the_objective);
+    tcase_add_test(trials, test_ties_go_to_the_lower_dev_cost_then_the_smaller_network);
     tcase_add_test(trials, test_recover_requeues_exactly_the_running_trials);
     tcase_add_test(trials, test_cancel_job_cancels_only_unfinished_trials);
     suite_add_tcase(s, trials);
 
     TCase *history = tcase_create("attempts");
-    tcase_add_test(history, test_fresh_file_has_schema_2_with_the_attempts_table);
-    tcase_add_test(history, test_version_1_file_migrates_to_2_and_keeps_its_rows);
+    tcase_add_test(history, test_fresh_file_has_the_attempts_table);
+    tcase_add_test(history, test_version_1_file_migrates_and_keeps_its_rows);
+    tcase_add_test(history, test_version_2_file_gains_n_params_and_keeps_its_results);
     tcase_add_test(history, test_completed_result_writes_one_completed_attempt);
     tcase_add_test(history, test_failed_result_writes_a_failed_attempt_with_its_error);
     tcase_add_test(history, test_diverged_result_writes_a_diverged_attempt);
