@@ -948,14 +948,19 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
         .best_epoch = int_or(result, "best_epoch", -1),
         .epochs_run = int_or(result, "epochs_run", -1),
         .examples_per_second = number_or_nan(result, "examples_per_second"),
+        .n_params = int_or(result, "n_params", 0),
         .error = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "error")),
     };
     if (status && !strcmp(status, "stopped") && !r.error) r.error = "stopped by the worker";
     const cJSON *diag = cJSON_GetObjectItemCaseSensitive(result, "diagnosis");
     r.diagnosis = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(diag, "name"));
-    if (r.diagnosis && strcmp(r.diagnosis, "fine") && strcmp(r.diagnosis, "high_bias") &&
-        strcmp(r.diagnosis, "high_variance") && strcmp(r.diagnosis, "high_bias_and_variance"))
-        r.diagnosis = NULL; /* only the four verdicts are stored */
+    static const char *const verdicts[] = {"fine", "high_bias", "high_variance",
+                                            "high_bias_and_variance", "learning_rate_too_high",
+                                            "collapsed"};
+    int known = 0;
+    for (size_t i = 0; r.diagnosis && i < sizeof verdicts / sizeof *verdicts; i++)
+        known |= !strcmp(r.diagnosis, verdicts[i]);
+    if (!known) r.diagnosis = NULL; /* only the known verdicts are stored */
     char dest[PATH_MAX];
     int rc = 0;
     if (model_path) {
