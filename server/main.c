@@ -11,11 +11,13 @@
  *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N] */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +26,8 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/message.h"
+#include "common/token.h"
 #include "server/api.h"
 #include "server/http.h"
 #include "server/paths.h"
@@ -56,6 +60,7 @@ typedef struct {
     const char *dataset_roots[CV_PATHS_MAX_ROOTS]; /* --dataset-root, canonical after start-up */
     size_t n_dataset_roots;
     int allow_remote_without_token; /* a non-loopback --listen without an API token */
+    int allow_remote_workers_without_token; /* a non-loopback --worker-listen without a token */
     cv_http_limits_t http;          /* --http-idle-ms, --http-request-ms, --http-max-connections */
 } options_t;
 
@@ -88,6 +93,7 @@ struct daemon {
     local_worker_t local[MAX_LOCAL_WORKERS];
     char worker_bin[PATH_MAX];
     char token[512], worker_token[512];
+    char **worker_env;    /* environment of local workers (make_worker_env), owned */
     char dataset_roots[CV_PATHS_MAX_ROOTS][PATH_MAX]; /* canonical --dataset-root values */
     int stopping;
     int exit_code;
@@ -208,6 +214,8 @@ static int parse_options(options_t *o, int argc, char **argv) {
             o->dataset_roots[o->n_dataset_roots++] = v;
         } else if (!strcmp(a, "--allow-remote-without-token")) {
             o->allow_remote_without_token = 1;
+        } else if (!strcmp(a, "--allow-remote-workers-without-token")) {
+            o->allow_remote_workers_without_token = 1;
         } else if (!strcmp(a, "--http-idle-ms")) {
             TAKES_VALUE
             if (atoll(v) < 1) goto bad;
@@ -236,22 +244,20 @@ static int parse_options(options_t *o, int argc, char **argv) {
     return 0;
 }
 
-/* Reads a token: the first line of file, else the environment variable, else "". */
-static int read_token(const char *file, const char *env, char *out, size_t cap) {
+/* Reads a token (common/token.h): from file when given, else from the environment variable
+ * (unset or empty: no token, out ""). A token that breaks the rules is refused naming its
+ * source. Returns 0 or -1 after printing the reason. */
+static int read_token(const char *file, const char *env, size_t max, char *out, size_t cap) {
+    char err[CV_ERRLEN];
+    const char *value = getenv(env);
     out[0] = '\0';
-    if (file) {
-        FILE *f = fopen(file, "r");
-        if (!f || !fgets(out, (int)cap, f)) {
-            fprintf(stderr, "caviard: cannot read %s: %s\n", file, strerror(errno));
-            if (f) fclose(f);
-            return -1;
-        }
-        fclose(f);
-        out[strcspn(out, "\r\n")] = '\0';
-    } else if (getenv(env)) {
-        snprintf(out, cap, "%s", getenv(env));
-    }
-    return 0;
+    int rc = 0;
+    if (file)
+        rc = cv_token_read_file(file, max, out, cap, err);
+    else if (value && *value)
+        rc = cv_token_parse(value, strlen(value), max, env, out, cap, err);
+    if (rc) fprintf(stderr, "caviard: %s\n", err);
+    return rc ? -1 : 0;
 }
 
 /* 1 when host (an address literal) is a loopback address: 127.0.0.0/8, ::1 or ::ffff:127.x. */
@@ -264,7 +270,8 @@ static int is_loopback(const char *host) {
 }
 
 /* Refuses what start-up options would expose, and canonicalizes the dataset roots. Without an
- * API token the API listens on loopback only, unless --allow-remote-without-token. */
+ * API token the API listens on loopback only, unless --allow-remote-without-token; without a
+ * worker token the worker port does too, unless --allow-remote-workers-without-token. */
 static int check_exposure(daemon_t *d) {
     char err[CV_ERRLEN];
     for (size_t i = 0; i < d->opt.n_dataset_roots; i++) {
@@ -280,7 +287,55 @@ static int check_exposure(daemon_t *d) {
                 "jobs; set a token, or pass --allow-remote-without-token\n", d->opt.listen_host);
         return -1;
     }
+    if (!d->worker_token[0] && !is_loopback(d->opt.worker_host) &&
+        !d->opt.allow_remote_workers_without_token) {
+        fprintf(stderr, "caviard: --worker-listen %s is not a loopback address and no worker "
+                "token is set (--worker-token-file or CAVIAR_WORKER_TOKEN): anyone who can reach "
+                "it could take trials, post results and fetch datasets; set a worker token, or "
+                "pass --allow-remote-workers-without-token\n", d->opt.worker_host);
+        return -1;
+    }
     return 0;
+}
+
+/* Takes the database's lock file, <db>.lock, for the life of the process: an exclusive flock(2)
+ * that a second caviard on the same database cannot take, released by the kernel however this
+ * process ends. The file holds the owner's pid, for the second one's message. Returns the open
+ * descriptor (close-on-exec, so local workers do not inherit the lock), or -1 after printing the
+ * reason. */
+static int lock_database(const char *db) {
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s.lock", db) >= sizeof path) {
+        fprintf(stderr, "caviard: --db %s: path too long\n", db);
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "caviard: cannot open the lock file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char text[32] = "";
+        ssize_t n = e == EWOULDBLOCK ? pread(fd, text, sizeof text - 1, 0) : -1;
+        long pid = n > 0 ? strtol(text, NULL, 10) : 0;
+        if (e != EWOULDBLOCK)
+            fprintf(stderr, "caviard: cannot lock %s: %s\n", path, strerror(e));
+        else if (pid > 0)
+            fprintf(stderr, "caviard: database %s is in use by another caviard (pid %ld, lock "
+                    "file %s); stop it first, or give this one another --db\n", db, pid, path);
+        else
+            fprintf(stderr, "caviard: database %s is in use by another caviard (lock file %s); "
+                    "stop it first, or give this one another --db\n", db, path);
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        fprintf(stderr, "caviard: warning: cannot write the pid into %s: %s\n", path,
+                strerror(errno));
+    return fd;
 }
 
 /* ---- local workers ---------------------------------------------------------------------- */
@@ -302,13 +357,49 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal) {
     uv_timer_start(&lw->restart, on_restart, 1000, 0);
 }
 
+/* The environment of local workers: this process's, with CAVIAR_WORKER_TOKEN set to the worker
+ * token when there is one and removed when there is none. The token travels there, never in
+ * argv, where `ps` would show it to every local user. Returns a NULL-terminated array (the
+ * caller frees it and its last-but-one string with free_worker_env) or NULL when out of memory. */
+static char **make_worker_env(const char *token) {
+    extern char **environ;
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 2, sizeof *env), *entry = NULL;
+    size_t k = 0;
+    if (!env) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "CAVIAR_WORKER_TOKEN=", 20) != 0) env[k++] = environ[i];
+    if (token[0]) {
+        size_t len = strlen("CAVIAR_WORKER_TOKEN=") + strlen(token) + 1;
+        if (!(entry = malloc(len))) {
+            free(env);
+            return NULL;
+        }
+        snprintf(entry, len, "CAVIAR_WORKER_TOKEN=%s", token);
+        env[k++] = entry;
+    }
+    env[k] = NULL;
+    return env;
+}
+
+/* Frees what make_worker_env allocated (the token entry is the only string it owns). Accepts
+ * NULL. */
+static void free_worker_env(char **env) {
+    if (!env) return;
+    for (size_t i = 0; env[i]; i++)
+        if (!strncmp(env[i], "CAVIAR_WORKER_TOKEN=", 20)) free(env[i]);
+    free(env);
+}
+
 static void spawn_worker(local_worker_t *lw) {
     daemon_t *d = lw->d;
-    char connect[96], id[32], threads[16];
+    char connect[96], id[32], threads[16], parent[24];
     snprintf(connect, sizeof connect, "127.0.0.1:%d", cv_worker_server_port(d->workers));
     snprintf(id, sizeof id, "local-%d", lw->index);
     snprintf(threads, sizeof threads, "%d", d->opt.worker_threads);
-    char *args[12];
+    char *args[16];
     int n = 0;
     args[n++] = d->worker_bin;
     args[n++] = "--connect";
@@ -318,12 +409,16 @@ static void spawn_worker(local_worker_t *lw) {
     args[n++] = "--threads";
     args[n++] = threads;
     if (d->opt.noop_workers) args[n++] = "--noop";
+    /* The worker ends when this process does, even killed by SIGKILL (worker/main.c). */
+    snprintf(parent, sizeof parent, "%ld", (long)getpid());
+    args[n++] = "--exit-with-parent";
+    args[n++] = parent;
     args[n] = NULL;
     uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                      {.flags = UV_INHERIT_FD, .data.fd = 2},
                                      {.flags = UV_INHERIT_FD, .data.fd = 2}};
-    uv_process_options_t po = {.file = d->worker_bin, .args = args, .exit_cb = on_worker_exit,
-                               .stdio = stdio, .stdio_count = 3};
+    uv_process_options_t po = {.file = d->worker_bin, .args = args, .env = d->worker_env,
+                               .exit_cb = on_worker_exit, .stdio = stdio, .stdio_count = 3};
     lw->proc.data = lw;
     int rc = uv_spawn(d->loop, &lw->proc, &po);
     if (rc) {
@@ -479,9 +574,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     d.log = (cv_log_t){.min_level = d.opt.verbose ? CV_LOG_DEBUG : CV_LOG_INFO, .name = "caviard"};
-    if (read_token(d.opt.token_file, "CAVIAR_TOKEN", d.token, sizeof d.token) ||
-        read_token(d.opt.worker_token_file, "CAVIAR_WORKER_TOKEN", d.worker_token,
-                   sizeof d.worker_token) ||
+    if (read_token(d.opt.token_file, "CAVIAR_TOKEN", sizeof d.token - 1, d.token,
+                   sizeof d.token) ||
+        read_token(d.opt.worker_token_file, "CAVIAR_WORKER_TOKEN", CV_MSG_TOKEN_MAX,
+                   d.worker_token, sizeof d.worker_token) ||
         check_exposure(&d))
         return 1;
     if (!d.opt.worker_threads) {
@@ -490,8 +586,11 @@ int main(int argc, char **argv) {
         d.opt.worker_threads = per < 1 ? 1 : per;
     }
     char err[CV_ERRLEN];
+    int lock_fd = lock_database(d.opt.db);
+    if (lock_fd < 0) return 1;
     if (mkdir(d.opt.data_dir, 0755) && errno != EEXIST) {
         fprintf(stderr, "caviard: %s: %s\n", d.opt.data_dir, strerror(errno));
+        close(lock_fd);
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -502,6 +601,7 @@ int main(int argc, char **argv) {
         cv_store_open_readonly(d.opt.db, &d.ro, err)) {
         fprintf(stderr, "caviard: %s\n", err);
         cv_store_close(d.store);
+        close(lock_fd);
         return 1;
     }
     cv_worker_server_config_t wc = {.heartbeat_seconds = d.opt.heartbeat_seconds,
@@ -554,6 +654,11 @@ int main(int argc, char **argv) {
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     find_worker_bin(&d);
+    if (d.opt.workers && !(d.worker_env = make_worker_env(d.worker_token))) {
+        fprintf(stderr, "caviard: out of memory\n");
+        d.opt.workers = 0; /* none started: stop() has no timers of theirs to close */
+        stop(&d, 1);
+    }
     for (int i = 0; i < d.opt.workers; i++) {
         local_worker_t *lw = &d.local[i];
         lw->d = &d;
@@ -584,7 +689,9 @@ shutdown:
     cv_sched_destroy(d.sched);
     cv_store_close(d.ro);
     cv_store_close(d.store);
+    free_worker_env(d.worker_env);
     if (uv_loop_close(d.loop)) cv_log(&d.log, CV_LOG_WARN, "handles left open at exit");
     cv_log(&d.log, CV_LOG_INFO, "stopped");
+    close(lock_fd); /* last: the database is closed */
     return d.exit_code;
 }

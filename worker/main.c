@@ -1,5 +1,6 @@
 /* caviar-worker: the training engine's command line.
- *   --connect HOST:PORT [--id ID] [--threads N] [--token T] [--cache DIR] [--noop] [--once]
+ *   --connect HOST:PORT [--id ID] [--threads N] [--token-file FILE | --token T] [--cache DIR]
+ *             [--noop] [--once] [--exit-with-parent PID]
  *             [--verbose]                              debug log; CAVIAR_WORKER_FAIL_TRIALS=1
  *                                                      fails every trial (a test hook)
  *                                                      serve a coordinator (worker/connection.h)
@@ -11,16 +12,20 @@
  * are given with --labels. Errors go to stderr and exit non-zero. */
 #include <cblas.h>
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "common/dataset.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/message.h"
+#include "common/token.h"
 #include "common/trial_spec.h"
 #include "worker/connection.h"
 #include "worker/gradcheck.h"
@@ -41,8 +46,9 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *out) {
-    fputs("usage: caviar-worker --connect HOST:PORT [--id ID] [--threads N] [--token T]\n"
-          "                     [--cache DIR] [--noop] [--once] [--verbose]\n"
+    fputs("usage: caviar-worker --connect HOST:PORT [--id ID] [--threads N]\n"
+          "                     [--token-file FILE | --token T] [--cache DIR]\n"
+          "                     [--noop] [--once] [--verbose] [--exit-with-parent PID]\n"
           "       caviar-worker train SPEC.json [--json] [--save MODEL] [--test]\n"
           "       caviar-worker gradcheck SPEC.json [--examples N] [--coords N]\n"
           "       caviar-worker predict MODEL DATA [--labels FILE]\n"
@@ -51,7 +57,10 @@ static void usage(FILE *out) {
           "file (raw or gzip) with its IDX label file given by --labels.\n"
           "--connect serves the coordinator until SIGTERM or SIGINT, reconnecting as needed;\n"
           "--once exits when the first connection ends; --noop answers trials with synthetic\n"
-          "results. The dataset cache defaults to $XDG_CACHE_HOME/caviar or ~/.cache/caviar.\n",
+          "results. The dataset cache defaults to $XDG_CACHE_HOME/caviar or ~/.cache/caviar.\n"
+          "The worker token comes from --token-file FILE, else CAVIAR_WORKER_TOKEN; --token T\n"
+          "also works but shows the token to every local user in ps.\n"
+          "--exit-with-parent PID: stop when process PID, which started this worker, exits.\n",
           out);
 }
 
@@ -267,9 +276,52 @@ static int read_long(const char *text, long lo, long hi, long *out) {
     return 0;
 }
 
+/* The worker token, into out (cap bytes, "" for none): --token, else --token-file, else the
+ * CAVIAR_WORKER_TOKEN environment variable (unset or empty: none), by common/token.h's rules.
+ * Returns 0, or 2 after printing the reason. */
+static int resolve_token(const char *token, const char *token_file, char *out, size_t cap) {
+    char err[CV_ERRLEN];
+    const char *env = getenv("CAVIAR_WORKER_TOKEN");
+    int rc = 0;
+    out[0] = '\0';
+    if (token && token_file) {
+        fprintf(stderr, "caviar-worker: give --token or --token-file, not both\n");
+        return 2;
+    }
+    if (token)
+        rc = cv_token_parse(token, strlen(token), CV_MSG_TOKEN_MAX, "--token", out, cap, err);
+    else if (token_file)
+        rc = cv_token_read_file(token_file, CV_MSG_TOKEN_MAX, out, cap, err);
+    else if (env && *env)
+        rc = cv_token_parse(env, strlen(env), CV_MSG_TOKEN_MAX, "CAVIAR_WORKER_TOKEN", out, cap,
+                            err);
+    if (rc) {
+        fprintf(stderr, "caviar-worker: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+/* --exit-with-parent PID: the kernel sends this process SIGTERM when its parent exits, however
+ * it exits (caviard killed by SIGKILL included), so that local workers never outlive their
+ * coordinator. PID is the parent that started us: if it has already gone (we were reparented
+ * before prctl took effect), we stop at once. Returns 0, or 1 after printing the reason. */
+static int exit_with_parent(long parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+        fprintf(stderr, "caviar-worker: --exit-with-parent: prctl: %s\n", strerror(errno));
+        return 1;
+    }
+    if ((long)getppid() != parent) {
+        fprintf(stderr, "caviar-worker: --exit-with-parent: process %ld, which started this "
+                "worker, has exited\n", parent);
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_connect(int argc, char **argv) {
-    const char *address = NULL, *id = NULL, *token = NULL, *cache = NULL;
-    long threads = 1;
+    const char *address = NULL, *id = NULL, *token = NULL, *token_file = NULL, *cache = NULL;
+    long threads = 1, parent = 0;
     int noop = 0, once = 0, verbose = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -279,6 +331,14 @@ static int cmd_connect(int argc, char **argv) {
         else if (!strcmp(a, "--connect") && next) address = argv[++i];
         else if (!strcmp(a, "--id") && next) id = argv[++i];
         else if (!strcmp(a, "--token") && next) token = argv[++i];
+        else if (!strcmp(a, "--token-file") && next) token_file = argv[++i];
+        else if (!strcmp(a, "--exit-with-parent") && next) {
+            if (read_long(argv[++i], 1, LONG_MAX, &parent) != 0) {
+                fprintf(stderr, "caviar-worker: --exit-with-parent must be a process id, got "
+                        "'%s'\n", argv[i]);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--cache") && next) cache = argv[++i];
         else if (!strcmp(a, "--threads") && next) {
             if (read_long(argv[++i], 1, 1024, &threads) != 0) {
@@ -296,7 +356,11 @@ static int cmd_connect(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (parent && exit_with_parent(parent)) return 1;
     char err[CV_ERRLEN], host[256], port[64], hostname[256] = "";
+    char token_buf[CV_MSG_TOKEN_MAX + 1];
+    int rc = resolve_token(token, token_file, token_buf, sizeof token_buf);
+    if (rc) return rc;
     char worker_id[CV_MSG_WORKER_ID_MAX + 1], cache_buf[4096];
     if (cv_conn_parse_address(address, host, sizeof host, port, sizeof port, err) != 0) {
         fprintf(stderr, "caviar-worker: %s\n", err);
@@ -318,10 +382,6 @@ static int cmd_connect(int argc, char **argv) {
         snprintf(worker_id, sizeof worker_id, "%s", id);
     } else {
         default_worker_id(hostname, worker_id, sizeof worker_id);
-    }
-    if (token && strlen(token) > CV_MSG_TOKEN_MAX) {
-        fprintf(stderr, "caviar-worker: --token must be at most %d bytes\n", CV_MSG_TOKEN_MAX);
-        return 2;
     }
     if (!cache) {
         const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -347,7 +407,8 @@ static int cmd_connect(int argc, char **argv) {
     cv_log_t log = {.min_level = verbose ? CV_LOG_DEBUG : CV_LOG_INFO, .name = "caviar-worker"};
     cv_conn_options_t opts = {
         .host = host, .port = port, .worker_id = worker_id, .version = CV_VERSION,
-        .hostname = hostname, .token = token, .threads = (int)threads, .cache_dir = cache,
+        .hostname = hostname, .token = token_buf[0] ? token_buf : NULL,
+        .threads = (int)threads, .cache_dir = cache,
         .tmp_dir = tmp && *tmp ? tmp : "/tmp", .noop = noop, .once = once,
         .fail_trials = getenv("CAVIAR_WORKER_FAIL_TRIALS") &&
                        !strcmp(getenv("CAVIAR_WORKER_FAIL_TRIALS"), "1"),
