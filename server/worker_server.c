@@ -54,6 +54,7 @@ struct conn {
     int64_t model_trial;
     char model_lease[CV_MSG_LEASE_HEX + 1];
     cJSON *model_result;       /* the result waiting for its model (owned) */
+    int64_t discard_left;      /* bytes of a refused result's model still to read and drop */
     unsigned char *out;        /* frames queued this loop iteration, written by flush */
     size_t out_len, out_cap;
     conn_t *next, *prev;
@@ -273,6 +274,12 @@ static int on_result(conn_t *c, cv_msg_t *m) {
     cv_worker_server_t *ws = c->ws;
     const cv_msg_result_t *r = &m->result;
     if (r->model_bytes == 0) return finish_result(c, r->trial_id, r->lease, r->result, NULL);
+    if (!cv_sched_holds_lease(ws->sched, c->w, r->trial_id, r->lease)) {
+        /* A stale lease: refused now (ack stored false, or the connection closed for a trial
+         * that does not exist), and the model's data frames are read and dropped unwritten. */
+        c->discard_left = r->model_bytes;
+        return finish_result(c, r->trial_id, r->lease, r->result, NULL);
+    }
     snprintf(c->model_tmp, sizeof c->model_tmp, "%s/tmp/%llu-%lld.model.part", ws->data_dir,
              (unsigned long long)++ws->serial, (long long)r->trial_id);
     if (!(c->model = fopen(c->model_tmp, "wb"))) {
@@ -290,6 +297,10 @@ static int on_result(conn_t *c, cv_msg_t *m) {
 }
 
 static int on_data(conn_t *c, const unsigned char *data, size_t len) {
+    if (c->discard_left > 0 && (int64_t)len <= c->discard_left) {
+        c->discard_left -= (int64_t)len;
+        return 0;
+    }
     if (!c->model || (int64_t)len > c->model_left) {
         conn_close(c, "unexpected data frame");
         return -1;
@@ -359,7 +370,7 @@ static int on_message(conn_t *c, const char *payload, size_t len) {
     if (!c->w && m.type != CV_MSG_HELLO) {
         conn_close(c, "the first message must be hello");
         rc = -1;
-    } else if (c->model && m.type != CV_MSG_HEARTBEAT) {
+    } else if ((c->model || c->discard_left > 0) && m.type != CV_MSG_HEARTBEAT) {
         conn_close(c, "a message arrived before the model's data frames");
         rc = -1;
     } else {

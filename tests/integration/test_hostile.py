@@ -415,6 +415,31 @@ class HostileWorkerPort(unittest.TestCase):
         time.sleep(0.1)
         self.assertEqual(self.snapshot(), before)
 
+    def test_a_model_upload_under_a_wrong_lease_is_never_written(self):
+        """The lease is checked when the result arrives: a stale one is refused at once (ack
+        stored false, before any data), its 2 MiB of model data frames are read and dropped
+        without a byte reaching the data directory, and the connection goes on."""
+        tmp = os.path.join(self.c.data_dir, "tmp")
+        before = self.snapshot()
+        s = self.connect()
+        chunk = b"\x5a" * (256 * 1024)
+        for lease in (LEASE, self.held["lease"]):  # a made-up lease, another worker's lease
+            r = result(self.held["trial_id"], lease)
+            r["model_bytes"], r["model_crc32"] = 8 * len(chunk), 0
+            s.sendall(message(r))
+            self.assertEqual(read_message(s), {"type": "ack", "trial_id": self.held["trial_id"],
+                                               "stored": False}, "refused before the data")
+            for i in range(8):
+                s.sendall(frame(chunk, kind=2))
+                if i == 3:
+                    time.sleep(0.2)  # half of the model has arrived
+                    self.assertEqual(os.listdir(tmp), [], "a refused model reached the disk")
+            s.sendall(message({"type": "heartbeat"}))
+        s.sendall(message(result(self.held["trial_id"], LEASE)))  # the connection goes on
+        self.assertEqual(read_message(s)["stored"], False)
+        self.assertEqual(os.listdir(tmp), [])
+        self.assertEqual(self.snapshot(), before)
+
     def test_progress_for_a_trial_this_worker_was_not_leased_is_not_stored(self):
         """Progress under a lease that is not current is dropped without closing: a worker's
         progress frames may still be on the wire after a stop (schemas/protocol.md)."""
