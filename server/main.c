@@ -8,7 +8,9 @@
  *           [--quarantine-after N]
  *           [--token-file FILE] [--worker-token-file FILE] [--synchronous full|normal]
  *           [--db-max-bytes N] [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
- *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N] */
+ *           [--allow-remote-workers-without-token]
+ *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]
+ * One caviard runs per database: it holds an exclusive lock on <db>.lock while it runs. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -108,11 +110,16 @@ static void usage(FILE *out) {
           "               [--token-file FILE] [--worker-token-file FILE]\n"
           "               [--synchronous full|normal] [--db-max-bytes N] [--verbose]\n"
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
+          "               [--allow-remote-workers-without-token]\n"
           "               [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]\n"
           "Defaults: --listen 127.0.0.1:8470 --worker-listen 127.0.0.1:8471 --db caviar.db\n"
           "          --data-dir caviar-data --workers 0\n"
           "--db-max-bytes N is a cap on the database file; writes beyond it fail.\n"
-          "Tokens may also come from CAVIAR_TOKEN and CAVIAR_WORKER_TOKEN.\n",
+          "Tokens may also come from CAVIAR_TOKEN and CAVIAR_WORKER_TOKEN. A token file holds\n"
+          "the token alone; surrounding whitespace is stripped, an empty or blank one refused.\n"
+          "Without a token, a non-loopback --listen (--worker-listen) is refused unless\n"
+          "--allow-remote-without-token (--allow-remote-workers-without-token).\n"
+          "Local workers get the worker token in their environment and exit with caviard.\n",
           out);
 }
 
