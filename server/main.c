@@ -13,6 +13,7 @@
  * One caviard runs per database: it holds an exclusive lock on <db>.lock while it runs. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -112,6 +113,7 @@ static void usage(FILE *out) {
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
           "               [--allow-remote-workers-without-token]\n"
           "               [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]\n"
+          "Every option takes its value as --opt VALUE or --opt=VALUE.\n"
           "Defaults: --listen 127.0.0.1:8470 --worker-listen 127.0.0.1:8471 --db caviar.db\n"
           "          --data-dir caviar-data --workers 0\n"
           "--db-max-bytes N is a cap on the database file; writes beyond it fail.\n"
@@ -140,6 +142,157 @@ static int parse_hostport(const char *s, char *host, size_t cap, int *port) {
     return 0;
 }
 
+/* Long options: the table getopt_long reads (every option also takes --opt=value). */
+enum {
+    OPT_LISTEN = 256, OPT_WORKER_LISTEN, OPT_DB, OPT_DATA_DIR, OPT_WORKERS, OPT_WORKER_THREADS,
+    OPT_WORKER_BIN, OPT_NOOP_WORKERS, OPT_PORT_FILE, OPT_LEASE_SECONDS, OPT_HEARTBEAT_SECONDS,
+    OPT_MAX_ATTEMPTS, OPT_QUARANTINE_AFTER, OPT_TOKEN_FILE, OPT_WORKER_TOKEN_FILE,
+    OPT_SYNCHRONOUS, OPT_DB_MAX_BYTES, OPT_VERBOSE, OPT_DATASET_ROOT, OPT_ALLOW_REMOTE,
+    OPT_ALLOW_REMOTE_WORKERS, OPT_HTTP_IDLE_MS, OPT_HTTP_REQUEST_MS, OPT_HTTP_MAX_CONNECTIONS,
+};
+
+static const struct option LONG_OPTIONS[] = {
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"worker-listen", required_argument, NULL, OPT_WORKER_LISTEN},
+    {"db", required_argument, NULL, OPT_DB},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"worker-threads", required_argument, NULL, OPT_WORKER_THREADS},
+    {"worker-bin", required_argument, NULL, OPT_WORKER_BIN},
+    {"noop-workers", no_argument, NULL, OPT_NOOP_WORKERS},
+    {"port-file", required_argument, NULL, OPT_PORT_FILE},
+    {"lease-seconds", required_argument, NULL, OPT_LEASE_SECONDS},
+    {"heartbeat-seconds", required_argument, NULL, OPT_HEARTBEAT_SECONDS},
+    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+    {"quarantine-after", required_argument, NULL, OPT_QUARANTINE_AFTER},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"worker-token-file", required_argument, NULL, OPT_WORKER_TOKEN_FILE},
+    {"synchronous", required_argument, NULL, OPT_SYNCHRONOUS},
+    {"db-max-bytes", required_argument, NULL, OPT_DB_MAX_BYTES},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"dataset-root", required_argument, NULL, OPT_DATASET_ROOT},
+    {"allow-remote-without-token", no_argument, NULL, OPT_ALLOW_REMOTE},
+    {"allow-remote-workers-without-token", no_argument, NULL, OPT_ALLOW_REMOTE_WORKERS},
+    {"http-idle-ms", required_argument, NULL, OPT_HTTP_IDLE_MS},
+    {"http-request-ms", required_argument, NULL, OPT_HTTP_REQUEST_MS},
+    {"http-max-connections", required_argument, NULL, OPT_HTTP_MAX_CONNECTIONS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The long name of the option whose getopt value is val, for messages. */
+static const char *option_name(int val) {
+    for (const struct option *o = LONG_OPTIONS; o->name; o++)
+        if (o->val == val) return o->name;
+    return "?";
+}
+
+/* Reads a whole decimal integer in [lo, hi]. Returns 0 or -1. */
+static int read_int64(const char *text, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end || errno || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Reads a finite number greater than 0. Returns 0 or -1. */
+static int read_positive(const char *text, double *out) {
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end || !(v > 0) || v > 1e9) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Applies one option and its value (NULL for flags). Returns 0, or -1 with a message naming the
+ * option and what it takes. */
+static int apply_option(options_t *o, int val, const char *v) {
+    long long n = 0;
+    const char *want = NULL; /* what the value should have been */
+    switch (val) {
+    case OPT_LISTEN:
+        if (parse_hostport(v, o->listen_host, sizeof o->listen_host, &o->listen_port))
+            want = "HOST:PORT";
+        break;
+    case OPT_WORKER_LISTEN:
+        if (parse_hostport(v, o->worker_host, sizeof o->worker_host, &o->worker_port))
+            want = "HOST:PORT";
+        break;
+    case OPT_DB: o->db = v; break;
+    case OPT_DATA_DIR: o->data_dir = v; break;
+    case OPT_WORKERS:
+        if (read_int64(v, 0, MAX_LOCAL_WORKERS, &n)) want = "an integer from 0 to 256";
+        o->workers = (int)n;
+        break;
+    case OPT_WORKER_THREADS:
+        if (read_int64(v, 1, 1024, &n)) want = "an integer from 1 to 1024";
+        o->worker_threads = (int)n;
+        break;
+    case OPT_WORKER_BIN: o->worker_bin = v; break;
+    case OPT_NOOP_WORKERS: o->noop_workers = 1; break;
+    case OPT_PORT_FILE: o->port_file = v; break;
+    case OPT_LEASE_SECONDS:
+        if (read_positive(v, &o->lease_seconds)) want = "a number of seconds above 0";
+        break;
+    case OPT_HEARTBEAT_SECONDS:
+        if (read_positive(v, &o->heartbeat_seconds)) want = "a number of seconds above 0";
+        break;
+    case OPT_MAX_ATTEMPTS:
+        if (read_int64(v, 1, INT_MAX, &n)) want = "an integer of at least 1";
+        o->max_attempts = (int)n;
+        break;
+    case OPT_QUARANTINE_AFTER:
+        if (read_int64(v, 0, INT_MAX, &n)) want = "an integer of at least 0 (0: never)";
+        o->quarantine_after = (int)n;
+        break;
+    case OPT_TOKEN_FILE: o->token_file = v; break;
+    case OPT_WORKER_TOKEN_FILE: o->worker_token_file = v; break;
+    case OPT_SYNCHRONOUS:
+        if (!strcmp(v, "normal")) o->synchronous_normal = 1;
+        else if (!strcmp(v, "full")) o->synchronous_normal = 0;
+        else want = "full or normal";
+        break;
+    case OPT_DB_MAX_BYTES:
+        if (read_int64(v, 1, INT64_MAX, &n)) want = "a number of bytes of at least 1";
+        o->db_max_bytes = n;
+        break;
+    case OPT_VERBOSE: o->verbose = 1; break;
+    case OPT_DATASET_ROOT:
+        if (o->n_dataset_roots == CV_PATHS_MAX_ROOTS) {
+            fprintf(stderr, "caviard: --dataset-root: at most %d roots\n", CV_PATHS_MAX_ROOTS);
+            return -1;
+        }
+        if (!*v) want = "a directory";
+        else o->dataset_roots[o->n_dataset_roots++] = v;
+        break;
+    case OPT_ALLOW_REMOTE: o->allow_remote_without_token = 1; break;
+    case OPT_ALLOW_REMOTE_WORKERS: o->allow_remote_workers_without_token = 1; break;
+    case OPT_HTTP_IDLE_MS:
+        if (read_int64(v, 1, INT64_MAX, &n)) want = "a number of milliseconds of at least 1";
+        o->http.idle_timeout_ms = (uint64_t)n;
+        break;
+    case OPT_HTTP_REQUEST_MS:
+        if (read_int64(v, 1, INT64_MAX, &n)) want = "a number of milliseconds of at least 1";
+        o->http.request_timeout_ms = (uint64_t)n;
+        break;
+    case OPT_HTTP_MAX_CONNECTIONS:
+        if (read_int64(v, 1, UINT_MAX, &n)) want = "an integer of at least 1";
+        o->http.max_connections = (unsigned)n;
+        break;
+    default: return -1;
+    }
+    if (want) {
+        fprintf(stderr, "caviard: bad value for --%s: '%s' (want %s)\n", option_name(val), v,
+                want);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses the command line into o (defaults first). Returns 0, 1 for --help, or -1 after a
+ * message naming the option at fault. The strings in o point into argv. */
 static int parse_options(options_t *o, int argc, char **argv) {
     *o = (options_t){.listen_port = 8470, .worker_port = 8471, .db = "caviar.db",
                      .data_dir = "caviar-data", .lease_seconds = 10, .heartbeat_seconds = 2,
@@ -147,106 +300,29 @@ static int parse_options(options_t *o, int argc, char **argv) {
     strcpy(o->listen_host, "127.0.0.1");
     strcpy(o->worker_host, "127.0.0.1");
     cv_http_limits_default(&o->http);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define TAKES_VALUE                                                                                \
-    if (!v) {                                                                                      \
-        fprintf(stderr, "caviard: %s needs a value\n", a);                                        \
-        return -1;                                                                                 \
-    }                                                                                              \
-    i++;
-        if (!strcmp(a, "--listen")) {
-            TAKES_VALUE
-            if (parse_hostport(v, o->listen_host, sizeof o->listen_host, &o->listen_port)) goto bad;
-        } else if (!strcmp(a, "--worker-listen")) {
-            TAKES_VALUE
-            if (parse_hostport(v, o->worker_host, sizeof o->worker_host, &o->worker_port)) goto bad;
-        } else if (!strcmp(a, "--db")) {
-            TAKES_VALUE
-            o->db = v;
-        } else if (!strcmp(a, "--data-dir")) {
-            TAKES_VALUE
-            o->data_dir = v;
-        } else if (!strcmp(a, "--workers")) {
-            TAKES_VALUE
-            o->workers = atoi(v);
-            if (o->workers < 0 || o->workers > MAX_LOCAL_WORKERS) goto bad;
-        } else if (!strcmp(a, "--worker-threads")) {
-            TAKES_VALUE
-            o->worker_threads = atoi(v);
-            if (o->worker_threads < 1) goto bad;
-        } else if (!strcmp(a, "--worker-bin")) {
-            TAKES_VALUE
-            o->worker_bin = v;
-        } else if (!strcmp(a, "--noop-workers")) {
-            o->noop_workers = 1;
-        } else if (!strcmp(a, "--port-file")) {
-            TAKES_VALUE
-            o->port_file = v;
-        } else if (!strcmp(a, "--lease-seconds")) {
-            TAKES_VALUE
-            o->lease_seconds = atof(v);
-            if (!(o->lease_seconds > 0)) goto bad;
-        } else if (!strcmp(a, "--heartbeat-seconds")) {
-            TAKES_VALUE
-            o->heartbeat_seconds = atof(v);
-            if (!(o->heartbeat_seconds > 0)) goto bad;
-        } else if (!strcmp(a, "--max-attempts")) {
-            TAKES_VALUE
-            o->max_attempts = atoi(v);
-            if (o->max_attempts < 1) goto bad;
-        } else if (!strcmp(a, "--quarantine-after")) {
-            TAKES_VALUE
-            o->quarantine_after = atoi(v);
-            if (o->quarantine_after < 0) goto bad;
-        } else if (!strcmp(a, "--token-file")) {
-            TAKES_VALUE
-            o->token_file = v;
-        } else if (!strcmp(a, "--worker-token-file")) {
-            TAKES_VALUE
-            o->worker_token_file = v;
-        } else if (!strcmp(a, "--synchronous")) {
-            TAKES_VALUE
-            if (!strcmp(v, "normal")) o->synchronous_normal = 1;
-            else if (strcmp(v, "full")) goto bad;
-        } else if (!strcmp(a, "--db-max-bytes")) {
-            TAKES_VALUE
-            o->db_max_bytes = atoll(v);
-            if (o->db_max_bytes < 1) goto bad;
-        } else if (!strcmp(a, "--verbose")) {
-            o->verbose = 1;
-        } else if (!strcmp(a, "--dataset-root")) {
-            TAKES_VALUE
-            if (o->n_dataset_roots == CV_PATHS_MAX_ROOTS || !*v) goto bad;
-            o->dataset_roots[o->n_dataset_roots++] = v;
-        } else if (!strcmp(a, "--allow-remote-without-token")) {
-            o->allow_remote_without_token = 1;
-        } else if (!strcmp(a, "--allow-remote-workers-without-token")) {
-            o->allow_remote_workers_without_token = 1;
-        } else if (!strcmp(a, "--http-idle-ms")) {
-            TAKES_VALUE
-            if (atoll(v) < 1) goto bad;
-            o->http.idle_timeout_ms = (uint64_t)atoll(v);
-        } else if (!strcmp(a, "--http-request-ms")) {
-            TAKES_VALUE
-            if (atoll(v) < 1) goto bad;
-            o->http.request_timeout_ms = (uint64_t)atoll(v);
-        } else if (!strcmp(a, "--http-max-connections")) {
-            TAKES_VALUE
-            o->http.max_connections = (unsigned)atoi(v);
-            if (atoi(v) < 1) goto bad;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        } else {
-            fprintf(stderr, "caviard: unknown option '%s'\n", a);
+    opterr = 0; /* the messages below name the option */
+    optind = 1;
+    for (;;) {
+        int val = getopt_long(argc, argv, ":h", LONG_OPTIONS, NULL);
+        if (val == -1) break;
+        if (val == 'h') return 1;
+        if (val == ':') {
+            fprintf(stderr, "caviard: --%s needs a value\n", option_name(optopt));
             return -1;
         }
-        continue;
-    bad:
-        fprintf(stderr, "caviard: bad value for %s: '%s'\n", a, v);
+        if (val == '?' && optopt >= OPT_LISTEN) {
+            fprintf(stderr, "caviard: --%s takes no value\n", option_name(optopt));
+            return -1;
+        }
+        if (val == '?') {
+            fprintf(stderr, "caviard: unknown or ambiguous option '%s'\n", argv[optind - 1]);
+            return -1;
+        }
+        if (apply_option(o, val, optarg)) return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "caviard: unexpected argument '%s'\n", argv[optind]);
         return -1;
-#undef TAKES_VALUE
     }
     return 0;
 }
@@ -576,9 +652,10 @@ static int write_port_file(const char *path, int port, int worker_port) {
 int main(int argc, char **argv) {
     daemon_t d;
     memset(&d, 0, sizeof d);
-    if (parse_options(&d.opt, argc, argv)) {
-        usage(stderr);
-        return 2;
+    int parsed = parse_options(&d.opt, argc, argv);
+    if (parsed) {
+        usage(parsed > 0 ? stdout : stderr);
+        return parsed > 0 ? 0 : 2;
     }
     d.log = (cv_log_t){.min_level = d.opt.verbose ? CV_LOG_DEBUG : CV_LOG_INFO, .name = "caviard"};
     if (read_token(d.opt.token_file, "CAVIAR_TOKEN", sizeof d.token - 1, d.token,

@@ -13,6 +13,7 @@
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -319,47 +320,113 @@ static int exit_with_parent(long parent) {
     return 0;
 }
 
-static int cmd_connect(int argc, char **argv) {
-    const char *address = NULL, *id = NULL, *token = NULL, *token_file = NULL, *cache = NULL;
-    long threads = 1, parent = 0;
-    int noop = 0, once = 0, verbose = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--noop")) noop = 1;
-        else if (!strcmp(a, "--once")) once = 1;
-        else if (!strcmp(a, "--verbose")) verbose = 1;
-        else if (!strcmp(a, "--connect") && next) address = argv[++i];
-        else if (!strcmp(a, "--id") && next) id = argv[++i];
-        else if (!strcmp(a, "--token") && next) token = argv[++i];
-        else if (!strcmp(a, "--token-file") && next) token_file = argv[++i];
-        else if (!strcmp(a, "--exit-with-parent") && next) {
-            if (read_long(argv[++i], 1, LONG_MAX, &parent) != 0) {
-                fprintf(stderr, "caviar-worker: --exit-with-parent must be a process id, got "
-                        "'%s'\n", argv[i]);
-                return 2;
-            }
-        }
-        else if (!strcmp(a, "--cache") && next) cache = argv[++i];
-        else if (!strcmp(a, "--threads") && next) {
-            if (read_long(argv[++i], 1, 1024, &threads) != 0) {
+/* The options of --connect mode. Strings point into argv. */
+typedef struct {
+    const char *address, *id, *token, *token_file, *cache;
+    long threads;    /* --threads, 1..1024 */
+    long parent;     /* --exit-with-parent, 0 when not given */
+    int noop, once, verbose;
+} connect_options_t;
+
+enum {
+    OPT_CONNECT = 256, OPT_ID, OPT_THREADS, OPT_TOKEN, OPT_TOKEN_FILE, OPT_CACHE, OPT_NOOP,
+    OPT_ONCE, OPT_VERBOSE, OPT_EXIT_WITH_PARENT,
+};
+
+static const struct option CONNECT_OPTIONS[] = {
+    {"connect", required_argument, NULL, OPT_CONNECT},
+    {"id", required_argument, NULL, OPT_ID},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"token", required_argument, NULL, OPT_TOKEN},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"cache", required_argument, NULL, OPT_CACHE},
+    {"noop", no_argument, NULL, OPT_NOOP},
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"exit-with-parent", required_argument, NULL, OPT_EXIT_WITH_PARENT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static const char *connect_option_name(int val) {
+    for (const struct option *o = CONNECT_OPTIONS; o->name; o++)
+        if (o->val == val) return o->name;
+    return "?";
+}
+
+/* Parses the --connect command line (argv[0] is the program) into o. Returns 0, 1 for --help,
+ * or -1 after a message naming the option at fault. */
+static int parse_connect(connect_options_t *o, int argc, char **argv) {
+    *o = (connect_options_t){.threads = 1};
+    opterr = 0; /* the messages below name the option */
+    optind = 1;
+    for (;;) {
+        int val = getopt_long(argc, argv, ":h", CONNECT_OPTIONS, NULL);
+        const char *v = optarg;
+        if (val == -1) break;
+        switch (val) {
+        case 'h': return 1;
+        case ':':
+            fprintf(stderr, "caviar-worker: --%s needs a value\n", connect_option_name(optopt));
+            return -1;
+        case '?':
+            if (optopt >= OPT_CONNECT)
+                fprintf(stderr, "caviar-worker: --%s takes no value\n",
+                        connect_option_name(optopt));
+            else
+                fprintf(stderr, "caviar-worker: unknown or ambiguous option '%s'\n",
+                        argv[optind - 1]);
+            return -1;
+        case OPT_CONNECT: o->address = v; break;
+        case OPT_ID: o->id = v; break;
+        case OPT_TOKEN: o->token = v; break;
+        case OPT_TOKEN_FILE: o->token_file = v; break;
+        case OPT_CACHE: o->cache = v; break;
+        case OPT_NOOP: o->noop = 1; break;
+        case OPT_ONCE: o->once = 1; break;
+        case OPT_VERBOSE: o->verbose = 1; break;
+        case OPT_THREADS:
+            if (read_long(v, 1, 1024, &o->threads) != 0) {
                 fprintf(stderr, "caviar-worker: --threads must be an integer in [1, 1024], "
-                        "got '%s'\n", argv[i]);
-                return 2;
+                        "got '%s'\n", v);
+                return -1;
             }
-        } else {
-            fprintf(stderr, "caviar-worker: unexpected argument '%s'\n", a);
-            usage(stderr);
-            return 2;
+            break;
+        case OPT_EXIT_WITH_PARENT:
+            if (read_long(v, 1, LONG_MAX, &o->parent) != 0) {
+                fprintf(stderr, "caviar-worker: --exit-with-parent must be a process id, got "
+                        "'%s'\n", v);
+                return -1;
+            }
+            break;
+        default: return -1;
         }
     }
-    if (!address) {
-        usage(stderr);
-        return 2;
+    if (optind < argc) {
+        fprintf(stderr, "caviar-worker: unexpected argument '%s'\n", argv[optind]);
+        return -1;
     }
-    if (parent && exit_with_parent(parent)) return 1;
+    if (!o->address) {
+        fprintf(stderr, "caviar-worker: --connect HOST:PORT is required\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_connect(int argc, char **argv) {
+    connect_options_t co;
+    int parsed = parse_connect(&co, argc, argv);
+    if (parsed) {
+        usage(parsed > 0 ? stdout : stderr);
+        return parsed > 0 ? 0 : 2;
+    }
+    const char *address = co.address, *id = co.id, *cache = co.cache;
+    long threads = co.threads;
+    int noop = co.noop, once = co.once, verbose = co.verbose;
+    if (co.parent && exit_with_parent(co.parent)) return 1;
     char err[CV_ERRLEN], host[256], port[64], hostname[256] = "";
     char token_buf[CV_MSG_TOKEN_MAX + 1];
-    int rc = resolve_token(token, token_file, token_buf, sizeof token_buf);
+    int rc = resolve_token(co.token, co.token_file, token_buf, sizeof token_buf);
     if (rc) return rc;
     char worker_id[CV_MSG_WORKER_ID_MAX + 1], cache_buf[4096];
     if (cv_conn_parse_address(address, host, sizeof host, port, sizeof port, err) != 0) {
@@ -428,7 +495,8 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--connect")) return cmd_connect(argc - 1, argv + 1);
+        if (!strcmp(argv[i], "--connect") || !strncmp(argv[i], "--connect=", 10))
+            return cmd_connect(argc, argv);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "gradcheck")) return cmd_gradcheck(argc - 2, argv + 2);
     if (!strcmp(cmd, "predict")) return cmd_models(argc - 2, argv + 2, 1);

@@ -213,6 +213,59 @@ class DatabaseLock(unittest.TestCase):
         self.assertEqual(again.request("GET", "/v1/health")[0], 200)
 
 
+class Options(StartupCase):
+    """caviard and caviar-worker --connect take --opt value and --opt=value alike, and refuse a
+    bad command line with exit status 2 and a message naming the option."""
+
+    def test_caviard_refuses_bad_options_naming_them(self):
+        for args, want in ((["--workers"], "caviard: --workers needs a value"),
+                           (["--workers=x"], "caviard: bad value for --workers: 'x'"),
+                           (["--workers", "257"], "caviard: bad value for --workers: '257'"),
+                           (["--lease-seconds=0"], "caviard: bad value for --lease-seconds: '0'"),
+                           (["--synchronous", "fast"], "bad value for --synchronous: 'fast'"),
+                           (["--verbose=yes"], "caviard: --verbose takes no value"),
+                           (["--bogus"], "caviard: unknown or ambiguous option '--bogus'"),
+                           (["stray"], "caviard: unexpected argument 'stray'")):
+            status, err = self.caviard(*args)
+            self.assertEqual(status, 2, (args, err))
+            self.assertIn(want, err)
+            self.assertIn("usage: caviard", err)
+
+    def test_caviard_help_exits_0(self):
+        p = subprocess.run([CAVIARD, "--help"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--allow-remote-workers-without-token", p.stdout)
+
+    def test_equals_forms_work_for_both_programs(self):
+        token_file = self.write("worker.token", WORKER_TOKEN)
+        c = Coordinator(BUILD, workers=0, extra=["--lease-seconds=30", "--heartbeat-seconds=1",
+                                                 f"--worker-token-file={token_file}"])
+        self.addCleanup(c.close)
+        c.start()
+        w = subprocess.Popen([WORKER, f"--connect=127.0.0.1:{c.worker_port}", "--id=eq",
+                              "--threads=1", f"--token-file={token_file}", "--noop"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=clean_env())
+        try:
+            c.wait_workers(1, timeout=20)
+        finally:
+            w.terminate()
+            w.wait(20)
+        status, body = c.request("GET", "/v1/workers")
+        self.assertEqual([x["id"] for x in body["workers"]], ["eq"])
+
+    def test_caviar_worker_refuses_bad_options_naming_them(self):
+        for args, want in ((["--connect", "h:1", "--threads=0"], "--threads must be an integer"),
+                           (["--connect", "h:1", "--once=1"], "--once takes no value"),
+                           (["--connect", "h:1", "--id"], "--id needs a value"),
+                           (["--connect", "h:1", "--bogus"], "unknown or ambiguous option"),
+                           (["--connect", "h:1", "stray"], "unexpected argument 'stray'")):
+            p = subprocess.run([WORKER, *args], capture_output=True, text=True, timeout=10,
+                               env=clean_env())
+            self.assertEqual(p.returncode, 2, (args, p.stderr))
+            self.assertIn(want, p.stderr)
+
+
 class LocalWorkers(unittest.TestCase):
     def worker_pids(self, c, n, timeout=30):
         """The pids of caviard's n caviar-worker children once n workers said hello."""
