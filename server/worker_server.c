@@ -197,8 +197,9 @@ static void after_write(uv_write_t *req, int status) {
     if (status == 0) {
         c->last_seen = cv_clock_wall(); /* a peer that reads what we send is alive */
         conn_update_input(c);
+    } else if (status != UV_ECANCELED) {
+        conn_close(c, uv_strerror(status)); /* its input may be paused: no EOF would tell */
     }
-    /* a failed write shows up as a read error or EOF, or ends the transfer it belonged to */
 }
 
 /* Writes what the connection queued this iteration in one write. While a dataset streams, the
