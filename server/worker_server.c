@@ -554,7 +554,9 @@ static void after_xfer_open(uv_fs_t *req) {
 }
 
 /* Starts sending the dataset with that hash: the connection's input pauses until the transfer
- * ends (conn_may_read), so one transfer runs at a time per connection. */
+ * ends (conn_may_read), so one transfer runs at a time per connection. The transfer (xfer_t,
+ * owned by c->xfer) is freed by after_xfer_close, which also frees a connection that closed in
+ * the meantime. Returns 0, or -1 when the connection was closed. */
 static int serve_dataset(conn_t *c, const char *hash) {
     char err[CV_ERRLEN];
     const char *path = cv_sched_dataset_path(c->ws->sched, hash);
