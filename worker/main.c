@@ -61,8 +61,35 @@ static void usage(FILE *out) {
           "results. The dataset cache defaults to $XDG_CACHE_HOME/caviar or ~/.cache/caviar.\n"
           "The worker token comes from --token-file FILE, else CAVIAR_WORKER_TOKEN; --token T\n"
           "also works but shows the token to every local user in ps.\n"
-          "--exit-with-parent PID: stop when process PID, which started this worker, exits.\n",
+          "--exit-with-parent PID: stop when process PID, which started this worker, exits.\n"
+          "Every option takes its value as --opt VALUE or --opt=VALUE.\n",
           out);
+}
+
+/* Reads a whole decimal number in [lo, hi] from text. Returns 0 or -1. */
+static int read_long(const char *text, long lo, long hi, long *out) {
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Prints why getopt_long refused an option of command cmd (val ':' for a missing value, '?' for
+ * an unknown option or a value given to a flag), naming it from table. Every option value in the
+ * tables is >= 256, so that a short option never matches one. Returns 2, the usage exit code. */
+static int refuse_option(const char *cmd, int val, const struct option *table, char **argv) {
+    const char *name = NULL;
+    for (const struct option *o = table; o->name; o++)
+        if (o->val == optopt) name = o->name;
+    if (val == ':' && name)
+        fprintf(stderr, "caviar-worker %s: --%s needs a value\n", cmd, name);
+    else if (name)
+        fprintf(stderr, "caviar-worker %s: --%s takes no value\n", cmd, name);
+    else
+        fprintf(stderr, "caviar-worker %s: unknown or ambiguous option '%s'\n", cmd,
+                argv[optind - 1]);
+    return 2;
 }
 
 typedef struct {
@@ -85,24 +112,35 @@ static int on_epoch(const cv_epoch_metrics_t *m, void *userdata) {
     return 0;
 }
 
+/* train SPEC.json [--json] [--save MODEL] [--test]; argv[0] is "train". */
 static int cmd_train(int argc, char **argv) {
+    enum { OPT_JSON = 256, OPT_TEST, OPT_SAVE };
+    static const struct option table[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"test", no_argument, NULL, OPT_TEST},
+        {"save", required_argument, NULL, OPT_SAVE},
+        {NULL, 0, NULL, 0},
+    };
     const char *spec_path = NULL, *save = NULL;
     train_view_t view = {0};
     cv_train_options_t opts = {.on_epoch = on_epoch, .userdata = &view};
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) view.json = 1;
-        else if (!strcmp(argv[i], "--test")) opts.evaluate_test = 1;
-        else if (!strcmp(argv[i], "--save") && i + 1 < argc) save = argv[++i];
-        else if (argv[i][0] != '-' && !spec_path) spec_path = argv[i];
-        else {
-            fprintf(stderr, "caviar-worker train: unexpected argument '%s'\n", argv[i]);
-            return 2;
-        }
+    opterr = 0;
+    optind = 1;
+    for (int val; (val = getopt_long(argc, argv, ":", table, NULL)) != -1;) {
+        if (val == OPT_JSON) view.json = 1;
+        else if (val == OPT_TEST) opts.evaluate_test = 1;
+        else if (val == OPT_SAVE) save = optarg;
+        else return refuse_option("train", val, table, argv);
     }
-    if (!spec_path) {
+    if (argc - optind > 1) {
+        fprintf(stderr, "caviar-worker train: unexpected argument '%s'\n", argv[optind + 1]);
+        return 2;
+    }
+    if (argc - optind < 1) {
         usage(stderr);
         return 2;
     }
+    spec_path = argv[optind];
     char err[CV_ERRLEN];
     cv_trial_spec_t spec;
     if (cv_trial_spec_load(&spec, spec_path, err)) {
@@ -148,22 +186,39 @@ static int cmd_train(int argc, char **argv) {
     return res.status == CV_TRIAL_COMPLETED ? 0 : 3;
 }
 
+/* gradcheck SPEC.json [--examples N] [--coords N]; argv[0] is "gradcheck". */
 static int cmd_gradcheck(int argc, char **argv) {
+    enum { OPT_EXAMPLES = 256, OPT_COORDS };
+    static const struct option table[] = {
+        {"examples", required_argument, NULL, OPT_EXAMPLES},
+        {"coords", required_argument, NULL, OPT_COORDS},
+        {NULL, 0, NULL, 0},
+    };
     const char *spec_path = NULL;
     long examples = 8, coords = 2000;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--examples") && i + 1 < argc) examples = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--coords") && i + 1 < argc) coords = atol(argv[++i]);
-        else if (argv[i][0] != '-' && !spec_path) spec_path = argv[i];
-        else {
-            fprintf(stderr, "caviar-worker gradcheck: unexpected argument '%s'\n", argv[i]);
+    opterr = 0;
+    optind = 1;
+    for (int val; (val = getopt_long(argc, argv, ":", table, NULL)) != -1;) {
+        if (val == OPT_EXAMPLES && read_long(optarg, 1, 1L << 30, &examples) == 0) continue;
+        if (val == OPT_COORDS && read_long(optarg, 0, 1L << 30, &coords) == 0) continue;
+        if (val == OPT_EXAMPLES || val == OPT_COORDS) {
+            fprintf(stderr, "caviar-worker gradcheck: bad value for --%s: '%s' (want an integer "
+                    "of at least %d)\n", val == OPT_EXAMPLES ? "examples" : "coords", optarg,
+                    val == OPT_EXAMPLES ? 1 : 0);
             return 2;
         }
+        return refuse_option("gradcheck", val, table, argv);
     }
-    if (!spec_path || examples < 1 || coords < 0) {
+    if (argc - optind > 1) {
+        fprintf(stderr, "caviar-worker gradcheck: unexpected argument '%s'\n",
+                argv[optind + 1]);
+        return 2;
+    }
+    if (argc - optind < 1) {
         usage(stderr);
         return 2;
     }
+    spec_path = argv[optind];
     char err[CV_ERRLEN];
     cv_trial_spec_t spec;
     cv_gradcheck_result_t res;
@@ -192,16 +247,28 @@ static int load_data(cv_dataset_t *ds, const char *path, const char *labels, cha
     return cv_dataset_load_idx(ds, path, labels, err);
 }
 
+/* predict MODEL DATA / evaluate MODEL... DATA, each with [--labels FILE]; argv[0] is the
+ * command. */
 static int cmd_models(int argc, char **argv, int predict) {
+    enum { OPT_LABELS = 256 };
+    static const struct option table[] = {
+        {"labels", required_argument, NULL, OPT_LABELS},
+        {NULL, 0, NULL, 0},
+    };
     const char *labels = NULL, *paths[64];
     int count = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--labels") && i + 1 < argc) labels = argv[++i];
-        else if (argv[i][0] == '-') {
-            fprintf(stderr, "caviar-worker: unexpected argument '%s'\n", argv[i]);
-            return 2;
-        } else if (count < 64) paths[count++] = argv[i];
+    opterr = 0;
+    optind = 1;
+    for (int val; (val = getopt_long(argc, argv, ":", table, NULL)) != -1;) {
+        if (val == OPT_LABELS) labels = optarg;
+        else return refuse_option(argv[0], val, table, argv);
     }
+    if (argc - optind > 64) {
+        fprintf(stderr, "caviar-worker %s: at most 63 models\n", argv[0]);
+        return 2;
+    }
+    for (int i = optind; i < argc; i++)
+        paths[count++] = argv[i];
     if (count < 2 || (predict && count != 2)) {
         usage(stderr);
         return 2;
@@ -268,14 +335,6 @@ static void default_worker_id(const char *hostname, char *out, size_t cap) {
     snprintf(out + n, cap - n, "%s", n ? pid : pid + 1);
 }
 
-/* Reads a whole decimal number in [lo, hi] from text. Returns 0 or -1. */
-static int read_long(const char *text, long lo, long hi, long *out) {
-    char *end = NULL;
-    long v = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
 
 /* The worker token, into out (cap bytes, "" for none): --token, else --token-file, else the
  * CAVIAR_WORKER_TOKEN environment variable (unset or empty: none), by common/token.h's rules.
@@ -497,10 +556,10 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--connect") || !strncmp(argv[i], "--connect=", 10))
             return cmd_connect(argc, argv);
-    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
-    if (!strcmp(cmd, "gradcheck")) return cmd_gradcheck(argc - 2, argv + 2);
-    if (!strcmp(cmd, "predict")) return cmd_models(argc - 2, argv + 2, 1);
-    if (!strcmp(cmd, "evaluate")) return cmd_models(argc - 2, argv + 2, 0);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gradcheck")) return cmd_gradcheck(argc - 1, argv + 1);
+    if (!strcmp(cmd, "predict")) return cmd_models(argc - 1, argv + 1, 1);
+    if (!strcmp(cmd, "evaluate")) return cmd_models(argc - 1, argv + 1, 0);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
