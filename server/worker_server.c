@@ -43,9 +43,8 @@ typedef struct {
     int64_t left;             /* bytes of the file not yet read */
     int64_t offset;           /* file offset of the next read */
     size_t chunk;             /* frame bytes (header included) of the write in flight */
-    unsigned char *buf;       /* CV_FRAME_HEADER_SIZE + SEND_CHUNK bytes */
+    unsigned char *buf;       /* a frame header + min(file size, SEND_CHUNK) bytes, owned */
     int streaming;            /* the dataset message left: only its data frames may follow */
-    int failed;               /* the transfer ended early; the connection is being closed */
     char hash[CV_SHA256_HEX];
 } xfer_t;
 
@@ -423,10 +422,7 @@ static void after_xfer_close(uv_fs_t *req);
 static void xfer_end(xfer_t *x, const char *why) {
     conn_t *c = x->c;
     x->streaming = 0;
-    if (why) {
-        x->failed = 1;
-        conn_close(c, why);
-    }
+    if (why) conn_close(c, why);
     uv_fs_req_cleanup(&x->fs);
     if (x->fd < 0 || uv_fs_close(c->ws->loop, &x->fs, x->fd, after_xfer_close)) {
         x->fd = -1;
