@@ -8,14 +8,19 @@
  *           [--quarantine-after N]
  *           [--token-file FILE] [--worker-token-file FILE] [--synchronous full|normal]
  *           [--db-max-bytes N] [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
- *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N] */
+ *           [--allow-remote-workers-without-token]
+ *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]
+ * One caviard runs per database: it holds an exclusive lock on <db>.lock while it runs. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +29,8 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/message.h"
+#include "common/token.h"
 #include "server/api.h"
 #include "server/http.h"
 #include "server/paths.h"
@@ -56,6 +63,7 @@ typedef struct {
     const char *dataset_roots[CV_PATHS_MAX_ROOTS]; /* --dataset-root, canonical after start-up */
     size_t n_dataset_roots;
     int allow_remote_without_token; /* a non-loopback --listen without an API token */
+    int allow_remote_workers_without_token; /* a non-loopback --worker-listen without a token */
     cv_http_limits_t http;          /* --http-idle-ms, --http-request-ms, --http-max-connections */
 } options_t;
 
@@ -88,6 +96,7 @@ struct daemon {
     local_worker_t local[MAX_LOCAL_WORKERS];
     char worker_bin[PATH_MAX];
     char token[512], worker_token[512];
+    char **worker_env;    /* environment of local workers (make_worker_env), owned */
     char dataset_roots[CV_PATHS_MAX_ROOTS][PATH_MAX]; /* canonical --dataset-root values */
     int stopping;
     int exit_code;
@@ -102,11 +111,17 @@ static void usage(FILE *out) {
           "               [--token-file FILE] [--worker-token-file FILE]\n"
           "               [--synchronous full|normal] [--db-max-bytes N] [--verbose]\n"
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
+          "               [--allow-remote-workers-without-token]\n"
           "               [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]\n"
+          "Every option takes its value as --opt VALUE or --opt=VALUE.\n"
           "Defaults: --listen 127.0.0.1:8470 --worker-listen 127.0.0.1:8471 --db caviar.db\n"
           "          --data-dir caviar-data --workers 0\n"
           "--db-max-bytes N is a cap on the database file; writes beyond it fail.\n"
-          "Tokens may also come from CAVIAR_TOKEN and CAVIAR_WORKER_TOKEN.\n",
+          "Tokens may also come from CAVIAR_TOKEN and CAVIAR_WORKER_TOKEN. A token file holds\n"
+          "the token alone; surrounding whitespace is stripped, an empty or blank one refused.\n"
+          "Without a token, a non-loopback --listen (--worker-listen) is refused unless\n"
+          "--allow-remote-without-token (--allow-remote-workers-without-token).\n"
+          "Local workers get the worker token in their environment and exit with caviard.\n",
           out);
 }
 
@@ -127,6 +142,157 @@ static int parse_hostport(const char *s, char *host, size_t cap, int *port) {
     return 0;
 }
 
+/* Long options: the table getopt_long reads (every option also takes --opt=value). */
+enum {
+    OPT_LISTEN = 256, OPT_WORKER_LISTEN, OPT_DB, OPT_DATA_DIR, OPT_WORKERS, OPT_WORKER_THREADS,
+    OPT_WORKER_BIN, OPT_NOOP_WORKERS, OPT_PORT_FILE, OPT_LEASE_SECONDS, OPT_HEARTBEAT_SECONDS,
+    OPT_MAX_ATTEMPTS, OPT_QUARANTINE_AFTER, OPT_TOKEN_FILE, OPT_WORKER_TOKEN_FILE,
+    OPT_SYNCHRONOUS, OPT_DB_MAX_BYTES, OPT_VERBOSE, OPT_DATASET_ROOT, OPT_ALLOW_REMOTE,
+    OPT_ALLOW_REMOTE_WORKERS, OPT_HTTP_IDLE_MS, OPT_HTTP_REQUEST_MS, OPT_HTTP_MAX_CONNECTIONS,
+};
+
+static const struct option LONG_OPTIONS[] = {
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"worker-listen", required_argument, NULL, OPT_WORKER_LISTEN},
+    {"db", required_argument, NULL, OPT_DB},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"worker-threads", required_argument, NULL, OPT_WORKER_THREADS},
+    {"worker-bin", required_argument, NULL, OPT_WORKER_BIN},
+    {"noop-workers", no_argument, NULL, OPT_NOOP_WORKERS},
+    {"port-file", required_argument, NULL, OPT_PORT_FILE},
+    {"lease-seconds", required_argument, NULL, OPT_LEASE_SECONDS},
+    {"heartbeat-seconds", required_argument, NULL, OPT_HEARTBEAT_SECONDS},
+    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+    {"quarantine-after", required_argument, NULL, OPT_QUARANTINE_AFTER},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"worker-token-file", required_argument, NULL, OPT_WORKER_TOKEN_FILE},
+    {"synchronous", required_argument, NULL, OPT_SYNCHRONOUS},
+    {"db-max-bytes", required_argument, NULL, OPT_DB_MAX_BYTES},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"dataset-root", required_argument, NULL, OPT_DATASET_ROOT},
+    {"allow-remote-without-token", no_argument, NULL, OPT_ALLOW_REMOTE},
+    {"allow-remote-workers-without-token", no_argument, NULL, OPT_ALLOW_REMOTE_WORKERS},
+    {"http-idle-ms", required_argument, NULL, OPT_HTTP_IDLE_MS},
+    {"http-request-ms", required_argument, NULL, OPT_HTTP_REQUEST_MS},
+    {"http-max-connections", required_argument, NULL, OPT_HTTP_MAX_CONNECTIONS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The long name of the option whose getopt value is val, for messages. */
+static const char *option_name(int val) {
+    for (const struct option *o = LONG_OPTIONS; o->name; o++)
+        if (o->val == val) return o->name;
+    return "?";
+}
+
+/* Reads a whole decimal integer in [lo, hi]. Returns 0 or -1. */
+static int read_int64(const char *text, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end || errno || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Reads a finite number greater than 0. Returns 0 or -1. */
+static int read_positive(const char *text, double *out) {
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end || !(v > 0) || v > 1e9) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Applies one option and its value (NULL for flags). Returns 0, or -1 with a message naming the
+ * option and what it takes. */
+static int apply_option(options_t *o, int val, const char *v) {
+    long long n = 0;
+    const char *want = NULL; /* what the value should have been */
+    switch (val) {
+    case OPT_LISTEN:
+        if (parse_hostport(v, o->listen_host, sizeof o->listen_host, &o->listen_port))
+            want = "HOST:PORT";
+        break;
+    case OPT_WORKER_LISTEN:
+        if (parse_hostport(v, o->worker_host, sizeof o->worker_host, &o->worker_port))
+            want = "HOST:PORT";
+        break;
+    case OPT_DB: o->db = v; break;
+    case OPT_DATA_DIR: o->data_dir = v; break;
+    case OPT_WORKERS:
+        if (read_int64(v, 0, MAX_LOCAL_WORKERS, &n)) want = "an integer from 0 to 256";
+        o->workers = (int)n;
+        break;
+    case OPT_WORKER_THREADS:
+        if (read_int64(v, 1, 1024, &n)) want = "an integer from 1 to 1024";
+        o->worker_threads = (int)n;
+        break;
+    case OPT_WORKER_BIN: o->worker_bin = v; break;
+    case OPT_NOOP_WORKERS: o->noop_workers = 1; break;
+    case OPT_PORT_FILE: o->port_file = v; break;
+    case OPT_LEASE_SECONDS:
+        if (read_positive(v, &o->lease_seconds)) want = "a number of seconds above 0";
+        break;
+    case OPT_HEARTBEAT_SECONDS:
+        if (read_positive(v, &o->heartbeat_seconds)) want = "a number of seconds above 0";
+        break;
+    case OPT_MAX_ATTEMPTS:
+        if (read_int64(v, 1, INT_MAX, &n)) want = "an integer of at least 1";
+        o->max_attempts = (int)n;
+        break;
+    case OPT_QUARANTINE_AFTER:
+        if (read_int64(v, 0, INT_MAX, &n)) want = "an integer of at least 0 (0: never)";
+        o->quarantine_after = (int)n;
+        break;
+    case OPT_TOKEN_FILE: o->token_file = v; break;
+    case OPT_WORKER_TOKEN_FILE: o->worker_token_file = v; break;
+    case OPT_SYNCHRONOUS:
+        if (!strcmp(v, "normal")) o->synchronous_normal = 1;
+        else if (!strcmp(v, "full")) o->synchronous_normal = 0;
+        else want = "full or normal";
+        break;
+    case OPT_DB_MAX_BYTES:
+        if (read_int64(v, 1, INT64_MAX, &n)) want = "a number of bytes of at least 1";
+        o->db_max_bytes = n;
+        break;
+    case OPT_VERBOSE: o->verbose = 1; break;
+    case OPT_DATASET_ROOT:
+        if (o->n_dataset_roots == CV_PATHS_MAX_ROOTS) {
+            fprintf(stderr, "caviard: --dataset-root: at most %d roots\n", CV_PATHS_MAX_ROOTS);
+            return -1;
+        }
+        if (!*v) want = "a directory";
+        else o->dataset_roots[o->n_dataset_roots++] = v;
+        break;
+    case OPT_ALLOW_REMOTE: o->allow_remote_without_token = 1; break;
+    case OPT_ALLOW_REMOTE_WORKERS: o->allow_remote_workers_without_token = 1; break;
+    case OPT_HTTP_IDLE_MS:
+        if (read_int64(v, 1, INT64_MAX, &n)) want = "a number of milliseconds of at least 1";
+        o->http.idle_timeout_ms = (uint64_t)n;
+        break;
+    case OPT_HTTP_REQUEST_MS:
+        if (read_int64(v, 1, INT64_MAX, &n)) want = "a number of milliseconds of at least 1";
+        o->http.request_timeout_ms = (uint64_t)n;
+        break;
+    case OPT_HTTP_MAX_CONNECTIONS:
+        if (read_int64(v, 1, UINT_MAX, &n)) want = "an integer of at least 1";
+        o->http.max_connections = (unsigned)n;
+        break;
+    default: return -1;
+    }
+    if (want) {
+        fprintf(stderr, "caviard: bad value for --%s: '%s' (want %s)\n", option_name(val), v,
+                want);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses the command line into o (defaults first). Returns 0, 1 for --help, or -1 after a
+ * message naming the option at fault. The strings in o point into argv. */
 static int parse_options(options_t *o, int argc, char **argv) {
     *o = (options_t){.listen_port = 8470, .worker_port = 8471, .db = "caviar.db",
                      .data_dir = "caviar-data", .lease_seconds = 10, .heartbeat_seconds = 2,
@@ -134,124 +300,47 @@ static int parse_options(options_t *o, int argc, char **argv) {
     strcpy(o->listen_host, "127.0.0.1");
     strcpy(o->worker_host, "127.0.0.1");
     cv_http_limits_default(&o->http);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define TAKES_VALUE                                                                                \
-    if (!v) {                                                                                      \
-        fprintf(stderr, "caviard: %s needs a value\n", a);                                        \
-        return -1;                                                                                 \
-    }                                                                                              \
-    i++;
-        if (!strcmp(a, "--listen")) {
-            TAKES_VALUE
-            if (parse_hostport(v, o->listen_host, sizeof o->listen_host, &o->listen_port)) goto bad;
-        } else if (!strcmp(a, "--worker-listen")) {
-            TAKES_VALUE
-            if (parse_hostport(v, o->worker_host, sizeof o->worker_host, &o->worker_port)) goto bad;
-        } else if (!strcmp(a, "--db")) {
-            TAKES_VALUE
-            o->db = v;
-        } else if (!strcmp(a, "--data-dir")) {
-            TAKES_VALUE
-            o->data_dir = v;
-        } else if (!strcmp(a, "--workers")) {
-            TAKES_VALUE
-            o->workers = atoi(v);
-            if (o->workers < 0 || o->workers > MAX_LOCAL_WORKERS) goto bad;
-        } else if (!strcmp(a, "--worker-threads")) {
-            TAKES_VALUE
-            o->worker_threads = atoi(v);
-            if (o->worker_threads < 1) goto bad;
-        } else if (!strcmp(a, "--worker-bin")) {
-            TAKES_VALUE
-            o->worker_bin = v;
-        } else if (!strcmp(a, "--noop-workers")) {
-            o->noop_workers = 1;
-        } else if (!strcmp(a, "--port-file")) {
-            TAKES_VALUE
-            o->port_file = v;
-        } else if (!strcmp(a, "--lease-seconds")) {
-            TAKES_VALUE
-            o->lease_seconds = atof(v);
-            if (!(o->lease_seconds > 0)) goto bad;
-        } else if (!strcmp(a, "--heartbeat-seconds")) {
-            TAKES_VALUE
-            o->heartbeat_seconds = atof(v);
-            if (!(o->heartbeat_seconds > 0)) goto bad;
-        } else if (!strcmp(a, "--max-attempts")) {
-            TAKES_VALUE
-            o->max_attempts = atoi(v);
-            if (o->max_attempts < 1) goto bad;
-        } else if (!strcmp(a, "--quarantine-after")) {
-            TAKES_VALUE
-            o->quarantine_after = atoi(v);
-            if (o->quarantine_after < 0) goto bad;
-        } else if (!strcmp(a, "--token-file")) {
-            TAKES_VALUE
-            o->token_file = v;
-        } else if (!strcmp(a, "--worker-token-file")) {
-            TAKES_VALUE
-            o->worker_token_file = v;
-        } else if (!strcmp(a, "--synchronous")) {
-            TAKES_VALUE
-            if (!strcmp(v, "normal")) o->synchronous_normal = 1;
-            else if (strcmp(v, "full")) goto bad;
-        } else if (!strcmp(a, "--db-max-bytes")) {
-            TAKES_VALUE
-            o->db_max_bytes = atoll(v);
-            if (o->db_max_bytes < 1) goto bad;
-        } else if (!strcmp(a, "--verbose")) {
-            o->verbose = 1;
-        } else if (!strcmp(a, "--dataset-root")) {
-            TAKES_VALUE
-            if (o->n_dataset_roots == CV_PATHS_MAX_ROOTS || !*v) goto bad;
-            o->dataset_roots[o->n_dataset_roots++] = v;
-        } else if (!strcmp(a, "--allow-remote-without-token")) {
-            o->allow_remote_without_token = 1;
-        } else if (!strcmp(a, "--http-idle-ms")) {
-            TAKES_VALUE
-            if (atoll(v) < 1) goto bad;
-            o->http.idle_timeout_ms = (uint64_t)atoll(v);
-        } else if (!strcmp(a, "--http-request-ms")) {
-            TAKES_VALUE
-            if (atoll(v) < 1) goto bad;
-            o->http.request_timeout_ms = (uint64_t)atoll(v);
-        } else if (!strcmp(a, "--http-max-connections")) {
-            TAKES_VALUE
-            o->http.max_connections = (unsigned)atoi(v);
-            if (atoi(v) < 1) goto bad;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        } else {
-            fprintf(stderr, "caviard: unknown option '%s'\n", a);
+    opterr = 0; /* the messages below name the option */
+    optind = 1;
+    for (;;) {
+        int val = getopt_long(argc, argv, ":h", LONG_OPTIONS, NULL);
+        if (val == -1) break;
+        if (val == 'h') return 1;
+        if (val == ':') {
+            fprintf(stderr, "caviard: --%s needs a value\n", option_name(optopt));
             return -1;
         }
-        continue;
-    bad:
-        fprintf(stderr, "caviard: bad value for %s: '%s'\n", a, v);
+        if (val == '?' && optopt >= OPT_LISTEN) {
+            fprintf(stderr, "caviard: --%s takes no value\n", option_name(optopt));
+            return -1;
+        }
+        if (val == '?') {
+            fprintf(stderr, "caviard: unknown or ambiguous option '%s'\n", argv[optind - 1]);
+            return -1;
+        }
+        if (apply_option(o, val, optarg)) return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "caviard: unexpected argument '%s'\n", argv[optind]);
         return -1;
-#undef TAKES_VALUE
     }
     return 0;
 }
 
-/* Reads a token: the first line of file, else the environment variable, else "". */
-static int read_token(const char *file, const char *env, char *out, size_t cap) {
+/* Reads a token (common/token.h): from file when given, else from the environment variable
+ * (unset or empty: no token, out ""). A token that breaks the rules is refused naming its
+ * source. Returns 0 or -1 after printing the reason. */
+static int read_token(const char *file, const char *env, size_t max, char *out, size_t cap) {
+    char err[CV_ERRLEN];
+    const char *value = getenv(env);
     out[0] = '\0';
-    if (file) {
-        FILE *f = fopen(file, "r");
-        if (!f || !fgets(out, (int)cap, f)) {
-            fprintf(stderr, "caviard: cannot read %s: %s\n", file, strerror(errno));
-            if (f) fclose(f);
-            return -1;
-        }
-        fclose(f);
-        out[strcspn(out, "\r\n")] = '\0';
-    } else if (getenv(env)) {
-        snprintf(out, cap, "%s", getenv(env));
-    }
-    return 0;
+    int rc = 0;
+    if (file)
+        rc = cv_token_read_file(file, max, out, cap, err);
+    else if (value && *value)
+        rc = cv_token_parse(value, strlen(value), max, env, out, cap, err);
+    if (rc) fprintf(stderr, "caviard: %s\n", err);
+    return rc ? -1 : 0;
 }
 
 /* 1 when host (an address literal) is a loopback address: 127.0.0.0/8, ::1 or ::ffff:127.x. */
@@ -264,7 +353,8 @@ static int is_loopback(const char *host) {
 }
 
 /* Refuses what start-up options would expose, and canonicalizes the dataset roots. Without an
- * API token the API listens on loopback only, unless --allow-remote-without-token. */
+ * API token the API listens on loopback only, unless --allow-remote-without-token; without a
+ * worker token the worker port does too, unless --allow-remote-workers-without-token. */
 static int check_exposure(daemon_t *d) {
     char err[CV_ERRLEN];
     for (size_t i = 0; i < d->opt.n_dataset_roots; i++) {
@@ -280,7 +370,55 @@ static int check_exposure(daemon_t *d) {
                 "jobs; set a token, or pass --allow-remote-without-token\n", d->opt.listen_host);
         return -1;
     }
+    if (!d->worker_token[0] && !is_loopback(d->opt.worker_host) &&
+        !d->opt.allow_remote_workers_without_token) {
+        fprintf(stderr, "caviard: --worker-listen %s is not a loopback address and no worker "
+                "token is set (--worker-token-file or CAVIAR_WORKER_TOKEN): anyone who can reach "
+                "it could take trials, post results and fetch datasets; set a worker token, or "
+                "pass --allow-remote-workers-without-token\n", d->opt.worker_host);
+        return -1;
+    }
     return 0;
+}
+
+/* Takes the database's lock file, <db>.lock, for the life of the process: an exclusive flock(2)
+ * that a second caviard on the same database cannot take, released by the kernel however this
+ * process ends. The file holds the owner's pid, for the second one's message. Returns the open
+ * descriptor (close-on-exec, so local workers do not inherit the lock), or -1 after printing the
+ * reason. */
+static int lock_database(const char *db) {
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s.lock", db) >= sizeof path) {
+        fprintf(stderr, "caviard: --db %s: path too long\n", db);
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "caviard: cannot open the lock file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char text[32] = "";
+        ssize_t n = e == EWOULDBLOCK ? pread(fd, text, sizeof text - 1, 0) : -1;
+        long pid = n > 0 ? strtol(text, NULL, 10) : 0;
+        if (e != EWOULDBLOCK)
+            fprintf(stderr, "caviard: cannot lock %s: %s\n", path, strerror(e));
+        else if (pid > 0)
+            fprintf(stderr, "caviard: database %s is in use by another caviard (pid %ld, lock "
+                    "file %s); stop it first, or give this one another --db\n", db, pid, path);
+        else
+            fprintf(stderr, "caviard: database %s is in use by another caviard (lock file %s); "
+                    "stop it first, or give this one another --db\n", db, path);
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        fprintf(stderr, "caviard: warning: cannot write the pid into %s: %s\n", path,
+                strerror(errno));
+    return fd;
 }
 
 /* ---- local workers ---------------------------------------------------------------------- */
@@ -302,13 +440,49 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal) {
     uv_timer_start(&lw->restart, on_restart, 1000, 0);
 }
 
+/* The environment of local workers: this process's, with CAVIAR_WORKER_TOKEN set to the worker
+ * token when there is one and removed when there is none. The token travels there, never in
+ * argv, where `ps` would show it to every local user. Returns a NULL-terminated array (the
+ * caller frees it and its last-but-one string with free_worker_env) or NULL when out of memory. */
+static char **make_worker_env(const char *token) {
+    extern char **environ;
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 2, sizeof *env), *entry = NULL;
+    size_t k = 0;
+    if (!env) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "CAVIAR_WORKER_TOKEN=", 20) != 0) env[k++] = environ[i];
+    if (token[0]) {
+        size_t len = strlen("CAVIAR_WORKER_TOKEN=") + strlen(token) + 1;
+        if (!(entry = malloc(len))) {
+            free(env);
+            return NULL;
+        }
+        snprintf(entry, len, "CAVIAR_WORKER_TOKEN=%s", token);
+        env[k++] = entry;
+    }
+    env[k] = NULL;
+    return env;
+}
+
+/* Frees what make_worker_env allocated (the token entry is the only string it owns). Accepts
+ * NULL. */
+static void free_worker_env(char **env) {
+    if (!env) return;
+    for (size_t i = 0; env[i]; i++)
+        if (!strncmp(env[i], "CAVIAR_WORKER_TOKEN=", 20)) free(env[i]);
+    free(env);
+}
+
 static void spawn_worker(local_worker_t *lw) {
     daemon_t *d = lw->d;
-    char connect[96], id[32], threads[16];
+    char connect[96], id[32], threads[16], parent[24];
     snprintf(connect, sizeof connect, "127.0.0.1:%d", cv_worker_server_port(d->workers));
     snprintf(id, sizeof id, "local-%d", lw->index);
     snprintf(threads, sizeof threads, "%d", d->opt.worker_threads);
-    char *args[12];
+    char *args[16];
     int n = 0;
     args[n++] = d->worker_bin;
     args[n++] = "--connect";
@@ -318,12 +492,16 @@ static void spawn_worker(local_worker_t *lw) {
     args[n++] = "--threads";
     args[n++] = threads;
     if (d->opt.noop_workers) args[n++] = "--noop";
+    /* The worker ends when this process does, even killed by SIGKILL (worker/main.c). */
+    snprintf(parent, sizeof parent, "%ld", (long)getpid());
+    args[n++] = "--exit-with-parent";
+    args[n++] = parent;
     args[n] = NULL;
     uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                      {.flags = UV_INHERIT_FD, .data.fd = 2},
                                      {.flags = UV_INHERIT_FD, .data.fd = 2}};
-    uv_process_options_t po = {.file = d->worker_bin, .args = args, .exit_cb = on_worker_exit,
-                               .stdio = stdio, .stdio_count = 3};
+    uv_process_options_t po = {.file = d->worker_bin, .args = args, .env = d->worker_env,
+                               .exit_cb = on_worker_exit, .stdio = stdio, .stdio_count = 3};
     lw->proc.data = lw;
     int rc = uv_spawn(d->loop, &lw->proc, &po);
     if (rc) {
@@ -474,14 +652,16 @@ static int write_port_file(const char *path, int port, int worker_port) {
 int main(int argc, char **argv) {
     daemon_t d;
     memset(&d, 0, sizeof d);
-    if (parse_options(&d.opt, argc, argv)) {
-        usage(stderr);
-        return 2;
+    int parsed = parse_options(&d.opt, argc, argv);
+    if (parsed) {
+        usage(parsed > 0 ? stdout : stderr);
+        return parsed > 0 ? 0 : 2;
     }
     d.log = (cv_log_t){.min_level = d.opt.verbose ? CV_LOG_DEBUG : CV_LOG_INFO, .name = "caviard"};
-    if (read_token(d.opt.token_file, "CAVIAR_TOKEN", d.token, sizeof d.token) ||
-        read_token(d.opt.worker_token_file, "CAVIAR_WORKER_TOKEN", d.worker_token,
-                   sizeof d.worker_token) ||
+    if (read_token(d.opt.token_file, "CAVIAR_TOKEN", sizeof d.token - 1, d.token,
+                   sizeof d.token) ||
+        read_token(d.opt.worker_token_file, "CAVIAR_WORKER_TOKEN", CV_MSG_TOKEN_MAX,
+                   d.worker_token, sizeof d.worker_token) ||
         check_exposure(&d))
         return 1;
     if (!d.opt.worker_threads) {
@@ -490,8 +670,11 @@ int main(int argc, char **argv) {
         d.opt.worker_threads = per < 1 ? 1 : per;
     }
     char err[CV_ERRLEN];
+    int lock_fd = lock_database(d.opt.db);
+    if (lock_fd < 0) return 1;
     if (mkdir(d.opt.data_dir, 0755) && errno != EEXIST) {
         fprintf(stderr, "caviard: %s: %s\n", d.opt.data_dir, strerror(errno));
+        close(lock_fd);
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -502,6 +685,7 @@ int main(int argc, char **argv) {
         cv_store_open_readonly(d.opt.db, &d.ro, err)) {
         fprintf(stderr, "caviard: %s\n", err);
         cv_store_close(d.store);
+        close(lock_fd);
         return 1;
     }
     cv_worker_server_config_t wc = {.heartbeat_seconds = d.opt.heartbeat_seconds,
@@ -554,6 +738,11 @@ int main(int argc, char **argv) {
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     find_worker_bin(&d);
+    if (d.opt.workers && !(d.worker_env = make_worker_env(d.worker_token))) {
+        fprintf(stderr, "caviard: out of memory\n");
+        d.opt.workers = 0; /* none started: stop() has no timers of theirs to close */
+        stop(&d, 1);
+    }
     for (int i = 0; i < d.opt.workers; i++) {
         local_worker_t *lw = &d.local[i];
         lw->d = &d;
@@ -584,7 +773,9 @@ shutdown:
     cv_sched_destroy(d.sched);
     cv_store_close(d.ro);
     cv_store_close(d.store);
+    free_worker_env(d.worker_env);
     if (uv_loop_close(d.loop)) cv_log(&d.log, CV_LOG_WARN, "handles left open at exit");
     cv_log(&d.log, CV_LOG_INFO, "stopped");
+    close(lock_fd); /* last: the database is closed */
     return d.exit_code;
 }

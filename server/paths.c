@@ -2,11 +2,13 @@
 #include "server/paths.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/err.h"
 
@@ -30,28 +32,54 @@ int cv_path_root_resolve(const char *root, char *out, size_t cap, char *err) {
     return 0;
 }
 
-/* 1 when path, read as text, has a "." or ".." component. */
-static int has_dot_component(const char *path) {
-    for (const char *p = path; *p;) {
-        while (*p == '/')
-            p++;
-        size_t len = strcspn(p, "/");
-        if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) return 1;
-        p += len;
+/* 1 when path (absolute) fails to resolve only because an entry is missing inside a root: the
+ * longest leading part of path that resolves lies inside a root, and the component after it
+ * does not exist at all. Anything else that does not resolve (a missing entry below a directory
+ * outside, reached by ".." or through a symbolic link; a dangling or looping link) counts as
+ * outside, so that a client cannot tell a missing file outside the roots from an existing one. */
+static int missing_inside(const char *path, const char *const *roots, size_t n_roots) {
+    char prefix[PATH_MAX], abs[PATH_MAX], root[PATH_MAX];
+    size_t len = strlen(path);
+    if (path[0] != '/' || len >= sizeof prefix) return 0;
+    for (size_t cut = len; cut > 0;) {
+        while (cut > 0 && path[cut - 1] != '/') /* the start of the last component */
+            cut--;
+        size_t end = cut;                       /* the ancestor without trailing slashes */
+        while (end > 1 && path[end - 1] == '/')
+            end--;
+        if (cut == 0) return 0;
+        memcpy(prefix, path, end);
+        prefix[end] = '\0';
+        if (!realpath(prefix, abs)) {
+            cut = end == 1 ? 0 : end;
+            continue;
+        }
+        /* prefix resolves: does the component after it exist in any form? */
+        size_t next = strcspn(path + cut, "/");
+        struct stat st;
+        memcpy(prefix, path, cut + next);
+        prefix[cut + next] = '\0';
+        if (lstat(prefix, &st) == 0) return 0;
+        for (size_t i = 0; i < n_roots; i++)
+            if (realpath(roots[i], root) && cv_path_is_inside(abs, root)) return 1;
+        return 0;
     }
     return 0;
 }
 
-/* 1 when the absolute path, read as text without touching the filesystem, lies inside one of
- * the roots, whether as configured or canonical. It decides which reason a path that does not
- * resolve gets, so that a client cannot probe which files exist outside the roots. */
-static int lexically_inside(const char *path, const char *const *roots, size_t n_roots) {
-    if (path[0] != '/' || has_dot_component(path)) return 0;
-    for (size_t i = 0; i < n_roots; i++) {
-        char abs[PATH_MAX];
-        if (cv_path_is_inside(path, roots[i])) return 1;
-        if (realpath(roots[i], abs) && cv_path_is_inside(path, abs)) return 1;
-    }
+/* Refuses anything but a regular file (a directory, a FIFO, a device, a socket): stat first, so
+ * that no device is ever opened, then open without blocking (a FIFO put in the file's place
+ * since cannot stall the coordinator) and check the opened file again. */
+static int check_regular(const char *field, const char *given, const char *abs, char *err) {
+    struct stat st;
+    if (stat(abs, &st) == 0 && !S_ISREG(st.st_mode))
+        return cv_errf(err, CV_EINVAL, "%s: %s is not a regular file", field, given);
+    int fd = open(abs, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return cv_errf(err, CV_EINVAL, "%s: cannot open %s: %s", field, given,
+                               strerror(errno));
+    int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    close(fd);
+    if (!regular) return cv_errf(err, CV_EINVAL, "%s: %s is not a regular file", field, given);
     return 0;
 }
 
@@ -70,7 +98,7 @@ int cv_path_resolve_dataset(const char *field, const char *given, const char *co
     }
     if (!realpath(path, abs)) {
         int e = errno;
-        if (n_roots > 0 && !lexically_inside(path, roots, n_roots))
+        if (n_roots > 0 && !missing_inside(path, roots, n_roots))
             return cv_errf(err, CV_EINVAL, "%s: %s is outside the dataset roots", field, given);
         return cv_errf(err, CV_EINVAL, "%s: cannot open %s: %s", field, given, strerror(e));
     }
@@ -80,10 +108,9 @@ int cv_path_resolve_dataset(const char *field, const char *given, const char *co
             inside = realpath(roots[i], root) && cv_path_is_inside(abs, root);
         if (!inside)
             return cv_errf(err, CV_EINVAL, "%s: %s is outside the dataset roots", field, given);
-        struct stat st;
-        if (stat(abs, &st) || !S_ISREG(st.st_mode))
-            return cv_errf(err, CV_EINVAL, "%s: %s is not a regular file", field, given);
     }
+    int rc = check_regular(field, given, abs, err);
+    if (rc) return rc;
     size_t len = strlen(abs);
     if (len >= cap) return cv_errf(err, CV_ERANGE, "%s: path too long", field);
     memcpy(out, abs, len + 1);

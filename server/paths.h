@@ -3,13 +3,18 @@
  * A job names dataset files, which the coordinator reads, hashes and serves to any worker that
  * asks. With dataset roots configured (caviard --dataset-root DIR, repeatable), every such path
  * must resolve, with every symbolic link followed, to a regular file inside one of the roots;
- * a relative path is taken relative to the first root. Without roots (a private coordinator on
- * loopback, as `caviar run` starts it) a path resolves against the working directory as before.
+ * a relative path is taken relative to the first root. A path that does not resolve is reported
+ * missing only when it is missing inside a root; otherwise (through "..", a link to a directory
+ * outside, a dangling link) it is "outside", exactly as an existing file outside would be, so
+ * that the answers cannot be used to probe the disk. Without roots (a private coordinator on
+ * loopback, as `caviar run` starts it) a path resolves against the working directory. Either way
+ * only a regular file is a dataset: a directory, FIFO, device or socket is refused, checked with
+ * stat and then with a non-blocking open and fstat, so that a FIFO cannot block.
  *
  * A job may not name a file to write either: model files are written by the coordinator under
  * its data directory only, so a job's fixed trial fields may not carry save_model.
  *
- * These functions keep no state; the resolving ones call realpath(3) and stat(2). */
+ * These functions keep no state; the resolving ones call realpath(3), stat(2) and open(2). */
 #ifndef CV_PATHS_H
 #define CV_PATHS_H
 
@@ -34,7 +39,7 @@ int cv_path_root_resolve(const char *root, char *out, size_t cap, char *err);
  * configured. Returns 0, or CV_EINVAL with err:
  *   "<field>: cannot open <given>: <errno text>"          the file does not resolve
  *   "<field>: <given> is outside the dataset roots"       it resolves outside every root
- *   "<field>: <given> is not a regular file"              (with roots) a directory, a FIFO, ...
+ *   "<field>: <given> is not a regular file"              a directory, a FIFO, a device, ...
  * or CV_ERANGE when a joined path does not fit. */
 int cv_path_resolve_dataset(const char *field, const char *given, const char *const *roots,
                             size_t n_roots, char *out, size_t cap, char *err);

@@ -921,6 +921,13 @@ static void retry_failed_streak(cv_sched_t *s, const cv_sched_worker_t *w) {
                "queued again", requeued, w->id);
 }
 
+int cv_sched_holds_lease(const cv_sched_t *s, const cv_sched_worker_t *w, int64_t trial_id,
+                         const char *lease) {
+    const trial_t *t = map_get(s, trial_id);
+    return t && w && w->trial == t && t->status == CV_STORE_TRIAL_RUNNING &&
+           strcmp(t->lease, lease) == 0;
+}
+
 int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
                        const char *lease, const cJSON *result, const char *model_path,
                        double now, char *err) {

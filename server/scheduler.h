@@ -128,6 +128,11 @@ int cv_sched_busy(const cv_sched_t *sched);
  * when the lease is not current, CV_EINVAL when the worker does not hold that trial. */
 int cv_sched_on_progress(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id,
                          const char *lease, const cJSON *epoch, char *err);
+/* 1 when worker w holds trial_id running under exactly this lease token, 0 otherwise. Read-only:
+ * the transport asks it when a result arrives, before it accepts a byte of the model file that
+ * follows, so that a stale result's upload is never written to disk. */
+int cv_sched_holds_lease(const cv_sched_t *sched, const cv_sched_worker_t *w, int64_t trial_id,
+                         const char *lease);
 /* A result message. model_path (may be NULL) is a file the transport received the model into;
  * the scheduler moves it into the data directory. The acknowledgement is sent after the next
  * commit (stored) or at once when the lease is stale (not stored; a lost attempt of that lease

@@ -1,7 +1,17 @@
-/* The worker port; see worker_server.h. Every function runs on the loop thread. */
+/* The worker port; see worker_server.h. Every function runs on the loop thread; file reads for
+ * datasets run in libuv's thread pool (uv_fs_*), one request at a time per connection.
+ *
+ * Output is bounded per connection. The bytes queued for a peer (the frames of this iteration
+ * not yet written plus the uv_write requests not yet completed) are counted; while they exceed
+ * OUT_HIGH_WATER the connection's input is paused (uv_read_stop, and the rest of the last read
+ * is kept unprocessed) and it resumes once they drain to OUT_LOW_WATER. A dataset is streamed
+ * in SEND_CHUNK data frames: a chunk is read off the loop thread, written, and the next one is
+ * read only when that write completed, and the connection's input is paused for the whole
+ * transfer, so a peer that asks for datasets and never reads costs one chunk, not the files. */
 #include "server/worker_server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +27,26 @@
 #include "common/hash.h"
 #include "common/message.h"
 
-#define READ_BUFFER (64 * 1024) /* bytes per read callback */
-#define SEND_CHUNK (1024 * 1024) /* bytes per data frame when serving a dataset */
+#define READ_BUFFER (64 * 1024)         /* bytes per read callback */
+#define SEND_CHUNK (1024 * 1024)        /* bytes per data frame when serving a dataset */
+#define OUT_HIGH_WATER (4 * 1024 * 1024) /* bytes queued for a peer that pause its input */
+#define OUT_LOW_WATER (1024 * 1024)      /* ... and that resume it once drained to */
 
 typedef struct conn conn_t;
+
+/* A dataset file being sent: open, fstat, then read a chunk / write it, until done. */
+typedef struct {
+    uv_fs_t fs;               /* the one file request in flight (open, fstat, read, close) */
+    uv_write_t write;         /* the chunk being written */
+    conn_t *c;
+    uv_file fd;               /* -1 until opened */
+    int64_t left;             /* bytes of the file not yet read */
+    int64_t offset;           /* file offset of the next read */
+    size_t chunk;             /* frame bytes (header included) of the write in flight */
+    unsigned char *buf;       /* a frame header + min(file size, SEND_CHUNK) bytes, owned */
+    int streaming;            /* the dataset message left: only its data frames may follow */
+    char hash[CV_SHA256_HEX];
+} xfer_t;
 
 struct cv_worker_server {
     uv_loop_t *loop;
@@ -45,7 +71,12 @@ struct conn {
     char id[CV_MSG_WORKER_ID_MAX + 1];
     double last_seen;
     int closing;
+    int handle_closed;         /* the TCP handle's close callback ran (freed once xfer ends) */
+    int reading;               /* uv_read_start is in effect */
     char *rbuf;                /* READ_BUFFER bytes */
+    size_t rpos, rlen;         /* rbuf[rpos, rlen): read but not yet processed (input paused) */
+    size_t inflight;           /* bytes handed to uv_write whose callback has not run */
+    xfer_t *xfer;              /* the dataset being sent, NULL when none */
     /* a model being received after a result message */
     FILE *model;
     char model_tmp[PATH_MAX];
@@ -54,6 +85,7 @@ struct conn {
     int64_t model_trial;
     char model_lease[CV_MSG_LEASE_HEX + 1];
     cJSON *model_result;       /* the result waiting for its model (owned) */
+    int64_t discard_left;      /* bytes of a refused result's model still to read and drop */
     unsigned char *out;        /* frames queued this loop iteration, written by flush */
     size_t out_len, out_cap;
     conn_t *next, *prev;
@@ -61,8 +93,9 @@ struct conn {
 
 typedef struct {
     uv_write_t req;
-    uv_buf_t bufs[2];
-    unsigned char *owned[2];
+    uv_buf_t buf;
+    unsigned char *owned; /* the bytes written, freed with the request */
+    size_t len;
 } write_t;
 
 static void server_free(cv_worker_server_t *ws) {
@@ -71,8 +104,9 @@ static void server_free(cv_worker_server_t *ws) {
     free(ws);
 }
 
-static void on_closed(uv_handle_t *h) {
-    conn_t *c = h->data;
+/* Frees a connection whose handle is closed and whose dataset transfer, if any, has ended. The
+ * last one of a closing server frees the server. */
+static void conn_free(conn_t *c) {
     cv_worker_server_t *ws = c->ws;
     if (c->prev) c->prev->next = c->next;
     else ws->conns = c->next;
@@ -86,9 +120,15 @@ static void on_closed(uv_handle_t *h) {
     if (ws->closing && ws->listener_closed && ws->n_conns == 0) server_free(ws);
 }
 
-/* Drops a connection: its trial goes back to the scheduler's queue. */
+static void on_closed(uv_handle_t *h) {
+    conn_t *c = h->data;
+    c->handle_closed = 1;
+    if (!c->xfer) conn_free(c); /* else the transfer's last callback frees it */
+}
+
 static int conn_flush(conn_t *c);
 
+/* Drops a connection: its trial goes back to the scheduler's queue. */
 static void conn_close(conn_t *c, const char *why) {
     if (c->closing) return;
     conn_flush(c); /* a last message, such as an error, still goes out before the close */
@@ -110,28 +150,75 @@ static void conn_close(conn_t *c, const char *why) {
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
-static void after_write(uv_write_t *req, int status) {
-    write_t *w = (write_t *)req;
-    free(w->owned[0]);
-    free(w->owned[1]);
-    free(w);
-    (void)status; /* a failed write shows up as a read error or EOF */
+/* Bytes queued for the peer: written this iteration or waiting in libuv's write queue. */
+static size_t conn_queued(const conn_t *c) {
+    return c->inflight + c->out_len;
 }
 
-/* Writes what the connection queued this iteration in one write. */
+/* 1 when the connection may take more input: it is open, sends no dataset, and its output queue
+ * is below the high-water mark (below the low one when its input is paused: hysteresis). */
+static int conn_may_read(const conn_t *c) {
+    if (c->closing || c->xfer) return 0;
+    return conn_queued(c) < (c->reading ? (size_t)OUT_HIGH_WATER : (size_t)OUT_LOW_WATER + 1);
+}
+
+static void conn_process(conn_t *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+/* Pauses or resumes the peer's input to match conn_may_read. Input held back while paused is
+ * processed before reading resumes, in order. */
+static void conn_update_input(conn_t *c) {
+    if (c->closing) return;
+    if (!c->reading && conn_may_read(c)) {
+        conn_process(c);
+        if (c->closing) return;
+        if (c->rpos == c->rlen && conn_may_read(c)) {
+            if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
+                conn_close(c, "read failed");
+                return;
+            }
+            c->reading = 1;
+        }
+    }
+    if (c->reading && (!conn_may_read(c) || c->rpos < c->rlen)) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+static void after_write(uv_write_t *req, int status) {
+    write_t *w = (write_t *)req;
+    conn_t *c = req->data;
+    c->inflight -= w->len;
+    free(w->owned);
+    free(w);
+    if (status == 0) {
+        c->last_seen = cv_clock_wall(); /* a peer that reads what we send is alive */
+        conn_update_input(c);
+    } else if (status != UV_ECANCELED) {
+        conn_close(c, uv_strerror(status)); /* its input may be paused: no EOF would tell */
+    }
+}
+
+/* Writes what the connection queued this iteration in one write. While a dataset streams, the
+ * frames wait for its last data frame. */
 static int conn_flush(conn_t *c) {
-    if (!c->out_len || c->closing) return 0;
+    if (!c->out_len || c->closing || (c->xfer && c->xfer->streaming)) return 0;
     write_t *w = calloc(1, sizeof *w);
     if (!w) return -1;
-    w->owned[0] = c->out;
-    w->bufs[0] = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+    w->owned = c->out;
+    w->len = c->out_len;
+    w->buf = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+    w->req.data = c;
     c->out = NULL;
     c->out_len = c->out_cap = 0;
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, w->bufs, 1, after_write)) {
-        free(w->owned[0]);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &w->buf, 1, after_write)) {
+        free(w->owned);
         free(w);
         return -1;
     }
+    c->inflight += w->len;
     return 0;
 }
 
@@ -273,6 +360,12 @@ static int on_result(conn_t *c, cv_msg_t *m) {
     cv_worker_server_t *ws = c->ws;
     const cv_msg_result_t *r = &m->result;
     if (r->model_bytes == 0) return finish_result(c, r->trial_id, r->lease, r->result, NULL);
+    if (!cv_sched_holds_lease(ws->sched, c->w, r->trial_id, r->lease)) {
+        /* A stale lease: refused now (ack stored false, or the connection closed for a trial
+         * that does not exist), and the model's data frames are read and dropped unwritten. */
+        c->discard_left = r->model_bytes;
+        return finish_result(c, r->trial_id, r->lease, r->result, NULL);
+    }
     snprintf(c->model_tmp, sizeof c->model_tmp, "%s/tmp/%llu-%lld.model.part", ws->data_dir,
              (unsigned long long)++ws->serial, (long long)r->trial_id);
     if (!(c->model = fopen(c->model_tmp, "wb"))) {
@@ -290,6 +383,10 @@ static int on_result(conn_t *c, cv_msg_t *m) {
 }
 
 static int on_data(conn_t *c, const unsigned char *data, size_t len) {
+    if (c->discard_left > 0 && (int64_t)len <= c->discard_left) {
+        c->discard_left -= (int64_t)len;
+        return 0;
+    }
     if (!c->model || (int64_t)len > c->model_left) {
         conn_close(c, "unexpected data frame");
         return -1;
@@ -316,34 +413,172 @@ static int on_data(conn_t *c, const unsigned char *data, size_t len) {
     return rc;
 }
 
+/* ---- serving datasets ------------------------------------------------------------------- */
+
+static void after_xfer_close(uv_fs_t *req);
+
+/* Ends the transfer: closes the file off the loop thread; after_xfer_close frees it. why (NULL
+ * when the whole file was sent) closes the connection. */
+static void xfer_end(xfer_t *x, const char *why) {
+    conn_t *c = x->c;
+    x->streaming = 0;
+    if (why) conn_close(c, why);
+    uv_fs_req_cleanup(&x->fs);
+    if (x->fd < 0 || uv_fs_close(c->ws->loop, &x->fs, x->fd, after_xfer_close)) {
+        x->fd = -1;
+        after_xfer_close(&x->fs);
+    }
+}
+
+static void after_xfer_close(uv_fs_t *req) {
+    xfer_t *x = req->data;
+    conn_t *c = x->c;
+    uv_fs_req_cleanup(req);
+    free(x->buf);
+    free(x);
+    c->xfer = NULL;
+    if (c->handle_closed) {
+        conn_free(c);
+        return;
+    }
+    if (c->closing) return;
+    if (conn_flush(c)) { /* the messages that waited behind the data frames */
+        conn_close(c, "cannot write");
+        return;
+    }
+    conn_update_input(c);
+}
+
+static void after_xfer_read(uv_fs_t *req);
+
+/* Reads the next chunk into x->buf, in the thread pool. */
+static void xfer_read_next(xfer_t *x) {
+    uv_fs_req_cleanup(&x->fs);
+    size_t n = x->left < SEND_CHUNK ? (size_t)x->left : SEND_CHUNK;
+    uv_buf_t b = uv_buf_init((char *)x->buf + CV_FRAME_HEADER_SIZE, (unsigned)n);
+    if (uv_fs_read(x->c->ws->loop, &x->fs, x->fd, &b, 1, x->offset, after_xfer_read))
+        xfer_end(x, "cannot read the dataset");
+}
+
+static void after_xfer_write(uv_write_t *req, int status) {
+    xfer_t *x = req->data;
+    conn_t *c = x->c;
+    c->inflight -= x->chunk;
+    if (status < 0 || c->closing) {
+        xfer_end(x, status < 0 && !c->closing ? uv_strerror(status) : NULL);
+        return;
+    }
+    c->last_seen = cv_clock_wall(); /* a peer that reads what we send is alive */
+    if (x->left > 0) xfer_read_next(x);
+    else xfer_end(x, NULL);
+}
+
+static void after_xfer_read(uv_fs_t *req) {
+    xfer_t *x = req->data;
+    conn_t *c = x->c;
+    ssize_t n = req->result;
+    if (c->closing) {
+        xfer_end(x, NULL);
+        return;
+    }
+    if (n <= 0) {
+        xfer_end(x, n == 0 ? "the dataset file shrank while it was being sent"
+                           : "cannot read the dataset");
+        return;
+    }
+    cv_frame_encode_header(CV_FRAME_DATA, (size_t)n, x->buf, NULL);
+    x->offset += n;
+    x->left -= n;
+    x->chunk = CV_FRAME_HEADER_SIZE + (size_t)n;
+    uv_buf_t b = uv_buf_init((char *)x->buf, (unsigned)x->chunk);
+    x->write.data = x;
+    if (uv_write(&x->write, (uv_stream_t *)&c->tcp, &b, 1, after_xfer_write)) {
+        xfer_end(x, "cannot send the dataset");
+        return;
+    }
+    c->inflight += x->chunk;
+}
+
+/* Refuses the dataset_get: an error message, then the connection closes. */
+static void xfer_refuse(xfer_t *x, const char *why) {
+    char err[CV_ERRLEN];
+    if (!x->c->closing) send_msg(x->c, cv_msg_error("cannot read the dataset with that hash", err));
+    xfer_end(x, why);
+}
+
+static void after_xfer_stat(uv_fs_t *req) {
+    xfer_t *x = req->data;
+    conn_t *c = x->c;
+    char err[CV_ERRLEN];
+    if (c->closing) {
+        xfer_end(x, NULL);
+        return;
+    }
+    if (req->result < 0 || !S_ISREG(req->statbuf.st_mode)) {
+        xfer_refuse(x, "its dataset file is no longer a readable regular file");
+        return;
+    }
+    x->left = (int64_t)req->statbuf.st_size;
+    size_t cap = x->left < SEND_CHUNK ? (size_t)x->left : SEND_CHUNK;
+    if (!(x->buf = malloc(CV_FRAME_HEADER_SIZE + cap)) ||
+        send_msg(c, cv_msg_dataset(x->hash, x->left, err)) || conn_flush(c)) {
+        xfer_end(x, "cannot send the dataset");
+        return;
+    }
+    x->streaming = 1; /* from here on only data frames, until the last one */
+    if (x->left > 0) xfer_read_next(x);
+    else xfer_end(x, NULL);
+}
+
+static void after_xfer_open(uv_fs_t *req) {
+    xfer_t *x = req->data;
+    conn_t *c = x->c;
+    if (req->result >= 0) x->fd = (uv_file)req->result;
+    if (c->closing) {
+        xfer_end(x, NULL);
+        return;
+    }
+    if (req->result < 0) {
+        cv_log(c->ws->log, CV_LOG_ERROR, "dataset %s: %s", x->hash,
+               uv_strerror((int)req->result));
+        xfer_refuse(x, "its dataset file cannot be opened");
+        return;
+    }
+    uv_fs_req_cleanup(req);
+    if (uv_fs_fstat(c->ws->loop, &x->fs, x->fd, after_xfer_stat))
+        xfer_refuse(x, "its dataset file cannot be read");
+}
+
+/* Starts sending the dataset with that hash: the connection's input pauses until the transfer
+ * ends (conn_may_read), so one transfer runs at a time per connection. The transfer (xfer_t,
+ * owned by c->xfer) is freed by after_xfer_close, which also frees a connection that closed in
+ * the meantime. Returns 0, or -1 when the connection was closed. */
 static int serve_dataset(conn_t *c, const char *hash) {
     char err[CV_ERRLEN];
     const char *path = cv_sched_dataset_path(c->ws->sched, hash);
-    FILE *f = path ? fopen(path, "rb") : NULL;
-    if (!f) {
+    xfer_t *x = path ? calloc(1, sizeof *x) : NULL;
+    if (!path) {
         send_msg(c, cv_msg_error("no dataset with that hash", err));
         conn_close(c, "asked for an unknown dataset");
         return -1;
     }
-    struct stat st;
-    fstat(fileno(f), &st);
-    int rc = send_msg(c, cv_msg_dataset(hash, (int64_t)st.st_size, err));
-    for (int64_t left = st.st_size; rc == 0 && left > 0;) {
-        size_t n = left < SEND_CHUNK ? (size_t)left : SEND_CHUNK;
-        unsigned char *frame = malloc(CV_FRAME_HEADER_SIZE + n);
-        if (!frame || fread(frame + CV_FRAME_HEADER_SIZE, 1, n, f) != n) {
-            free(frame);
-            rc = -1;
-            break;
-        }
-        cv_frame_encode_header(CV_FRAME_DATA, n, frame, NULL);
-        rc = send_raw(c, frame, CV_FRAME_HEADER_SIZE + n);
-        if (rc == 0) rc = conn_flush(c); /* one write per megabyte, not one buffer of all */
-        left -= (int64_t)n;
+    if (!x) {
+        conn_close(c, "out of memory");
+        return -1;
     }
-    fclose(f);
-    if (rc) conn_close(c, "cannot send the dataset");
-    return rc;
+    x->c = c;
+    x->fd = -1;
+    x->fs.data = x;
+    snprintf(x->hash, sizeof x->hash, "%s", hash);
+    /* O_NONBLOCK: a FIFO put in the file's place cannot block a thread of the pool. */
+    if (uv_fs_open(c->ws->loop, &x->fs, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0,
+                   after_xfer_open)) {
+        free(x);
+        conn_close(c, "cannot open the dataset");
+        return -1;
+    }
+    c->xfer = x;
+    return 0;
 }
 
 /* Handles one JSON frame. Returns 0 to go on, -1 when the connection was closed. */
@@ -359,7 +594,7 @@ static int on_message(conn_t *c, const char *payload, size_t len) {
     if (!c->w && m.type != CV_MSG_HELLO) {
         conn_close(c, "the first message must be hello");
         rc = -1;
-    } else if (c->model && m.type != CV_MSG_HEARTBEAT) {
+    } else if ((c->model || c->discard_left > 0) && m.type != CV_MSG_HEARTBEAT) {
         conn_close(c, "a message arrived before the model's data frames");
         rc = -1;
     } else {
@@ -399,25 +634,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     *buf = uv_buf_init(c->rbuf, READ_BUFFER);
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-    conn_t *c = stream->data;
-    if (nread < 0) {
-        conn_close(c, nread == UV_EOF ? (c->w && cv_frame_decoder_partial(&c->dec)
-                                             ? "connection closed mid-frame"
-                                             : NULL)
-                                      : uv_strerror((int)nread));
-        return;
-    }
-    c->last_seen = cv_clock_wall();
-    const unsigned char *p = (const unsigned char *)buf->base;
-    size_t left = (size_t)nread;
+/* Decodes and handles the frames in rbuf[rpos, rlen) until they run out, the connection closes
+ * or its input pauses (a dataset being sent, a full output queue); what is left waits there. */
+static void conn_process(conn_t *c) {
     char err[CV_ERRLEN];
-    while (left > 0 && !c->closing) {
+    while (c->rpos < c->rlen && conn_may_read(c)) {
         size_t used = 0;
         cv_frame_t frame;
-        int rc = cv_frame_decode(&c->dec, p, left, &used, &frame, err);
-        p += used;
-        left -= used;
+        int rc = cv_frame_decode(&c->dec, (const unsigned char *)c->rbuf + c->rpos,
+                                 c->rlen - c->rpos, &used, &frame, err);
+        c->rpos += used;
         if (rc < 0) {
             conn_close(c, err);
             return;
@@ -428,6 +654,25 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
                     : on_data(c, frame.payload, frame.len);
         if (r) return;
     }
+    if (c->rpos == c->rlen) c->rpos = c->rlen = 0;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    conn_t *c = stream->data;
+    (void)buf; /* always c->rbuf */
+    if (nread < 0) {
+        conn_close(c, nread == UV_EOF ? (c->w && cv_frame_decoder_partial(&c->dec)
+                                             ? "connection closed mid-frame"
+                                             : NULL)
+                                      : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0) return;
+    c->last_seen = cv_clock_wall();
+    c->rpos = 0;
+    c->rlen = (size_t)nread;
+    conn_process(c);
+    conn_update_input(c);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -456,7 +701,7 @@ static void on_connection(uv_stream_t *server, int status) {
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) conn_close(c, "read failed");
+    conn_update_input(c);
 }
 
 int cv_worker_server_create(cv_worker_server_t **out, uv_loop_t *loop, const char *host, int port,

@@ -1,5 +1,6 @@
 /* caviar-worker: the training engine's command line.
- *   --connect HOST:PORT [--id ID] [--threads N] [--token T] [--cache DIR] [--noop] [--once]
+ *   --connect HOST:PORT [--id ID] [--threads N] [--token-file FILE | --token T] [--cache DIR]
+ *             [--noop] [--once] [--exit-with-parent PID]
  *             [--verbose]                              debug log; CAVIAR_WORKER_FAIL_TRIALS=1
  *                                                      fails every trial (a test hook)
  *                                                      serve a coordinator (worker/connection.h)
@@ -13,16 +14,21 @@
  * input columns, or IDX images without --labels. Errors go to stderr and exit non-zero. */
 #include <cblas.h>
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "common/dataset.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/message.h"
+#include "common/token.h"
 #include "common/trial_spec.h"
 #include "worker/connection.h"
 #include "worker/gradcheck.h"
@@ -43,8 +49,9 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *out) {
-    fputs("usage: caviar-worker --connect HOST:PORT [--id ID] [--threads N] [--token T]\n"
-          "                     [--cache DIR] [--noop] [--once] [--verbose]\n"
+    fputs("usage: caviar-worker --connect HOST:PORT [--id ID] [--threads N]\n"
+          "                     [--token-file FILE | --token T] [--cache DIR]\n"
+          "                     [--noop] [--once] [--verbose] [--exit-with-parent PID]\n"
           "       caviar-worker train SPEC.json [--json] [--save MODEL] [--test]\n"
           "       caviar-worker gradcheck SPEC.json [--examples N] [--coords N]\n"
           "       caviar-worker predict MODEL... DATA [--labels FILE] [--label-column NAME]\n"
@@ -57,8 +64,38 @@ static void usage(FILE *out) {
           "have one), with --probabilities every class's probability too.\n"
           "--connect serves the coordinator until SIGTERM or SIGINT, reconnecting as needed;\n"
           "--once exits when the first connection ends; --noop answers trials with synthetic\n"
-          "results. The dataset cache defaults to $XDG_CACHE_HOME/caviar or ~/.cache/caviar.\n",
+          "results. The dataset cache defaults to $XDG_CACHE_HOME/caviar or ~/.cache/caviar.\n"
+          "The worker token comes from --token-file FILE, else CAVIAR_WORKER_TOKEN; --token T\n"
+          "also works but shows the token to every local user in ps.\n"
+          "--exit-with-parent PID: stop when process PID, which started this worker, exits.\n"
+          "Every option takes its value as --opt VALUE or --opt=VALUE.\n",
           out);
+}
+
+/* Reads a whole decimal number in [lo, hi] from text. Returns 0 or -1. */
+static int read_long(const char *text, long lo, long hi, long *out) {
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Prints why getopt_long refused an option of command cmd (val ':' for a missing value, '?' for
+ * an unknown option or a value given to a flag), naming it from table. Every option value in the
+ * tables is >= 256, so that a short option never matches one. Returns 2, the usage exit code. */
+static int refuse_option(const char *cmd, int val, const struct option *table, char **argv) {
+    const char *name = NULL;
+    for (const struct option *o = table; o->name; o++)
+        if (o->val == optopt) name = o->name;
+    if (val == ':' && name)
+        fprintf(stderr, "caviar-worker %s: --%s needs a value\n", cmd, name);
+    else if (name)
+        fprintf(stderr, "caviar-worker %s: --%s takes no value\n", cmd, name);
+    else
+        fprintf(stderr, "caviar-worker %s: unknown or ambiguous option '%s'\n", cmd,
+                argv[optind - 1]);
+    return 2;
 }
 
 typedef struct {
@@ -81,24 +118,35 @@ static int on_epoch(const cv_epoch_metrics_t *m, void *userdata) {
     return 0;
 }
 
+/* train SPEC.json [--json] [--save MODEL] [--test]; argv[0] is "train". */
 static int cmd_train(int argc, char **argv) {
+    enum { OPT_JSON = 256, OPT_TEST, OPT_SAVE };
+    static const struct option table[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"test", no_argument, NULL, OPT_TEST},
+        {"save", required_argument, NULL, OPT_SAVE},
+        {NULL, 0, NULL, 0},
+    };
     const char *spec_path = NULL, *save = NULL;
     train_view_t view = {0};
     cv_train_options_t opts = {.on_epoch = on_epoch, .userdata = &view};
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) view.json = 1;
-        else if (!strcmp(argv[i], "--test")) opts.evaluate_test = 1;
-        else if (!strcmp(argv[i], "--save") && i + 1 < argc) save = argv[++i];
-        else if (argv[i][0] != '-' && !spec_path) spec_path = argv[i];
-        else {
-            fprintf(stderr, "caviar-worker train: unexpected argument '%s'\n", argv[i]);
-            return 2;
-        }
+    opterr = 0;
+    optind = 1;
+    for (int val; (val = getopt_long(argc, argv, ":", table, NULL)) != -1;) {
+        if (val == OPT_JSON) view.json = 1;
+        else if (val == OPT_TEST) opts.evaluate_test = 1;
+        else if (val == OPT_SAVE) save = optarg;
+        else return refuse_option("train", val, table, argv);
     }
-    if (!spec_path) {
+    if (argc - optind > 1) {
+        fprintf(stderr, "caviar-worker train: unexpected argument '%s'\n", argv[optind + 1]);
+        return 2;
+    }
+    if (argc - optind < 1) {
         usage(stderr);
         return 2;
     }
+    spec_path = argv[optind];
     char err[CV_ERRLEN];
     cv_trial_spec_t spec;
     if (cv_trial_spec_load(&spec, spec_path, err)) {
@@ -144,22 +192,39 @@ static int cmd_train(int argc, char **argv) {
     return res.status == CV_TRIAL_COMPLETED ? 0 : 3;
 }
 
+/* gradcheck SPEC.json [--examples N] [--coords N]; argv[0] is "gradcheck". */
 static int cmd_gradcheck(int argc, char **argv) {
+    enum { OPT_EXAMPLES = 256, OPT_COORDS };
+    static const struct option table[] = {
+        {"examples", required_argument, NULL, OPT_EXAMPLES},
+        {"coords", required_argument, NULL, OPT_COORDS},
+        {NULL, 0, NULL, 0},
+    };
     const char *spec_path = NULL;
     long examples = 8, coords = 2000;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--examples") && i + 1 < argc) examples = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--coords") && i + 1 < argc) coords = atol(argv[++i]);
-        else if (argv[i][0] != '-' && !spec_path) spec_path = argv[i];
-        else {
-            fprintf(stderr, "caviar-worker gradcheck: unexpected argument '%s'\n", argv[i]);
+    opterr = 0;
+    optind = 1;
+    for (int val; (val = getopt_long(argc, argv, ":", table, NULL)) != -1;) {
+        if (val == OPT_EXAMPLES && read_long(optarg, 1, 1L << 30, &examples) == 0) continue;
+        if (val == OPT_COORDS && read_long(optarg, 0, 1L << 30, &coords) == 0) continue;
+        if (val == OPT_EXAMPLES || val == OPT_COORDS) {
+            fprintf(stderr, "caviar-worker gradcheck: bad value for --%s: '%s' (want an integer "
+                    "of at least %d)\n", val == OPT_EXAMPLES ? "examples" : "coords", optarg,
+                    val == OPT_EXAMPLES ? 1 : 0);
             return 2;
         }
+        return refuse_option("gradcheck", val, table, argv);
     }
-    if (!spec_path || examples < 1 || coords < 0) {
+    if (argc - optind > 1) {
+        fprintf(stderr, "caviar-worker gradcheck: unexpected argument '%s'\n",
+                argv[optind + 1]);
+        return 2;
+    }
+    if (argc - optind < 1) {
         usage(stderr);
         return 2;
     }
+    spec_path = argv[optind];
     char err[CV_ERRLEN];
     cv_trial_spec_t spec;
     cv_gradcheck_result_t res;
@@ -220,29 +285,47 @@ static int load_predict_data(cv_dataset_t *ds, const char *path, const char *lab
     return rc;
 }
 
-/* predict MODEL... DATA: one line per example, "index[,label],predicted[,p_0,...]". */
-static int cmd_predict(int argc, char **argv) {
-    const char *labels = NULL, *label_column = NULL, *paths[64];
-    int count = 0, probabilities = 0, header = 1;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--labels") && i + 1 < argc)
-            labels = argv[++i];
-        else if (!strcmp(argv[i], "--label-column") && i + 1 < argc)
-            label_column = argv[++i];
-        else if (!strcmp(argv[i], "--probabilities"))
-            probabilities = 1;
-        else if (!strcmp(argv[i], "--no-header"))
-            header = 0;
-        else if (argv[i][0] == '-') {
-            fprintf(stderr, "caviar-worker predict: unexpected argument '%s'\n", argv[i]);
-            return 2;
-        } else if (count < 64)
-            paths[count++] = argv[i];
+/* Collects the model paths and the data path after getopt_long: at least one model and the data,
+ * at most 63 models. Returns the count, or -1 after printing the usage. */
+static int model_paths(const char *cmd, int argc, char **argv, const char **paths) {
+    if (argc - optind > 64) {
+        fprintf(stderr, "caviar-worker %s: at most 63 models\n", cmd);
+        return -1;
     }
+    int count = 0;
+    for (int i = optind; i < argc; i++)
+        paths[count++] = argv[i];
     if (count < 2) {
         usage(stderr);
-        return 2;
+        return -1;
     }
+    return count;
+}
+
+/* predict MODEL... DATA: one line per example, "index[,label],predicted[,p_0,...]"; argv[0] is
+ * the command. */
+static int cmd_predict(int argc, char **argv) {
+    enum { OPT_LABELS = 256, OPT_LABEL_COLUMN, OPT_PROBABILITIES, OPT_NO_HEADER };
+    static const struct option table[] = {
+        {"labels", required_argument, NULL, OPT_LABELS},
+        {"label-column", required_argument, NULL, OPT_LABEL_COLUMN},
+        {"probabilities", no_argument, NULL, OPT_PROBABILITIES},
+        {"no-header", no_argument, NULL, OPT_NO_HEADER},
+        {NULL, 0, NULL, 0},
+    };
+    const char *labels = NULL, *label_column = NULL, *paths[64];
+    int probabilities = 0, header = 1;
+    opterr = 0;
+    optind = 1;
+    for (int val; (val = getopt_long(argc, argv, ":", table, NULL)) != -1;) {
+        if (val == OPT_LABELS) labels = optarg;
+        else if (val == OPT_LABEL_COLUMN) label_column = optarg;
+        else if (val == OPT_PROBABILITIES) probabilities = 1;
+        else if (val == OPT_NO_HEADER) header = 0;
+        else return refuse_option(argv[0], val, table, argv);
+    }
+    int count = model_paths(argv[0], argc, argv, paths);
+    if (count < 0) return 2;
     char err[CV_ERRLEN];
     cv_ensemble_t ens = {0};
     cv_dataset_t ds = {0};
@@ -285,21 +368,23 @@ done:
     return rc;
 }
 
-/* evaluate MODEL... DATA: the accuracy of one model or an ensemble on labelled data. */
+/* evaluate MODEL... DATA [--labels FILE]: the accuracy of one model or an ensemble on labelled
+ * data; argv[0] is the command. */
 static int cmd_evaluate(int argc, char **argv) {
+    enum { OPT_LABELS = 256 };
+    static const struct option table[] = {
+        {"labels", required_argument, NULL, OPT_LABELS},
+        {NULL, 0, NULL, 0},
+    };
     const char *labels = NULL, *paths[64];
-    int count = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--labels") && i + 1 < argc) labels = argv[++i];
-        else if (argv[i][0] == '-') {
-            fprintf(stderr, "caviar-worker: unexpected argument '%s'\n", argv[i]);
-            return 2;
-        } else if (count < 64) paths[count++] = argv[i];
+    opterr = 0;
+    optind = 1;
+    for (int val; (val = getopt_long(argc, argv, ":", table, NULL)) != -1;) {
+        if (val == OPT_LABELS) labels = optarg;
+        else return refuse_option(argv[0], val, table, argv);
     }
-    if (count < 2) {
-        usage(stderr);
-        return 2;
-    }
+    int count = model_paths(argv[0], argc, argv, paths);
+    if (count < 0) return 2;
     char err[CV_ERRLEN];
     cv_ensemble_t ens = {0};
     cv_dataset_t ds = {0};
@@ -339,45 +424,158 @@ static void default_worker_id(const char *hostname, char *out, size_t cap) {
     snprintf(out + n, cap - n, "%s", n ? pid : pid + 1);
 }
 
-/* Reads a whole decimal number in [lo, hi] from text. Returns 0 or -1. */
-static int read_long(const char *text, long lo, long hi, long *out) {
-    char *end = NULL;
-    long v = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || v < lo || v > hi) return -1;
-    *out = v;
+
+/* The worker token, into out (cap bytes, "" for none): --token, else --token-file, else the
+ * CAVIAR_WORKER_TOKEN environment variable (unset or empty: none), by common/token.h's rules.
+ * Returns 0, or 2 after printing the reason. */
+static int resolve_token(const char *token, const char *token_file, char *out, size_t cap) {
+    char err[CV_ERRLEN];
+    const char *env = getenv("CAVIAR_WORKER_TOKEN");
+    int rc = 0;
+    out[0] = '\0';
+    if (token && token_file) {
+        fprintf(stderr, "caviar-worker: give --token or --token-file, not both\n");
+        return 2;
+    }
+    if (token)
+        rc = cv_token_parse(token, strlen(token), CV_MSG_TOKEN_MAX, "--token", out, cap, err);
+    else if (token_file)
+        rc = cv_token_read_file(token_file, CV_MSG_TOKEN_MAX, out, cap, err);
+    else if (env && *env)
+        rc = cv_token_parse(env, strlen(env), CV_MSG_TOKEN_MAX, "CAVIAR_WORKER_TOKEN", out, cap,
+                            err);
+    if (rc) {
+        fprintf(stderr, "caviar-worker: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+/* --exit-with-parent PID: the kernel sends this process SIGTERM when its parent exits, however
+ * it exits (caviard killed by SIGKILL included), so that local workers never outlive their
+ * coordinator. PID is the parent that started us: if it has already gone (we were reparented
+ * before prctl took effect), we stop at once. Returns 0, or 1 after printing the reason. */
+static int exit_with_parent(long parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+        fprintf(stderr, "caviar-worker: --exit-with-parent: prctl: %s\n", strerror(errno));
+        return 1;
+    }
+    if ((long)getppid() != parent) {
+        fprintf(stderr, "caviar-worker: --exit-with-parent: process %ld, which started this "
+                "worker, has exited\n", parent);
+        return 1;
+    }
+    return 0;
+}
+
+/* The options of --connect mode. Strings point into argv. */
+typedef struct {
+    const char *address, *id, *token, *token_file, *cache;
+    long threads;    /* --threads, 1..1024 */
+    long parent;     /* --exit-with-parent, 0 when not given */
+    int noop, once, verbose;
+} connect_options_t;
+
+enum {
+    OPT_CONNECT = 256, OPT_ID, OPT_THREADS, OPT_TOKEN, OPT_TOKEN_FILE, OPT_CACHE, OPT_NOOP,
+    OPT_ONCE, OPT_VERBOSE, OPT_EXIT_WITH_PARENT,
+};
+
+static const struct option CONNECT_OPTIONS[] = {
+    {"connect", required_argument, NULL, OPT_CONNECT},
+    {"id", required_argument, NULL, OPT_ID},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"token", required_argument, NULL, OPT_TOKEN},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"cache", required_argument, NULL, OPT_CACHE},
+    {"noop", no_argument, NULL, OPT_NOOP},
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"exit-with-parent", required_argument, NULL, OPT_EXIT_WITH_PARENT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static const char *connect_option_name(int val) {
+    for (const struct option *o = CONNECT_OPTIONS; o->name; o++)
+        if (o->val == val) return o->name;
+    return "?";
+}
+
+/* Parses the --connect command line (argv[0] is the program) into o. Returns 0, 1 for --help,
+ * or -1 after a message naming the option at fault. */
+static int parse_connect(connect_options_t *o, int argc, char **argv) {
+    *o = (connect_options_t){.threads = 1};
+    opterr = 0; /* the messages below name the option */
+    optind = 1;
+    for (;;) {
+        int val = getopt_long(argc, argv, ":h", CONNECT_OPTIONS, NULL);
+        const char *v = optarg;
+        if (val == -1) break;
+        switch (val) {
+        case 'h': return 1;
+        case ':':
+            fprintf(stderr, "caviar-worker: --%s needs a value\n", connect_option_name(optopt));
+            return -1;
+        case '?':
+            if (optopt >= OPT_CONNECT)
+                fprintf(stderr, "caviar-worker: --%s takes no value\n",
+                        connect_option_name(optopt));
+            else
+                fprintf(stderr, "caviar-worker: unknown or ambiguous option '%s'\n",
+                        argv[optind - 1]);
+            return -1;
+        case OPT_CONNECT: o->address = v; break;
+        case OPT_ID: o->id = v; break;
+        case OPT_TOKEN: o->token = v; break;
+        case OPT_TOKEN_FILE: o->token_file = v; break;
+        case OPT_CACHE: o->cache = v; break;
+        case OPT_NOOP: o->noop = 1; break;
+        case OPT_ONCE: o->once = 1; break;
+        case OPT_VERBOSE: o->verbose = 1; break;
+        case OPT_THREADS:
+            if (read_long(v, 1, 1024, &o->threads) != 0) {
+                fprintf(stderr, "caviar-worker: --threads must be an integer in [1, 1024], "
+                        "got '%s'\n", v);
+                return -1;
+            }
+            break;
+        case OPT_EXIT_WITH_PARENT:
+            if (read_long(v, 1, LONG_MAX, &o->parent) != 0) {
+                fprintf(stderr, "caviar-worker: --exit-with-parent must be a process id, got "
+                        "'%s'\n", v);
+                return -1;
+            }
+            break;
+        default: return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "caviar-worker: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (!o->address) {
+        fprintf(stderr, "caviar-worker: --connect HOST:PORT is required\n");
+        return -1;
+    }
     return 0;
 }
 
 static int cmd_connect(int argc, char **argv) {
-    const char *address = NULL, *id = NULL, *token = NULL, *cache = NULL;
-    long threads = 1;
-    int noop = 0, once = 0, verbose = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--noop")) noop = 1;
-        else if (!strcmp(a, "--once")) once = 1;
-        else if (!strcmp(a, "--verbose")) verbose = 1;
-        else if (!strcmp(a, "--connect") && next) address = argv[++i];
-        else if (!strcmp(a, "--id") && next) id = argv[++i];
-        else if (!strcmp(a, "--token") && next) token = argv[++i];
-        else if (!strcmp(a, "--cache") && next) cache = argv[++i];
-        else if (!strcmp(a, "--threads") && next) {
-            if (read_long(argv[++i], 1, 1024, &threads) != 0) {
-                fprintf(stderr, "caviar-worker: --threads must be an integer in [1, 1024], "
-                        "got '%s'\n", argv[i]);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "caviar-worker: unexpected argument '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
+    connect_options_t co;
+    int parsed = parse_connect(&co, argc, argv);
+    if (parsed) {
+        usage(parsed > 0 ? stdout : stderr);
+        return parsed > 0 ? 0 : 2;
     }
-    if (!address) {
-        usage(stderr);
-        return 2;
-    }
+    const char *address = co.address, *id = co.id, *cache = co.cache;
+    long threads = co.threads;
+    int noop = co.noop, once = co.once, verbose = co.verbose;
+    if (co.parent && exit_with_parent(co.parent)) return 1;
     char err[CV_ERRLEN], host[256], port[64], hostname[256] = "";
+    char token_buf[CV_MSG_TOKEN_MAX + 1];
+    int rc = resolve_token(co.token, co.token_file, token_buf, sizeof token_buf);
+    if (rc) return rc;
     char worker_id[CV_MSG_WORKER_ID_MAX + 1], cache_buf[4096];
     if (cv_conn_parse_address(address, host, sizeof host, port, sizeof port, err) != 0) {
         fprintf(stderr, "caviar-worker: %s\n", err);
@@ -399,10 +597,6 @@ static int cmd_connect(int argc, char **argv) {
         snprintf(worker_id, sizeof worker_id, "%s", id);
     } else {
         default_worker_id(hostname, worker_id, sizeof worker_id);
-    }
-    if (token && strlen(token) > CV_MSG_TOKEN_MAX) {
-        fprintf(stderr, "caviar-worker: --token must be at most %d bytes\n", CV_MSG_TOKEN_MAX);
-        return 2;
     }
     if (!cache) {
         const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -428,7 +622,8 @@ static int cmd_connect(int argc, char **argv) {
     cv_log_t log = {.min_level = verbose ? CV_LOG_DEBUG : CV_LOG_INFO, .name = "caviar-worker"};
     cv_conn_options_t opts = {
         .host = host, .port = port, .worker_id = worker_id, .version = CV_VERSION,
-        .hostname = hostname, .token = token, .threads = (int)threads, .cache_dir = cache,
+        .hostname = hostname, .token = token_buf[0] ? token_buf : NULL,
+        .threads = (int)threads, .cache_dir = cache,
         .tmp_dir = tmp && *tmp ? tmp : "/tmp", .noop = noop, .once = once,
         .fail_trials = getenv("CAVIAR_WORKER_FAIL_TRIALS") &&
                        !strcmp(getenv("CAVIAR_WORKER_FAIL_TRIALS"), "1"),
@@ -448,11 +643,12 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--connect")) return cmd_connect(argc - 1, argv + 1);
-    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
-    if (!strcmp(cmd, "gradcheck")) return cmd_gradcheck(argc - 2, argv + 2);
-    if (!strcmp(cmd, "predict")) return cmd_predict(argc - 2, argv + 2);
-    if (!strcmp(cmd, "evaluate")) return cmd_evaluate(argc - 2, argv + 2);
+        if (!strcmp(argv[i], "--connect") || !strncmp(argv[i], "--connect=", 10))
+            return cmd_connect(argc, argv);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gradcheck")) return cmd_gradcheck(argc - 1, argv + 1);
+    if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "evaluate")) return cmd_evaluate(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -111,6 +111,9 @@ class HostileHttp(unittest.TestCase):
         write_moons(os.path.join(cls.roots, "moons.csv"), n=60)
         write_moons(os.path.join(outside, "secret.csv"), n=60)
         os.symlink("../outside/secret.csv", os.path.join(cls.roots, "escape.csv"))
+        os.symlink("../outside", os.path.join(cls.roots, "outdir"))
+        os.mkdir(os.path.join(cls.roots, "subdir"))
+        os.mkfifo(os.path.join(cls.roots, "pipe.csv"))
         cls.c.extra += ["--dataset-root", cls.roots, "--http-idle-ms", str(IDLE_MS),
                         "--http-request-ms", str(REQUEST_MS),
                         "--http-max-connections", str(MAX_CONNECTIONS)]
@@ -234,6 +237,22 @@ class HostileHttp(unittest.TestCase):
             self.assertEqual(body["error"],
                              f"trial.dataset.csv: {path} is outside the dataset roots")
 
+    def test_a_link_to_a_directory_outside_does_not_tell_missing_from_existing(self):
+        answers = set()
+        for path in ("outdir/secret.csv", "outdir/missing.csv", "outdir/nodir/missing.csv"):
+            status, body = self.c.request("POST", "/v1/jobs", job_spec(path))
+            self.assertRefused((status, body), 400)
+            answers.add(body["error"].replace(path, "PATH"))
+        self.assertEqual(answers, {"trial.dataset.csv: PATH is outside the dataset roots"})
+
+    def test_directories_and_fifos_inside_the_roots_are_400_naming_the_field(self):
+        for path in ("subdir", "pipe.csv", os.path.join(self.roots, "subdir")):
+            start = time.time()
+            status, body = self.c.request("POST", "/v1/jobs", job_spec(path))
+            self.assertRefused((status, body), 400)
+            self.assertEqual(body["error"], f"trial.dataset.csv: {path} is not a regular file")
+            self.assertLess(time.time() - start, 5, "a FIFO blocked the coordinator")
+
     def test_dataset_paths_inside_the_roots_are_accepted(self):
         for path in ("moons.csv", os.path.join(self.roots, "moons.csv")):
             status, body = self.c.request("POST", "/v1/jobs", job_spec(path))
@@ -241,6 +260,28 @@ class HostileHttp(unittest.TestCase):
             self.assertEqual(body["job"]["spec"]["trial"]["dataset"]["csv"],
                              os.path.realpath(os.path.join(self.roots, "moons.csv")))
             self.assertEqual(self.c.request("POST", f"/v1/jobs/{body['id']}/cancel")[0], 200)
+
+
+class DatasetPathsWithoutRoots(unittest.TestCase):
+    """A coordinator without --dataset-root (as `caviar run` starts it) still refuses what is
+    not a regular file with a 400 naming the field, instead of failing to read it (500)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Coordinator(BUILD, workers=0).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
+    def test_a_directory_a_fifo_or_a_device_is_400(self):
+        fifo = os.path.join(self.c.dir, "pipe.csv")
+        os.mkfifo(fifo)
+        for path in (self.c.dir, fifo, "/dev/null"):
+            status, body = self.c.request("POST", "/v1/jobs", job_spec(path))
+            self.assertEqual(status, 400, body)
+            self.assertEqual(body["error"], f"trial.dataset.csv: {path} is not a regular file")
+        self.assertEqual(self.c.request("GET", "/v1/health")[0], 200)
 
 
 # ---- the worker port --------------------------------------------------------------------------
@@ -372,6 +413,31 @@ class HostileWorkerPort(unittest.TestCase):
             self.assertEqual(ack, {"type": "ack", "trial_id": self.held["trial_id"],
                                    "stored": False})
         time.sleep(0.1)
+        self.assertEqual(self.snapshot(), before)
+
+    def test_a_model_upload_under_a_wrong_lease_is_never_written(self):
+        """The lease is checked when the result arrives: a stale one is refused at once (ack
+        stored false, before any data), its 2 MiB of model data frames are read and dropped
+        without a byte reaching the data directory, and the connection goes on."""
+        tmp = os.path.join(self.c.data_dir, "tmp")
+        before = self.snapshot()
+        s = self.connect()
+        chunk = b"\x5a" * (256 * 1024)
+        for lease in (LEASE, self.held["lease"]):  # a made-up lease, another worker's lease
+            r = result(self.held["trial_id"], lease)
+            r["model_bytes"], r["model_crc32"] = 8 * len(chunk), 0
+            s.sendall(message(r))
+            self.assertEqual(read_message(s), {"type": "ack", "trial_id": self.held["trial_id"],
+                                               "stored": False}, "refused before the data")
+            for i in range(8):
+                s.sendall(frame(chunk, kind=2))
+                if i == 3:
+                    time.sleep(0.2)  # half of the model has arrived
+                    self.assertEqual(os.listdir(tmp), [], "a refused model reached the disk")
+            s.sendall(message({"type": "heartbeat"}))
+        s.sendall(message(result(self.held["trial_id"], LEASE)))  # the connection goes on
+        self.assertEqual(read_message(s)["stored"], False)
+        self.assertEqual(os.listdir(tmp), [])
         self.assertEqual(self.snapshot(), before)
 
     def test_progress_for_a_trial_this_worker_was_not_leased_is_not_stored(self):

@@ -314,5 +314,32 @@ class Training(Base):
         self.assert_refused(["evaluate", self.path("short.model"), MOONS], "short.model")
 
 
+class Options(Base):
+    """Every subcommand takes --opt value and --opt=value, and refuses a bad command line with
+    exit status 2 and a message naming the option."""
+
+    def test_equals_forms_are_accepted(self):
+        model = self.path("eq.model")
+        code, out, err = run("train", self.spec(), f"--save={model}")
+        self.assertEqual(code, 0, err)
+        self.assertTrue(os.path.getsize(model) > 0)
+        code, out, err = run("gradcheck", "--examples=4", "--coords=20", self.spec())
+        self.assertEqual(code, 0, err)
+        self.assertIn("over 20 of 42 parameters", out)
+
+    def test_bad_options_are_refused_naming_them(self):
+        spec = self.spec()
+        for args, want in ((["train", spec, "--json=yes"], "train: --json takes no value"),
+                           (["train", spec, "--save"], "train: --save needs a value"),
+                           (["train", spec, "--bogus"], "unknown or ambiguous option '--bogus'"),
+                           (["train", spec, spec], "train: unexpected argument"),
+                           (["gradcheck", spec, "--examples=0"], "bad value for --examples: '0'"),
+                           (["gradcheck", spec, "--coords", "x"], "bad value for --coords: 'x'"),
+                           (["evaluate", "m", MOONS, "--labels"], "--labels needs a value")):
+            code, out, err = run(*args)
+            self.assertEqual(code, 2, (args, err))
+            self.assertIn(want, err)
+
+
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], "-v"])

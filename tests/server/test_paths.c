@@ -7,6 +7,8 @@
  *   <tmp>/root/link_in  -> sub/b.csv           a link that stays inside
  *   <tmp>/root/link_out -> ../outside/secret.csv  a link that escapes
  *   <tmp>/root/dir_out  -> ../outside          a directory link that escapes
+ *   <tmp>/root/dangling -> ../outside/nope.csv a dangling link that escapes
+ *   <tmp>/root/fifo                  a named pipe nobody writes to
  *   <tmp>/rootx/c.csv                a sibling whose name extends the root's
  *   <tmp>/second/d.csv               inside the second root
  *   <tmp>/outside/secret.csv         outside every root
@@ -88,8 +90,14 @@ static void build_tree(void) {
     make_link("sub/b.csv", "root/link_in");
     make_link("../outside/secret.csv", "root/link_out");
     make_link("../outside", "root/dir_out");
+    make_link("../outside/nope.csv", "root/dangling");
     make_link("root", "rootlink");
     snprintf(root, sizeof root, "%.960s/root", tmp);
+    snprintf(abs, sizeof abs, "%.960s/root/fifo", tmp);
+    if (mkfifo(abs, 0600)) {
+        perror(abs);
+        abort();
+    }
     snprintf(second, sizeof second, "%.960s/second", tmp);
     snprintf(rootlink, sizeof rootlink, "%.960s/rootlink", tmp);
 }
@@ -237,9 +245,40 @@ END_TEST
 
 START_TEST(a_directory_is_not_a_dataset) {
     const char *roots[] = {root};
-    char out[PATH_MAX], err[CV_ERRLEN];
+    char out[PATH_MAX], err[CV_ERRLEN], given[PATH_MAX], expected[MSG_MAX];
     ck_assert_int_eq(resolve("dir", roots, 1, out, err), CV_EINVAL);
     ck_assert_str_eq(err, "trial.dataset.csv: dir is not a regular file");
+    /* Without roots too: a directory is a bad field (400), not a read error. */
+    snprintf(given, sizeof given, "%s/root/dir", tmp);
+    snprintf(expected, sizeof expected, "trial.dataset.csv: %s is not a regular file", given);
+    ck_assert_int_eq(resolve(given, NULL, 0, out, err), CV_EINVAL);
+    ck_assert_str_eq(err, expected);
+}
+END_TEST
+
+START_TEST(fifos_and_devices_are_not_datasets_and_do_not_block) {
+    const char *roots[] = {root};
+    char out[PATH_MAX], err[CV_ERRLEN], given[PATH_MAX], expected[MSG_MAX];
+    ck_assert_int_eq(resolve("fifo", roots, 1, out, err), CV_EINVAL); /* nobody writes to it */
+    ck_assert_str_eq(err, "trial.dataset.csv: fifo is not a regular file");
+    snprintf(given, sizeof given, "%s/root/fifo", tmp);
+    snprintf(expected, sizeof expected, "trial.dataset.csv: %s is not a regular file", given);
+    ck_assert_int_eq(resolve(given, NULL, 0, out, err), CV_EINVAL);
+    ck_assert_str_eq(err, expected);
+    ck_assert_int_eq(resolve("/dev/null", NULL, 0, out, err), CV_EINVAL);
+    ck_assert_str_eq(err, "trial.dataset.csv: /dev/null is not a regular file");
+}
+END_TEST
+
+START_TEST(links_to_directories_outside_do_not_reveal_what_exists_there) {
+    /* dir_out/secret.csv exists and dir_out/nope.csv does not, dangling names a missing file
+     * outside and link_out an existing one: all four get the same refusal. */
+    const char *roots[] = {root};
+    expect_outside("dir_out/secret.csv", roots, 1);
+    expect_outside("dir_out/nope.csv", roots, 1);
+    expect_outside("dir_out/nodir/nope.csv", roots, 1);
+    expect_outside("dangling", roots, 1);
+    expect_outside("link_out", roots, 1);
 }
 END_TEST
 
@@ -304,6 +343,8 @@ static Suite *paths_suite(void) {
     tcase_add_test(fs, symlinks_that_stay_inside_resolve_to_their_target);
     tcase_add_test(fs, a_root_given_through_a_symlink_is_the_directory_it_names);
     tcase_add_test(fs, a_directory_is_not_a_dataset);
+    tcase_add_test(fs, fifos_and_devices_are_not_datasets_and_do_not_block);
+    tcase_add_test(fs, links_to_directories_outside_do_not_reveal_what_exists_there);
     tcase_add_test(fs, missing_files_say_so_only_inside_the_roots);
     tcase_add_test(fs, roots_must_be_directories);
     suite_add_tcase(s, fs);
