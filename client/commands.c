@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,9 +174,74 @@ static void collect_param_names(const cJSON *job, const cJSON *trials, param_nam
     }
 }
 
-/* Reads a job spec file whole into *text (caller frees) after checking it is a JSON object. */
+/* The dataset fields of a job's trial that name files (trial.dataset.<field>). */
+static const char *const DATASET_FILE_FIELDS[] = {"csv",    "test_csv",    "images",
+                                                  "labels", "test_images", "test_labels"};
+
+/* The absolute directory of the file at path, canonical when it can be resolved, into dir (cap
+ * bytes). */
+static int spec_directory(const char *path, char *dir, size_t cap, char *err) {
+    char given[PATH_MAX], cwd[PATH_MAX], resolved[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int n;
+    if (!slash)
+        n = snprintf(given, sizeof given, ".");
+    else if (slash == path)
+        n = snprintf(given, sizeof given, "/");
+    else
+        n = snprintf(given, sizeof given, "%.*s", (int)(slash - path), path);
+    if (n < 0 || (size_t)n >= sizeof given) return cv_errf(err, CV_ERANGE, "%s: path too long", path);
+    if (realpath(given, resolved))
+        n = snprintf(dir, cap, "%s", resolved);
+    else if (given[0] == '/')
+        n = snprintf(dir, cap, "%s", given);
+    else if (getcwd(cwd, sizeof cwd))
+        n = snprintf(dir, cap, "%s/%s", cwd, given);
+    else
+        return cv_errf(err, CV_EIO, "cannot read the working directory: %s", strerror(errno));
+    if (n < 0 || (size_t)n >= cap) return cv_errf(err, CV_ERANGE, "%s: path too long", path);
+    return 0;
+}
+
+/* Makes the relative dataset paths of a job spec (trial.dataset.csv, test_csv, images, labels,
+ * test_images, test_labels) relative to the directory of the spec file at path, the way a user
+ * reads them, instead of to caviard's working directory. Absolute paths are left as they are.
+ * Sets *changed when a path was rewritten. tree is modified in place. */
+static int resolve_dataset_paths(cJSON *tree, const char *path, int *changed, char *err) {
+    char dir[PATH_MAX], joined[2 * PATH_MAX];
+    cJSON *ds = cJSON_GetObjectItemCaseSensitive(field(tree, "trial"), "dataset");
+    *changed = 0;
+    if (!cJSON_IsObject(ds)) return 0;
+    for (size_t i = 0; i < sizeof DATASET_FILE_FIELDS / sizeof DATASET_FILE_FIELDS[0]; i++) {
+        const cJSON *v = field(ds, DATASET_FILE_FIELDS[i]);
+        if (!cJSON_IsString(v) || !v->valuestring[0] || v->valuestring[0] == '/') continue;
+        if (!*changed) {
+            int rc = spec_directory(path, dir, sizeof dir, err);
+            if (rc < 0) return rc;
+        }
+        const char *given = v->valuestring;
+        while (given[0] == '.' && given[1] == '/') /* "./data.csv" reads better without "./" */
+            given += 2;
+        int n = snprintf(joined, sizeof joined, "%s%s%s", dir,
+                         dir[strlen(dir) - 1] == '/' ? "" : "/", given);
+        if (n < 0 || (size_t)n >= sizeof joined)
+            return cv_errf(err, CV_ERANGE, "trial.dataset.%s: path too long",
+                           DATASET_FILE_FIELDS[i]);
+        cJSON *abs = cJSON_CreateString(joined);
+        if (!abs || !cJSON_ReplaceItemInObjectCaseSensitive(ds, DATASET_FILE_FIELDS[i], abs)) {
+            cJSON_Delete(abs);
+            return cv_errf(err, CV_ENOMEM, "out of memory");
+        }
+        *changed = 1;
+    }
+    return 0;
+}
+
+/* Reads a job spec file whole after checking it is a JSON object, and makes its relative
+ * dataset paths relative to the file's directory (resolve_dataset_paths). On success *text
+ * holds the spec to send (malloc'd; the caller frees it) and *len its length. */
 static int read_job_file(const char *path, char **text, size_t *len, char *err) {
-    int rc = 0;
+    int rc = 0, changed = 0;
     cJSON *tree = NULL;
     *text = NULL;
     FILE *f = fopen(path, "rb");
@@ -206,6 +272,25 @@ static int read_job_file(const char *path, char **text, size_t *len, char *err) 
         rc = cv_errf(err, CV_EFORMAT, "%s: a job spec must be a JSON object", path);
         goto out;
     }
+    rc = resolve_dataset_paths(tree, path, &changed, why);
+    if (rc < 0) {
+        rc = cv_errf(err, rc, "%s: %s", path, why);
+        goto out;
+    }
+    if (changed) {
+        char *printed = cJSON_PrintUnformatted(tree);
+        size_t plen = printed ? strlen(printed) : 0;
+        if (!printed || plen > JOB_FILE_MAX) {
+            cJSON_free(printed);
+            rc = printed ? cv_errf(err, CV_ERANGE, "%s: larger than %u bytes with its dataset "
+                                   "paths made absolute", path, JOB_FILE_MAX)
+                         : cv_errf(err, CV_ENOMEM, "out of memory reading %s", path);
+            goto out;
+        }
+        memcpy(buf, printed, plen + 1);
+        cJSON_free(printed);
+        n = plen;
+    }
     *text = buf;
     *len = n;
     buf = NULL;
@@ -233,16 +318,21 @@ static double count_of(const cJSON *job, const char *status) {
     return field_num(field(job, "counts"), status, 0);
 }
 
-/* "2/3": the current round (shown 1-based) out of the planned rounds, or "2" alone. */
+/* "2/3": the current round out of the rounds the job plans, or "2" alone when the server does
+ * not say how many it plans. Rounds count from 1 in the API as here. */
 static char *format_round(const cJSON *job, char *buf, size_t cap) {
     const cJSON *round = field(job, "round");
-    int planned = cJSON_GetArraySize(field(field(field(job, "spec"), "refine"), "rounds"));
+    double planned = field_num(job, "rounds_planned", -1);
+    if (planned < 0) {
+        int n = cJSON_GetArraySize(field(field(field(job, "spec"), "refine"), "rounds"));
+        planned = n > 0 ? n : -1;
+    }
     if (!cJSON_IsNumber(round))
         snprintf(buf, cap, "-");
     else if (planned > 0)
-        snprintf(buf, cap, "%.0f/%d", round->valuedouble + 1, planned);
+        snprintf(buf, cap, "%.0f/%.0f", round->valuedouble, planned);
     else
-        snprintf(buf, cap, "%.0f", round->valuedouble + 1);
+        snprintf(buf, cap, "%.0f", round->valuedouble);
     return buf;
 }
 
@@ -639,11 +729,7 @@ static int print_trial_table(cv_cli_t *cli, const cJSON *job, const cJSON *trial
         } else {
             cv_table_set(t, col++, cv_fmt_number(field(trial, "id"), buf, sizeof buf));
             cv_table_set(t, col++, cv_fmt_number(field(trial, "number"), buf, sizeof buf));
-            const cJSON *round = field(trial, "round");
-            if (cJSON_IsNumber(round))
-                cv_table_setf(t, col++, "%.0f", round->valuedouble + 1);
-            else
-                cv_table_set(t, col++, "-");
+            cv_table_set(t, col++, cv_fmt_number(field(trial, "round"), buf, sizeof buf));
             cv_table_set(t, col++, field_str(trial, "status", "?"));
         }
         cv_table_set(t, col++, cv_fmt_number(field(trial, "dev_error"), buf, sizeof buf));
@@ -772,10 +858,10 @@ static int print_trial_detail(cv_cli_t *cli, int64_t id, const cJSON *trial, cha
     char buf[CV_FMT_CELL];
     const cJSON *p, *diag = field(trial, "diagnosis");
     FILE *out = cli->out;
-    double attempts = field_num(trial, "attempts", 0), round = field_num(trial, "round", -1);
+    double attempts = field_num(trial, "attempts", 0), round = field_num(trial, "round", 0);
 
     fprintf(out, "trial %" PRId64 " (job %.0f, number %.0f, round %.0f): %s, %.0f attempt%s", id,
-            field_num(trial, "job_id", 0), field_num(trial, "number", 0), round + 1,
+            field_num(trial, "job_id", 0), field_num(trial, "number", 0), round,
             field_str(trial, "status", "?"), attempts, attempts == 1 ? "" : "s");
     if (cJSON_IsString(field(trial, "worker_id")))
         fprintf(out, ", worker %s", field_str(trial, "worker_id", ""));

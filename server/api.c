@@ -12,6 +12,7 @@
 #include "common/hash.h"
 #include "common/json.h"
 #include "common/trial_spec.h"
+#include "server/job_spec.h"
 #include "worker/model_file.h"
 #include "worker/trial_data.h"
 
@@ -126,6 +127,39 @@ static cJSON *wrap(const char *key, cJSON *value) {
     return o;
 }
 
+/* ---- rounds as users count them --------------------------------------------------------- */
+
+/* The store numbers a job's rounds from 0; everything the API answers numbers them from 1, like
+ * the log and the CLI. These convert a reply's tree in place, just before it is sent. */
+static void round_to_user(cJSON *obj) {
+    cJSON *r = cJSON_GetObjectItemCaseSensitive(obj, "round");
+    if (cJSON_IsNumber(r)) cJSON_SetNumberValue(r, r->valuedouble + 1);
+}
+
+/* round_to_user on every element of an array (trials, jobs, rounds). */
+static void rounds_to_user(cJSON *array) {
+    cJSON *item;
+    cJSON_ArrayForEach(item, array) round_to_user(item);
+}
+
+/* A job as cv_store_job_get builds it: its round, its rounds and its best trial's round. */
+static void job_rounds_to_user(cJSON *job) {
+    round_to_user(job);
+    rounds_to_user(cJSON_GetObjectItemCaseSensitive(job, "rounds"));
+    round_to_user(cJSON_GetObjectItemCaseSensitive(job, "best"));
+}
+
+/* Adds "rounds_planned", the number of rounds of the job's schedule (refine.rounds, or the
+ * default schedule job_spec.h describes), read from its stored spec. Left out when the stored
+ * spec no longer parses. */
+static void add_rounds_planned(cJSON *job) {
+    char err[CV_ERRLEN];
+    cv_job_spec_t spec;
+    if (cv_job_spec_from_json(&spec, cJSON_GetObjectItemCaseSensitive(job, "spec"), err)) return;
+    cJSON_AddNumberToObject(job, "rounds_planned", (double)spec.n_rounds);
+    cv_job_spec_finish(&spec);
+}
+
 static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     char err[CV_ERRLEN];
     cJSON *job = NULL;
@@ -136,6 +170,8 @@ static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     const cJSON *max = cJSON_GetObjectItemCaseSensitive(budget, "max_trials");
     cJSON_AddNumberToObject(job, "max_trials", cJSON_IsNumber(max) ? max->valuedouble : 0);
     cJSON_AddNumberToObject(job, "running", cv_sched_running(api->sched, id));
+    add_rounds_planned(job);
+    job_rounds_to_user(job);
     cv_http_respond_json(res, 200, job);
 }
 
@@ -148,6 +184,7 @@ static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_respon
     cJSON *job = NULL;
     cJSON *out = cJSON_CreateObject();
     if (cv_store_job_get(api->ro, id, &job, err) == 0 && out) {
+        job_rounds_to_user(job);
         cJSON_AddNumberToObject(out, "id", (double)id);
         cJSON_AddItemToObject(out, "job", job);
         REPLY(cv_http_respond_json(res, 201, out));
@@ -175,6 +212,7 @@ static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_res
         REPLY(cv_http_json_error(res, 400, "order: must be \"best\" or \"number\", got \"%s\"",
                                   order));
     if (rc) REPLY(store_error(res, rc, "job", err));
+    rounds_to_user(trials);
     cv_http_respond_json(res, 200, wrap("trials", trials));
 }
 
@@ -340,6 +378,7 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
         cJSON *jobs = NULL;
         int rc = cv_store_jobs_list(api->ro, &jobs, err);
         if (rc) REPLY(store_error(res, rc, "jobs", err));
+        rounds_to_user(jobs);
         REPLY(cv_http_respond_json(res, 200, wrap("jobs", jobs)));
     }
     if (!strcmp(p, "/v1/stats")) {
@@ -370,6 +409,7 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
         cJSON *t = NULL;
         int rc = cv_store_trial_get(api->ro, id, &t, err);
         if (rc) REPLY(store_error(res, rc, "trial", err));
+        round_to_user(t);
         REPLY(cv_http_respond_json(res, 200, t));
     }
     if (!strncmp(p, "/v1/jobs/", 9)) {

@@ -488,8 +488,8 @@ static int job_advance(cv_sched_t *s, job_t *job, double now, char *err) {
             return job_finish(s, job, CV_STORE_JOB_COMPLETED, "the search space is exhausted",
                               now, err);
         if (s->cfg.log)
-            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: round %d samples %d trials",
-                   (long long)job->id, next, made);
+            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: round %d of %zu samples %d trials",
+                   (long long)job->id, next + 1, job->spec.n_rounds, made);
     }
     return 0;
 }
@@ -1162,8 +1162,9 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
         rc = cv_store_trials_each(s->cfg.store, job->id, resume_trial, &ctx, err);
         if (rc == 0) rc = job_advance(s, job, now, err);
         if (rc == 0 && s->cfg.log)
-            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld resumed in round %d: %zu trials, %d open",
-                   (long long)job->id, job->round, job->n_trials, job->open);
+            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld resumed in round %d of %zu: %zu trials, "
+                   "%d open", (long long)job->id, job->round + 1, job->spec.n_rounds,
+                   job->n_trials, job->open);
     }
     if (rc == 0) rc = commit(s, err);
     if (rc) {

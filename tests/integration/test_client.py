@@ -58,27 +58,28 @@ def trial(tid, number, rnd, status, dev_error, lr, units, act, **extra):
 
 
 TRIALS = [
-    trial(101, 0, 0, "completed", 0.0425, 0.0123456789, 16, "tanh"),
-    trial(102, 1, 0, "completed", 0.0975, 0.00234, 8, "relu"),
-    trial(103, 2, 0, "failed", None, 0.0871, 32, "relu", diagnosis=None,
+    trial(101, 0, 1, "completed", 0.0425, 0.0123456789, 16, "tanh"),
+    trial(102, 1, 1, "completed", 0.0975, 0.00234, 8, "relu"),
+    trial(103, 2, 1, "failed", None, 0.0871, 32, "relu", diagnosis=None,
           error="dataset: cannot open m.csv", epochs_run=None, best_epoch=None),
-    trial(104, 3, 1, "completed", 0.0512, 0.0155, 16, "tanh, \"quoted\""),
+    trial(104, 3, 2, "completed", 0.0512, 0.0155, 16, "tanh, \"quoted\""),
 ]
 BEST = [TRIALS[0], TRIALS[3], TRIALS[1]]
 
 
 def job_detail(status, completed):
     return {"id": 7, "name": "moons-small", "objective": "dev_error", "status": status,
-            "round": 1, "created_at": 1700000000.0,
+            "round": 2, "created_at": 1700000000.0,
             "finished_at": None if status == "running" else 1700000100.0, "error": None,
             "spec": SPEC, "max_trials": 8, "running": 0 if status != "running" else 2,
+            "rounds_planned": 3,
             "region": {"learning_rate": {"min": 0.005, "max": 0.04},
                        "hidden_units": {"min": 8, "max": 32},
                        "activation": {"weights": {"relu": 0.25, "tanh": 0.75}}},
             "counts": {"queued": 1, "running": 2 if status == "running" else 0,
                        "completed": completed, "failed": 1, "diverged": 0, "lost": 0,
                        "cancelled": 0},
-            "rounds": [{"round": 0, "size": 4, "region": {}}, {"round": 1, "size": 2,
+            "rounds": [{"round": 1, "size": 4, "region": {}}, {"round": 2, "size": 2,
                                                               "region": {}}],
             "best": TRIALS[0], "test_result": None}
 
@@ -141,10 +142,10 @@ def make_handler(state):
             if p == "/v1/jobs":
                 return self.answer(200, {"jobs": [
                     {"id": 7, "name": "moons-small", "objective": "dev_error",
-                     "status": "running", "round": 1, "created_at": 1700000000.0,
+                     "status": "running", "round": 2, "created_at": 1700000000.0,
                      "finished_at": None, "error": None},
                     {"id": 8, "name": "second-search", "objective": "dev_error",
-                     "status": "cancelled", "round": 0, "created_at": 1700000200.0,
+                     "status": "cancelled", "round": 1, "created_at": 1700000200.0,
                      "finished_at": 1700000300.0, "error": None}]})
             if p == "/v1/jobs/7":
                 with state.lock:
@@ -156,7 +157,9 @@ def make_handler(state):
                                                    completed))
             if p == "/v1/jobs/8":
                 d = job_detail("cancelled", 0)
-                d.update(id=8, name="second-search", best=None, round=0)
+                # No refine.rounds: only rounds_planned tells how many rounds the job has.
+                d.update(id=8, name="second-search", best=None, round=1,
+                         spec={k: v for k, v in SPEC.items() if k != "refine"})
                 return self.answer(200, d)
             if p == "/v1/jobs/7/trials":
                 order, limit = q.get("order", "number"), int(q.get("limit", "0"))
@@ -276,7 +279,11 @@ class Submit(Base):
         posts = self.requests("POST", "/v1/jobs")
         self.assertEqual(len(posts), 1)
         with open(SMALL) as f:
-            self.assertEqual(json.loads(posts[0]["body"]), json.load(f))
+            expected = json.load(f)
+        # The dataset path, relative to the spec file, is sent absolute; nothing else changes.
+        expected["trial"]["dataset"]["csv"] = os.path.join(
+            os.path.realpath(os.path.dirname(SMALL)), "data", "moons.csv")
+        self.assertEqual(json.loads(posts[0]["body"]), expected)
         self.assertEqual(posts[0]["headers"].get("Content-Type"), "application/json")
 
     def test_token_sent_as_bearer_from_option_and_environment(self):
@@ -339,6 +346,10 @@ class Status(Base):
         self.assertIn("1/8", lines[1])      # completed / max_trials
         self.assertIn("second-search", lines[2])
         self.assertIn("cancelled", lines[2])
+        # Rounds count from 1 as the API sends them; the total comes from rounds_planned when
+        # the spec gives no refine.rounds.
+        self.assertEqual(lines[1].split()[3], "2/3")
+        self.assertEqual(lines[2].split()[3], "1/3")
 
     def test_one_job_in_detail(self):
         out = self.ok("status", "7")
@@ -403,6 +414,8 @@ class Trials(Base):
         self.assertIn("STATUS", lines[0])
         self.assertIn("failed", lines[3])
         self.assertIn("103", lines[3])
+        self.assertEqual(lines[1].split()[:3], ["101", "0", "1"])  # TRIAL NUMBER ROUND
+        self.assertEqual(lines[4].split()[:3], ["104", "3", "2"])
 
     def test_one_trial_with_params_metrics_diagnosis_and_curve(self):
         out = self.ok("trial", "101")

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Specification of the `caviar` command-line client against the real coordinator: caviard with
+real local workers on loopback ephemeral ports and a temporary database, driven through the CLI
+the way the README tells a new user to, asserting what the user sees (the output, the messages,
+the exit status). test_client.py covers rendering and usage against a fake coordinator.
+
+Usage: test_cli_daemon.py BUILD_DIR SOURCE_ROOT"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from caviar_harness import Coordinator  # noqa: E402
+
+BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
+ROOT = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "."
+CAVIAR = os.path.join(BUILD, "client", "caviar")
+WORKER = os.path.join(BUILD, "worker", "caviar-worker")
+MOONS = os.path.join(ROOT, "examples", "data", "moons.csv")
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items()
+            if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+            and not k.startswith("CAVIAR_")}
+
+
+def assert_clean(stderr):
+    """No sanitizer report (the sanitizer build runs these tests too)."""
+    if "Sanitizer" in stderr or "runtime error" in stderr:
+        raise AssertionError("sanitizer report:\n" + stderr)
+
+
+def cli(coordinator, *args, cwd=None, timeout=120):
+    """(exit status, stdout, stderr) of `caviar --server URL ARGS` run in cwd."""
+    p = subprocess.run([CAVIAR, "--server", f"http://127.0.0.1:{coordinator.port}", *args],
+                       capture_output=True, text=True, timeout=timeout, env=clean_env(), cwd=cwd)
+    assert_clean(p.stderr)
+    return p.returncode, p.stdout, p.stderr
+
+
+def job_spec(csv, trials=4, rounds=(2, 2), epochs=5, patience=None, parallel=2):
+    spec = {
+        "name": "moons-cli",
+        "trial": {"dataset": {"format": "csv", "csv": csv, "label_column": "label"},
+                  "split": {"train": 0.6, "dev": 0.2, "test": 0.2},
+                  "epochs": epochs, "optimizer": "adam"},
+        "space": {"learning_rate": {"type": "float", "scale": "log", "min": 1e-3, "max": 0.1},
+                  "hidden_units": {"type": "int", "scale": "power_of_two", "min": 4, "max": 16}},
+        "budget": {"max_trials": trials, "max_parallel": parallel},
+        "seed": 3,
+    }
+    if rounds is not None:
+        spec["refine"] = {"rounds": list(rounds)}
+    if patience is not None:
+        spec["trial"]["patience"] = patience
+    return spec
+
+
+def write_spec(directory, spec):
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "job.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    return path
+
+
+class FinishedJob(unittest.TestCase):
+    """A small two-round job submitted with `caviar submit` from another directory than the
+    spec's, whose dataset path is relative to the spec file; it runs to completion."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Coordinator(BUILD, workers=2).start()
+        cls.tmp = cls.c.dir
+        cls.specs = os.path.join(cls.tmp, "specs")
+        os.makedirs(os.path.join(cls.specs, "data"))
+        shutil.copy(MOONS, os.path.join(cls.specs, "data", "moons.csv"))
+        write_spec(cls.specs, job_spec("data/moons.csv"))
+        cls.elsewhere = os.path.join(cls.tmp, "elsewhere")
+        os.makedirs(cls.elsewhere)
+        code, out, err = cli(cls.c, "submit", "../specs/job.json", cwd=cls.elsewhere)
+        assert code == 0, err + cls.c.log_text()
+        cls.job_id = int(out.strip())
+        cls.final = cls.c.wait_job(cls.job_id, timeout=240)
+        assert cls.final["status"] == "completed", cls.c.log_text()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
+    def trials(self):
+        status, body = self.c.request("GET", f"/v1/jobs/{self.job_id}/trials")
+        self.assertEqual(status, 200)
+        return body["trials"]
+
+    def test_relative_dataset_path_is_read_beside_the_spec_file(self):
+        # caviard runs in another directory; the path in the spec is relative to the spec.
+        self.assertNotEqual(os.path.realpath(os.getcwd()), os.path.realpath(self.specs))
+        self.assertEqual(self.final["spec"]["trial"]["dataset"]["csv"],
+                         os.path.join(os.path.realpath(self.specs), "data", "moons.csv"))
+        self.assertEqual(self.final["counts"]["completed"], 4)
+
+    def test_missing_dataset_is_named_by_the_absolute_path_tried(self):
+        other = os.path.join(self.tmp, "other")
+        write_spec(other, job_spec("nope/moons.csv"))
+        code, out, err = cli(self.c, "submit", "../other/job.json", cwd=self.elsewhere)
+        self.assertEqual(code, 1)
+        self.assertEqual(out, "")
+        self.assertIn("trial.dataset.csv: cannot open "
+                      f"{os.path.join(os.path.realpath(other), 'nope', 'moons.csv')}: "
+                      "No such file or directory", err)
+
+    def test_server_names_where_it_looked_for_a_relative_path(self):
+        # Another client may still send a relative path: caviard says where it looked.
+        status, body = self.c.request("POST", "/v1/jobs", job_spec("no/such.csv"))
+        self.assertEqual(status, 400)
+        self.assertIn("trial.dataset.csv: cannot open no/such.csv (looked for "
+                      f"{os.path.join(os.getcwd(), 'no', 'such.csv')})", body["error"])
+
+    def test_rounds_count_from_1_in_the_api_the_log_and_the_cli(self):
+        self.assertEqual(self.final["round"], 2)
+        self.assertEqual([r["round"] for r in self.final["rounds"]], [1, 2])
+        self.assertEqual(self.final["rounds_planned"], 2)
+        self.assertEqual(sorted({t["round"] for t in self.trials()}), [1, 2])
+        status, jobs = self.c.request("GET", "/v1/jobs")
+        self.assertEqual([j["round"] for j in jobs["jobs"] if j["id"] == self.job_id], [2])
+        self.assertIn(f"job {self.job_id}: round 2 of 2 samples 2 trials", self.c.log_text())
+        code, out, err = cli(self.c, "status", str(self.job_id))
+        self.assertEqual(code, 0, err)
+        self.assertIn("round      2/2", out)
+        code, out, err = cli(self.c, "trials", str(self.job_id))
+        self.assertEqual(code, 0, err)
+        rounds = [line.split()[2] for line in out.strip().split("\n")[1:]]
+        self.assertEqual(sorted(rounds), ["1", "1", "2", "2"])
+        first = min(self.trials(), key=lambda t: t["number"])
+        code, out, err = cli(self.c, "trial", str(first["id"]))
+        self.assertEqual(code, 0, err)
+        self.assertIn(f"(job {self.job_id}, number 0, round 1)", out)
+
+    def test_default_schedule_shows_its_planned_rounds(self):
+        # No refine.rounds: 5 trials are split 2, 2, 1 (job_spec.h), and the CLI says "1/3".
+        spec = write_spec(os.path.join(self.tmp, "default"),
+                          job_spec(os.path.join(self.specs, "data", "moons.csv"), trials=5,
+                                   rounds=None, epochs=1))
+        code, out, err = cli(self.c, "submit", spec)
+        self.assertEqual(code, 0, err)
+        job_id = int(out.strip())
+        code, out, err = cli(self.c, "status", str(job_id))
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"round      [123]/3\n")
+        self.c.wait_job(job_id, timeout=240)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
