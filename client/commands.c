@@ -647,6 +647,18 @@ static void print_job_detail(cv_cli_t *cli, int64_t id, const cJSON *job) {
         format_test_result(field(job, "test_result"), buf, sizeof buf);
         detail_line(out, "test", buf);
     }
+    if (cJSON_GetArraySize(field(job, "quarantined_workers")) > 0) {
+        size_t n = 0;
+        buf[0] = '\0';
+        cJSON_ArrayForEach(p, field(job, "quarantined_workers")) {
+            if (n < sizeof buf)
+                n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", n ? ", " : "",
+                                      field_str(p, "worker_id", "?"));
+        }
+        if (n < sizeof buf)
+            snprintf(buf + n, sizeof buf - n, " (they get no trials; see caviar workers)");
+        detail_line(out, "quarantine", buf);
+    }
     if (cJSON_IsString(field(job, "error"))) detail_line(out, "error", field_str(job, "error", ""));
 }
 
@@ -1101,17 +1113,35 @@ out_job:
     return rc;
 }
 
-/* A worker's state word. */
+/* A worker's state word: the API's "state" (idle, running, quarantined, disconnected). */
 static const char *worker_state(const cJSON *w) {
-    if (cJSON_IsTrue(field(w, "quarantined"))) return "quarantined";
-    if (cJSON_IsFalse(field(w, "connected"))) return "gone";
-    return cJSON_IsNumber(field(w, "trial_id")) ? "busy" : "idle";
+    const char *state = field_str(w, "state", NULL);
+    if (state) return state;
+    if (cJSON_IsTrue(field(w, "quarantined")) || field_num(w, "quarantined", 0) == 1)
+        return "quarantined";
+    return "?";
+}
+
+/* How long ago a timestamp was, for a table: "4 s ago", "12 min ago", or the time itself when
+ * it is more than an hour ago; "-" when missing. */
+static char *format_ago(const cJSON *v, char *buf, size_t cap) {
+    double age = cJSON_IsNumber(v) ? (double)time(NULL) - v->valuedouble : -1;
+    if (!cJSON_IsNumber(v)) return cv_fmt_time(v, buf, cap);
+    if (age < 1)
+        snprintf(buf, cap, "just now");
+    else if (age < 120)
+        snprintf(buf, cap, "%.0f s ago", floor(age));
+    else if (age < 3600)
+        snprintf(buf, cap, "%.0f min ago", floor(age / 60));
+    else
+        cv_fmt_time(v, buf, cap);
+    return buf;
 }
 
 int cv_cmd_workers(cv_cli_t *cli, int argc, char **argv, char *err) {
-    static const char *const headers[] = {"ID",    "HOST", "VERSION", "THREADS",  "STATE",
-                                          "TRIAL", "DONE", "FAILS",   "LAST_SEEN"};
-    static const int right[] = {0, 0, 0, 1, 0, 1, 1, 1, 0};
+    static const char *const headers[] = {"ID",    "HOST",  "VERSION", "THREADS", "STATE",
+                                          "JOB",   "TRIAL", "DONE",    "FAILS",   "LAST_SEEN"};
+    static const int right[] = {0, 0, 0, 1, 0, 1, 1, 1, 1, 0};
     char buf[CV_FMT_CELL];
     const char *pos[1];
     size_t n_pos;
@@ -1144,10 +1174,11 @@ int cv_cmd_workers(cv_cli_t *cli, int argc, char **argv, char *err) {
         cv_table_set(t, 2, cv_fmt_value(field(w, "version"), buf, sizeof buf));
         cv_table_set(t, 3, cv_fmt_number(field(w, "threads"), buf, sizeof buf));
         cv_table_set(t, 4, worker_state(w));
-        cv_table_set(t, 5, cv_fmt_number(field(w, "trial_id"), buf, sizeof buf));
-        cv_table_set(t, 6, cv_fmt_number(field(w, "trials_done"), buf, sizeof buf));
-        cv_table_set(t, 7, cv_fmt_number(field(w, "consecutive_failures"), buf, sizeof buf));
-        cv_table_set(t, 8, cv_fmt_time(field(w, "last_seen"), buf, sizeof buf));
+        cv_table_set(t, 5, cv_fmt_number(field(w, "job_id"), buf, sizeof buf));
+        cv_table_set(t, 6, cv_fmt_number(field(w, "trial_id"), buf, sizeof buf));
+        cv_table_set(t, 7, cv_fmt_number(field(w, "trials_done"), buf, sizeof buf));
+        cv_table_set(t, 8, cv_fmt_number(field(w, "consecutive_failures"), buf, sizeof buf));
+        cv_table_set(t, 9, format_ago(field(w, "last_seen"), buf, sizeof buf));
     }
     rc = cv_table_print(t, cli->out, 0);
     if (rc < 0) rc = cv_errf(err, rc, "cannot print the worker table: %s", cv_strerror(rc));

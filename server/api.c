@@ -354,6 +354,76 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
     cv_http_respond_json(res, 202, o);
 }
 
+/* ---- workers ---------------------------------------------------------------------------- */
+
+/* The live view of worker id among views[0..n): the connection running a trial, else the one
+ * heard from last. NULL when the worker is not connected. */
+static const cv_sched_worker_view_t *live_worker(const cv_sched_worker_view_t *views, size_t n,
+                                                 const char *id) {
+    const cv_sched_worker_view_t *found = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(views[i].id, id)) continue;
+        if (!found || (views[i].trial_id && !found->trial_id) ||
+            (!views[i].trial_id == !found->trial_id && views[i].last_seen > found->last_seen))
+            found = &views[i];
+    }
+    return found;
+}
+
+/* Adds what the scheduler knows of a stored worker row: connected, state (idle, running,
+ * quarantined or disconnected), trial_id and job_id (null when idle), and last_seen from its
+ * last message when it is connected. Returns 0 or CV_ENOMEM. */
+static int add_live_fields(cJSON *row, const cv_sched_worker_view_t *live) {
+    const char *state = "disconnected";
+    const cJSON *flag = cJSON_GetObjectItemCaseSensitive(row, "quarantined");
+    int quarantined = cJSON_IsNumber(flag) && flag->valueint != 0;
+    if (live && live->trial_id) state = "running";
+    else if (live && (live->quarantined || quarantined)) state = "quarantined";
+    else if (live) state = "idle";
+    cJSON *trial = live && live->trial_id ? cJSON_CreateNumber((double)live->trial_id)
+                                          : cJSON_CreateNull();
+    cJSON *job = live && live->job_id ? cJSON_CreateNumber((double)live->job_id)
+                                      : cJSON_CreateNull();
+    int ok = trial && job && cJSON_AddItemToObject(row, "trial_id", trial);
+    if (!ok) cJSON_Delete(trial);
+    ok = ok && cJSON_AddItemToObject(row, "job_id", job);
+    if (!ok) cJSON_Delete(job);
+    ok = ok && cJSON_AddBoolToObject(row, "connected", live != NULL) &&
+         cJSON_AddStringToObject(row, "state", state);
+    if (ok && live) {
+        cJSON *seen = cJSON_GetObjectItemCaseSensitive(row, "last_seen");
+        if (cJSON_IsNumber(seen) && live->last_seen > seen->valuedouble)
+            cJSON_SetNumberValue(seen, live->last_seen);
+    }
+    return ok ? 0 : CV_ENOMEM;
+}
+
+/* GET /v1/workers: every worker the store has seen, with what the scheduler says each connected
+ * one is doing now. */
+static void get_workers(cv_api_t *api, cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    cJSON *rows = NULL, *row;
+    int rc = cv_store_workers_list(api->ro, &rows, err);
+    if (rc) REPLY(store_error(res, rc, "workers", err));
+    size_t n = cv_sched_workers_view(api->sched, NULL, 0);
+    cv_sched_worker_view_t *views = n ? calloc(n, sizeof *views) : NULL;
+    if (n && !views) {
+        cJSON_Delete(rows);
+        REPLY(cv_http_json_error(res, 500, "out of memory"));
+    }
+    n = cv_sched_workers_view(api->sched, views, n);
+    cJSON_ArrayForEach(row, rows) {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "id"));
+        if (add_live_fields(row, id ? live_worker(views, n, id) : NULL)) {
+            free(views);
+            cJSON_Delete(rows);
+            REPLY(cv_http_json_error(res, 500, "out of memory"));
+        }
+    }
+    free(views);
+    cv_http_respond_json(res, 200, wrap("workers", rows));
+}
+
 /* ---- routing ---------------------------------------------------------------------------- */
 
 void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_response_t *res) {
@@ -397,10 +467,7 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     }
     if (!strcmp(p, "/v1/workers")) {
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        cJSON *w = NULL;
-        int rc = cv_store_workers_list(api->ro, &w, err);
-        if (rc) REPLY(store_error(res, rc, "workers", err));
-        REPLY(cv_http_respond_json(res, 200, wrap("workers", w)));
+        REPLY(get_workers(api, res));
     }
     if (!strncmp(p, "/v1/trials/", 11)) {
         int64_t id = parse_id(p + 11, &rest);

@@ -63,6 +63,7 @@ struct cv_sched_worker {
     char id[65];
     trial_t *trial;          /* the trial it runs, or NULL when idle */
     int quarantined;         /* 1: gets no trials (too many failures in a row) */
+    double last_seen;        /* wall-clock seconds of its last message (hello included) */
     cv_sched_worker_t *next, *prev;
 };
 
@@ -663,6 +664,7 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
     cv_sched_worker_t *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->conn = conn;
+    w->last_seen = now;
     snprintf(w->id, sizeof w->id, "%s", worker_id);
     w->next = s->workers;
     if (s->workers) s->workers->prev = w;
@@ -794,6 +796,25 @@ void cv_sched_dispatch(cv_sched_t *s, double now) {
             return;
         }
     }
+}
+
+void cv_sched_worker_seen(cv_sched_worker_t *w, double now) {
+    if (w && now > w->last_seen) w->last_seen = now;
+}
+
+size_t cv_sched_workers_view(const cv_sched_t *s, cv_sched_worker_view_t *out, size_t cap) {
+    size_t n = 0;
+    for (const cv_sched_worker_t *w = s->workers; w; w = w->next, n++) {
+        if (n >= cap) continue;
+        out[n] = (cv_sched_worker_view_t){
+            .id = w->id,
+            .quarantined = w->quarantined,
+            .trial_id = w->trial ? w->trial->id : 0,
+            .job_id = w->trial ? w->trial->job->id : 0,
+            .last_seen = w->last_seen,
+        };
+    }
+    return n;
 }
 
 int cv_sched_busy(const cv_sched_t *s) {

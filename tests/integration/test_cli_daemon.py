@@ -159,5 +159,65 @@ class FinishedJob(unittest.TestCase):
         self.c.wait_job(job_id, timeout=240)
 
 
+class BusyWorker(unittest.TestCase):
+    """One local worker busy on a slow trial (wide layers, thousands of epochs on moons)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Coordinator(BUILD, workers=1).start()
+        cls.c.wait_workers(1)
+        spec = job_spec(MOONS, trials=1, rounds=None, epochs=20000, parallel=1)
+        spec["trial"]["hidden_units"] = 512
+        del spec["space"]["hidden_units"]
+        code, out, err = cli(cls.c, "submit", write_spec(os.path.join(cls.c.dir, "slow"), spec))
+        assert code == 0, err
+        cls.job_id = int(out.strip())
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            trials = cls.c.request("GET", f"/v1/jobs/{cls.job_id}/trials")[1]["trials"]
+            if trials and trials[0]["status"] == "running":
+                cls.trial_id = trials[0]["id"]
+                if cls.c.request("GET", f"/v1/trials/{cls.trial_id}")[1]["curve"]:
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the slow trial did not start:\n" + cls.c.log_text())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
+    def worker(self):
+        status, body = self.c.request("GET", "/v1/workers")
+        self.assertEqual(status, 200)
+        self.assertEqual(len(body["workers"]), 1)
+        return body["workers"][0]
+
+    def test_workers_says_what_each_worker_is_doing(self):
+        code, out, err = cli(self.c, "workers")
+        self.assertEqual(code, 0, err)
+        header, row = out.strip().split("\n")
+        self.assertEqual(header.split()[4:7], ["STATE", "JOB", "TRIAL"])
+        self.assertEqual(row.split()[0], "local-0")
+        self.assertEqual(row.split()[4:7], ["running", str(self.job_id), str(self.trial_id)])
+        w = self.worker()
+        self.assertEqual((w["connected"], w["state"], w["trial_id"], w["job_id"]),
+                         (True, "running", self.trial_id, self.job_id))
+        # last_seen follows the worker's messages instead of staying at its hello.
+        first = w["last_seen"]
+        time.sleep(2.5)
+        later = self.worker()["last_seen"]
+        self.assertGreater(later, first)
+        self.assertGreater(later - w["first_seen"], 2)
+        # Once its job is cancelled the worker is idle again.
+        code, out, err = cli(self.c, "cancel", str(self.job_id))
+        self.assertEqual(code, 0, err)
+        deadline = time.time() + 30
+        while self.worker()["state"] != "idle" and time.time() < deadline:
+            time.sleep(0.1)
+        code, out, err = cli(self.c, "workers")
+        self.assertEqual(out.strip().split("\n")[1].split()[4:7], ["idle", "-", "-"])
+
+
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], "-v"])

@@ -81,7 +81,8 @@ def job_detail(status, completed):
                        "cancelled": 0},
             "rounds": [{"round": 1, "size": 4, "region": {}}, {"round": 2, "size": 2,
                                                               "region": {}}],
-            "best": TRIALS[0], "test_result": None}
+            "best": TRIALS[0], "test_result": None,
+            "quarantined_workers": [{"worker_id": "w-2"}]}
 
 
 CURVE = [{"epoch": e, "train_cost": 0.9 - e * 0.05, "train_cost_reg": 0.95 - e * 0.05,
@@ -94,11 +95,16 @@ EVALUATION = {"test_accuracy": 0.9475, "test_error": 0.0525, "test_cost": 0.1402
 
 WORKERS = [{"id": "w-1", "version": "0.1.0", "threads": 4, "host": "node-a",
             "first_seen": 1700000000.0, "last_seen": 1700000050.0, "trials_done": 12,
-            "consecutive_failures": 0, "quarantined": False, "connected": True, "trial_id": 104},
+            "consecutive_failures": 0, "quarantined": 0, "connected": True, "state": "running",
+            "trial_id": 104, "job_id": 7},
            {"id": "w-2", "version": "0.1.0", "threads": 2, "host": "node-b",
             "first_seen": 1700000000.0, "last_seen": 1700000040.0, "trials_done": 3,
-            "consecutive_failures": 3, "quarantined": True, "connected": True,
-            "trial_id": None}]
+            "consecutive_failures": 3, "quarantined": 1, "connected": True,
+            "state": "quarantined", "trial_id": None, "job_id": None},
+           {"id": "w-3", "version": "0.1.0", "threads": 1, "host": "node-c",
+            "first_seen": 1700000000.0, "last_seen": 1700000030.0, "trials_done": 0,
+            "consecutive_failures": 0, "quarantined": 0, "connected": False,
+            "state": "disconnected", "trial_id": None, "job_id": None}]
 
 
 class FakeState:
@@ -359,6 +365,7 @@ class Status(Base):
         self.assertIn("2 running", out)
         self.assertIn("(max 8)", out)
         self.assertIn("round      2/3", out)
+        self.assertIn("quarantine w-2 (they get no trials", out)
         self.assertIn("learning_rate [0.005, 0.04]", out)
         self.assertIn("activation {relu 0.25, tanh 0.75}", out)
         self.assertIn("trial 101", out)
@@ -533,14 +540,15 @@ class Export(Base):
 
 
 class Workers(Base):
-    def test_table(self):
+    def test_table_shows_what_each_worker_does(self):
         out = self.ok("workers")
         lines = out.strip().split("\n")
-        self.assertEqual(len(lines), 3)
-        self.assertIn("node-a", lines[1])
-        self.assertIn("busy", lines[1])
-        self.assertIn("104", lines[1])
-        self.assertIn("quarantined", lines[2])
+        self.assertEqual(len(lines), 4)
+        self.assertEqual(lines[0].split()[4:7], ["STATE", "JOB", "TRIAL"])
+        self.assertEqual(lines[1].split()[:7], ["w-1", "node-a", "0.1.0", "4", "running", "7",
+                                                "104"])
+        self.assertEqual(lines[2].split()[4:7], ["quarantined", "-", "-"])
+        self.assertEqual(lines[3].split()[4:7], ["disconnected", "-", "-"])
 
 
 class Failures(Base):

@@ -149,9 +149,14 @@ class ApiSchema(unittest.TestCase):
         self.assert_invalid("stats", {"results_committed": 4})
         worker = {"id": "local-0", "version": "0.1.0", "threads": 1, "host": "vm",
                   "first_seen": 1.0, "last_seen": 2.0, "trials_done": 2,
-                  "consecutive_failures": 0, "quarantined": 0}
+                  "consecutive_failures": 0, "quarantined": 0, "connected": True,
+                  "state": "running", "trial_id": 3, "job_id": 1}
         self.assert_valid("workers", {"workers": [worker]})
+        gone = dict(worker, connected=False, state="disconnected", trial_id=None, job_id=None)
+        self.assert_valid("workers", {"workers": [gone]})
         self.assert_invalid("workers", {"workers": [changed(worker, "quarantined", 2)]})
+        self.assert_invalid("workers", {"workers": [changed(worker, "state", "busy")]})
+        self.assert_invalid("workers", {"workers": [changed(worker, "trial_id", DELETE)]})
 
 
 if __name__ == "__main__":
