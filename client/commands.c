@@ -962,13 +962,16 @@ int cv_cmd_cancel(cv_cli_t *cli, int argc, char **argv, char *err) {
     return cancel_job(cli, id, err);
 }
 
-/* Asks for the test-set evaluation of a job's best trial (or top-k ensemble) and prints it. */
+/* Asks for the test-set evaluation of a job's best trial (or top-k ensemble; 0: whatever the
+ * job was scored with, else the best trial) and prints it. The server scores a job's test set
+ * once: asking for another ensemble size than the stored one is refused with its reason. */
 static int evaluate_job(cv_cli_t *cli, int64_t id, int64_t ensemble, char *err) {
-    char path[PATH_TEXT_MAX], body[64], line[512];
+    char path[PATH_TEXT_MAX], body[64] = "", line[512];
     cv_http_reply_t reply;
     snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "/evaluate", id);
-    int len = snprintf(body, sizeof body, "{\"ensemble\": %" PRId64 "}", ensemble);
-    int rc = api(cli, "POST", path, body, (size_t)len, EVALUATE_MS, &reply, err);
+    int len = ensemble > 0 ? snprintf(body, sizeof body, "{\"ensemble\": %" PRId64 "}", ensemble)
+                           : 0;
+    int rc = api(cli, "POST", path, len ? body : NULL, (size_t)len, EVALUATE_MS, &reply, err);
     if (rc < 0) return rc;
     /* 202: the evaluation runs in the background; its result lands in the job's test_result. */
     for (double waited = 0; reply.status == 202 && !*cli->stop; waited += 0.2) {
@@ -1008,7 +1011,7 @@ static int evaluate_job(cv_cli_t *cli, int64_t id, int64_t ensemble, char *err) 
 }
 
 int cv_cmd_evaluate(cv_cli_t *cli, int argc, char **argv, char *err) {
-    int64_t ensemble = 1, id;
+    int64_t ensemble = 0, id; /* 0: not given */
     const char *pos[1];
     size_t n_pos;
     const cv_arg_opt_t opts[] = {{"--ensemble", "-e", CV_ARG_INT, &ensemble, 1, 16}};
@@ -1216,7 +1219,7 @@ static int run_search(cv_cli_t *cli, const char *job_file, double interval, int6
 
 int cv_cmd_run(cv_cli_t *cli, int argc, char **argv, char *err) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int64_t workers = cpus > 0 ? cpus : 1, ensemble = 1;
+    int64_t workers = cpus > 0 ? cpus : 1, ensemble = 0; /* 0: not given */
     int keep = 0;
     double interval = 1.0;
     const char *pos[1], *log_path = "caviard.log";

@@ -30,6 +30,7 @@ typedef struct eval {
     uv_work_t work;
     cv_api_t *api;
     int64_t job_id;
+    int k;                            /* the ensemble size asked for */
     int count;                        /* models */
     char paths[MAX_ENSEMBLE][1024];
     int64_t trial_ids[MAX_ENSEMBLE];
@@ -274,6 +275,7 @@ static void after_eval(uv_work_t *work, int status) {
         } else {
             cJSON_AddStringToObject(o, "error", status ? "evaluation cancelled" : e->err);
         }
+        cJSON_AddNumberToObject(o, "ensemble", e->k);
         for (int i = 0; i < e->count; i++)
             cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)e->trial_ids[i]));
         cJSON_AddItemToObject(o, "trials", ids);
@@ -292,10 +294,28 @@ static void after_eval(uv_work_t *work, int status) {
     free(e);
 }
 
+/* The ensemble size a stored test result was asked for: its "ensemble", or the number of its
+ * models for a result stored before that field existed. */
+static int stored_ensemble(const cJSON *test) {
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(test, "ensemble");
+    if (cJSON_IsNumber(k)) return k->valueint;
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(test, "trials"));
+}
+
+/* The 409 for asking a job's test set again with another ensemble size than the one it was (or
+ * is being) scored with: the test set is scored once per job. */
+static void scored_once(cv_http_response_t *res, int64_t id, const char *verb, int k) {
+    char with[64];
+    if (k == 1) snprintf(with, sizeof with, "the best trial alone");
+    else snprintf(with, sizeof with, "an ensemble of %d", k);
+    cv_http_json_error(res, 409, "the test set of job %lld %s scored with %s; it is scored once "
+                       "per job so that it stays an unbiased estimate", (long long)id, verb, with);
+}
+
 static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req,
                          cv_http_response_t *res) {
     char err[CV_ERRLEN];
-    int k = 1;
+    int k = 1, k_given = 0;
     if (req->body_len) {
         cJSON *body = NULL;
         int rc = cv_json_decode(req->body, req->body_len, &body, err);
@@ -306,6 +326,7 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
         cJSON_Delete(body);
         if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
         k = (int)v;
+        k_given = e != NULL;
     }
     cJSON *job = NULL;
     int rc = cv_store_job_get(api->ro, id, &job, err);
@@ -317,6 +338,11 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
     /* Once: a stored result is the answer. A stored failure (the test set could not be read,
      * the daemon stopped mid-way) is not a result, so asking again starts a new evaluation. */
     if (test && cJSON_IsObject(test) && !cJSON_GetObjectItemCaseSensitive(test, "error")) {
+        int stored = stored_ensemble(test);
+        if (k_given && k != stored) {
+            cJSON_Delete(test);
+            REPLY(scored_once(res, id, "was already", stored));
+        }
         cJSON_AddBoolToObject(test, "cached", 1);
         REPLY(cv_http_respond_json(res, 200, test));
     }
@@ -326,13 +352,14 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
                                   (long long)id));
     for (eval_t *e = api->evals; e; e = e->next)
         if (e->job_id == id) {
+            if (k_given && k != e->k) REPLY(scored_once(res, id, "is being", e->k));
             cJSON *o = cJSON_CreateObject();
             if (o) cJSON_AddStringToObject(o, "status", "evaluating");
             REPLY(cv_http_respond_json(res, 202, o));
         }
     eval_t *e = calloc(1, sizeof *e);
     if (!e) REPLY(cv_http_json_error(res, 500, "out of memory"));
-    e->api = api, e->job_id = id;
+    e->api = api, e->job_id = id, e->k = k;
     e->count = cv_sched_best_models(api->sched, id, k, e->paths, e->trial_ids, &e->spec_json, err);
     if (e->count <= 0) {
         int failed = e->count < 0;

@@ -145,6 +145,25 @@ class FinishedJob(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertIn(f"(job {self.job_id}, number 0, round 1)", out)
 
+    def test_test_set_is_scored_once_per_job(self):
+        code, out, err = cli(self.c, "evaluate", str(self.job_id), "--ensemble", "3")
+        self.assertEqual(code, 0, err + self.c.log_text())
+        first = re.search(r"test accuracy (\S+)", out)
+        self.assertIsNotNone(first, out)
+        self.assertIn("ensemble of trials", out)
+        self.assertNotIn("[stored result]", out)
+        code, out, err = cli(self.c, "evaluate", str(self.job_id), "--ensemble", "5")
+        self.assertEqual(code, 1)
+        self.assertEqual(out, "")
+        self.assertIn(f"the test set of job {self.job_id} was already scored with an ensemble "
+                      "of 3; it is scored once per job so that it stays an unbiased estimate",
+                      err)
+        for again in ([], ["--ensemble", "3"]):
+            code, out, err = cli(self.c, "evaluate", str(self.job_id), *again)
+            self.assertEqual(code, 0, err)
+            self.assertIn(f"test accuracy {first.group(1)} ", out)
+            self.assertIn("[stored result]", out)
+
     def test_default_schedule_shows_its_planned_rounds(self):
         # No refine.rounds: 5 trials are split 2, 2, 1 (job_spec.h), and the CLI says "1/3".
         spec = write_spec(os.path.join(self.tmp, "default"),

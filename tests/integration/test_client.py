@@ -490,10 +490,11 @@ class WatchCancelEvaluate(Base):
         self.assertIn("test accuracy 0.9475", out)
         self.assertIn("101, 104, 102", out)
 
-    def test_evaluate_default_ensemble_is_1(self):
+    def test_evaluate_without_ensemble_asks_for_no_size(self):
+        # The server then answers with what the job was scored with, or the best trial alone.
         self.ok("evaluate", "7")
         post = self.requests("POST", "/v1/jobs/7/evaluate")[-1]
-        self.assertEqual(json.loads(post["body"]), {"ensemble": 1})
+        self.assertEqual(post["body"], b"")
 
 
 class Export(Base):

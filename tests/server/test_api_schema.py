@@ -139,6 +139,8 @@ class ApiSchema(unittest.TestCase):
         self.assert_valid("evaluate", result)
         self.assert_invalid("evaluate", changed(result, "cached", DELETE))
         self.assert_invalid("evaluate", changed(result, "error", "both"))
+        self.assert_valid("evaluate", dict(result, ensemble=3))
+        self.assert_invalid("evaluate", dict(result, ensemble=17))
 
     def test_cancel_stats_workers(self):
         self.assert_valid("cancel", {"id": 1, "status": "cancelled", "trials_cancelled": 2})
