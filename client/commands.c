@@ -758,6 +758,11 @@ static int print_trial_table(cv_cli_t *cli, const cJSON *job, const cJSON *trial
     int rc = cv_table_print(t, cli->out, 0);
     if (rc < 0) rc = cv_errf(err, rc, "cannot print the trial table: %s", cv_strerror(rc));
     cv_table_destroy(t);
+    const cJSON *top = cJSON_GetArrayItem(trials, 0);
+    if (rc == 0 && kind == TRIALS_RANKED && cJSON_IsString(field(top, "model_path")))
+        fprintf(cli->out, "model of trial %.0f: %s (on the coordinator; caviar model %.0f -o FILE "
+                "downloads it)\n", field_num(top, "id", 0), field_str(top, "model_path", ""),
+                field_num(top, "id", 0));
     return rc;
 }
 
@@ -898,6 +903,13 @@ static int print_trial_detail(cv_cli_t *cli, int64_t id, const cJSON *trial, cha
     }
     if (cJSON_IsString(field(trial, "error")))
         fprintf(out, "error      %s\n", field_str(trial, "error", ""));
+    if (cJSON_IsString(field(trial, "model_path")))
+        fprintf(out, "model      %s (on the coordinator; caviar model %" PRId64 " -o FILE "
+                "downloads it)\n", field_str(trial, "model_path", ""), id);
+    else
+        fprintf(out, "model      none%s\n",
+                strcmp(field_str(trial, "status", ""), "completed") == 0 ? ""
+                : " (only completed trials keep their model)");
     return print_curve(cli, trial, err);
 }
 
@@ -918,6 +930,58 @@ int cv_cmd_trial(cv_cli_t *cli, int argc, char **argv, char *err) {
         rc = print_raw(cli, &reply);
     else
         rc = print_trial_detail(cli, id, reply.json, err);
+    cv_http_reply_finish(&reply);
+    return rc;
+}
+
+/* ---- Models --------------------------------------------------------------------------- */
+
+#define MODEL_MS (5L * 60 * 1000) /* a model download: the file is read, then sent */
+
+/* Writes len bytes to path ("-": stdout, refused when it is a terminal). */
+static int write_file(cv_cli_t *cli, const char *path, const char *data, size_t len, char *err) {
+    int to_stdout = strcmp(path, "-") == 0;
+    if (to_stdout && isatty(fileno(cli->out)))
+        return cv_errf(err, CV_CLI_EUSAGE, "a model is binary: give -o FILE, or redirect stdout");
+    FILE *f = to_stdout ? cli->out : fopen(path, "wb");
+    if (!f) return cv_errf(err, CV_EIO, "%s: %s", path, strerror(errno));
+    size_t n = fwrite(data, 1, len, f);
+    int failed = n != len || (to_stdout ? fflush(f) != 0 : fclose(f) != 0);
+    if (failed && !to_stdout && n != len) fclose(f);
+    if (failed)
+        return cv_errf(err, CV_EIO, "%s: write failed: %s", to_stdout ? "stdout" : path,
+                       strerror(errno));
+    return 0;
+}
+
+int cv_cmd_model(cv_cli_t *cli, int argc, char **argv, char *err) {
+    char path[PATH_TEXT_MAX], fallback[64];
+    const char *output = NULL, *pos[1];
+    size_t n_pos;
+    int64_t id;
+    cv_http_reply_t reply;
+    const cv_arg_opt_t opts[] = {{"--output", "-o", CV_ARG_STRING, &output, 0, 0}};
+    int rc = parse_args(argc, argv, opts, 1, pos, 1, 1, &n_pos, "trial ID", err);
+    if (rc == 0) rc = parse_id(pos[0], "trial ID", &id, err);
+    if (rc < 0) return rc;
+    if (!output) {
+        snprintf(fallback, sizeof fallback, "trial-%" PRId64 ".model", id);
+        output = fallback;
+    }
+    snprintf(path, sizeof path, "/v1/trials/%" PRId64 "/model", id);
+    rc = cv_http_request(cli->http, "GET", path, NULL, 0, MODEL_MS, &reply, err);
+    if (rc < 0) return rc;
+    if (reply.status != 200) {
+        const char *message = cv_http_reply_error(&reply);
+        rc = message ? cv_errf(err, CV_CLI_EHTTP, "%s (HTTP %ld)", message, reply.status)
+                     : cv_errf(err, CV_CLI_EHTTP, "GET %s: the server answered HTTP %ld", path,
+                               reply.status);
+    } else {
+        rc = write_file(cli, output, reply.body, reply.body_len, err);
+        if (rc == 0 && strcmp(output, "-") != 0)
+            fprintf(stderr, "wrote the model of trial %" PRId64 " (%zu bytes) to %s\n", id,
+                    reply.body_len, output);
+    }
     cv_http_reply_finish(&reply);
     return rc;
 }

@@ -1,10 +1,12 @@
 /* HTTP routes of the coordinator; see api.h and schemas/api.md. */
 #include "server/api.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -49,6 +51,7 @@ struct cv_api {
     char *token;
     const cv_log_t *log;
     eval_t *evals;                    /* in flight */
+    int model_reads;                  /* model files being read on the thread pool */
 };
 
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
@@ -70,7 +73,7 @@ void cv_api_destroy(cv_api_t *api) {
 }
 
 int cv_api_idle(const cv_api_t *api) {
-    return api->evals == NULL;
+    return api->evals == NULL && api->model_reads == 0;
 }
 
 /* Compares a presented token with the configured one in time independent of where they differ. */
@@ -381,6 +384,109 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
     cv_http_respond_json(res, 202, o);
 }
 
+/* ---- model files ------------------------------------------------------------------------ */
+
+#define MODEL_MAX_BYTES (64u << 20) /* a model larger than this is not served (the CLI's limit) */
+
+/* One model file read on the thread pool for GET /v1/trials/{id}/model. */
+typedef struct {
+    uv_work_t work;
+    cv_api_t *api;
+    cv_http_deferred_t *deferred; /* the answer owed */
+    int64_t trial_id;
+    char path[1024];              /* the stored model_path */
+    char *data;                   /* the file's bytes (owned), NULL until read */
+    size_t len;
+    int missing;                  /* 1: the file does not exist */
+    char err[CV_ERRLEN];          /* why it could not be read */
+} model_read_t;
+
+/* Thread pool: reads the whole model file into r->data. */
+static void model_read_work(uv_work_t *work) {
+    model_read_t *r = work->data;
+    struct stat st;
+    FILE *f = fopen(r->path, "rb");
+    if (!f) {
+        r->missing = errno == ENOENT;
+        (void)cv_errf(r->err, CV_EIO, "%s: %s", r->path, strerror(errno));
+        return;
+    }
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > MODEL_MAX_BYTES) {
+        (void)cv_errf(r->err, CV_EIO, "%s: not a regular file of at most %u bytes", r->path,
+                 MODEL_MAX_BYTES);
+    } else if (!(r->data = malloc((size_t)st.st_size + 1))) {
+        (void)cv_errf(r->err, CV_EIO, "out of memory reading %s", r->path);
+    } else if ((r->len = fread(r->data, 1, (size_t)st.st_size, f)) != (size_t)st.st_size) {
+        (void)cv_errf(r->err, CV_EIO, "%s: read failed", r->path);
+        free(r->data);
+        r->data = NULL;
+    }
+    fclose(f);
+}
+
+/* Loop thread: answers with the bytes, or says why there are none. */
+static void after_model_read(uv_work_t *work, int status) {
+    model_read_t *r = work->data;
+    cv_http_response_t res;
+    memset(&res, 0, sizeof res);
+    r->api->model_reads--;
+    if (status == 0 && r->data)
+        cv_http_respond_text(&res, 200, "application/octet-stream", r->data, r->len);
+    else if (status == 0 && r->missing)
+        cv_http_json_error(&res, 404, "the model file of trial %lld is gone from the data "
+                           "directory (%s)", (long long)r->trial_id, r->path);
+    else
+        cv_http_json_error(&res, 500, "cannot read the model of trial %lld: %s",
+                           (long long)r->trial_id, status ? "cancelled" : r->err);
+    cv_http_deferred_finish(r->deferred, &res);
+    free(r->data);
+    free(r);
+}
+
+/* GET /v1/trials/{id}/model: the model file of a finished trial, read off the loop thread. */
+static void get_trial_model(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    cJSON *t = NULL;
+    int rc = cv_store_trial_get(api->ro, id, &t, err);
+    if (rc == CV_STORE_NOT_FOUND) REPLY(cv_http_json_error(res, 404, "trial %lld not found",
+                                                           (long long)id));
+    if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));
+    const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "model_path"));
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "status"));
+    if (!path || !*path) {
+        int open = status && (!strcmp(status, "queued") || !strcmp(status, "running"));
+        cv_http_json_error(res, 404, "trial %lld has no model: %s", (long long)id,
+                           open ? "it has not finished yet"
+                                : "it did not complete (only completed trials keep one)");
+        cJSON_Delete(t);
+        return;
+    }
+    model_read_t *r = calloc(1, sizeof *r);
+    if (!r || strlen(path) >= sizeof r->path) {
+        cv_http_json_error(res, 500, "%s", r ? "the model path is too long" : "out of memory");
+        free(r);
+        cJSON_Delete(t);
+        return;
+    }
+    snprintf(r->path, sizeof r->path, "%s", path);
+    cJSON_Delete(t);
+    r->api = api, r->trial_id = id, r->work.data = r;
+    if (!(r->deferred = cv_http_defer(res))) {
+        free(r);
+        REPLY(cv_http_json_error(res, 500, "out of memory"));
+    }
+    if (uv_queue_work(api->loop, &r->work, model_read_work, after_model_read)) {
+        cv_http_response_t now;
+        memset(&now, 0, sizeof now);
+        cv_http_json_error(&now, 500, "cannot start reading the model of trial %lld",
+                           (long long)id);
+        cv_http_deferred_finish(r->deferred, &now);
+        free(r);
+        return;
+    }
+    api->model_reads++;
+}
+
 /* ---- workers ---------------------------------------------------------------------------- */
 
 /* The live view of worker id among views[0..n): the connection running a trial, else the one
@@ -498,6 +604,10 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     }
     if (!strncmp(p, "/v1/trials/", 11)) {
         int64_t id = parse_id(p + 11, &rest);
+        if (id >= 0 && !strcmp(rest, "/model")) {
+            if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
+            REPLY(get_trial_model(api, id, res));
+        }
         if (id < 0 || *rest) REPLY(cv_http_json_error(res, 404, "no route %s", p));
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
         cJSON *t = NULL;

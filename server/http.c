@@ -83,7 +83,15 @@ typedef struct conn {
     char *stash;      /* owned read buffer */
     size_t stash_off; /* first unparsed byte */
     size_t stash_len; /* unparsed bytes */
+    cv_http_deferred_t *deferred; /* an answer the handler owes (parsing waits), or NULL */
 } conn_t;
+
+/* An answer a handler gives later (cv_http_defer). */
+struct cv_http_deferred {
+    conn_t *conn;   /* NULL once the connection closed (or before dispatch adopts it) */
+    int keep_alive; /* of the request it answers */
+    int head_only;
+};
 
 struct cv_http_server {
     uv_loop_t *loop; /* borrowed */
@@ -350,6 +358,8 @@ static void conn_close(conn_t *c) {
     c->rejected = 0;
     free(c->stash);
     c->stash = NULL;
+    if (c->deferred) c->deferred->conn = NULL; /* its answer is dropped when it comes */
+    c->deferred = NULL;
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
@@ -424,7 +434,7 @@ static void conn_after_io(conn_t *c) {
     const cv_http_limits_t *l = &c->server->limits;
     switch (c->state) {
     case CONN_READING:
-        if (c->paused && c->writes_pending < MAX_PIPELINED) {
+        if (c->paused && c->writes_pending < MAX_PIPELINED && !c->deferred) {
             c->paused = 0;
             char *stash = c->stash;
             c->stash = NULL;
@@ -839,13 +849,49 @@ static void dispatch(conn_t *c, cv_http_read_result_t *ev) {
     cv_http_response_t res;
     memset(&res, 0, sizeof(res));
     s->on_request(s->userdata, &ev->request, &res);
+    cv_http_deferred_t *d = res.deferred;
     if (c->state != CONN_READING || s->closing) { /* the handler closed the server */
         response_clear(&res);
+        return; /* a deferred answer, if any, keeps d->conn NULL and is dropped */
+    }
+    if (d) { /* parse_input pauses the connection until cv_http_deferred_finish */
+        response_clear(&res);
+        d->conn = c;
+        d->keep_alive = ev->keep_alive;
+        d->head_only = ev->head_only;
+        c->deferred = d;
         return;
     }
     int rc = send_response(c, &res, ev->keep_alive, ev->head_only);
     response_clear(&res);
     if (rc == 0 && !ev->keep_alive) conn_drain(c);
+}
+
+cv_http_deferred_t *cv_http_defer(cv_http_response_t *res) {
+    cv_http_deferred_t *d = calloc(1, sizeof(*d));
+    if (!d) return NULL;
+    response_clear(res);
+    res->deferred = d;
+    return d;
+}
+
+void cv_http_deferred_finish(cv_http_deferred_t *d, cv_http_response_t *res) {
+    conn_t *c = d->conn;
+    int keep_alive = d->keep_alive, head_only = d->head_only;
+    free(d);
+    res->deferred = NULL;
+    if (!c || c->state != CONN_READING) {
+        response_clear(res);
+        return;
+    }
+    c->deferred = NULL;
+    int rc = send_response(c, res, keep_alive, head_only);
+    response_clear(res);
+    if (rc < 0) return; /* send_response closed the connection */
+    if (!keep_alive)
+        conn_drain(c);
+    else
+        conn_after_io(c); /* resumes parsing what arrived meanwhile */
 }
 
 /* Parses len bytes at base + off, answering each request as it completes. Takes ownership of
@@ -872,7 +918,8 @@ static void parse_input(conn_t *c, char *base, size_t off, size_t len) {
             break;
         case CV_HTTP_READ_REQUEST:
             dispatch(c, &ev);
-            if (c->state == CONN_READING && c->writes_pending >= MAX_PIPELINED) {
+            if (c->state == CONN_READING &&
+                (c->writes_pending >= MAX_PIPELINED || c->deferred)) {
                 c->paused = 1;
                 conn_stop_reading(c);
                 if (len > 0) {

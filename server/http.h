@@ -50,6 +50,8 @@ typedef struct {
 
 /* The response a handler fills. Start from the zeroed struct the server passes in and use the
  * cv_http_respond_* helpers; the server frees whatever the response owns once it is written. */
+typedef struct cv_http_deferred cv_http_deferred_t;
+
 typedef struct {
     int status;            /* HTTP status, 200..599; anything else is sent as a 500 */
     cJSON *json;           /* JSON body, owned by the response; NULL for none */
@@ -57,6 +59,7 @@ typedef struct {
     size_t text_len;       /* bytes of text */
     char content_type[64]; /* Content-Type of a raw text body */
     int failed;            /* set when a helper ran out of memory; the server then sends a 500 */
+    cv_http_deferred_t *deferred; /* set by cv_http_defer: the answer comes later */
 } cv_http_response_t;
 
 /* Called once per complete request, in arrival order per connection. Fill res synchronously; a
@@ -116,6 +119,20 @@ void cv_http_json_error(cv_http_response_t *res, int status, const char *fmt, ..
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* ---- deferred responses -----------------------------------------------------------------
+ * A handler whose answer needs work off the loop thread (reading a file on the thread pool)
+ * defers it: the server then reads no further request of that connection until the answer is
+ * given, so answers stay in request order. The connection's idle timeout still runs meanwhile. */
+
+/* Called by a handler instead of filling res: returns the handle through which the answer is
+ * given later (cv_http_deferred_finish, exactly once), or NULL when out of memory (then the
+ * handler answers at once, e.g. with a 500). Anything already set in res is discarded. */
+cv_http_deferred_t *cv_http_defer(cv_http_response_t *res);
+
+/* Sends res as the deferred answer and frees d; takes what res owns (res is left empty). When
+ * the connection or the server closed in the meantime, res is dropped. On the loop thread. */
+void cv_http_deferred_finish(cv_http_deferred_t *d, cv_http_response_t *res);
 
 /* ---- the request reader -----------------------------------------------------------------
  * The server's request parser without any I/O: bytes in, requests and protocol errors out, under

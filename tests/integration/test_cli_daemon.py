@@ -164,6 +164,35 @@ class FinishedJob(unittest.TestCase):
             self.assertIn(f"test accuracy {first.group(1)} ", out)
             self.assertIn("[stored result]", out)
 
+    def test_the_best_model_downloads_and_the_worker_evaluates_it(self):
+        best = self.final["best"]
+        self.assertEqual(best["status"], "completed")
+        stored = best["model_path"]
+        code, out, err = cli(self.c, "best", str(self.job_id), "-k", "2")
+        self.assertEqual(code, 0, err)
+        self.assertIn(f"model of trial {best['id']}: {stored} (on the coordinator; "
+                      f"caviar model {best['id']} -o FILE downloads it)", out)
+        code, out, err = cli(self.c, "trial", str(best["id"]))
+        self.assertEqual(code, 0, err)
+        self.assertIn(f"model      {stored} (on the coordinator", out)
+        code, out, err = cli(self.c, "model", str(best["id"]), "-o", "m.model", cwd=self.elsewhere)
+        self.assertEqual(code, 0, err)
+        downloaded = os.path.join(self.elsewhere, "m.model")
+        self.assertIn(f"wrote the model of trial {best['id']} ", err)
+        with open(downloaded, "rb") as a, open(stored, "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        p = subprocess.run([WORKER, "evaluate", downloaded, MOONS], capture_output=True,
+                           text=True, timeout=60)
+        assert_clean(p.stderr)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"accuracy\s*[:=]?\s*0\.\d+")
+
+    def test_a_model_that_does_not_exist_is_explained(self):
+        code, out, err = cli(self.c, "model", "999999", "-o", os.path.join(self.tmp, "x.model"))
+        self.assertEqual(code, 1)
+        self.assertIn("trial 999999 not found (HTTP 404)", err)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "x.model")))
+
     def test_default_schedule_shows_its_planned_rounds(self):
         # No refine.rounds: 5 trials are split 2, 2, 1 (job_spec.h), and the CLI says "1/3".
         spec = write_spec(os.path.join(self.tmp, "default"),
@@ -228,6 +257,12 @@ class BusyWorker(unittest.TestCase):
         later = self.worker()["last_seen"]
         self.assertGreater(later, first)
         self.assertGreater(later - w["first_seen"], 2)
+        # A running trial has no model yet.
+        code, out, err = cli(self.c, "model", str(self.trial_id), "-o",
+                             os.path.join(self.c.dir, "m.model"))
+        self.assertEqual(code, 1)
+        self.assertIn(f"trial {self.trial_id} has no model: it has not finished yet (HTTP 404)",
+                      err)
         # Once its job is cancelled the worker is idle again.
         code, out, err = cli(self.c, "cancel", str(self.job_id))
         self.assertEqual(code, 0, err)

@@ -42,6 +42,10 @@ typedef struct {
     int stop_calls;    /* stop async callbacks */
     int async_closes;  /* close callbacks of the stop async */
     int server_closed; /* cv_http_server_close was called (by the handler or by stop) */
+    /* GET /later defers its answer, which the `later` timer gives 50 ms after. */
+    uv_timer_t later;
+    cv_http_deferred_t *pending; /* the answer owed, or NULL */
+    int later_finished;          /* deferred answers given */
 } fixture_t;
 
 static void on_server_closed(void *userdata) {
@@ -54,9 +58,32 @@ static void on_async_closed(uv_handle_t *handle) {
     f->async_closes++;
 }
 
+/* Gives the deferred answer of GET /later: {"path": "/later", "seen": requests so far}. */
+static void finish_later(fixture_t *f) {
+    cv_http_response_t res;
+    memset(&res, 0, sizeof(res));
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddStringToObject(o, "path", "/later") ||
+              !cJSON_AddNumberToObject(o, "seen", f->requests))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(&res, 200, o);
+    cv_http_deferred_finish(f->pending, &res);
+    f->pending = NULL;
+    f->later_finished++;
+}
+
+static void on_later(uv_timer_t *timer) {
+    fixture_t *f = timer->data;
+    if (f->pending) finish_later(f);
+}
+
 static void on_stop(uv_async_t *async) {
     fixture_t *f = async->data;
     f->stop_calls++;
+    if (f->pending) finish_later(f); /* after the close below it would be dropped; either way */
+    uv_close((uv_handle_t *)&f->later, NULL);
     if (!f->server_closed) {
         f->server_closed = 1;
         cv_http_server_close(f->server, on_server_closed);
@@ -77,6 +104,15 @@ static void on_request(void *userdata, const cv_http_request_t *req, cv_http_res
         return;
     }
     if (strcmp(req->path, "/nostatus") == 0) return;
+    if (strcmp(req->path, "/later") == 0) {
+        f->pending = cv_http_defer(res);
+        if (!f->pending) {
+            cv_http_json_error(res, 500, "out of memory");
+            return;
+        }
+        uv_timer_start(&f->later, on_later, 50, 0);
+        return;
+    }
     if (strcmp(req->path, "/nocontent") == 0) {
         res->status = 204;
         return;
@@ -119,6 +155,8 @@ static void server_up(fixture_t *f, const cv_http_limits_t *limits) {
     ck_assert_int_eq(uv_loop_init(&f->loop), 0);
     ck_assert_int_eq(uv_async_init(&f->loop, &f->stop, on_stop), 0);
     f->stop.data = f;
+    ck_assert_int_eq(uv_timer_init(&f->loop, &f->later), 0);
+    f->later.data = f;
     ck_assert_int_eq(
         cv_http_server_create(&f->server, &f->loop, "127.0.0.1", 0, limits, on_request, f, err), 0);
     ck_assert_msg(cv_http_server_start(f->server, err) == 0, "start: %s", err);
@@ -540,6 +578,43 @@ START_TEST(two_pipelined_requests_get_two_responses_in_order) {
     client_close(c);
     server_down(&f);
     ck_assert_int_eq(f.requests, 2);
+}
+END_TEST
+
+START_TEST(a_deferred_answer_keeps_pipelined_answers_in_order) {
+    response_t resp;
+    fixture_t f;
+    server_up(&f, NULL);
+    client_t *c = client_open(f.port);
+    send_str(c, "GET /later HTTP/1.1\r\n\r\nGET /second HTTP/1.1\r\n\r\n");
+    ck_assert_int_eq(read_response(c, &resp), 0);
+    ck_assert_int_eq(resp.status, 200);
+    cJSON *j = parse_body(&resp);
+    ck_assert_str_eq(json_str(j, "path"), "/later");
+    ck_assert_int_eq((int)json_num(j, "seen"), 1); /* /second waited for the answer */
+    cJSON_Delete(j);
+    ck_assert_int_eq(read_response(c, &resp), 0);
+    j = parse_body(&resp);
+    ck_assert_str_eq(json_str(j, "path"), "/second");
+    ck_assert_int_eq((int)json_num(j, "n"), 2);
+    cJSON_Delete(j);
+    client_close(c);
+    server_down(&f);
+    ck_assert_int_eq(f.later_finished, 1);
+}
+END_TEST
+
+START_TEST(a_deferred_answer_to_a_closed_connection_is_dropped) {
+    fixture_t f;
+    server_up(&f, NULL);
+    client_t *c = client_open(f.port);
+    send_str(c, "GET /later HTTP/1.1\r\n\r\n");
+    client_close(c);
+    struct timespec ts = {0, 200 * 1000 * 1000}; /* the answer comes after the close */
+    nanosleep(&ts, NULL);
+    assert_fresh_request_succeeds(&f);
+    server_down(&f);
+    ck_assert_int_eq(f.later_finished, 1);
 }
 END_TEST
 
@@ -994,6 +1069,8 @@ static Suite *make_suite(void) {
     tcase_set_timeout(conn, 30);
     tcase_add_test(conn, two_pipelined_requests_get_two_responses_in_order);
     tcase_add_test(conn, forty_pipelined_requests_are_answered_in_order_through_back_pressure);
+    tcase_add_test(conn, a_deferred_answer_keeps_pipelined_answers_in_order);
+    tcase_add_test(conn, a_deferred_answer_to_a_closed_connection_is_dropped);
     tcase_add_test(conn, keep_alive_reuses_the_connection);
     tcase_add_test(conn, connection_close_request_gets_close_then_eof);
     tcase_add_test(conn, http_1_0_request_without_keep_alive_is_answered_then_closed);
