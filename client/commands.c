@@ -797,7 +797,7 @@ int cv_cmd_best(cv_cli_t *cli, int argc, char **argv, char *err) {
     int64_t k = 5, id;
     const char *pos[1];
     size_t n_pos;
-    const cv_arg_opt_t opts[] = {{"-k", "--top", CV_ARG_INT, &k, 1, 100000}};
+    const cv_arg_opt_t opts[] = {{"--top", "-k", CV_ARG_INT, &k, 1, 100000}};
     int rc = parse_args(argc, argv, opts, 1, pos, 1, 1, &n_pos, "JOB", err);
     if (rc == 0) rc = parse_id(pos[0], "JOB", &id, err);
     if (rc < 0) return rc;

@@ -593,6 +593,31 @@ class Failures(Base):
                 self.assertIn("usage", err)
         self.assertEqual(self.state.requests, [])
 
+    def test_option_errors_name_the_option(self):
+        cases = [
+            (["best", "7", "-k", "0"], '--top (-k): must be an integer in [1, 100000], got "0"'),
+            (["best", "7", "--bogus"], 'unknown option "--bogus"'),
+            (["best", "7", "-x"], 'unknown option "-x"'),
+            (["trials", "7", "--limit"], "--limit (-n) needs a value"),
+            (["submit", SMALL, "--watch=yes"], "--watch (-w) takes no value"),
+            (["watch", "7", "--interval", "fast"],
+             '--interval (-i): must be a number in [0.05, 3600], got "fast"'),
+            (["status", "7", "8"], 'unexpected argument "8"'),
+        ]
+        for args, message in cases:
+            with self.subTest(args=args):
+                code, out, err = run("--server", self.url, *args)
+                self.assertEqual(code, 2, err)
+                self.assertIn(f"caviar {args[0]}: {message}\nusage: caviar {args[0]}", err)
+
+    def test_options_follow_getopt_long(self):
+        # Options anywhere among the words, "-k5", "--name=value" and unambiguous abbreviations.
+        self.ok("best", "-k5", "7")
+        self.ok("trials", "7", "--lim=2", "--order", "best")
+        paths = [r["path"] for r in self.requests("GET", "/v1/jobs/7/trials")]
+        self.assertTrue(any("order=best" in p and "limit=5" in p for p in paths), paths)
+        self.assertTrue(any("order=best" in p and "limit=2" in p for p in paths), paths)
+
     def test_help_exits_0(self):
         code, out, _ = run("--help")
         self.assertEqual(code, 0)
