@@ -369,11 +369,33 @@ static void format_progress(const cJSON *job, int64_t id, char *line, size_t cap
     if (n > 0 && (size_t)n < cap) snprintf(line + n, cap - (size_t)n, "  %s", best);
 }
 
+/* "  about 3 min left": the time a running job still needs at the rate its trials finished so
+ * far (finished trials over the time since the job was created), or "" before the first trial
+ * finished or when the server gives no budget. */
+static void format_time_left(const cJSON *job, char *buf, size_t cap) {
+    double finished = count_of(job, "completed") + count_of(job, "failed") +
+                      count_of(job, "diverged") + count_of(job, "lost");
+    double max_trials = job_max_trials(job), created = field_num(job, "created_at", -1);
+    double elapsed = (double)time(NULL) - created, left;
+    buf[0] = '\0';
+    if (strcmp(field_str(job, "status", ""), "running") != 0 || finished < 1 || created < 0 ||
+        elapsed <= 0 || max_trials <= finished)
+        return;
+    left = (max_trials - finished) * elapsed / finished;
+    if (left < 90)
+        snprintf(buf, cap, "  about %.0f s left", ceil(left));
+    else if (left < 90 * 60)
+        snprintf(buf, cap, "  about %.0f min left", round(left / 60));
+    else
+        snprintf(buf, cap, "  about %.0f h %02.0f min left", floor(left / 3600),
+                 floor(fmod(left, 3600) / 60));
+}
+
 /* Polls a job until it is no longer running, showing progress on cli->out: redrawn in place on
  * a terminal, one line per change otherwise (one JSON line per change with --json). 0 when the
  * job completed, CV_CLI_EJOB when it ended otherwise, CV_ESTOPPED when interrupted. */
 static int watch_job(cv_cli_t *cli, int64_t id, double interval, char *err) {
-    char line[512], last[512] = "";
+    char line[512], last[512] = "", left[64];
     char *last_json = NULL; /* the previous answer with --json (cJSON-allocated, owned) */
     int tty = isatty(fileno(cli->out)), rc;
     for (;;) {
@@ -391,11 +413,13 @@ static int watch_job(cv_cli_t *cli, int64_t id, double interval, char *err) {
                 cJSON_free(text);
             }
         } else {
+            /* A new line only when the progress changed, not the estimate alone. */
             format_progress(reply.json, id, line, sizeof line);
+            format_time_left(reply.json, left, sizeof left);
             if (tty)
-                fprintf(cli->out, "\r%s\033[K", line);
+                fprintf(cli->out, "\r%s%s\033[K", line, left);
             else if (strcmp(line, last) != 0)
-                fprintf(cli->out, "%s\n", line);
+                fprintf(cli->out, "%s%s\n", line, left);
             snprintf(last, sizeof last, "%s", line);
         }
         fflush(cli->out);

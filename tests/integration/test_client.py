@@ -115,6 +115,7 @@ class FakeState:
         self.polls = 0
         self.polls_until_done = polls_until_done  # None: job 7 runs for ever
         self.final_status = final_status
+        self.created_at = None  # job 7's created_at when set, else the canned one
         self.lock = threading.Lock()
 
 
@@ -159,8 +160,10 @@ def make_handler(state):
                     done = (state.polls_until_done is not None
                             and state.polls > state.polls_until_done)
                     completed = min(state.polls, 3)
-                return self.answer(200, job_detail(state.final_status if done else "running",
-                                                   completed))
+                detail = job_detail(state.final_status if done else "running", completed)
+                if state.created_at is not None:
+                    detail["created_at"] = state.created_at
+                return self.answer(200, detail)
             if p == "/v1/jobs/8":
                 d = job_detail("cancelled", 0)
                 # No refine.rounds: only rounds_planned tells how many rounds the job has.
@@ -456,6 +459,17 @@ class WatchCancelEvaluate(Base):
         self.assertIn("best dev_error 0.0425 (trial 101)", lines[0])
         self.assertIn("completed", lines[-1])
         self.assertNotIn("\r", out)
+
+    def test_watch_estimates_the_time_left_from_the_finished_trials(self):
+        # Created a minute ago with 2 of 8 trials finished (1 completed, 1 failed): 6 more take
+        # 3 minutes at that rate; then 3 finished: 5 more take 100 s.
+        self.state.created_at = time.time() - 60
+        out = self.ok("watch", "7", "--interval", "0.05")
+        lines = out.strip().split("\n")
+        self.assertTrue(lines[0].endswith("  about 3 min left"), lines[0])
+        self.assertTrue(lines[1].endswith("  about 2 min left"), lines[1])
+        self.assertIn("completed", lines[-1])
+        self.assertNotIn("left", lines[-1])
 
     def test_watch_json_prints_one_answer_per_change(self):
         self.state.polls_until_done = 5   # polls 3 to 5 give the same answer
