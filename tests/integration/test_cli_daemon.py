@@ -207,6 +207,32 @@ class FinishedJob(unittest.TestCase):
         self.c.wait_job(job_id, timeout=240)
 
 
+class RunFromElsewhere(unittest.TestCase):
+    """`caviar run` with a spec in another directory, whose dataset path is relative to it."""
+
+    def test_run_reads_the_dataset_beside_the_spec(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            specs = os.path.join(tmp, "specs")
+            os.makedirs(os.path.join(specs, "data"))
+            shutil.copy(MOONS, os.path.join(specs, "data", "moons.csv"))
+            write_spec(specs, job_spec("data/moons.csv", epochs=3))
+            work = os.path.join(tmp, "work")
+            os.makedirs(work)
+            p = subprocess.run([CAVIAR, "run", os.path.join(specs, "job.json"), "--workers", "1",
+                                "--ensemble", "2", "--interval", "0.2"], capture_output=True,
+                               text=True, timeout=240, env=clean_env(), cwd=work)
+            assert_clean(p.stderr)
+            log = os.path.join(work, "caviard.log")
+            with open(log) as f:
+                log_text = f.read()
+            self.assertEqual(p.returncode, 0, p.stderr + log_text)
+            self.assertIn("round 2/2", p.stdout)
+            self.assertIn("test accuracy", p.stdout)
+            self.assertIn("ensemble of trials", p.stdout)
+            self.assertTrue(os.path.exists(os.path.join(work, "caviar.db")))
+            self.assertNotIn("cannot open", log_text)
+
+
 class BusyWorker(unittest.TestCase):
     """One local worker busy on a slow trial (wide layers, thousands of epochs on moons)."""
 
