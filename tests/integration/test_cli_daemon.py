@@ -46,6 +46,16 @@ def cli(coordinator, *args, cwd=None, timeout=120):
     return p.returncode, p.stdout, p.stderr
 
 
+def stop_cleanly(coordinator):
+    """Stops caviard with SIGTERM and requires a clean exit without a sanitizer report."""
+    code = coordinator.stop()
+    log = coordinator.log_text()
+    coordinator.close()
+    assert_clean(log)
+    if code != 0:
+        raise AssertionError(f"caviard exited with {code}:\n{log}")
+
+
 def job_spec(csv, trials=4, rounds=(2, 2), epochs=5, patience=None, parallel=2):
     spec = {
         "name": "moons-cli",
@@ -94,7 +104,7 @@ class FinishedJob(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.c.close()
+        stop_cleanly(cls.c)
 
     def trials(self):
         status, body = self.c.request("GET", f"/v1/jobs/{self.job_id}/trials")
@@ -259,7 +269,7 @@ class BusyWorker(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.c.close()
+        stop_cleanly(cls.c)
 
     def worker(self):
         status, body = self.c.request("GET", "/v1/workers")
