@@ -104,7 +104,8 @@ static int refusal(int answer, const cv_arg_opt_t *opts, size_t n_opts, char **a
     if (answer == ':')
         return cv_errf(err, CV_EINVAL, "%s needs a value",
                        opt ? option_name(opt, name, sizeof name) : word);
-    if (opt) return cv_errf(err, CV_EINVAL, "%s takes no value", option_name(opt, name, sizeof name));
+    if (opt)
+        return cv_errf(err, CV_EINVAL, "%s takes no value", option_name(opt, name, sizeof name));
     if (optopt) return cv_errf(err, CV_EINVAL, "unknown option \"-%c\"", optopt);
     size_t len = strcspn(word, "=");
     return cv_errf(err, CV_EINVAL, "unknown option \"%.*s\"", (int)len, word);

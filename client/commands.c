@@ -190,7 +190,8 @@ static int spec_directory(const char *path, char *dir, size_t cap, char *err) {
         n = snprintf(given, sizeof given, "/");
     else
         n = snprintf(given, sizeof given, "%.*s", (int)(slash - path), path);
-    if (n < 0 || (size_t)n >= sizeof given) return cv_errf(err, CV_ERANGE, "%s: path too long", path);
+    if (n < 0 || (size_t)n >= sizeof given)
+        return cv_errf(err, CV_ERANGE, "%s: path too long", path);
     if (realpath(given, resolved))
         n = snprintf(dir, cap, "%s", resolved);
     else if (given[0] == '/')
@@ -282,8 +283,10 @@ static int read_job_file(const char *path, char **text, size_t *len, char *err) 
         size_t plen = printed ? strlen(printed) : 0;
         if (!printed || plen > JOB_FILE_MAX) {
             cJSON_free(printed);
-            rc = printed ? cv_errf(err, CV_ERANGE, "%s: larger than %u bytes with its dataset "
-                                   "paths made absolute", path, JOB_FILE_MAX)
+            rc = printed ? cv_errf(err, CV_ERANGE,
+                                   "%s: larger than %u bytes with its dataset "
+                                   "paths made absolute",
+                                   path, JOB_FILE_MAX)
                          : cv_errf(err, CV_ENOMEM, "out of memory reading %s", path);
             goto out;
         }
@@ -784,9 +787,10 @@ static int print_trial_table(cv_cli_t *cli, const cJSON *job, const cJSON *trial
     cv_table_destroy(t);
     const cJSON *top = cJSON_GetArrayItem(trials, 0);
     if (rc == 0 && kind == TRIALS_RANKED && cJSON_IsString(field(top, "model_path")))
-        fprintf(cli->out, "model of trial %.0f: %s (on the coordinator; caviar model %.0f -o FILE "
-                "downloads it)\n", field_num(top, "id", 0), field_str(top, "model_path", ""),
-                field_num(top, "id", 0));
+        fprintf(cli->out,
+                "model of trial %.0f: %s (on the coordinator; caviar model %.0f -o FILE "
+                "downloads it)\n",
+                field_num(top, "id", 0), field_str(top, "model_path", ""), field_num(top, "id", 0));
     return rc;
 }
 
@@ -928,12 +932,15 @@ static int print_trial_detail(cv_cli_t *cli, int64_t id, const cJSON *trial, cha
     if (cJSON_IsString(field(trial, "error")))
         fprintf(out, "error      %s\n", field_str(trial, "error", ""));
     if (cJSON_IsString(field(trial, "model_path")))
-        fprintf(out, "model      %s (on the coordinator; caviar model %" PRId64 " -o FILE "
-                "downloads it)\n", field_str(trial, "model_path", ""), id);
+        fprintf(out,
+                "model      %s (on the coordinator; caviar model %" PRId64 " -o FILE "
+                "downloads it)\n",
+                field_str(trial, "model_path", ""), id);
     else
         fprintf(out, "model      none%s\n",
-                strcmp(field_str(trial, "status", ""), "completed") == 0 ? ""
-                : " (only completed trials keep their model)");
+                strcmp(field_str(trial, "status", ""), "completed") == 0
+                    ? ""
+                    : " (only completed trials keep their model)");
     return print_curve(cli, trial, err);
 }
 
@@ -1057,8 +1064,8 @@ static int evaluate_job(cv_cli_t *cli, int64_t id, int64_t ensemble, char *err) 
     char path[PATH_TEXT_MAX], body[64] = "", line[512];
     cv_http_reply_t reply;
     snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "/evaluate", id);
-    int len = ensemble > 0 ? snprintf(body, sizeof body, "{\"ensemble\": %" PRId64 "}", ensemble)
-                           : 0;
+    int len =
+        ensemble > 0 ? snprintf(body, sizeof body, "{\"ensemble\": %" PRId64 "}", ensemble) : 0;
     int rc = api(cli, "POST", path, len ? body : NULL, (size_t)len, EVALUATE_MS, &reply, err);
     if (rc < 0) return rc;
     /* 202: the evaluation runs in the background; its result lands in the job's test_result. */
@@ -1075,8 +1082,7 @@ static int evaluate_job(cv_cli_t *cli, int64_t id, int64_t ensemble, char *err) 
             job.json = result;
             job.status = 200;
             result = NULL;
-        }
-        else {
+        } else {
             job.status = 202; /* not there yet: keep polling */
         }
         cJSON_Delete(result);
@@ -1230,8 +1236,8 @@ static char *format_ago(const cJSON *v, char *buf, size_t cap) {
 }
 
 int cv_cmd_workers(cv_cli_t *cli, int argc, char **argv, char *err) {
-    static const char *const headers[] = {"ID",    "HOST",  "VERSION", "THREADS", "STATE",
-                                          "JOB",   "TRIAL", "DONE",    "FAILS",   "LAST_SEEN"};
+    static const char *const headers[] = {"ID",  "HOST",  "VERSION", "THREADS", "STATE",
+                                          "JOB", "TRIAL", "DONE",    "FAILS",   "LAST_SEEN"};
     static const int right[] = {0, 0, 0, 1, 0, 1, 1, 1, 1, 0};
     char buf[CV_FMT_CELL];
     const char *pos[1];

@@ -66,7 +66,7 @@ typedef struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;           /* idle, request and linger deadline */
     uv_shutdown_t shutdown_req; /* used once, when entering LINGERING */
-    cv_http_reader_t *reader; /* owned; parses this connection's requests */
+    cv_http_reader_t *reader;   /* owned; parses this connection's requests */
     conn_state_t state;
     uint64_t id;             /* serial number, from 1 */
     int counted;             /* counted in server->counted (a served connection) */
@@ -80,9 +80,9 @@ typedef struct conn {
     int in_request;         /* its first byte has arrived and it is not complete */
     uint64_t request_start; /* loop time of its first byte, ms */
     /* Input parked while the parser is paused. */
-    char *stash;      /* owned read buffer */
-    size_t stash_off; /* first unparsed byte */
-    size_t stash_len; /* unparsed bytes */
+    char *stash;                  /* owned read buffer */
+    size_t stash_off;             /* first unparsed byte */
+    size_t stash_len;             /* unparsed bytes */
     cv_http_deferred_t *deferred; /* an answer the handler owes (parsing waits), or NULL */
 } conn_t;
 
@@ -918,8 +918,7 @@ static void parse_input(conn_t *c, char *base, size_t off, size_t len) {
             break;
         case CV_HTTP_READ_REQUEST:
             dispatch(c, &ev);
-            if (c->state == CONN_READING &&
-                (c->writes_pending >= MAX_PIPELINED || c->deferred)) {
+            if (c->state == CONN_READING && (c->writes_pending >= MAX_PIPELINED || c->deferred)) {
                 c->paused = 1;
                 conn_stop_reading(c);
                 if (len > 0) {

@@ -62,11 +62,11 @@ static int lexically_inside(const char *path, const char *const *roots, size_t n
 static int cannot_open(const char *field, const char *given, const char *path, int e, char *err) {
     char cwd[PATH_MAX];
     if (path[0] == '/' && strcmp(path, given) != 0)
-        return cv_errf(err, CV_EINVAL, "%s: cannot open %s (looked for %s): %s", field, given,
-                       path, strerror(e));
+        return cv_errf(err, CV_EINVAL, "%s: cannot open %s (looked for %s): %s", field, given, path,
+                       strerror(e));
     if (path[0] != '/' && getcwd(cwd, sizeof cwd))
-        return cv_errf(err, CV_EINVAL, "%s: cannot open %s (looked for %s%s%s): %s", field,
-                       given, cwd, strcmp(cwd, "/") ? "/" : "", path, strerror(e));
+        return cv_errf(err, CV_EINVAL, "%s: cannot open %s (looked for %s%s%s): %s", field, given,
+                       cwd, strcmp(cwd, "/") ? "/" : "", path, strerror(e));
     return cv_errf(err, CV_EINVAL, "%s: cannot open %s: %s", field, given, strerror(e));
 }
 
