@@ -309,5 +309,60 @@ class BusyWorker(unittest.TestCase):
         self.assertEqual(out.strip().split("\n")[1].split()[4:7], ["idle", "-", "-"])
 
 
+class Quarantine(unittest.TestCase):
+    """A worker whose every trial fails (CAVIAR_WORKER_FAIL_TRIALS), against --quarantine-after 2
+    and against --quarantine-after 0 (never)."""
+
+    def start(self, quarantine_after):
+        self.c = Coordinator(BUILD, workers=0,
+                             extra=["--quarantine-after", str(quarantine_after)]).start()
+        self.addCleanup(stop_cleanly, self.c)
+        log = open(os.path.join(self.c.dir, "broken.log"), "a")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen(
+            [WORKER, "--connect", f"127.0.0.1:{self.c.worker_port}", "--id", "broken",
+             "--threads", "1", "--cache", os.path.join(self.c.dir, "cache")],
+            stdout=log, stderr=log,
+            env=dict(os.environ, OPENBLAS_NUM_THREADS="1", CAVIAR_WORKER_FAIL_TRIALS="1"))
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.terminate)
+        self.c.wait_workers(1)
+        spec = job_spec(MOONS, trials=3, rounds=None, epochs=1, parallel=1)
+        code, out, err = cli(self.c, "submit", write_spec(os.path.join(self.c.dir, "j"), spec))
+        self.assertEqual(code, 0, err)
+        return int(out.strip())
+
+    def wait(self, what, predicate, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        self.fail(f"timed out waiting for {what}:\n" + self.c.log_text())
+
+    def test_status_and_workers_name_the_quarantined_worker(self):
+        job_id = self.start(2)
+        self.wait("the quarantine", lambda: "worker broken quarantined" in self.c.log_text())
+        code, out, err = cli(self.c, "status", str(job_id))
+        self.assertEqual(code, 0, err)
+        self.assertIn("quarantine broken (they get no trials; see caviar workers)", out)
+        code, out, err = cli(self.c, "workers")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out.strip().split("\n")[1].split()[4:7], ["quarantined", "-", "-"])
+        code, out, err = cli(self.c, "cancel", str(job_id))
+        self.assertEqual(code, 0, err)
+
+    def test_quarantine_after_0_never_quarantines(self):
+        job_id = self.start(0)
+        job = self.c.wait_job(job_id, timeout=120)
+        self.assertEqual(job["counts"]["failed"], 3)
+        self.assertEqual(job["quarantined_workers"], [])
+        self.assertNotIn("quarantined", self.c.log_text())
+        code, out, err = cli(self.c, "workers")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out.strip().split("\n")[1].split()[4:9],
+                         ["idle", "-", "-", "3", "3"])  # STATE JOB TRIAL DONE FAILS
+
+
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], "-v"])
