@@ -413,7 +413,7 @@ static void model_read_work(uv_work_t *work) {
     }
     if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > MODEL_MAX_BYTES) {
         (void)cv_errf(r->err, CV_EIO, "%s: not a regular file of at most %u bytes", r->path,
-                 MODEL_MAX_BYTES);
+                      MODEL_MAX_BYTES);
     } else if (!(r->data = malloc((size_t)st.st_size + 1))) {
         (void)cv_errf(r->err, CV_EIO, "out of memory reading %s", r->path);
     } else if ((r->len = fread(r->data, 1, (size_t)st.st_size, f)) != (size_t)st.st_size) {
@@ -424,21 +424,24 @@ static void model_read_work(uv_work_t *work) {
     fclose(f);
 }
 
-/* Loop thread: answers with the bytes, or says why there are none. */
+/* Loop thread: answers with the bytes, or says why there are none. No answer is owed when
+ * cv_http_defer failed (the request was answered with a 500 at once). */
 static void after_model_read(uv_work_t *work, int status) {
     model_read_t *r = work->data;
-    cv_http_response_t res;
-    memset(&res, 0, sizeof res);
     r->api->model_reads--;
-    if (status == 0 && r->data)
-        cv_http_respond_text(&res, 200, "application/octet-stream", r->data, r->len);
-    else if (status == 0 && r->missing)
-        cv_http_json_error(&res, 404, "the model file of trial %lld is gone from the data "
-                           "directory (%s)", (long long)r->trial_id, r->path);
-    else
-        cv_http_json_error(&res, 500, "cannot read the model of trial %lld: %s",
-                           (long long)r->trial_id, status ? "cancelled" : r->err);
-    cv_http_deferred_finish(r->deferred, &res);
+    if (r->deferred) {
+        cv_http_response_t res;
+        memset(&res, 0, sizeof res);
+        if (status == 0 && r->data)
+            cv_http_respond_text(&res, 200, "application/octet-stream", r->data, r->len);
+        else if (status == 0 && r->missing)
+            cv_http_json_error(&res, 404, "the model file of trial %lld is gone from the data "
+                               "directory (%s)", (long long)r->trial_id, r->path);
+        else
+            cv_http_json_error(&res, 500, "cannot read the model of trial %lld: %s",
+                               (long long)r->trial_id, status ? "cancelled" : r->err);
+        cv_http_deferred_finish(r->deferred, &res);
+    }
     free(r->data);
     free(r);
 }
@@ -471,20 +474,15 @@ static void get_trial_model(cv_api_t *api, int64_t id, cv_http_response_t *res) 
     snprintf(r->path, sizeof r->path, "%s", path);
     cJSON_Delete(t);
     r->api = api, r->trial_id = id, r->work.data = r;
-    if (!(r->deferred = cv_http_defer(res))) {
-        free(r);
-        REPLY(cv_http_json_error(res, 500, "out of memory"));
-    }
     if (uv_queue_work(api->loop, &r->work, model_read_work, after_model_read)) {
-        cv_http_response_t now;
-        memset(&now, 0, sizeof now);
-        cv_http_json_error(&now, 500, "cannot start reading the model of trial %lld",
-                           (long long)id);
-        cv_http_deferred_finish(r->deferred, &now);
         free(r);
-        return;
+        REPLY(cv_http_json_error(res, 500, "cannot start reading the model of trial %lld",
+                                 (long long)id));
     }
     api->model_reads++;
+    /* The work only touches the file's fields; the answer is owed from here on. */
+    if (!(r->deferred = cv_http_defer(res)))
+        cv_http_json_error(res, 500, "out of memory"); /* after_model_read then answers nobody */
 }
 
 /* ---- workers ---------------------------------------------------------------------------- */

@@ -202,6 +202,16 @@ class FinishedJob(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("trial 999999 not found (HTTP 404)", err)
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "x.model")))
+        # The worst trial's file removed from the data directory (the top 3 stay for evaluate).
+        status, body = self.c.request("GET", f"/v1/jobs/{self.job_id}/trials?order=best&limit=4")
+        worst = body["trials"][-1]
+        os.unlink(worst["model_path"])
+        code, out, err = cli(self.c, "model", str(worst["id"]), "-o",
+                             os.path.join(self.tmp, "x.model"))
+        self.assertEqual(code, 1)
+        self.assertIn(f"the model file of trial {worst['id']} is gone from the data directory "
+                      f"({worst['model_path']}) (HTTP 404)", err)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "x.model")))
 
     def test_default_schedule_shows_its_planned_rounds(self):
         # No refine.rounds: 5 trials are split 2, 2, 1 (job_spec.h), and the CLI says "1/3".
