@@ -724,7 +724,12 @@ static void trial_release(cv_sched_t *s, trial_t *t, double now) {
 }
 
 void cv_sched_worker_leave(cv_sched_t *s, cv_sched_worker_t *w, double now) {
+    char err[CV_ERRLEN];
     if (!w) return;
+    /* The store's last_seen was its hello: it becomes the time of its last message. */
+    if (group(s, err) || checked(s, cv_store_worker_last_seen(s->cfg.store, w->id, w->last_seen,
+                                                               err)) < 0)
+        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", w->id, err);
     for (size_t i = 0; i < s->n_acks; i++)
         if (s->acks[i].w == w) s->acks[i].w = NULL;
     if (w->trial) {

@@ -336,6 +336,7 @@ class Quarantine(unittest.TestCase):
             env=dict(os.environ, OPENBLAS_NUM_THREADS="1", CAVIAR_WORKER_FAIL_TRIALS="1"))
         self.addCleanup(proc.wait)
         self.addCleanup(proc.terminate)
+        self.worker = proc
         self.c.wait_workers(1)
         spec = job_spec(MOONS, trials=3, rounds=None, epochs=1, parallel=1)
         code, out, err = cli(self.c, "submit", write_spec(os.path.join(self.c.dir, "j"), spec))
@@ -372,6 +373,17 @@ class Quarantine(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertEqual(out.strip().split("\n")[1].split()[4:9],
                          ["idle", "-", "-", "3", "3"])  # STATE JOB TRIAL DONE FAILS
+        # Gone, it keeps the time of its last message, not of its hello.
+        self.worker.terminate()
+        self.worker.wait()
+        self.wait("the worker to leave",
+                  lambda: self.c.request("GET", "/v1/workers")[1]["workers"][0]["state"]
+                  == "disconnected")
+        w = self.c.request("GET", "/v1/workers")[1]["workers"][0]
+        self.assertFalse(w["connected"])
+        self.assertGreater(w["last_seen"], w["first_seen"])
+        code, out, err = cli(self.c, "workers")
+        self.assertEqual(out.strip().split("\n")[1].split()[4], "disconnected")
 
 
 if __name__ == "__main__":
