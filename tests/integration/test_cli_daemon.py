@@ -88,6 +88,15 @@ class FinishedJob(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        try:
+            cls.set_up()
+        except BaseException:
+            if getattr(cls, "c", None):
+                cls.c.close()  # tearDownClass does not run after a failed setUpClass
+            raise
+
+    @classmethod
+    def set_up(cls):
         cls.c = Coordinator(BUILD, workers=2).start()
         cls.tmp = cls.c.dir
         cls.specs = os.path.join(cls.tmp, "specs")
@@ -258,6 +267,15 @@ class BusyWorker(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        try:
+            cls.set_up()
+        except BaseException:
+            if getattr(cls, "c", None):
+                cls.c.close()  # tearDownClass does not run after a failed setUpClass
+            raise
+
+    @classmethod
+    def set_up(cls):
         cls.c = Coordinator(BUILD, workers=1).start()
         cls.c.wait_workers(1)
         spec = job_spec(MOONS, trials=1, rounds=None, epochs=20000, parallel=1)
