@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,9 +174,75 @@ static void collect_param_names(const cJSON *job, const cJSON *trials, param_nam
     }
 }
 
-/* Reads a job spec file whole into *text (caller frees) after checking it is a JSON object. */
+/* The dataset fields of a job's trial that name files (trial.dataset.<field>). */
+static const char *const DATASET_FILE_FIELDS[] = {"csv",    "test_csv",    "images",
+                                                  "labels", "test_images", "test_labels"};
+
+/* The absolute directory of the file at path, canonical when it can be resolved, into dir (cap
+ * bytes). */
+static int spec_directory(const char *path, char *dir, size_t cap, char *err) {
+    char given[PATH_MAX], cwd[PATH_MAX], resolved[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int n;
+    if (!slash)
+        n = snprintf(given, sizeof given, ".");
+    else if (slash == path)
+        n = snprintf(given, sizeof given, "/");
+    else
+        n = snprintf(given, sizeof given, "%.*s", (int)(slash - path), path);
+    if (n < 0 || (size_t)n >= sizeof given)
+        return cv_errf(err, CV_ERANGE, "%s: path too long", path);
+    if (realpath(given, resolved))
+        n = snprintf(dir, cap, "%s", resolved);
+    else if (given[0] == '/')
+        n = snprintf(dir, cap, "%s", given);
+    else if (getcwd(cwd, sizeof cwd))
+        n = snprintf(dir, cap, "%s/%s", cwd, given);
+    else
+        return cv_errf(err, CV_EIO, "cannot read the working directory: %s", strerror(errno));
+    if (n < 0 || (size_t)n >= cap) return cv_errf(err, CV_ERANGE, "%s: path too long", path);
+    return 0;
+}
+
+/* Makes the relative dataset paths of a job spec (trial.dataset.csv, test_csv, images, labels,
+ * test_images, test_labels) relative to the directory of the spec file at path, the way a user
+ * reads them, instead of to caviard's working directory. Absolute paths are left as they are.
+ * Sets *changed when a path was rewritten. tree is modified in place. */
+static int resolve_dataset_paths(cJSON *tree, const char *path, int *changed, char *err) {
+    char dir[PATH_MAX], joined[2 * PATH_MAX];
+    cJSON *ds = cJSON_GetObjectItemCaseSensitive(field(tree, "trial"), "dataset");
+    *changed = 0;
+    if (!cJSON_IsObject(ds)) return 0;
+    for (size_t i = 0; i < sizeof DATASET_FILE_FIELDS / sizeof DATASET_FILE_FIELDS[0]; i++) {
+        const cJSON *v = field(ds, DATASET_FILE_FIELDS[i]);
+        if (!cJSON_IsString(v) || !v->valuestring[0] || v->valuestring[0] == '/') continue;
+        if (!*changed) {
+            int rc = spec_directory(path, dir, sizeof dir, err);
+            if (rc < 0) return rc;
+        }
+        const char *given = v->valuestring;
+        while (given[0] == '.' && given[1] == '/') /* "./data.csv" reads better without "./" */
+            given += 2;
+        int n = snprintf(joined, sizeof joined, "%s%s%s", dir,
+                         dir[strlen(dir) - 1] == '/' ? "" : "/", given);
+        if (n < 0 || (size_t)n >= sizeof joined)
+            return cv_errf(err, CV_ERANGE, "trial.dataset.%s: path too long",
+                           DATASET_FILE_FIELDS[i]);
+        cJSON *abs = cJSON_CreateString(joined);
+        if (!abs || !cJSON_ReplaceItemInObjectCaseSensitive(ds, DATASET_FILE_FIELDS[i], abs)) {
+            cJSON_Delete(abs);
+            return cv_errf(err, CV_ENOMEM, "out of memory");
+        }
+        *changed = 1;
+    }
+    return 0;
+}
+
+/* Reads a job spec file whole after checking it is a JSON object, and makes its relative
+ * dataset paths relative to the file's directory (resolve_dataset_paths). On success *text
+ * holds the spec to send (malloc'd; the caller frees it) and *len its length. */
 static int read_job_file(const char *path, char **text, size_t *len, char *err) {
-    int rc = 0;
+    int rc = 0, changed = 0;
     cJSON *tree = NULL;
     *text = NULL;
     FILE *f = fopen(path, "rb");
@@ -206,6 +273,27 @@ static int read_job_file(const char *path, char **text, size_t *len, char *err) 
         rc = cv_errf(err, CV_EFORMAT, "%s: a job spec must be a JSON object", path);
         goto out;
     }
+    rc = resolve_dataset_paths(tree, path, &changed, why);
+    if (rc < 0) {
+        rc = cv_errf(err, rc, "%s: %s", path, why);
+        goto out;
+    }
+    if (changed) {
+        char *printed = cJSON_PrintUnformatted(tree);
+        size_t plen = printed ? strlen(printed) : 0;
+        if (!printed || plen > JOB_FILE_MAX) {
+            cJSON_free(printed);
+            rc = printed ? cv_errf(err, CV_ERANGE,
+                                   "%s: larger than %u bytes with its dataset "
+                                   "paths made absolute",
+                                   path, JOB_FILE_MAX)
+                         : cv_errf(err, CV_ENOMEM, "out of memory reading %s", path);
+            goto out;
+        }
+        memcpy(buf, printed, plen + 1);
+        cJSON_free(printed);
+        n = plen;
+    }
     *text = buf;
     *len = n;
     buf = NULL;
@@ -233,16 +321,21 @@ static double count_of(const cJSON *job, const char *status) {
     return field_num(field(job, "counts"), status, 0);
 }
 
-/* "2/3": the current round (shown 1-based) out of the planned rounds, or "2" alone. */
+/* "2/3": the current round out of the rounds the job plans, or "2" alone when the server does
+ * not say how many it plans. Rounds count from 1 in the API as here. */
 static char *format_round(const cJSON *job, char *buf, size_t cap) {
     const cJSON *round = field(job, "round");
-    int planned = cJSON_GetArraySize(field(field(field(job, "spec"), "refine"), "rounds"));
+    double planned = field_num(job, "rounds_planned", -1);
+    if (planned < 0) {
+        int n = cJSON_GetArraySize(field(field(field(job, "spec"), "refine"), "rounds"));
+        planned = n > 0 ? n : -1;
+    }
     if (!cJSON_IsNumber(round))
         snprintf(buf, cap, "-");
     else if (planned > 0)
-        snprintf(buf, cap, "%.0f/%d", round->valuedouble + 1, planned);
+        snprintf(buf, cap, "%.0f/%.0f", round->valuedouble, planned);
     else
-        snprintf(buf, cap, "%.0f", round->valuedouble + 1);
+        snprintf(buf, cap, "%.0f", round->valuedouble);
     return buf;
 }
 
@@ -279,11 +372,33 @@ static void format_progress(const cJSON *job, int64_t id, char *line, size_t cap
     if (n > 0 && (size_t)n < cap) snprintf(line + n, cap - (size_t)n, "  %s", best);
 }
 
+/* "  about 3 min left": the time a running job still needs at the rate its trials finished so
+ * far (finished trials over the time since the job was created), or "" before the first trial
+ * finished or when the server gives no budget. */
+static void format_time_left(const cJSON *job, char *buf, size_t cap) {
+    double finished = count_of(job, "completed") + count_of(job, "failed") +
+                      count_of(job, "diverged") + count_of(job, "lost");
+    double max_trials = job_max_trials(job), created = field_num(job, "created_at", -1);
+    double elapsed = (double)time(NULL) - created, left;
+    buf[0] = '\0';
+    if (strcmp(field_str(job, "status", ""), "running") != 0 || finished < 1 || created < 0 ||
+        elapsed <= 0 || max_trials <= finished)
+        return;
+    left = (max_trials - finished) * elapsed / finished;
+    if (left < 90)
+        snprintf(buf, cap, "  about %.0f s left", ceil(left));
+    else if (left < 90 * 60)
+        snprintf(buf, cap, "  about %.0f min left", round(left / 60));
+    else
+        snprintf(buf, cap, "  about %.0f h %02.0f min left", floor(left / 3600),
+                 floor(fmod(left, 3600) / 60));
+}
+
 /* Polls a job until it is no longer running, showing progress on cli->out: redrawn in place on
  * a terminal, one line per change otherwise (one JSON line per change with --json). 0 when the
  * job completed, CV_CLI_EJOB when it ended otherwise, CV_ESTOPPED when interrupted. */
 static int watch_job(cv_cli_t *cli, int64_t id, double interval, char *err) {
-    char line[512], last[512] = "";
+    char line[512], last[512] = "", left[64];
     char *last_json = NULL; /* the previous answer with --json (cJSON-allocated, owned) */
     int tty = isatty(fileno(cli->out)), rc;
     for (;;) {
@@ -301,11 +416,13 @@ static int watch_job(cv_cli_t *cli, int64_t id, double interval, char *err) {
                 cJSON_free(text);
             }
         } else {
+            /* A new line only when the progress changed, not the estimate alone. */
             format_progress(reply.json, id, line, sizeof line);
+            format_time_left(reply.json, left, sizeof left);
             if (tty)
-                fprintf(cli->out, "\r%s\033[K", line);
+                fprintf(cli->out, "\r%s%s\033[K", line, left);
             else if (strcmp(line, last) != 0)
-                fprintf(cli->out, "%s\n", line);
+                fprintf(cli->out, "%s%s\n", line, left);
             snprintf(last, sizeof last, "%s", line);
         }
         fflush(cli->out);
@@ -557,6 +674,18 @@ static void print_job_detail(cv_cli_t *cli, int64_t id, const cJSON *job) {
         format_test_result(field(job, "test_result"), buf, sizeof buf);
         detail_line(out, "test", buf);
     }
+    if (cJSON_GetArraySize(field(job, "quarantined_workers")) > 0) {
+        size_t n = 0;
+        buf[0] = '\0';
+        cJSON_ArrayForEach(p, field(job, "quarantined_workers")) {
+            if (n < sizeof buf)
+                n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", n ? ", " : "",
+                                      field_str(p, "worker_id", "?"));
+        }
+        if (n < sizeof buf)
+            snprintf(buf + n, sizeof buf - n, " (they get no trials; see caviar workers)");
+        detail_line(out, "quarantine", buf);
+    }
     if (cJSON_IsString(field(job, "error"))) detail_line(out, "error", field_str(job, "error", ""));
 }
 
@@ -639,11 +768,7 @@ static int print_trial_table(cv_cli_t *cli, const cJSON *job, const cJSON *trial
         } else {
             cv_table_set(t, col++, cv_fmt_number(field(trial, "id"), buf, sizeof buf));
             cv_table_set(t, col++, cv_fmt_number(field(trial, "number"), buf, sizeof buf));
-            const cJSON *round = field(trial, "round");
-            if (cJSON_IsNumber(round))
-                cv_table_setf(t, col++, "%.0f", round->valuedouble + 1);
-            else
-                cv_table_set(t, col++, "-");
+            cv_table_set(t, col++, cv_fmt_number(field(trial, "round"), buf, sizeof buf));
             cv_table_set(t, col++, field_str(trial, "status", "?"));
         }
         cv_table_set(t, col++, cv_fmt_number(field(trial, "dev_error"), buf, sizeof buf));
@@ -660,6 +785,12 @@ static int print_trial_table(cv_cli_t *cli, const cJSON *job, const cJSON *trial
     int rc = cv_table_print(t, cli->out, 0);
     if (rc < 0) rc = cv_errf(err, rc, "cannot print the trial table: %s", cv_strerror(rc));
     cv_table_destroy(t);
+    const cJSON *top = cJSON_GetArrayItem(trials, 0);
+    if (rc == 0 && kind == TRIALS_RANKED && cJSON_IsString(field(top, "model_path")))
+        fprintf(cli->out,
+                "model of trial %.0f: %s (on the coordinator; caviar model %.0f -o FILE "
+                "downloads it)\n",
+                field_num(top, "id", 0), field_str(top, "model_path", ""), field_num(top, "id", 0));
     return rc;
 }
 
@@ -694,7 +825,7 @@ int cv_cmd_best(cv_cli_t *cli, int argc, char **argv, char *err) {
     int64_t k = 5, id;
     const char *pos[1];
     size_t n_pos;
-    const cv_arg_opt_t opts[] = {{"-k", "--top", CV_ARG_INT, &k, 1, 100000}};
+    const cv_arg_opt_t opts[] = {{"--top", "-k", CV_ARG_INT, &k, 1, 100000}};
     int rc = parse_args(argc, argv, opts, 1, pos, 1, 1, &n_pos, "JOB", err);
     if (rc == 0) rc = parse_id(pos[0], "JOB", &id, err);
     if (rc < 0) return rc;
@@ -772,10 +903,10 @@ static int print_trial_detail(cv_cli_t *cli, int64_t id, const cJSON *trial, cha
     char buf[CV_FMT_CELL];
     const cJSON *p, *diag = field(trial, "diagnosis");
     FILE *out = cli->out;
-    double attempts = field_num(trial, "attempts", 0), round = field_num(trial, "round", -1);
+    double attempts = field_num(trial, "attempts", 0), round = field_num(trial, "round", 0);
 
     fprintf(out, "trial %" PRId64 " (job %.0f, number %.0f, round %.0f): %s, %.0f attempt%s", id,
-            field_num(trial, "job_id", 0), field_num(trial, "number", 0), round + 1,
+            field_num(trial, "job_id", 0), field_num(trial, "number", 0), round,
             field_str(trial, "status", "?"), attempts, attempts == 1 ? "" : "s");
     if (cJSON_IsString(field(trial, "worker_id")))
         fprintf(out, ", worker %s", field_str(trial, "worker_id", ""));
@@ -800,6 +931,16 @@ static int print_trial_detail(cv_cli_t *cli, int64_t id, const cJSON *trial, cha
     }
     if (cJSON_IsString(field(trial, "error")))
         fprintf(out, "error      %s\n", field_str(trial, "error", ""));
+    if (cJSON_IsString(field(trial, "model_path")))
+        fprintf(out,
+                "model      %s (on the coordinator; caviar model %" PRId64 " -o FILE "
+                "downloads it)\n",
+                field_str(trial, "model_path", ""), id);
+    else
+        fprintf(out, "model      none%s\n",
+                strcmp(field_str(trial, "status", ""), "completed") == 0
+                    ? ""
+                    : " (only completed trials keep their model)");
     return print_curve(cli, trial, err);
 }
 
@@ -820,6 +961,58 @@ int cv_cmd_trial(cv_cli_t *cli, int argc, char **argv, char *err) {
         rc = print_raw(cli, &reply);
     else
         rc = print_trial_detail(cli, id, reply.json, err);
+    cv_http_reply_finish(&reply);
+    return rc;
+}
+
+/* ---- Models --------------------------------------------------------------------------- */
+
+#define MODEL_MS (5L * 60 * 1000) /* a model download: the file is read, then sent */
+
+/* Writes len bytes to path ("-": stdout, refused when it is a terminal). */
+static int write_file(cv_cli_t *cli, const char *path, const char *data, size_t len, char *err) {
+    int to_stdout = strcmp(path, "-") == 0;
+    if (to_stdout && isatty(fileno(cli->out)))
+        return cv_errf(err, CV_CLI_EUSAGE, "a model is binary: give -o FILE, or redirect stdout");
+    FILE *f = to_stdout ? cli->out : fopen(path, "wb");
+    if (!f) return cv_errf(err, CV_EIO, "%s: %s", path, strerror(errno));
+    size_t n = fwrite(data, 1, len, f);
+    int failed = n != len || (to_stdout ? fflush(f) != 0 : fclose(f) != 0);
+    if (failed && !to_stdout && n != len) fclose(f);
+    if (failed)
+        return cv_errf(err, CV_EIO, "%s: write failed: %s", to_stdout ? "stdout" : path,
+                       strerror(errno));
+    return 0;
+}
+
+int cv_cmd_model(cv_cli_t *cli, int argc, char **argv, char *err) {
+    char path[PATH_TEXT_MAX], fallback[64];
+    const char *output = NULL, *pos[1];
+    size_t n_pos;
+    int64_t id;
+    cv_http_reply_t reply;
+    const cv_arg_opt_t opts[] = {{"--output", "-o", CV_ARG_STRING, &output, 0, 0}};
+    int rc = parse_args(argc, argv, opts, 1, pos, 1, 1, &n_pos, "trial ID", err);
+    if (rc == 0) rc = parse_id(pos[0], "trial ID", &id, err);
+    if (rc < 0) return rc;
+    if (!output) {
+        snprintf(fallback, sizeof fallback, "trial-%" PRId64 ".model", id);
+        output = fallback;
+    }
+    snprintf(path, sizeof path, "/v1/trials/%" PRId64 "/model", id);
+    rc = cv_http_request(cli->http, "GET", path, NULL, 0, MODEL_MS, &reply, err);
+    if (rc < 0) return rc;
+    if (reply.status != 200) {
+        const char *message = cv_http_reply_error(&reply);
+        rc = message ? cv_errf(err, CV_CLI_EHTTP, "%s (HTTP %ld)", message, reply.status)
+                     : cv_errf(err, CV_CLI_EHTTP, "GET %s: the server answered HTTP %ld", path,
+                               reply.status);
+    } else {
+        rc = write_file(cli, output, reply.body, reply.body_len, err);
+        if (rc == 0 && strcmp(output, "-") != 0)
+            fprintf(stderr, "wrote the model of trial %" PRId64 " (%zu bytes) to %s\n", id,
+                    reply.body_len, output);
+    }
     cv_http_reply_finish(&reply);
     return rc;
 }
@@ -864,13 +1057,16 @@ int cv_cmd_cancel(cv_cli_t *cli, int argc, char **argv, char *err) {
     return cancel_job(cli, id, err);
 }
 
-/* Asks for the test-set evaluation of a job's best trial (or top-k ensemble) and prints it. */
+/* Asks for the test-set evaluation of a job's best trial (or top-k ensemble; 0: whatever the
+ * job was scored with, else the best trial) and prints it. The server scores a job's test set
+ * once: asking for another ensemble size than the stored one is refused with its reason. */
 static int evaluate_job(cv_cli_t *cli, int64_t id, int64_t ensemble, char *err) {
-    char path[PATH_TEXT_MAX], body[64], line[512];
+    char path[PATH_TEXT_MAX], body[64] = "", line[512];
     cv_http_reply_t reply;
     snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "/evaluate", id);
-    int len = snprintf(body, sizeof body, "{\"ensemble\": %" PRId64 "}", ensemble);
-    int rc = api(cli, "POST", path, body, (size_t)len, EVALUATE_MS, &reply, err);
+    int len =
+        ensemble > 0 ? snprintf(body, sizeof body, "{\"ensemble\": %" PRId64 "}", ensemble) : 0;
+    int rc = api(cli, "POST", path, len ? body : NULL, (size_t)len, EVALUATE_MS, &reply, err);
     if (rc < 0) return rc;
     /* 202: the evaluation runs in the background; its result lands in the job's test_result. */
     for (double waited = 0; reply.status == 202 && !*cli->stop; waited += 0.2) {
@@ -886,8 +1082,7 @@ static int evaluate_job(cv_cli_t *cli, int64_t id, int64_t ensemble, char *err) 
             job.json = result;
             job.status = 200;
             result = NULL;
-        }
-        else {
+        } else {
             job.status = 202; /* not there yet: keep polling */
         }
         cJSON_Delete(result);
@@ -910,7 +1105,7 @@ static int evaluate_job(cv_cli_t *cli, int64_t id, int64_t ensemble, char *err) 
 }
 
 int cv_cmd_evaluate(cv_cli_t *cli, int argc, char **argv, char *err) {
-    int64_t ensemble = 1, id;
+    int64_t ensemble = 0, id; /* 0: not given */
     const char *pos[1];
     size_t n_pos;
     const cv_arg_opt_t opts[] = {{"--ensemble", "-e", CV_ARG_INT, &ensemble, 1, 16}};
@@ -1015,17 +1210,35 @@ out_job:
     return rc;
 }
 
-/* A worker's state word. */
+/* A worker's state word: the API's "state" (idle, running, quarantined, disconnected). */
 static const char *worker_state(const cJSON *w) {
-    if (cJSON_IsTrue(field(w, "quarantined"))) return "quarantined";
-    if (cJSON_IsFalse(field(w, "connected"))) return "gone";
-    return cJSON_IsNumber(field(w, "trial_id")) ? "busy" : "idle";
+    const char *state = field_str(w, "state", NULL);
+    if (state) return state;
+    if (cJSON_IsTrue(field(w, "quarantined")) || field_num(w, "quarantined", 0) == 1)
+        return "quarantined";
+    return "?";
+}
+
+/* How long ago a timestamp was, for a table: "4 s ago", "12 min ago", or the time itself when
+ * it is more than an hour ago; "-" when missing. */
+static char *format_ago(const cJSON *v, char *buf, size_t cap) {
+    double age = cJSON_IsNumber(v) ? (double)time(NULL) - v->valuedouble : -1;
+    if (!cJSON_IsNumber(v)) return cv_fmt_time(v, buf, cap);
+    if (age < 1)
+        snprintf(buf, cap, "just now");
+    else if (age < 120)
+        snprintf(buf, cap, "%.0f s ago", floor(age));
+    else if (age < 3600)
+        snprintf(buf, cap, "%.0f min ago", floor(age / 60));
+    else
+        cv_fmt_time(v, buf, cap);
+    return buf;
 }
 
 int cv_cmd_workers(cv_cli_t *cli, int argc, char **argv, char *err) {
-    static const char *const headers[] = {"ID",    "HOST", "VERSION", "THREADS",  "STATE",
-                                          "TRIAL", "DONE", "FAILS",   "LAST_SEEN"};
-    static const int right[] = {0, 0, 0, 1, 0, 1, 1, 1, 0};
+    static const char *const headers[] = {"ID",  "HOST",  "VERSION", "THREADS", "STATE",
+                                          "JOB", "TRIAL", "DONE",    "FAILS",   "LAST_SEEN"};
+    static const int right[] = {0, 0, 0, 1, 0, 1, 1, 1, 1, 0};
     char buf[CV_FMT_CELL];
     const char *pos[1];
     size_t n_pos;
@@ -1058,10 +1271,11 @@ int cv_cmd_workers(cv_cli_t *cli, int argc, char **argv, char *err) {
         cv_table_set(t, 2, cv_fmt_value(field(w, "version"), buf, sizeof buf));
         cv_table_set(t, 3, cv_fmt_number(field(w, "threads"), buf, sizeof buf));
         cv_table_set(t, 4, worker_state(w));
-        cv_table_set(t, 5, cv_fmt_number(field(w, "trial_id"), buf, sizeof buf));
-        cv_table_set(t, 6, cv_fmt_number(field(w, "trials_done"), buf, sizeof buf));
-        cv_table_set(t, 7, cv_fmt_number(field(w, "consecutive_failures"), buf, sizeof buf));
-        cv_table_set(t, 8, cv_fmt_time(field(w, "last_seen"), buf, sizeof buf));
+        cv_table_set(t, 5, cv_fmt_number(field(w, "job_id"), buf, sizeof buf));
+        cv_table_set(t, 6, cv_fmt_number(field(w, "trial_id"), buf, sizeof buf));
+        cv_table_set(t, 7, cv_fmt_number(field(w, "trials_done"), buf, sizeof buf));
+        cv_table_set(t, 8, cv_fmt_number(field(w, "consecutive_failures"), buf, sizeof buf));
+        cv_table_set(t, 9, format_ago(field(w, "last_seen"), buf, sizeof buf));
     }
     rc = cv_table_print(t, cli->out, 0);
     if (rc < 0) rc = cv_errf(err, rc, "cannot print the worker table: %s", cv_strerror(rc));
@@ -1099,7 +1313,7 @@ static int run_search(cv_cli_t *cli, const char *job_file, double interval, int6
 
 int cv_cmd_run(cv_cli_t *cli, int argc, char **argv, char *err) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int64_t workers = cpus > 0 ? cpus : 1, ensemble = 1;
+    int64_t workers = cpus > 0 ? cpus : 1, ensemble = 0; /* 0: not given */
     int keep = 0;
     double interval = 1.0;
     const char *pos[1], *log_path = "caviard.log";

@@ -38,6 +38,7 @@ int cv_cmd_cancel(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_evaluate(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_export(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_workers(cv_cli_t *cli, int argc, char **argv, char *err);
+int cv_cmd_model(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_run(cv_cli_t *cli, int argc, char **argv, char *err);
 
 #endif

@@ -42,6 +42,8 @@ static const command_t COMMANDS[] = {
      "test accuracy of the best trial (or the top-K ensemble)"},
     {"export", cv_cmd_export, 1, "export JOB --csv [-o FILE]",
      "every trial as CSV, one column per parameter"},
+    {"model", cv_cmd_model, 1, "model TRIAL [-o FILE]",
+     "download a trial's model file (default trial-TRIAL.model; - for stdout)"},
     {"workers", cv_cmd_workers, 1, "workers", "the workers the coordinator knows"},
     {"run", cv_cmd_run, 0,
      "run JOB.json [--workers N] [--db PATH] [--data-dir DIR] [--ensemble K] [--keep]\n"

@@ -1,10 +1,12 @@
 /* HTTP routes of the coordinator; see api.h and schemas/api.md. */
 #include "server/api.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -12,6 +14,7 @@
 #include "common/hash.h"
 #include "common/json.h"
 #include "common/trial_spec.h"
+#include "server/job_spec.h"
 #include "worker/model_file.h"
 #include "worker/trial_data.h"
 
@@ -29,6 +32,7 @@ typedef struct eval {
     uv_work_t work;
     cv_api_t *api;
     int64_t job_id;
+    int k;                            /* the ensemble size asked for */
     int count;                        /* models */
     char paths[MAX_ENSEMBLE][1024];
     int64_t trial_ids[MAX_ENSEMBLE];
@@ -47,6 +51,7 @@ struct cv_api {
     char *token;
     const cv_log_t *log;
     eval_t *evals;                    /* in flight */
+    int model_reads;                  /* model files being read on the thread pool */
 };
 
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
@@ -68,7 +73,7 @@ void cv_api_destroy(cv_api_t *api) {
 }
 
 int cv_api_idle(const cv_api_t *api) {
-    return api->evals == NULL;
+    return api->evals == NULL && api->model_reads == 0;
 }
 
 /* Compares a presented token with the configured one in time independent of where they differ. */
@@ -126,6 +131,39 @@ static cJSON *wrap(const char *key, cJSON *value) {
     return o;
 }
 
+/* ---- rounds as users count them --------------------------------------------------------- */
+
+/* The store numbers a job's rounds from 0; everything the API answers numbers them from 1, like
+ * the log and the CLI. These convert a reply's tree in place, just before it is sent. */
+static void round_to_user(cJSON *obj) {
+    cJSON *r = cJSON_GetObjectItemCaseSensitive(obj, "round");
+    if (cJSON_IsNumber(r)) cJSON_SetNumberValue(r, r->valuedouble + 1);
+}
+
+/* round_to_user on every element of an array (trials, jobs, rounds). */
+static void rounds_to_user(cJSON *array) {
+    cJSON *item;
+    cJSON_ArrayForEach(item, array) round_to_user(item);
+}
+
+/* A job as cv_store_job_get builds it: its round, its rounds and its best trial's round. */
+static void job_rounds_to_user(cJSON *job) {
+    round_to_user(job);
+    rounds_to_user(cJSON_GetObjectItemCaseSensitive(job, "rounds"));
+    round_to_user(cJSON_GetObjectItemCaseSensitive(job, "best"));
+}
+
+/* Adds "rounds_planned", the number of rounds of the job's schedule (refine.rounds, or the
+ * default schedule job_spec.h describes), read from its stored spec. Left out when the stored
+ * spec no longer parses. */
+static void add_rounds_planned(cJSON *job) {
+    char err[CV_ERRLEN];
+    cv_job_spec_t spec;
+    if (cv_job_spec_from_json(&spec, cJSON_GetObjectItemCaseSensitive(job, "spec"), err)) return;
+    cJSON_AddNumberToObject(job, "rounds_planned", (double)spec.n_rounds);
+    cv_job_spec_finish(&spec);
+}
+
 static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     char err[CV_ERRLEN];
     cJSON *job = NULL;
@@ -136,6 +174,8 @@ static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     const cJSON *max = cJSON_GetObjectItemCaseSensitive(budget, "max_trials");
     cJSON_AddNumberToObject(job, "max_trials", cJSON_IsNumber(max) ? max->valuedouble : 0);
     cJSON_AddNumberToObject(job, "running", cv_sched_running(api->sched, id));
+    add_rounds_planned(job);
+    job_rounds_to_user(job);
     cv_http_respond_json(res, 200, job);
 }
 
@@ -148,6 +188,7 @@ static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_respon
     cJSON *job = NULL;
     cJSON *out = cJSON_CreateObject();
     if (cv_store_job_get(api->ro, id, &job, err) == 0 && out) {
+        job_rounds_to_user(job);
         cJSON_AddNumberToObject(out, "id", (double)id);
         cJSON_AddItemToObject(out, "job", job);
         REPLY(cv_http_respond_json(res, 201, out));
@@ -175,6 +216,7 @@ static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_res
         REPLY(cv_http_json_error(res, 400, "order: must be \"best\" or \"number\", got \"%s\"",
                                   order));
     if (rc) REPLY(store_error(res, rc, "job", err));
+    rounds_to_user(trials);
     cv_http_respond_json(res, 200, wrap("trials", trials));
 }
 
@@ -236,6 +278,7 @@ static void after_eval(uv_work_t *work, int status) {
         } else {
             cJSON_AddStringToObject(o, "error", status ? "evaluation cancelled" : e->err);
         }
+        cJSON_AddNumberToObject(o, "ensemble", e->k);
         for (int i = 0; i < e->count; i++)
             cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)e->trial_ids[i]));
         cJSON_AddItemToObject(o, "trials", ids);
@@ -254,10 +297,28 @@ static void after_eval(uv_work_t *work, int status) {
     free(e);
 }
 
+/* The ensemble size a stored test result was asked for: its "ensemble", or the number of its
+ * models for a result stored before that field existed. */
+static int stored_ensemble(const cJSON *test) {
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(test, "ensemble");
+    if (cJSON_IsNumber(k)) return k->valueint;
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(test, "trials"));
+}
+
+/* The 409 for asking a job's test set again with another ensemble size than the one it was (or
+ * is being) scored with: the test set is scored once per job. */
+static void scored_once(cv_http_response_t *res, int64_t id, const char *verb, int k) {
+    char with[64];
+    if (k == 1) snprintf(with, sizeof with, "the best trial alone");
+    else snprintf(with, sizeof with, "an ensemble of %d", k);
+    cv_http_json_error(res, 409, "the test set of job %lld %s scored with %s; it is scored once "
+                       "per job so that it stays an unbiased estimate", (long long)id, verb, with);
+}
+
 static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req,
                          cv_http_response_t *res) {
     char err[CV_ERRLEN];
-    int k = 1;
+    int k = 1, k_given = 0;
     if (req->body_len) {
         cJSON *body = NULL;
         int rc = cv_json_decode(req->body, req->body_len, &body, err);
@@ -268,6 +329,7 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
         cJSON_Delete(body);
         if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
         k = (int)v;
+        k_given = e != NULL;
     }
     cJSON *job = NULL;
     int rc = cv_store_job_get(api->ro, id, &job, err);
@@ -279,6 +341,11 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
     /* Once: a stored result is the answer. A stored failure (the test set could not be read,
      * the daemon stopped mid-way) is not a result, so asking again starts a new evaluation. */
     if (test && cJSON_IsObject(test) && !cJSON_GetObjectItemCaseSensitive(test, "error")) {
+        int stored = stored_ensemble(test);
+        if (k_given && k != stored) {
+            cJSON_Delete(test);
+            REPLY(scored_once(res, id, "was already", stored));
+        }
         cJSON_AddBoolToObject(test, "cached", 1);
         REPLY(cv_http_respond_json(res, 200, test));
     }
@@ -288,13 +355,14 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
                                   (long long)id));
     for (eval_t *e = api->evals; e; e = e->next)
         if (e->job_id == id) {
+            if (k_given && k != e->k) REPLY(scored_once(res, id, "is being", e->k));
             cJSON *o = cJSON_CreateObject();
             if (o) cJSON_AddStringToObject(o, "status", "evaluating");
             REPLY(cv_http_respond_json(res, 202, o));
         }
     eval_t *e = calloc(1, sizeof *e);
     if (!e) REPLY(cv_http_json_error(res, 500, "out of memory"));
-    e->api = api, e->job_id = id;
+    e->api = api, e->job_id = id, e->k = k;
     e->count = cv_sched_best_models(api->sched, id, k, e->paths, e->trial_ids, &e->spec_json, err);
     if (e->count <= 0) {
         int failed = e->count < 0;
@@ -314,6 +382,177 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
     cJSON *o = cJSON_CreateObject();
     if (o) cJSON_AddStringToObject(o, "status", "evaluating");
     cv_http_respond_json(res, 202, o);
+}
+
+/* ---- model files ------------------------------------------------------------------------ */
+
+#define MODEL_MAX_BYTES (64u << 20) /* a model larger than this is not served (the CLI's limit) */
+
+/* One model file read on the thread pool for GET /v1/trials/{id}/model. */
+typedef struct {
+    uv_work_t work;
+    cv_api_t *api;
+    cv_http_deferred_t *deferred; /* the answer owed */
+    int64_t trial_id;
+    char path[1024];              /* the stored model_path */
+    char *data;                   /* the file's bytes (owned), NULL until read */
+    size_t len;
+    int missing;                  /* 1: the file does not exist */
+    char err[CV_ERRLEN];          /* why it could not be read */
+} model_read_t;
+
+/* Thread pool: reads the whole model file into r->data. */
+static void model_read_work(uv_work_t *work) {
+    model_read_t *r = work->data;
+    struct stat st;
+    FILE *f = fopen(r->path, "rb");
+    if (!f) {
+        r->missing = errno == ENOENT;
+        (void)cv_errf(r->err, CV_EIO, "%s: %s", r->path, strerror(errno));
+        return;
+    }
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > MODEL_MAX_BYTES) {
+        (void)cv_errf(r->err, CV_EIO, "%s: not a regular file of at most %u bytes", r->path,
+                      MODEL_MAX_BYTES);
+    } else if (!(r->data = malloc((size_t)st.st_size + 1))) {
+        (void)cv_errf(r->err, CV_EIO, "out of memory reading %s", r->path);
+    } else if ((r->len = fread(r->data, 1, (size_t)st.st_size, f)) != (size_t)st.st_size) {
+        (void)cv_errf(r->err, CV_EIO, "%s: read failed", r->path);
+        free(r->data);
+        r->data = NULL;
+    }
+    fclose(f);
+}
+
+/* Loop thread: answers with the bytes, or says why there are none. No answer is owed when
+ * cv_http_defer failed (the request was answered with a 500 at once). */
+static void after_model_read(uv_work_t *work, int status) {
+    model_read_t *r = work->data;
+    r->api->model_reads--;
+    if (r->deferred) {
+        cv_http_response_t res;
+        memset(&res, 0, sizeof res);
+        if (status == 0 && r->data)
+            cv_http_respond_text(&res, 200, "application/octet-stream", r->data, r->len);
+        else if (status == 0 && r->missing)
+            cv_http_json_error(&res, 404, "the model file of trial %lld is gone from the data "
+                               "directory (%s)", (long long)r->trial_id, r->path);
+        else
+            cv_http_json_error(&res, 500, "cannot read the model of trial %lld: %s",
+                               (long long)r->trial_id, status ? "cancelled" : r->err);
+        cv_http_deferred_finish(r->deferred, &res);
+    }
+    free(r->data);
+    free(r);
+}
+
+/* GET /v1/trials/{id}/model: the model file of a finished trial, read off the loop thread. */
+static void get_trial_model(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    cJSON *t = NULL;
+    int rc = cv_store_trial_get(api->ro, id, &t, err);
+    if (rc == CV_STORE_NOT_FOUND) REPLY(cv_http_json_error(res, 404, "trial %lld not found",
+                                                           (long long)id));
+    if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));
+    const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "model_path"));
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "status"));
+    if (!path || !*path) {
+        int open = status && (!strcmp(status, "queued") || !strcmp(status, "running"));
+        cv_http_json_error(res, 404, "trial %lld has no model: %s", (long long)id,
+                           open ? "it has not finished yet"
+                                : "it did not complete (only completed trials keep one)");
+        cJSON_Delete(t);
+        return;
+    }
+    model_read_t *r = calloc(1, sizeof *r);
+    if (!r || strlen(path) >= sizeof r->path) {
+        cv_http_json_error(res, 500, "%s", r ? "the model path is too long" : "out of memory");
+        free(r);
+        cJSON_Delete(t);
+        return;
+    }
+    snprintf(r->path, sizeof r->path, "%s", path);
+    cJSON_Delete(t);
+    r->api = api, r->trial_id = id, r->work.data = r;
+    if (uv_queue_work(api->loop, &r->work, model_read_work, after_model_read)) {
+        free(r);
+        REPLY(cv_http_json_error(res, 500, "cannot start reading the model of trial %lld",
+                                 (long long)id));
+    }
+    api->model_reads++;
+    /* The work only touches the file's fields; the answer is owed from here on. */
+    if (!(r->deferred = cv_http_defer(res)))
+        cv_http_json_error(res, 500, "out of memory"); /* after_model_read then answers nobody */
+}
+
+/* ---- workers ---------------------------------------------------------------------------- */
+
+/* The live view of worker id among views[0..n): the connection running a trial, else the one
+ * heard from last. NULL when the worker is not connected. */
+static const cv_sched_worker_view_t *live_worker(const cv_sched_worker_view_t *views, size_t n,
+                                                 const char *id) {
+    const cv_sched_worker_view_t *found = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(views[i].id, id)) continue;
+        if (!found || (views[i].trial_id && !found->trial_id) ||
+            (!views[i].trial_id == !found->trial_id && views[i].last_seen > found->last_seen))
+            found = &views[i];
+    }
+    return found;
+}
+
+/* Adds what the scheduler knows of a stored worker row: connected, state (idle, running,
+ * quarantined or disconnected), trial_id and job_id (null when idle), and last_seen from its
+ * last message when it is connected. Returns 0 or CV_ENOMEM. */
+static int add_live_fields(cJSON *row, const cv_sched_worker_view_t *live) {
+    const char *state = "disconnected";
+    const cJSON *flag = cJSON_GetObjectItemCaseSensitive(row, "quarantined");
+    int quarantined = cJSON_IsNumber(flag) && flag->valueint != 0;
+    if (live && live->trial_id) state = "running";
+    else if (live && (live->quarantined || quarantined)) state = "quarantined";
+    else if (live) state = "idle";
+    cJSON *trial = live && live->trial_id ? cJSON_CreateNumber((double)live->trial_id)
+                                          : cJSON_CreateNull();
+    cJSON *job = live && live->job_id ? cJSON_CreateNumber((double)live->job_id)
+                                      : cJSON_CreateNull();
+    int ok = trial && job && cJSON_AddItemToObject(row, "trial_id", trial);
+    if (!ok) cJSON_Delete(trial);
+    ok = ok && cJSON_AddItemToObject(row, "job_id", job);
+    if (!ok) cJSON_Delete(job);
+    ok = ok && cJSON_AddBoolToObject(row, "connected", live != NULL) &&
+         cJSON_AddStringToObject(row, "state", state);
+    if (ok && live) {
+        cJSON *seen = cJSON_GetObjectItemCaseSensitive(row, "last_seen");
+        if (cJSON_IsNumber(seen) && live->last_seen > seen->valuedouble)
+            cJSON_SetNumberValue(seen, live->last_seen);
+    }
+    return ok ? 0 : CV_ENOMEM;
+}
+
+/* GET /v1/workers: every worker the store has seen, with what the scheduler says each connected
+ * one is doing now. */
+static void get_workers(cv_api_t *api, cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    cJSON *rows = NULL, *row;
+    int rc = cv_store_workers_list(api->ro, &rows, err);
+    if (rc) REPLY(store_error(res, rc, "workers", err));
+    size_t n = cv_sched_workers_view(api->sched, NULL, 0);
+    cv_sched_worker_view_t *views = n ? calloc(n, sizeof *views) : NULL;
+    if (n && !views) {
+        cJSON_Delete(rows);
+        REPLY(cv_http_json_error(res, 500, "out of memory"));
+    }
+    n = cv_sched_workers_view(api->sched, views, n);
+    cJSON_ArrayForEach(row, rows) {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "id"));
+        if (add_live_fields(row, id ? live_worker(views, n, id) : NULL)) {
+            free(views);
+            cJSON_Delete(rows);
+            REPLY(cv_http_json_error(res, 500, "out of memory"));
+        }
+    }
+    free(views);
+    cv_http_respond_json(res, 200, wrap("workers", rows));
 }
 
 /* ---- routing ---------------------------------------------------------------------------- */
@@ -340,6 +579,7 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
         cJSON *jobs = NULL;
         int rc = cv_store_jobs_list(api->ro, &jobs, err);
         if (rc) REPLY(store_error(res, rc, "jobs", err));
+        rounds_to_user(jobs);
         REPLY(cv_http_respond_json(res, 200, wrap("jobs", jobs)));
     }
     if (!strcmp(p, "/v1/stats")) {
@@ -358,18 +598,20 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     }
     if (!strcmp(p, "/v1/workers")) {
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        cJSON *w = NULL;
-        int rc = cv_store_workers_list(api->ro, &w, err);
-        if (rc) REPLY(store_error(res, rc, "workers", err));
-        REPLY(cv_http_respond_json(res, 200, wrap("workers", w)));
+        REPLY(get_workers(api, res));
     }
     if (!strncmp(p, "/v1/trials/", 11)) {
         int64_t id = parse_id(p + 11, &rest);
+        if (id >= 0 && !strcmp(rest, "/model")) {
+            if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
+            REPLY(get_trial_model(api, id, res));
+        }
         if (id < 0 || *rest) REPLY(cv_http_json_error(res, 404, "no route %s", p));
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
         cJSON *t = NULL;
         int rc = cv_store_trial_get(api->ro, id, &t, err);
         if (rc) REPLY(store_error(res, rc, "trial", err));
+        round_to_user(t);
         REPLY(cv_http_respond_json(res, 200, t));
     }
     if (!strncmp(p, "/v1/jobs/", 9)) {

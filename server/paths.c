@@ -83,6 +83,20 @@ static int check_regular(const char *field, const char *given, const char *abs, 
     return 0;
 }
 
+/* The refusal of a dataset file that does not resolve. A relative path is named with the
+ * absolute path it was looked for at (under the first root, or the working directory), so that
+ * the reader knows where caviard looked. */
+static int cannot_open(const char *field, const char *given, const char *path, int e, char *err) {
+    char cwd[PATH_MAX];
+    if (path[0] == '/' && strcmp(path, given) != 0)
+        return cv_errf(err, CV_EINVAL, "%s: cannot open %s (looked for %s): %s", field, given, path,
+                       strerror(e));
+    if (path[0] != '/' && getcwd(cwd, sizeof cwd))
+        return cv_errf(err, CV_EINVAL, "%s: cannot open %s (looked for %s%s%s): %s", field, given,
+                       cwd, strcmp(cwd, "/") ? "/" : "", path, strerror(e));
+    return cv_errf(err, CV_EINVAL, "%s: cannot open %s: %s", field, given, strerror(e));
+}
+
 int cv_path_resolve_dataset(const char *field, const char *given, const char *const *roots,
                             size_t n_roots, char *out, size_t cap, char *err) {
     char joined[PATH_MAX], abs[PATH_MAX], root[PATH_MAX];
@@ -100,7 +114,7 @@ int cv_path_resolve_dataset(const char *field, const char *given, const char *co
         int e = errno;
         if (n_roots > 0 && !missing_inside(path, roots, n_roots))
             return cv_errf(err, CV_EINVAL, "%s: %s is outside the dataset roots", field, given);
-        return cv_errf(err, CV_EINVAL, "%s: cannot open %s: %s", field, given, strerror(e));
+        return cannot_open(field, given, path, e, err);
     }
     if (n_roots > 0) {
         int inside = 0;

@@ -37,7 +37,8 @@ int cv_path_root_resolve(const char *root, char *out, size_t cap, char *err);
  * canonical absolute path in out (cap bytes, PATH_MAX is enough). roots (borrowed, n_roots of
  * them, n_roots == 0 allowed with roots NULL) are resolved here too, so they may be given as
  * configured. Returns 0, or CV_EINVAL with err:
- *   "<field>: cannot open <given>: <errno text>"          the file does not resolve
+ *   "<field>: cannot open <given>: <errno text>"          the file does not resolve; a relative
+ *                                                          given adds " (looked for <absolute>)"
  *   "<field>: <given> is outside the dataset roots"       it resolves outside every root
  *   "<field>: <given> is not a regular file"              a directory, a FIFO, a device, ...
  * or CV_ERANGE when a joined path does not fit. */

@@ -63,6 +63,7 @@ struct cv_sched_worker {
     char id[65];
     trial_t *trial;          /* the trial it runs, or NULL when idle */
     int quarantined;         /* 1: gets no trials (too many failures in a row) */
+    double last_seen;        /* wall-clock seconds of its last message (hello included) */
     cv_sched_worker_t *next, *prev;
 };
 
@@ -488,8 +489,8 @@ static int job_advance(cv_sched_t *s, job_t *job, double now, char *err) {
             return job_finish(s, job, CV_STORE_JOB_COMPLETED, "the search space is exhausted",
                               now, err);
         if (s->cfg.log)
-            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: round %d samples %d trials",
-                   (long long)job->id, next, made);
+            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: round %d of %zu samples %d trials",
+                   (long long)job->id, next + 1, job->spec.n_rounds, made);
     }
     return 0;
 }
@@ -663,6 +664,7 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
     cv_sched_worker_t *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->conn = conn;
+    w->last_seen = now;
     snprintf(w->id, sizeof w->id, "%s", worker_id);
     w->next = s->workers;
     if (s->workers) s->workers->prev = w;
@@ -722,7 +724,12 @@ static void trial_release(cv_sched_t *s, trial_t *t, double now) {
 }
 
 void cv_sched_worker_leave(cv_sched_t *s, cv_sched_worker_t *w, double now) {
+    char err[CV_ERRLEN];
     if (!w) return;
+    /* The store's last_seen was its hello: it becomes the time of its last message. */
+    if (group(s, err) || checked(s, cv_store_worker_last_seen(s->cfg.store, w->id, w->last_seen,
+                                                               err)) < 0)
+        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", w->id, err);
     for (size_t i = 0; i < s->n_acks; i++)
         if (s->acks[i].w == w) s->acks[i].w = NULL;
     if (w->trial) {
@@ -794,6 +801,25 @@ void cv_sched_dispatch(cv_sched_t *s, double now) {
             return;
         }
     }
+}
+
+void cv_sched_worker_seen(cv_sched_worker_t *w, double now) {
+    if (w && now > w->last_seen) w->last_seen = now;
+}
+
+size_t cv_sched_workers_view(const cv_sched_t *s, cv_sched_worker_view_t *out, size_t cap) {
+    size_t n = 0;
+    for (const cv_sched_worker_t *w = s->workers; w; w = w->next, n++) {
+        if (n >= cap) continue;
+        out[n] = (cv_sched_worker_view_t){
+            .id = w->id,
+            .quarantined = w->quarantined,
+            .trial_id = w->trial ? w->trial->id : 0,
+            .job_id = w->trial ? w->trial->job->id : 0,
+            .last_seen = w->last_seen,
+        };
+    }
+    return n;
 }
 
 int cv_sched_busy(const cv_sched_t *s) {
@@ -1174,8 +1200,9 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
         rc = cv_store_trials_each(s->cfg.store, job->id, resume_trial, &ctx, err);
         if (rc == 0) rc = job_advance(s, job, now, err);
         if (rc == 0 && s->cfg.log)
-            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld resumed in round %d: %zu trials, %d open",
-                   (long long)job->id, job->round, job->n_trials, job->open);
+            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld resumed in round %d of %zu: %zu trials, "
+                   "%d open", (long long)job->id, job->round + 1, job->spec.n_rounds,
+                   job->n_trials, job->open);
     }
     if (rc == 0) rc = commit(s, err);
     if (rc) {

@@ -123,6 +123,23 @@ void cv_sched_worker_leave(cv_sched_t *sched, cv_sched_worker_t *w, double now);
 void cv_sched_dispatch(cv_sched_t *sched, double now);
 /* Number of workers holding a trial right now (results may still come). */
 int cv_sched_busy(const cv_sched_t *sched);
+/* A message of any kind arrived from worker w at wall-clock time now: its last_seen moves on.
+ * Accepts NULL (a connection that has not said hello has no slot). */
+void cv_sched_worker_seen(cv_sched_worker_t *w, double now);
+
+/* What one connected worker is doing, as the scheduler sees it right now. */
+typedef struct {
+    const char *id;    /* borrowed from the scheduler; valid until its next non-const call */
+    int quarantined;   /* 1: it gets no trials */
+    int64_t trial_id;  /* the trial it runs, 0 when idle */
+    int64_t job_id;    /* that trial's job, 0 when idle */
+    double last_seen;  /* wall-clock seconds of its last message */
+} cv_sched_worker_view_t;
+
+/* Read-only: writes the connected workers, newest connection first, into out[0..cap) and returns
+ * how many are connected (more than cap when out is too small; call with cap 0 to count). A
+ * worker id appears twice while an old connection of a reconnected worker is being closed. */
+size_t cv_sched_workers_view(const cv_sched_t *sched, cv_sched_worker_view_t *out, size_t cap);
 
 /* A progress message: one epoch of trial_id under lease. Returns 0 when applied, CV_STORE_STALE
  * when the lease is not current, CV_EINVAL when the worker does not hold that trial. */

@@ -187,6 +187,7 @@ enum {
     ST_WORKER_OUTCOME,
     ST_WORKER_QUARANTINE,
     ST_WORKER_QUARANTINED,
+    ST_WORKER_LAST_SEEN,
     ST_JOBS_LIST,
     ST_JOB_GET,
     ST_JOB_COUNTS,
@@ -277,6 +278,7 @@ static const char *const k_sql[ST_COUNT] = {
     [ST_WORKER_QUARANTINE] = "UPDATE workers SET quarantined = ?2 WHERE id = ?1",
     [ST_WORKER_QUARANTINED] = "SELECT quarantined, consecutive_failures FROM workers "
                               "WHERE id = ?1",
+    [ST_WORKER_LAST_SEEN] = "UPDATE workers SET last_seen = max(last_seen, ?2) WHERE id = ?1",
     [ST_JOBS_LIST] = "SELECT id, name, objective, status, round, created_at, finished_at, error "
                      "FROM jobs ORDER BY id",
     [ST_JOB_GET] = "SELECT id, name, objective, spec, status, round, region, created_at, "
@@ -1154,6 +1156,16 @@ int cv_store_worker_set_quarantined(cv_store_t *store, const char *worker_id, in
     if (bind_text(q, 1, worker_id) || sqlite3_bind_int(q, 2, quarantined != 0))
         return bind_failed(store, ST_WORKER_QUARANTINE, err, "quarantine");
     int ret = run(store, ST_WORKER_QUARANTINE, err, "quarantine");
+    if (ret == 0 && sqlite3_changes(store->db) == 0) ret = CV_STORE_NOT_FOUND;
+    return ret;
+}
+
+int cv_store_worker_last_seen(cv_store_t *store, const char *worker_id, double when, char *err) {
+    if (!worker_id) return cv_errf(err, CV_EINVAL, "store: last seen: worker id required");
+    sqlite3_stmt *q = store->st[ST_WORKER_LAST_SEEN];
+    if (bind_text(q, 1, worker_id) || sqlite3_bind_double(q, 2, when))
+        return bind_failed(store, ST_WORKER_LAST_SEEN, err, "last seen");
+    int ret = run(store, ST_WORKER_LAST_SEEN, err, "last seen");
     if (ret == 0 && sqlite3_changes(store->db) == 0) ret = CV_STORE_NOT_FOUND;
     return ret;
 }

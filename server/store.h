@@ -310,6 +310,11 @@ int cv_store_worker_failed_streak(cv_store_t *store, const char *worker_id, int 
 int cv_store_worker_get(cv_store_t *store, const char *worker_id, int *quarantined,
                         int *consecutive_failures, char *err);
 
+/* Moves a worker's last_seen forward to when (never back), without touching anything else:
+ * the time of its last message, written when it disconnects. CV_STORE_NOT_FOUND for an unknown
+ * worker. */
+int cv_store_worker_last_seen(cv_store_t *store, const char *worker_id, double when, char *err);
+
 /* Sets or clears a worker's quarantine flag. CV_STORE_NOT_FOUND for an unknown worker. */
 int cv_store_worker_set_quarantined(cv_store_t *store, const char *worker_id, int quarantined,
                                     char *err);

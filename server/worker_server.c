@@ -598,6 +598,7 @@ static int on_message(conn_t *c, const char *payload, size_t len) {
         conn_close(c, "a message arrived before the model's data frames");
         rc = -1;
     } else {
+        cv_sched_worker_seen(c->w, cv_clock_wall()); /* no slot yet before hello */
         switch (m.type) {
         case CV_MSG_HELLO:
             if (c->w) {

@@ -58,29 +58,31 @@ def trial(tid, number, rnd, status, dev_error, lr, units, act, **extra):
 
 
 TRIALS = [
-    trial(101, 0, 0, "completed", 0.0425, 0.0123456789, 16, "tanh"),
-    trial(102, 1, 0, "completed", 0.0975, 0.00234, 8, "relu"),
-    trial(103, 2, 0, "failed", None, 0.0871, 32, "relu", diagnosis=None,
+    trial(101, 0, 1, "completed", 0.0425, 0.0123456789, 16, "tanh"),
+    trial(102, 1, 1, "completed", 0.0975, 0.00234, 8, "relu"),
+    trial(103, 2, 1, "failed", None, 0.0871, 32, "relu", diagnosis=None,
           error="dataset: cannot open m.csv", epochs_run=None, best_epoch=None),
-    trial(104, 3, 1, "completed", 0.0512, 0.0155, 16, "tanh, \"quoted\""),
+    trial(104, 3, 2, "completed", 0.0512, 0.0155, 16, "tanh, \"quoted\""),
 ]
 BEST = [TRIALS[0], TRIALS[3], TRIALS[1]]
 
 
 def job_detail(status, completed):
     return {"id": 7, "name": "moons-small", "objective": "dev_error", "status": status,
-            "round": 1, "created_at": 1700000000.0,
+            "round": 2, "created_at": 1700000000.0,
             "finished_at": None if status == "running" else 1700000100.0, "error": None,
             "spec": SPEC, "max_trials": 8, "running": 0 if status != "running" else 2,
+            "rounds_planned": 3,
             "region": {"learning_rate": {"min": 0.005, "max": 0.04},
                        "hidden_units": {"min": 8, "max": 32},
                        "activation": {"weights": {"relu": 0.25, "tanh": 0.75}}},
             "counts": {"queued": 1, "running": 2 if status == "running" else 0,
                        "completed": completed, "failed": 1, "diverged": 0, "lost": 0,
                        "cancelled": 0},
-            "rounds": [{"round": 0, "size": 4, "region": {}}, {"round": 1, "size": 2,
+            "rounds": [{"round": 1, "size": 4, "region": {}}, {"round": 2, "size": 2,
                                                               "region": {}}],
-            "best": TRIALS[0], "test_result": None}
+            "best": TRIALS[0], "test_result": None,
+            "quarantined_workers": [{"worker_id": "w-2"}]}
 
 
 CURVE = [{"epoch": e, "train_cost": 0.9 - e * 0.05, "train_cost_reg": 0.95 - e * 0.05,
@@ -93,11 +95,16 @@ EVALUATION = {"test_accuracy": 0.9475, "test_error": 0.0525, "test_cost": 0.1402
 
 WORKERS = [{"id": "w-1", "version": "0.1.0", "threads": 4, "host": "node-a",
             "first_seen": 1700000000.0, "last_seen": 1700000050.0, "trials_done": 12,
-            "consecutive_failures": 0, "quarantined": False, "connected": True, "trial_id": 104},
+            "consecutive_failures": 0, "quarantined": 0, "connected": True, "state": "running",
+            "trial_id": 104, "job_id": 7},
            {"id": "w-2", "version": "0.1.0", "threads": 2, "host": "node-b",
             "first_seen": 1700000000.0, "last_seen": 1700000040.0, "trials_done": 3,
-            "consecutive_failures": 3, "quarantined": True, "connected": True,
-            "trial_id": None}]
+            "consecutive_failures": 3, "quarantined": 1, "connected": True,
+            "state": "quarantined", "trial_id": None, "job_id": None},
+           {"id": "w-3", "version": "0.1.0", "threads": 1, "host": "node-c",
+            "first_seen": 1700000000.0, "last_seen": 1700000030.0, "trials_done": 0,
+            "consecutive_failures": 0, "quarantined": 0, "connected": False,
+            "state": "disconnected", "trial_id": None, "job_id": None}]
 
 
 class FakeState:
@@ -108,6 +115,7 @@ class FakeState:
         self.polls = 0
         self.polls_until_done = polls_until_done  # None: job 7 runs for ever
         self.final_status = final_status
+        self.created_at = None  # job 7's created_at when set, else the canned one
         self.lock = threading.Lock()
 
 
@@ -141,10 +149,10 @@ def make_handler(state):
             if p == "/v1/jobs":
                 return self.answer(200, {"jobs": [
                     {"id": 7, "name": "moons-small", "objective": "dev_error",
-                     "status": "running", "round": 1, "created_at": 1700000000.0,
+                     "status": "running", "round": 2, "created_at": 1700000000.0,
                      "finished_at": None, "error": None},
                     {"id": 8, "name": "second-search", "objective": "dev_error",
-                     "status": "cancelled", "round": 0, "created_at": 1700000200.0,
+                     "status": "cancelled", "round": 1, "created_at": 1700000200.0,
                      "finished_at": 1700000300.0, "error": None}]})
             if p == "/v1/jobs/7":
                 with state.lock:
@@ -152,11 +160,15 @@ def make_handler(state):
                     done = (state.polls_until_done is not None
                             and state.polls > state.polls_until_done)
                     completed = min(state.polls, 3)
-                return self.answer(200, job_detail(state.final_status if done else "running",
-                                                   completed))
+                detail = job_detail(state.final_status if done else "running", completed)
+                if state.created_at is not None:
+                    detail["created_at"] = state.created_at
+                return self.answer(200, detail)
             if p == "/v1/jobs/8":
                 d = job_detail("cancelled", 0)
-                d.update(id=8, name="second-search", best=None, round=0)
+                # No refine.rounds: only rounds_planned tells how many rounds the job has.
+                d.update(id=8, name="second-search", best=None, round=1,
+                         spec={k: v for k, v in SPEC.items() if k != "refine"})
                 return self.answer(200, d)
             if p == "/v1/jobs/7/trials":
                 order, limit = q.get("order", "number"), int(q.get("limit", "0"))
@@ -276,7 +288,11 @@ class Submit(Base):
         posts = self.requests("POST", "/v1/jobs")
         self.assertEqual(len(posts), 1)
         with open(SMALL) as f:
-            self.assertEqual(json.loads(posts[0]["body"]), json.load(f))
+            expected = json.load(f)
+        # The dataset path, relative to the spec file, is sent absolute; nothing else changes.
+        expected["trial"]["dataset"]["csv"] = os.path.join(
+            os.path.realpath(os.path.dirname(SMALL)), "data", "moons.csv")
+        self.assertEqual(json.loads(posts[0]["body"]), expected)
         self.assertEqual(posts[0]["headers"].get("Content-Type"), "application/json")
 
     def test_token_sent_as_bearer_from_option_and_environment(self):
@@ -339,6 +355,10 @@ class Status(Base):
         self.assertIn("1/8", lines[1])      # completed / max_trials
         self.assertIn("second-search", lines[2])
         self.assertIn("cancelled", lines[2])
+        # Rounds count from 1 as the API sends them; the total comes from rounds_planned when
+        # the spec gives no refine.rounds.
+        self.assertEqual(lines[1].split()[3], "2/3")
+        self.assertEqual(lines[2].split()[3], "1/3")
 
     def test_one_job_in_detail(self):
         out = self.ok("status", "7")
@@ -348,6 +368,7 @@ class Status(Base):
         self.assertIn("2 running", out)
         self.assertIn("(max 8)", out)
         self.assertIn("round      2/3", out)
+        self.assertIn("quarantine w-2 (they get no trials", out)
         self.assertIn("learning_rate [0.005, 0.04]", out)
         self.assertIn("activation {relu 0.25, tanh 0.75}", out)
         self.assertIn("trial 101", out)
@@ -403,6 +424,8 @@ class Trials(Base):
         self.assertIn("STATUS", lines[0])
         self.assertIn("failed", lines[3])
         self.assertIn("103", lines[3])
+        self.assertEqual(lines[1].split()[:3], ["101", "0", "1"])  # TRIAL NUMBER ROUND
+        self.assertEqual(lines[4].split()[:3], ["104", "3", "2"])
 
     def test_one_trial_with_params_metrics_diagnosis_and_curve(self):
         out = self.ok("trial", "101")
@@ -437,6 +460,17 @@ class WatchCancelEvaluate(Base):
         self.assertIn("completed", lines[-1])
         self.assertNotIn("\r", out)
 
+    def test_watch_estimates_the_time_left_from_the_finished_trials(self):
+        # Created a minute ago with 2 of 8 trials finished (1 completed, 1 failed): 6 more take
+        # 3 minutes at that rate; then 3 finished: 5 more take 100 s.
+        self.state.created_at = time.time() - 60
+        out = self.ok("watch", "7", "--interval", "0.05")
+        lines = out.strip().split("\n")
+        self.assertTrue(lines[0].endswith("  about 3 min left"), lines[0])
+        self.assertTrue(lines[1].endswith("  about 2 min left"), lines[1])
+        self.assertIn("completed", lines[-1])
+        self.assertNotIn("left", lines[-1])
+
     def test_watch_json_prints_one_answer_per_change(self):
         self.state.polls_until_done = 5   # polls 3 to 5 give the same answer
         out = self.ok("--json", "watch", "7", "--interval", "0.05")
@@ -470,10 +504,11 @@ class WatchCancelEvaluate(Base):
         self.assertIn("test accuracy 0.9475", out)
         self.assertIn("101, 104, 102", out)
 
-    def test_evaluate_default_ensemble_is_1(self):
+    def test_evaluate_without_ensemble_asks_for_no_size(self):
+        # The server then answers with what the job was scored with, or the best trial alone.
         self.ok("evaluate", "7")
         post = self.requests("POST", "/v1/jobs/7/evaluate")[-1]
-        self.assertEqual(json.loads(post["body"]), {"ensemble": 1})
+        self.assertEqual(post["body"], b"")
 
 
 class Export(Base):
@@ -520,14 +555,15 @@ class Export(Base):
 
 
 class Workers(Base):
-    def test_table(self):
+    def test_table_shows_what_each_worker_does(self):
         out = self.ok("workers")
         lines = out.strip().split("\n")
-        self.assertEqual(len(lines), 3)
-        self.assertIn("node-a", lines[1])
-        self.assertIn("busy", lines[1])
-        self.assertIn("104", lines[1])
-        self.assertIn("quarantined", lines[2])
+        self.assertEqual(len(lines), 4)
+        self.assertEqual(lines[0].split()[4:7], ["STATE", "JOB", "TRIAL"])
+        self.assertEqual(lines[1].split()[:7], ["w-1", "node-a", "0.1.0", "4", "running", "7",
+                                                "104"])
+        self.assertEqual(lines[2].split()[4:7], ["quarantined", "-", "-"])
+        self.assertEqual(lines[3].split()[4:7], ["disconnected", "-", "-"])
 
 
 class Failures(Base):
@@ -570,6 +606,31 @@ class Failures(Base):
                 self.assertEqual(code, 2, f"{args}: {err}")
                 self.assertIn("usage", err)
         self.assertEqual(self.state.requests, [])
+
+    def test_option_errors_name_the_option(self):
+        cases = [
+            (["best", "7", "-k", "0"], '--top (-k): must be an integer in [1, 100000], got "0"'),
+            (["best", "7", "--bogus"], 'unknown option "--bogus"'),
+            (["best", "7", "-x"], 'unknown option "-x"'),
+            (["trials", "7", "--limit"], "--limit (-n) needs a value"),
+            (["submit", SMALL, "--watch=yes"], "--watch (-w) takes no value"),
+            (["watch", "7", "--interval", "fast"],
+             '--interval (-i): must be a number in [0.05, 3600], got "fast"'),
+            (["status", "7", "8"], 'unexpected argument "8"'),
+        ]
+        for args, message in cases:
+            with self.subTest(args=args):
+                code, out, err = run("--server", self.url, *args)
+                self.assertEqual(code, 2, err)
+                self.assertIn(f"caviar {args[0]}: {message}\nusage: caviar {args[0]}", err)
+
+    def test_options_follow_getopt_long(self):
+        # Options anywhere among the words, "-k5", "--name=value" and unambiguous abbreviations.
+        self.ok("best", "-k5", "7")
+        self.ok("trials", "7", "--lim=2", "--order", "best")
+        paths = [r["path"] for r in self.requests("GET", "/v1/jobs/7/trials")]
+        self.assertTrue(any("order=best" in p and "limit=5" in p for p in paths), paths)
+        self.assertTrue(any("order=best" in p and "limit=2" in p for p in paths), paths)
 
     def test_help_exits_0(self):
         code, out, _ = run("--help")

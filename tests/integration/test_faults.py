@@ -268,8 +268,8 @@ class Faults(unittest.TestCase):
         self.start_coordinator("--quarantine-after", "2")
         self.start_worker("broken", env={"CAVIAR_WORKER_FAIL_TRIALS": "1"})
         self.wait_workers("broken")
-        # Round 0's only trial fails, which ends the round and samples round 1; the first trial
-        # of round 1 fails too and quarantines the worker.
+        # Round 1's only trial fails, which ends the round and samples round 2; the first trial
+        # of round 2 fails too and quarantines the worker.
         job_id = self.submit(trials=3, parallel=1, epochs=2, units=64, rounds=[1, 2])
         self.wait_for("the quarantine", lambda: "quarantined" in self.c.log_text())
         self.start_worker("healthy")
@@ -277,11 +277,11 @@ class Faults(unittest.TestCase):
         by_number = {t["number"]: self.trial(t["id"]) for t in self.trials(job_id)}
         first, retried = by_number[0], by_number[1]
         self.assertEqual((first["round"], first["status"], first["worker_id"]),
-                         (0, "failed", "broken"))
+                         (1, "failed", "broken"))
         self.assertEqual([(a["worker_id"], a["outcome"]) for a in first["attempts_history"]],
                          [("broken", "failed")])
         self.assertEqual((retried["round"], retried["status"], retried["worker_id"]),
-                         (1, "completed", "healthy"))
+                         (2, "completed", "healthy"))
         self.assertEqual([(a["worker_id"], a["outcome"]) for a in retried["attempts_history"]],
                          [("broken", "failed"), ("healthy", "completed")])
         self.assertEqual(by_number[2]["status"], "completed")

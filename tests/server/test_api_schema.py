@@ -35,14 +35,15 @@ JOB = {"id": 1, "name": "moons", "objective": "dev_error",
                                             "max": 0.3},
                           "activation": {"type": "categorical", "values": ["relu", "tanh"]}},
                 "budget": {"max_trials": 4}},
-       "status": "completed", "round": 0, "region": REGION, "created_at": 1795574984.0,
+       "status": "completed", "round": 1, "region": REGION, "created_at": 1795574984.0,
        "finished_at": 1795574985.0, "error": None,
        "test_result": {"test_accuracy": 0.96, "test_error": 0.04, "test_cost": 0.08,
                        "examples": 120, "trials": [3]},
        "counts": {"queued": 0, "running": 0, "completed": 4, "failed": 0, "diverged": 0,
                   "lost": 0, "cancelled": 0},
-       "rounds": [{"round": 0, "size": 4, "region": REGION, "created_at": 1795574984.0}],
-       "quarantined_workers": [], "best": TRIAL, "max_trials": 4, "running": 0}
+       "rounds": [{"round": 1, "size": 4, "region": REGION, "created_at": 1795574984.0}],
+       "quarantined_workers": [], "best": TRIAL, "max_trials": 4, "running": 0,
+       "rounds_planned": 1}
 
 
 def changed(value, *path_and_new):
@@ -109,9 +110,15 @@ class ApiSchema(unittest.TestCase):
         self.assert_invalid("job", changed(JOB, "spec", "budget", "max_trials", 0))
         self.assert_invalid("job", changed(JOB, "best", "status", "failed"))
         self.assert_invalid("job", changed(JOB, "surprise", 1))
+        # Rounds count from 1 in the API.
+        self.assert_invalid("job", changed(JOB, "round", 0))
+        self.assert_invalid("job", changed(JOB, "rounds", 0, "round", 0))
+        self.assert_invalid("job", changed(JOB, "best", "round", 0))
+        self.assert_invalid("job", changed(JOB, "rounds_planned", 0))
 
     def test_job_created_has_no_scheduler_fields(self):
-        stored = {k: v for k, v in JOB.items() if k not in ("max_trials", "running")}
+        stored = {k: v for k, v in JOB.items()
+                  if k not in ("max_trials", "running", "rounds_planned")}
         self.assert_valid("job_created", {"id": 1, "job": stored})
         self.assert_invalid("job_created", {"id": 1, "job": JOB})
 
@@ -132,6 +139,8 @@ class ApiSchema(unittest.TestCase):
         self.assert_valid("evaluate", result)
         self.assert_invalid("evaluate", changed(result, "cached", DELETE))
         self.assert_invalid("evaluate", changed(result, "error", "both"))
+        self.assert_valid("evaluate", dict(result, ensemble=3))
+        self.assert_invalid("evaluate", dict(result, ensemble=17))
 
     def test_cancel_stats_workers(self):
         self.assert_valid("cancel", {"id": 1, "status": "cancelled", "trials_cancelled": 2})
@@ -142,9 +151,14 @@ class ApiSchema(unittest.TestCase):
         self.assert_invalid("stats", {"results_committed": 4})
         worker = {"id": "local-0", "version": "0.1.0", "threads": 1, "host": "vm",
                   "first_seen": 1.0, "last_seen": 2.0, "trials_done": 2,
-                  "consecutive_failures": 0, "quarantined": 0}
+                  "consecutive_failures": 0, "quarantined": 0, "connected": True,
+                  "state": "running", "trial_id": 3, "job_id": 1}
         self.assert_valid("workers", {"workers": [worker]})
+        gone = dict(worker, connected=False, state="disconnected", trial_id=None, job_id=None)
+        self.assert_valid("workers", {"workers": [gone]})
         self.assert_invalid("workers", {"workers": [changed(worker, "quarantined", 2)]})
+        self.assert_invalid("workers", {"workers": [changed(worker, "state", "busy")]})
+        self.assert_invalid("workers", {"workers": [changed(worker, "trial_id", DELETE)]})
 
 
 if __name__ == "__main__":

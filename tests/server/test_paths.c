@@ -161,6 +161,18 @@ START_TEST(without_roots_any_existing_path_resolves) {
 }
 END_TEST
 
+START_TEST(without_roots_a_missing_relative_file_names_where_it_was_looked_for) {
+    char out[PATH_MAX], err[CV_ERRLEN], expected[MSG_MAX], cwd[PATH_MAX];
+    ck_assert_int_eq(chdir(tmp), 0);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    snprintf(expected, sizeof expected,
+             "trial.dataset.csv: cannot open data/nope.csv (looked for %s/data/nope.csv): %s", cwd,
+             strerror(ENOENT));
+    ck_assert_int_eq(resolve("data/nope.csv", NULL, 0, out, err), CV_EINVAL);
+    ck_assert_str_eq(err, expected);
+}
+END_TEST
+
 START_TEST(without_roots_a_missing_file_cannot_be_opened) {
     char given[BASE_MAX + 64], out[PATH_MAX], err[CV_ERRLEN], expected[MSG_MAX];
     snprintf(given, sizeof given, "%s/nope.csv", tmp);
@@ -180,8 +192,10 @@ START_TEST(relative_paths_resolve_against_the_first_root) {
     expect_inside("sub/b.csv", roots, 2, "root/sub/b.csv");
     expect_inside("./sub/../a.csv", roots, 2, "root/a.csv");
     /* d.csv is in the second root, but a relative path means the first, where it is missing. */
-    char out[PATH_MAX], err[CV_ERRLEN], expected[MSG_MAX];
-    snprintf(expected, sizeof expected, "trial.dataset.csv: cannot open d.csv: %s",
+    char out[PATH_MAX], err[CV_ERRLEN], expected[MSG_MAX], first[PATH_MAX];
+    ck_assert_ptr_nonnull(realpath(root, first));
+    snprintf(expected, sizeof expected,
+             "trial.dataset.csv: cannot open d.csv (looked for %s/d.csv): %s", first,
              strerror(ENOENT));
     ck_assert_int_eq(resolve("d.csv", roots, 2, out, err), CV_EINVAL);
     ck_assert_str_eq(err, expected);
@@ -284,8 +298,10 @@ END_TEST
 
 START_TEST(missing_files_say_so_only_inside_the_roots) {
     const char *roots[] = {root};
-    char out[PATH_MAX], err[CV_ERRLEN], expected[MSG_MAX], given[PATH_MAX];
-    snprintf(expected, sizeof expected, "trial.dataset.csv: cannot open nope.csv: %s",
+    char out[PATH_MAX], err[CV_ERRLEN], expected[MSG_MAX], given[PATH_MAX], first[PATH_MAX];
+    ck_assert_ptr_nonnull(realpath(root, first));
+    snprintf(expected, sizeof expected,
+             "trial.dataset.csv: cannot open nope.csv (looked for %s/nope.csv): %s", first,
              strerror(ENOENT));
     ck_assert_int_eq(resolve("nope.csv", roots, 1, out, err), CV_EINVAL);
     ck_assert_str_eq(err, expected);
@@ -335,6 +351,7 @@ static Suite *paths_suite(void) {
     tcase_add_unchecked_fixture(fs, build_tree, remove_tree);
     tcase_add_test(fs, without_roots_any_existing_path_resolves);
     tcase_add_test(fs, without_roots_a_missing_file_cannot_be_opened);
+    tcase_add_test(fs, without_roots_a_missing_relative_file_names_where_it_was_looked_for);
     tcase_add_test(fs, relative_paths_resolve_against_the_first_root);
     tcase_add_test(fs, absolute_paths_inside_any_root_are_accepted);
     tcase_add_test(fs, dot_dot_escapes_are_refused);

@@ -1882,6 +1882,11 @@ START_TEST(test_workers_track_outcomes_and_quarantine) {
                      CV_STORE_NOT_FOUND);
     ck_assert_int_eq(cv_store_worker_set_quarantined(fx.store, "ghost", 1, fx.err),
                      CV_STORE_NOT_FOUND);
+    /* last_seen only moves forward, and leaves the rest of the row alone. */
+    ck_assert_int_eq(cv_store_worker_last_seen(fx.store, "w1", NOW + 30, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_last_seen(fx.store, "w1", NOW + 20, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_last_seen(fx.store, "ghost", NOW, fx.err),
+                     CV_STORE_NOT_FOUND);
 
     cJSON *arr = NULL;
     ck_assert_int_eq(cv_store_workers_list(fx.store, &arr, fx.err), 0);
@@ -1890,7 +1895,7 @@ START_TEST(test_workers_track_outcomes_and_quarantine) {
     ck_assert_str_eq(cJSON_GetObjectItem(w, "version")->valuestring, "0.1.1");
     ck_assert_int_eq(cJSON_GetObjectItem(w, "threads")->valueint, 8);
     ck_assert_double_eq(cJSON_GetObjectItem(w, "first_seen")->valuedouble, NOW);
-    ck_assert_double_eq(cJSON_GetObjectItem(w, "last_seen")->valuedouble, NOW + 10);
+    ck_assert_double_eq(cJSON_GetObjectItem(w, "last_seen")->valuedouble, NOW + 30);
     ck_assert_int_eq(cJSON_GetObjectItem(w, "trials_done")->valueint, 3);
     ck_assert_int_eq(cJSON_GetObjectItem(w, "quarantined")->valueint, 1);
     cJSON_Delete(arr);
