@@ -43,7 +43,8 @@ def main():
     build, source = (os.path.abspath(a) for a in sys.argv[1:3])
     with open(os.path.join(source, "README.md"), encoding="utf-8") as f:
         readme = f.read()
-    script = ["set -euo pipefail", "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT"]
+    script = ["set -euo pipefail",
+              "trap 'for p in $(jobs -p); do kill $p 2>/dev/null || true; done; wait' EXIT"]
     ran = skipped = 0
     for line, lang, text, reason in blocks(readme):
         if lang != "sh":
