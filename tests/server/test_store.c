@@ -729,12 +729,12 @@ END_TEST
 
 /* ---- Attempt history (schema version 2) -------------------------------------------------- */
 
-START_TEST(test_fresh_file_has_schema_2_with_the_attempts_table) {
+START_TEST(test_fresh_file_has_the_current_schema_with_the_attempts_table) {
     fx_t fx;
     fx_init(&fx);
     cv_store_close(fx.store);
     fx.store = NULL;
-    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                                       "AND name = 'trial_attempts'"),
                      1);
@@ -760,6 +760,9 @@ START_TEST(test_version_1_file_migrates_to_2_and_keeps_its_rows) {
     cv_store_close(fx.store);
     fx.store = NULL;
     raw_exec(fx.path, "DROP INDEX trial_attempts_by_worker; DROP TABLE trial_attempts; "
+                      "ALTER TABLE workers DROP COLUMN quarantine_reason; "
+                      "ALTER TABLE workers DROP COLUMN quarantined_at; "
+                      "ALTER TABLE workers DROP COLUMN quarantined_until; "
                       "PRAGMA user_version = 1;");
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema "
                                       "WHERE name LIKE 'trial_attempts%'"),
@@ -768,7 +771,7 @@ START_TEST(test_version_1_file_migrates_to_2_and_keeps_its_rows) {
     ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
     cv_store_close(fx.store);
     fx.store = NULL;
-    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trial_attempts"), 0);
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM jobs"), 1);
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM workers WHERE id = 'w1' "
@@ -1808,6 +1811,69 @@ START_TEST(test_workers_track_outcomes_and_quarantine) {
 }
 END_TEST
 
+START_TEST(test_quarantine_has_a_reason_an_end_and_a_release) {
+    fx_t fx;
+    fx_init(&fx);
+    int failures = -1, flag = -1;
+    double until = 0;
+    ck_assert_int_eq(cv_store_worker_seen(fx.store, "w1", "0.1.0", 4, "hostA", NOW, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_outcome(fx.store, "w1", 0, &failures, fx.err), 0);
+    /* A job's fault counts the trial but leaves the streak alone. */
+    ck_assert_int_eq(cv_store_worker_count(fx.store, "w1", fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_get(fx.store, "w1", &flag, &failures, fx.err), 0);
+    ck_assert_int_eq(failures, 1);
+    ck_assert_int_eq(cv_store_worker_count(fx.store, "ghost", fx.err), CV_STORE_NOT_FOUND);
+
+    ck_assert_int_eq(
+        cv_store_worker_quarantine(fx.store, "w1", "disk full", NOW, NOW + 600, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_quarantine_get(fx.store, "w1", &flag, &until, fx.err), 0);
+    ck_assert_int_eq(flag, 1);
+    ck_assert_double_eq(until, NOW + 600);
+    cJSON *arr = NULL;
+    ck_assert_int_eq(cv_store_workers_list(fx.store, &arr, fx.err), 0);
+    cJSON *w = cJSON_GetArrayItem(arr, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(w, "quarantine_reason")->valuestring, "disk full");
+    ck_assert_double_eq(cJSON_GetObjectItem(w, "quarantined_until")->valuedouble, NOW + 600);
+    ck_assert_int_eq(cJSON_GetObjectItem(w, "trials_done")->valueint, 2);
+    cJSON_Delete(arr);
+
+    ck_assert_int_eq(cv_store_worker_release(fx.store, "w1", fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_quarantine_get(fx.store, "w1", &flag, &until, fx.err), 0);
+    ck_assert_int_eq(flag, 0);
+    ck_assert(isnan(until));
+    ck_assert_int_eq(cv_store_worker_get(fx.store, "w1", &flag, &failures, fx.err), 0);
+    ck_assert_int_eq(failures, 0);
+    ck_assert_int_eq(cv_store_worker_release(fx.store, "ghost", fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_worker_quarantine(fx.store, "ghost", NULL, NOW, NAN, fx.err),
+                     CV_STORE_NOT_FOUND);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_first_failure_of_a_job_is_the_earliest_to_end) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), t[3];
+    int number = -1;
+    cv_store_trial_status_t st;
+    char text[128];
+    add_trials(&fx, job, 0, 3, t);
+    ck_assert_int_eq(
+        cv_store_job_first_failure(fx.store, job, &number, &st, text, sizeof text, fx.err),
+        CV_STORE_NOT_FOUND);
+    start(&fx, t[2], "L2");
+    put(&fx, t[2], "L2", CV_STORE_TRIAL_FAILED, "line 2: bad label", NOW + 5);
+    start(&fx, t[1], "L1");
+    put(&fx, t[1], "L1", CV_STORE_TRIAL_FAILED, "later", NOW + 9);
+    ck_assert_int_eq(
+        cv_store_job_first_failure(fx.store, job, &number, &st, text, sizeof text, fx.err), 0);
+    ck_assert_int_eq(number, 2);
+    ck_assert_int_eq(st, CV_STORE_TRIAL_FAILED);
+    ck_assert_str_eq(text, "line 2: bad label");
+    fx_finish(&fx);
+}
+END_TEST
+
 START_TEST(test_status_names_round_trip) {
     for (int i = 0; i < CV_STORE_TRIAL_STATUSES; i++) {
         cv_store_trial_status_t s;
@@ -1859,7 +1925,7 @@ static Suite *store_suite(void) {
     suite_add_tcase(s, trials);
 
     TCase *history = tcase_create("attempts");
-    tcase_add_test(history, test_fresh_file_has_schema_2_with_the_attempts_table);
+    tcase_add_test(history, test_fresh_file_has_the_current_schema_with_the_attempts_table);
     tcase_add_test(history, test_version_1_file_migrates_to_2_and_keeps_its_rows);
     tcase_add_test(history, test_completed_result_writes_one_completed_attempt);
     tcase_add_test(history, test_failed_result_writes_a_failed_attempt_with_its_error);
@@ -1902,6 +1968,8 @@ static Suite *store_suite(void) {
     tcase_add_test(queries, test_trials_each_visits_in_submission_order_with_the_objective);
     tcase_add_test(queries, test_jobs_each_can_skip_finished_jobs);
     tcase_add_test(queries, test_workers_track_outcomes_and_quarantine);
+    tcase_add_test(queries, test_quarantine_has_a_reason_an_end_and_a_release);
+    tcase_add_test(queries, test_first_failure_of_a_job_is_the_earliest_to_end);
     tcase_add_test(queries, test_status_names_round_trip);
     suite_add_tcase(s, queries);
     return s;
