@@ -5,7 +5,7 @@
  *   caviard [--listen HOST:PORT] [--worker-listen HOST:PORT] [--db PATH] [--data-dir DIR]
  *           [--workers N] [--worker-threads T] [--worker-bin PATH] [--noop-workers]
  *           [--port-file FILE] [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]
- *           [--quarantine-after N]
+ *           [--quarantine-after N] [--quarantine-seconds S] [--max-dataset-bytes N]
  *           [--token-file FILE] [--worker-token-file FILE] [--synchronous full|normal]
  *           [--db-max-bytes N] [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
  *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N] */
@@ -48,6 +48,8 @@ typedef struct {
     double lease_seconds, heartbeat_seconds;
     int max_attempts;
     int quarantine_after; /* consecutive failed trials that quarantine a worker; 0: never */
+    double quarantine_seconds;  /* how long a quarantine lasts; 0: until released (600) */
+    uint64_t max_dataset_bytes; /* size cap of one dataset file of a job; 0: none */
     const char *token_file, *worker_token_file;
     int synchronous_normal;
     int64_t db_max_bytes; /* --db-max-bytes: cap on the database file in bytes; 0: none */
@@ -98,7 +100,8 @@ static void usage(FILE *out) {
           "               [--data-dir DIR] [--workers N] [--worker-threads T]\n"
           "               [--worker-bin PATH] [--noop-workers] [--port-file FILE]\n"
           "               [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]\n"
-          "               [--quarantine-after N]\n"
+          "               [--quarantine-after N] [--quarantine-seconds S]\n"
+          "               [--max-dataset-bytes N]\n"
           "               [--token-file FILE] [--worker-token-file FILE]\n"
           "               [--synchronous full|normal] [--db-max-bytes N] [--verbose]\n"
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
@@ -130,7 +133,8 @@ static int parse_hostport(const char *s, char *host, size_t cap, int *port) {
 static int parse_options(options_t *o, int argc, char **argv) {
     *o = (options_t){.listen_port = 8470, .worker_port = 8471, .db = "caviar.db",
                      .data_dir = "caviar-data", .lease_seconds = 10, .heartbeat_seconds = 2,
-                     .max_attempts = 3, .quarantine_after = 3};
+                     .max_attempts = 3, .quarantine_after = 3, .quarantine_seconds = 600,
+                     .max_dataset_bytes = CV_DATASET_DEFAULT_MAX_BYTES};
     strcpy(o->listen_host, "127.0.0.1");
     strcpy(o->worker_host, "127.0.0.1");
     cv_http_limits_default(&o->http);
@@ -186,6 +190,14 @@ static int parse_options(options_t *o, int argc, char **argv) {
             TAKES_VALUE
             o->quarantine_after = atoi(v);
             if (o->quarantine_after < 0) goto bad;
+        } else if (!strcmp(a, "--quarantine-seconds")) {
+            TAKES_VALUE
+            o->quarantine_seconds = atof(v);
+            if (!(o->quarantine_seconds >= 0)) goto bad;
+        } else if (!strcmp(a, "--max-dataset-bytes")) {
+            TAKES_VALUE
+            if (atoll(v) < 0) goto bad;
+            o->max_dataset_bytes = (uint64_t)atoll(v);
         } else if (!strcmp(a, "--token-file")) {
             TAKES_VALUE
             o->token_file = v;
@@ -431,6 +443,9 @@ static void stop(daemon_t *d, int code) {
     if (d->stopping) return;
     d->stopping = 1;
     d->exit_code = code;
+    /* Dataset checks in flight stop at their next block instead of reading on. */
+    if (d->api) cv_api_stop(d->api);
+    cv_sched_stop_checks(d->sched);
     for (int i = 0; i < d->opt.workers; i++) {
         if (d->local[i].running) uv_process_kill(&d->local[i].proc, SIGTERM);
         uv_timer_stop(&d->local[i].restart);
@@ -515,7 +530,10 @@ int main(int argc, char **argv) {
                             .log = &d.log,
                             .ops = cv_worker_server_ops(),
                             .dataset_roots = d.opt.dataset_roots,
-                            .n_dataset_roots = d.opt.n_dataset_roots};
+                            .n_dataset_roots = d.opt.n_dataset_roots,
+                            .max_dataset_bytes = d.opt.max_dataset_bytes,
+                            .quarantine_seconds = d.opt.quarantine_seconds,
+                            .loop = d.loop};
     if (cv_worker_server_create(&d.workers, d.loop, d.opt.worker_host, d.opt.worker_port, &wc,
                                 &d.log, err) ||
         cv_sched_create(&d.sched, &sc, cv_clock_wall(), err) ||
@@ -571,7 +589,7 @@ int main(int argc, char **argv) {
         stop(&d, 1);
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
-    while (!cv_api_idle(d.api)) uv_run(d.loop, UV_RUN_ONCE);
+    while (!cv_api_idle(d.api) || !cv_sched_idle(d.sched)) uv_run(d.loop, UV_RUN_ONCE);
 
 shutdown:
     if (!d.stopping) {

@@ -119,7 +119,10 @@ static const char *const k_migrations[] = {
     /* 3: why and until when a worker is quarantined (NULL until: until released). */
     "ALTER TABLE workers ADD COLUMN quarantine_reason TEXT;"
     "ALTER TABLE workers ADD COLUMN quarantined_at REAL;"
-    "ALTER TABLE workers ADD COLUMN quarantined_until REAL;",
+    "ALTER TABLE workers ADD COLUMN quarantined_until REAL;"
+    /* Older versions counted the failures a job caused against the workers that ran it, so
+     * their quarantines are lifted rather than made permanent. */
+    "UPDATE workers SET quarantined = 0, consecutive_failures = 0 WHERE quarantined = 1;",
 };
 
 _Static_assert(sizeof k_migrations / sizeof k_migrations[0] == CV_STORE_SCHEMA_VERSION,
@@ -333,7 +336,7 @@ static const char *const k_sql[ST_COUNT] = {
                           "quarantined_until = NULL WHERE id = ?1 RETURNING 1",
     [ST_WORKER_QUARANTINE_GET] = "SELECT quarantined, quarantined_until FROM workers "
                                  "WHERE id = ?1",
-    [ST_JOB_FIRST_FAILURE] = "SELECT number, status, error FROM trials WHERE job_id = ?1 "
+    [ST_JOB_FIRST_FAILURE] = "SELECT id, status, error FROM trials WHERE job_id = ?1 "
                              "AND status IN ('failed', 'diverged') "
                              "ORDER BY finished_at, number LIMIT 1",
 };
@@ -1221,7 +1224,7 @@ int cv_store_worker_quarantine_get(cv_store_t *store, const char *worker_id, int
     return ret;
 }
 
-int cv_store_job_first_failure(cv_store_t *store, int64_t job_id, int *number,
+int cv_store_job_first_failure(cv_store_t *store, int64_t job_id, int64_t *trial_id,
                                cv_store_trial_status_t *status, char *error, size_t cap,
                                char *err) {
     sqlite3_stmt *q = store->st[ST_JOB_FIRST_FAILURE];
@@ -1231,7 +1234,7 @@ int cv_store_job_first_failure(cv_store_t *store, int64_t job_id, int *number,
     if (rc == SQLITE_ROW) {
         const char *st = (const char *)sqlite3_column_text(q, 1);
         const char *e = (const char *)sqlite3_column_text(q, 2);
-        *number = sqlite3_column_int(q, 0);
+        *trial_id = sqlite3_column_int64(q, 0);
         *status = st && strcmp(st, "diverged") == 0 ? CV_STORE_TRIAL_DIVERGED
                                                     : CV_STORE_TRIAL_FAILED;
         snprintf(error, cap, "%s", e ? e : "no reason given");

@@ -332,10 +332,10 @@ int cv_store_worker_release(cv_store_t *store, const char *worker_id, char *err)
 int cv_store_worker_quarantine_get(cv_store_t *store, const char *worker_id, int *quarantined,
                                    double *until, char *err);
 
-/* The first trial of a job to end failed or diverged (by finish time, then number): its number,
+/* The first trial of a job to end failed or diverged (by finish time, then number): its id,
  * status and error (copied into error, cap bytes; "no reason given" when it has none).
  * CV_STORE_NOT_FOUND when no trial of the job failed or diverged. */
-int cv_store_job_first_failure(cv_store_t *store, int64_t job_id, int *number,
+int cv_store_job_first_failure(cv_store_t *store, int64_t job_id, int64_t *trial_id,
                                cv_store_trial_status_t *status, char *error, size_t cap,
                                char *err);
 

@@ -1854,7 +1854,7 @@ START_TEST(test_first_failure_of_a_job_is_the_earliest_to_end) {
     fx_t fx;
     fx_init(&fx);
     int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), t[3];
-    int number = -1;
+    int64_t number = -1;
     cv_store_trial_status_t st;
     char text[128];
     add_trials(&fx, job, 0, 3, t);
@@ -1867,7 +1867,7 @@ START_TEST(test_first_failure_of_a_job_is_the_earliest_to_end) {
     put(&fx, t[1], "L1", CV_STORE_TRIAL_FAILED, "later", NOW + 9);
     ck_assert_int_eq(
         cv_store_job_first_failure(fx.store, job, &number, &st, text, sizeof text, fx.err), 0);
-    ck_assert_int_eq(number, 2);
+    ck_assert_int_eq(number, t[2]);
     ck_assert_int_eq(st, CV_STORE_TRIAL_FAILED);
     ck_assert_str_eq(text, "line 2: bad label");
     fx_finish(&fx);
