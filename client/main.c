@@ -42,7 +42,8 @@ static const command_t COMMANDS[] = {
      "test accuracy of the best trial (or the top-K ensemble)"},
     {"export", cv_cmd_export, 1, "export JOB --csv [-o FILE]",
      "every trial as CSV, one column per parameter"},
-    {"workers", cv_cmd_workers, 1, "workers", "the workers the coordinator knows"},
+    {"workers", cv_cmd_workers, 1, "workers [--release ID]",
+     "the workers the coordinator knows; --release lifts a worker's quarantine"},
     {"run", cv_cmd_run, 0,
      "run JOB.json [--workers N] [--db PATH] [--data-dir DIR] [--ensemble K] [--keep]\n"
      "                 [--caviard PATH] [--log FILE|-] [--interval S]",

@@ -731,6 +731,18 @@ static int prep_advance(worker_t *w) {
             continue;
         }
         if (w->opt->cache_dir == NULL) {
+            /* The file is at the path the job named but is not the one it was submitted with:
+             * on a worker sharing the coordinator's files, it changed since. */
+            struct stat st;
+            if (stat(item->valuestring, &st) == 0 && S_ISREG(st.st_mode)) {
+                snprintf(reason, sizeof reason,
+                         "files.%s: %s is not the file the job was submitted with (%lld bytes "
+                         "now, %lld bytes with SHA-256 %s then): it changed after submission",
+                         f->field, item->valuestring, (long long)st.st_size, (long long)f->bytes,
+                         f->hash);
+                prep_fail(w, reason, FAULT_JOB);
+                return 0;
+            }
             snprintf(reason, sizeof reason,
                      "files.%s: %s is not here and there is no cache directory to fetch it into",
                      f->field, item->valuestring);
