@@ -16,8 +16,7 @@ Usage: test_jobfail.py BUILD_DIR SOURCE_ROOT"""
 
 import json
 import os
-import random
-import signal
+import resource
 import subprocess
 import sys
 import threading
@@ -220,14 +219,17 @@ class JobFailures(unittest.TestCase):
         thread = threading.Thread(target=submit)
         thread.start()
         time.sleep(0.5)
-        worst = 0.0
+        took = []
         for _ in range(20):
             t0 = time.monotonic()
             status, body = self.c.request("GET", "/v1/health")
-            worst = max(worst, time.monotonic() - t0)
+            took.append(time.monotonic() - t0)
             self.assertEqual(status, 200, body)
             time.sleep(0.02)
-        self.assertLess(worst, 0.1)
+        # A loop thread busy hashing would not answer for seconds; the hashing thread competes
+        # with the poller for the cores, so the bound is on the median, with a ceiling.
+        self.assertLess(sorted(took)[len(took) // 2], 0.05, took)
+        self.assertLess(max(took), 1, took)
         self.assertTrue(thread.is_alive(), "8 GiB were hashed in under a second?")
         t0 = time.monotonic()
         self.assertEqual(self.c.stop(timeout=10), 0, self.c.log_text())
@@ -265,6 +267,55 @@ class JobFailures(unittest.TestCase):
         job = self.c.wait_job(body["id"], timeout=60)
         self.assertEqual((job["status"], job["counts"]["completed"]), ("completed", 3),
                          self.c.log_text())
+
+    def test_a_network_too_large_for_memory_fails_the_job_and_not_the_worker(self):
+        with open(WORKER, "rb") as f:
+            if b"__asan_init" in f.read():
+                self.skipTest("AddressSanitizer needs more address space than the limit")
+        self.start("--quarantine-after", "1")
+        data = self.path("moons.csv")
+        write_moons(data, n=200)
+        log = open(self.path("small.log"), "a")
+        proc = subprocess.Popen(
+            [WORKER, "--connect", f"127.0.0.1:{self.c.worker_port}", "--id", "small",
+             "--threads", "1"], stdout=log, stderr=log,
+            env=dict(os.environ, OPENBLAS_NUM_THREADS="1"),
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)))
+        self.workers.append((proc, log))
+        spec = job_spec(data, trials=3, parallel=1)
+        spec["trial"].update(hidden_layers=4, hidden_units=16384)
+        status, body = self.c.request("POST", "/v1/jobs", spec)
+        self.assertEqual(status, 201, body)
+        job = self.c.wait_job(body["id"], timeout=60)
+        self.assertEqual(job["status"], "failed", self.c.log_text())
+        self.assertRegex(job["error"], r"^trial \d+ failed: out of memory: the network needs "
+                                       r"805437442 parameters")
+        self.assertEqual(job["counts"]["cancelled"], 2)
+        w = self.workers_by_id()["small"]
+        self.assertEqual((w["quarantined"], w["consecutive_failures"]), (0, 0), w)
+
+    def test_a_resumed_job_whose_dataset_became_a_fifo_fails_and_caviard_answers(self):
+        c = self.start()
+        data = self.path("moons.csv")
+        write_moons(data, n=200)
+        status, body = self.c.request("POST", "/v1/jobs", job_spec(data))
+        self.assertEqual(status, 201, body)
+        job_id = body["id"]
+        self.assertEqual(c.stop(), 0, c.log_text())
+        os.unlink(data)
+        os.mkfifo(data)  # reading it would block until a writer comes: none will
+        t0 = time.monotonic()
+        c.start()
+        status, body = c.request("GET", "/v1/health")
+        self.assertEqual(status, 200, body)
+        self.assertLess(time.monotonic() - t0, 10)
+        job = c.wait_job(job_id, timeout=30)
+        self.assertEqual(job["status"], "failed")
+        self.assertIn(f"its datasets cannot be used after a restart: trial.dataset.csv: {data} "
+                      "is a FIFO", job["error"])
+        t0 = time.monotonic()
+        self.assertEqual(c.stop(timeout=10), 0, c.log_text())
+        self.assertLess(time.monotonic() - t0, 3)
 
     def test_a_job_whose_every_trial_fails_ends_failed_and_the_client_says_why(self):
         self.start("--quarantine-after", "0")  # never quarantine: every trial fails
