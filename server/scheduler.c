@@ -1307,7 +1307,7 @@ static void after_resume_check(cv_dataset_check_t *check, void *userdata) {
 }
 
 /* Checks a resumed job's dataset files: on the thread pool when the scheduler has a loop (the
- * job waits, job->checking), else here. */
+ * job waits, job->checking, until the check started by start_resume_checks ends), else here. */
 static int resume_check_files(cv_sched_t *s, job_t *job, char *err) {
     cv_dataset_check_t *check = NULL;
     int rc = job_new_check(s, job->spec.trial, &check, err);
@@ -1315,18 +1315,28 @@ static int resume_check_files(cv_sched_t *s, job_t *job, char *err) {
     resume_check_t *rc_ = s->cfg.loop ? calloc(1, sizeof *rc_) : NULL;
     if (rc_) {
         *rc_ = (resume_check_t){.s = s, .job_id = job->id, .check = check, .next = s->checks};
-        if (cv_dataset_check_start(check, s->cfg.loop, after_resume_check, rc_) == 0) {
-            s->checks = rc_;
-            job->checking = 1;
-            return 0;
-        }
-        free(rc_);
+        s->checks = rc_;
+        job->checking = 1;
+        return 0;
     }
     cv_dataset_check_run(check);
     rc = cv_dataset_check_status(check, err);
     if (rc == 0) rc = job_apply_files(s, job, check, err);
     cv_dataset_check_destroy(check);
     return rc;
+}
+
+/* Starts the checks resume_check_files prepared, once the scheduler exists for good; one that
+ * cannot be queued runs here. */
+static void start_resume_checks(cv_sched_t *s) {
+    resume_check_t *next;
+    for (resume_check_t *c = s->checks; c; c = next) {
+        next = c->next;
+        if (cv_dataset_check_start(c->check, s->cfg.loop, after_resume_check, c) != 0) {
+            cv_dataset_check_run(c->check);
+            after_resume_check(c->check, c);
+        }
+    }
 }
 
 int cv_sched_idle(const cv_sched_t *s) {
@@ -1396,6 +1406,7 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     if (requeued && s->cfg.log)
         cv_log(s->cfg.log, CV_LOG_INFO, "%lld trials that were running are queued again",
                (long long)requeued);
+    start_resume_checks(s);
     *out = s;
     return 0;
 }
@@ -1412,6 +1423,12 @@ void cv_sched_destroy(cv_sched_t *s) {
         cv_sched_worker_t *next = s->workers->next;
         free(s->workers);
         s->workers = next;
+    }
+    while (s->checks) { /* only checks never started: the caller waits for cv_sched_idle */
+        resume_check_t *next = s->checks->next;
+        cv_dataset_check_destroy(s->checks->check);
+        free(s->checks);
+        s->checks = next;
     }
     for (size_t i = 0; i < s->n_datasets; i++) free(s->datasets[i].path);
     free(s->datasets);

@@ -95,8 +95,8 @@ typedef struct {
  * when the coordinator stopped go back to the queue (their leases are void), and a job whose
  * round had finished samples its next one. The caller owns the result (cv_sched_destroy). */
 int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double now, char *err);
-/* Frees the scheduler, rolling back an uncommitted group (nothing in it was acknowledged).
- * Accepts NULL. */
+/* Frees the scheduler, rolling back an uncommitted group (nothing in it was acknowledged). The
+ * loop must have run until cv_sched_idle (no dataset check in flight). Accepts NULL. */
 void cv_sched_destroy(cv_sched_t *sched);
 
 /* Commits the open write group, then sends the acknowledgements that waited for it. Returns 0,
