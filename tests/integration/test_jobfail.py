@@ -356,7 +356,8 @@ class JobFailures(unittest.TestCase):
         self.assertNotEqual(run.returncode, 0)
         self.assertIn('line 2, column 5 ("label"): "setosa" is not a number', run.stderr)
         self.assertNotIn("no completed trials yet", run.stdout + run.stderr)
-        self.assertNotIn("409", run.stderr)
+        self.assertNotIn("HTTP 409", run.stderr)
+        self.assertIn("(HTTP 400)", run.stderr)
 
     # ---- quarantine ----------------------------------------------------------------------
 
