@@ -739,7 +739,13 @@ static int print_trial_table(cv_cli_t *cli, const cJSON *job, const cJSON *trial
     size_t lead = kind == TRIALS_RANKED ? 3 : 4, col;
 
     if (cJSON_GetArraySize(trials) == 0) {
-        fprintf(cli->out, kind == TRIALS_RANKED ? "no completed trials yet\n" : "no trials\n");
+        const char *status = field_str(job, "status", "running");
+        if (kind == TRIALS_RANKED && strcmp(status, "running") != 0)
+            fprintf(cli->out, "no completed trials: the job %s%s%s\n", status,
+                    cJSON_IsString(field(job, "error")) ? ": " : "",
+                    field_str(job, "error", ""));
+        else
+            fprintf(cli->out, kind == TRIALS_RANKED ? "no completed trials yet\n" : "no trials\n");
         return 0;
     }
     collect_param_names(job, trials, &params);
@@ -1210,6 +1216,29 @@ out_job:
     return rc;
 }
 
+/* POST /v1/workers/{id}/release: lifts a worker's quarantine and says what changed. */
+static int release_worker(cv_cli_t *cli, const char *worker_id, char *err) {
+    char path[PATH_TEXT_MAX];
+    cv_http_reply_t reply;
+    if (!*worker_id || strlen(worker_id) > 64)
+        return cv_errf(err, CV_CLI_EUSAGE, "--release: a worker id has 1 to 64 characters");
+    for (const char *c = worker_id; *c; c++)
+        if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-", *c))
+            return cv_errf(err, CV_CLI_EUSAGE, "--release: \"%s\" is not a worker id "
+                           "(letters, digits, '.', '_', ':' and '-')", worker_id);
+    snprintf(path, sizeof path, "/v1/workers/%s/release", worker_id);
+    int rc = api(cli, "POST", path, NULL, 0, 0, &reply, err);
+    if (rc < 0) return rc;
+    if (cli->json)
+        rc = print_raw(cli, &reply);
+    else if (cJSON_IsTrue(field(reply.json, "was_quarantined")))
+        fprintf(cli->out, "worker %s released from quarantine: it gets trials again\n", worker_id);
+    else
+        fprintf(cli->out, "worker %s was not quarantined\n", worker_id);
+    cv_http_reply_finish(&reply);
+    return rc;
+}
+
 /* A worker's state word: the API's "state" (idle, running, quarantined, disconnected). */
 static const char *worker_state(const cJSON *w) {
     const char *state = field_str(w, "state", NULL);
@@ -1244,8 +1273,11 @@ int cv_cmd_workers(cv_cli_t *cli, int argc, char **argv, char *err) {
     size_t n_pos;
     cv_http_reply_t reply;
     const cJSON *w;
-    int rc = parse_args(argc, argv, NULL, 0, pos, 0, 0, &n_pos, "", err);
+    const char *release = NULL;
+    const cv_arg_opt_t opts[] = {{"--release", NULL, CV_ARG_STRING, &release, 0, 0}};
+    int rc = parse_args(argc, argv, opts, 1, pos, 0, 0, &n_pos, "", err);
     if (rc < 0) return rc;
+    if (release) return release_worker(cli, release, err);
     rc = api_get(cli, "/v1/workers", &reply, err);
     if (rc < 0) return rc;
     const cJSON *workers = field(reply.json, "workers");

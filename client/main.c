@@ -44,7 +44,8 @@ static const command_t COMMANDS[] = {
      "every trial as CSV, one column per parameter"},
     {"model", cv_cmd_model, 1, "model TRIAL [-o FILE]",
      "download a trial's model file (default trial-TRIAL.model; - for stdout)"},
-    {"workers", cv_cmd_workers, 1, "workers", "the workers the coordinator knows"},
+    {"workers", cv_cmd_workers, 1, "workers [--release ID]",
+     "the workers the coordinator knows; --release lifts a worker's quarantine"},
     {"run", cv_cmd_run, 0,
      "run JOB.json [--workers N] [--db PATH] [--data-dir DIR] [--ensemble K] [--keep]\n"
      "                 [--caviard PATH] [--log FILE|-] [--interval S]",

@@ -25,6 +25,9 @@ _Static_assert(ARRAY_LEN(type_names) == CV_MSG_ERROR + 1, "type names");
 static const char *const status_names[] = {"completed", "diverged", "failed", "stopped"};
 _Static_assert(ARRAY_LEN(status_names) == CV_MSG_STATUS_STOPPED + 1, "status names");
 
+/* result.fault: whose fault a failed trial is (absent: the worker's, as older workers meant). */
+static const char *const fault_names[] = {"job", "worker"};
+
 static const char *const diagnosis_names[] = {
     "fine",     "high_bias", "high_variance", "high_bias_and_variance", "learning_rate_too_high",
     "collapsed"};
@@ -470,6 +473,9 @@ static int validate_result_object(const vctx_t *c, const cJSON *r, cv_msg_result
         rc = get_int(c, item, "result.n_params", 0, CV_MSG_ID_MAX, &epoch);
     if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "error")) != NULL)
         rc = get_str(c, item, "result.error", SIZE_MAX, NULL, 0);
+    int fault = 0;
+    if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "fault")) != NULL)
+        rc = get_enum(c, item, "result.fault", fault_names, ARRAY_LEN(fault_names), &fault);
     return rc;
 }
 

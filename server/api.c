@@ -44,6 +44,16 @@ typedef struct eval {
     struct eval *next;
 } eval_t;
 
+/* A job submission whose datasets are being checked on the thread pool. */
+typedef struct submission {
+    cv_api_t *api;
+    cv_http_deferred_t *answer;       /* the POST /v1/jobs waiting for the check */
+    char *text;                       /* the job spec (owned) */
+    size_t len;
+    cv_dataset_check_t *check;        /* owned */
+    struct submission *next;
+} submission_t;
+
 struct cv_api {
     uv_loop_t *loop;
     cv_sched_t *sched;
@@ -52,6 +62,8 @@ struct cv_api {
     const cv_log_t *log;
     eval_t *evals;                    /* in flight */
     int model_reads;                  /* model files being read on the thread pool */
+    submission_t *submissions;        /* dataset checks in flight */
+    int stopping;                     /* cv_api_stop was called: no more jobs are accepted */
 };
 
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
@@ -73,7 +85,13 @@ void cv_api_destroy(cv_api_t *api) {
 }
 
 int cv_api_idle(const cv_api_t *api) {
-    return api->evals == NULL && api->model_reads == 0;
+    return api->evals == NULL && api->model_reads == 0 && api->submissions == NULL;
+}
+
+void cv_api_stop(cv_api_t *api) {
+    api->stopping = 1;
+    for (submission_t *sub = api->submissions; sub; sub = sub->next)
+        cv_dataset_check_cancel(sub->check);
 }
 
 /* Compares a presented token with the configured one in time independent of where they differ. */
@@ -179,10 +197,12 @@ static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     cv_http_respond_json(res, 200, job);
 }
 
-static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_response_t *res) {
+/* Stores a job whose datasets passed their check and answers 201 with it (or the error). */
+static void create_job(cv_api_t *api, const char *text, size_t len,
+                       const cv_dataset_check_t *check, cv_http_response_t *res) {
     char err[CV_ERRLEN];
     int64_t id = 0;
-    int rc = cv_sched_submit(api->sched, req->body, req->body_len, cv_clock_wall(), &id, err);
+    int rc = cv_sched_submit_checked(api->sched, text, len, check, cv_clock_wall(), &id, err);
     if (rc == CV_EIO || rc == CV_ENOMEM) REPLY(cv_http_json_error(res, 500, "%s", err));
     if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
     cJSON *job = NULL;
@@ -197,6 +217,93 @@ static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_respon
     cJSON_Delete(out);
     cv_http_json_error(res, 500, "job %lld was stored but cannot be read back: %s", (long long)id,
                        err);
+}
+
+/* A submission's datasets were checked (loop thread): the job is created, or refused with the
+ * check's reason. */
+static void after_check(cv_dataset_check_t *check, void *userdata) {
+    submission_t *sub = userdata;
+    cv_api_t *api = sub->api;
+    for (submission_t **p = &api->submissions; *p; p = &(*p)->next)
+        if (*p == sub) {
+            *p = sub->next;
+            break;
+        }
+    char err[CV_ERRLEN];
+    cv_http_response_t res = {0};
+    int rc = cv_dataset_check_status(check, err);
+    if (rc == CV_ESTOPPED || api->stopping)
+        cv_http_json_error(&res, 503, "the coordinator is stopping; submit the job again later");
+    else if (rc == CV_ENOMEM)
+        cv_http_json_error(&res, 500, "%s", err);
+    else if (rc)
+        cv_http_json_error(&res, 400, "%s", err);
+    else
+        create_job(api, sub->text, sub->len, check, &res);
+    cv_http_deferred_finish(sub->answer, &res);
+    cv_dataset_check_destroy(check);
+    free(sub->text);
+    free(sub);
+}
+
+/* POST /v1/jobs: the spec is validated here; its dataset files are checked (resolved, read,
+ * hashed, their CSV labels scanned) on the thread pool, and the answer comes after. */
+static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    if (api->stopping)
+        REPLY(cv_http_json_error(res, 503, "the coordinator is stopping; submit the job again "
+                                 "later"));
+    cv_dataset_check_t *check = NULL;
+    int rc = cv_sched_new_check(api->sched, req->body, req->body_len, &check, err);
+    if (rc == CV_ENOMEM) REPLY(cv_http_json_error(res, 500, "%s", err));
+    if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
+    submission_t *sub = calloc(1, sizeof *sub);
+    if (sub) sub->text = malloc(req->body_len + 1);
+    if (!sub || !sub->text) {
+        if (sub) free(sub);
+        cv_dataset_check_destroy(check);
+        REPLY(cv_http_json_error(res, 500, "out of memory"));
+    }
+    memcpy(sub->text, req->body, req->body_len);
+    sub->text[req->body_len] = '\0';
+    sub->len = req->body_len;
+    sub->api = api;
+    sub->check = check;
+    if (!(sub->answer = cv_http_defer(res))) {
+        free(sub->text);
+        free(sub);
+        cv_dataset_check_destroy(check);
+        REPLY(cv_http_json_error(res, 500, "out of memory"));
+    }
+    if (cv_dataset_check_start(check, api->loop, after_check, sub)) {
+        cv_http_response_t now = {0};
+        cv_http_json_error(&now, 500, "cannot start checking the datasets");
+        cv_http_deferred_finish(sub->answer, &now);
+        free(sub->text);
+        free(sub);
+        cv_dataset_check_destroy(check);
+        return;
+    }
+    sub->next = api->submissions;
+    api->submissions = sub;
+}
+
+/* POST /v1/workers/{id}/release: lifts the worker's quarantine. */
+static void release_worker(cv_api_t *api, const char *worker_id, cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    int was = 0;
+    int rc = cv_sched_worker_release(api->sched, worker_id, cv_clock_wall(), &was, err);
+    if (rc == CV_STORE_NOT_FOUND)
+        REPLY(cv_http_json_error(res, 404, "worker %s not found", worker_id));
+    if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddStringToObject(o, "id", worker_id) ||
+              !cJSON_AddBoolToObject(o, "was_quarantined", was) ||
+              !cJSON_AddBoolToObject(o, "quarantined", 0))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(res, 200, o);
 }
 
 static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_response_t *res) {
@@ -599,6 +706,17 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     if (!strcmp(p, "/v1/workers")) {
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
         REPLY(get_workers(api, res));
+    }
+    if (!strncmp(p, "/v1/workers/", 12)) {
+        const char *id = p + 12, *end = strchr(id, '/');
+        size_t n = end ? (size_t)(end - id) : 0;
+        char worker_id[65];
+        if (!end || n == 0 || n >= sizeof worker_id || strcmp(end, "/release"))
+            REPLY(cv_http_json_error(res, 404, "no route %s", p));
+        if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
+        memcpy(worker_id, id, n);
+        worker_id[n] = '\0';
+        REPLY(release_worker(api, worker_id, res));
     }
     if (!strncmp(p, "/v1/trials/", 11)) {
         int64_t id = parse_id(p + 11, &rest);

@@ -19,8 +19,11 @@ int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t
 /* Frees the API. Evaluations still running finish on the thread pool first (the loop must run
  * until cv_api_idle is true before destroying). Accepts NULL. */
 void cv_api_destroy(cv_api_t *api);
-/* 1 when no evaluation is in flight. */
+/* 1 when no evaluation and no dataset check of a submission is in flight. */
 int cv_api_idle(const cv_api_t *api);
+/* The coordinator is stopping: submissions whose datasets are being checked stop and are
+ * answered 503, and new ones are refused (503). */
+void cv_api_stop(cv_api_t *api);
 
 /* The cv_http_on_request_t handler; userdata is the cv_api_t. */
 void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_response_t *res);

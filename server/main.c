@@ -5,7 +5,7 @@
  *   caviard [--listen HOST:PORT] [--worker-listen HOST:PORT] [--db PATH] [--data-dir DIR]
  *           [--workers N] [--worker-threads T] [--worker-bin PATH] [--noop-workers]
  *           [--port-file FILE] [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]
- *           [--quarantine-after N]
+ *           [--quarantine-after N] [--quarantine-seconds S] [--max-dataset-bytes N]
  *           [--token-file FILE] [--worker-token-file FILE] [--synchronous full|normal]
  *           [--db-max-bytes N] [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
  *           [--allow-remote-workers-without-token]
@@ -55,6 +55,8 @@ typedef struct {
     double lease_seconds, heartbeat_seconds;
     int max_attempts;
     int quarantine_after; /* consecutive failed trials that quarantine a worker; 0: never */
+    double quarantine_seconds;  /* how long a quarantine lasts; 0: until released (600) */
+    uint64_t max_dataset_bytes; /* size cap of one dataset file of a job; 0: none */
     const char *token_file, *worker_token_file;
     int synchronous_normal;
     int64_t db_max_bytes; /* --db-max-bytes: cap on the database file in bytes; 0: none */
@@ -107,7 +109,8 @@ static void usage(FILE *out) {
           "               [--data-dir DIR] [--workers N] [--worker-threads T]\n"
           "               [--worker-bin PATH] [--noop-workers] [--port-file FILE]\n"
           "               [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]\n"
-          "               [--quarantine-after N]\n"
+          "               [--quarantine-after N] [--quarantine-seconds S]\n"
+          "               [--max-dataset-bytes N]\n"
           "               [--token-file FILE] [--worker-token-file FILE]\n"
           "               [--synchronous full|normal] [--db-max-bytes N] [--verbose]\n"
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
@@ -146,7 +149,8 @@ static int parse_hostport(const char *s, char *host, size_t cap, int *port) {
 enum {
     OPT_LISTEN = 256, OPT_WORKER_LISTEN, OPT_DB, OPT_DATA_DIR, OPT_WORKERS, OPT_WORKER_THREADS,
     OPT_WORKER_BIN, OPT_NOOP_WORKERS, OPT_PORT_FILE, OPT_LEASE_SECONDS, OPT_HEARTBEAT_SECONDS,
-    OPT_MAX_ATTEMPTS, OPT_QUARANTINE_AFTER, OPT_TOKEN_FILE, OPT_WORKER_TOKEN_FILE,
+    OPT_MAX_ATTEMPTS, OPT_QUARANTINE_AFTER, OPT_QUARANTINE_SECONDS, OPT_MAX_DATASET_BYTES,
+    OPT_TOKEN_FILE, OPT_WORKER_TOKEN_FILE,
     OPT_SYNCHRONOUS, OPT_DB_MAX_BYTES, OPT_VERBOSE, OPT_DATASET_ROOT, OPT_ALLOW_REMOTE,
     OPT_ALLOW_REMOTE_WORKERS, OPT_HTTP_IDLE_MS, OPT_HTTP_REQUEST_MS, OPT_HTTP_MAX_CONNECTIONS,
 };
@@ -165,6 +169,8 @@ static const struct option LONG_OPTIONS[] = {
     {"heartbeat-seconds", required_argument, NULL, OPT_HEARTBEAT_SECONDS},
     {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
     {"quarantine-after", required_argument, NULL, OPT_QUARANTINE_AFTER},
+    {"quarantine-seconds", required_argument, NULL, OPT_QUARANTINE_SECONDS},
+    {"max-dataset-bytes", required_argument, NULL, OPT_MAX_DATASET_BYTES},
     {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
     {"worker-token-file", required_argument, NULL, OPT_WORKER_TOKEN_FILE},
     {"synchronous", required_argument, NULL, OPT_SYNCHRONOUS},
@@ -247,6 +253,18 @@ static int apply_option(options_t *o, int val, const char *v) {
         if (read_int64(v, 0, INT_MAX, &n)) want = "an integer of at least 0 (0: never)";
         o->quarantine_after = (int)n;
         break;
+    case OPT_QUARANTINE_SECONDS: {
+        char *end;
+        double q = strtod(v, &end);
+        if (end == v || *end || !(q >= 0) || q > 1e9)
+            want = "a number of seconds of at least 0 (0: until released)";
+        else o->quarantine_seconds = q;
+        break;
+    }
+    case OPT_MAX_DATASET_BYTES:
+        if (read_int64(v, 0, INT64_MAX, &n)) want = "a number of bytes (0: no limit)";
+        o->max_dataset_bytes = (uint64_t)n;
+        break;
     case OPT_TOKEN_FILE: o->token_file = v; break;
     case OPT_WORKER_TOKEN_FILE: o->worker_token_file = v; break;
     case OPT_SYNCHRONOUS:
@@ -296,7 +314,8 @@ static int apply_option(options_t *o, int val, const char *v) {
 static int parse_options(options_t *o, int argc, char **argv) {
     *o = (options_t){.listen_port = 8470, .worker_port = 8471, .db = "caviar.db",
                      .data_dir = "caviar-data", .lease_seconds = 10, .heartbeat_seconds = 2,
-                     .max_attempts = 3, .quarantine_after = 3};
+                     .max_attempts = 3, .quarantine_after = 3, .quarantine_seconds = 600,
+                     .max_dataset_bytes = CV_DATASET_DEFAULT_MAX_BYTES};
     strcpy(o->listen_host, "127.0.0.1");
     strcpy(o->worker_host, "127.0.0.1");
     cv_http_limits_default(&o->http);
@@ -609,6 +628,9 @@ static void stop(daemon_t *d, int code) {
     if (d->stopping) return;
     d->stopping = 1;
     d->exit_code = code;
+    /* Dataset checks in flight stop at their next block instead of reading on. */
+    if (d->api) cv_api_stop(d->api);
+    cv_sched_stop_checks(d->sched);
     for (int i = 0; i < d->opt.workers; i++) {
         if (d->local[i].running) uv_process_kill(&d->local[i].proc, SIGTERM);
         uv_timer_stop(&d->local[i].restart);
@@ -699,7 +721,10 @@ int main(int argc, char **argv) {
                             .log = &d.log,
                             .ops = cv_worker_server_ops(),
                             .dataset_roots = d.opt.dataset_roots,
-                            .n_dataset_roots = d.opt.n_dataset_roots};
+                            .n_dataset_roots = d.opt.n_dataset_roots,
+                            .max_dataset_bytes = d.opt.max_dataset_bytes,
+                            .quarantine_seconds = d.opt.quarantine_seconds,
+                            .loop = d.loop};
     if (cv_worker_server_create(&d.workers, d.loop, d.opt.worker_host, d.opt.worker_port, &wc,
                                 &d.log, err) ||
         cv_sched_create(&d.sched, &sc, cv_clock_wall(), err) ||
@@ -760,7 +785,7 @@ int main(int argc, char **argv) {
         stop(&d, 1);
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
-    while (!cv_api_idle(d.api)) uv_run(d.loop, UV_RUN_ONCE);
+    while (!cv_api_idle(d.api) || !cv_sched_idle(d.sched)) uv_run(d.loop, UV_RUN_ONCE);
 
 shutdown:
     if (!d.stopping) {

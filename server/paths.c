@@ -67,19 +67,35 @@ static int missing_inside(const char *path, const char *const *roots, size_t n_r
     return 0;
 }
 
-/* Refuses anything but a regular file (a directory, a FIFO, a device, a socket): stat first, so
- * that no device is ever opened, then open without blocking (a FIFO put in the file's place
- * since cannot stall the coordinator) and check the opened file again. */
-static int check_regular(const char *field, const char *given, const char *abs, char *err) {
+/* What a file of mode m is, for messages: "a directory", "a FIFO", "a device", ... */
+static const char *file_kind(mode_t m) {
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m) || S_ISBLK(m) ? "a device" : S_ISSOCK(m) ? "a socket" : "something else";
+}
+
+int cv_path_open_regular(const char *field, const char *given, const char *abs, uint64_t *size,
+                         char *err) {
     struct stat st;
     if (stat(abs, &st) == 0 && !S_ISREG(st.st_mode))
-        return cv_errf(err, CV_EINVAL, "%s: %s is not a regular file", field, given);
-    int fd = open(abs, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        return cv_errf(err, CV_EINVAL, "%s: %s is %s, not a regular file", field, given,
+                       file_kind(st.st_mode));
+    int fd = open(abs, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) return cv_errf(err, CV_EINVAL, "%s: cannot open %s: %s", field, given,
                                strerror(errno));
-    int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { /* replaced since the stat */
+        close(fd);
+        return cv_errf(err, CV_EINVAL, "%s: %s is %s, not a regular file", field, given,
+                       file_kind(st.st_mode));
+    }
+    if (size) *size = (uint64_t)st.st_size;
+    return fd;
+}
+
+/* Refuses anything but a regular file (cv_path_open_regular, then closed). */
+static int check_regular(const char *field, const char *given, const char *abs, char *err) {
+    int fd = cv_path_open_regular(field, given, abs, NULL, err);
+    if (fd < 0) return fd;
     close(fd);
-    if (!regular) return cv_errf(err, CV_EINVAL, "%s: %s is not a regular file", field, given);
     return 0;
 }
 

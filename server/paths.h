@@ -19,6 +19,7 @@
 #define CV_PATHS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -48,6 +49,15 @@ int cv_path_resolve_dataset(const char *field, const char *given, const char *co
 /* Refuses the trial fields a job may not fix because they name a file the worker would write
  * (save_model). trial is the job's fixed trial object (borrowed; NULL is accepted). Returns 0,
  * or CV_EINVAL with "trial.save_model: ..." in err. */
+/* Opens abs (the resolved path of a dataset field's value given) for reading, refusing anything
+ * but a regular file without ever blocking: a directory, a FIFO, a device or a socket is named in
+ * the message ("trial.dataset.csv: x is a FIFO, not a regular file"); stat first, so that no
+ * device is opened, then a non-blocking open and a second check of what was opened. Returns the
+ * descriptor (the caller closes it) with the file's size in *size (may be NULL), or a negative
+ * CV_E* code with the reason in err. */
+int cv_path_open_regular(const char *field, const char *given, const char *abs, uint64_t *size,
+                         char *err);
+
 int cv_paths_check_job_trial(const cJSON *trial, char *err);
 
 #endif

@@ -55,6 +55,8 @@ struct job {
     cJSON *files;            /* {dataset field: {hash, bytes}} sent with every trial */
     char *fixed;             /* the fixed trial fields as JSON text without the closing brace,
                                 with "seed" added when the job does not fix it */
+    int checking;            /* 1 while its dataset files are being checked (a resumed job):
+                                no trial is leased until they are */
     job_t *next;
 };
 
@@ -64,6 +66,8 @@ struct cv_sched_worker {
     trial_t *trial;          /* the trial it runs, or NULL when idle */
     int quarantined;         /* 1: gets no trials (too many failures in a row) */
     double last_seen;        /* wall-clock seconds of its last message (hello included) */
+    double quarantined_until; /* wall-clock seconds when the quarantine ends; INFINITY: when
+                                 released */
     cv_sched_worker_t *next, *prev;
 };
 
@@ -79,6 +83,14 @@ typedef struct {
     char hash[CV_SHA256_HEX];
     char *path;
 } dataset_entry_t;
+
+/* The dataset check of a resumed job, in flight on the thread pool. */
+typedef struct resume_check {
+    cv_sched_t *s;
+    int64_t job_id;
+    cv_dataset_check_t *check; /* owned */
+    struct resume_check *next;
+} resume_check_t;
 
 struct cv_sched {
     cv_sched_config_t cfg;
@@ -96,6 +108,7 @@ struct cv_sched {
     uint64_t latency[LATENCY_BUCKETS]; /* result-to-commit latency histogram */
     double latency_max;
     job_t *rr;               /* round-robin cursor for dispatch */
+    resume_check_t *checks;  /* dataset checks of resumed jobs in flight */
     int broken;              /* 1 after a failed commit: nothing is acknowledged any more */
 };
 
@@ -223,6 +236,9 @@ static int checked(cv_sched_t *s, int rc) {
     return rc;
 }
 
+static void worker_unquarantine(cv_sched_t *s, cv_sched_worker_t *w, const char *how);
+static void worker_load_quarantine(cv_sched_t *s, cv_sched_worker_t *w, double now);
+
 /* ---- jobs ------------------------------------------------------------------------------- */
 
 static void job_free(job_t *job) {
@@ -266,10 +282,6 @@ static trial_t *trial_new(cv_sched_t *s, job_t *job, int64_t id, int number, int
     return t;
 }
 
-/* The dataset fields of a trial spec whose files workers need. */
-static const char *const FILE_FIELDS[] = {"images", "labels", "test_images", "test_labels", "csv",
-                                          "test_csv"};
-
 static int register_dataset(cv_sched_t *s, const char *hash, const char *path) {
     for (size_t i = 0; i < s->n_datasets; i++)
         if (!strcmp(s->datasets[i].hash, hash)) return 0;
@@ -282,33 +294,35 @@ static int register_dataset(cv_sched_t *s, const char *hash, const char *path) {
     return 0;
 }
 
-/* Makes the job's dataset paths absolute and hashes every file, so workers can fetch them by
- * content. Fills job->files. What a job may name is decided by server/paths.h: no output file,
- * and with dataset roots only files inside them. */
-static int job_hash_files(cv_sched_t *s, job_t *job, char *err) {
+/* Gives the job its checked dataset files: absolute paths in its spec, their hashes and sizes in
+ * job->files (sent with every trial), each registered for workers to fetch. check (borrowed)
+ * passed and was made from this job's trial object. */
+static int job_apply_files(cv_sched_t *s, job_t *job, const cv_dataset_check_t *check,
+                           char *err) {
     cJSON *ds = cJSON_GetObjectItemCaseSensitive(job->spec.trial, "dataset");
-    int rc = cv_paths_check_job_trial(job->spec.trial, err);
-    if (rc) return rc;
+    const cv_dataset_file_t *files;
+    size_t n = cv_dataset_check_files(check, &files);
+    cJSON_Delete(job->files);
     if (!(job->files = cJSON_CreateObject())) return cv_errf(err, CV_ENOMEM, "out of memory");
-    for (size_t i = 0; i < sizeof FILE_FIELDS / sizeof *FILE_FIELDS; i++) {
-        cJSON *item = cJSON_GetObjectItemCaseSensitive(ds, FILE_FIELDS[i]);
-        if (!cJSON_IsString(item)) continue;
-        char abs[PATH_MAX], hash[CV_SHA256_HEX], field[64];
-        uint64_t bytes;
-        snprintf(field, sizeof field, "trial.dataset.%s", FILE_FIELDS[i]);
-        if ((rc = cv_path_resolve_dataset(field, item->valuestring, s->cfg.dataset_roots,
-                                          s->cfg.n_dataset_roots, abs, sizeof abs, err)))
-            return rc;
-        rc = cv_sha256_file(abs, hash, &bytes, err);
-        if (rc) return rc;
-        if (register_dataset(s, hash, abs)) return cv_errf(err, CV_ENOMEM, "out of memory");
-        cJSON *entry = cJSON_AddObjectToObject(job->files, FILE_FIELDS[i]);
-        if (!entry || !cJSON_AddStringToObject(entry, "hash", hash) ||
-            !cJSON_AddNumberToObject(entry, "bytes", (double)bytes) ||
-            !cJSON_ReplaceItemInObjectCaseSensitive(ds, FILE_FIELDS[i], cJSON_CreateString(abs)))
+    for (size_t i = 0; i < n; i++) {
+        const cv_dataset_file_t *f = &files[i];
+        if (register_dataset(s, f->hash, f->path)) return cv_errf(err, CV_ENOMEM, "out of memory");
+        cJSON *entry = cJSON_AddObjectToObject(job->files, f->field);
+        if (!entry || !cJSON_AddStringToObject(entry, "hash", f->hash) ||
+            !cJSON_AddNumberToObject(entry, "bytes", (double)f->bytes) ||
+            !cJSON_ReplaceItemInObjectCaseSensitive(ds, f->field, cJSON_CreateString(f->path)))
             return cv_errf(err, CV_ENOMEM, "out of memory");
     }
     return 0;
+}
+
+/* A dataset check of a job's trial object under the scheduler's rules. */
+static int job_new_check(const cv_sched_t *s, const cJSON *trial, cv_dataset_check_t **check,
+                         char *err) {
+    int rc = cv_paths_check_job_trial(trial, err);
+    if (rc) return rc;
+    return cv_dataset_check_create(check, trial, s->cfg.dataset_roots, s->cfg.n_dataset_roots,
+                                   s->cfg.max_dataset_bytes, err);
 }
 
 /* Prepares job->fixed, the text every trial spec starts with. */
@@ -477,17 +491,39 @@ static int job_finish(cv_sched_t *s, job_t *job, cv_store_job_status_t status, c
     return rc;
 }
 
+/* Ends a job whose search is over: completed, or failed when not one trial completed (then its
+ * error is the first failure's, so that the reason is where the user looks). */
+static int job_end(cv_sched_t *s, job_t *job, const char *why, double now, char *err) {
+    size_t completed = 0, failed = 0, diverged = 0;
+    for (size_t i = 0; i < job->n_trials; i++) {
+        cv_store_trial_status_t st = job->trials[i]->status;
+        completed += st == CV_STORE_TRIAL_COMPLETED;
+        failed += st == CV_STORE_TRIAL_FAILED;
+        diverged += st == CV_STORE_TRIAL_DIVERGED;
+    }
+    if (completed || !(failed + diverged))
+        return job_finish(s, job, CV_STORE_JOB_COMPLETED, why, now, err);
+    char first[CV_ERRLEN / 2], text[CV_ERRLEN];
+    int64_t trial_id = 0;
+    cv_store_trial_status_t st = CV_STORE_TRIAL_FAILED;
+    int rc = cv_store_job_first_failure(s->cfg.store, job->id, &trial_id, &st, first,
+                                        sizeof first, err);
+    if (rc < 0) return rc;
+    if (rc) snprintf(first, sizeof first, "no reason recorded");
+    snprintf(text, sizeof text, "no trial completed (%zu failed, %zu diverged); the first: trial "
+             "%lld %s: %s", failed, diverged, (long long)trial_id,
+             st == CV_STORE_TRIAL_DIVERGED ? "diverged" : "failed", first);
+    return job_finish(s, job, CV_STORE_JOB_FAILED, text, now, err);
+}
+
 /* Moves a job on when its round has no open trial: the next round, or the end of the job. */
 static int job_advance(cv_sched_t *s, job_t *job, double now, char *err) {
     while (job->status == CV_STORE_JOB_RUNNING && job->open == 0) {
         int next = job->round + 1;
-        if ((size_t)next >= job->spec.n_rounds) return job_finish(s, job, CV_STORE_JOB_COMPLETED,
-                                                                  NULL, now, err);
+        if ((size_t)next >= job->spec.n_rounds) return job_end(s, job, NULL, now, err);
         int made = start_round(s, job, next, now, err);
         if (made < 0) return made;
-        if (made == 0)
-            return job_finish(s, job, CV_STORE_JOB_COMPLETED, "the search space is exhausted",
-                              now, err);
+        if (made == 0) return job_end(s, job, "the search space is exhausted", now, err);
         if (s->cfg.log)
             cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: round %d of %zu samples %d trials",
                    (long long)job->id, next + 1, job->spec.n_rounds, made);
@@ -507,8 +543,32 @@ static void job_link(cv_sched_t *s, job_t *job) {
     *p = job;
 }
 
+int cv_sched_new_check(cv_sched_t *s, const char *text, size_t len,
+                       cv_dataset_check_t **check, char *err) {
+    cv_job_spec_t spec;
+    *check = NULL;
+    cv_job_spec_init(&spec);
+    int rc = cv_job_spec_parse(&spec, text, len, err);
+    if (rc == 0) rc = job_new_check(s, spec.trial, check, err);
+    cv_job_spec_finish(&spec);
+    return rc;
+}
+
 int cv_sched_submit(cv_sched_t *s, const char *text, size_t len, double now, int64_t *job_id,
                     char *err) {
+    cv_dataset_check_t *check = NULL;
+    int rc = cv_sched_new_check(s, text, len, &check, err);
+    if (rc) return rc;
+    cv_dataset_check_run(check);
+    rc = cv_dataset_check_status(check, err);
+    if (rc == 0) rc = cv_sched_submit_checked(s, text, len, check, now, job_id, err);
+    cv_dataset_check_destroy(check);
+    return rc;
+}
+
+int cv_sched_submit_checked(cv_sched_t *s, const char *text, size_t len,
+                            const cv_dataset_check_t *check, double now, int64_t *job_id,
+                            char *err) {
     job_t *job = calloc(1, sizeof *job);
     char *spec_text = NULL, *region_text = NULL;
     cJSON *spec_json = NULL, *region_json = NULL;
@@ -516,7 +576,9 @@ int cv_sched_submit(cv_sched_t *s, const char *text, size_t len, double now, int
     cv_job_spec_init(&job->spec);
     int rc = cv_job_spec_parse(&job->spec, text, len, err);
     if (rc) goto fail;
-    if ((rc = job_hash_files(s, job, err)) || (rc = job_fixed_text(job, err))) goto fail;
+    if ((rc = cv_paths_check_job_trial(job->spec.trial, err)) ||
+        (rc = job_apply_files(s, job, check, err)) || (rc = job_fixed_text(job, err)))
+        goto fail;
     /* The stored spec is the one the job runs: with absolute dataset paths. */
     if ((rc = cv_json_decode(text, len, &spec_json, err))) goto fail;
     if (!cJSON_ReplaceItemInObjectCaseSensitive(spec_json, "trial",
@@ -605,6 +667,17 @@ static int job_cancel_trials(cv_sched_t *s, job_t *job, double now, int64_t *n, 
     return 0;
 }
 
+/* Fails a running job for why (copied): queued trials are cancelled, running ones stopped. */
+static int job_fail(cv_sched_t *s, job_t *job, const char *why, double now, char *err) {
+    int64_t n = 0;
+    int rc = job_cancel_trials(s, job, now, &n, err);
+    if (rc == 0) rc = job_finish(s, job, CV_STORE_JOB_FAILED, why, now, err);
+    if (rc == 0 && n)
+        cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: %lld trials that were queued or running are "
+               "cancelled", (long long)job->id, (long long)n);
+    return rc;
+}
+
 int cv_sched_cancel(cv_sched_t *s, int64_t job_id, double now, int64_t *cancelled, char *err) {
     job_t *job = job_find(s, job_id);
     if (!job) {
@@ -672,13 +745,7 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
     if (group(s, err) ||
         checked(s, cv_store_worker_seen(s->cfg.store, worker_id, version, threads, host, now, err)))
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", worker_id, err);
-    int quarantined = 0;
-    if (cv_store_worker_get(s->cfg.store, worker_id, &quarantined, NULL, err) < 0)
-        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", worker_id, err);
-    if (quarantined) {
-        w->quarantined = 1;
-        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s is quarantined: it gets no trials", w->id);
-    }
+    worker_load_quarantine(s, w, now);
     for (int i = 0; i < n_leases; i++) {
         trial_t *t = map_get(s, lease_trials[i]);
         if (!t || t->status != CV_STORE_TRIAL_RUNNING || strcmp(t->lease, leases[i]) || w->trial) {
@@ -749,7 +816,7 @@ static job_t *next_job(cv_sched_t *s) {
     job_t *start = s->rr && s->rr->next ? s->rr->next : s->jobs, *j = start;
     if (!j) return NULL;
     do {
-        if (j->status == CV_STORE_JOB_RUNNING && j->qhead &&
+        if (j->status == CV_STORE_JOB_RUNNING && j->qhead && !j->checking &&
             (uint32_t)j->running < j->spec.max_parallel) {
             s->rr = j;
             return j;
@@ -785,6 +852,7 @@ static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, ch
 void cv_sched_dispatch(cv_sched_t *s, double now) {
     char err[CV_ERRLEN];
     for (cv_sched_worker_t *w = s->workers; w; w = w->next) {
+        if (w->quarantined && now >= w->quarantined_until) worker_unquarantine(s, w, "ended");
         if (w->trial || w->quarantined) continue;
         job_t *job = next_job(s);
         if (!job) return;
@@ -883,6 +951,84 @@ static int keep_model(cv_sched_t *s, const trial_t *t, const char *tmp, char *de
     int n = snprintf(dest, cap, "%s/%lld.model", dir, (long long)t->id);
     if (n < 0 || (size_t)n >= cap) return cv_errf(err, CV_ERANGE, "data directory path too long");
     if (rename(tmp, dest)) return cv_errf(err, CV_EIO, "%s: %s", dest, strerror(errno));
+    return 0;
+}
+
+/* Quarantines worker w after failures failed trials of its own fault in a row, the last t with
+ * error, for the configured time. Runs inside the open group. */
+static int worker_quarantine(cv_sched_t *s, cv_sched_worker_t *w, int failures, const trial_t *t,
+                             const char *error, double now, char *err) {
+    char reason[CV_ERRLEN], until_text[64] = "until released";
+    snprintf(reason, sizeof reason, "%d failed trials in a row; the last: trial %lld of job %lld: "
+             "%s", failures, (long long)t->id, (long long)t->job->id,
+             error ? error : "no reason given");
+    double until = s->cfg.quarantine_seconds > 0 ? now + s->cfg.quarantine_seconds : INFINITY;
+    int rc = checked(s, cv_store_worker_quarantine(s->cfg.store, w->id, reason, now,
+                                                   isfinite(until) ? until : NAN, err));
+    if (rc) return rc;
+    w->quarantined = 1;
+    w->quarantined_until = until;
+    if (isfinite(until)) snprintf(until_text, sizeof until_text, "for %g s",
+                                  s->cfg.quarantine_seconds);
+    cv_log(s->cfg.log, CV_LOG_WARN, "worker %s quarantined %s after %s; it gets no trials "
+           "meanwhile", w->id, until_text, reason);
+    return 0;
+}
+
+/* Ends the quarantine of a connected worker (its time is up): it gets trials again and its count
+ * of failures starts from 0. A store error is logged and leaves it quarantined. */
+static void worker_unquarantine(cv_sched_t *s, cv_sched_worker_t *w, const char *how) {
+    char err[CV_ERRLEN];
+    int rc = group(s, err);
+    if (rc == 0) rc = checked(s, cv_store_worker_release(s->cfg.store, w->id, err));
+    if (rc < 0) {
+        cv_log(s->cfg.log, CV_LOG_ERROR, "worker %s: %s", w->id, err);
+        return;
+    }
+    w->quarantined = 0;
+    w->quarantined_until = 0;
+    cv_log(s->cfg.log, CV_LOG_INFO, "worker %s: quarantine %s; it gets trials again", w->id, how);
+}
+
+/* Loads a joining worker's quarantine from the store; one whose time ran out while the worker
+ * was away is lifted. */
+static void worker_load_quarantine(cv_sched_t *s, cv_sched_worker_t *w, double now) {
+    char err[CV_ERRLEN];
+    int quarantined = 0;
+    double until = NAN;
+    if (cv_store_worker_quarantine_get(s->cfg.store, w->id, &quarantined, &until, err) < 0) {
+        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", w->id, err);
+        return;
+    }
+    if (!quarantined) return;
+    w->quarantined = 1;
+    w->quarantined_until = isnan(until) ? INFINITY : until;
+    if (now >= w->quarantined_until)
+        worker_unquarantine(s, w, "ended while it was away");
+    else
+        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s is quarantined: it gets no trials", w->id);
+}
+
+int cv_sched_worker_release(cv_sched_t *s, const char *worker_id, double now,
+                            int *was_quarantined, char *err) {
+    (void)now;
+    int quarantined = 0;
+    double until;
+    int rc = cv_store_worker_quarantine_get(s->cfg.store, worker_id, &quarantined, &until, err);
+    if (rc) return rc;
+    if (was_quarantined) *was_quarantined = quarantined;
+    if ((rc = group(s, err)) || (rc = checked(s, cv_store_worker_release(s->cfg.store, worker_id,
+                                                                        err))) ||
+        (rc = commit(s, err)))
+        return rc;
+    for (cv_sched_worker_t *w = s->workers; w; w = w->next)
+        if (!strcmp(w->id, worker_id)) {
+            w->quarantined = 0;
+            w->quarantined_until = 0;
+        }
+    if (quarantined)
+        cv_log(s->cfg.log, CV_LOG_INFO, "worker %s released from quarantine; it gets trials "
+               "again", worker_id);
     return 0;
 }
 
@@ -985,6 +1131,9 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
         .error = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "error")),
     };
     if (status && !strcmp(status, "stopped") && !r.error) r.error = "stopped by the worker";
+    /* A failure of the job's own making (result.fault "job") fails the job, not the worker. */
+    const char *fault = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "fault"));
+    int job_fault = r.status == CV_STORE_TRIAL_FAILED && fault && !strcmp(fault, "job");
     const cJSON *diag = cJSON_GetObjectItemCaseSensitive(result, "diagnosis");
     r.diagnosis = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(diag, "name"));
     static const char *const verdicts[] = {"fine", "high_bias", "high_variance",
@@ -1003,18 +1152,17 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     if ((rc = group(s, err))) return rc;
     rc = checked(s, cv_store_put_result(s->cfg.store, t->id, lease, &r, now, err));
     if (rc < 0) return rc;
-    /* A diverged trial is the hyperparameters' fault, not the worker's. */
+    /* A diverged trial is the hyperparameters' fault, and a job's fault the job's: neither
+     * counts against the worker. */
     int failures = 0, quarantine = 0;
-    if (checked(s, cv_store_worker_outcome(s->cfg.store, w->id, r.status != CV_STORE_TRIAL_FAILED, &failures,
-                                NULL)) == 0 &&
-        s->cfg.quarantine_after > 0 && failures >= s->cfg.quarantine_after && !w->quarantined &&
-        checked(s, cv_store_worker_set_quarantined(s->cfg.store, w->id, 1, err)) == 0) {
-        w->quarantined = 1;
+    if (job_fault)
+        checked(s, cv_store_worker_count(s->cfg.store, w->id, NULL));
+    else if (checked(s, cv_store_worker_outcome(s->cfg.store, w->id,
+                                                r.status != CV_STORE_TRIAL_FAILED, &failures,
+                                                NULL)) == 0 &&
+             s->cfg.quarantine_after > 0 && failures >= s->cfg.quarantine_after &&
+             !w->quarantined && worker_quarantine(s, w, failures, t, r.error, now, err) == 0)
         quarantine = 1;
-        cv_log(s->cfg.log, CV_LOG_WARN, "worker %s quarantined after %d failed trials in a row "
-               "(last: trial %lld of job %lld: %s); it gets no more trials", w->id, failures,
-               (long long)t->id, (long long)job->id, r.error ? r.error : "no reason given");
-    }
     t->status = r.status;
     t->objective = r.status != CV_STORE_TRIAL_COMPLETED ? NAN
                    : job->spec.objective == CV_OBJECTIVE_DEV_COST ? r.dev_cost
@@ -1027,6 +1175,15 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     if ((rc = push_ack(s, w, trial_id))) return cv_errf(err, rc, "out of memory");
     /* Before job_advance: the streak includes this trial, whose retry keeps its round open. */
     if (quarantine) retry_failed_streak(s, w);
+    if (job_fault && job->status == CV_STORE_JOB_RUNNING) {
+        char why[CV_ERRLEN];
+        snprintf(why, sizeof why, "trial %lld failed: %s", (long long)t->id,
+                 r.error ? r.error : "no reason given");
+        cv_log(s->cfg.log, CV_LOG_WARN, "job %lld fails: the failure of trial %lld on worker %s "
+               "is the job's own (its data, its spec or its size), not the worker's",
+               (long long)job->id, (long long)t->id, w->id);
+        return job_fail(s, job, why, now, err);
+    }
     return job_advance(s, job, now, err);
 }
 
@@ -1153,14 +1310,90 @@ static int resume_trial(void *ctx, const cv_store_trial_row_t *row) {
     return 0;
 }
 
+/* A resumed job's files were checked: it gets them and may run, or fails when they are gone or
+ * changed into something unusable. */
+static void after_resume_check(cv_dataset_check_t *check, void *userdata) {
+    resume_check_t *rc_ = userdata;
+    cv_sched_t *s = rc_->s;
+    for (resume_check_t **p = &s->checks; *p; p = &(*p)->next)
+        if (*p == rc_) {
+            *p = rc_->next;
+            break;
+        }
+    job_t *job = job_find(s, rc_->job_id);
+    char err[CV_ERRLEN], why[CV_ERRLEN], text[CV_ERRLEN + 64];
+    int rc = cv_dataset_check_status(check, why);
+    if (job && job->status == CV_STORE_JOB_RUNNING && rc != CV_ESTOPPED) {
+        if (rc == 0 && (rc = job_apply_files(s, job, check, why)) == 0) {
+            free(job->fixed);
+            job->fixed = NULL;
+            rc = job_fixed_text(job, why);
+        }
+        if (rc == 0) {
+            job->checking = 0;
+            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: datasets checked; it runs",
+                   (long long)job->id);
+        } else {
+            snprintf(text, sizeof text, "its datasets cannot be used after a restart: %s", why);
+            cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, text);
+            if (job_fail(s, job, text, cv_clock_wall(), err) || commit(s, err))
+                cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, err);
+        }
+    }
+    cv_dataset_check_destroy(check);
+    free(rc_);
+}
+
+/* Checks a resumed job's dataset files: on the thread pool when the scheduler has a loop (the
+ * job waits, job->checking, until the check started by start_resume_checks ends), else here. */
+static int resume_check_files(cv_sched_t *s, job_t *job, char *err) {
+    cv_dataset_check_t *check = NULL;
+    int rc = job_new_check(s, job->spec.trial, &check, err);
+    if (rc) return rc;
+    resume_check_t *rc_ = s->cfg.loop ? calloc(1, sizeof *rc_) : NULL;
+    if (rc_) {
+        *rc_ = (resume_check_t){.s = s, .job_id = job->id, .check = check, .next = s->checks};
+        s->checks = rc_;
+        job->checking = 1;
+        return 0;
+    }
+    cv_dataset_check_run(check);
+    rc = cv_dataset_check_status(check, err);
+    if (rc == 0) rc = job_apply_files(s, job, check, err);
+    cv_dataset_check_destroy(check);
+    return rc;
+}
+
+/* Starts the checks resume_check_files prepared, once the scheduler exists for good; one that
+ * cannot be queued runs here. */
+static void start_resume_checks(cv_sched_t *s) {
+    resume_check_t *next;
+    for (resume_check_t *c = s->checks; c; c = next) {
+        next = c->next;
+        if (cv_dataset_check_start(c->check, s->cfg.loop, after_resume_check, c) != 0) {
+            cv_dataset_check_run(c->check);
+            after_resume_check(c->check, c);
+        }
+    }
+}
+
+int cv_sched_idle(const cv_sched_t *s) {
+    return s->checks == NULL;
+}
+
+void cv_sched_stop_checks(cv_sched_t *s) {
+    for (resume_check_t *c = s->checks; c; c = c->next) cv_dataset_check_cancel(c->check);
+}
+
 static int resume_job(void *ctx, const cv_store_job_row_t *row) {
     resume_ctx_t *c = ctx;
     cv_sched_t *s = c->s;
     job_t *job = calloc(1, sizeof *job);
     if (!job) return cv_errf(c->err, CV_ENOMEM, "out of memory");
     cv_job_spec_init(&job->spec);
+    job->id = row->id;
     int rc = cv_job_spec_parse(&job->spec, row->spec, strlen(row->spec), c->err);
-    if (rc == 0) rc = job_hash_files(s, job, c->err);
+    if (rc == 0) rc = resume_check_files(s, job, c->err);
     if (rc == 0) rc = job_fixed_text(job, c->err);
     cJSON *region = row->region ? cJSON_Parse(row->region) : NULL;
     job->region = job->spec.space;
@@ -1212,6 +1445,7 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     if (requeued && s->cfg.log)
         cv_log(s->cfg.log, CV_LOG_INFO, "%lld trials that were running are queued again",
                (long long)requeued);
+    start_resume_checks(s);
     *out = s;
     return 0;
 }
@@ -1228,6 +1462,12 @@ void cv_sched_destroy(cv_sched_t *s) {
         cv_sched_worker_t *next = s->workers->next;
         free(s->workers);
         s->workers = next;
+    }
+    while (s->checks) { /* only checks never started: the caller waits for cv_sched_idle */
+        resume_check_t *next = s->checks->next;
+        cv_dataset_check_destroy(s->checks->check);
+        free(s->checks);
+        s->checks = next;
     }
     for (size_t i = 0; i < s->n_datasets; i++) free(s->datasets[i].path);
     free(s->datasets);

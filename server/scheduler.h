@@ -21,13 +21,26 @@
  * a claim in hello after reconnecting) is refused and its row becomes stale. A trial is thus
  * never counted twice: only the current lease can store a result.
  *
- * Quarantine: a worker whose results are failed quarantine_after times in a row (the count is
- * kept in the store across reconnections; a completed or diverged result resets it) is
- * quarantined: it stays connected but gets no more trials, and the store lists it on the jobs
- * it ran trials of. The trials of its failure streak go back to the queue for other workers when
- * their round is still open (the failures were the worker's, not the configuration's); a trial
- * whose round already ended stays failed, and the log says why. Only an operator clears the flag
- * (in the store).
+ * Whose fault a failure is: a worker says so in its result (result.fault). A failure of the
+ * job's own making (its data cannot be loaded or parsed, its spec does not fit the data, its
+ * dataset changed after submission, its network cannot be allocated) would happen on any worker,
+ * so it ends the job at once: the job is failed with that trial's error, its queued trials are
+ * cancelled and its running ones stopped, and the worker is not blamed. A job that ends with no
+ * completed trial at all is failed too, with the first trial's error.
+ *
+ * Quarantine is for a worker that fails where others succeed: a worker whose results are failed
+ * through its own fault quarantine_after times in a row (the count is kept in the store across
+ * reconnections; a completed or diverged result resets it, a job's fault leaves it as it is) is
+ * quarantined for quarantine_seconds: it stays connected but gets no trials, and the jobs it ran
+ * trials of list it with the reason. The trials of its failure streak go back to the queue for
+ * other workers when their round is still open; a trial whose round already ended stays failed,
+ * and the log says why. A quarantine ends when its time is up or an operator releases the worker
+ * (cv_sched_worker_release); its count of failures then starts again from 0.
+ *
+ * Dataset files are read and hashed off the loop thread (server/dataset_check.h): before a job
+ * is accepted (cv_sched_new_check, then cv_sched_submit_checked), and again when a job resumes
+ * after a restart; a resumed job gets no worker until its files are checked, and fails when they
+ * are gone or unusable.
  *
  * A running trial belongs to one worker under a 128-bit random lease token; a result or progress
  * message is applied only under the current token (a stale one is refused and acknowledged as
@@ -41,7 +54,10 @@
 
 #include <cjson/cJSON.h>
 
+#include <uv.h>
+
 #include "common/log.h"
+#include "server/dataset_check.h"
 #include "server/store.h"
 
 typedef struct cv_sched cv_sched_t;
@@ -69,14 +85,18 @@ typedef struct {
      * inside one of them; none keeps paths relative to the working directory. Borrowed. */
     const char *const *dataset_roots;
     size_t n_dataset_roots;
+    uint64_t max_dataset_bytes;  /* size cap of one dataset file; 0: none */
+    double quarantine_seconds;   /* how long a quarantine lasts; 0: until released */
+    uv_loop_t *loop;             /* the loop whose thread pool checks the datasets of resumed
+                                    jobs; NULL: they are checked at once, blocking */
 } cv_sched_config_t;
 
 /* Creates a scheduler and resumes every running job found in the store: trials that were running
  * when the coordinator stopped go back to the queue (their leases are void), and a job whose
  * round had finished samples its next one. The caller owns the result (cv_sched_destroy). */
 int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double now, char *err);
-/* Frees the scheduler, rolling back an uncommitted group (nothing in it was acknowledged).
- * Accepts NULL. */
+/* Frees the scheduler, rolling back an uncommitted group (nothing in it was acknowledged). The
+ * loop must have run until cv_sched_idle (no dataset check in flight). Accepts NULL. */
 void cv_sched_destroy(cv_sched_t *sched);
 
 /* Commits the open write group, then sends the acknowledgements that waited for it. Returns 0,
@@ -91,11 +111,27 @@ size_t cv_sched_pending(const cv_sched_t *sched);
 
 /* ---- jobs (HTTP API) ------------------------------------------------------------------- */
 
-/* Validates a job spec (JSON text), stores the job and its first round, and commits. On success
- * *job_id is the new job's id. CV_EINVAL (or CV_EFORMAT, CV_ERANGE) with the field and rule in
- * err for a bad spec; CV_EIO when the store failed. */
+/* Validates a job spec (JSON text), checks its datasets here and now (blocking: for tools and
+ * tests; the coordinator uses the two calls below), stores the job and its first round, and
+ * commits. On success *job_id is the new job's id. CV_EINVAL (or CV_EFORMAT, CV_ERANGE) with the
+ * field and rule in err for a bad spec or dataset; CV_EIO when the store failed. */
 int cv_sched_submit(cv_sched_t *sched, const char *text, size_t len, double now, int64_t *job_id,
                     char *err);
+/* The first half of a submission, on the loop thread: validates the job spec (JSON text) and
+ * prepares the check of its datasets under the scheduler's dataset roots and size cap, to run
+ * on the thread pool (cv_dataset_check_start). On success *check is the caller's
+ * (cv_dataset_check_destroy). Errors as cv_sched_submit's. */
+int cv_sched_new_check(cv_sched_t *sched, const char *text, size_t len,
+                       cv_dataset_check_t **check, char *err);
+/* The second half, once check (borrowed) passed: stores the job of the same spec text with the
+ * checked files, and its first round, and commits. Errors as cv_sched_submit's. */
+int cv_sched_submit_checked(cv_sched_t *sched, const char *text, size_t len,
+                            const cv_dataset_check_t *check, double now, int64_t *job_id,
+                            char *err);
+/* 1 when no dataset check of a resumed job is in flight (the scheduler may be destroyed). */
+int cv_sched_idle(const cv_sched_t *sched);
+/* Asks the dataset checks in flight to stop (the coordinator is stopping). */
+void cv_sched_stop_checks(cv_sched_t *sched);
 /* Cancels a running job: queued trials are cancelled, running ones are stopped on their workers
  * and cancelled. Commits. CV_STORE_STALE when the job is not running, CV_STORE_NOT_FOUND when
  * it does not exist. */
@@ -119,7 +155,13 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *sched, void *conn, const cha
 /* The worker's connection closed or went silent: its running trial returns to the queue (or is
  * retired as failed), the attempt is recorded as lost, and the slot is freed. */
 void cv_sched_worker_leave(cv_sched_t *sched, cv_sched_worker_t *w, double now);
-/* Gives idle workers that are not quarantined queued trials while jobs have budget. */
+/* Lifts the quarantine of worker_id (connected or not) and commits; *was_quarantined (may be
+ * NULL) says whether it was. CV_STORE_NOT_FOUND for a worker never seen, CV_EIO when the store
+ * failed. */
+int cv_sched_worker_release(cv_sched_t *sched, const char *worker_id, double now,
+                            int *was_quarantined, char *err);
+/* Gives idle workers that are not quarantined queued trials while jobs have budget (and ends
+ * the quarantines whose time is up). */
 void cv_sched_dispatch(cv_sched_t *sched, double now);
 /* Number of workers holding a trial right now (results may still come). */
 int cv_sched_busy(const cv_sched_t *sched);

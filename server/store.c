@@ -125,6 +125,13 @@ static const char *const k_migrations[] = {
     "DROP INDEX trials_by_dev_cost;"
     "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, dev_error, n_params, number)"
     "  WHERE status = 'completed';",
+    /* 4: why and until when a worker is quarantined (NULL until: until released). */
+    "ALTER TABLE workers ADD COLUMN quarantine_reason TEXT;"
+    "ALTER TABLE workers ADD COLUMN quarantined_at REAL;"
+    "ALTER TABLE workers ADD COLUMN quarantined_until REAL;"
+    /* Older versions counted the failures a job caused against the workers that ran it, so
+     * their quarantines are lifted rather than made permanent. */
+    "UPDATE workers SET quarantined = 0, consecutive_failures = 0 WHERE quarantined = 1;",
 };
 
 _Static_assert(sizeof k_migrations / sizeof k_migrations[0] == CV_STORE_SCHEMA_VERSION,
@@ -207,6 +214,11 @@ enum {
     ST_JOB_QUARANTINED,
     ST_JOBS_EACH,
     ST_TRIALS_EACH,
+    ST_WORKER_COUNT,
+    ST_WORKER_QUARANTINE_SET,
+    ST_WORKER_RELEASE,
+    ST_WORKER_QUARANTINE_GET,
+    ST_JOB_FIRST_FAILURE,
     ST_COUNT
 };
 
@@ -299,7 +311,8 @@ static const char *const k_sql[ST_COUNT] = {
                      "dev_error, learning_rate, seconds FROM curves WHERE trial_id = ?1 "
                      "ORDER BY epoch",
     [ST_WORKERS_LIST] = "SELECT id, version, threads, host, first_seen, last_seen, trials_done, "
-                        "consecutive_failures, quarantined FROM workers ORDER BY id",
+                        "consecutive_failures, quarantined, quarantine_reason, "
+                        "quarantined_until FROM workers ORDER BY id",
     [ST_ATTEMPT_END] = ATTEMPT_END_SQL,
     [ST_ATTEMPT_STALE] = "UPDATE trial_attempts SET outcome = 'stale' "
                          "WHERE trial_id = ?1 AND lease = ?2 AND outcome = 'lost'",
@@ -317,10 +330,14 @@ static const char *const k_sql[ST_COUNT] = {
     [ST_WORKER_RESULTS] = "SELECT trial_id, outcome FROM trial_attempts WHERE worker_id = ?1 "
                           "AND outcome IN ('completed', 'failed', 'diverged') "
                           "ORDER BY ended_at DESC, trial_id DESC, attempt DESC LIMIT ?2",
-    [ST_JOB_QUARANTINED] = "SELECT DISTINCT a.worker_id AS worker_id FROM trial_attempts AS a "
+    [ST_JOB_QUARANTINED] = "SELECT DISTINCT a.worker_id AS worker_id, "
+                           "w.quarantine_reason AS reason, w.quarantined_at AS quarantined_at, "
+                           "w.quarantined_until AS quarantined_until FROM trial_attempts AS a "
                            "JOIN trials AS t ON t.id = a.trial_id "
                            "JOIN workers AS w ON w.id = a.worker_id "
-                           "WHERE t.job_id = ?1 AND w.quarantined = 1 ORDER BY a.worker_id",
+                           "WHERE t.job_id = ?1 AND w.quarantined = 1 "
+                           "AND (w.quarantined_until IS NULL OR w.quarantined_until > " SQL_NOW ") "
+                           "ORDER BY a.worker_id",
     [ST_JOBS_EACH] = "SELECT id, name, objective, spec, status, round, region, created_at "
                      "FROM jobs WHERE ?1 = 0 OR status = 'running' ORDER BY id",
     [ST_TRIALS_EACH] = "SELECT t.id, t.number, t.round, t.status, t.attempts, t.params, "
@@ -328,6 +345,17 @@ static const char *const k_sql[ST_COUNT] = {
                        "CASE j.objective WHEN 'dev_cost' THEN t.dev_cost ELSE t.dev_error END "
                        "FROM trials AS t JOIN jobs AS j ON j.id = t.job_id "
                        "WHERE t.job_id = ?1 ORDER BY t.number",
+    [ST_WORKER_COUNT] = "UPDATE workers SET trials_done = trials_done + 1 WHERE id = ?1",
+    [ST_WORKER_QUARANTINE_SET] = "UPDATE workers SET quarantined = 1, quarantine_reason = ?2, "
+                                 "quarantined_at = ?3, quarantined_until = ?4 WHERE id = ?1",
+    [ST_WORKER_RELEASE] = "UPDATE workers SET quarantined = 0, consecutive_failures = 0, "
+                          "quarantine_reason = NULL, quarantined_at = NULL, "
+                          "quarantined_until = NULL WHERE id = ?1 RETURNING 1",
+    [ST_WORKER_QUARANTINE_GET] = "SELECT quarantined, quarantined_until FROM workers "
+                                 "WHERE id = ?1",
+    [ST_JOB_FIRST_FAILURE] = "SELECT id, status, error FROM trials WHERE job_id = ?1 "
+                             "AND status IN ('failed', 'diverged') "
+                             "ORDER BY finished_at, number LIMIT 1",
 };
 
 struct cv_store {
@@ -1167,6 +1195,84 @@ int cv_store_worker_last_seen(cv_store_t *store, const char *worker_id, double w
         return bind_failed(store, ST_WORKER_LAST_SEEN, err, "last seen");
     int ret = run(store, ST_WORKER_LAST_SEEN, err, "last seen");
     if (ret == 0 && sqlite3_changes(store->db) == 0) ret = CV_STORE_NOT_FOUND;
+    return ret;
+}
+
+int cv_store_worker_count(cv_store_t *store, const char *worker_id, char *err) {
+    if (!worker_id) return cv_errf(err, CV_EINVAL, "store: worker count: worker id required");
+    sqlite3_stmt *q = store->st[ST_WORKER_COUNT];
+    if (bind_text(q, 1, worker_id)) return bind_failed(store, ST_WORKER_COUNT, err, "worker count");
+    int ret = run(store, ST_WORKER_COUNT, err, "worker count");
+    if (ret == 0 && sqlite3_changes(store->db) == 0) ret = CV_STORE_NOT_FOUND;
+    return ret;
+}
+
+int cv_store_worker_quarantine(cv_store_t *store, const char *worker_id, const char *reason,
+                               double now, double until, char *err) {
+    if (!worker_id) return cv_errf(err, CV_EINVAL, "store: quarantine: worker id required");
+    sqlite3_stmt *q = store->st[ST_WORKER_QUARANTINE_SET];
+    if (bind_text(q, 1, worker_id) || bind_text(q, 2, reason) || bind_real(q, 3, now) ||
+        bind_real(q, 4, until))
+        return bind_failed(store, ST_WORKER_QUARANTINE_SET, err, "quarantine");
+    int ret = run(store, ST_WORKER_QUARANTINE_SET, err, "quarantine");
+    if (ret == 0 && sqlite3_changes(store->db) == 0) ret = CV_STORE_NOT_FOUND;
+    return ret;
+}
+
+int cv_store_worker_release(cv_store_t *store, const char *worker_id, char *err) {
+    if (!worker_id) return cv_errf(err, CV_EINVAL, "store: release: worker id required");
+    sqlite3_stmt *q = store->st[ST_WORKER_RELEASE];
+    if (bind_text(q, 1, worker_id)) return bind_failed(store, ST_WORKER_RELEASE, err, "release");
+    int rc = sqlite3_step(q), ret = CV_STORE_NOT_FOUND;
+    if (rc == SQLITE_ROW) {
+        ret = 0;
+        rc = sqlite3_step(q); /* the update is complete only at DONE */
+    }
+    if (rc != SQLITE_DONE) ret = failf(store, rc, err, "release worker %.64s", worker_id);
+    done(q);
+    return ret;
+}
+
+int cv_store_worker_quarantine_get(cv_store_t *store, const char *worker_id, int *quarantined,
+                                   double *until, char *err) {
+    sqlite3_stmt *q = store->st[ST_WORKER_QUARANTINE_GET];
+    *quarantined = 0;
+    *until = NAN;
+    if (bind_text(q, 1, worker_id))
+        return bind_failed(store, ST_WORKER_QUARANTINE_GET, err, "worker quarantine");
+    int rc = sqlite3_step(q), ret = 0;
+    if (rc == SQLITE_ROW) {
+        *quarantined = sqlite3_column_int(q, 0);
+        if (sqlite3_column_type(q, 1) != SQLITE_NULL) *until = sqlite3_column_double(q, 1);
+    } else if (rc == SQLITE_DONE) {
+        ret = CV_STORE_NOT_FOUND;
+    } else {
+        ret = failf(store, rc, err, "worker quarantine of %.64s", worker_id);
+    }
+    done(q);
+    return ret;
+}
+
+int cv_store_job_first_failure(cv_store_t *store, int64_t job_id, int64_t *trial_id,
+                               cv_store_trial_status_t *status, char *error, size_t cap,
+                               char *err) {
+    sqlite3_stmt *q = store->st[ST_JOB_FIRST_FAILURE];
+    if (sqlite3_bind_int64(q, 1, job_id))
+        return bind_failed(store, ST_JOB_FIRST_FAILURE, err, "first failure");
+    int rc = sqlite3_step(q), ret = 0;
+    if (rc == SQLITE_ROW) {
+        const char *st = (const char *)sqlite3_column_text(q, 1);
+        const char *e = (const char *)sqlite3_column_text(q, 2);
+        *trial_id = sqlite3_column_int64(q, 0);
+        *status = st && strcmp(st, "diverged") == 0 ? CV_STORE_TRIAL_DIVERGED
+                                                    : CV_STORE_TRIAL_FAILED;
+        snprintf(error, cap, "%s", e ? e : "no reason given");
+    } else if (rc == SQLITE_DONE) {
+        ret = CV_STORE_NOT_FOUND;
+    } else {
+        ret = failf(store, rc, err, "first failure of job %lld", (long long)job_id);
+    }
+    done(q);
     return ret;
 }
 

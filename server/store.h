@@ -39,7 +39,7 @@
                                 under that lease token, or the job is no longer running */
 #define CV_STORE_NOT_FOUND 2 /* a query named a job, trial or number that does not exist */
 
-#define CV_STORE_SCHEMA_VERSION 3          /* PRAGMA user_version written by the newest migration */
+#define CV_STORE_SCHEMA_VERSION 4          /* PRAGMA user_version written by the newest migration */
 #define CV_STORE_APPLICATION_ID 0x43415652 /* PRAGMA application_id: "CAVR" */
 
 typedef struct cv_store cv_store_t;
@@ -319,6 +319,33 @@ int cv_store_worker_last_seen(cv_store_t *store, const char *worker_id, double w
 int cv_store_worker_set_quarantined(cv_store_t *store, const char *worker_id, int quarantined,
                                     char *err);
 
+/* Counts a finished trial against a worker without touching its streak of failures: the result
+ * failed through the job's fault (result.fault "job"), which says nothing about the worker.
+ * CV_STORE_NOT_FOUND for an unknown worker. */
+int cv_store_worker_count(cv_store_t *store, const char *worker_id, char *err);
+
+/* Quarantines a worker: the flag, why (reason, borrowed, may be NULL), since when (now) and
+ * until when (until; NaN: until released). CV_STORE_NOT_FOUND for an unknown worker. */
+int cv_store_worker_quarantine(cv_store_t *store, const char *worker_id, const char *reason,
+                               double now, double until, char *err);
+
+/* Lifts a worker's quarantine (expired, or released by an operator): the flag, its reason and
+ * times are cleared and its count of consecutive failures starts again from 0.
+ * CV_STORE_NOT_FOUND for an unknown worker. */
+int cv_store_worker_release(cv_store_t *store, const char *worker_id, char *err);
+
+/* Reads a worker's quarantine flag and when it ends (*until NaN: no end was set, as in a
+ * database of schema version 2). CV_STORE_NOT_FOUND for an unknown worker. */
+int cv_store_worker_quarantine_get(cv_store_t *store, const char *worker_id, int *quarantined,
+                                   double *until, char *err);
+
+/* The first trial of a job to end failed or diverged (by finish time, then number): its id,
+ * status and error (copied into error, cap bytes; "no reason given" when it has none).
+ * CV_STORE_NOT_FOUND when no trial of the job failed or diverged. */
+int cv_store_job_first_failure(cv_store_t *store, int64_t job_id, int64_t *trial_id,
+                               cv_store_trial_status_t *status, char *error, size_t cap,
+                               char *err);
+
 /* ---- Queries for the HTTP API (cJSON trees the caller frees with cJSON_Delete) ------------ */
 
 /* All jobs, oldest first: [{id, name, objective, status, round, created_at, finished_at,
@@ -327,7 +354,8 @@ int cv_store_jobs_list(cv_store_t *store, cJSON **out, char *err);
 
 /* One job: its columns (spec, region and test_result as JSON values), "counts" (an object with
  * every trial status name mapped to a count), "rounds" ([{round, size, region, created_at}]),
- * "quarantined_workers" ([{worker_id}] of quarantined workers that ran any of its trials) and
+ * "quarantined_workers" ([{worker_id, reason, quarantined_at, quarantined_until}] of the workers
+ * that ran any of its trials and are quarantined now: flagged, and until NULL or in the future) and
  * "best" (the first of cv_store_trials_top by the job's objective, or null).
  * CV_STORE_NOT_FOUND for an unknown job. *out is caller-owned. */
 int cv_store_job_get(cv_store_t *store, int64_t job_id, cJSON **out, char *err);
@@ -355,7 +383,8 @@ int cv_store_trials_top(cv_store_t *store, int64_t job_id, cv_store_objective_t 
 int cv_store_trial_get(cv_store_t *store, int64_t trial_id, cJSON **out, char *err);
 
 /* All workers by id: [{id, version, threads, host, first_seen, last_seen, trials_done,
- * consecutive_failures, quarantined}]. *out is caller-owned. */
+ * consecutive_failures, quarantined, quarantine_reason, quarantined_until}]. *out is
+ * caller-owned. */
 int cv_store_workers_list(cv_store_t *store, cJSON **out, char *err);
 
 /* ---- Iterators for resuming after a restart --------------------------------------------- */

@@ -154,6 +154,8 @@ typedef struct {
     char tmp[WPATH];
     int64_t want, have;     /* bytes declared and received */
     char failed[CV_ERRLEN]; /* why the file is unusable, "" when all is well */
+    int failed_job;         /* 1 when failed says the bytes are not the ones the job named (the
+                               file changed on the coordinator): the job's fault, not ours */
 } fetch_t;
 
 /* A trial whose files are being resolved before it trains. */
@@ -301,8 +303,14 @@ static void drop_pending(worker_t *w, pending_t *p) {
     w->n_pending--;
 }
 
-/* A failed trial's result object: no metrics, the reason in error. NULL when out of memory. */
-static cJSON *failed_result(const char *reason, double seconds) {
+/* Whose fault a failed trial is, as result.fault says: the job's (its data, its spec, its size:
+ * every worker would fail it the same way) or this worker's (anything else). The coordinator
+ * fails the job for the first, and counts only the second against the worker. */
+typedef enum { FAULT_WORKER, FAULT_JOB } fault_t;
+
+/* A failed trial's result object: no metrics, the reason in error, whose fault in fault. NULL
+ * when out of memory. */
+static cJSON *failed_result(const char *reason, double seconds, fault_t fault) {
     static const char *const nulls[] = {"train_error",        "dev_error", "train_cost",
                                         "train_cost_reg",     "dev_cost",  "diagnosis",
                                         "examples_per_second"};
@@ -313,7 +321,8 @@ static cJSON *failed_result(const char *reason, double seconds) {
     for (size_t i = 0; ok && i < sizeof nulls / sizeof nulls[0]; i++)
         ok = cJSON_AddNullToObject(o, nulls[i]) != NULL;
     ok = ok && cJSON_AddNumberToObject(o, "seconds", isfinite(seconds) ? seconds : 0) &&
-         cJSON_AddStringToObject(o, "error", reason);
+         cJSON_AddStringToObject(o, "error", reason) &&
+         cJSON_AddStringToObject(o, "fault", fault == FAULT_JOB ? "job" : "worker");
     if (!ok) {
         cJSON_Delete(o);
         return NULL;
@@ -337,7 +346,7 @@ static void add_result(worker_t *w, int64_t trial_id, const char *lease, cJSON *
         if (model_path[0]) unlink(model_path);
         model_path = "";
         model_bytes = 0;
-        cJSON *failed = failed_result(err, 0);
+        cJSON *failed = failed_result(err, 0, FAULT_WORKER);
         msg = failed ? cv_msg_result(trial_id, lease, failed, 0, 0, err) : NULL;
         cJSON_Delete(failed);
         if (msg == NULL) {
@@ -501,7 +510,8 @@ static cJSON *run_result(const run_t *r) {
     static const char *const metrics[] = {"train_error", "dev_error", "train_cost",
                                           "train_cost_reg", "dev_cost"};
     if (r->rc != 0 || r->res.status == CV_TRIAL_FAILED)
-        return failed_result(r->res.error[0] ? r->res.error : r->err, r->res.seconds);
+        return failed_result(r->res.error[0] ? r->res.error : r->err, r->res.seconds,
+                             r->res.job_fault ? FAULT_JOB : FAULT_WORKER);
     cJSON *o = cv_report_result(&r->res, NULL);
     for (size_t i = 0; o && r->res.best_epoch == 0 && i < sizeof metrics / sizeof *metrics; i++) {
         cJSON *null = cJSON_CreateNull();
@@ -524,7 +534,7 @@ static void start_run(worker_t *w) {
     if (w->opt->fail_trials) { /* the test hook of a broken worker (connection.h) */
         snprintf(reason, sizeof reason, "CAVIAR_WORKER_FAIL_TRIALS is set: failing on purpose");
         LOG(w, CV_LOG_WARN, "trial %lld: %s", (long long)p->trial_id, reason);
-        add_result(w, p->trial_id, p->lease, failed_result(reason, 0), "", 0, 0);
+        add_result(w, p->trial_id, p->lease, failed_result(reason, 0, FAULT_WORKER), "", 0, 0);
         prep_clear(w);
         return;
     }
@@ -569,7 +579,7 @@ static void start_run(worker_t *w) {
     return;
 failed:
     free(r);
-    add_result(w, p->trial_id, p->lease, failed_result(reason, 0), "", 0, 0);
+    add_result(w, p->trial_id, p->lease, failed_result(reason, 0, FAULT_WORKER), "", 0, 0);
     prep_clear(w);
 }
 
@@ -627,10 +637,10 @@ static void prep_clear(worker_t *w) {
     memset(&w->prep, 0, sizeof w->prep);
 }
 
-/* Fails the trial being prepared with a result saying why. */
-static void prep_fail(worker_t *w, const char *reason) {
+/* Fails the trial being prepared with a result saying why and whose fault it is. */
+static void prep_fail(worker_t *w, const char *reason, fault_t fault) {
     LOG(w, CV_LOG_WARN, "trial %lld: failed: %s", (long long)w->prep.trial_id, reason);
-    add_result(w, w->prep.trial_id, w->prep.lease, failed_result(reason, 0), "", 0, 0);
+    add_result(w, w->prep.trial_id, w->prep.lease, failed_result(reason, 0, fault), "", 0, 0);
     prep_clear(w);
 }
 
@@ -703,7 +713,7 @@ static int prep_advance(worker_t *w) {
         if (!cJSON_IsString(item)) {
             snprintf(reason, sizeof reason, "files.%s: the spec has no dataset.%s path to resolve",
                      f->field, f->field);
-            prep_fail(w, reason);
+            prep_fail(w, reason, FAULT_JOB);
             return 0;
         }
         if (find_local(w, f, item->valuestring, path)) {
@@ -713,7 +723,7 @@ static int prep_advance(worker_t *w) {
                 cJSON *s = cJSON_CreateString(path);
                 if (s == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(ds, f->field, s)) {
                     cJSON_Delete(s);
-                    prep_fail(w, "out of memory rewriting the spec");
+                    prep_fail(w, "out of memory rewriting the spec", FAULT_WORKER);
                     return 0;
                 }
             }
@@ -721,10 +731,22 @@ static int prep_advance(worker_t *w) {
             continue;
         }
         if (w->opt->cache_dir == NULL) {
+            /* The file is at the path the job named but is not the one it was submitted with:
+             * on a worker sharing the coordinator's files, it changed since. */
+            struct stat st;
+            if (stat(item->valuestring, &st) == 0 && S_ISREG(st.st_mode)) {
+                snprintf(reason, sizeof reason,
+                         "files.%s: %s is not the file the job was submitted with (%lld bytes "
+                         "now, %lld bytes with SHA-256 %s then): it changed after submission",
+                         f->field, item->valuestring, (long long)st.st_size, (long long)f->bytes,
+                         f->hash);
+                prep_fail(w, reason, FAULT_JOB);
+                return 0;
+            }
             snprintf(reason, sizeof reason,
                      "files.%s: %s is not here and there is no cache directory to fetch it into",
                      f->field, item->valuestring);
-            prep_fail(w, reason);
+            prep_fail(w, reason, FAULT_WORKER);
             return 0;
         }
         if (!w->welcomed || w->fetch.state != FETCH_IDLE) return 0; /* asked again later */
@@ -737,7 +759,7 @@ static int prep_advance(worker_t *w) {
     }
     if (!p->active || p->ready) return 0;
     if (cv_trial_spec_from_json(&p->parsed, p->spec, reason) != 0) {
-        prep_fail(w, reason);
+        prep_fail(w, reason, FAULT_JOB);
         return 0;
     }
     p->ready = 1;
@@ -756,9 +778,12 @@ static int fetch_complete(worker_t *w) {
     t->state = FETCH_IDLE;
     if (!t->failed[0] && cv_sha256_file(t->tmp, hex, NULL, err) != 0)
         cv_errf(t->failed, CV_EIO, "%s", err);
-    else if (!t->failed[0] && strcmp(hex, t->hash) != 0)
-        snprintf(t->failed, sizeof t->failed, "dataset %s: the %lld bytes received have SHA-256 %s",
-                 t->hash, (long long)t->have, hex);
+    else if (!t->failed[0] && strcmp(hex, t->hash) != 0) {
+        snprintf(t->failed, sizeof t->failed, "dataset %s: the %lld bytes received have SHA-256 %s "
+                 "(the file changed after the job was submitted)", t->hash, (long long)t->have,
+                 hex);
+        t->failed_job = 1;
+    }
     snprintf(final, sizeof final, "%s/%s", w->opt->cache_dir, t->hash);
     if (!t->failed[0] && rename(t->tmp, final) != 0)
         cv_errf(t->failed, CV_EIO, "%s: cannot rename to %s: %s", t->tmp, final, strerror(errno));
@@ -771,7 +796,7 @@ static int fetch_complete(worker_t *w) {
     if (p->active && !p->ready && p->next < p->n_files &&
         strcmp(p->files[p->next].hash, t->hash) == 0) {
         if (t->failed[0]) {
-            prep_fail(w, t->failed);
+            prep_fail(w, t->failed, t->failed_job ? FAULT_JOB : FAULT_WORKER);
             return 0;
         }
         if (t->have != p->files[p->next].bytes) {
@@ -781,7 +806,7 @@ static int fetch_complete(worker_t *w) {
                      "sent %lld",
                      p->files[p->next].field, (long long)p->files[p->next].bytes,
                      (long long)t->have);
-            prep_fail(w, reason);
+            prep_fail(w, reason, FAULT_JOB);
             return 0;
         }
     } else if (t->failed[0]) {
@@ -886,7 +911,7 @@ static int on_trial(worker_t *w, cv_msg_t *msg) {
     p->n_files = t->n_files;
     p->spec = cv_msg_take_object(msg);
     if (p->spec == NULL) {
-        prep_fail(w, "out of memory taking the spec");
+        prep_fail(w, "out of memory taking the spec", FAULT_WORKER);
         return 0;
     }
     return prep_advance(w);
@@ -932,6 +957,7 @@ static int on_dataset(worker_t *w, const char *hash, int64_t bytes) {
     t->want = bytes;
     t->have = 0;
     t->failed[0] = '\0';
+    t->failed_job = 0;
     snprintf(t->tmp, sizeof t->tmp, "%s/%s.tmp", w->opt->cache_dir, hash);
     if (make_dirs(w->opt->cache_dir, err) != 0)
         cv_errf(t->failed, CV_EIO, "%s", err);
@@ -965,7 +991,7 @@ static void on_refusal(worker_t *w, const char *message) {
         return;
     cv_errf(reason, CV_EIO, "files.%s: the coordinator cannot serve dataset %s: %s",
             p->files[p->next].field, w->fetch.hash, message);
-    prep_fail(w, reason);
+    prep_fail(w, reason, FAULT_JOB);
 }
 
 /* Handles one frame from the coordinator. Returns 0, or the code that ends the connection:

@@ -137,7 +137,11 @@ int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
     trial_t t = {0};
     size_t batch = 0;
     int rc = trial_setup(&t, spec, &batch, res->error);
-    if (rc) goto failed;
+    if (rc) {
+        /* Loading, checking and sizing depend on the trial alone: data, spec and size. */
+        res->job_fault = 1;
+        goto failed;
+    }
 
     const cv_dataset_t *tr = &t.data.train;
     res->m_train = tr->m;

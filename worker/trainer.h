@@ -59,6 +59,10 @@ typedef struct {
     int tested;                 /* 1 when test_error/test_cost were computed */
     double test_error, test_cost;
     char error[CV_ERRLEN];      /* reason when FAILED or DIVERGED */
+    int job_fault;              /* FAILED only: 1 when the trial itself is at fault (its data
+                                   could not be loaded or parsed, its spec does not fit the data,
+                                   its network could not be allocated), so any worker would fail
+                                   the same way; 0 when this machine is (saving the model) */
 } cv_train_result_t;
 
 /* Trains one trial. Returns 0 whenever a result was produced (completed, diverged or stopped)

@@ -213,6 +213,25 @@ START_TEST(failed_result_with_null_metrics_round_trips_as_nan) {
 }
 END_TEST
 
+START_TEST(result_fault_names_job_or_worker) {
+    char err[CV_ERRLEN] = "";
+    cJSON *r = cJSON_Parse("{\"status\":\"failed\",\"best_epoch\":0,\"epochs_run\":0,"
+                           "\"dev_error\":null,\"dev_cost\":null,\"error\":\"bad label\","
+                           "\"fault\":\"job\"}");
+    cv_msg_t m;
+    round_trip(cv_msg_result(4, LEASE, r, 0, 0, err), &m);
+    cJSON_Delete(r);
+    ck_assert_str_eq(cJSON_GetObjectItem(m.result.result, "fault")->valuestring, "job");
+    cv_msg_finish(&m);
+    expect_refused("{\"type\":\"result\",\"trial_id\":4,"
+                   "\"lease\":\"0123456789abcdef0123456789abcdef\","
+                   "\"model_bytes\":0,\"model_crc32\":0,\"result\":{\"status\":\"failed\","
+                   "\"best_epoch\":0,\"epochs_run\":0,\"dev_error\":null,\"dev_cost\":null,"
+                   "\"fault\":\"nobody\"}}",
+                   CV_EINVAL, "result.fault", "\"nobody\"", NULL);
+}
+END_TEST
+
 START_TEST(dataset_get_round_trips) {
     char err[CV_ERRLEN] = "";
     cv_msg_t m;
@@ -588,6 +607,7 @@ static Suite *message_suite(void) {
     tcase_add_test(rt, heartbeat_round_trips_as_its_type_alone);
     tcase_add_test(rt, progress_round_trips_every_metric);
     tcase_add_test(rt, result_round_trips_and_keeps_extra_result_members);
+    tcase_add_test(rt, result_fault_names_job_or_worker);
     tcase_add_test(rt, failed_result_with_null_metrics_round_trips_as_nan);
     tcase_add_test(rt, dataset_get_round_trips);
     tcase_add_test(rt, welcome_round_trips);

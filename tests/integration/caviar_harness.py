@@ -32,6 +32,7 @@ API_REPLIES = [
     ("GET", r"/v1/trials/\d+", 200, "trial"),
     ("GET", r"/v1/stats", 200, "stats"),
     ("GET", r"/v1/workers", 200, "workers"),
+    ("POST", r"/v1/workers/[^/]+/release", 200, "worker_released"),
 ]
 
 _api_validators = {}

@@ -240,7 +240,11 @@ class Faults(unittest.TestCase):
         self.wait_for("the quarantine", lambda: "quarantined" in self.c.log_text())
         self.start_worker("healthy")
         job = self.check_accounted(job_id, 5)
-        self.assertEqual(job["quarantined_workers"], [{"worker_id": "broken"}])
+        [q] = job["quarantined_workers"]
+        self.assertEqual(q["worker_id"], "broken")
+        self.assertIn("2 failed trials in a row", q["reason"])
+        self.assertIn("failing on purpose", q["reason"])
+        self.assertAlmostEqual(q["quarantined_until"] - q["quarantined_at"], 600, places=3)
         with self.db() as db:
             broken = db.execute("SELECT trial_id, outcome FROM trial_attempts "
                                 "WHERE worker_id = 'broken' ORDER BY ended_at").fetchall()

@@ -246,11 +246,13 @@ class HostileHttp(unittest.TestCase):
         self.assertEqual(answers, {"trial.dataset.csv: PATH is outside the dataset roots"})
 
     def test_directories_and_fifos_inside_the_roots_are_400_naming_the_field(self):
-        for path in ("subdir", "pipe.csv", os.path.join(self.roots, "subdir")):
+        for path, kind in (("subdir", "a directory"), ("pipe.csv", "a FIFO"),
+                           (os.path.join(self.roots, "subdir"), "a directory")):
             start = time.time()
             status, body = self.c.request("POST", "/v1/jobs", job_spec(path))
             self.assertRefused((status, body), 400)
-            self.assertEqual(body["error"], f"trial.dataset.csv: {path} is not a regular file")
+            self.assertEqual(body["error"],
+                             f"trial.dataset.csv: {path} is {kind}, not a regular file")
             self.assertLess(time.time() - start, 5, "a FIFO blocked the coordinator")
 
     def test_dataset_paths_inside_the_roots_are_accepted(self):
@@ -277,10 +279,12 @@ class DatasetPathsWithoutRoots(unittest.TestCase):
     def test_a_directory_a_fifo_or_a_device_is_400(self):
         fifo = os.path.join(self.c.dir, "pipe.csv")
         os.mkfifo(fifo)
-        for path in (self.c.dir, fifo, "/dev/null"):
+        for path, kind in ((self.c.dir, "a directory"), (fifo, "a FIFO"),
+                           ("/dev/null", "a device")):
             status, body = self.c.request("POST", "/v1/jobs", job_spec(path))
             self.assertEqual(status, 400, body)
-            self.assertEqual(body["error"], f"trial.dataset.csv: {path} is not a regular file")
+            self.assertEqual(body["error"],
+                             f"trial.dataset.csv: {path} is {kind}, not a regular file")
         self.assertEqual(self.c.request("GET", "/v1/health")[0], 200)
 
 

@@ -19,7 +19,7 @@ import jsonschema
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 REPLIES = ["health", "error", "job_created", "jobs_list", "job", "trials_list", "trial", "cancel",
-           "evaluate", "stats", "workers"]
+           "evaluate", "stats", "workers", "worker_released"]
 
 REGION = {"learning_rate": {"min": 0.0001, "max": 0.3},
           "activation": {"weights": {"relu": 0.5, "tanh": 0.5}}}

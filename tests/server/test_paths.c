@@ -261,10 +261,11 @@ START_TEST(a_directory_is_not_a_dataset) {
     const char *roots[] = {root};
     char out[PATH_MAX], err[CV_ERRLEN], given[PATH_MAX], expected[MSG_MAX];
     ck_assert_int_eq(resolve("dir", roots, 1, out, err), CV_EINVAL);
-    ck_assert_str_eq(err, "trial.dataset.csv: dir is not a regular file");
+    ck_assert_str_eq(err, "trial.dataset.csv: dir is a directory, not a regular file");
     /* Without roots too: a directory is a bad field (400), not a read error. */
     snprintf(given, sizeof given, "%s/root/dir", tmp);
-    snprintf(expected, sizeof expected, "trial.dataset.csv: %s is not a regular file", given);
+    snprintf(expected, sizeof expected, "trial.dataset.csv: %s is a directory, not a regular file",
+             given);
     ck_assert_int_eq(resolve(given, NULL, 0, out, err), CV_EINVAL);
     ck_assert_str_eq(err, expected);
 }
@@ -274,13 +275,14 @@ START_TEST(fifos_and_devices_are_not_datasets_and_do_not_block) {
     const char *roots[] = {root};
     char out[PATH_MAX], err[CV_ERRLEN], given[PATH_MAX], expected[MSG_MAX];
     ck_assert_int_eq(resolve("fifo", roots, 1, out, err), CV_EINVAL); /* nobody writes to it */
-    ck_assert_str_eq(err, "trial.dataset.csv: fifo is not a regular file");
+    ck_assert_str_eq(err, "trial.dataset.csv: fifo is a FIFO, not a regular file");
     snprintf(given, sizeof given, "%s/root/fifo", tmp);
-    snprintf(expected, sizeof expected, "trial.dataset.csv: %s is not a regular file", given);
+    snprintf(expected, sizeof expected, "trial.dataset.csv: %s is a FIFO, not a regular file",
+             given);
     ck_assert_int_eq(resolve(given, NULL, 0, out, err), CV_EINVAL);
     ck_assert_str_eq(err, expected);
     ck_assert_int_eq(resolve("/dev/null", NULL, 0, out, err), CV_EINVAL);
-    ck_assert_str_eq(err, "trial.dataset.csv: /dev/null is not a regular file");
+    ck_assert_str_eq(err, "trial.dataset.csv: /dev/null is a device, not a regular file");
 }
 END_TEST
 

@@ -126,6 +126,11 @@ static void raw_exec(const char *path, const char *sql) {
     "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, number) "                        \
     "WHERE status = 'completed'; "
 
+#define UNDO_MIGRATION_4                                                                           \
+    "ALTER TABLE workers DROP COLUMN quarantine_reason; "                                          \
+    "ALTER TABLE workers DROP COLUMN quarantined_at; "                                             \
+    "ALTER TABLE workers DROP COLUMN quarantined_until; "
+
 /* ---- Helpers over the store API ---------------------------------------------------------- */
 
 #define NOW 1700000000.0 /* a fixed clock: times in the rows are exact */
@@ -731,9 +736,9 @@ START_TEST(test_version_2_file_gains_n_params_and_keeps_its_results) {
     finish(&fx, t[0], "L", 0.1, 0.5);
     cv_store_close(fx.store);
     fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_3 "PRAGMA user_version = 2;");
+    raw_exec(fx.path, UNDO_MIGRATION_4 UNDO_MIGRATION_3 "PRAGMA user_version = 2;");
     ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
-    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), 3);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
     start(&fx, t[1], "M");
     cv_store_result_t r = completed(0.1, 0.5);
     r.n_params = 42;
@@ -819,7 +824,7 @@ END_TEST
 
 /* ---- Attempt history (schema version 2) -------------------------------------------------- */
 
-START_TEST(test_fresh_file_has_the_attempts_table) {
+START_TEST(test_fresh_file_has_the_current_schema_with_the_attempts_table) {
     fx_t fx;
     fx_init(&fx);
     cv_store_close(fx.store);
@@ -849,8 +854,8 @@ START_TEST(test_version_1_file_migrates_and_keeps_its_rows) {
     ck_assert_int_eq(cv_store_worker_seen(fx.store, "w1", "0.1.0", 4, "host", NOW, fx.err), 0);
     cv_store_close(fx.store);
     fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_3 "DROP INDEX trial_attempts_by_worker; "
-                                       "DROP TABLE trial_attempts; PRAGMA user_version = 1;");
+    raw_exec(fx.path, UNDO_MIGRATION_4 UNDO_MIGRATION_3 "DROP INDEX trial_attempts_by_worker; "
+                      "DROP TABLE trial_attempts; PRAGMA user_version = 1;");
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema "
                                       "WHERE name LIKE 'trial_attempts%'"),
                      0);
@@ -1903,6 +1908,69 @@ START_TEST(test_workers_track_outcomes_and_quarantine) {
 }
 END_TEST
 
+START_TEST(test_quarantine_has_a_reason_an_end_and_a_release) {
+    fx_t fx;
+    fx_init(&fx);
+    int failures = -1, flag = -1;
+    double until = 0;
+    ck_assert_int_eq(cv_store_worker_seen(fx.store, "w1", "0.1.0", 4, "hostA", NOW, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_outcome(fx.store, "w1", 0, &failures, fx.err), 0);
+    /* A job's fault counts the trial but leaves the streak alone. */
+    ck_assert_int_eq(cv_store_worker_count(fx.store, "w1", fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_get(fx.store, "w1", &flag, &failures, fx.err), 0);
+    ck_assert_int_eq(failures, 1);
+    ck_assert_int_eq(cv_store_worker_count(fx.store, "ghost", fx.err), CV_STORE_NOT_FOUND);
+
+    ck_assert_int_eq(
+        cv_store_worker_quarantine(fx.store, "w1", "disk full", NOW, NOW + 600, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_quarantine_get(fx.store, "w1", &flag, &until, fx.err), 0);
+    ck_assert_int_eq(flag, 1);
+    ck_assert_double_eq(until, NOW + 600);
+    cJSON *arr = NULL;
+    ck_assert_int_eq(cv_store_workers_list(fx.store, &arr, fx.err), 0);
+    cJSON *w = cJSON_GetArrayItem(arr, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(w, "quarantine_reason")->valuestring, "disk full");
+    ck_assert_double_eq(cJSON_GetObjectItem(w, "quarantined_until")->valuedouble, NOW + 600);
+    ck_assert_int_eq(cJSON_GetObjectItem(w, "trials_done")->valueint, 2);
+    cJSON_Delete(arr);
+
+    ck_assert_int_eq(cv_store_worker_release(fx.store, "w1", fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_quarantine_get(fx.store, "w1", &flag, &until, fx.err), 0);
+    ck_assert_int_eq(flag, 0);
+    ck_assert(isnan(until));
+    ck_assert_int_eq(cv_store_worker_get(fx.store, "w1", &flag, &failures, fx.err), 0);
+    ck_assert_int_eq(failures, 0);
+    ck_assert_int_eq(cv_store_worker_release(fx.store, "ghost", fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_worker_quarantine(fx.store, "ghost", NULL, NOW, NAN, fx.err),
+                     CV_STORE_NOT_FOUND);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_first_failure_of_a_job_is_the_earliest_to_end) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), t[3];
+    int64_t number = -1;
+    cv_store_trial_status_t st;
+    char text[128];
+    add_trials(&fx, job, 0, 3, t);
+    ck_assert_int_eq(
+        cv_store_job_first_failure(fx.store, job, &number, &st, text, sizeof text, fx.err),
+        CV_STORE_NOT_FOUND);
+    start(&fx, t[2], "L2");
+    put(&fx, t[2], "L2", CV_STORE_TRIAL_FAILED, "line 2: bad label", NOW + 5);
+    start(&fx, t[1], "L1");
+    put(&fx, t[1], "L1", CV_STORE_TRIAL_FAILED, "later", NOW + 9);
+    ck_assert_int_eq(
+        cv_store_job_first_failure(fx.store, job, &number, &st, text, sizeof text, fx.err), 0);
+    ck_assert_int_eq(number, t[2]);
+    ck_assert_int_eq(st, CV_STORE_TRIAL_FAILED);
+    ck_assert_str_eq(text, "line 2: bad label");
+    fx_finish(&fx);
+}
+END_TEST
+
 START_TEST(test_status_names_round_trip) {
     for (int i = 0; i < CV_STORE_TRIAL_STATUSES; i++) {
         cv_store_trial_status_t s;
@@ -1955,7 +2023,7 @@ static Suite *store_suite(void) {
     suite_add_tcase(s, trials);
 
     TCase *history = tcase_create("attempts");
-    tcase_add_test(history, test_fresh_file_has_the_attempts_table);
+    tcase_add_test(history, test_fresh_file_has_the_current_schema_with_the_attempts_table);
     tcase_add_test(history, test_version_1_file_migrates_and_keeps_its_rows);
     tcase_add_test(history, test_version_2_file_gains_n_params_and_keeps_its_results);
     tcase_add_test(history, test_completed_result_writes_one_completed_attempt);
@@ -1999,6 +2067,8 @@ static Suite *store_suite(void) {
     tcase_add_test(queries, test_trials_each_visits_in_submission_order_with_the_objective);
     tcase_add_test(queries, test_jobs_each_can_skip_finished_jobs);
     tcase_add_test(queries, test_workers_track_outcomes_and_quarantine);
+    tcase_add_test(queries, test_quarantine_has_a_reason_an_end_and_a_release);
+    tcase_add_test(queries, test_first_failure_of_a_job_is_the_earliest_to_end);
     tcase_add_test(queries, test_status_names_round_trip);
     suite_add_tcase(s, queries);
     return s;
