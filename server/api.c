@@ -12,6 +12,7 @@
 #include "common/hash.h"
 #include "common/json.h"
 #include "common/trial_spec.h"
+#include "server/read_pool.h"
 #include "worker/model_file.h"
 #include "worker/trial_data.h"
 
@@ -40,13 +41,50 @@ typedef struct eval {
     struct eval *next;
 } eval_t;
 
+/* Pagination of the list routes (schemas/api.md). */
+#define PAGE_DEFAULT   100 /* rows of a page when the request names no limit */
+#define PAGE_MAX       1000 /* largest limit a request may ask for */
+#define CURSOR_MAX     256 /* bytes of a cursor, with its terminator */
+
+/* Which page of a list a request asks for; read on the loop from the query string. */
+typedef struct {
+    int64_t limit;           /* rows, 1..PAGE_MAX */
+    int has_cursor;          /* 1 when the request continues a list */
+    char cursor[CURSOR_MAX]; /* the next_cursor of the previous page, as given */
+} page_t;
+
+typedef struct read_op read_op_t;
+
+/* A route's query: runs on a thread-pool thread with a borrowed read-only store, and returns the
+ * HTTP status with the reply in *reply (owned by the caller), or an error status with the
+ * reason in err and *reply NULL. */
+typedef int (*read_fn_t)(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err);
+
+/* One GET route's store read, run and rendered on the thread pool, answered by a deferred
+ * response on the loop. */
+struct read_op {
+    uv_work_t work;
+    cv_api_t *api;
+    cv_http_deferred_t *deferred; /* NULL when the answer had to be given at once */
+    read_fn_t run;
+    int64_t id;                   /* the job or trial the route names */
+    int64_t running;              /* GET job: trials running now (the scheduler's, read on the loop) */
+    int best;                     /* trials: 1 for order=best, 0 for order=number */
+    page_t page;                  /* list routes */
+    int status;                   /* HTTP status of the answer */
+    char *text;                   /* the answer rendered (cJSON's allocator), NULL when out of memory */
+    char err[CV_ERRLEN];
+};
+
 struct cv_api {
     uv_loop_t *loop;
     cv_sched_t *sched;
     cv_store_t *ro;
+    cv_read_pool_t *readers;          /* connections of the thread-pool reads */
     char *token;
     const cv_log_t *log;
     eval_t *evals;                    /* in flight */
+    unsigned reads;                   /* read_op_t in flight */
 };
 
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
@@ -61,14 +99,20 @@ int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t
     return 0;
 }
 
+int cv_api_open_readers(cv_api_t *api, const char *db_path, int n, char *err) {
+    if (api->readers) return cv_errf(err, CV_EINVAL, "the API's readers are already open");
+    return cv_read_pool_create(&api->readers, db_path, n, err);
+}
+
 void cv_api_destroy(cv_api_t *api) {
     if (!api) return;
+    cv_read_pool_destroy(api->readers);
     free(api->token);
     free(api);
 }
 
 int cv_api_idle(const cv_api_t *api) {
-    return api->evals == NULL;
+    return api->evals == NULL && api->reads == 0;
 }
 
 /* Compares a presented token with the configured one in time independent of where they differ. */
@@ -126,17 +170,329 @@ static cJSON *wrap(const char *key, cJSON *value) {
     return o;
 }
 
-static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
-    char err[CV_ERRLEN];
+/* ---- reads on the thread pool ---------------------------------------------------------- */
+
+/* Thread pool: borrows a store, runs the route's query and renders the answer as text, so that
+ * the loop only copies bytes out. */
+static void read_work(uv_work_t *work) {
+    read_op_t *op = work->data;
+    cJSON *reply = NULL;
+    cv_store_t *store = cv_read_pool_acquire(op->api->readers);
+    op->status = op->run(op, store, &reply, op->err);
+    cv_read_pool_release(op->api->readers, store);
+    if (!reply) {
+        reply = cJSON_CreateObject();
+        if (reply && !cJSON_AddStringToObject(reply, "error", op->err)) {
+            cJSON_Delete(reply);
+            reply = NULL;
+        }
+    }
+    op->text = reply ? cJSON_PrintUnformatted(reply) : NULL;
+    cJSON_Delete(reply);
+}
+
+/* Loop: gives the deferred answer. */
+static void after_read(uv_work_t *work, int status) {
+    read_op_t *op = work->data;
+    op->api->reads--;
+    if (op->deferred) {
+        cv_http_response_t res = {0};
+        if (status)
+            cv_http_json_error(&res, 503, "the query was cancelled");
+        else if (!op->text)
+            cv_http_json_error(&res, 500, "out of memory");
+        else
+            cv_http_respond_text(&res, op->status, "application/json", op->text,
+                                 strlen(op->text));
+        cv_http_deferred_finish(op->deferred, &res);
+    }
+    cJSON_free(op->text);
+    free(op);
+}
+
+/* Runs op (taken over) on the thread pool and answers res from its result later. */
+static void start_read(cv_api_t *api, read_op_t *op, cv_http_response_t *res) {
+    op->api = api;
+    op->work.data = op;
+    if (!api->readers) {
+        free(op);
+        REPLY(cv_http_json_error(res, 500, "the API has no store readers"));
+    }
+    if (uv_queue_work(api->loop, &op->work, read_work, after_read)) {
+        free(op);
+        REPLY(cv_http_json_error(res, 500, "cannot queue the query"));
+    }
+    api->reads++;
+    /* Queued first: when the promise cannot be made, the answer is given now and the query's
+     * result is dropped by after_read. */
+    op->deferred = cv_http_defer(res);
+    if (!op->deferred) cv_http_json_error(res, 500, "out of memory");
+}
+
+/* A new read of route `run`, or NULL (then res holds a 500). */
+static read_op_t *read_new(read_fn_t run, cv_http_response_t *res) {
+    read_op_t *op = calloc(1, sizeof *op);
+    if (!op) cv_http_json_error(res, 500, "out of memory");
+    else op->run = run;
+    return op;
+}
+
+/* Reads limit and the cursor (`after` or its synonym `cursor`) of a list request. Returns 0, or
+ * -1 with a 400 in res. */
+static int page_parse(const char *query, page_t *page, cv_http_response_t *res) {
+    char num[32], other[CURSOR_MAX];
+    page->limit = PAGE_DEFAULT;
+    if (query_get(query, "limit", num, sizeof num)) {
+        char *end = NULL;
+        long long v = strtoll(num, &end, 10);
+        if (!num[0] || *end || v < 1 || v > PAGE_MAX) {
+            cv_http_json_error(res, 400, "limit: must be an integer in [1, %d], got \"%s\"",
+                               PAGE_MAX, num);
+            return -1;
+        }
+        page->limit = v;
+    }
+    if (query_get(query, "offset", num, sizeof num)) {
+        cv_http_json_error(res, 400, "offset: not supported; pass after=<next_cursor> of the "
+                                     "previous page");
+        return -1;
+    }
+    int a = query_get(query, "after", page->cursor, sizeof page->cursor);
+    int c = query_get(query, "cursor", other, sizeof other);
+    if (a && c && strcmp(page->cursor, other)) {
+        cv_http_json_error(res, 400, "after and cursor: give one cursor, not two different ones");
+        return -1;
+    }
+    if (c && !a) memcpy(page->cursor, other, sizeof other);
+    page->has_cursor = a || c;
+    if (page->has_cursor && !page->cursor[0]) {
+        cv_http_json_error(res, 400, "after: must be the next_cursor of the previous page, got "
+                                     "an empty one");
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses a cursor holding one decimal integer >= 0. */
+static int cursor_int(const char *cursor, int64_t *out) {
+    const char *rest = NULL;
+    int64_t v = parse_id(cursor, &rest);
+    if (v < 0 || *rest) return -1;
+    *out = v;
+    return 0;
+}
+
+/* The 400 answer to a cursor this list did not give out. */
+static int bad_cursor(const read_op_t *op, char *err) {
+    cv_errf(err, CV_EINVAL, "after: \"%.64s\" is not a cursor of this list (pass the "
+                            "next_cursor of the previous page as it is)", op->page.cursor);
+    return 400;
+}
+
+/* rows was fetched with limit + 1: drops the extra row and returns the last kept one, the key
+ * of the next page, or NULL at the end of the list. */
+static const cJSON *page_trim(cJSON *rows, int64_t limit) {
+    if (cJSON_GetArraySize(rows) <= limit) return NULL;
+    cJSON_DeleteItemFromArray(rows, (int)limit);
+    return cJSON_GetArrayItem(rows, (int)limit - 1);
+}
+
+/* {key: rows, "next_cursor": cursor or null}, rows taken over. NULL when out of memory. */
+static cJSON *page_reply(const char *key, cJSON *rows, const char *cursor, char *err) {
+    cJSON *o = wrap(key, rows);
+    if (o && !(cursor ? cJSON_AddStringToObject(o, "next_cursor", cursor)
+                      : cJSON_AddNullToObject(o, "next_cursor"))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    if (!o) cv_errf(err, CV_ENOMEM, "out of memory");
+    return o;
+}
+
+/* The status of a failed store query (404 for an unknown job or trial). */
+static int read_error(int rc, const char *what, char *err) {
+    if (rc == CV_STORE_NOT_FOUND) {
+        cv_errf(err, CV_EINVAL, "%s not found", what);
+        return 404;
+    }
+    return 500;
+}
+
+/* The number field of a row, as the integer it holds. */
+static int64_t row_int(const cJSON *row, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+static int read_jobs(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
+    int64_t after = 0;
+    char cursor[32];
+    if (op->page.has_cursor && cursor_int(op->page.cursor, &after)) return bad_cursor(op, err);
+    cJSON *jobs = NULL;
+    int rc = cv_store_jobs_list(store, after, op->page.limit + 1, &jobs, err);
+    if (rc) return read_error(rc, "jobs", err);
+    const cJSON *last = page_trim(jobs, op->page.limit);
+    if (last) snprintf(cursor, sizeof cursor, "%lld", (long long)row_int(last, "id"));
+    *reply = page_reply("jobs", jobs, last ? cursor : NULL, err);
+    return *reply ? 200 : 500;
+}
+
+static int read_job(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
     cJSON *job = NULL;
-    int rc = cv_store_job_get(api->ro, id, &job, err);
-    if (rc) REPLY(store_error(res, rc, "job", err));
+    int rc = cv_store_job_get(store, op->id, &job, err);
+    if (rc) return read_error(rc, "job", err);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job, "spec");
     const cJSON *budget = cJSON_GetObjectItemCaseSensitive(spec, "budget");
     const cJSON *max = cJSON_GetObjectItemCaseSensitive(budget, "max_trials");
-    cJSON_AddNumberToObject(job, "max_trials", cJSON_IsNumber(max) ? max->valuedouble : 0);
-    cJSON_AddNumberToObject(job, "running", cv_sched_running(api->sched, id));
-    cv_http_respond_json(res, 200, job);
+    if (!cJSON_AddNumberToObject(job, "max_trials", cJSON_IsNumber(max) ? max->valuedouble : 0) ||
+        !cJSON_AddNumberToObject(job, "running", (double)op->running)) {
+        cJSON_Delete(job);
+        cv_errf(err, CV_ENOMEM, "out of memory");
+        return 500;
+    }
+    *reply = job;
+    return 200;
+}
+
+/* A ranked page's cursor: the 64 bits of the objective value in hex, a dot, the number. The
+ * bits make the value exact, so the next page resumes exactly after this row. */
+static void rank_cursor(double value, int64_t number, char *out, size_t cap) {
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    snprintf(out, cap, "%016llx.%lld", (unsigned long long)bits, (long long)number);
+}
+
+static int rank_cursor_parse(const char *cursor, cv_store_rank_key_t *key) {
+    uint64_t bits = 0;
+    int i = 0;
+    for (; i < 16; i++) {
+        char c = cursor[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        bits = bits << 4 | (uint64_t)d;
+    }
+    if (cursor[i] != '.' || cursor_int(cursor + i + 1, &key->number)) return -1;
+    memcpy(&key->value, &bits, sizeof key->value);
+    return isfinite(key->value) ? 0 : -1;
+}
+
+static int read_trials(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
+    char cursor[64];
+    cJSON *trials = NULL;
+    int rc;
+    if (op->best) {
+        cv_store_rank_key_t after;
+        cv_store_objective_t objective = CV_STORE_OBJ_DEV_ERROR;
+        if (op->page.has_cursor && rank_cursor_parse(op->page.cursor, &after))
+            return bad_cursor(op, err);
+        rc = cv_store_trials_ranked(store, op->id, op->page.has_cursor ? &after : NULL,
+                                    op->page.limit + 1, &objective, &trials, err);
+        if (rc) return read_error(rc, "job", err);
+        const cJSON *last = page_trim(trials, op->page.limit);
+        const char *key = objective == CV_STORE_OBJ_DEV_COST ? "dev_cost" : "dev_error";
+        const cJSON *v = last ? cJSON_GetObjectItemCaseSensitive(last, key) : NULL;
+        if (v) rank_cursor(v->valuedouble, row_int(last, "number"), cursor, sizeof cursor);
+        *reply = page_reply("trials", trials, v ? cursor : NULL, err);
+        return *reply ? 200 : 500;
+    }
+    int64_t after = -1;
+    if (op->page.has_cursor && cursor_int(op->page.cursor, &after)) return bad_cursor(op, err);
+    rc = cv_store_trials_list(store, op->id, after, op->page.limit + 1, &trials, err);
+    if (rc) return read_error(rc, "job", err);
+    const cJSON *last = page_trim(trials, op->page.limit);
+    if (last) snprintf(cursor, sizeof cursor, "%lld", (long long)row_int(last, "number"));
+    *reply = page_reply("trials", trials, last ? cursor : NULL, err);
+    return *reply ? 200 : 500;
+}
+
+static int read_trial(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
+    int rc = cv_store_trial_get(store, op->id, reply, err);
+    return rc ? read_error(rc, "trial", err) : 200;
+}
+
+/* Worker ids are hex-encoded in cursors, so that a cursor is one word in a query string. */
+static int read_workers(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
+    char after[CURSOR_MAX / 2], cursor[CURSOR_MAX];
+    size_t n = strlen(op->page.cursor);
+    if (op->page.has_cursor) {
+        if (n % 2 || n / 2 >= sizeof after) return bad_cursor(op, err);
+        for (size_t i = 0; i < n / 2; i++) {
+            unsigned byte;
+            if (sscanf(op->page.cursor + 2 * i, "%2x", &byte) != 1 || !byte)
+                return bad_cursor(op, err);
+            after[i] = (char)byte;
+        }
+        after[n / 2] = '\0';
+    }
+    cJSON *workers = NULL;
+    int rc = cv_store_workers_list(store, op->page.has_cursor ? after : NULL, op->page.limit + 1,
+                                   &workers, err);
+    if (rc) return read_error(rc, "workers", err);
+    const cJSON *last = page_trim(workers, op->page.limit);
+    const char *id = last ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(last, "id")) : NULL;
+    if (id) {
+        size_t len = strlen(id);
+        if (2 * len >= sizeof cursor) len = sizeof cursor / 2 - 1;
+        for (size_t i = 0; i < len; i++)
+            snprintf(cursor + 2 * i, 3, "%02x", (unsigned char)id[i]);
+        cursor[2 * len] = '\0';
+    }
+    *reply = page_reply("workers", workers, id ? cursor : NULL, err);
+    return *reply ? 200 : 500;
+}
+
+/* ---- GET routes ------------------------------------------------------------------------- */
+
+static void get_jobs(cv_api_t *api, const char *query, cv_http_response_t *res) {
+    read_op_t *op = read_new(read_jobs, res);
+    if (!op) return;
+    if (page_parse(query, &op->page, res)) {
+        free(op);
+        return;
+    }
+    start_read(api, op, res);
+}
+
+static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+    read_op_t *op = read_new(read_job, res);
+    if (!op) return;
+    op->id = id;
+    op->running = cv_sched_running(api->sched, id);
+    start_read(api, op, res);
+}
+
+static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_response_t *res) {
+    char order[16] = "number";
+    query_get(query, "order", order, sizeof order);
+    if (strcmp(order, "best") && strcmp(order, "number"))
+        REPLY(cv_http_json_error(res, 400, "order: must be \"best\" or \"number\", got \"%s\"",
+                                  order));
+    read_op_t *op = read_new(read_trials, res);
+    if (!op) return;
+    op->id = id;
+    op->best = !strcmp(order, "best");
+    if (page_parse(query, &op->page, res)) {
+        free(op);
+        return;
+    }
+    start_read(api, op, res);
+}
+
+static void get_trial(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+    read_op_t *op = read_new(read_trial, res);
+    if (!op) return;
+    op->id = id;
+    start_read(api, op, res);
+}
+
+static void get_workers(cv_api_t *api, const char *query, cv_http_response_t *res) {
+    read_op_t *op = read_new(read_workers, res);
+    if (!op) return;
+    if (page_parse(query, &op->page, res)) {
+        free(op);
+        return;
+    }
+    start_read(api, op, res);
 }
 
 static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_response_t *res) {
@@ -156,26 +512,6 @@ static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_respon
     cJSON_Delete(out);
     cv_http_json_error(res, 500, "job %lld was stored but cannot be read back: %s", (long long)id,
                        err);
-}
-
-static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_response_t *res) {
-    char err[CV_ERRLEN], order[16] = "number", num[24];
-    int64_t limit = 0, offset = 0;
-    query_get(query, "order", order, sizeof order);
-    if (query_get(query, "limit", num, sizeof num)) limit = atoll(num);
-    if (query_get(query, "offset", num, sizeof num)) offset = atoll(num);
-    if (limit < 0 || offset < 0) REPLY(cv_http_json_error(res, 400, "limit and offset must be >= 0"));
-    cJSON *trials = NULL;
-    int rc;
-    if (!strcmp(order, "best"))
-        rc = cv_store_trials_top(api->ro, id, CV_STORE_OBJ_JOB, limit ? limit : 10, &trials, err);
-    else if (!strcmp(order, "number"))
-        rc = cv_store_trials_list(api->ro, id, offset, limit, &trials, err);
-    else
-        REPLY(cv_http_json_error(res, 400, "order: must be \"best\" or \"number\", got \"%s\"",
-                                  order));
-    if (rc) REPLY(store_error(res, rc, "job", err));
-    cv_http_respond_json(res, 200, wrap("trials", trials));
 }
 
 static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
@@ -322,7 +658,6 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     cv_api_t *api = userdata;
     const char *m = req->method, *p = req->path, *rest;
     int get = !strcmp(m, "GET"), post = !strcmp(m, "POST");
-    char err[CV_ERRLEN];
     if (!strcmp(p, "/v1/health")) {
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
         cJSON *o = cJSON_CreateObject();
@@ -337,10 +672,7 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     if (!strcmp(p, "/v1/jobs")) {
         if (post) REPLY(post_job(api, req, res));
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET or POST on %s", p));
-        cJSON *jobs = NULL;
-        int rc = cv_store_jobs_list(api->ro, &jobs, err);
-        if (rc) REPLY(store_error(res, rc, "jobs", err));
-        REPLY(cv_http_respond_json(res, 200, wrap("jobs", jobs)));
+        REPLY(get_jobs(api, req->query, res));
     }
     if (!strcmp(p, "/v1/stats")) {
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
@@ -358,19 +690,13 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     }
     if (!strcmp(p, "/v1/workers")) {
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        cJSON *w = NULL;
-        int rc = cv_store_workers_list(api->ro, &w, err);
-        if (rc) REPLY(store_error(res, rc, "workers", err));
-        REPLY(cv_http_respond_json(res, 200, wrap("workers", w)));
+        REPLY(get_workers(api, req->query, res));
     }
     if (!strncmp(p, "/v1/trials/", 11)) {
         int64_t id = parse_id(p + 11, &rest);
         if (id < 0 || *rest) REPLY(cv_http_json_error(res, 404, "no route %s", p));
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        cJSON *t = NULL;
-        int rc = cv_store_trial_get(api->ro, id, &t, err);
-        if (rc) REPLY(store_error(res, rc, "trial", err));
-        REPLY(cv_http_respond_json(res, 200, t));
+        REPLY(get_trial(api, id, res));
     }
     if (!strncmp(p, "/v1/jobs/", 9)) {
         int64_t id = parse_id(p + 9, &rest);

@@ -32,6 +32,7 @@
 #include "server/worker_server.h"
 
 #define MAX_LOCAL_WORKERS 256
+#define API_READERS       4 /* read-only connections of the API: libuv's default thread pool size */
 
 typedef struct {
     char listen_host[64];
@@ -520,6 +521,7 @@ int main(int argc, char **argv) {
                                 &d.log, err) ||
         cv_sched_create(&d.sched, &sc, cv_clock_wall(), err) ||
         cv_api_create(&d.api, d.loop, d.sched, d.ro, d.token, &d.log, err) ||
+        cv_api_open_readers(d.api, d.opt.db, API_READERS, err) ||
         cv_http_server_create(&d.http, d.loop, d.opt.listen_host, d.opt.listen_port, &d.opt.http,
                               cv_api_on_request, d.api, err) ||
         cv_http_server_start(d.http, err)) {

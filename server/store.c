@@ -179,6 +179,8 @@ enum {
     ST_TRIALS_LIST,
     ST_TOP_DEV_ERROR,
     ST_TOP_DEV_COST,
+    ST_RANKED_DEV_ERROR,
+    ST_RANKED_DEV_COST,
     ST_TRIAL_GET,
     ST_CURVE_GET,
     ST_WORKERS_LIST,
@@ -263,26 +265,36 @@ static const char *const k_sql[ST_COUNT] = {
     [ST_WORKER_QUARANTINED] = "SELECT quarantined, consecutive_failures FROM workers "
                               "WHERE id = ?1",
     [ST_JOBS_LIST] = "SELECT id, name, objective, status, round, created_at, finished_at, error "
-                     "FROM jobs ORDER BY id",
+                     "FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2",
     [ST_JOB_GET] = "SELECT id, name, objective, spec, status, round, region, created_at, "
                    "finished_at, error, test_result FROM jobs WHERE id = ?1",
     [ST_JOB_COUNTS] = "SELECT status, count(*) FROM trials WHERE job_id = ?1 GROUP BY status",
     [ST_ROUNDS] = "SELECT round, size, region, created_at FROM rounds WHERE job_id = ?1 "
                   "ORDER BY round",
-    [ST_TRIALS_LIST] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 ORDER BY number "
-                       "LIMIT ?2 OFFSET ?3",
+    [ST_TRIALS_LIST] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 AND number > ?2 "
+                       "ORDER BY number LIMIT ?3",
     [ST_TOP_DEV_ERROR] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 "
                          "AND status = 'completed' AND dev_error IS NOT NULL "
                          "ORDER BY dev_error, number LIMIT ?2",
     [ST_TOP_DEV_COST] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 "
                         "AND status = 'completed' AND dev_cost IS NOT NULL "
                         "ORDER BY dev_cost, number LIMIT ?2",
+    /* The ranking resumed after the row (?2, ?3): the key of the last row of the previous page. */
+    [ST_RANKED_DEV_ERROR] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 "
+                            "AND status = 'completed' AND dev_error IS NOT NULL "
+                            "AND (dev_error > ?2 OR (dev_error = ?2 AND number > ?3)) "
+                            "ORDER BY dev_error, number LIMIT ?4",
+    [ST_RANKED_DEV_COST] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 "
+                           "AND status = 'completed' AND dev_cost IS NOT NULL "
+                           "AND (dev_cost > ?2 OR (dev_cost = ?2 AND number > ?3)) "
+                           "ORDER BY dev_cost, number LIMIT ?4",
     [ST_TRIAL_GET] = "SELECT " TRIAL_COLS ", config_key, spec FROM trials WHERE id = ?1",
     [ST_CURVE_GET] = "SELECT epoch, train_cost, train_cost_reg, dev_cost, train_error, "
                      "dev_error, learning_rate, seconds FROM curves WHERE trial_id = ?1 "
                      "ORDER BY epoch",
     [ST_WORKERS_LIST] = "SELECT id, version, threads, host, first_seen, last_seen, trials_done, "
-                        "consecutive_failures, quarantined FROM workers ORDER BY id",
+                        "consecutive_failures, quarantined FROM workers "
+                        "WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2",
     [ST_ATTEMPT_END] = ATTEMPT_END_SQL,
     [ST_ATTEMPT_STALE] = "UPDATE trial_attempts SET outcome = 'stale' "
                          "WHERE trial_id = ?1 AND lease = ?2 AND outcome = 'lost'",
@@ -1220,7 +1232,12 @@ static int query_array(cv_store_t *s, int id, cJSON **out, const char *what, cha
     return ret;
 }
 
-int cv_store_jobs_list(cv_store_t *store, cJSON **out, char *err) {
+int cv_store_jobs_list(cv_store_t *store, int64_t after_id, int64_t limit, cJSON **out,
+                       char *err) {
+    sqlite3_stmt *q = store->st[ST_JOBS_LIST];
+    *out = NULL;
+    if (sqlite3_bind_int64(q, 1, after_id) || sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1))
+        return bind_failed(store, ST_JOBS_LIST, err, "list jobs");
     return query_array(store, ST_JOBS_LIST, out, "list jobs", err);
 }
 
@@ -1320,15 +1337,15 @@ int cv_store_job_get(cv_store_t *store, int64_t job_id, cJSON **out, char *err) 
     return 0;
 }
 
-int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t offset, int64_t limit,
+int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t after_number, int64_t limit,
                          cJSON **out, char *err) {
     int objective = 0;
     *out = NULL;
     int ret = job_objective(store, job_id, &objective, err);
     if (ret != 0) return ret;
     sqlite3_stmt *q = store->st[ST_TRIALS_LIST];
-    if (sqlite3_bind_int64(q, 1, job_id) || sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1) ||
-        sqlite3_bind_int64(q, 3, offset > 0 ? offset : 0))
+    if (sqlite3_bind_int64(q, 1, job_id) || sqlite3_bind_int64(q, 2, after_number) ||
+        sqlite3_bind_int64(q, 3, limit > 0 ? limit : -1))
         return bind_failed(store, ST_TRIALS_LIST, err, "list trials");
     return query_array(store, ST_TRIALS_LIST, out, "list trials", err);
 }
@@ -1343,6 +1360,23 @@ int cv_store_trials_top(cv_store_t *store, int64_t job_id, cv_store_objective_t 
     if (ret != 0) return ret;
     return query_top(store, job_id, objective == CV_STORE_OBJ_JOB ? job_obj : (int)objective,
                      k > 0 ? k : 0, out, err);
+}
+
+int cv_store_trials_ranked(cv_store_t *store, int64_t job_id, const cv_store_rank_key_t *after,
+                           int64_t limit, cv_store_objective_t *objective, cJSON **out,
+                           char *err) {
+    int job_obj = 0;
+    *out = NULL;
+    int ret = job_objective(store, job_id, &job_obj, err);
+    if (ret != 0) return ret;
+    if (objective) *objective = (cv_store_objective_t)job_obj;
+    if (!after) return query_top(store, job_id, job_obj, limit > 0 ? limit : -1, out, err);
+    int id = job_obj == CV_STORE_OBJ_DEV_COST ? ST_RANKED_DEV_COST : ST_RANKED_DEV_ERROR;
+    sqlite3_stmt *q = store->st[id];
+    if (sqlite3_bind_int64(q, 1, job_id) || sqlite3_bind_double(q, 2, after->value) ||
+        sqlite3_bind_int64(q, 3, after->number) || sqlite3_bind_int64(q, 4, limit > 0 ? limit : -1))
+        return bind_failed(store, id, err, "ranked trials");
+    return query_array(store, id, out, "ranked trials", err);
 }
 
 int cv_store_trial_get(cv_store_t *store, int64_t trial_id, cJSON **out, char *err) {
@@ -1397,7 +1431,12 @@ fail:
     return ret;
 }
 
-int cv_store_workers_list(cv_store_t *store, cJSON **out, char *err) {
+int cv_store_workers_list(cv_store_t *store, const char *after_id, int64_t limit, cJSON **out,
+                          char *err) {
+    sqlite3_stmt *q = store->st[ST_WORKERS_LIST];
+    *out = NULL;
+    if (bind_text(q, 1, after_id) || sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1))
+        return bind_failed(store, ST_WORKERS_LIST, err, "list workers");
     return query_array(store, ST_WORKERS_LIST, out, "list workers", err);
 }
 
