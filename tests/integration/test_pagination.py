@@ -30,7 +30,16 @@ WORKERS = 4
 class Pagination(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.c = Coordinator(BUILD, workers=WORKERS, noop=True).start()
+        cls.c = Coordinator(BUILD, workers=WORKERS, noop=True)
+        try:
+            cls.start_job()
+        except BaseException:
+            cls.c.close()  # tearDownClass does not run after a failed setUpClass
+            raise
+
+    @classmethod
+    def start_job(cls):
+        cls.c.start()
         data = os.path.join(cls.c.dir, "tiny.csv")
         write_moons(data, n=20)
         cls.job = {"name": "many",

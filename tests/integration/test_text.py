@@ -37,9 +37,14 @@ def sees_eof(sock, timeout=10):
 class Text(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.c = Coordinator(BUILD, workers=0).start()
-        cls.data = os.path.join(cls.c.dir, "moons.csv")
-        write_moons(cls.data, n=100)
+        cls.c = Coordinator(BUILD, workers=0)
+        try:
+            cls.c.start()
+            cls.data = os.path.join(cls.c.dir, "moons.csv")
+            write_moons(cls.data, n=100)
+        except BaseException:
+            cls.c.close()  # tearDownClass does not run after a failed setUpClass
+            raise
 
     @classmethod
     def tearDownClass(cls):
