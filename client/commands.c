@@ -113,8 +113,8 @@ static int list_append(cJSON *all, cJSON *page, const char *key) {
  * On success *reply is the first page grown into the whole answer: its array `key` holds the
  * rows after the first skip, its next_cursor is null, and its body is that JSON (what --json
  * prints). Errors as api(). */
-static int api_get_list(cv_cli_t *cli, const char *path, const char *key, int64_t skip,
-                        int64_t max, cv_http_reply_t *reply, char *err) {
+static int api_get_list(cv_cli_t *cli, const char *path, const char *key, int64_t skip, int64_t max,
+                        cv_http_reply_t *reply, char *err) {
     char page_path[PATH_TEXT_MAX + CURSOR_TEXT_MAX];
     const char *sep = strchr(path, '?') ? "&" : "?";
     int64_t want = max > 0 ? skip + max : 0;
@@ -148,8 +148,10 @@ static int api_get_list(cv_cli_t *cli, const char *path, const char *key, int64_
         cv_http_reply_finish(&page);
         changed = 1;
     }
-    for (; want > 0 && n > want; n--, changed = 1) cJSON_DeleteItemFromArray(all, (int)n - 1);
-    for (int64_t i = 0; i < skip && n > 0; i++, n--, changed = 1) cJSON_DeleteItemFromArray(all, 0);
+    for (; want > 0 && n > want; n--, changed = 1)
+        cJSON_DeleteItemFromArray(all, (int)n - 1);
+    for (int64_t i = 0; i < skip && n > 0; i++, n--, changed = 1)
+        cJSON_DeleteItemFromArray(all, 0);
     if (cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply->json, "next_cursor"))) {
         cJSON_ReplaceItemInObjectCaseSensitive(reply->json, "next_cursor", cJSON_CreateNull());
         changed = 1;

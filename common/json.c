@@ -96,8 +96,7 @@ typedef struct {
 /* Writes the path of the value being scanned ("spec.space.lr", "keep_prob[1]") into out; the
  * innermost object's member name is left out when the bad string is that name itself. Names are
  * shown raw, with bytes that are not printable ASCII as '?', so the message stays readable. */
-static void scan_path(const scan_frame_t *frames, size_t depth, int in_key, char *out,
-                      size_t cap) {
+static void scan_path(const scan_frame_t *frames, size_t depth, int in_key, char *out, size_t cap) {
     size_t used = 0;
     out[0] = '\0';
     for (size_t k = 0; k < depth && used + 1 < cap; k++) {
@@ -170,8 +169,10 @@ static int scan_strings(const char *text, size_t len, char *err) {
                     long next = j + 7 < len && text[j + 6] == '\\' && text[j + 7] == 'u'
                                     ? hex4(text + j + 8, len - j - 8)
                                     : -1;
-                    if (u == 0) what = "\\u0000 (a NUL character)";
-                    else if (u >= 0xDC00 && u <= 0xDFFF) what = "a \\u escape of a lone surrogate";
+                    if (u == 0)
+                        what = "\\u0000 (a NUL character)";
+                    else if (u >= 0xDC00 && u <= 0xDFFF)
+                        what = "a \\u escape of a lone surrogate";
                     else if (u >= 0xD800 && u <= 0xDBFF && !(next >= 0xDC00 && next <= 0xDFFF))
                         what = "a \\u escape of a lone surrogate";
                     bad = j;

@@ -42,9 +42,9 @@ typedef struct eval {
 } eval_t;
 
 /* Pagination of the list routes (schemas/api.md). */
-#define PAGE_DEFAULT   100 /* rows of a page when the request names no limit */
-#define PAGE_MAX       1000 /* largest limit a request may ask for */
-#define CURSOR_MAX     256 /* bytes of a cursor, with its terminator */
+#define PAGE_DEFAULT 100  /* rows of a page when the request names no limit */
+#define PAGE_MAX     1000 /* largest limit a request may ask for */
+#define CURSOR_MAX   256  /* bytes of a cursor, with its terminator */
 
 /* Which page of a list a request asks for; read on the loop from the query string. */
 typedef struct {
@@ -67,12 +67,12 @@ struct read_op {
     cv_api_t *api;
     cv_http_deferred_t *deferred; /* NULL when the answer had to be given at once */
     read_fn_t run;
-    int64_t id;                   /* the job or trial the route names */
-    int64_t running;              /* GET job: trials running now (the scheduler's, read on the loop) */
-    int best;                     /* trials: 1 for order=best, 0 for order=number */
-    page_t page;                  /* list routes */
-    int status;                   /* HTTP status of the answer */
-    char *text;                   /* the answer rendered (cJSON's allocator), NULL when out of memory */
+    int64_t id;      /* the job or trial the route names */
+    int64_t running; /* GET job: trials running now (the scheduler's, read on the loop) */
+    int best;        /* trials: 1 for order=best, 0 for order=number */
+    page_t page;     /* list routes */
+    int status;      /* HTTP status of the answer */
+    char *text;      /* the answer rendered (cJSON's allocator), NULL when out of memory */
     char err[CV_ERRLEN];
 };
 
@@ -80,11 +80,11 @@ struct cv_api {
     uv_loop_t *loop;
     cv_sched_t *sched;
     cv_store_t *ro;
-    cv_read_pool_t *readers;          /* connections of the thread-pool reads */
+    cv_read_pool_t *readers; /* connections of the thread-pool reads */
     char *token;
     const cv_log_t *log;
     eval_t *evals;                    /* in flight */
-    unsigned reads;                   /* read_op_t in flight */
+    unsigned reads;          /* read_op_t in flight */
 };
 
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
@@ -202,8 +202,7 @@ static void after_read(uv_work_t *work, int status) {
         else if (!op->text)
             cv_http_json_error(&res, 500, "out of memory");
         else
-            cv_http_respond_text(&res, op->status, "application/json", op->text,
-                                 strlen(op->text));
+            cv_http_respond_text(&res, op->status, "application/json", op->text, strlen(op->text));
         cv_http_deferred_finish(op->deferred, &res);
     }
     cJSON_free(op->text);
@@ -232,8 +231,10 @@ static void start_read(cv_api_t *api, read_op_t *op, cv_http_response_t *res) {
 /* A new read of route `run`, or NULL (then res holds a 500). */
 static read_op_t *read_new(read_fn_t run, cv_http_response_t *res) {
     read_op_t *op = calloc(1, sizeof *op);
-    if (!op) cv_http_json_error(res, 500, "out of memory");
-    else op->run = run;
+    if (!op)
+        cv_http_json_error(res, 500, "out of memory");
+    else
+        op->run = run;
     return op;
 }
 
@@ -253,8 +254,9 @@ static int page_parse(const char *query, page_t *page, cv_http_response_t *res) 
         page->limit = v;
     }
     if (query_get(query, "offset", num, sizeof num)) {
-        cv_http_json_error(res, 400, "offset: not supported; pass after=<next_cursor> of the "
-                                     "previous page");
+        cv_http_json_error(res, 400,
+                           "offset: not supported; pass after=<next_cursor> of the "
+                           "previous page");
         return -1;
     }
     int a = query_get(query, "after", page->cursor, sizeof page->cursor);
@@ -266,8 +268,9 @@ static int page_parse(const char *query, page_t *page, cv_http_response_t *res) 
     if (c && !a) memcpy(page->cursor, other, sizeof other);
     page->has_cursor = a || c;
     if (page->has_cursor && !page->cursor[0]) {
-        cv_http_json_error(res, 400, "after: must be the next_cursor of the previous page, got "
-                                     "an empty one");
+        cv_http_json_error(res, 400,
+                           "after: must be the next_cursor of the previous page, got "
+                           "an empty one");
         return -1;
     }
     return 0;
@@ -284,8 +287,10 @@ static int cursor_int(const char *cursor, int64_t *out) {
 
 /* The 400 answer to a cursor this list did not give out. */
 static int bad_cursor(const read_op_t *op, char *err) {
-    cv_errf(err, CV_EINVAL, "after: \"%.64s\" is not a cursor of this list (pass the "
-                            "next_cursor of the previous page as it is)", op->page.cursor);
+    cv_errf(err, CV_EINVAL,
+            "after: \"%.64s\" is not a cursor of this list (pass the "
+            "next_cursor of the previous page as it is)",
+            op->page.cursor);
     return 400;
 }
 
@@ -362,12 +367,16 @@ static void rank_cursor(double value, int64_t number, char *out, size_t cap) {
     snprintf(out, cap, "%016llx.%lld", (unsigned long long)bits, (long long)number);
 }
 
+/* The value of a lowercase hex digit, or -1. */
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 static int rank_cursor_parse(const char *cursor, cv_store_rank_key_t *key) {
     uint64_t bits = 0;
     int i = 0;
     for (; i < 16; i++) {
-        char c = cursor[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        int d = hex_digit(cursor[i]);
         if (d < 0) return -1;
         bits = bits << 4 | (uint64_t)d;
     }
@@ -417,10 +426,9 @@ static int read_workers(const read_op_t *op, cv_store_t *store, cJSON **reply, c
     if (op->page.has_cursor) {
         if (n % 2 || n / 2 >= sizeof after) return bad_cursor(op, err);
         for (size_t i = 0; i < n / 2; i++) {
-            unsigned byte;
-            if (sscanf(op->page.cursor + 2 * i, "%2x", &byte) != 1 || !byte)
-                return bad_cursor(op, err);
-            after[i] = (char)byte;
+            int hi = hex_digit(op->page.cursor[2 * i]), lo = hex_digit(op->page.cursor[2 * i + 1]);
+            if (hi < 0 || lo < 0 || (hi | lo) == 0) return bad_cursor(op, err);
+            after[i] = (char)(hi << 4 | lo);
         }
         after[n / 2] = '\0';
     }
@@ -429,7 +437,8 @@ static int read_workers(const read_op_t *op, cv_store_t *store, cJSON **reply, c
                                    &workers, err);
     if (rc) return read_error(rc, "workers", err);
     const cJSON *last = page_trim(workers, op->page.limit);
-    const char *id = last ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(last, "id")) : NULL;
+    const char *id =
+        last ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(last, "id")) : NULL;
     if (id) {
         size_t len = strlen(id);
         if (2 * len >= sizeof cursor) len = sizeof cursor / 2 - 1;
@@ -466,7 +475,7 @@ static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_res
     query_get(query, "order", order, sizeof order);
     if (strcmp(order, "best") && strcmp(order, "number"))
         REPLY(cv_http_json_error(res, 400, "order: must be \"best\" or \"number\", got \"%s\"",
-                                  order));
+                                 order));
     read_op_t *op = read_new(read_trials, res);
     if (!op) return;
     op->id = id;

@@ -8,12 +8,12 @@
 #include "common/err.h"
 
 struct cv_read_pool {
-    uv_mutex_t lock;                        /* guards free and n_free */
-    uv_cond_t returned;                     /* signalled when a connection comes back */
-    int size;                               /* connections owned */
-    int n_free;                             /* of them, not lent: free[0..n_free) */
-    cv_store_t *all[CV_READ_POOL_MAX];      /* every connection, for closing */
-    cv_store_t *free[CV_READ_POOL_MAX];     /* the stack of connections not lent */
+    uv_mutex_t lock;                    /* guards free and n_free */
+    uv_cond_t returned;                 /* signalled when a connection comes back */
+    int size;                           /* connections owned */
+    int n_free;                         /* of them, not lent: free[0..n_free) */
+    cv_store_t *all[CV_READ_POOL_MAX];  /* every connection, for closing */
+    cv_store_t *free[CV_READ_POOL_MAX]; /* the stack of connections not lent */
 };
 
 int cv_read_pool_create(cv_read_pool_t **out, const char *path, int size, char *err) {
@@ -36,7 +36,8 @@ int cv_read_pool_create(cv_read_pool_t **out, const char *path, int size, char *
     return 0;
 
 close_stores:
-    for (int i = 0; i < pool->size; i++) cv_store_close(pool->all[i]);
+    for (int i = 0; i < pool->size; i++)
+        cv_store_close(pool->all[i]);
     uv_cond_destroy(&pool->returned);
 destroy_lock:
     uv_mutex_destroy(&pool->lock);
@@ -48,7 +49,8 @@ free_pool:
 
 void cv_read_pool_destroy(cv_read_pool_t *pool) {
     if (!pool) return;
-    for (int i = 0; i < pool->size; i++) cv_store_close(pool->all[i]);
+    for (int i = 0; i < pool->size; i++)
+        cv_store_close(pool->all[i]);
     uv_cond_destroy(&pool->returned);
     uv_mutex_destroy(&pool->lock);
     free(pool);
@@ -56,7 +58,8 @@ void cv_read_pool_destroy(cv_read_pool_t *pool) {
 
 cv_store_t *cv_read_pool_acquire(cv_read_pool_t *pool) {
     uv_mutex_lock(&pool->lock);
-    while (pool->n_free == 0) uv_cond_wait(&pool->returned, &pool->lock);
+    while (pool->n_free == 0)
+        uv_cond_wait(&pool->returned, &pool->lock);
     cv_store_t *store = pool->free[--pool->n_free];
     uv_mutex_unlock(&pool->lock);
     return store;

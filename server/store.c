@@ -1232,8 +1232,7 @@ static int query_array(cv_store_t *s, int id, cJSON **out, const char *what, cha
     return ret;
 }
 
-int cv_store_jobs_list(cv_store_t *store, int64_t after_id, int64_t limit, cJSON **out,
-                       char *err) {
+int cv_store_jobs_list(cv_store_t *store, int64_t after_id, int64_t limit, cJSON **out, char *err) {
     sqlite3_stmt *q = store->st[ST_JOBS_LIST];
     *out = NULL;
     if (sqlite3_bind_int64(q, 1, after_id) || sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1))
@@ -1363,8 +1362,7 @@ int cv_store_trials_top(cv_store_t *store, int64_t job_id, cv_store_objective_t 
 }
 
 int cv_store_trials_ranked(cv_store_t *store, int64_t job_id, const cv_store_rank_key_t *after,
-                           int64_t limit, cv_store_objective_t *objective, cJSON **out,
-                           char *err) {
+                           int64_t limit, cv_store_objective_t *objective, cJSON **out, char *err) {
     int job_obj = 0;
     *out = NULL;
     int ret = job_objective(store, job_id, &job_obj, err);

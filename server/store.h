@@ -321,8 +321,7 @@ int cv_store_worker_set_quarantined(cv_store_t *store, const char *worker_id, in
 /* Jobs with an id greater than after_id (0: from the first), oldest first: [{id, name,
  * objective, status, round, created_at, finished_at, error}]. On success *out is a new array
  * owned by the caller; on failure NULL. */
-int cv_store_jobs_list(cv_store_t *store, int64_t after_id, int64_t limit, cJSON **out,
-                       char *err);
+int cv_store_jobs_list(cv_store_t *store, int64_t after_id, int64_t limit, cJSON **out, char *err);
 
 /* One job: its columns (spec, region and test_result as JSON values), "counts" (an object with
  * every trial status name mapped to a count), "rounds" ([{round, size, region, created_at}]),
@@ -332,10 +331,11 @@ int cv_store_jobs_list(cv_store_t *store, int64_t after_id, int64_t limit, cJSON
 int cv_store_job_get(cv_store_t *store, int64_t job_id, cJSON **out, char *err);
 
 /* A job's trials with a number greater than after_number (-1: from the first) in submission
- * order, at most `limit` of them (limit <= 0: all). Each element: {id, job_id, number, round, status, attempts, params,
- * worker_id, queued_at, started_at, finished_at, dev_error, dev_cost, train_error, train_cost,
- * train_cost_reg, best_epoch, epochs_run, diagnosis, examples_per_second, error, model_path};
- * absent values are null. CV_STORE_NOT_FOUND for an unknown job. *out is caller-owned. */
+ * order, at most `limit` of them (limit <= 0: all). Each element: {id, job_id, number, round,
+ * status, attempts, params, worker_id, queued_at, started_at, finished_at, dev_error, dev_cost,
+ * train_error, train_cost, train_cost_reg, best_epoch, epochs_run, diagnosis, examples_per_second,
+ * error, model_path}; absent values are null. CV_STORE_NOT_FOUND for an unknown job. *out is
+ * caller-owned. */
 int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t after_number, int64_t limit,
                          cJSON **out, char *err);
 
@@ -357,8 +357,7 @@ typedef struct {
  * caller knows which value keys the next page. CV_STORE_NOT_FOUND for an unknown job. *out is
  * caller-owned. */
 int cv_store_trials_ranked(cv_store_t *store, int64_t job_id, const cv_store_rank_key_t *after,
-                           int64_t limit, cv_store_objective_t *objective, cJSON **out,
-                           char *err);
+                           int64_t limit, cv_store_objective_t *objective, cJSON **out, char *err);
 
 /* One trial as in cv_store_trials_list plus config_key, spec, "curve" ([{epoch, train_cost,
  * train_cost_reg, dev_cost, train_error, dev_error, learning_rate, seconds}] by epoch) and

@@ -207,24 +207,28 @@ END_TEST
 
 START_TEST(nul_characters_are_refused) {
     const char *text = "{\"name\": \"ab\\u0000cd\"}";
-    expect_text_refused(text, strlen(text), "name: \\u0000 (a NUL character) in a string at "
-                                            "byte 12 (line 1, column 13)");
+    expect_text_refused(text, strlen(text),
+                        "name: \\u0000 (a NUL character) in a string at "
+                        "byte 12 (line 1, column 13)");
     static const char raw[] = "{\"name\": \"ab\0cd\"}";
     expect_text_refused(raw, sizeof raw - 1,
                         "name: a NUL character in a string at byte 12 (line 1, column 13)");
     text = "{\"x\": [1, {\"k\\u0000\": 1}]}";
-    expect_text_refused(text, strlen(text), "x[1]: \\u0000 (a NUL character) in a member name "
-                                            "at byte 13 (line 1, column 14)");
+    expect_text_refused(text, strlen(text),
+                        "x[1]: \\u0000 (a NUL character) in a member name "
+                        "at byte 13 (line 1, column 14)");
 }
 END_TEST
 
 START_TEST(lone_surrogate_escapes_are_refused) {
     const char *text = "{\"h\": \"\\ud800x\"}";
-    expect_text_refused(text, strlen(text), "h: a \\u escape of a lone surrogate in a string at "
-                                            "byte 7 (line 1, column 8)");
+    expect_text_refused(text, strlen(text),
+                        "h: a \\u escape of a lone surrogate in a string at "
+                        "byte 7 (line 1, column 8)");
     text = "{\"h\": \"\\uDC00\"}";
-    expect_text_refused(text, strlen(text), "h: a \\u escape of a lone surrogate in a string at "
-                                            "byte 7 (line 1, column 8)");
+    expect_text_refused(text, strlen(text),
+                        "h: a \\u escape of a lone surrogate in a string at "
+                        "byte 7 (line 1, column 8)");
 }
 END_TEST
 
@@ -235,8 +239,7 @@ START_TEST(valid_text_and_escapes_are_accepted) {
                        "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\", \"e\": \"\\ud83d\\ude00\", "
                        "\"b\": \"\\\\u0000\", \"c\": \"\\u0001\", \"\xc3\xa9\": [\"\\\"\"]}";
     cJSON *root = parse_ok(text);
-    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(root, "e")->valuestring,
-                     "\xf0\x9f\x98\x80");
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(root, "e")->valuestring, "\xf0\x9f\x98\x80");
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(root, "b")->valuestring, "\\u0000");
     cJSON_Delete(root);
 }

@@ -505,12 +505,14 @@ START_TEST(hello_strings_must_be_utf8_without_nul) {
     expect_refused("{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"1\","
                    "\"threads\":1,\"host\":\"h\xc0\xae\"}",
                    CV_EFORMAT, "host: invalid UTF-8 in a string at byte 80", NULL);
-    expect_refused("{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"1\\u0000x\","
-                   "\"threads\":1,\"host\":\"h\"}",
-                   CV_EFORMAT, "version: \\u0000 (a NUL character) in a string at byte 57", NULL);
-    expect_refused("{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"\xed\xa0\x80\","
-                   "\"threads\":1,\"host\":\"h\"}",
-                   CV_EFORMAT, "version: invalid UTF-8", NULL);
+    expect_refused(
+        "{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"1\\u0000x\","
+        "\"threads\":1,\"host\":\"h\"}",
+        CV_EFORMAT, "version: \\u0000 (a NUL character) in a string at byte 57", NULL);
+    expect_refused(
+        "{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"\xed\xa0\x80\","
+        "\"threads\":1,\"host\":\"h\"}",
+        CV_EFORMAT, "version: invalid UTF-8", NULL);
     /* A tree built in memory is checked by the validator itself. */
     char err[CV_ERRLEN] = "";
     cv_msg_t msg;

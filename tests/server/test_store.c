@@ -669,9 +669,9 @@ START_TEST(test_ranked_pages_resume_after_the_last_key) {
     int seen = 0;
     for (int page = 0; page < 4; page++) {
         cJSON *arr = NULL;
-        ck_assert_int_eq(cv_store_trials_ranked(fx.store, job, page ? &key : NULL, 2, &objective,
-                                                &arr, fx.err),
-                         0);
+        ck_assert_int_eq(
+            cv_store_trials_ranked(fx.store, job, page ? &key : NULL, 2, &objective, &arr, fx.err),
+            0);
         ck_assert_int_eq(objective, CV_STORE_OBJ_DEV_ERROR);
         int n = cJSON_GetArraySize(arr);
         ck_assert_int_eq(n, page < 3 ? 2 : 0);
