@@ -74,6 +74,7 @@ struct read_op {
     int status;      /* HTTP status of the answer */
     char *text;      /* the answer rendered (cJSON's allocator), NULL when out of memory */
     char err[CV_ERRLEN];
+    read_op_t *next;              /* the next read waiting for a turn */
 };
 
 struct cv_api {
@@ -84,7 +85,11 @@ struct cv_api {
     char *token;
     const cv_log_t *log;
     eval_t *evals;                    /* in flight */
-    unsigned reads;          /* read_op_t in flight */
+    unsigned reads;          /* read_op_t in flight, waiting ones included */
+    int active;              /* of them, on the thread pool: at most max_active */
+    int max_active;          /* one per reader connection */
+    read_op_t *waiting;      /* reads waiting for a turn, oldest first */
+    read_op_t **waiting_end; /* where the next waiting read goes */
 };
 
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
@@ -95,13 +100,16 @@ int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t
         return cv_errf(err, CV_ENOMEM, "out of memory");
     }
     api->loop = loop, api->sched = sched, api->ro = ro, api->log = log;
+    api->waiting_end = &api->waiting;
     *out = api;
     return 0;
 }
 
 int cv_api_open_readers(cv_api_t *api, const char *db_path, int n, char *err) {
     if (api->readers) return cv_errf(err, CV_EINVAL, "the API's readers are already open");
-    return cv_read_pool_create(&api->readers, db_path, n, err);
+    int rc = cv_read_pool_create(&api->readers, db_path, n, err);
+    if (rc == 0) api->max_active = n;
+    return rc;
 }
 
 void cv_api_destroy(cv_api_t *api) {
@@ -172,6 +180,8 @@ static cJSON *wrap(const char *key, cJSON *value) {
 
 /* ---- reads on the thread pool ---------------------------------------------------------- */
 
+static void after_read(uv_work_t *work, int status);
+
 /* Thread pool: borrows a store, runs the route's query and renders the answer as text, so that
  * the loop only copies bytes out. */
 static void read_work(uv_work_t *work) {
@@ -191,10 +201,32 @@ static void read_work(uv_work_t *work) {
     cJSON_Delete(reply);
 }
 
-/* Loop: gives the deferred answer. */
+/* Queues waiting reads on the thread pool while fewer than max_active run there. At most one
+ * per reader connection runs at once, so that reads neither hold thread-pool threads waiting
+ * for a connection nor take every core from the loop; the others wait here, in order. */
+static void read_next(cv_api_t *api) {
+    while (api->active < api->max_active && api->waiting) {
+        read_op_t *op = api->waiting;
+        api->waiting = op->next;
+        if (!api->waiting) api->waiting_end = &api->waiting;
+        api->active++;
+        if (uv_queue_work(api->loop, &op->work, read_work, after_read) == 0) continue;
+        api->active--;
+        api->reads--;
+        cv_http_response_t res = {0};
+        cv_http_json_error(&res, 500, "cannot queue the query");
+        cv_http_deferred_finish(op->deferred, &res);
+        free(op);
+    }
+}
+
+/* Loop: starts the next waiting read, then gives this one's deferred answer. */
 static void after_read(uv_work_t *work, int status) {
     read_op_t *op = work->data;
-    op->api->reads--;
+    cv_api_t *api = op->api;
+    api->active--;
+    api->reads--;
+    read_next(api);
     if (op->deferred) {
         cv_http_response_t res = {0};
         if (status)
@@ -209,7 +241,8 @@ static void after_read(uv_work_t *work, int status) {
     free(op);
 }
 
-/* Runs op (taken over) on the thread pool and answers res from its result later. */
+/* Runs op (taken over) on the thread pool, now or when its turn comes, and answers res from its
+ * result later. */
 static void start_read(cv_api_t *api, read_op_t *op, cv_http_response_t *res) {
     op->api = api;
     op->work.data = op;
@@ -217,15 +250,27 @@ static void start_read(cv_api_t *api, read_op_t *op, cv_http_response_t *res) {
         free(op);
         REPLY(cv_http_json_error(res, 500, "the API has no store readers"));
     }
-    if (uv_queue_work(api->loop, &op->work, read_work, after_read)) {
+    if (api->active < api->max_active && !api->waiting) {
+        if (uv_queue_work(api->loop, &op->work, read_work, after_read)) {
+            free(op);
+            REPLY(cv_http_json_error(res, 500, "cannot queue the query"));
+        }
+        api->active++;
+        api->reads++;
+        /* Queued first: when the promise cannot be made, the answer is given now and the
+         * query's result is dropped by after_read. */
+        op->deferred = cv_http_defer(res);
+        if (!op->deferred) cv_http_json_error(res, 500, "out of memory");
+        return;
+    }
+    op->deferred = cv_http_defer(res);
+    if (!op->deferred) {
         free(op);
-        REPLY(cv_http_json_error(res, 500, "cannot queue the query"));
+        REPLY(cv_http_json_error(res, 500, "out of memory"));
     }
     api->reads++;
-    /* Queued first: when the promise cannot be made, the answer is given now and the query's
-     * result is dropped by after_read. */
-    op->deferred = cv_http_defer(res);
-    if (!op->deferred) cv_http_json_error(res, 500, "out of memory");
+    *api->waiting_end = op;
+    api->waiting_end = &op->next;
 }
 
 /* A new read of route `run`, or NULL (then res holds a 500). */

@@ -18,8 +18,8 @@ typedef struct cv_api cv_api_t;
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
                   const char *token, const cv_log_t *log, char *err);
 /* Opens n (1..CV_READ_POOL_MAX) read-only connections to the database at db_path for the GET
- * routes, which run their queries on the libuv thread pool (one connection per query in
- * flight; give as many as the thread pool has threads). Call once, before serving. */
+ * routes, which run their queries on the libuv thread pool: at most n at once, one per
+ * connection; later ones wait their turn in arrival order. Call once, before serving. */
 int cv_api_open_readers(cv_api_t *api, const char *db_path, int n, char *err);
 /* Frees the API. Evaluations still running finish on the thread pool first (the loop must run
  * until cv_api_idle is true before destroying). Accepts NULL. */

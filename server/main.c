@@ -32,7 +32,9 @@
 #include "server/worker_server.h"
 
 #define MAX_LOCAL_WORKERS 256
-#define API_READERS       4 /* read-only connections of the API: libuv's default thread pool size */
+/* Read-only connections of the API: store queries run at once on the thread pool (half of
+ * libuv's four threads, so that evaluations still find threads and the loop a core). */
+#define API_READERS 2
 
 typedef struct {
     char listen_host[64];
