@@ -74,7 +74,7 @@ struct read_op {
     int status;      /* HTTP status of the answer */
     char *text;      /* the answer rendered (cJSON's allocator), NULL when out of memory */
     char err[CV_ERRLEN];
-    read_op_t *next;              /* the next read waiting for a turn */
+    read_op_t *next; /* the next read waiting for a turn */
 };
 
 struct cv_api {
@@ -85,11 +85,11 @@ struct cv_api {
     char *token;
     const cv_log_t *log;
     eval_t *evals;                    /* in flight */
-    unsigned reads;          /* read_op_t in flight, waiting ones included */
-    int active;              /* of them, on the thread pool: at most max_active */
-    int max_active;          /* one per reader connection */
-    read_op_t *waiting;      /* reads waiting for a turn, oldest first */
-    read_op_t **waiting_end; /* where the next waiting read goes */
+    unsigned reads;                   /* read_op_t in flight, waiting ones included */
+    int active;                       /* of them, on the thread pool: at most max_active */
+    int max_active;                   /* one per reader connection */
+    read_op_t *waiting;               /* reads waiting for a turn, oldest first */
+    read_op_t **waiting_end;          /* where the next waiting read goes */
 };
 
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
