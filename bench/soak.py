@@ -214,6 +214,8 @@ def main():
             time.sleep(0.01)
         health.close()
         status_conn.close()
+        wal = c.db + "-wal"
+        wal_mib = os.path.getsize(wal) / 2**20 if os.path.exists(wal) else 0
         hwm = proc_status(c.proc.pid, "VmHWM")
         rss_now = proc_status(c.proc.pid, "VmRSS")
         alive = c.proc.poll() is None
@@ -242,6 +244,8 @@ def main():
         elapsed = time.time() - start
         print(f"caviard: {'alive' if alive else 'DIED'}; peak RSS {hwm:.1f} MiB (VmHWM; "
               f"largest sample {rss_max:.1f} MiB, now {rss_now:.1f} MiB; target < 128 MiB)")
+        print(f"database: {os.path.getsize(c.db) / 2**20:.1f} MiB, write-ahead log "
+              f"{wal_mib:.1f} MiB at the end of the load")
         print(f"/v1/health: {len(latencies)} probes, p50 {percentile(latencies, 0.5) * 1e3:.1f} "
               f"ms, p99 {percentile(latencies, 0.99) * 1e3:.1f} ms, max "
               f"{latencies[-1] * 1e3 if latencies else float('nan'):.1f} ms, {health_errors} "
