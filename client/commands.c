@@ -21,6 +21,7 @@
 
 #define JOB_FILE_MAX      (1u << 20) /* bytes of a job spec; the server refuses larger bodies */
 #define PATH_TEXT_MAX     256        /* bytes of a request path with its query */
+#define CURSOR_TEXT_MAX   256        /* bytes of a list cursor the server gives, with its NUL */
 #define MAX_PARAM_COLUMNS 64         /* parameter columns shown; a space has at most 24 */
 #define CURVE_ROWS_MAX    20         /* learning-curve rows shown before thinning */
 #define EVALUATE_MS       (30L * 60 * 1000) /* evaluation trains nothing, but reads the test set */
@@ -93,6 +94,89 @@ static int api(cv_cli_t *cli, const char *method, const char *path, const char *
 /* GET path; see api(). */
 static int api_get(cv_cli_t *cli, const char *path, cv_http_reply_t *reply, char *err) {
     return api(cli, "GET", path, NULL, 0, 0, reply, err);
+}
+
+#define LIST_PAGE 1000 /* rows asked for per page of a list: the server's largest page */
+
+/* Moves every element of page's array key onto the end of all; returns how many. */
+static int list_append(cJSON *all, cJSON *page, const char *key) {
+    cJSON *from = cJSON_GetObjectItemCaseSensitive(page, key), *item;
+    int n = 0;
+    while (cJSON_IsArray(from) && (item = cJSON_DetachItemFromArray(from, 0))) {
+        cJSON_AddItemToArray(all, item);
+        n++;
+    }
+    return n;
+}
+
+/* GET path (a list route; it may already hold a query) and the pages after it, following
+ * next_cursor, until the list ends or skip + max rows are gathered (max <= 0: all of them).
+ * On success *reply is the first page grown into the whole answer: its array `key` holds the
+ * rows after the first skip, its next_cursor is null, and its body is that JSON (what --json
+ * prints). Errors as api(). */
+static int api_get_list(cv_cli_t *cli, const char *path, const char *key, int64_t skip, int64_t max,
+                        cv_http_reply_t *reply, char *err) {
+    char page_path[PATH_TEXT_MAX + CURSOR_TEXT_MAX];
+    const char *sep = strchr(path, '?') ? "&" : "?";
+    int64_t want = max > 0 ? skip + max : 0;
+    snprintf(page_path, sizeof page_path, "%s%slimit=%" PRId64, path, sep,
+             want > 0 && want < LIST_PAGE ? want : LIST_PAGE);
+    int rc = api_get(cli, page_path, reply, err);
+    if (rc < 0) return rc;
+    cJSON *all = cJSON_GetObjectItemCaseSensitive(reply->json, key);
+    if (!cJSON_IsArray(all)) return 0; /* the caller reports the missing array */
+    int64_t n = cJSON_GetArraySize(all);
+    int changed = 0;
+    for (;;) {
+        const char *cursor =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply->json, "next_cursor"));
+        if (!cursor || (want > 0 && n >= want) || *cli->stop) break;
+        if (strlen(cursor) >= CURSOR_TEXT_MAX) {
+            rc = cv_errf(err, CV_EFORMAT, "GET %s: the server's cursor is too long", path);
+            goto fail;
+        }
+        cv_http_reply_t page;
+        int64_t rows = want > 0 && want - n < LIST_PAGE ? want - n : LIST_PAGE;
+        snprintf(page_path, sizeof page_path, "%s%slimit=%" PRId64 "&after=%s", path, sep, rows,
+                 cursor);
+        rc = api_get(cli, page_path, &page, err);
+        if (rc < 0) goto fail;
+        n += list_append(all, page.json, key);
+        cJSON *next = cJSON_DetachItemFromObjectCaseSensitive(page.json, "next_cursor");
+        cJSON_Delete(cJSON_DetachItemFromObjectCaseSensitive(reply->json, "next_cursor"));
+        if (!next) next = cJSON_CreateNull();
+        if (next) cJSON_AddItemToObject(reply->json, "next_cursor", next);
+        cv_http_reply_finish(&page);
+        changed = 1;
+    }
+    for (; want > 0 && n > want; n--, changed = 1)
+        cJSON_DeleteItemFromArray(all, (int)n - 1);
+    for (int64_t i = 0; i < skip && n > 0; i++, n--, changed = 1)
+        cJSON_DeleteItemFromArray(all, 0);
+    if (cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reply->json, "next_cursor"))) {
+        cJSON_ReplaceItemInObjectCaseSensitive(reply->json, "next_cursor", cJSON_CreateNull());
+        changed = 1;
+    }
+    if (changed) {
+        char *text = cJSON_PrintUnformatted(reply->json);
+        size_t len = text ? strlen(text) : 0;
+        char *body = text ? malloc(len + 1) : NULL;
+        if (!body) {
+            cJSON_free(text);
+            rc = cv_errf(err, CV_ENOMEM, "out of memory");
+            goto fail;
+        }
+        memcpy(body, text, len + 1);
+        cJSON_free(text);
+        free(reply->body);
+        reply->body = body;
+        reply->body_len = len;
+    }
+    return 0;
+
+fail:
+    cv_http_reply_finish(reply);
+    return rc;
 }
 
 /* Prints an answer's body as the server sent it, ending with a newline. */
@@ -521,7 +605,7 @@ static int print_job_list(cv_cli_t *cli, char *err) {
     static const int right[] = {1, 0, 0, 1, 1, 1, 1, 1, 0, 1};
     cv_http_reply_t list;
     const cJSON *entry;
-    int rc = api_get(cli, "/v1/jobs", &list, err);
+    int rc = api_get_list(cli, "/v1/jobs", "jobs", 0, 0, &list, err);
     if (rc < 0) return rc;
     if (cli->json) {
         rc = print_raw(cli, &list);
@@ -807,10 +891,8 @@ static int show_trials(cv_cli_t *cli, int64_t id, const char *order, int64_t lim
     cv_http_reply_t job, answer;
     int rc = fetch_job(cli, id, &job, err);
     if (rc < 0) return rc;
-    int n = snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "/trials?order=%s", id, order);
-    if (limit > 0) n += snprintf(path + n, sizeof path - (size_t)n, "&limit=%" PRId64, limit);
-    if (offset > 0) snprintf(path + n, sizeof path - (size_t)n, "&offset=%" PRId64, offset);
-    rc = api_get(cli, path, &answer, err);
+    snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "/trials?order=%s", id, order);
+    rc = api_get_list(cli, path, "trials", offset, limit, &answer, err);
     if (rc < 0) {
         cv_http_reply_finish(&job);
         return rc;
@@ -1185,7 +1267,7 @@ int cv_cmd_export(cv_cli_t *cli, int argc, char **argv, char *err) {
     rc = fetch_job(cli, id, &job, err);
     if (rc < 0) return rc;
     snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "/trials?order=number", id);
-    rc = api_get(cli, path, &answer, err);
+    rc = api_get_list(cli, path, "trials", 0, 0, &answer, err);
     if (rc < 0) goto out_job;
     cJSON *trials = answer_trials(&answer);
     if (!trials && !cli->json) {
@@ -1278,7 +1360,7 @@ int cv_cmd_workers(cv_cli_t *cli, int argc, char **argv, char *err) {
     int rc = parse_args(argc, argv, opts, 1, pos, 0, 0, &n_pos, "", err);
     if (rc < 0) return rc;
     if (release) return release_worker(cli, release, err);
-    rc = api_get(cli, "/v1/workers", &reply, err);
+    rc = api_get_list(cli, "/v1/workers", "workers", 0, 0, &reply, err);
     if (rc < 0) return rc;
     const cJSON *workers = field(reply.json, "workers");
     if (cli->json) {

@@ -50,6 +50,161 @@ static void describe_offset(const char *text, size_t off, char *out, size_t cap)
     snprintf(out, cap, "byte %zu (line %zu, column %zu)", off, line, column);
 }
 
+size_t cv_json_utf8_seq(const char *text, size_t avail) {
+    const unsigned char *p = (const unsigned char *)text;
+    unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+    size_t n;
+    if (avail == 0) return 0;
+    if (p[0] < 0x80) return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        n = 2;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        n = 3;
+        if (p[0] == 0xE0) lo = 0xA0; /* below: an overlong form */
+        if (p[0] == 0xED) hi = 0x9F; /* above: a UTF-16 surrogate */
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        n = 4;
+        if (p[0] == 0xF0) lo = 0x90; /* below: an overlong form */
+        if (p[0] == 0xF4) hi = 0x8F; /* above: beyond U+10FFFF */
+    } else {
+        return 0; /* a continuation byte, an overlong lead (C0, C1) or F5..FF */
+    }
+    if (avail < n || p[1] < lo || p[1] > hi) return 0;
+    for (size_t k = 2; k < n; k++)
+        if ((p[k] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+size_t cv_json_utf8_invalid_at(const char *s, size_t len) {
+    for (size_t i = 0; i < len;) {
+        size_t n = s[i] ? cv_json_utf8_seq(s + i, len - i) : 0;
+        if (n == 0) return i;
+        i += n;
+    }
+    return len;
+}
+
+/* One open container met by scan_strings, for naming the field of a bad string. */
+typedef struct {
+    char kind;       /* '{' or '[' */
+    int expect_key;  /* object: the next string is a member name */
+    size_t index;    /* array: index of the current element */
+    const char *key; /* object: raw text of the current member's name, NULL before the first */
+    size_t key_len;  /* bytes of key */
+} scan_frame_t;
+
+/* Writes the path of the value being scanned ("spec.space.lr", "keep_prob[1]") into out; the
+ * innermost object's member name is left out when the bad string is that name itself. Names are
+ * shown raw, with bytes that are not printable ASCII as '?', so the message stays readable. */
+static void scan_path(const scan_frame_t *frames, size_t depth, int in_key, char *out, size_t cap) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t k = 0; k < depth && used + 1 < cap; k++) {
+        const scan_frame_t *f = &frames[k];
+        if (f->kind == '[') {
+            int n = snprintf(out + used, cap - used, "[%zu]", f->index);
+            used += n > 0 ? (size_t)n : 0;
+            continue;
+        }
+        if (!f->key || (in_key && k == depth - 1)) break;
+        if (used > 0 && used + 1 < cap) out[used++] = '.';
+        for (size_t i = 0; i < f->key_len && i < 64 && used + 1 < cap; i++) {
+            unsigned char c = (unsigned char)f->key[i];
+            out[used++] = c >= 0x20 && c < 0x7F ? (char)c : '?';
+        }
+        out[used] = '\0';
+    }
+    if (used >= cap) out[cap - 1] = '\0';
+}
+
+/* Reads the four hex digits after "\u" at p (avail bytes); -1 when they are not hex. */
+static long hex4(const char *p, size_t avail) {
+    long v = 0;
+    if (avail < 4) return -1;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Checks every string of JSON text (member names included) before cJSON decodes it: the bytes
+ * must be UTF-8 (no overlong forms, no surrogates, nothing beyond U+10FFFF), and no string may
+ * hold a NUL character, raw or as \u0000 (C strings would silently end there), or a \u escape of
+ * half a surrogate pair. Returns 0, or CV_EFORMAT with a reason naming the field and where the
+ * problem is. Malformed JSON otherwise is left to cJSON. */
+static int scan_strings(const char *text, size_t len, char *err) {
+    scan_frame_t frames[CV_JSON_MAX_DEPTH];
+    size_t depth = 0, over = 0; /* over: containers beyond the frames (refused earlier anyway) */
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        scan_frame_t *top = depth > 0 && over == 0 ? &frames[depth - 1] : NULL;
+        if (c == '{' || c == '[') {
+            if (depth < CV_JSON_MAX_DEPTH && over == 0)
+                frames[depth++] = (scan_frame_t){.kind = c, .expect_key = c == '{'};
+            else
+                over++;
+        } else if (c == '}' || c == ']') {
+            if (over > 0)
+                over--;
+            else if (depth > 0)
+                depth--;
+        } else if (c == ',' && top) {
+            if (top->kind == '{')
+                top->expect_key = 1;
+            else
+                top->index++;
+        } else if (c == '"') {
+            int in_key = top && top->kind == '{' && top->expect_key;
+            const char *what = NULL;
+            size_t j = i + 1, bad = 0;
+            while (j < len && text[j] != '"' && !what) {
+                if (text[j] == '\\' && j + 1 < len && text[j + 1] == 'u') {
+                    long u = hex4(text + j + 2, len - j - 2);
+                    long next = j + 7 < len && text[j + 6] == '\\' && text[j + 7] == 'u'
+                                    ? hex4(text + j + 8, len - j - 8)
+                                    : -1;
+                    if (u == 0)
+                        what = "\\u0000 (a NUL character)";
+                    else if (u >= 0xDC00 && u <= 0xDFFF)
+                        what = "a \\u escape of a lone surrogate";
+                    else if (u >= 0xD800 && u <= 0xDBFF && !(next >= 0xDC00 && next <= 0xDFFF))
+                        what = "a \\u escape of a lone surrogate";
+                    bad = j;
+                    j += u >= 0xD800 && u <= 0xDBFF ? 12 : 6;
+                } else if (text[j] == '\\') {
+                    j += 2;
+                } else if (text[j] == '\0') {
+                    what = "a NUL character", bad = j;
+                } else {
+                    size_t n = cv_json_utf8_seq(text + j, len - j);
+                    if (n == 0) what = "invalid UTF-8", bad = j;
+                    j += n;
+                }
+            }
+            if (what) {
+                char path[160], where[96];
+                scan_path(frames, over ? 0 : depth, in_key, path, sizeof path);
+                describe_offset(text, bad, where, sizeof where);
+                return cv_errf(err, CV_EFORMAT, "%s%s%s in a %s at %s", path, path[0] ? ": " : "",
+                               what, in_key ? "member name" : "string", where);
+            }
+            if (in_key) {
+                top->key = text + i + 1;
+                top->key_len = (j < len ? j : len) - (i + 1);
+                top->expect_key = 0;
+            }
+            i = j; /* the closing quote */
+        }
+    }
+    return 0;
+}
+
 int cv_json_decode(const char *text, size_t len, cJSON **out, char *err) {
     char where[96];
     *out = NULL;
@@ -61,6 +216,8 @@ int cv_json_decode(const char *text, size_t len, cJSON **out, char *err) {
         return cv_errf(err, CV_ERANGE, "JSON nested deeper than %d levels at %s", CV_JSON_MAX_DEPTH,
                        where);
     }
+    int bad = scan_strings(text, len, err);
+    if (bad) return bad;
 
     /* require_null_terminated is off because text need not be terminated at all; instead the
      * end pointer is checked below so that "{} x" is refused as it would be with it on. */

@@ -21,13 +21,26 @@
  * deeper than CV_JSON_MAX_DEPTH. */
 cJSON *cv_json_parse(const char *text, size_t len, char *err);
 
+/* Bytes of the UTF-8 sequence starting text (avail bytes available): 1..4, or 0 when it is not
+ * a well-formed sequence (a stray continuation byte, an overlong form, a surrogate, a code point
+ * beyond U+10FFFF, bytes F5..FF, a sequence cut short). */
+size_t cv_json_utf8_seq(const char *text, size_t avail);
+
+/* Offset of the first byte of s[0..len) that does not begin a well-formed UTF-8 sequence or is
+ * NUL, or len when all of it is valid text. */
+size_t cv_json_utf8_invalid_at(const char *s, size_t len);
+
 /* Reads a whole file (at most max_bytes) and parses it as cv_json_parse does; err names the path.
  */
 cJSON *cv_json_load_file(const char *path, size_t max_bytes, char *err);
 
 /* cv_json_parse with a code: 0 and *out set to a tree the caller frees with cJSON_Delete, or a
  * negative code and *out NULL. CV_EFORMAT for a syntax error or data after the value (err gives
- * the byte offset, line and column), CV_ERANGE for nesting deeper than CV_JSON_MAX_DEPTH,
+ * the byte offset, line and column), for a string (or member name) that is not UTF-8 (overlong
+ * forms, surrogates and bytes beyond U+10FFFF included), that holds a NUL character (raw or
+ * \u0000: a C string would end there) or a \u escape of half a surrogate pair (err names the
+ * field by its path, e.g. "spec.name: invalid UTF-8 in a string at byte 9 (line 1, column
+ * 10)"), CV_ERANGE for nesting deeper than CV_JSON_MAX_DEPTH,
  * CV_EINVAL for empty text. cJSON cannot tell a failed allocation from a syntax error, so an
  * out-of-memory parse is also reported as CV_EFORMAT. */
 int cv_json_decode(const char *text, size_t len, cJSON **out, char *err);

@@ -206,6 +206,9 @@ static int get_str(const vctx_t *c, const cJSON *item, const char *path, size_t 
         return fail(c, CV_EINVAL, path, "must be a string, got %s", got);
     }
     size_t bytes = strlen(item->valuestring);
+    size_t bad = cv_json_utf8_invalid_at(item->valuestring, bytes);
+    if (bad < bytes)
+        return fail(c, CV_EINVAL, path, "must be UTF-8 text, and byte %zu is not", bad);
     if (utf8_chars(item->valuestring) > max_chars || (out && bytes >= cap))
         return fail(c, CV_ERANGE, path, "must be at most %zu characters, got %zu", max_chars,
                     utf8_chars(item->valuestring));

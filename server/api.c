@@ -13,8 +13,10 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
+#include "common/message.h"
 #include "common/trial_spec.h"
 #include "server/job_spec.h"
+#include "server/read_pool.h"
 #include "worker/model_file.h"
 #include "worker/trial_data.h"
 
@@ -53,17 +55,61 @@ typedef struct submission {
     cv_dataset_check_t *check;        /* owned */
     struct submission *next;
 } submission_t;
+/* Pagination of the list routes (schemas/api.md). */
+#define PAGE_DEFAULT 100  /* rows of a page when the request names no limit */
+#define PAGE_MAX     1000 /* largest limit a request may ask for */
+#define CURSOR_MAX   256  /* bytes of a cursor, with its terminator */
+
+/* Which page of a list a request asks for; read on the loop from the query string. */
+typedef struct {
+    int64_t limit;           /* rows, 1..PAGE_MAX */
+    int has_cursor;          /* 1 when the request continues a list */
+    char cursor[CURSOR_MAX]; /* the next_cursor of the previous page, as given */
+} page_t;
+
+typedef struct read_op read_op_t;
+
+/* A route's query: runs on a thread-pool thread with a borrowed read-only store, and returns the
+ * HTTP status with the reply in *reply (owned by the caller), or an error status with the
+ * reason in err and *reply NULL. */
+typedef int (*read_fn_t)(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err);
+
+/* One GET route's store read, run and rendered on the thread pool, answered by a deferred
+ * response on the loop. */
+struct read_op {
+    uv_work_t work;
+    cv_api_t *api;
+    cv_http_deferred_t *deferred; /* NULL when the answer had to be given at once */
+    read_fn_t run;
+    int64_t id;      /* the job or trial the route names */
+    int64_t running; /* GET job: trials running now (the scheduler's, read on the loop) */
+    int best;        /* trials: 1 for order=best, 0 for order=number */
+    page_t page;     /* list routes */
+    cv_sched_worker_view_t *views; /* workers: the scheduler's live view, copied on the loop;
+                                      owned, one block with the ids it points to */
+    size_t n_views;
+    int status;      /* HTTP status of the answer */
+    char *text;      /* the answer rendered (cJSON's allocator), NULL when out of memory */
+    char err[CV_ERRLEN];
+    read_op_t *next; /* the next read waiting for a turn */
+};
 
 struct cv_api {
     uv_loop_t *loop;
     cv_sched_t *sched;
     cv_store_t *ro;
+    cv_read_pool_t *readers; /* connections of the thread-pool reads */
     char *token;
     const cv_log_t *log;
     eval_t *evals;                    /* in flight */
     int model_reads;                  /* model files being read on the thread pool */
     submission_t *submissions;        /* dataset checks in flight */
     int stopping;                     /* cv_api_stop was called: no more jobs are accepted */
+    unsigned reads;                   /* read_op_t in flight, waiting ones included */
+    int active;                       /* of them, on the thread pool: at most max_active */
+    int max_active;                   /* one per reader connection */
+    read_op_t *waiting;               /* reads waiting for a turn, oldest first */
+    read_op_t **waiting_end;          /* where the next waiting read goes */
 };
 
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
@@ -74,18 +120,28 @@ int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t
         return cv_errf(err, CV_ENOMEM, "out of memory");
     }
     api->loop = loop, api->sched = sched, api->ro = ro, api->log = log;
+    api->waiting_end = &api->waiting;
     *out = api;
     return 0;
 }
 
+int cv_api_open_readers(cv_api_t *api, const char *db_path, int n, char *err) {
+    if (api->readers) return cv_errf(err, CV_EINVAL, "the API's readers are already open");
+    int rc = cv_read_pool_create(&api->readers, db_path, n, err);
+    if (rc == 0) api->max_active = n;
+    return rc;
+}
+
 void cv_api_destroy(cv_api_t *api) {
     if (!api) return;
+    cv_read_pool_destroy(api->readers);
     free(api->token);
     free(api);
 }
 
 int cv_api_idle(const cv_api_t *api) {
-    return api->evals == NULL && api->model_reads == 0 && api->submissions == NULL;
+    return api->evals == NULL && api->model_reads == 0 && api->submissions == NULL &&
+           api->reads == 0;
 }
 
 void cv_api_stop(cv_api_t *api) {
@@ -182,19 +238,488 @@ static void add_rounds_planned(cJSON *job) {
     cv_job_spec_finish(&spec);
 }
 
-static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
-    char err[CV_ERRLEN];
+/* ---- reads on the thread pool ---------------------------------------------------------- */
+
+/* Frees a read and what it owns. */
+static void read_free(read_op_t *op) {
+    free(op->views);
+    free(op);
+}
+
+static void after_read(uv_work_t *work, int status);
+
+/* Thread pool: borrows a store, runs the route's query and renders the answer as text, so that
+ * the loop only copies bytes out. */
+static void read_work(uv_work_t *work) {
+    read_op_t *op = work->data;
+    cJSON *reply = NULL;
+    cv_store_t *store = cv_read_pool_acquire(op->api->readers);
+    op->status = op->run(op, store, &reply, op->err);
+    cv_read_pool_release(op->api->readers, store);
+    if (!reply) {
+        reply = cJSON_CreateObject();
+        if (reply && !cJSON_AddStringToObject(reply, "error", op->err)) {
+            cJSON_Delete(reply);
+            reply = NULL;
+        }
+    }
+    op->text = reply ? cJSON_PrintUnformatted(reply) : NULL;
+    cJSON_Delete(reply);
+}
+
+/* Queues waiting reads on the thread pool while fewer than max_active run there. At most one
+ * per reader connection runs at once, so that reads neither hold thread-pool threads waiting
+ * for a connection nor take every core from the loop; the others wait here, in order. */
+static void read_next(cv_api_t *api) {
+    while (api->active < api->max_active && api->waiting) {
+        read_op_t *op = api->waiting;
+        api->waiting = op->next;
+        if (!api->waiting) api->waiting_end = &api->waiting;
+        api->active++;
+        if (uv_queue_work(api->loop, &op->work, read_work, after_read) == 0) continue;
+        api->active--;
+        api->reads--;
+        cv_http_response_t res = {0};
+        cv_http_json_error(&res, 500, "cannot queue the query");
+        cv_http_deferred_finish(op->deferred, &res);
+        read_free(op);
+    }
+}
+
+/* Loop: starts the next waiting read, then gives this one's deferred answer. */
+static void after_read(uv_work_t *work, int status) {
+    read_op_t *op = work->data;
+    cv_api_t *api = op->api;
+    api->active--;
+    api->reads--;
+    read_next(api);
+    if (op->deferred) {
+        cv_http_response_t res = {0};
+        if (status)
+            cv_http_json_error(&res, 503, "the query was cancelled");
+        else if (!op->text)
+            cv_http_json_error(&res, 500, "out of memory");
+        else
+            cv_http_respond_text(&res, op->status, "application/json", op->text, strlen(op->text));
+        cv_http_deferred_finish(op->deferred, &res);
+    }
+    cJSON_free(op->text);
+    read_free(op);
+}
+
+/* Runs op (taken over) on the thread pool, now or when its turn comes, and answers res from its
+ * result later. */
+static void start_read(cv_api_t *api, read_op_t *op, cv_http_response_t *res) {
+    op->api = api;
+    op->work.data = op;
+    if (!api->readers) {
+        read_free(op);
+        REPLY(cv_http_json_error(res, 500, "the API has no store readers"));
+    }
+    if (api->active < api->max_active && !api->waiting) {
+        if (uv_queue_work(api->loop, &op->work, read_work, after_read)) {
+            read_free(op);
+            REPLY(cv_http_json_error(res, 500, "cannot queue the query"));
+        }
+        api->active++;
+        api->reads++;
+        /* Queued first: when the promise cannot be made, the answer is given now and the
+         * query's result is dropped by after_read. */
+        op->deferred = cv_http_defer(res);
+        if (!op->deferred) cv_http_json_error(res, 500, "out of memory");
+        return;
+    }
+    op->deferred = cv_http_defer(res);
+    if (!op->deferred) {
+        read_free(op);
+        REPLY(cv_http_json_error(res, 500, "out of memory"));
+    }
+    api->reads++;
+    *api->waiting_end = op;
+    api->waiting_end = &op->next;
+}
+
+/* A new read of route `run`, or NULL (then res holds a 500). */
+static read_op_t *read_new(read_fn_t run, cv_http_response_t *res) {
+    read_op_t *op = calloc(1, sizeof *op);
+    if (!op)
+        cv_http_json_error(res, 500, "out of memory");
+    else
+        op->run = run;
+    return op;
+}
+
+/* Reads limit and the cursor (`after` or its synonym `cursor`) of a list request. Returns 0, or
+ * -1 with a 400 in res. */
+static int page_parse(const char *query, page_t *page, cv_http_response_t *res) {
+    char num[32], other[CURSOR_MAX];
+    page->limit = PAGE_DEFAULT;
+    if (query_get(query, "limit", num, sizeof num)) {
+        char *end = NULL;
+        long long v = strtoll(num, &end, 10);
+        if (!num[0] || *end || v < 1 || v > PAGE_MAX) {
+            cv_http_json_error(res, 400, "limit: must be an integer in [1, %d], got \"%s\"",
+                               PAGE_MAX, num);
+            return -1;
+        }
+        page->limit = v;
+    }
+    if (query_get(query, "offset", num, sizeof num)) {
+        cv_http_json_error(res, 400,
+                           "offset: not supported; pass after=<next_cursor> of the "
+                           "previous page");
+        return -1;
+    }
+    int a = query_get(query, "after", page->cursor, sizeof page->cursor);
+    int c = query_get(query, "cursor", other, sizeof other);
+    if (a && c && strcmp(page->cursor, other)) {
+        cv_http_json_error(res, 400, "after and cursor: give one cursor, not two different ones");
+        return -1;
+    }
+    if (c && !a) memcpy(page->cursor, other, sizeof other);
+    page->has_cursor = a || c;
+    if (page->has_cursor && !page->cursor[0]) {
+        cv_http_json_error(res, 400,
+                           "after: must be the next_cursor of the previous page, got "
+                           "an empty one");
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses a cursor holding one decimal integer >= 0. */
+static int cursor_int(const char *cursor, int64_t *out) {
+    const char *rest = NULL;
+    int64_t v = parse_id(cursor, &rest);
+    if (v < 0 || *rest) return -1;
+    *out = v;
+    return 0;
+}
+
+/* The 400 answer to a cursor this list did not give out. */
+static int bad_cursor(const read_op_t *op, char *err) {
+    cv_errf(err, CV_EINVAL,
+            "after: \"%.64s\" is not a cursor of this list (pass the "
+            "next_cursor of the previous page as it is)",
+            op->page.cursor);
+    return 400;
+}
+
+/* rows was fetched with limit + 1: drops the extra row and returns the last kept one, the key
+ * of the next page, or NULL at the end of the list. */
+static const cJSON *page_trim(cJSON *rows, int64_t limit) {
+    if (cJSON_GetArraySize(rows) <= limit) return NULL;
+    cJSON_DeleteItemFromArray(rows, (int)limit);
+    return cJSON_GetArrayItem(rows, (int)limit - 1);
+}
+
+/* {key: rows, "next_cursor": cursor or null}, rows taken over. NULL when out of memory. */
+static cJSON *page_reply(const char *key, cJSON *rows, const char *cursor, char *err) {
+    cJSON *o = wrap(key, rows);
+    if (o && !(cursor ? cJSON_AddStringToObject(o, "next_cursor", cursor)
+                      : cJSON_AddNullToObject(o, "next_cursor"))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    if (!o) cv_errf(err, CV_ENOMEM, "out of memory");
+    return o;
+}
+
+/* The status of a failed store query (404 for an unknown job or trial). */
+static int read_error(int rc, const char *what, char *err) {
+    if (rc == CV_STORE_NOT_FOUND) {
+        cv_errf(err, CV_EINVAL, "%s not found", what);
+        return 404;
+    }
+    return 500;
+}
+
+/* The number field of a row, as the integer it holds. */
+static int64_t row_int(const cJSON *row, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+static int read_jobs(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
+    int64_t after = 0;
+    char cursor[32];
+    if (op->page.has_cursor && cursor_int(op->page.cursor, &after)) return bad_cursor(op, err);
+    cJSON *jobs = NULL;
+    int rc = cv_store_jobs_list(store, after, op->page.limit + 1, &jobs, err);
+    if (rc) return read_error(rc, "jobs", err);
+    const cJSON *last = page_trim(jobs, op->page.limit);
+    if (last) snprintf(cursor, sizeof cursor, "%lld", (long long)row_int(last, "id"));
+    rounds_to_user(jobs);
+    *reply = page_reply("jobs", jobs, last ? cursor : NULL, err);
+    return *reply ? 200 : 500;
+}
+
+static int read_job(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
     cJSON *job = NULL;
-    int rc = cv_store_job_get(api->ro, id, &job, err);
-    if (rc) REPLY(store_error(res, rc, "job", err));
+    int rc = cv_store_job_get(store, op->id, &job, err);
+    if (rc) return read_error(rc, "job", err);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job, "spec");
     const cJSON *budget = cJSON_GetObjectItemCaseSensitive(spec, "budget");
     const cJSON *max = cJSON_GetObjectItemCaseSensitive(budget, "max_trials");
-    cJSON_AddNumberToObject(job, "max_trials", cJSON_IsNumber(max) ? max->valuedouble : 0);
-    cJSON_AddNumberToObject(job, "running", cv_sched_running(api->sched, id));
+    if (!cJSON_AddNumberToObject(job, "max_trials", cJSON_IsNumber(max) ? max->valuedouble : 0) ||
+        !cJSON_AddNumberToObject(job, "running", (double)op->running)) {
+        cJSON_Delete(job);
+        cv_errf(err, CV_ENOMEM, "out of memory");
+        return 500;
+    }
     add_rounds_planned(job);
     job_rounds_to_user(job);
-    cv_http_respond_json(res, 200, job);
+    *reply = job;
+    return 200;
+}
+
+/* The value of a lowercase hex digit, or -1. */
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A ranked page's cursor: the ranking key of its last row (cv_store_rank_key_t), the two
+ * measures as the 64 bits of their doubles in hex so that the next page resumes exactly after
+ * this row: "<value>.<second>.<n_params or x when unknown>.<number>". */
+static void rank_cursor(const cJSON *row, const char *key, const char *other, char *out,
+                        size_t cap) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, key);
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(row, other);
+    const cJSON *np = cJSON_GetObjectItemCaseSensitive(row, "n_params");
+    double value = v->valuedouble, second = cJSON_IsNumber(w) ? w->valuedouble : INFINITY;
+    char size[24] = "x"; /* x: no size known, which ranks last */
+    if (cJSON_IsNumber(np)) snprintf(size, sizeof size, "%lld", (long long)np->valuedouble);
+    uint64_t a, b;
+    memcpy(&a, &value, sizeof a);
+    memcpy(&b, &second, sizeof b);
+    snprintf(out, cap, "%016llx.%016llx.%s.%lld", (unsigned long long)a, (unsigned long long)b,
+             size, (long long)row_int(row, "number"));
+}
+
+/* Reads 16 hex digits followed by '.' at *p into a double; advances *p. Returns 0 or -1. */
+static int hex_double(const char **p, double *out) {
+    uint64_t bits = 0;
+    for (int i = 0; i < 16; i++) {
+        int d = hex_digit((*p)[i]);
+        if (d < 0) return -1;
+        bits = bits << 4 | (uint64_t)d;
+    }
+    if ((*p)[16] != '.') return -1;
+    memcpy(out, &bits, sizeof *out);
+    *p += 17;
+    return 0;
+}
+
+static int rank_cursor_parse(const char *cursor, cv_store_rank_key_t *key) {
+    const char *p = cursor, *dot;
+    if (hex_double(&p, &key->value) || hex_double(&p, &key->second)) return -1;
+    if (!(dot = strchr(p, '.')) || dot - p > 20) return -1;
+    char np[24];
+    memcpy(np, p, (size_t)(dot - p));
+    np[dot - p] = '\0';
+    if (!strcmp(np, "x")) key->n_params = INT64_MAX;
+    else if (cursor_int(np, &key->n_params)) return -1;
+    if (cursor_int(dot + 1, &key->number)) return -1;
+    return isfinite(key->value) && !isnan(key->second) ? 0 : -1;
+}
+
+static int read_trials(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
+    char cursor[64];
+    cJSON *trials = NULL;
+    int rc;
+    if (op->best) {
+        cv_store_rank_key_t after;
+        cv_store_objective_t objective = CV_STORE_OBJ_DEV_ERROR;
+        if (op->page.has_cursor && rank_cursor_parse(op->page.cursor, &after))
+            return bad_cursor(op, err);
+        rc = cv_store_trials_ranked(store, op->id, op->page.has_cursor ? &after : NULL,
+                                    op->page.limit + 1, &objective, &trials, err);
+        if (rc) return read_error(rc, "job", err);
+        const cJSON *last = page_trim(trials, op->page.limit);
+        int by_cost = objective == CV_STORE_OBJ_DEV_COST;
+        const char *key = by_cost ? "dev_cost" : "dev_error";
+        const cJSON *v = last ? cJSON_GetObjectItemCaseSensitive(last, key) : NULL;
+        if (cJSON_IsNumber(v))
+            rank_cursor(last, key, by_cost ? "dev_error" : "dev_cost", cursor, sizeof cursor);
+        rounds_to_user(trials);
+        *reply = page_reply("trials", trials, cJSON_IsNumber(v) ? cursor : NULL, err);
+        return *reply ? 200 : 500;
+    }
+    int64_t after = -1;
+    if (op->page.has_cursor && cursor_int(op->page.cursor, &after)) return bad_cursor(op, err);
+    rc = cv_store_trials_list(store, op->id, after, op->page.limit + 1, &trials, err);
+    if (rc) return read_error(rc, "job", err);
+    const cJSON *last = page_trim(trials, op->page.limit);
+    if (last) snprintf(cursor, sizeof cursor, "%lld", (long long)row_int(last, "number"));
+    rounds_to_user(trials);
+    *reply = page_reply("trials", trials, last ? cursor : NULL, err);
+    return *reply ? 200 : 500;
+}
+
+static int read_trial(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
+    int rc = cv_store_trial_get(store, op->id, reply, err);
+    if (rc) return read_error(rc, "trial", err);
+    round_to_user(*reply);
+    return 200;
+}
+
+/* The live view of worker id among views[0..n): the connection running a trial, else the one
+ * heard from last. NULL when the worker is not connected. */
+static const cv_sched_worker_view_t *live_worker(const cv_sched_worker_view_t *views, size_t n,
+                                                 const char *id) {
+    const cv_sched_worker_view_t *found = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(views[i].id, id)) continue;
+        if (!found || (views[i].trial_id && !found->trial_id) ||
+            (!views[i].trial_id == !found->trial_id && views[i].last_seen > found->last_seen))
+            found = &views[i];
+    }
+    return found;
+}
+
+/* Adds what the scheduler knows of a stored worker row: connected, state (idle, running,
+ * quarantined or disconnected), trial_id and job_id (null when idle), and last_seen from its
+ * last message when it is connected. Returns 0 or CV_ENOMEM. */
+static int add_live_fields(cJSON *row, const cv_sched_worker_view_t *live) {
+    const char *state = "disconnected";
+    const cJSON *flag = cJSON_GetObjectItemCaseSensitive(row, "quarantined");
+    int quarantined = cJSON_IsNumber(flag) && flag->valueint != 0;
+    if (live && live->trial_id) state = "running";
+    else if (live && (live->quarantined || quarantined)) state = "quarantined";
+    else if (live) state = "idle";
+    cJSON *trial = live && live->trial_id ? cJSON_CreateNumber((double)live->trial_id)
+                                          : cJSON_CreateNull();
+    cJSON *job = live && live->job_id ? cJSON_CreateNumber((double)live->job_id)
+                                      : cJSON_CreateNull();
+    int ok = trial && job && cJSON_AddItemToObject(row, "trial_id", trial);
+    if (!ok) cJSON_Delete(trial);
+    ok = ok && cJSON_AddItemToObject(row, "job_id", job);
+    if (!ok) cJSON_Delete(job);
+    ok = ok && cJSON_AddBoolToObject(row, "connected", live != NULL) &&
+         cJSON_AddStringToObject(row, "state", state);
+    if (ok && live) {
+        cJSON *seen = cJSON_GetObjectItemCaseSensitive(row, "last_seen");
+        if (cJSON_IsNumber(seen) && live->last_seen > seen->valuedouble)
+            cJSON_SetNumberValue(seen, live->last_seen);
+    }
+    return ok ? 0 : CV_ENOMEM;
+}
+
+/* Worker ids are hex-encoded in cursors, so that a cursor is one word in a query string. */
+static int read_workers(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
+    char after[CURSOR_MAX / 2], cursor[CURSOR_MAX];
+    size_t n = strlen(op->page.cursor);
+    if (op->page.has_cursor) {
+        if (n % 2 || n / 2 >= sizeof after) return bad_cursor(op, err);
+        for (size_t i = 0; i < n / 2; i++) {
+            int hi = hex_digit(op->page.cursor[2 * i]), lo = hex_digit(op->page.cursor[2 * i + 1]);
+            if (hi < 0 || lo < 0 || (hi | lo) == 0) return bad_cursor(op, err);
+            after[i] = (char)(hi << 4 | lo);
+        }
+        after[n / 2] = '\0';
+    }
+    cJSON *workers = NULL;
+    int rc = cv_store_workers_list(store, op->page.has_cursor ? after : NULL, op->page.limit + 1,
+                                   &workers, err);
+    if (rc) return read_error(rc, "workers", err);
+    const cJSON *last = page_trim(workers, op->page.limit);
+    const char *id =
+        last ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(last, "id")) : NULL;
+    if (id) {
+        size_t len = strlen(id);
+        if (2 * len >= sizeof cursor) len = sizeof cursor / 2 - 1;
+        for (size_t i = 0; i < len; i++)
+            snprintf(cursor + 2 * i, 3, "%02x", (unsigned char)id[i]);
+        cursor[2 * len] = '\0';
+    }
+    const cJSON *row;
+    cJSON_ArrayForEach(row, workers) {
+        const char *wid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "id"));
+        if (add_live_fields((cJSON *)row, wid ? live_worker(op->views, op->n_views, wid) : NULL)) {
+            cJSON_Delete(workers);
+            cv_errf(err, CV_ENOMEM, "out of memory");
+            return 500;
+        }
+    }
+    *reply = page_reply("workers", workers, id ? cursor : NULL, err);
+    return *reply ? 200 : 500;
+}
+
+/* ---- GET routes ------------------------------------------------------------------------- */
+
+static void get_jobs(cv_api_t *api, const char *query, cv_http_response_t *res) {
+    read_op_t *op = read_new(read_jobs, res);
+    if (!op) return;
+    if (page_parse(query, &op->page, res)) {
+        read_free(op);
+        return;
+    }
+    start_read(api, op, res);
+}
+
+static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+    read_op_t *op = read_new(read_job, res);
+    if (!op) return;
+    op->id = id;
+    op->running = cv_sched_running(api->sched, id);
+    start_read(api, op, res);
+}
+
+static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_response_t *res) {
+    char order[16] = "number";
+    query_get(query, "order", order, sizeof order);
+    if (strcmp(order, "best") && strcmp(order, "number"))
+        REPLY(cv_http_json_error(res, 400, "order: must be \"best\" or \"number\", got \"%s\"",
+                                 order));
+    read_op_t *op = read_new(read_trials, res);
+    if (!op) return;
+    op->id = id;
+    op->best = !strcmp(order, "best");
+    if (page_parse(query, &op->page, res)) {
+        read_free(op);
+        return;
+    }
+    start_read(api, op, res);
+}
+
+static void get_trial(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+    read_op_t *op = read_new(read_trial, res);
+    if (!op) return;
+    op->id = id;
+    start_read(api, op, res);
+}
+
+/* Copies the scheduler's view of its connected workers into op (ids included), for the read to
+ * merge on the thread pool. Returns 0 or CV_ENOMEM. */
+static int copy_worker_views(const cv_api_t *api, read_op_t *op) {
+    size_t n = cv_sched_workers_view(api->sched, NULL, 0);
+    if (!n) return 0;
+    cv_sched_worker_view_t *views = malloc(n * (sizeof *views + CV_MSG_WORKER_ID_MAX + 1));
+    if (!views) return CV_ENOMEM;
+    n = cv_sched_workers_view(api->sched, views, n);
+    char *ids = (char *)(views + n);
+    for (size_t i = 0; i < n; i++) {
+        char *id = ids + i * (CV_MSG_WORKER_ID_MAX + 1);
+        snprintf(id, CV_MSG_WORKER_ID_MAX + 1, "%s", views[i].id);
+        views[i].id = id;
+    }
+    op->views = views;
+    op->n_views = n;
+    return 0;
+}
+
+static void get_workers(cv_api_t *api, const char *query, cv_http_response_t *res) {
+    read_op_t *op = read_new(read_workers, res);
+    if (!op) return;
+    if (copy_worker_views(api, op)) {
+        read_free(op);
+        REPLY(cv_http_json_error(res, 500, "out of memory"));
+    }
+    if (page_parse(query, &op->page, res)) {
+        read_free(op);
+        return;
+    }
+    start_read(api, op, res);
 }
 
 /* Stores a job whose datasets passed their check and answers 201 with it (or the error). */
@@ -304,27 +829,6 @@ static void release_worker(cv_api_t *api, const char *worker_id, cv_http_respons
         o = NULL;
     }
     cv_http_respond_json(res, 200, o);
-}
-
-static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_response_t *res) {
-    char err[CV_ERRLEN], order[16] = "number", num[24];
-    int64_t limit = 0, offset = 0;
-    query_get(query, "order", order, sizeof order);
-    if (query_get(query, "limit", num, sizeof num)) limit = atoll(num);
-    if (query_get(query, "offset", num, sizeof num)) offset = atoll(num);
-    if (limit < 0 || offset < 0) REPLY(cv_http_json_error(res, 400, "limit and offset must be >= 0"));
-    cJSON *trials = NULL;
-    int rc;
-    if (!strcmp(order, "best"))
-        rc = cv_store_trials_top(api->ro, id, CV_STORE_OBJ_JOB, limit ? limit : 10, &trials, err);
-    else if (!strcmp(order, "number"))
-        rc = cv_store_trials_list(api->ro, id, offset, limit, &trials, err);
-    else
-        REPLY(cv_http_json_error(res, 400, "order: must be \"best\" or \"number\", got \"%s\"",
-                                  order));
-    if (rc) REPLY(store_error(res, rc, "job", err));
-    rounds_to_user(trials);
-    cv_http_respond_json(res, 200, wrap("trials", trials));
 }
 
 static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
@@ -594,81 +1098,12 @@ static void get_trial_model(cv_api_t *api, int64_t id, cv_http_response_t *res) 
 
 /* ---- workers ---------------------------------------------------------------------------- */
 
-/* The live view of worker id among views[0..n): the connection running a trial, else the one
- * heard from last. NULL when the worker is not connected. */
-static const cv_sched_worker_view_t *live_worker(const cv_sched_worker_view_t *views, size_t n,
-                                                 const char *id) {
-    const cv_sched_worker_view_t *found = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(views[i].id, id)) continue;
-        if (!found || (views[i].trial_id && !found->trial_id) ||
-            (!views[i].trial_id == !found->trial_id && views[i].last_seen > found->last_seen))
-            found = &views[i];
-    }
-    return found;
-}
-
-/* Adds what the scheduler knows of a stored worker row: connected, state (idle, running,
- * quarantined or disconnected), trial_id and job_id (null when idle), and last_seen from its
- * last message when it is connected. Returns 0 or CV_ENOMEM. */
-static int add_live_fields(cJSON *row, const cv_sched_worker_view_t *live) {
-    const char *state = "disconnected";
-    const cJSON *flag = cJSON_GetObjectItemCaseSensitive(row, "quarantined");
-    int quarantined = cJSON_IsNumber(flag) && flag->valueint != 0;
-    if (live && live->trial_id) state = "running";
-    else if (live && (live->quarantined || quarantined)) state = "quarantined";
-    else if (live) state = "idle";
-    cJSON *trial = live && live->trial_id ? cJSON_CreateNumber((double)live->trial_id)
-                                          : cJSON_CreateNull();
-    cJSON *job = live && live->job_id ? cJSON_CreateNumber((double)live->job_id)
-                                      : cJSON_CreateNull();
-    int ok = trial && job && cJSON_AddItemToObject(row, "trial_id", trial);
-    if (!ok) cJSON_Delete(trial);
-    ok = ok && cJSON_AddItemToObject(row, "job_id", job);
-    if (!ok) cJSON_Delete(job);
-    ok = ok && cJSON_AddBoolToObject(row, "connected", live != NULL) &&
-         cJSON_AddStringToObject(row, "state", state);
-    if (ok && live) {
-        cJSON *seen = cJSON_GetObjectItemCaseSensitive(row, "last_seen");
-        if (cJSON_IsNumber(seen) && live->last_seen > seen->valuedouble)
-            cJSON_SetNumberValue(seen, live->last_seen);
-    }
-    return ok ? 0 : CV_ENOMEM;
-}
-
-/* GET /v1/workers: every worker the store has seen, with what the scheduler says each connected
- * one is doing now. */
-static void get_workers(cv_api_t *api, cv_http_response_t *res) {
-    char err[CV_ERRLEN];
-    cJSON *rows = NULL, *row;
-    int rc = cv_store_workers_list(api->ro, &rows, err);
-    if (rc) REPLY(store_error(res, rc, "workers", err));
-    size_t n = cv_sched_workers_view(api->sched, NULL, 0);
-    cv_sched_worker_view_t *views = n ? calloc(n, sizeof *views) : NULL;
-    if (n && !views) {
-        cJSON_Delete(rows);
-        REPLY(cv_http_json_error(res, 500, "out of memory"));
-    }
-    n = cv_sched_workers_view(api->sched, views, n);
-    cJSON_ArrayForEach(row, rows) {
-        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "id"));
-        if (add_live_fields(row, id ? live_worker(views, n, id) : NULL)) {
-            free(views);
-            cJSON_Delete(rows);
-            REPLY(cv_http_json_error(res, 500, "out of memory"));
-        }
-    }
-    free(views);
-    cv_http_respond_json(res, 200, wrap("workers", rows));
-}
-
 /* ---- routing ---------------------------------------------------------------------------- */
 
 void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_response_t *res) {
     cv_api_t *api = userdata;
     const char *m = req->method, *p = req->path, *rest;
     int get = !strcmp(m, "GET"), post = !strcmp(m, "POST");
-    char err[CV_ERRLEN];
     if (!strcmp(p, "/v1/health")) {
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
         cJSON *o = cJSON_CreateObject();
@@ -683,11 +1118,7 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     if (!strcmp(p, "/v1/jobs")) {
         if (post) REPLY(post_job(api, req, res));
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET or POST on %s", p));
-        cJSON *jobs = NULL;
-        int rc = cv_store_jobs_list(api->ro, &jobs, err);
-        if (rc) REPLY(store_error(res, rc, "jobs", err));
-        rounds_to_user(jobs);
-        REPLY(cv_http_respond_json(res, 200, wrap("jobs", jobs)));
+        REPLY(get_jobs(api, req->query, res));
     }
     if (!strcmp(p, "/v1/stats")) {
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
@@ -705,7 +1136,7 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     }
     if (!strcmp(p, "/v1/workers")) {
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        REPLY(get_workers(api, res));
+        REPLY(get_workers(api, req->query, res));
     }
     if (!strncmp(p, "/v1/workers/", 12)) {
         const char *id = p + 12, *end = strchr(id, '/');
@@ -726,11 +1157,7 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
         }
         if (id < 0 || *rest) REPLY(cv_http_json_error(res, 404, "no route %s", p));
         if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        cJSON *t = NULL;
-        int rc = cv_store_trial_get(api->ro, id, &t, err);
-        if (rc) REPLY(store_error(res, rc, "trial", err));
-        round_to_user(t);
-        REPLY(cv_http_respond_json(res, 200, t));
+        REPLY(get_trial(api, id, res));
     }
     if (!strncmp(p, "/v1/jobs/", 9)) {
         int64_t id = parse_id(p + 9, &rest);

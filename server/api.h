@@ -1,5 +1,6 @@
 /* The HTTP API of the coordinator (schemas/api.md): routes requests to the scheduler (writes)
- * and to a read-only store (queries), and runs test-set evaluations on the libuv thread pool. */
+ * and to read-only stores (queries), and runs store queries and test-set evaluations on the libuv
+ * thread pool. */
 #ifndef CV_API_H
 #define CV_API_H
 
@@ -16,10 +17,14 @@ typedef struct cv_api cv_api_t;
  * route but /v1/health. The caller owns the result (cv_api_destroy). */
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
                   const char *token, const cv_log_t *log, char *err);
+/* Opens n (1..CV_READ_POOL_MAX) read-only connections to the database at db_path for the GET
+ * routes, which run their queries on the libuv thread pool: at most n at once, one per
+ * connection; later ones wait their turn in arrival order. Call once, before serving. */
+int cv_api_open_readers(cv_api_t *api, const char *db_path, int n, char *err);
 /* Frees the API. Evaluations still running finish on the thread pool first (the loop must run
  * until cv_api_idle is true before destroying). Accepts NULL. */
 void cv_api_destroy(cv_api_t *api);
-/* 1 when no evaluation and no dataset check of a submission is in flight. */
+/* 1 when no evaluation, no dataset check of a submission and no query is in flight. */
 int cv_api_idle(const cv_api_t *api);
 /* The coordinator is stopping: submissions whose datasets are being checked stop and are
  * answered 503, and new ones are refused (503). */

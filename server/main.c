@@ -39,6 +39,9 @@
 #include "server/worker_server.h"
 
 #define MAX_LOCAL_WORKERS 256
+/* Read-only connections of the API: store queries run at once on the thread pool (half of
+ * libuv's four threads, so that evaluations still find threads and the loop a core). */
+#define API_READERS 2
 
 typedef struct {
     char listen_host[64];
@@ -729,6 +732,7 @@ int main(int argc, char **argv) {
                                 &d.log, err) ||
         cv_sched_create(&d.sched, &sc, cv_clock_wall(), err) ||
         cv_api_create(&d.api, d.loop, d.sched, d.ro, d.token, &d.log, err) ||
+        cv_api_open_readers(d.api, d.opt.db, API_READERS, err) ||
         cv_http_server_create(&d.http, d.loop, d.opt.listen_host, d.opt.listen_port, &d.opt.http,
                               cv_api_on_request, d.api, err) ||
         cv_http_server_start(d.http, err)) {

@@ -161,8 +161,17 @@ _Static_assert(CV_STORE_APPLICATION_ID == 1128355410, "application_id in migrati
 /* The order of "best": the objective, then the other dev-set measure (many trials tie on the
  * dev error of a small dev set, and the lower dev cost is the more confident model), then the
  * smaller network (n_params; unknown sizes last), then the earlier trial. */
-#define RANK_BY_DEV_ERROR "dev_error, dev_cost, n_params NULLS LAST, number"
-#define RANK_BY_DEV_COST  "dev_cost, dev_error, n_params NULLS LAST, number"
+/* The ranking of completed trials: the objective, then the other dev measure, then the smaller
+ * network, then the earlier trial. A missing second measure or size ranks last (ifnull to the
+ * largest value), so that the whole key compares as one row value for keyset pages. */
+#define RANK_KEY_DEV_ERROR                                                                        \
+    "(dev_error, ifnull(dev_cost, 9e999), ifnull(n_params, 9223372036854775807), number)"
+#define RANK_KEY_DEV_COST                                                                         \
+    "(dev_cost, ifnull(dev_error, 9e999), ifnull(n_params, 9223372036854775807), number)"
+#define RANK_BY_DEV_ERROR                                                                         \
+    "dev_error, ifnull(dev_cost, 9e999), ifnull(n_params, 9223372036854775807), number"
+#define RANK_BY_DEV_COST                                                                          \
+    "dev_cost, ifnull(dev_error, 9e999), ifnull(n_params, 9223372036854775807), number"
 
 enum {
     ST_BEGIN,
@@ -202,6 +211,8 @@ enum {
     ST_TRIALS_LIST,
     ST_TOP_DEV_ERROR,
     ST_TOP_DEV_COST,
+    ST_RANKED_DEV_ERROR,
+    ST_RANKED_DEV_COST,
     ST_TRIAL_GET,
     ST_CURVE_GET,
     ST_WORKERS_LIST,
@@ -292,27 +303,37 @@ static const char *const k_sql[ST_COUNT] = {
                               "WHERE id = ?1",
     [ST_WORKER_LAST_SEEN] = "UPDATE workers SET last_seen = max(last_seen, ?2) WHERE id = ?1",
     [ST_JOBS_LIST] = "SELECT id, name, objective, status, round, created_at, finished_at, error "
-                     "FROM jobs ORDER BY id",
+                     "FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2",
     [ST_JOB_GET] = "SELECT id, name, objective, spec, status, round, region, created_at, "
                    "finished_at, error, test_result FROM jobs WHERE id = ?1",
     [ST_JOB_COUNTS] = "SELECT status, count(*) FROM trials WHERE job_id = ?1 GROUP BY status",
     [ST_ROUNDS] = "SELECT round, size, region, created_at FROM rounds WHERE job_id = ?1 "
                   "ORDER BY round",
-    [ST_TRIALS_LIST] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 ORDER BY number "
-                       "LIMIT ?2 OFFSET ?3",
+    [ST_TRIALS_LIST] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 AND number > ?2 "
+                       "ORDER BY number LIMIT ?3",
     [ST_TOP_DEV_ERROR] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 "
                          "AND status = 'completed' AND dev_error IS NOT NULL "
                          "ORDER BY " RANK_BY_DEV_ERROR " LIMIT ?2",
     [ST_TOP_DEV_COST] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 "
                         "AND status = 'completed' AND dev_cost IS NOT NULL "
                         "ORDER BY " RANK_BY_DEV_COST " LIMIT ?2",
+    /* The ranking resumed after the key (?2, ?3, ?4, ?5) of the last row of the previous page. */
+    [ST_RANKED_DEV_ERROR] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 "
+                            "AND status = 'completed' AND dev_error IS NOT NULL "
+                            "AND " RANK_KEY_DEV_ERROR " > (?2, ?3, ?4, ?5) "
+                            "ORDER BY " RANK_BY_DEV_ERROR " LIMIT ?6",
+    [ST_RANKED_DEV_COST] = "SELECT " TRIAL_COLS " FROM trials WHERE job_id = ?1 "
+                           "AND status = 'completed' AND dev_cost IS NOT NULL "
+                           "AND " RANK_KEY_DEV_COST " > (?2, ?3, ?4, ?5) "
+                           "ORDER BY " RANK_BY_DEV_COST " LIMIT ?6",
     [ST_TRIAL_GET] = "SELECT " TRIAL_COLS ", config_key, spec FROM trials WHERE id = ?1",
     [ST_CURVE_GET] = "SELECT epoch, train_cost, train_cost_reg, dev_cost, train_error, "
                      "dev_error, learning_rate, seconds FROM curves WHERE trial_id = ?1 "
                      "ORDER BY epoch",
     [ST_WORKERS_LIST] = "SELECT id, version, threads, host, first_seen, last_seen, trials_done, "
                         "consecutive_failures, quarantined, quarantine_reason, "
-                        "quarantined_until FROM workers ORDER BY id",
+                        "quarantined_until FROM workers "
+                        "WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2",
     [ST_ATTEMPT_END] = ATTEMPT_END_SQL,
     [ST_ATTEMPT_STALE] = "UPDATE trial_attempts SET outcome = 'stale' "
                          "WHERE trial_id = ?1 AND lease = ?2 AND outcome = 'lost'",
@@ -1355,7 +1376,11 @@ static int query_array(cv_store_t *s, int id, cJSON **out, const char *what, cha
     return ret;
 }
 
-int cv_store_jobs_list(cv_store_t *store, cJSON **out, char *err) {
+int cv_store_jobs_list(cv_store_t *store, int64_t after_id, int64_t limit, cJSON **out, char *err) {
+    sqlite3_stmt *q = store->st[ST_JOBS_LIST];
+    *out = NULL;
+    if (sqlite3_bind_int64(q, 1, after_id) || sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1))
+        return bind_failed(store, ST_JOBS_LIST, err, "list jobs");
     return query_array(store, ST_JOBS_LIST, out, "list jobs", err);
 }
 
@@ -1455,15 +1480,15 @@ int cv_store_job_get(cv_store_t *store, int64_t job_id, cJSON **out, char *err) 
     return 0;
 }
 
-int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t offset, int64_t limit,
+int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t after_number, int64_t limit,
                          cJSON **out, char *err) {
     int objective = 0;
     *out = NULL;
     int ret = job_objective(store, job_id, &objective, err);
     if (ret != 0) return ret;
     sqlite3_stmt *q = store->st[ST_TRIALS_LIST];
-    if (sqlite3_bind_int64(q, 1, job_id) || sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1) ||
-        sqlite3_bind_int64(q, 3, offset > 0 ? offset : 0))
+    if (sqlite3_bind_int64(q, 1, job_id) || sqlite3_bind_int64(q, 2, after_number) ||
+        sqlite3_bind_int64(q, 3, limit > 0 ? limit : -1))
         return bind_failed(store, ST_TRIALS_LIST, err, "list trials");
     return query_array(store, ST_TRIALS_LIST, out, "list trials", err);
 }
@@ -1478,6 +1503,23 @@ int cv_store_trials_top(cv_store_t *store, int64_t job_id, cv_store_objective_t 
     if (ret != 0) return ret;
     return query_top(store, job_id, objective == CV_STORE_OBJ_JOB ? job_obj : (int)objective,
                      k > 0 ? k : 0, out, err);
+}
+
+int cv_store_trials_ranked(cv_store_t *store, int64_t job_id, const cv_store_rank_key_t *after,
+                           int64_t limit, cv_store_objective_t *objective, cJSON **out, char *err) {
+    int job_obj = 0;
+    *out = NULL;
+    int ret = job_objective(store, job_id, &job_obj, err);
+    if (ret != 0) return ret;
+    if (objective) *objective = (cv_store_objective_t)job_obj;
+    if (!after) return query_top(store, job_id, job_obj, limit > 0 ? limit : -1, out, err);
+    int id = job_obj == CV_STORE_OBJ_DEV_COST ? ST_RANKED_DEV_COST : ST_RANKED_DEV_ERROR;
+    sqlite3_stmt *q = store->st[id];
+    if (sqlite3_bind_int64(q, 1, job_id) || sqlite3_bind_double(q, 2, after->value) ||
+        sqlite3_bind_double(q, 3, after->second) || sqlite3_bind_int64(q, 4, after->n_params) ||
+        sqlite3_bind_int64(q, 5, after->number) || sqlite3_bind_int64(q, 6, limit > 0 ? limit : -1))
+        return bind_failed(store, id, err, "ranked trials");
+    return query_array(store, id, out, "ranked trials", err);
 }
 
 int cv_store_trial_get(cv_store_t *store, int64_t trial_id, cJSON **out, char *err) {
@@ -1532,7 +1574,12 @@ fail:
     return ret;
 }
 
-int cv_store_workers_list(cv_store_t *store, cJSON **out, char *err) {
+int cv_store_workers_list(cv_store_t *store, const char *after_id, int64_t limit, cJSON **out,
+                          char *err) {
+    sqlite3_stmt *q = store->st[ST_WORKERS_LIST];
+    *out = NULL;
+    if (bind_text(q, 1, after_id) || sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1))
+        return bind_failed(store, ST_WORKERS_LIST, err, "list workers");
     return query_array(store, ST_WORKERS_LIST, out, "list workers", err);
 }
 

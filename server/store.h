@@ -348,9 +348,14 @@ int cv_store_job_first_failure(cv_store_t *store, int64_t job_id, int64_t *trial
 
 /* ---- Queries for the HTTP API (cJSON trees the caller frees with cJSON_Delete) ------------ */
 
-/* All jobs, oldest first: [{id, name, objective, status, round, created_at, finished_at,
- * error}]. On success *out is a new array owned by the caller; on failure NULL. */
-int cv_store_jobs_list(cv_store_t *store, cJSON **out, char *err);
+/* Queries that list return one page: at most `limit` rows (limit <= 0: all) that come after a
+ * key, the key of the last row of the previous page (keyset pagination: each page is an index
+ * range scan, however deep into the list it starts). */
+
+/* Jobs with an id greater than after_id (0: from the first), oldest first: [{id, name,
+ * objective, status, round, created_at, finished_at, error}]. On success *out is a new array
+ * owned by the caller; on failure NULL. */
+int cv_store_jobs_list(cv_store_t *store, int64_t after_id, int64_t limit, cJSON **out, char *err);
 
 /* One job: its columns (spec, region and test_result as JSON values), "counts" (an object with
  * every trial status name mapped to a count), "rounds" ([{round, size, region, created_at}]),
@@ -360,13 +365,13 @@ int cv_store_jobs_list(cv_store_t *store, cJSON **out, char *err);
  * CV_STORE_NOT_FOUND for an unknown job. *out is caller-owned. */
 int cv_store_job_get(cv_store_t *store, int64_t job_id, cJSON **out, char *err);
 
-/* A job's trials in submission order (by number), skipping `offset` and returning at most
- * `limit` (limit <= 0: all). Each element: {id, job_id, number, round, status, attempts, params,
- * worker_id, queued_at, started_at, finished_at, dev_error, dev_cost, train_error, train_cost,
- * train_cost_reg, best_epoch, epochs_run, diagnosis, examples_per_second, error, model_path,
- * n_params}; absent values are null. CV_STORE_NOT_FOUND for an unknown job. *out is
+/* A job's trials with a number greater than after_number (-1: from the first) in submission
+ * order, at most `limit` of them (limit <= 0: all). Each element: {id, job_id, number, round,
+ * status, attempts, params, worker_id, queued_at, started_at, finished_at, dev_error, dev_cost,
+ * train_error, train_cost, train_cost_reg, best_epoch, epochs_run, diagnosis, examples_per_second,
+ * error, model_path, n_params}; absent values are null. CV_STORE_NOT_FOUND for an unknown job. *out is
  * caller-owned. */
-int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t offset, int64_t limit,
+int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t after_number, int64_t limit,
                          cJSON **out, char *err);
 
 /* The k best completed trials of a job by objective, smallest first. Ties on the objective go
@@ -376,16 +381,34 @@ int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t offset, int6
 int cv_store_trials_top(cv_store_t *store, int64_t job_id, cv_store_objective_t objective,
                         int64_t k, cJSON **out, char *err);
 
+/* Where a ranking by objective resumes: the whole ranking key of the last trial of the previous
+ * page (see cv_store_trials_top for the order). */
+typedef struct {
+    double value;     /* the trial's dev_error or dev_cost, whichever the job minimises */
+    double second;    /* the other of the two; INFINITY when the trial has none */
+    int64_t n_params; /* the network's size; INT64_MAX when unknown */
+    int64_t number;   /* the trial's number, which breaks the last ties */
+} cv_store_rank_key_t;
+
+/* A job's completed trials ranked by the job's objective as cv_store_trials_top ranks them,
+ * starting after the key `after` (NULL: from the best), at most `limit` of them (limit <= 0:
+ * all). The job's objective (DEV_ERROR or DEV_COST) goes into *objective when not NULL, so the
+ * caller knows which value keys the next page. CV_STORE_NOT_FOUND for an unknown job. *out is
+ * caller-owned. */
+int cv_store_trials_ranked(cv_store_t *store, int64_t job_id, const cv_store_rank_key_t *after,
+                           int64_t limit, cv_store_objective_t *objective, cJSON **out, char *err);
+
 /* One trial as in cv_store_trials_list plus config_key, spec, "curve" ([{epoch, train_cost,
  * train_cost_reg, dev_cost, train_error, dev_error, learning_rate, seconds}] by epoch) and
  * "attempts_history" ([{attempt, worker_id, started_at, ended_at, outcome, error}] by attempt).
  * CV_STORE_NOT_FOUND for an unknown trial. *out is caller-owned. */
 int cv_store_trial_get(cv_store_t *store, int64_t trial_id, cJSON **out, char *err);
 
-/* All workers by id: [{id, version, threads, host, first_seen, last_seen, trials_done,
- * consecutive_failures, quarantined, quarantine_reason, quarantined_until}]. *out is
- * caller-owned. */
-int cv_store_workers_list(cv_store_t *store, cJSON **out, char *err);
+/* Workers whose id sorts after after_id (NULL: from the first; borrowed), by id: [{id,
+ * version, threads, host, first_seen, last_seen, trials_done, consecutive_failures,
+ * quarantined, quarantine_reason, quarantined_until}]. *out is caller-owned. */
+int cv_store_workers_list(cv_store_t *store, const char *after_id, int64_t limit, cJSON **out,
+                          char *err);
 
 /* ---- Iterators for resuming after a restart --------------------------------------------- */
 /* The callback receives rows whose strings are borrowed until it returns. It returns 0 to go on;

@@ -161,6 +161,101 @@ START_TEST(brackets_inside_strings_do_not_nest) {
 }
 END_TEST
 
+/* Decodes text (len bytes: it may hold NUL) and expects CV_EFORMAT with exactly reason. */
+static void expect_text_refused(const char *text, size_t len, const char *reason) {
+    char err[CV_ERRLEN] = "";
+    cJSON *root = (cJSON *)1;
+    ck_assert_int_eq(cv_json_decode(text, len, &root, err), CV_EFORMAT);
+    ck_assert_ptr_null(root);
+    ck_assert_str_eq(err, reason);
+}
+
+START_TEST(invalid_utf8_is_refused_naming_the_field) {
+    /* The bad byte is byte 9 in each: {"name":"<9>...  */
+    static const char *const bad[] = {
+        "{\"name\":\"\xff\"}",             /* never in UTF-8 */
+        "{\"name\":\"\xf5\x80\x80\x80\"}", /* lead byte beyond F4 */
+        "{\"name\":\"\xc0\xaf\"}",         /* overlong '/' */
+        "{\"name\":\"\xe0\x80\xaf\"}",     /* overlong, three bytes */
+        "{\"name\":\"\xf0\x80\x80\xaf\"}", /* overlong, four bytes */
+        "{\"name\":\"\xed\xa0\x80\"}",     /* the surrogate U+D800 */
+        "{\"name\":\"\xf4\x90\x80\x80\"}", /* U+110000, beyond Unicode */
+        "{\"name\":\"\x80\"}",             /* a stray continuation byte */
+        "{\"name\":\"\xc3\"}",             /* a sequence cut by the quote */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_text_refused(bad[i], strlen(bad[i]),
+                            "name: invalid UTF-8 in a string at byte 9 (line 1, column 10)");
+}
+END_TEST
+
+START_TEST(the_path_of_a_bad_string_is_named) {
+    const char *text = "{\"spec\": {\"tags\": [\"ok\", \"a\xc3\x28\"]}}";
+    expect_text_refused(text, strlen(text),
+                        "spec.tags[1]: invalid UTF-8 in a string at byte 27 (line 1, column 28)");
+    text = "{\"a\": 1, \"b\xff\": 2}";
+    expect_text_refused(text, strlen(text),
+                        "invalid UTF-8 in a member name at byte 11 (line 1, column 12)");
+    text = "{\"a\": {\"\xff\": 2}}";
+    expect_text_refused(text, strlen(text),
+                        "a: invalid UTF-8 in a member name at byte 8 (line 1, column 9)");
+    text = "[\"\xfe\"]";
+    expect_text_refused(text, strlen(text),
+                        "[0]: invalid UTF-8 in a string at byte 2 (line 1, column 3)");
+}
+END_TEST
+
+START_TEST(nul_characters_are_refused) {
+    const char *text = "{\"name\": \"ab\\u0000cd\"}";
+    expect_text_refused(text, strlen(text),
+                        "name: \\u0000 (a NUL character) in a string at "
+                        "byte 12 (line 1, column 13)");
+    static const char raw[] = "{\"name\": \"ab\0cd\"}";
+    expect_text_refused(raw, sizeof raw - 1,
+                        "name: a NUL character in a string at byte 12 (line 1, column 13)");
+    text = "{\"x\": [1, {\"k\\u0000\": 1}]}";
+    expect_text_refused(text, strlen(text),
+                        "x[1]: \\u0000 (a NUL character) in a member name "
+                        "at byte 13 (line 1, column 14)");
+}
+END_TEST
+
+START_TEST(lone_surrogate_escapes_are_refused) {
+    const char *text = "{\"h\": \"\\ud800x\"}";
+    expect_text_refused(text, strlen(text),
+                        "h: a \\u escape of a lone surrogate in a string at "
+                        "byte 7 (line 1, column 8)");
+    text = "{\"h\": \"\\uDC00\"}";
+    expect_text_refused(text, strlen(text),
+                        "h: a \\u escape of a lone surrogate in a string at "
+                        "byte 7 (line 1, column 8)");
+}
+END_TEST
+
+START_TEST(valid_text_and_escapes_are_accepted) {
+    /* Two-, three- and four-byte characters at the edges of their ranges, an escaped pair, an
+     * escaped backslash before "u0000" (which is then plain text), and \u0001. */
+    const char *text = "{\"s\": \"\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80"
+                       "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\", \"e\": \"\\ud83d\\ude00\", "
+                       "\"b\": \"\\\\u0000\", \"c\": \"\\u0001\", \"\xc3\xa9\": [\"\\\"\"]}";
+    cJSON *root = parse_ok(text);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(root, "e")->valuestring, "\xf0\x9f\x98\x80");
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(root, "b")->valuestring, "\\u0000");
+    cJSON_Delete(root);
+}
+END_TEST
+
+START_TEST(utf8_checks_of_c_strings) {
+    ck_assert_uint_eq(cv_json_utf8_invalid_at("abc\xc3\xa9", 5), 5);
+    ck_assert_uint_eq(cv_json_utf8_invalid_at("ab\xc3", 3), 2);
+    ck_assert_uint_eq(cv_json_utf8_invalid_at("a\xed\xbf\xbf", 4), 1);
+    ck_assert_uint_eq(cv_json_utf8_invalid_at("a\0b", 3), 1);
+    ck_assert_uint_eq(cv_json_utf8_seq("\xf4\x8f\xbf\xbf", 4), 4);
+    ck_assert_uint_eq(cv_json_utf8_seq("\xf4\x8f\xbf", 3), 0);
+    ck_assert_uint_eq(cv_json_utf8_seq("\xc1\xbf", 2), 0);
+}
+END_TEST
+
 START_TEST(load_file_reads_json) {
     char path[CV_TEST_PATH];
     const char *text = "{\"epochs\": 3}\n";
@@ -434,6 +529,12 @@ static Suite *json_suite(void) {
     tcase_add_test(parse, deep_nesting_is_refused);
     tcase_add_test(parse, deep_nesting_is_refused_before_cjson_limit);
     tcase_add_test(parse, brackets_inside_strings_do_not_nest);
+    tcase_add_test(parse, invalid_utf8_is_refused_naming_the_field);
+    tcase_add_test(parse, the_path_of_a_bad_string_is_named);
+    tcase_add_test(parse, nul_characters_are_refused);
+    tcase_add_test(parse, lone_surrogate_escapes_are_refused);
+    tcase_add_test(parse, valid_text_and_escapes_are_accepted);
+    tcase_add_test(parse, utf8_checks_of_c_strings);
     suite_add_tcase(s, parse);
 
     TCase *file = tcase_create("file");

@@ -546,6 +546,32 @@ START_TEST(string_limits_count_characters_not_bytes) {
 }
 END_TEST
 
+START_TEST(hello_strings_must_be_utf8_without_nul) {
+    /* On the wire: the decoder names the field and the byte. */
+    expect_refused("{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"1\","
+                   "\"threads\":1,\"host\":\"h\xc0\xae\"}",
+                   CV_EFORMAT, "host: invalid UTF-8 in a string at byte 80", NULL);
+    expect_refused(
+        "{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"1\\u0000x\","
+        "\"threads\":1,\"host\":\"h\"}",
+        CV_EFORMAT, "version: \\u0000 (a NUL character) in a string at byte 57", NULL);
+    expect_refused(
+        "{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"\xed\xa0\x80\","
+        "\"threads\":1,\"host\":\"h\"}",
+        CV_EFORMAT, "version: invalid UTF-8", NULL);
+    /* A tree built in memory is checked by the validator itself. */
+    char err[CV_ERRLEN] = "";
+    cv_msg_t msg;
+    cJSON *hello = cJSON_Parse("{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\","
+                               "\"version\":\"1\",\"threads\":1,\"host\":\"h\"}");
+    ck_assert_ptr_nonnull(hello);
+    ck_assert_ptr_nonnull(cJSON_SetValuestring(cJSON_GetObjectItem(hello, "host"), "ab\xf8"));
+    ck_assert_int_eq(cv_msg_validate(hello, &msg, err), CV_EINVAL);
+    ck_assert_str_eq(err, "hello: host: must be UTF-8 text, and byte 2 is not");
+    cJSON_Delete(hello);
+}
+END_TEST
+
 START_TEST(too_many_leases_or_reattached_ids_are_refused) {
     char text[4096];
     int n = snprintf(text, sizeof text,
@@ -629,6 +655,7 @@ static Suite *message_suite(void) {
     tcase_add_test(bad, diagnosis_verdicts_and_optional_members_are_checked);
     tcase_add_test(bad, worker_id_must_match_its_pattern);
     tcase_add_test(bad, string_limits_count_characters_not_bytes);
+    tcase_add_test(bad, hello_strings_must_be_utf8_without_nul);
     tcase_add_test(bad, too_many_leases_or_reattached_ids_are_refused);
     tcase_add_test(bad, builders_refuse_what_the_peer_would_refuse);
     tcase_add_test(bad, dataset_builder_refuses_bad_hashes_and_sizes);

@@ -123,8 +123,12 @@ class ApiSchema(unittest.TestCase):
         self.assert_invalid("job_created", {"id": 1, "job": JOB})
 
     def test_trials(self):
-        self.assert_valid("trials_list", {"trials": [TRIAL]})
-        self.assert_invalid("trials_list", {"trials": [changed(TRIAL, "status", "done")]})
+        self.assert_valid("trials_list", {"trials": [TRIAL], "next_cursor": None})
+        self.assert_valid("trials_list", {"trials": [TRIAL], "next_cursor": "17"})
+        self.assert_invalid("trials_list", {"trials": [changed(TRIAL, "status", "done")],
+                                            "next_cursor": None})
+        self.assert_invalid("trials_list", {"trials": [TRIAL]})  # every page says what follows
+        self.assert_invalid("trials_list", {"trials": [TRIAL], "next_cursor": ""})
         detail = dict(TRIAL, config_key="{}", curve=[], attempts_history=[
             {"attempt": 1, "worker_id": "w", "started_at": 1.0, "ended_at": 2.0,
              "outcome": "stale", "error": None}],
@@ -153,12 +157,16 @@ class ApiSchema(unittest.TestCase):
                   "first_seen": 1.0, "last_seen": 2.0, "trials_done": 2,
                   "consecutive_failures": 0, "quarantined": 0, "connected": True,
                   "state": "running", "trial_id": 3, "job_id": 1}
-        self.assert_valid("workers", {"workers": [worker]})
+        self.assert_valid("workers", {"workers": [worker], "next_cursor": None})
+        self.assert_valid("workers", {"workers": [worker], "next_cursor": "772d61"})
         gone = dict(worker, connected=False, state="disconnected", trial_id=None, job_id=None)
-        self.assert_valid("workers", {"workers": [gone]})
-        self.assert_invalid("workers", {"workers": [changed(worker, "quarantined", 2)]})
-        self.assert_invalid("workers", {"workers": [changed(worker, "state", "busy")]})
-        self.assert_invalid("workers", {"workers": [changed(worker, "trial_id", DELETE)]})
+        self.assert_valid("workers", {"workers": [gone], "next_cursor": None})
+        self.assert_invalid("workers", {"workers": [changed(worker, "quarantined", 2)],
+                                        "next_cursor": None})
+        self.assert_invalid("workers", {"workers": [changed(worker, "state", "busy")],
+                                        "next_cursor": None})
+        self.assert_invalid("workers", {"workers": [changed(worker, "trial_id", DELETE)],
+                                        "next_cursor": None})
 
 
 if __name__ == "__main__":

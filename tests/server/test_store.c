@@ -726,6 +726,43 @@ START_TEST(test_ties_go_to_the_lower_dev_cost_then_the_smaller_network) {
 }
 END_TEST
 
+/* Pages of two, each resuming after the key of the previous page's last row, visit the ranking
+ * in order: ties (0.12 for numbers 1 and 4) split across a page boundary are not lost. */
+START_TEST(test_ranked_pages_resume_after_the_last_key) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = ranked_job(&fx, CV_STORE_OBJ_DEV_ERROR);
+    static const int order[] = {3, 1, 4, 5, 0, 2};
+    cv_store_objective_t objective = CV_STORE_OBJ_JOB;
+    cv_store_rank_key_t key;
+    int seen = 0;
+    for (int page = 0; page < 4; page++) {
+        cJSON *arr = NULL;
+        ck_assert_int_eq(
+            cv_store_trials_ranked(fx.store, job, page ? &key : NULL, 2, &objective, &arr, fx.err),
+            0);
+        ck_assert_int_eq(objective, CV_STORE_OBJ_DEV_ERROR);
+        int n = cJSON_GetArraySize(arr);
+        ck_assert_int_eq(n, page < 3 ? 2 : 0);
+        for (int i = 0; i < n; i++)
+            ck_assert_int_eq(number_at(arr, i), order[seen++]);
+        if (n) {
+            cJSON *last = cJSON_GetArrayItem(arr, n - 1);
+            key.value = cJSON_GetObjectItem(last, "dev_error")->valuedouble;
+            key.second = cJSON_GetObjectItem(last, "dev_cost")->valuedouble;
+            key.n_params = INT64_MAX; /* these results name no size */
+            key.number = cJSON_GetObjectItem(last, "number")->valueint;
+        }
+        cJSON_Delete(arr);
+    }
+    ck_assert_int_eq(seen, 6);
+    cJSON *arr = NULL;
+    ck_assert_int_eq(cv_store_trials_ranked(fx.store, 99, NULL, 2, NULL, &arr, fx.err),
+                     CV_STORE_NOT_FOUND);
+    fx_finish(&fx);
+}
+END_TEST
+
 /* A version-2 file (before n_params) keeps its results, which rank with an unknown size. */
 START_TEST(test_version_2_file_gains_n_params_and_keeps_its_results) {
     fx_t fx;
@@ -748,6 +785,32 @@ START_TEST(test_version_2_file_gains_n_params_and_keeps_its_results) {
     static const int want[] = {1, 0}; /* the same metrics: the known size wins */
     assert_order(top, want, 2);
     cJSON_Delete(top);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_jobs_and_workers_pages_start_after_a_key) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t a = add_job(&fx, "a", CV_STORE_OBJ_DEV_ERROR);
+    int64_t b = add_job(&fx, "b", CV_STORE_OBJ_DEV_ERROR);
+    int64_t c = add_job(&fx, "c", CV_STORE_OBJ_DEV_ERROR);
+    cJSON *arr = NULL;
+    ck_assert_int_eq(cv_store_jobs_list(fx.store, a, 1, &arr, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(arr), 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "id")->valueint, b);
+    cJSON_Delete(arr);
+    ck_assert_int_eq(cv_store_jobs_list(fx.store, c, 10, &arr, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(arr), 0);
+    cJSON_Delete(arr);
+    static const char *const ids[] = {"w-c", "w-a", "w-b"};
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(cv_store_worker_seen(fx.store, ids[i], "1", 1, "h", NOW, fx.err), 0);
+    ck_assert_int_eq(cv_store_workers_list(fx.store, "w-a", 5, &arr, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(arr), 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "id")->valuestring, "w-b");
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 1), "id")->valuestring, "w-c");
+    cJSON_Delete(arr);
     fx_finish(&fx);
 }
 END_TEST
@@ -1217,7 +1280,7 @@ START_TEST(test_rollback_leaves_nothing_behind) {
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM rounds"), 0);
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials"), 0);
     cJSON *jobs = NULL;
-    ck_assert_int_eq(cv_store_jobs_list(fx.store, &jobs, fx.err), 0);
+    ck_assert_int_eq(cv_store_jobs_list(fx.store, 0, 0, &jobs, fx.err), 0);
     ck_assert_int_eq(cJSON_GetArraySize(jobs), 0);
     cJSON_Delete(jobs);
     add_job(&fx, "after", CV_STORE_OBJ_DEV_ERROR); /* the store is usable again */
@@ -1720,7 +1783,7 @@ START_TEST(test_unknown_ids_are_not_found) {
     ck_assert_int_eq(cv_store_job_get(fx.store, 7, &out, fx.err), CV_STORE_NOT_FOUND);
     ck_assert_ptr_null(out);
     ck_assert_int_eq(cv_store_trial_get(fx.store, 7, &out, fx.err), CV_STORE_NOT_FOUND);
-    ck_assert_int_eq(cv_store_trials_list(fx.store, 7, 0, 0, &out, fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_trials_list(fx.store, 7, -1, 0, &out, fx.err), CV_STORE_NOT_FOUND);
     ck_assert_int_eq(cv_store_trials_top(fx.store, 7, CV_STORE_OBJ_JOB, 5, &out, fx.err),
                      CV_STORE_NOT_FOUND);
     ck_assert_int_eq(cv_store_trial_id(fx.store, 7, 0, &id, fx.err), CV_STORE_NOT_FOUND);
@@ -1738,7 +1801,7 @@ START_TEST(test_trials_list_is_in_submission_order_and_pages) {
     add_trials(&fx, job, 5, 5, NULL); /* 5..9 first */
     add_trials(&fx, job, 0, 5, NULL); /* then 0..4 */
     cJSON *arr = NULL;
-    ck_assert_int_eq(cv_store_trials_list(fx.store, job, 0, 0, &arr, fx.err), 0);
+    ck_assert_int_eq(cv_store_trials_list(fx.store, job, -1, 0, &arr, fx.err), 0);
     ck_assert_int_eq(cJSON_GetArraySize(arr), 10);
     for (int i = 0; i < 10; i++)
         ck_assert_int_eq(number_at(arr, i), i);
@@ -1747,7 +1810,7 @@ START_TEST(test_trials_list_is_in_submission_order_and_pages) {
             ->valueint,
         4);
     cJSON_Delete(arr);
-    ck_assert_int_eq(cv_store_trials_list(fx.store, job, 3, 4, &arr, fx.err), 0);
+    ck_assert_int_eq(cv_store_trials_list(fx.store, job, 2, 4, &arr, fx.err), 0);
     ck_assert_int_eq(cJSON_GetArraySize(arr), 4);
     ck_assert_int_eq(number_at(arr, 0), 3);
     ck_assert_int_eq(number_at(arr, 3), 6);
@@ -1894,7 +1957,7 @@ START_TEST(test_workers_track_outcomes_and_quarantine) {
                      CV_STORE_NOT_FOUND);
 
     cJSON *arr = NULL;
-    ck_assert_int_eq(cv_store_workers_list(fx.store, &arr, fx.err), 0);
+    ck_assert_int_eq(cv_store_workers_list(fx.store, NULL, 0, &arr, fx.err), 0);
     ck_assert_int_eq(cJSON_GetArraySize(arr), 1);
     cJSON *w = cJSON_GetArrayItem(arr, 0);
     ck_assert_str_eq(cJSON_GetObjectItem(w, "version")->valuestring, "0.1.1");
@@ -1927,7 +1990,7 @@ START_TEST(test_quarantine_has_a_reason_an_end_and_a_release) {
     ck_assert_int_eq(flag, 1);
     ck_assert_double_eq(until, NOW + 600);
     cJSON *arr = NULL;
-    ck_assert_int_eq(cv_store_workers_list(fx.store, &arr, fx.err), 0);
+    ck_assert_int_eq(cv_store_workers_list(fx.store, NULL, 0, &arr, fx.err), 0);
     cJSON *w = cJSON_GetArrayItem(arr, 0);
     ck_assert_str_eq(cJSON_GetObjectItem(w, "quarantine_reason")->valuestring, "disk full");
     ck_assert_double_eq(cJSON_GetObjectItem(w, "quarantined_until")->valuedouble, NOW + 600);
@@ -2063,6 +2126,8 @@ static Suite *store_suite(void) {
     tcase_add_test(queries, test_job_without_results_has_null_best);
     tcase_add_test(queries, test_unknown_ids_are_not_found);
     tcase_add_test(queries, test_trials_list_is_in_submission_order_and_pages);
+    tcase_add_test(queries, test_ranked_pages_resume_after_the_last_key);
+    tcase_add_test(queries, test_jobs_and_workers_pages_start_after_a_key);
     tcase_add_test(queries, test_trial_get_returns_the_curve_in_epoch_order);
     tcase_add_test(queries, test_trials_each_visits_in_submission_order_with_the_objective);
     tcase_add_test(queries, test_jobs_each_can_skip_finished_jobs);
