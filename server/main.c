@@ -5,7 +5,7 @@
  *   caviard [--listen HOST:PORT] [--worker-listen HOST:PORT] [--db PATH] [--data-dir DIR]
  *           [--workers N] [--worker-threads T] [--worker-bin PATH] [--noop-workers]
  *           [--port-file FILE] [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]
- *           [--quarantine-after N]
+ *           [--quarantine-after N] [--reattach-seconds S]
  *           [--token-file FILE] [--worker-token-file FILE] [--synchronous full|normal]
  *           [--db-max-bytes N] [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
  *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N] */
@@ -48,6 +48,8 @@ typedef struct {
     double lease_seconds, heartbeat_seconds;
     int max_attempts;
     int quarantine_after; /* consecutive failed trials that quarantine a worker; 0: never */
+    double reattach_seconds; /* after a restart, how long running trials wait for their workers
+                                to re-attach before they are queued again; 0: at once */
     const char *token_file, *worker_token_file;
     int synchronous_normal;
     int64_t db_max_bytes; /* --db-max-bytes: cap on the database file in bytes; 0: none */
@@ -98,7 +100,7 @@ static void usage(FILE *out) {
           "               [--data-dir DIR] [--workers N] [--worker-threads T]\n"
           "               [--worker-bin PATH] [--noop-workers] [--port-file FILE]\n"
           "               [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]\n"
-          "               [--quarantine-after N]\n"
+          "               [--quarantine-after N] [--reattach-seconds S]\n"
           "               [--token-file FILE] [--worker-token-file FILE]\n"
           "               [--synchronous full|normal] [--db-max-bytes N] [--verbose]\n"
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
@@ -106,6 +108,8 @@ static void usage(FILE *out) {
           "Defaults: --listen 127.0.0.1:8470 --worker-listen 127.0.0.1:8471 --db caviar.db\n"
           "          --data-dir caviar-data --workers 0\n"
           "--db-max-bytes N is a cap on the database file; writes beyond it fail.\n"
+          "--reattach-seconds S (default 30): after a restart, trials that were running wait\n"
+          "  that long for their workers to re-attach before they are queued again.\n"
           "Tokens may also come from CAVIAR_TOKEN and CAVIAR_WORKER_TOKEN.\n",
           out);
 }
@@ -130,7 +134,7 @@ static int parse_hostport(const char *s, char *host, size_t cap, int *port) {
 static int parse_options(options_t *o, int argc, char **argv) {
     *o = (options_t){.listen_port = 8470, .worker_port = 8471, .db = "caviar.db",
                      .data_dir = "caviar-data", .lease_seconds = 10, .heartbeat_seconds = 2,
-                     .max_attempts = 3, .quarantine_after = 3};
+                     .max_attempts = 3, .quarantine_after = 3, .reattach_seconds = 30};
     strcpy(o->listen_host, "127.0.0.1");
     strcpy(o->worker_host, "127.0.0.1");
     cv_http_limits_default(&o->http);
@@ -186,6 +190,12 @@ static int parse_options(options_t *o, int argc, char **argv) {
             TAKES_VALUE
             o->quarantine_after = atoi(v);
             if (o->quarantine_after < 0) goto bad;
+        } else if (!strcmp(a, "--reattach-seconds")) {
+            TAKES_VALUE
+            char *end;
+            o->reattach_seconds = strtod(v, &end);
+            if (end == v || *end || !(o->reattach_seconds >= 0 && o->reattach_seconds <= 86400))
+                goto bad;
         } else if (!strcmp(a, "--token-file")) {
             TAKES_VALUE
             o->token_file = v;
@@ -405,8 +415,8 @@ static void on_tick(uv_timer_t *t) {
 
 static void on_drain_timeout(uv_timer_t *t) {
     daemon_t *d = t->data;
-    cv_log(&d->log, CV_LOG_INFO, "%d trials still running; they go back to the queue",
-           cv_sched_busy(d->sched));
+    cv_log(&d->log, CV_LOG_INFO, "%d trials still running; they keep their leases for the "
+           "workers to re-attach after a restart", cv_sched_busy(d->sched));
     stop(d, 0);
 }
 
@@ -436,7 +446,9 @@ static void stop(daemon_t *d, int code) {
         uv_timer_stop(&d->local[i].restart);
         uv_close((uv_handle_t *)&d->local[i].restart, NULL);
     }
-    /* Closing the worker port requeues the trials in flight; the final flush commits that. */
+    /* The trials in flight keep their leases in the store: their workers go on training and
+     * re-attach after a restart (--reattach-seconds). */
+    cv_sched_detach(d->sched);
     cv_worker_server_close(d->workers);
     d->workers = NULL;
     if (cv_sched_flush(d->sched, cv_clock_wall())) d->exit_code = 1;
@@ -510,6 +522,7 @@ int main(int argc, char **argv) {
                                     .data_dir = d.opt.data_dir};
     cv_sched_config_t sc = {.store = d.store, .data_dir = d.opt.data_dir,
                             .max_attempts = d.opt.max_attempts,
+                            .reattach_seconds = d.opt.reattach_seconds,
                             .quarantine_after = d.opt.quarantine_after ? d.opt.quarantine_after
                                                                         : -1,
                             .log = &d.log,

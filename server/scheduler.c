@@ -30,10 +30,13 @@ typedef struct trial {
     job_t *job;
     int number, round;
     cv_store_trial_status_t status;
-    int attempts;
+    int attempts;              /* leases held, as the store counts them */
+    int interrupted;           /* of which ended by a coordinator restart: not counted toward
+                                  max_attempts */
     double objective;          /* the job's objective once completed, NaN otherwise */
     char lease[33];            /* current lease token while running */
-    cv_sched_worker_t *worker; /* holder while running */
+    cv_sched_worker_t *worker; /* holder while running; NULL for an orphan (running since before
+                                  a restart, waiting for its worker to re-attach) */
     char *params;              /* JSON text of the sampled values (owned) */
     struct trial *qnext;       /* next in the job's queue */
 } trial_t;
@@ -72,6 +75,12 @@ typedef struct {
     double arrived;          /* cv_clock_monotonic() when the result arrived */
 } pending_ack_t;
 
+/* A trial that was running when the coordinator stopped, waiting for its worker's claim. */
+typedef struct {
+    trial_t *t;              /* NULL once re-attached, put back in the queue or cancelled */
+    char worker[65];         /* the worker that held it before the restart */
+} orphan_t;
+
 #define LATENCY_BUCKETS 128  /* quarter octaves from 1 µs */
 
 typedef struct {
@@ -96,6 +105,10 @@ struct cv_sched {
     double latency_max;
     job_t *rr;               /* round-robin cursor for dispatch */
     int broken;              /* 1 after a failed commit: nothing is acknowledged any more */
+    orphan_t *orphans;       /* trials running since before start-up, without a worker */
+    size_t n_orphans;        /* entries (some NULL); the array goes once the grace is over */
+    double reattach_until;   /* wall seconds: orphans wait for their workers until then */
+    int detached;            /* cv_sched_detach: leaving workers keep their leases */
 };
 
 /* ---- small containers --------------------------------------------------------------- */
@@ -506,6 +519,12 @@ static void job_link(cv_sched_t *s, job_t *job) {
     *p = job;
 }
 
+/* Forgets t as an orphan (it was re-attached, put back in the queue or cancelled). */
+static void orphan_forget(cv_sched_t *s, const trial_t *t) {
+    for (size_t i = 0; i < s->n_orphans; i++)
+        if (s->orphans[i].t == t) s->orphans[i].t = NULL;
+}
+
 int cv_sched_submit(cv_sched_t *s, const char *text, size_t len, double now, int64_t *job_id,
                     char *err) {
     job_t *job = calloc(1, sizeof *job);
@@ -587,6 +606,9 @@ static void trial_cancel(cv_sched_t *s, trial_t *t) {
         t->worker->trial = NULL;
         t->worker = NULL;
         job->running--;
+    } else if (t->status == CV_STORE_TRIAL_RUNNING) { /* an orphan: no worker to stop yet */
+        orphan_forget(s, t);
+        job->running--;
     }
     if (!is_final(t->status)) job->open--;
     t->status = CV_STORE_TRIAL_CANCELLED;
@@ -626,8 +648,43 @@ int cv_sched_running(const cv_sched_t *s, int64_t job_id) {
     return job ? job->running : 0;
 }
 
+/* Puts an orphan back at the front of its job's queue: no worker re-attached to its lease after
+ * the restart. The attempt ends interrupted, which does not count toward max_attempts. */
+static void trial_interrupt(cv_sched_t *s, trial_t *t, double now) {
+    char err[CV_ERRLEN];
+    int rc = group(s, err);
+    if (rc == 0) rc = checked(s, cv_store_trial_interrupt(s->cfg.store, t->id, t->lease, now, err));
+    if (rc < 0) cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)t->id, err);
+    orphan_forget(s, t);
+    t->lease[0] = '\0';
+    t->status = CV_STORE_TRIAL_QUEUED;
+    t->interrupted++;
+    t->job->running--;
+    queue_push(t->job, t, 1);
+}
+
+/* The end of the re-attachment grace: every orphan left goes back to the queue. */
+static void orphans_expire(cv_sched_t *s, double now) {
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_orphans; i++) {
+        trial_t *t = s->orphans[i].t;
+        if (!t) continue;
+        cv_log(s->cfg.log, CV_LOG_INFO, "trial %lld: worker %s did not re-attach within the "
+               "grace after the restart; it is queued again (interrupted, not counted as an "
+               "attempt)", (long long)t->id, s->orphans[i].worker);
+        trial_interrupt(s, t, now);
+        n++;
+    }
+    free(s->orphans);
+    s->orphans = NULL;
+    s->n_orphans = 0;
+    if (n)
+        cv_log(s->cfg.log, CV_LOG_INFO, "%zu trials that were running are queued again", n);
+}
+
 void cv_sched_tick(cv_sched_t *s, double now) {
     char err[CV_ERRLEN];
+    if (s->n_orphans && now >= s->reattach_until) orphans_expire(s, now);
     for (job_t *job = s->jobs; job; job = job->next) {
         if (job->status != CV_STORE_JOB_RUNNING || job->spec.max_seconds <= 0 ||
             now - job->created_at < job->spec.max_seconds)
@@ -651,6 +708,20 @@ static void new_lease(cv_sched_t *s, char out[33]) {
         out[16 + i] = digits[(b >> (4 * i)) & 15];
     }
     out[32] = '\0';
+}
+
+/* A worker that held trials before the restart said hello without re-attaching to them: it
+ * lost them (it restarted too, or dropped them), so they go back to the queue now rather than
+ * at the end of the grace. */
+static void orphans_of_returning_worker(cv_sched_t *s, const cv_sched_worker_t *w, double now) {
+    for (size_t i = 0; i < s->n_orphans; i++) {
+        trial_t *t = s->orphans[i].t;
+        if (!t || strcmp(s->orphans[i].worker, w->id)) continue;
+        cv_log(s->cfg.log, CV_LOG_INFO, "worker %s came back without trial %lld, which it ran "
+               "before the restart; it is queued again (interrupted, not counted as an attempt)",
+               w->id, (long long)t->id);
+        trial_interrupt(s, t, now);
+    }
 }
 
 cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *worker_id,
@@ -687,12 +758,14 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
             continue;
         }
         if (t->worker) t->worker->trial = NULL; /* its old connection is not closed yet */
+        if (!t->worker) orphan_forget(s, t);
         t->worker = w;
         w->trial = t;
         reattached[(*n_reattached)++] = t->id;
         cv_log(s->cfg.log, CV_LOG_INFO, "worker %s re-attached to trial %lld", w->id,
                (long long)t->id);
     }
+    orphans_of_returning_worker(s, w, now);
     return w;
 }
 
@@ -701,7 +774,7 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
 static void trial_release(cv_sched_t *s, trial_t *t, double now) {
     char err[CV_ERRLEN];
     job_t *job = t->job;
-    int lost = t->attempts >= s->cfg.max_attempts;
+    int lost = t->attempts - t->interrupted >= s->cfg.max_attempts;
     cv_store_trial_status_t to = lost ? CV_STORE_TRIAL_FAILED : CV_STORE_TRIAL_QUEUED;
     int rc = group(s, err);
     if (rc == 0) rc = checked(s, cv_store_trial_requeue(s->cfg.store, t->id, t->lease, to, now, err));
@@ -713,7 +786,7 @@ static void trial_release(cv_sched_t *s, trial_t *t, double now) {
     if (lost) {
         job->open--;
         cv_log(s->cfg.log, CV_LOG_WARN, "trial %lld failed: lost %d leases", (long long)t->id,
-               t->attempts);
+               t->attempts - t->interrupted);
         if (job_advance(s, job, now, err))
             cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, err);
     } else {
@@ -725,7 +798,14 @@ void cv_sched_worker_leave(cv_sched_t *s, cv_sched_worker_t *w, double now) {
     if (!w) return;
     for (size_t i = 0; i < s->n_acks; i++)
         if (s->acks[i].w == w) s->acks[i].w = NULL;
-    if (w->trial) {
+    if (w->trial && s->detached) {
+        /* The coordinator stops: the trial stays running under its lease in the store, for the
+         * worker to re-attach to after the restart. */
+        cv_log(s->cfg.log, CV_LOG_INFO, "worker %s disconnected at shutdown; trial %lld keeps "
+               "its lease for a restart", w->id, (long long)w->trial->id);
+        w->trial->worker = NULL;
+        w->trial = NULL;
+    } else if (w->trial) {
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s left while running trial %lld", w->id,
                (long long)w->trial->id);
         trial_release(s, w->trial, now);
@@ -735,6 +815,10 @@ void cv_sched_worker_leave(cv_sched_t *s, cv_sched_worker_t *w, double now) {
     if (w->next) w->next->prev = w->prev;
     if (s->rr && s->rr->running < 0) s->rr->running = 0;
     free(w);
+}
+
+void cv_sched_detach(cv_sched_t *s) {
+    if (s) s->detached = 1;
 }
 
 /* The next job with a queued trial and room under max_parallel, round-robin over jobs. */
@@ -1102,6 +1186,20 @@ typedef struct {
     char *err;
 } resume_ctx_t;
 
+/* A trial the store has running since before the restart waits for its worker (by worker_id)
+ * to claim its lease. */
+static int orphan_add(cv_sched_t *s, trial_t *t, const char *lease, const char *worker_id) {
+    orphan_t *o = realloc(s->orphans, (s->n_orphans + 1) * sizeof *o);
+    if (!o) return CV_ENOMEM;
+    s->orphans = o;
+    o[s->n_orphans].t = t;
+    snprintf(o[s->n_orphans].worker, sizeof o->worker, "%s", worker_id ? worker_id : "");
+    s->n_orphans++;
+    snprintf(t->lease, sizeof t->lease, "%s", lease ? lease : "");
+    t->job->running++;
+    return 0;
+}
+
 static int resume_trial(void *ctx, const cv_store_trial_row_t *row) {
     resume_ctx_t *c = ctx;
     job_t *job = c->job;
@@ -1109,8 +1207,12 @@ static int resume_trial(void *ctx, const cv_store_trial_row_t *row) {
     if (!t || keys_add(job, fnv1a(row->config_key)) < 0) return CV_ENOMEM;
     t->status = row->status;
     t->attempts = row->attempts;
+    t->interrupted = row->interrupted;
     t->objective = row->status == CV_STORE_TRIAL_COMPLETED ? row->objective : NAN;
     if (row->status == CV_STORE_TRIAL_QUEUED) queue_push(job, t, 0);
+    if (row->status == CV_STORE_TRIAL_RUNNING && orphan_add(c->s, t, row->lease, row->worker_id))
+        return cv_errf(c->err, CV_ENOMEM, "out of memory for trial %lld, which was running",
+                       (long long)row->id);
     if (row->round == job->round && !is_final(row->status)) job->open++;
     return 0;
 }
@@ -1153,8 +1255,10 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     uint64_t seed;
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed = (uint64_t)getpid() ^ (uint64_t)now;
     cv_rng_seed(&s->lease_rng, seed);
+    /* Without a grace, the trials that were running go back to the queue before loading. */
     int64_t requeued = 0;
-    int rc = cv_store_recover(s->cfg.store, &requeued, err);
+    int rc = s->cfg.reattach_seconds > 0 ? 0 : cv_store_recover(s->cfg.store, &requeued, err);
+    s->reattach_until = now + (s->cfg.reattach_seconds > 0 ? s->cfg.reattach_seconds : 0);
     resume_ctx_t ctx = {s, NULL, err};
     if (rc == 0) rc = cv_store_jobs_each(s->cfg.store, 1, resume_job, &ctx, err);
     for (job_t *job = s->jobs; rc == 0 && job; job = job->next) {
@@ -1162,8 +1266,9 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
         rc = cv_store_trials_each(s->cfg.store, job->id, resume_trial, &ctx, err);
         if (rc == 0) rc = job_advance(s, job, now, err);
         if (rc == 0 && s->cfg.log)
-            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld resumed in round %d: %zu trials, %d open",
-                   (long long)job->id, job->round, job->n_trials, job->open);
+            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld resumed in round %d: %zu trials, %d open, "
+                   "%d running", (long long)job->id, job->round, job->n_trials, job->open,
+                   job->running);
     }
     if (rc == 0) rc = commit(s, err);
     if (rc) {
@@ -1171,8 +1276,12 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
         return rc;
     }
     if (requeued && s->cfg.log)
-        cv_log(s->cfg.log, CV_LOG_INFO, "%lld trials that were running are queued again",
-               (long long)requeued);
+        cv_log(s->cfg.log, CV_LOG_INFO, "%lld trials that were running are queued again "
+               "(interrupted, not counted as attempts)", (long long)requeued);
+    if (s->n_orphans && s->cfg.log)
+        cv_log(s->cfg.log, CV_LOG_INFO, "%zu trials that were running keep their leases for "
+               "%g s, waiting for their workers to re-attach", s->n_orphans,
+               s->cfg.reattach_seconds);
     *out = s;
     return 0;
 }
@@ -1192,6 +1301,7 @@ void cv_sched_destroy(cv_sched_t *s) {
     }
     for (size_t i = 0; i < s->n_datasets; i++) free(s->datasets[i].path);
     free(s->datasets);
+    free(s->orphans);
     free(s->map);
     free(s->acks);
     free(s);
