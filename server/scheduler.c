@@ -109,6 +109,7 @@ struct cv_sched {
     size_t n_orphans;        /* entries (some NULL); the array goes once the grace is over */
     double reattach_until;   /* wall seconds: orphans wait for their workers until then */
     int detached;            /* cv_sched_detach: leaving workers keep their leases */
+    size_t n_finished;       /* jobs that ended and wait for unload_finished */
 };
 
 /* ---- small containers --------------------------------------------------------------- */
@@ -156,6 +157,24 @@ static trial_t *map_get(const cv_sched_t *s, int64_t id) {
     for (; s->map[j]; j = (j + 1) & (s->map_cap - 1))
         if (s->map[j]->id == id) return s->map[j];
     return NULL;
+}
+
+/* Removes t from the map (absent: nothing happens). Linear probing: the entries after the hole
+ * that the hole would hide from their home slot move back into it. */
+static void map_del(cv_sched_t *s, const trial_t *t) {
+    if (!s->map_cap) return;
+    size_t mask = s->map_cap - 1, hole = mix64((uint64_t)t->id) & mask;
+    for (; s->map[hole] != t; hole = (hole + 1) & mask)
+        if (!s->map[hole]) return;
+    for (size_t j = (hole + 1) & mask; s->map[j]; j = (j + 1) & mask) {
+        size_t home = mix64((uint64_t)s->map[j]->id) & mask;
+        int stays = hole < j ? hole < home && home <= j : hole < home || home <= j;
+        if (stays) continue;
+        s->map[hole] = s->map[j];
+        hole = j;
+    }
+    s->map[hole] = NULL;
+    s->map_used--;
 }
 
 /* Adds a configuration key's hash; returns 1 when it was new, 0 when present, <0 on ENOMEM. */
@@ -482,7 +501,10 @@ static int job_finish(cv_sched_t *s, job_t *job, cv_store_job_status_t status, c
                       double now, char *err) {
     int rc = group(s, err);
     if (rc == 0) rc = checked(s, cv_store_job_set_status(s->cfg.store, job->id, status, why, now, err));
-    if (rc == 0) job->status = status;
+    if (rc == 0) {
+        job->status = status;
+        s->n_finished++; /* unloaded at the next flush */
+    }
     if (rc == 0 && s->cfg.log)
         cv_log(s->cfg.log, CV_LOG_INFO, "job %lld %s after %zu trials%s%s", (long long)job->id,
                cv_store_job_status_name(status), job->n_trials, why ? ": " : "", why ? why : "");
@@ -523,6 +545,31 @@ static void job_link(cv_sched_t *s, job_t *job) {
 static void orphan_forget(cv_sched_t *s, const trial_t *t) {
     for (size_t i = 0; i < s->n_orphans; i++)
         if (s->orphans[i].t == t) s->orphans[i].t = NULL;
+}
+
+/* Frees the in-memory state of the jobs that ended (job->status not running): their trials
+ * leave the map and the job list, and their spec, key set and files go. Everything the API
+ * shows of them is in the store; a late result for one of their trials is refused as stale
+ * (on_unloaded_result). Called where no job pointer is held: after a commit. */
+static void unload_finished(cv_sched_t *s) {
+    if (!s->n_finished) return;
+    s->n_finished = 0;
+    for (job_t **p = &s->jobs; *p;) {
+        job_t *job = *p;
+        if (job->status == CV_STORE_JOB_RUNNING) {
+            p = &job->next;
+            continue;
+        }
+        *p = job->next;
+        if (s->rr == job) s->rr = NULL;
+        for (size_t i = 0; i < job->n_trials; i++) {
+            trial_t *t = job->trials[i];
+            if (t->worker) t->worker->trial = NULL; /* none is running; kept safe regardless */
+            else if (t->status == CV_STORE_TRIAL_RUNNING) orphan_forget(s, t);
+            map_del(s, t);
+        }
+        job_free(job);
+    }
 }
 
 int cv_sched_submit(cv_sched_t *s, const char *text, size_t len, double now, int64_t *job_id,
@@ -623,6 +670,7 @@ static int job_cancel_trials(cv_sched_t *s, job_t *job, double now, int64_t *n, 
         if (!is_final(job->trials[i]->status)) trial_cancel(s, job->trials[i]);
     job->qhead = job->qtail = NULL;
     job->status = CV_STORE_JOB_CANCELLED;
+    s->n_finished++; /* unloaded at the next flush */
     return 0;
 }
 
@@ -1005,11 +1053,31 @@ static void retry_failed_streak(cv_sched_t *s, const cv_sched_worker_t *w) {
                "queued again", requeued, w->id);
 }
 
+/* A result for a trial not in memory: either a trial of a job that has ended and was unloaded
+ * (a late or repeated result, refused as stale like any result under a lease that is no longer
+ * current; the connection stays), or no trial at all (CV_EINVAL: a protocol violation). */
+static int on_unloaded_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
+                              const char *lease, const char *model_path, char *err) {
+    cv_store_trial_status_t status;
+    int rc = cv_store_trial_status(s->cfg.store, trial_id, &status, err);
+    if (rc == CV_STORE_NOT_FOUND)
+        return cv_errf(err, CV_EINVAL, "result for unknown trial %lld", (long long)trial_id);
+    if (rc) return rc;
+    if (model_path) unlink(model_path);
+    if (group(s, err) == 0 &&
+        checked(s, cv_store_attempt_stale(s->cfg.store, trial_id, lease, err)) < 0)
+        cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)trial_id, err);
+    cv_log(s->cfg.log, CV_LOG_INFO, "worker %s: result of trial %lld refused: the trial is %s "
+           "and its job has ended", w->id, (long long)trial_id,
+           cv_store_trial_status_name(status));
+    return s->cfg.ops.send_ack(w->conn, trial_id, 0) ? CV_EIO : 0;
+}
+
 int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
                        const char *lease, const cJSON *result, const char *model_path,
                        double now, char *err) {
     trial_t *t = map_get(s, trial_id);
-    if (!t) return cv_errf(err, CV_EINVAL, "result for unknown trial %lld", (long long)trial_id);
+    if (!t) return on_unloaded_result(s, w, trial_id, lease, model_path, err);
     if (w->trial != t || strcmp(t->lease, lease)) {
         /* A result overtaken by a stop or a lost lease: refuse it, keep the connection. */
         if (model_path) unlink(model_path);
@@ -1111,6 +1179,7 @@ int cv_sched_flush(cv_sched_t *s, double now) {
     }
     s->results += n;
     s->commits += n > 0;
+    unload_finished(s);
     return 0;
 }
 
@@ -1261,6 +1330,7 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     s->reattach_until = now + (s->cfg.reattach_seconds > 0 ? s->cfg.reattach_seconds : 0);
     resume_ctx_t ctx = {s, NULL, err};
     if (rc == 0) rc = cv_store_jobs_each(s->cfg.store, 1, resume_job, &ctx, err);
+    /* A job that ends here stays in the list until unload_finished, after the commit. */
     for (job_t *job = s->jobs; rc == 0 && job; job = job->next) {
         ctx.job = job;
         rc = cv_store_trials_each(s->cfg.store, job->id, resume_trial, &ctx, err);
@@ -1275,6 +1345,7 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
         cv_sched_destroy(s);
         return rc;
     }
+    unload_finished(s);
     if (requeued && s->cfg.log)
         cv_log(s->cfg.log, CV_LOG_INFO, "%lld trials that were running are queued again "
                "(interrupted, not counted as attempts)", (long long)requeued);

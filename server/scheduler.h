@@ -27,6 +27,10 @@
  * reattach_seconds of start-up goes back to the front of the queue; its attempt ends
  * interrupted, which is not the trial's fault and does not count toward max_attempts.
  *
+ * Memory: a job lives in memory while it runs. Once it ends (completed, cancelled, failed) its
+ * trials, key set, spec and files are freed at the next cv_sched_flush; the API reads finished
+ * jobs from the store. A late result for a trial of a finished job is refused as stale.
+ *
  * Each lease that ends leaves a row in the trial's attempt history (store.h): its outcome is
  * the result's status, lost, or interrupted (a restart); a lost lease whose worker comes back with it (a late result, or
  * a claim in hello after reconnecting) is refused and its row becomes stale. A trial is thus
@@ -156,8 +160,9 @@ int cv_sched_on_progress(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_
 /* A result message. model_path (may be NULL) is a file the transport received the model into;
  * the scheduler moves it into the data directory. The acknowledgement is sent after the next
  * commit (stored) or at once when the lease is stale (not stored; a lost attempt of that lease
- * becomes stale in the history). Returns 0 or CV_EINVAL when
- * the worker does not hold that trial (a protocol violation: drop the worker). */
+ * becomes stale in the history), which includes a result for a trial of a job that has ended
+ * (no longer in memory; the store says the trial exists). Returns 0 or CV_EINVAL when no such
+ * trial exists (a protocol violation: drop the worker). */
 int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id,
                        const char *lease, const cJSON *result, const char *model_path,
                        double now, char *err);
