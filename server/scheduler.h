@@ -32,8 +32,9 @@
  * jobs from the store. A late result for a trial of a finished job is refused as stale.
  *
  * Each lease that ends leaves a row in the trial's attempt history (store.h): its outcome is
- * the result's status, lost, or interrupted (a restart); a lost lease whose worker comes back with it (a late result, or
- * a claim in hello after reconnecting) is refused and its row becomes stale. A trial is thus
+ * the result's status, lost, or interrupted (a restart); a lost lease whose worker comes back
+ * with it (a late result, or a claim in hello after reconnecting) is refused and its row
+ * becomes stale. A trial is thus
  * never counted twice: only the current lease can store a result.
  *
  * Quarantine: a worker whose results are failed quarantine_after times in a row (the count is

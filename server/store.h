@@ -261,9 +261,9 @@ int cv_store_curve_add(cv_store_t *store, int64_t trial_id, const char *lease_to
 
 /* Takes a running trial off its worker and records the attempt as lost: to_status QUEUED puts it
  * back in line (worker and started_at cleared, queued_at kept so it keeps its place), FAILED
- * retires it with error "lost N leases" (N = attempts that were not interrupted), LOST retires it without an error; a
- * retired trial has finished_at = now and keeps its worker for the record. The lease is cleared
- * either way. When lease_token is not NULL the trial must run under it. CV_STORE_STALE when the
+ * retires it with error "lost N leases" (N = attempts that were not interrupted), LOST retires
+ * it without an error; a retired trial has finished_at = now and keeps its worker for the
+ * record. The lease is cleared either way. When lease_token is not NULL the trial must run under it. CV_STORE_STALE when the
  * trial is not running (under that token), CV_EINVAL when it does not exist or to_status is not
  * QUEUED, FAILED or LOST. */
 int cv_store_trial_requeue(cv_store_t *store, int64_t trial_id, const char *lease_token,

@@ -2020,7 +2020,8 @@ static Suite *store_suite(void) {
     TCase *history = tcase_create("attempts");
     tcase_add_test(history, test_fresh_file_has_schema_3_with_the_attempts_table);
     tcase_add_test(history, test_version_1_file_migrates_to_3_and_keeps_its_rows);
-    tcase_add_test(history, test_version_2_file_migrates_to_3_and_restart_losses_become_interrupted);
+    tcase_add_test(history,
+                   test_version_2_file_migrates_to_3_and_restart_losses_become_interrupted);
     tcase_add_test(history, test_completed_result_writes_one_completed_attempt);
     tcase_add_test(history, test_failed_result_writes_a_failed_attempt_with_its_error);
     tcase_add_test(history, test_diverged_result_writes_a_diverged_attempt);
