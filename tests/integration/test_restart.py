@@ -370,11 +370,21 @@ class FinishedJobs(unittest.TestCase):
         with sqlite3.connect(f"file:{c.db}?mode=ro", uri=True) as db:
             self.assertEqual(db.execute("SELECT * FROM trials").fetchall(), before)
         self.assertEqual(c.request("POST", f"/v1/jobs/{body['id']}/cancel")[0], 409)
+        # Late progress of that trial is dropped as well, without closing the connection.
+        s.sendall(message({"type": "progress", "trial_id": trial["trial_id"],
+                           "lease": trial["lease"],
+                           "epoch": {"epoch": 1, "train_cost": 0.5, "train_cost_reg": 0.5,
+                                     "dev_cost": 0.6, "train_error": 0.2, "dev_error": 0.3,
+                                     "learning_rate": 0.01, "seconds": 0.1,
+                                     "examples_per_second": 100.0}}))
         # The same connection goes on: it gets the next job's trial.
         status, body = c.request("POST", "/v1/jobs", tiny_job(data))
         self.assertEqual(status, 201, body)
         second = read_message(s)
         self.assertEqual((second["type"], second["job_id"]), ("trial", body["id"]))
+        with sqlite3.connect(f"file:{c.db}?mode=ro", uri=True) as db:
+            self.assertEqual(db.execute("SELECT count(*) FROM curves WHERE trial_id = ?",
+                                        (trial["trial_id"],)).fetchone(), (0,))
         s.sendall(result(987654, trial["lease"]))
         with self.assertRaises((EOFError, ConnectionResetError)):
             read_message(s)
