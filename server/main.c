@@ -6,6 +6,7 @@
  *           [--workers N] [--worker-threads T] [--worker-bin PATH] [--noop-workers]
  *           [--port-file FILE] [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]
  *           [--quarantine-after N] [--quarantine-seconds S] [--max-dataset-bytes N]
+ *           [--reattach-seconds S]
  *           [--token-file FILE] [--worker-token-file FILE] [--synchronous full|normal]
  *           [--db-max-bytes N] [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
  *           [--allow-remote-workers-without-token]
@@ -60,6 +61,8 @@ typedef struct {
     int quarantine_after; /* consecutive failed trials that quarantine a worker; 0: never */
     double quarantine_seconds;  /* how long a quarantine lasts; 0: until released (600) */
     uint64_t max_dataset_bytes; /* size cap of one dataset file of a job; 0: none */
+    double reattach_seconds; /* after a restart, how long running trials wait for their workers
+                                to re-attach before they are queued again; 0: at once */
     const char *token_file, *worker_token_file;
     int synchronous_normal;
     int64_t db_max_bytes; /* --db-max-bytes: cap on the database file in bytes; 0: none */
@@ -114,6 +117,7 @@ static void usage(FILE *out) {
           "               [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]\n"
           "               [--quarantine-after N] [--quarantine-seconds S]\n"
           "               [--max-dataset-bytes N]\n"
+          "               [--reattach-seconds S]\n"
           "               [--token-file FILE] [--worker-token-file FILE]\n"
           "               [--synchronous full|normal] [--db-max-bytes N] [--verbose]\n"
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
@@ -123,6 +127,8 @@ static void usage(FILE *out) {
           "Defaults: --listen 127.0.0.1:8470 --worker-listen 127.0.0.1:8471 --db caviar.db\n"
           "          --data-dir caviar-data --workers 0\n"
           "--db-max-bytes N is a cap on the database file; writes beyond it fail.\n"
+          "--reattach-seconds S (default 30): after a restart, trials that were running wait\n"
+          "  that long for their workers to re-attach before they are queued again.\n"
           "Tokens may also come from CAVIAR_TOKEN and CAVIAR_WORKER_TOKEN. A token file holds\n"
           "the token alone; surrounding whitespace is stripped, an empty or blank one refused.\n"
           "Without a token, a non-loopback --listen (--worker-listen) is refused unless\n"
@@ -153,6 +159,7 @@ enum {
     OPT_LISTEN = 256, OPT_WORKER_LISTEN, OPT_DB, OPT_DATA_DIR, OPT_WORKERS, OPT_WORKER_THREADS,
     OPT_WORKER_BIN, OPT_NOOP_WORKERS, OPT_PORT_FILE, OPT_LEASE_SECONDS, OPT_HEARTBEAT_SECONDS,
     OPT_MAX_ATTEMPTS, OPT_QUARANTINE_AFTER, OPT_QUARANTINE_SECONDS, OPT_MAX_DATASET_BYTES,
+    OPT_REATTACH_SECONDS,
     OPT_TOKEN_FILE, OPT_WORKER_TOKEN_FILE,
     OPT_SYNCHRONOUS, OPT_DB_MAX_BYTES, OPT_VERBOSE, OPT_DATASET_ROOT, OPT_ALLOW_REMOTE,
     OPT_ALLOW_REMOTE_WORKERS, OPT_HTTP_IDLE_MS, OPT_HTTP_REQUEST_MS, OPT_HTTP_MAX_CONNECTIONS,
@@ -174,6 +181,7 @@ static const struct option LONG_OPTIONS[] = {
     {"quarantine-after", required_argument, NULL, OPT_QUARANTINE_AFTER},
     {"quarantine-seconds", required_argument, NULL, OPT_QUARANTINE_SECONDS},
     {"max-dataset-bytes", required_argument, NULL, OPT_MAX_DATASET_BYTES},
+    {"reattach-seconds", required_argument, NULL, OPT_REATTACH_SECONDS},
     {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
     {"worker-token-file", required_argument, NULL, OPT_WORKER_TOKEN_FILE},
     {"synchronous", required_argument, NULL, OPT_SYNCHRONOUS},
@@ -211,6 +219,15 @@ static int read_positive(const char *text, double *out) {
     char *end;
     double v = strtod(text, &end);
     if (end == text || *end || !(v > 0) || v > 1e9) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Reads a finite number of at least 0. Returns 0 or -1. */
+static int read_nonnegative(const char *text, double *out) {
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end || !(v >= 0) || v > 1e9) return -1;
     *out = v;
     return 0;
 }
@@ -256,14 +273,14 @@ static int apply_option(options_t *o, int val, const char *v) {
         if (read_int64(v, 0, INT_MAX, &n)) want = "an integer of at least 0 (0: never)";
         o->quarantine_after = (int)n;
         break;
-    case OPT_QUARANTINE_SECONDS: {
-        char *end;
-        double q = strtod(v, &end);
-        if (end == v || *end || !(q >= 0) || q > 1e9)
+    case OPT_QUARANTINE_SECONDS:
+        if (read_nonnegative(v, &o->quarantine_seconds))
             want = "a number of seconds of at least 0 (0: until released)";
-        else o->quarantine_seconds = q;
         break;
-    }
+    case OPT_REATTACH_SECONDS:
+        if (read_nonnegative(v, &o->reattach_seconds))
+            want = "a number of seconds of at least 0 (0: queue them again at once)";
+        break;
     case OPT_MAX_DATASET_BYTES:
         if (read_int64(v, 0, INT64_MAX, &n)) want = "a number of bytes (0: no limit)";
         o->max_dataset_bytes = (uint64_t)n;
@@ -318,6 +335,7 @@ static int parse_options(options_t *o, int argc, char **argv) {
     *o = (options_t){.listen_port = 8470, .worker_port = 8471, .db = "caviar.db",
                      .data_dir = "caviar-data", .lease_seconds = 10, .heartbeat_seconds = 2,
                      .max_attempts = 3, .quarantine_after = 3, .quarantine_seconds = 600,
+                     .reattach_seconds = 30,
                      .max_dataset_bytes = CV_DATASET_DEFAULT_MAX_BYTES};
     strcpy(o->listen_host, "127.0.0.1");
     strcpy(o->worker_host, "127.0.0.1");
@@ -605,8 +623,8 @@ static void on_tick(uv_timer_t *t) {
 
 static void on_drain_timeout(uv_timer_t *t) {
     daemon_t *d = t->data;
-    cv_log(&d->log, CV_LOG_INFO, "%d trials still running; they go back to the queue",
-           cv_sched_busy(d->sched));
+    cv_log(&d->log, CV_LOG_INFO, "%d trials still running; they keep their leases for the "
+           "workers to re-attach after a restart", cv_sched_busy(d->sched));
     stop(d, 0);
 }
 
@@ -639,7 +657,9 @@ static void stop(daemon_t *d, int code) {
         uv_timer_stop(&d->local[i].restart);
         uv_close((uv_handle_t *)&d->local[i].restart, NULL);
     }
-    /* Closing the worker port requeues the trials in flight; the final flush commits that. */
+    /* The trials in flight keep their leases in the store: their workers go on training and
+     * re-attach after a restart (--reattach-seconds). */
+    cv_sched_detach(d->sched);
     cv_worker_server_close(d->workers);
     d->workers = NULL;
     if (cv_sched_flush(d->sched, cv_clock_wall())) d->exit_code = 1;
@@ -719,6 +739,7 @@ int main(int argc, char **argv) {
                                     .data_dir = d.opt.data_dir};
     cv_sched_config_t sc = {.store = d.store, .data_dir = d.opt.data_dir,
                             .max_attempts = d.opt.max_attempts,
+                            .reattach_seconds = d.opt.reattach_seconds,
                             .quarantine_after = d.opt.quarantine_after ? d.opt.quarantine_after
                                                                         : -1,
                             .log = &d.log,

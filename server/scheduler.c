@@ -30,10 +30,13 @@ typedef struct trial {
     job_t *job;
     int number, round;
     cv_store_trial_status_t status;
-    int attempts;
+    int attempts;              /* leases held, as the store counts them */
+    int interrupted;           /* of which ended by a coordinator restart: not counted toward
+                                  max_attempts */
     double objective;          /* the job's objective once completed, NaN otherwise */
     char lease[33];            /* current lease token while running */
-    cv_sched_worker_t *worker; /* holder while running */
+    cv_sched_worker_t *worker; /* holder while running; NULL for an orphan (running since before
+                                  a restart, waiting for its worker to re-attach) */
     char *params;              /* JSON text of the sampled values (owned) */
     struct trial *qnext;       /* next in the job's queue */
 } trial_t;
@@ -77,6 +80,12 @@ typedef struct {
     double arrived;          /* cv_clock_monotonic() when the result arrived */
 } pending_ack_t;
 
+/* A trial that was running when the coordinator stopped, waiting for its worker's claim. */
+typedef struct {
+    trial_t *t;              /* NULL once re-attached, put back in the queue or cancelled */
+    char worker[65];         /* the worker that held it before the restart */
+} orphan_t;
+
 #define LATENCY_BUCKETS 128  /* quarter octaves from 1 µs */
 
 typedef struct {
@@ -110,6 +119,11 @@ struct cv_sched {
     job_t *rr;               /* round-robin cursor for dispatch */
     resume_check_t *checks;  /* dataset checks of resumed jobs in flight */
     int broken;              /* 1 after a failed commit: nothing is acknowledged any more */
+    orphan_t *orphans;       /* trials running since before start-up, without a worker */
+    size_t n_orphans;        /* entries (some NULL); the array goes once the grace is over */
+    double reattach_until;   /* wall seconds: orphans wait for their workers until then */
+    int detached;            /* cv_sched_detach: leaving workers keep their leases */
+    size_t n_finished;       /* jobs that ended and wait for unload_finished */
 };
 
 /* ---- small containers --------------------------------------------------------------- */
@@ -157,6 +171,24 @@ static trial_t *map_get(const cv_sched_t *s, int64_t id) {
     for (; s->map[j]; j = (j + 1) & (s->map_cap - 1))
         if (s->map[j]->id == id) return s->map[j];
     return NULL;
+}
+
+/* Removes t from the map (absent: nothing happens). Linear probing: the entries after the hole
+ * that the hole would hide from their home slot move back into it. */
+static void map_del(cv_sched_t *s, const trial_t *t) {
+    if (!s->map_cap) return;
+    size_t mask = s->map_cap - 1, hole = mix64((uint64_t)t->id) & mask;
+    for (; s->map[hole] != t; hole = (hole + 1) & mask)
+        if (!s->map[hole]) return;
+    for (size_t j = (hole + 1) & mask; s->map[j]; j = (j + 1) & mask) {
+        size_t home = mix64((uint64_t)s->map[j]->id) & mask;
+        int stays = hole < j ? hole < home && home <= j : hole < home || home <= j;
+        if (stays) continue;
+        s->map[hole] = s->map[j];
+        hole = j;
+    }
+    s->map[hole] = NULL;
+    s->map_used--;
 }
 
 /* Adds a configuration key's hash; returns 1 when it was new, 0 when present, <0 on ENOMEM. */
@@ -484,7 +516,10 @@ static int job_finish(cv_sched_t *s, job_t *job, cv_store_job_status_t status, c
                       double now, char *err) {
     int rc = group(s, err);
     if (rc == 0) rc = checked(s, cv_store_job_set_status(s->cfg.store, job->id, status, why, now, err));
-    if (rc == 0) job->status = status;
+    if (rc == 0) {
+        job->status = status;
+        s->n_finished++; /* unloaded at the next flush */
+    }
     if (rc == 0 && s->cfg.log)
         cv_log(s->cfg.log, CV_LOG_INFO, "job %lld %s after %zu trials%s%s", (long long)job->id,
                cv_store_job_status_name(status), job->n_trials, why ? ": " : "", why ? why : "");
@@ -552,6 +587,37 @@ int cv_sched_new_check(cv_sched_t *s, const char *text, size_t len,
     if (rc == 0) rc = job_new_check(s, spec.trial, check, err);
     cv_job_spec_finish(&spec);
     return rc;
+}
+
+/* Forgets t as an orphan (it was re-attached, put back in the queue or cancelled). */
+static void orphan_forget(cv_sched_t *s, const trial_t *t) {
+    for (size_t i = 0; i < s->n_orphans; i++)
+        if (s->orphans[i].t == t) s->orphans[i].t = NULL;
+}
+
+/* Frees the in-memory state of the jobs that ended (job->status not running): their trials
+ * leave the map and the job list, and their spec, key set and files go. Everything the API
+ * shows of them is in the store; a late result for one of their trials is refused as stale
+ * (on_unloaded_result). Called where no job pointer is held: after a commit. */
+static void unload_finished(cv_sched_t *s) {
+    if (!s->n_finished) return;
+    s->n_finished = 0;
+    for (job_t **p = &s->jobs; *p;) {
+        job_t *job = *p;
+        if (job->status == CV_STORE_JOB_RUNNING) {
+            p = &job->next;
+            continue;
+        }
+        *p = job->next;
+        if (s->rr == job) s->rr = NULL;
+        for (size_t i = 0; i < job->n_trials; i++) {
+            trial_t *t = job->trials[i];
+            if (t->worker) t->worker->trial = NULL; /* none is running; kept safe regardless */
+            else if (t->status == CV_STORE_TRIAL_RUNNING) orphan_forget(s, t);
+            map_del(s, t);
+        }
+        job_free(job);
+    }
 }
 
 int cv_sched_submit(cv_sched_t *s, const char *text, size_t len, double now, int64_t *job_id,
@@ -650,6 +716,9 @@ static void trial_cancel(cv_sched_t *s, trial_t *t) {
         t->worker->trial = NULL;
         t->worker = NULL;
         job->running--;
+    } else if (t->status == CV_STORE_TRIAL_RUNNING) { /* an orphan: no worker to stop yet */
+        orphan_forget(s, t);
+        job->running--;
     }
     if (!is_final(t->status)) job->open--;
     t->status = CV_STORE_TRIAL_CANCELLED;
@@ -664,6 +733,7 @@ static int job_cancel_trials(cv_sched_t *s, job_t *job, double now, int64_t *n, 
         if (!is_final(job->trials[i]->status)) trial_cancel(s, job->trials[i]);
     job->qhead = job->qtail = NULL;
     job->status = CV_STORE_JOB_CANCELLED;
+    s->n_finished++; /* unloaded at the next flush */
     return 0;
 }
 
@@ -700,8 +770,43 @@ int cv_sched_running(const cv_sched_t *s, int64_t job_id) {
     return job ? job->running : 0;
 }
 
+/* Puts an orphan back at the front of its job's queue: no worker re-attached to its lease after
+ * the restart. The attempt ends interrupted, which does not count toward max_attempts. */
+static void trial_interrupt(cv_sched_t *s, trial_t *t, double now) {
+    char err[CV_ERRLEN];
+    int rc = group(s, err);
+    if (rc == 0) rc = checked(s, cv_store_trial_interrupt(s->cfg.store, t->id, t->lease, now, err));
+    if (rc < 0) cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)t->id, err);
+    orphan_forget(s, t);
+    t->lease[0] = '\0';
+    t->status = CV_STORE_TRIAL_QUEUED;
+    t->interrupted++;
+    t->job->running--;
+    queue_push(t->job, t, 1);
+}
+
+/* The end of the re-attachment grace: every orphan left goes back to the queue. */
+static void orphans_expire(cv_sched_t *s, double now) {
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_orphans; i++) {
+        trial_t *t = s->orphans[i].t;
+        if (!t) continue;
+        cv_log(s->cfg.log, CV_LOG_INFO, "trial %lld: worker %s did not re-attach within the "
+               "grace after the restart; it is queued again (interrupted, not counted as an "
+               "attempt)", (long long)t->id, s->orphans[i].worker);
+        trial_interrupt(s, t, now);
+        n++;
+    }
+    free(s->orphans);
+    s->orphans = NULL;
+    s->n_orphans = 0;
+    if (n)
+        cv_log(s->cfg.log, CV_LOG_INFO, "%zu trials that were running are queued again", n);
+}
+
 void cv_sched_tick(cv_sched_t *s, double now) {
     char err[CV_ERRLEN];
+    if (s->n_orphans && now >= s->reattach_until) orphans_expire(s, now);
     for (job_t *job = s->jobs; job; job = job->next) {
         if (job->status != CV_STORE_JOB_RUNNING || job->spec.max_seconds <= 0 ||
             now - job->created_at < job->spec.max_seconds)
@@ -725,6 +830,20 @@ static void new_lease(cv_sched_t *s, char out[33]) {
         out[16 + i] = digits[(b >> (4 * i)) & 15];
     }
     out[32] = '\0';
+}
+
+/* A worker that held trials before the restart said hello without re-attaching to them: it
+ * lost them (it restarted too, or dropped them), so they go back to the queue now rather than
+ * at the end of the grace. */
+static void orphans_of_returning_worker(cv_sched_t *s, const cv_sched_worker_t *w, double now) {
+    for (size_t i = 0; i < s->n_orphans; i++) {
+        trial_t *t = s->orphans[i].t;
+        if (!t || strcmp(s->orphans[i].worker, w->id)) continue;
+        cv_log(s->cfg.log, CV_LOG_INFO, "worker %s came back without trial %lld, which it ran "
+               "before the restart; it is queued again (interrupted, not counted as an attempt)",
+               w->id, (long long)t->id);
+        trial_interrupt(s, t, now);
+    }
 }
 
 cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *worker_id,
@@ -756,12 +875,14 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
             continue;
         }
         if (t->worker) t->worker->trial = NULL; /* its old connection is not closed yet */
+        if (!t->worker) orphan_forget(s, t);
         t->worker = w;
         w->trial = t;
         reattached[(*n_reattached)++] = t->id;
         cv_log(s->cfg.log, CV_LOG_INFO, "worker %s re-attached to trial %lld", w->id,
                (long long)t->id);
     }
+    orphans_of_returning_worker(s, w, now);
     return w;
 }
 
@@ -770,7 +891,7 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
 static void trial_release(cv_sched_t *s, trial_t *t, double now) {
     char err[CV_ERRLEN];
     job_t *job = t->job;
-    int lost = t->attempts >= s->cfg.max_attempts;
+    int lost = t->attempts - t->interrupted >= s->cfg.max_attempts;
     cv_store_trial_status_t to = lost ? CV_STORE_TRIAL_FAILED : CV_STORE_TRIAL_QUEUED;
     int rc = group(s, err);
     if (rc == 0) rc = checked(s, cv_store_trial_requeue(s->cfg.store, t->id, t->lease, to, now, err));
@@ -782,7 +903,7 @@ static void trial_release(cv_sched_t *s, trial_t *t, double now) {
     if (lost) {
         job->open--;
         cv_log(s->cfg.log, CV_LOG_WARN, "trial %lld failed: lost %d leases", (long long)t->id,
-               t->attempts);
+               t->attempts - t->interrupted);
         if (job_advance(s, job, now, err))
             cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, err);
     } else {
@@ -799,7 +920,14 @@ void cv_sched_worker_leave(cv_sched_t *s, cv_sched_worker_t *w, double now) {
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", w->id, err);
     for (size_t i = 0; i < s->n_acks; i++)
         if (s->acks[i].w == w) s->acks[i].w = NULL;
-    if (w->trial) {
+    if (w->trial && s->detached) {
+        /* The coordinator stops: the trial stays running under its lease in the store, for the
+         * worker to re-attach to after the restart. */
+        cv_log(s->cfg.log, CV_LOG_INFO, "worker %s disconnected at shutdown; trial %lld keeps "
+               "its lease for a restart", w->id, (long long)w->trial->id);
+        w->trial->worker = NULL;
+        w->trial = NULL;
+    } else if (w->trial) {
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s left while running trial %lld", w->id,
                (long long)w->trial->id);
         trial_release(s, w->trial, now);
@@ -809,6 +937,10 @@ void cv_sched_worker_leave(cv_sched_t *s, cv_sched_worker_t *w, double now) {
     if (w->next) w->next->prev = w->prev;
     if (s->rr && s->rr->running < 0) s->rr->running = 0;
     free(w);
+}
+
+void cv_sched_detach(cv_sched_t *s) {
+    if (s) s->detached = 1;
 }
 
 /* The next job with a queued trial and room under max_parallel, round-robin over jobs. */
@@ -1100,11 +1232,31 @@ int cv_sched_holds_lease(const cv_sched_t *s, const cv_sched_worker_t *w, int64_
            strcmp(t->lease, lease) == 0;
 }
 
+/* A result for a trial not in memory: either a trial of a job that has ended and was unloaded
+ * (a late or repeated result, refused as stale like any result under a lease that is no longer
+ * current; the connection stays), or no trial at all (CV_EINVAL: a protocol violation). */
+static int on_unloaded_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
+                              const char *lease, const char *model_path, char *err) {
+    cv_store_trial_status_t status;
+    int rc = cv_store_trial_status(s->cfg.store, trial_id, &status, err);
+    if (rc == CV_STORE_NOT_FOUND)
+        return cv_errf(err, CV_EINVAL, "result for unknown trial %lld", (long long)trial_id);
+    if (rc) return rc;
+    if (model_path) unlink(model_path);
+    if (group(s, err) == 0 &&
+        checked(s, cv_store_attempt_stale(s->cfg.store, trial_id, lease, err)) < 0)
+        cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)trial_id, err);
+    cv_log(s->cfg.log, CV_LOG_INFO, "worker %s: result of trial %lld refused: the trial is %s "
+           "and its job has ended", w->id, (long long)trial_id,
+           cv_store_trial_status_name(status));
+    return s->cfg.ops.send_ack(w->conn, trial_id, 0) ? CV_EIO : 0;
+}
+
 int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
                        const char *lease, const cJSON *result, const char *model_path,
                        double now, char *err) {
     trial_t *t = map_get(s, trial_id);
-    if (!t) return cv_errf(err, CV_EINVAL, "result for unknown trial %lld", (long long)trial_id);
+    if (!t) return on_unloaded_result(s, w, trial_id, lease, model_path, err);
     if (w->trial != t || strcmp(t->lease, lease)) {
         /* A result overtaken by a stop or a lost lease: refuse it, keep the connection. */
         if (model_path) unlink(model_path);
@@ -1222,6 +1374,7 @@ int cv_sched_flush(cv_sched_t *s, double now) {
     }
     s->results += n;
     s->commits += n > 0;
+    unload_finished(s);
     return 0;
 }
 
@@ -1297,6 +1450,20 @@ typedef struct {
     char *err;
 } resume_ctx_t;
 
+/* A trial the store has running since before the restart waits for its worker (by worker_id)
+ * to claim its lease. */
+static int orphan_add(cv_sched_t *s, trial_t *t, const char *lease, const char *worker_id) {
+    orphan_t *o = realloc(s->orphans, (s->n_orphans + 1) * sizeof *o);
+    if (!o) return CV_ENOMEM;
+    s->orphans = o;
+    o[s->n_orphans].t = t;
+    snprintf(o[s->n_orphans].worker, sizeof o->worker, "%s", worker_id ? worker_id : "");
+    s->n_orphans++;
+    snprintf(t->lease, sizeof t->lease, "%s", lease ? lease : "");
+    t->job->running++;
+    return 0;
+}
+
 static int resume_trial(void *ctx, const cv_store_trial_row_t *row) {
     resume_ctx_t *c = ctx;
     job_t *job = c->job;
@@ -1304,8 +1471,12 @@ static int resume_trial(void *ctx, const cv_store_trial_row_t *row) {
     if (!t || keys_add(job, fnv1a(row->config_key)) < 0) return CV_ENOMEM;
     t->status = row->status;
     t->attempts = row->attempts;
+    t->interrupted = row->interrupted;
     t->objective = row->status == CV_STORE_TRIAL_COMPLETED ? row->objective : NAN;
     if (row->status == CV_STORE_TRIAL_QUEUED) queue_push(job, t, 0);
+    if (row->status == CV_STORE_TRIAL_RUNNING && orphan_add(c->s, t, row->lease, row->worker_id))
+        return cv_errf(c->err, CV_ENOMEM, "out of memory for trial %lld, which was running",
+                       (long long)row->id);
     if (row->round == job->round && !is_final(row->status)) job->open++;
     return 0;
 }
@@ -1424,27 +1595,35 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     uint64_t seed;
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed = (uint64_t)getpid() ^ (uint64_t)now;
     cv_rng_seed(&s->lease_rng, seed);
+    /* Without a grace, the trials that were running go back to the queue before loading. */
     int64_t requeued = 0;
-    int rc = cv_store_recover(s->cfg.store, &requeued, err);
+    int rc = s->cfg.reattach_seconds > 0 ? 0 : cv_store_recover(s->cfg.store, &requeued, err);
+    s->reattach_until = now + (s->cfg.reattach_seconds > 0 ? s->cfg.reattach_seconds : 0);
     resume_ctx_t ctx = {s, NULL, err};
     if (rc == 0) rc = cv_store_jobs_each(s->cfg.store, 1, resume_job, &ctx, err);
+    /* A job that ends here stays in the list until unload_finished, after the commit. */
     for (job_t *job = s->jobs; rc == 0 && job; job = job->next) {
         ctx.job = job;
         rc = cv_store_trials_each(s->cfg.store, job->id, resume_trial, &ctx, err);
         if (rc == 0) rc = job_advance(s, job, now, err);
         if (rc == 0 && s->cfg.log)
             cv_log(s->cfg.log, CV_LOG_INFO, "job %lld resumed in round %d of %zu: %zu trials, "
-                   "%d open", (long long)job->id, job->round + 1, job->spec.n_rounds,
-                   job->n_trials, job->open);
+                   "%d open, %d running", (long long)job->id, job->round + 1, job->spec.n_rounds,
+                   job->n_trials, job->open, job->running);
     }
     if (rc == 0) rc = commit(s, err);
     if (rc) {
         cv_sched_destroy(s);
         return rc;
     }
+    unload_finished(s);
     if (requeued && s->cfg.log)
-        cv_log(s->cfg.log, CV_LOG_INFO, "%lld trials that were running are queued again",
-               (long long)requeued);
+        cv_log(s->cfg.log, CV_LOG_INFO, "%lld trials that were running are queued again "
+               "(interrupted, not counted as attempts)", (long long)requeued);
+    if (s->n_orphans && s->cfg.log)
+        cv_log(s->cfg.log, CV_LOG_INFO, "%zu trials that were running keep their leases for "
+               "%g s, waiting for their workers to re-attach", s->n_orphans,
+               s->cfg.reattach_seconds);
     start_resume_checks(s);
     *out = s;
     return 0;
@@ -1471,6 +1650,7 @@ void cv_sched_destroy(cv_sched_t *s) {
     }
     for (size_t i = 0; i < s->n_datasets; i++) free(s->datasets[i].path);
     free(s->datasets);
+    free(s->orphans);
     free(s->map);
     free(s->acks);
     free(s);

@@ -13,12 +13,28 @@
  *   queued ──lease──▶ running ──result──▶ completed | failed | diverged
  *      ▲                 │ worker gone or silent for lease_seconds (the attempt is lost):
  *      └── attempts left ┤
- *                        └─ no attempts left (max_attempts) ─▶ failed ("lost N leases")
+ *      │                 └─ no attempts left (max_attempts) ─▶ failed ("lost N leases")
+ *      │          running ──coordinator restart──▶ running, waiting for its worker (orphan)
+ *      │                                             │ the worker's hello claims the lease
+ *      │                                             │ within reattach_seconds: running again
+ *      └──────── not claimed in time, or its worker came back without it (interrupted) ┘
  *   queued | running ──job cancelled or over its time budget──▶ cancelled
  *
+ * Restarts: the store keeps a running trial running under its lease across a coordinator
+ * restart (or a SIGTERM stop, see cv_sched_detach), and its worker, which keeps training while
+ * disconnected, claims the lease in its next hello and goes on as if nothing happened: same
+ * attempt, same lease, its result stored as usual. A trial nobody re-attaches to within
+ * reattach_seconds of start-up goes back to the front of the queue; its attempt ends
+ * interrupted, which is not the trial's fault and does not count toward max_attempts.
+ *
+ * Memory: a job lives in memory while it runs. Once it ends (completed, cancelled, failed) its
+ * trials, key set, spec and files are freed at the next cv_sched_flush; the API reads finished
+ * jobs from the store. A late result for a trial of a finished job is refused as stale.
+ *
  * Each lease that ends leaves a row in the trial's attempt history (store.h): its outcome is
- * the result's status, or lost; a lost lease whose worker comes back with it (a late result, or
- * a claim in hello after reconnecting) is refused and its row becomes stale. A trial is thus
+ * the result's status, lost, or interrupted (a restart); a lost lease whose worker comes back
+ * with it (a late result, or a claim in hello after reconnecting) is refused and its row
+ * becomes stale. A trial is thus
  * never counted twice: only the current lease can store a result.
  *
  * Whose fault a failure is: a worker says so in its result (result.fault). A failure of the
@@ -76,7 +92,11 @@ typedef struct {
 typedef struct {
     cv_store_t *store;           /* read-write store, borrowed; the scheduler is its only user */
     const char *data_dir;        /* models are kept under <data_dir>/models/<job>/<trial>.model */
-    int max_attempts;            /* leases a trial may hold before it is retired as failed (3) */
+    int max_attempts;            /* leases a trial may hold before it is retired as failed (3);
+                                    interrupted ones do not count */
+    double reattach_seconds;     /* after start-up, how long a trial that was running waits for
+                                    its worker to re-attach before it goes back to the queue, in
+                                    seconds; 0 or less: at once (caviard's default is 30) */
     int quarantine_after;        /* consecutive failed results that quarantine a worker (3);
                                     negative: never */
     const cv_log_t *log;
@@ -92,8 +112,10 @@ typedef struct {
 } cv_sched_config_t;
 
 /* Creates a scheduler and resumes every running job found in the store: trials that were running
- * when the coordinator stopped go back to the queue (their leases are void), and a job whose
- * round had finished samples its next one. The caller owns the result (cv_sched_destroy). */
+ * when the coordinator stopped stay running under their leases for reattach_seconds, waiting for
+ * their workers to re-attach (cv_sched_worker_join); cv_sched_tick puts back in the queue those
+ * still unclaimed after that, recording the attempt as interrupted. A job whose round had
+ * finished samples its next one. The caller owns the result (cv_sched_destroy). */
 int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double now, char *err);
 /* Frees the scheduler, rolling back an uncommitted group (nothing in it was acknowledged). The
  * loop must have run until cv_sched_idle (no dataset check in flight). Accepts NULL. */
@@ -138,23 +160,31 @@ void cv_sched_stop_checks(cv_sched_t *sched);
 int cv_sched_cancel(cv_sched_t *sched, int64_t job_id, double now, int64_t *cancelled, char *err);
 /* Number of trials of a job running right now (0 for an unknown job). */
 int cv_sched_running(const cv_sched_t *sched, int64_t job_id);
-/* Time-based work: jobs past their wall-clock budget stop. Call about once a second. */
+/* Time-based work: jobs past their wall-clock budget stop, and once the re-attachment grace of
+ * start-up is over, the trials no worker re-attached to go back to the queue (interrupted).
+ * Call about once a second. */
 void cv_sched_tick(cv_sched_t *sched, double now);
 
 /* ---- workers (transport) --------------------------------------------------------------- */
 
 /* A worker said hello on connection conn. leases lists the (trial_id, lease) pairs it claims;
  * the ones still its own are re-attached and written into reattached (up to max entries), their
- * count into *n_reattached. Returns the worker's slot (owned by the scheduler) or NULL when out
- * of memory. */
+ * count into *n_reattached. A trial waiting since start-up for this worker (by worker_id) that
+ * it does not re-attach to goes back to the queue at once (interrupted): the worker lost it.
+ * Returns the worker's slot (owned by the scheduler) or NULL when out of memory. */
 cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *sched, void *conn, const char *worker_id,
                                         const char *version, int threads, const char *host,
                                         const int64_t *lease_trials, const char (*leases)[33],
                                         int n_leases, int64_t *reattached, int *n_reattached,
                                         double now);
 /* The worker's connection closed or went silent: its running trial returns to the queue (or is
- * retired as failed), the attempt is recorded as lost, and the slot is freed. */
+ * retired as failed), the attempt is recorded as lost, and the slot is freed. After
+ * cv_sched_detach the trial instead keeps its lease (nothing is written). */
 void cv_sched_worker_leave(cv_sched_t *sched, cv_sched_worker_t *w, double now);
+/* The coordinator is stopping while workers may still train: from now on a worker that leaves
+ * keeps its trial running under its lease in the store, so that it can re-attach to it after a
+ * restart instead of losing an attempt. Accepts NULL. */
+void cv_sched_detach(cv_sched_t *sched);
 /* Lifts the quarantine of worker_id (connected or not) and commits; *was_quarantined (may be
  * NULL) says whether it was. CV_STORE_NOT_FOUND for a worker never seen, CV_EIO when the store
  * failed. */
@@ -195,8 +225,9 @@ int cv_sched_holds_lease(const cv_sched_t *sched, const cv_sched_worker_t *w, in
 /* A result message. model_path (may be NULL) is a file the transport received the model into;
  * the scheduler moves it into the data directory. The acknowledgement is sent after the next
  * commit (stored) or at once when the lease is stale (not stored; a lost attempt of that lease
- * becomes stale in the history). Returns 0 or CV_EINVAL when
- * the worker does not hold that trial (a protocol violation: drop the worker). */
+ * becomes stale in the history), which includes a result for a trial of a job that has ended
+ * (no longer in memory; the store says the trial exists). Returns 0 or CV_EINVAL when no such
+ * trial exists (a protocol violation: drop the worker). */
 int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id,
                        const char *lease, const cJSON *result, const char *model_path,
                        double now, char *err);

@@ -132,6 +132,29 @@ static const char *const k_migrations[] = {
     /* Older versions counted the failures a job caused against the workers that ran it, so
      * their quarantines are lifted rather than made permanent. */
     "UPDATE workers SET quarantined = 0, consecutive_failures = 0 WHERE quarantined = 1;",
+    /* 5: the outcome 'interrupted', a lease ended by a coordinator restart (it does not count
+     * toward the trial's attempts limit). SQLite cannot change a CHECK constraint in place, so
+     * the table is rebuilt; attempts that earlier versions recorded as lost to a restart become
+     * interrupted. */
+    "CREATE TABLE trial_attempts_v5 ("
+    "  trial_id   INTEGER NOT NULL REFERENCES trials (id),"
+    "  attempt    INTEGER NOT NULL CHECK (attempt >= 1),"
+    "  worker_id  TEXT,"
+    "  lease      TEXT,"
+    "  started_at REAL,"
+    "  ended_at   REAL NOT NULL,"
+    "  outcome    TEXT NOT NULL CHECK (outcome IN ('completed', 'failed', 'diverged', 'lost',"
+    "             'stale', 'cancelled', 'interrupted')),"
+    "  error      TEXT,"
+    "  PRIMARY KEY (trial_id, attempt)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO trial_attempts_v5 (trial_id, attempt, worker_id, lease, started_at, ended_at,"
+    "  outcome, error) SELECT trial_id, attempt, worker_id, lease, started_at, ended_at,"
+    "  CASE WHEN outcome = 'lost' AND error = 'the coordinator restarted' THEN 'interrupted'"
+    "  ELSE outcome END, error FROM trial_attempts;"
+    "DROP TABLE trial_attempts;"
+    "ALTER TABLE trial_attempts_v5 RENAME TO trial_attempts;"
+    "CREATE INDEX trial_attempts_by_worker ON trial_attempts (worker_id);",
 };
 
 _Static_assert(sizeof k_migrations / sizeof k_migrations[0] == CV_STORE_SCHEMA_VERSION,
@@ -140,6 +163,14 @@ _Static_assert(CV_STORE_APPLICATION_ID == 1128355410, "application_id in migrati
 
 /* Unix seconds in SQL, for the one write whose caller supplies no time (cv_store_recover). */
 #define SQL_NOW "((julianday('now') - 2440587.5) * 86400.0)"
+
+/* The reason written with every interrupted attempt. */
+#define RESTART_REASON "the coordinator restarted"
+
+/* The leases of trial ?1 that count toward its attempts limit: all but the interrupted ones. */
+#define COUNTED_ATTEMPTS                                                                           \
+    "(attempts - (SELECT count(*) FROM trial_attempts AS a WHERE a.trial_id = ?1 "                 \
+    "AND a.outcome = 'interrupted'))"
 
 /* Records the end of a running trial's current lease as an attempt, before the statement that
  * ends it clears the lease: ?1 trial, ?2 lease token or NULL (any), ?3 time, ?4 outcome,
@@ -277,7 +308,8 @@ static const char *const k_sql[ST_COUNT] = {
                          "worker_id = CASE WHEN ?3 = 'queued' THEN NULL ELSE worker_id END, "
                          "started_at = CASE WHEN ?3 = 'queued' THEN NULL ELSE started_at END, "
                          "finished_at = CASE WHEN ?3 = 'queued' THEN NULL ELSE ?4 END, "
-                         "error = CASE WHEN ?3 = 'failed' THEN 'lost ' || attempts || ' leases' "
+                         "error = CASE WHEN ?3 = 'failed' THEN 'lost ' || " COUNTED_ATTEMPTS
+                         " || ' leases' "
                          "ELSE error END "
                          "WHERE id = ?1 AND status = 'running' "
                          "AND (?2 IS NULL OR lease_token = ?2)",
@@ -339,8 +371,8 @@ static const char *const k_sql[ST_COUNT] = {
                          "WHERE trial_id = ?1 AND lease = ?2 AND outcome = 'lost'",
     [ST_ATTEMPTS_RECOVER] = "INSERT OR REPLACE INTO trial_attempts (trial_id, attempt, worker_id, "
                             "lease, started_at, ended_at, outcome, error) SELECT id, attempts, "
-                            "worker_id, lease_token, started_at, " SQL_NOW ", 'lost', "
-                            "'the coordinator restarted' FROM trials "
+                            "worker_id, lease_token, started_at, " SQL_NOW ", 'interrupted', "
+                            "'" RESTART_REASON "' FROM trials "
                             "WHERE status = 'running' AND attempts >= 1",
     [ST_ATTEMPTS_CANCEL] = "INSERT OR REPLACE INTO trial_attempts (trial_id, attempt, worker_id, "
                            "lease, started_at, ended_at, outcome, error) SELECT id, attempts, "
@@ -363,7 +395,9 @@ static const char *const k_sql[ST_COUNT] = {
                      "FROM jobs WHERE ?1 = 0 OR status = 'running' ORDER BY id",
     [ST_TRIALS_EACH] = "SELECT t.id, t.number, t.round, t.status, t.attempts, t.params, "
                        "t.config_key, t.spec, "
-                       "CASE j.objective WHEN 'dev_cost' THEN t.dev_cost ELSE t.dev_error END "
+                       "CASE j.objective WHEN 'dev_cost' THEN t.dev_cost ELSE t.dev_error END, "
+                       "t.lease_token, t.worker_id, (SELECT count(*) FROM trial_attempts AS a "
+                       "WHERE a.trial_id = t.id AND a.outcome = 'interrupted') "
                        "FROM trials AS t JOIN jobs AS j ON j.id = t.job_id "
                        "WHERE t.job_id = ?1 ORDER BY t.number",
     [ST_WORKER_COUNT] = "UPDATE workers SET trials_done = trials_done + 1 WHERE id = ?1",
@@ -1103,6 +1137,43 @@ int cv_store_trial_retry(cv_store_t *store, int64_t trial_id, char *err) {
     return ret;
 }
 
+int cv_store_trial_interrupt(cv_store_t *store, int64_t trial_id, const char *lease_token,
+                             double now, char *err) {
+    if (!lease_token)
+        return cv_errf(err, CV_EINVAL, "store: interrupt trial: lease token required");
+    int ret = op_begin(store, err);
+    if (ret != 0) return ret;
+    ret = attempt_end(store, trial_id, lease_token, now, "interrupted", RESTART_REASON, err);
+    if (ret != 0) return op_end(store, ret, err);
+    sqlite3_stmt *q = store->st[ST_TRIAL_REQUEUE];
+    if (sqlite3_bind_int64(q, 1, trial_id) || bind_text(q, 2, lease_token) ||
+        bind_text(q, 3, k_trial_status[CV_STORE_TRIAL_QUEUED]) || bind_real(q, 4, now))
+        return op_end(store, bind_failed(store, ST_TRIAL_REQUEUE, err, "interrupt trial"), err);
+    ret = run(store, ST_TRIAL_REQUEUE, err, "interrupt trial");
+    if (ret == 0 && sqlite3_changes(store->db) == 0)
+        ret = trial_missing_or_stale(store, trial_id, err, "interrupt trial");
+    return op_end(store, ret, err);
+}
+
+int cv_store_trial_status(cv_store_t *store, int64_t trial_id, cv_store_trial_status_t *status,
+                          char *err) {
+    sqlite3_stmt *q = store->st[ST_TRIAL_STATUS];
+    if (sqlite3_bind_int64(q, 1, trial_id) != SQLITE_OK)
+        return bind_failed(store, ST_TRIAL_STATUS, err, "trial status");
+    int rc = sqlite3_step(q), ret = 0;
+    if (rc == SQLITE_ROW) {
+        if (cv_store_trial_status_parse((const char *)sqlite3_column_text(q, 0), status))
+            ret = cv_errf(err, CV_EFORMAT, "store: trial %lld: unreadable status",
+                          (long long)trial_id);
+    } else if (rc == SQLITE_DONE) {
+        ret = CV_STORE_NOT_FOUND;
+    } else {
+        ret = failf(store, rc, err, "status of trial %lld", (long long)trial_id);
+    }
+    done(q);
+    return ret;
+}
+
 int cv_store_recover(cv_store_t *store, int64_t *requeued, char *err) {
     int ret = op_begin(store, err);
     if (ret != 0) return ret;
@@ -1653,6 +1724,9 @@ int cv_store_trials_each(cv_store_t *store, int64_t job_id, cv_store_on_trial_t 
             .spec = (const char *)sqlite3_column_text(q, 7),
             .objective =
                 sqlite3_column_type(q, 8) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 8),
+            .lease = (const char *)sqlite3_column_text(q, 9),
+            .worker_id = (const char *)sqlite3_column_text(q, 10),
+            .interrupted = sqlite3_column_int(q, 11),
         };
         if (!row.params || !row.config_key || !row.spec ||
             cv_store_trial_status_parse((const char *)sqlite3_column_text(q, 3), &row.status)) {

@@ -39,7 +39,7 @@
                                 under that lease token, or the job is no longer running */
 #define CV_STORE_NOT_FOUND 2 /* a query named a job, trial or number that does not exist */
 
-#define CV_STORE_SCHEMA_VERSION 4          /* PRAGMA user_version written by the newest migration */
+#define CV_STORE_SCHEMA_VERSION 5          /* PRAGMA user_version written by the newest migration */
 #define CV_STORE_APPLICATION_ID 0x43415652 /* PRAGMA application_id: "CAVR" */
 
 typedef struct cv_store cv_store_t;
@@ -72,7 +72,9 @@ typedef enum {
  *   running   --cv_store_trial_requeue-->   queued  (lease expired, worker gone; attempts left)
  *                                           failed  (attempts exhausted: error "lost N leases";
  *                                                    lost, kept for older callers; finished_at)
- *   running   --cv_store_recover-->         queued  (coordinator restarted; leases are void)
+ *   running   --cv_store_trial_interrupt--> queued  (the coordinator restarted and no worker
+ *                                           re-attached to the lease in time)
+ *   running   --cv_store_recover-->         queued  (the same for every running trial at once)
  *   queued, running --cv_store_job_cancel--> cancelled (finished_at set)
  *   failed    --cv_store_trial_retry-->     queued  (the failure was its worker's fault: the
  *                                           worker was quarantined; attempts and history kept)
@@ -80,16 +82,25 @@ typedef enum {
  * completed, failed, diverged, lost and cancelled are final; the one exception is a failed
  * trial that the scheduler retries because the worker it failed on was quarantined.
  *
+ * A coordinator restart by itself changes nothing: a running trial stays running under its lease
+ * so that its worker, which kept training, can re-attach to it.
+ *
  * Every transition out of running also writes one row of the trial's attempt history
  * (table trial_attempts, since schema version 2): attempt number, worker, lease token, start
  * and end times, and the outcome of that lease:
  *
  *   completed | failed | diverged   the result arrived under the lease (cv_store_put_result)
- *   lost        the lease ended without a result: worker gone or silent (cv_store_trial_requeue),
- *               or the coordinator restarted (cv_store_recover)
+ *   lost        the lease ended without a result: worker gone or silent (cv_store_trial_requeue)
+ *   interrupted the coordinator restarted and the lease was not re-attached in time
+ *               (cv_store_trial_interrupt, cv_store_recover; since schema version 3, error
+ *               "the coordinator restarted"). It is not the trial's fault: it does not count
+ *               toward the attempts limit, and "lost N leases" counts only the other attempts
  *   stale       a lost lease whose worker came back with it later and was refused
  *               (cv_store_attempt_stale)
- *   cancelled   the job was cancelled while the trial ran (cv_store_job_cancel) */
+ *   cancelled   the job was cancelled while the trial ran (cv_store_job_cancel)
+ *
+ * The trial's attempts column counts every lease it held, interrupted ones included (it numbers
+ * the history's rows). */
 typedef enum {
     CV_STORE_TRIAL_QUEUED,
     CV_STORE_TRIAL_RUNNING,
@@ -252,9 +263,9 @@ int cv_store_curve_add(cv_store_t *store, int64_t trial_id, const char *lease_to
 
 /* Takes a running trial off its worker and records the attempt as lost: to_status QUEUED puts it
  * back in line (worker and started_at cleared, queued_at kept so it keeps its place), FAILED
- * retires it with error "lost N leases" (N = attempts), LOST retires it without an error; a
- * retired trial has finished_at = now and keeps its worker for the record. The lease is cleared
- * either way. When lease_token is not NULL the trial must run under it. CV_STORE_STALE when the
+ * retires it with error "lost N leases" (N = attempts that were not interrupted), LOST retires
+ * it without an error; a retired trial has finished_at = now and keeps its worker for the
+ * record. The lease is cleared either way. When lease_token is not NULL the trial must run under it. CV_STORE_STALE when the
  * trial is not running (under that token), CV_EINVAL when it does not exist or to_status is not
  * QUEUED, FAILED or LOST. */
 int cv_store_trial_requeue(cv_store_t *store, int64_t trial_id, const char *lease_token,
@@ -274,11 +285,23 @@ int cv_store_attempt_stale(cv_store_t *store, int64_t trial_id, const char *leas
  * trials right. CV_STORE_STALE when the trial is not failed, CV_EINVAL when it does not exist. */
 int cv_store_trial_retry(cv_store_t *store, int64_t trial_id, char *err);
 
-/* Crash recovery, called once at coordinator start-up: every running trial of every job goes
- * back to queued with its lease and worker cleared (its attempts count is kept), and its
- * attempt is recorded as lost with ended_at the current clock time. Writes how many into
- * *requeued when not NULL. */
+/* Puts a trial that has been running under lease_token since before a coordinator restart back
+ * in the queue, because no worker re-attached to that lease in time: like a requeue to QUEUED,
+ * but its attempt is recorded as interrupted (error "the coordinator restarted"), which does not
+ * count toward the attempts limit. CV_STORE_STALE when the trial is not running under that
+ * token, CV_EINVAL when it does not exist or lease_token is NULL. */
+int cv_store_trial_interrupt(cv_store_t *store, int64_t trial_id, const char *lease_token,
+                             double now, char *err);
+
+/* Crash recovery without re-attachment, called at coordinator start-up: every running trial of
+ * every job goes back to queued with its lease and worker cleared (its attempts count is kept),
+ * and its attempt is recorded as interrupted with ended_at the current clock time. Writes how
+ * many into *requeued when not NULL. */
 int cv_store_recover(cv_store_t *store, int64_t *requeued, char *err);
+
+/* Reads a trial's status. CV_STORE_NOT_FOUND when there is no such trial. */
+int cv_store_trial_status(cv_store_t *store, int64_t trial_id, cv_store_trial_status_t *status,
+                          char *err);
 
 /* Finds the id of trial `number` of a job. CV_STORE_NOT_FOUND when there is none. */
 int cv_store_trial_id(cv_store_t *store, int64_t job_id, int number, int64_t *trial_id, char *err);
@@ -454,6 +477,9 @@ typedef struct {
     const char *config_key;
     const char *spec; /* JSON text of the full trial spec (needed to re-send queued ones) */
     double objective; /* the job's objective value; NaN when not recorded */
+    const char *lease;     /* lease token while running, else NULL */
+    const char *worker_id; /* the worker that holds or last held it, or NULL */
+    int interrupted;       /* attempts that ended interrupted (not counted toward the limit) */
 } cv_store_trial_row_t;
 
 typedef int (*cv_store_on_trial_t)(void *ctx, const cv_store_trial_row_t *row);

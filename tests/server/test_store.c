@@ -948,6 +948,71 @@ START_TEST(test_version_1_file_migrates_and_keeps_its_rows) {
 }
 END_TEST
 
+/* A version-2 file: the attempts table as migration 2 created it (its CHECK has no
+ * 'interrupted'), holding a lease lost to a worker and one lost to a restart, as version 2
+ * recorded them. */
+START_TEST(test_version_2_file_migrates_and_restart_losses_become_interrupted) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "old", CV_STORE_OBJ_DEV_ERROR), t[2];
+    add_trials(&fx, job, 0, 2, t);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+    char sql[4096];
+    snprintf(sql, sizeof sql,
+             UNDO_MIGRATION_4 UNDO_MIGRATION_3
+             "DROP INDEX trial_attempts_by_worker; DROP TABLE trial_attempts;"
+             "CREATE TABLE trial_attempts ("
+             "  trial_id   INTEGER NOT NULL REFERENCES trials (id),"
+             "  attempt    INTEGER NOT NULL CHECK (attempt >= 1),"
+             "  worker_id  TEXT,"
+             "  lease      TEXT,"
+             "  started_at REAL,"
+             "  ended_at   REAL NOT NULL,"
+             "  outcome    TEXT NOT NULL CHECK (outcome IN ('completed', 'failed', 'diverged', "
+             "             'lost', 'stale', 'cancelled')),"
+             "  error      TEXT,"
+             "  PRIMARY KEY (trial_id, attempt)"
+             ") WITHOUT ROWID;"
+             "CREATE INDEX trial_attempts_by_worker ON trial_attempts (worker_id);"
+             "INSERT INTO trial_attempts VALUES (%lld, 1, 'w1', 'L1', 1.0, 2.0, 'lost', NULL);"
+             "INSERT INTO trial_attempts VALUES (%lld, 2, 'w1', 'L2', 3.0, 4.0, 'lost', "
+             "  'the coordinator restarted');"
+             "INSERT INTO trial_attempts VALUES (%lld, 1, 'w2', 'L3', 5.0, 6.0, 'stale', "
+             "  'the coordinator restarted');"
+             "UPDATE trials SET attempts = 2 WHERE id = %lld;"
+             "UPDATE trials SET attempts = 1 WHERE id = %lld;"
+             "PRAGMA user_version = 2;",
+             (long long)t[0], (long long)t[0], (long long)t[1], (long long)t[0], (long long)t[1]);
+    raw_exec(fx.path, sql);
+
+    ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
+    attempt_row_t r[3];
+    ck_assert_int_eq(attempt_rows(fx.path, t[0], r, 3), 2);
+    ck_assert_str_eq(r[0].outcome, "lost");
+    ck_assert_str_eq(r[0].lease, "L1");
+    ck_assert_str_eq(r[1].outcome, "interrupted");
+    ck_assert_str_eq(r[1].error, "the coordinator restarted");
+    ck_assert_double_eq(r[1].started, 3.0);
+    ck_assert_double_eq(r[1].ended, 4.0);
+    ck_assert_int_eq(attempt_rows(fx.path, t[1], r, 3), 1);
+    ck_assert_str_eq(r[0].outcome, "stale"); /* refused claims stay what they were */
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' "
+                                      "AND name = 'trial_attempts_by_worker'"),
+                     1);
+    /* Only the lost lease counts toward "lost N leases". */
+    start(&fx, t[0], "L4");
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, t[0], "L4", CV_STORE_TRIAL_FAILED, NOW + 9, fx.err), 0);
+    char q[256], text[64];
+    raw_text(fx.path, sqlf(q, sizeof q, "SELECT error FROM trials WHERE id = %lld", t[0]), text,
+             sizeof text);
+    ck_assert_str_eq(text, "lost 2 leases");
+    fx_finish(&fx);
+}
+END_TEST
+
 START_TEST(test_completed_result_writes_one_completed_attempt) {
     fx_t fx;
     fx_init(&fx);
@@ -1094,7 +1159,7 @@ START_TEST(test_requeue_to_failed_records_lost_n_leases) {
 }
 END_TEST
 
-START_TEST(test_recover_writes_a_lost_attempt_with_the_restart_reason) {
+START_TEST(test_recover_writes_an_interrupted_attempt_with_the_restart_reason) {
     fx_t fx;
     fx_init(&fx);
     int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), t[3];
@@ -1112,13 +1177,77 @@ START_TEST(test_recover_writes_a_lost_attempt_with_the_restart_reason) {
     ck_assert_int_eq(attempt_rows(fx.path, t[0], r, 2), 1);
     ck_assert_str_eq(r[0].worker, "w1");
     ck_assert_str_eq(r[0].lease, "lease-A");
-    ck_assert_str_eq(r[0].outcome, "lost");
+    ck_assert_str_eq(r[0].outcome, "interrupted");
     ck_assert_str_eq(r[0].error, "the coordinator restarted");
     ck_assert_msg(r[0].ended >= before && r[0].ended <= after, "ended_at %f not in [%f, %f]",
                   r[0].ended, before, after);
     ck_assert_int_eq(attempt_rows(fx.path, t[1], r, 2), 1);
     ck_assert_str_eq(r[0].outcome, "completed");
     ck_assert_int_eq(attempt_rows(fx.path, t[2], r, 2), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_interrupt_requeues_without_counting_the_attempt) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A"); /* worker w1 at NOW + 1 */
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-B", NOW + 3, fx.err),
+                     CV_STORE_STALE);
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-A", NOW + 3, fx.err), 0);
+    char q[256], text[128];
+    raw_text(fx.path,
+             sqlf(q, sizeof q,
+                  "SELECT status || ' ' || attempts || ' ' || ifnull(worker_id, '-') || ' ' || "
+                  "ifnull(lease_token, '-') || ' ' || ifnull(started_at, '-') FROM trials "
+                  "WHERE id = %lld",
+                  id),
+             text, sizeof text);
+    ck_assert_str_eq(text, "queued 1 - - -");
+    attempt_row_t r[3];
+    ck_assert_int_eq(attempt_rows(fx.path, id, r, 3), 1);
+    ck_assert_int_eq(r[0].attempt, 1);
+    ck_assert_str_eq(r[0].worker, "w1");
+    ck_assert_str_eq(r[0].lease, "lease-A");
+    ck_assert_str_eq(r[0].outcome, "interrupted");
+    ck_assert_str_eq(r[0].error, "the coordinator restarted");
+    ck_assert_double_eq(r[0].started, NOW + 1);
+    ck_assert_double_eq(r[0].ended, NOW + 3);
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-A", NOW + 4, fx.err),
+                     CV_STORE_STALE); /* no longer running */
+    /* The next two leases are lost: "lost 2 leases", though the trial held three. */
+    start(&fx, id, "lease-B");
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, id, "lease-B", CV_STORE_TRIAL_QUEUED, NOW + 5, fx.err), 0);
+    start(&fx, id, "lease-C");
+    ck_assert_int_eq(
+        cv_store_trial_requeue(fx.store, id, "lease-C", CV_STORE_TRIAL_FAILED, NOW + 6, fx.err), 0);
+    raw_text(fx.path,
+             sqlf(q, sizeof q, "SELECT status || ' ' || attempts || ': ' || error FROM trials "
+                               "WHERE id = %lld", id),
+             text, sizeof text);
+    ck_assert_str_eq(text, "failed 3: lost 2 leases");
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id + 1, "lease-A", NOW, fx.err), CV_EINVAL);
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, NULL, NOW, fx.err), CV_EINVAL);
+    fx_finish(&fx);
+}
+END_TEST
+
+START_TEST(test_trial_status_reads_one_trial) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), t[2];
+    add_trials(&fx, job, 0, 2, t);
+    start(&fx, t[1], "L");
+    finish(&fx, t[1], "L", 0.1, 0.1);
+    cv_store_trial_status_t st = CV_STORE_TRIAL_LOST;
+    ck_assert_int_eq(cv_store_trial_status(fx.store, t[0], &st, fx.err), 0);
+    ck_assert_int_eq(st, CV_STORE_TRIAL_QUEUED);
+    ck_assert_int_eq(cv_store_trial_status(fx.store, t[1], &st, fx.err), 0);
+    ck_assert_int_eq(st, CV_STORE_TRIAL_COMPLETED);
+    ck_assert_int_eq(cv_store_trial_status(fx.store, t[1] + 1, &st, fx.err), CV_STORE_NOT_FOUND);
     fx_finish(&fx);
 }
 END_TEST
@@ -1865,6 +1994,8 @@ typedef struct {
     int numbers[8];
     double objective[8];
     cv_store_trial_status_t status[8];
+    char lease[8][16], worker[8][16]; /* "-" for NULL */
+    int interrupted[8];
     char first_key[16];
     int stop_after; /* 0 = never */
 } visit_t;
@@ -1875,6 +2006,9 @@ static int on_trial(void *ctx, const cv_store_trial_row_t *row) {
     v->numbers[v->count] = row->number;
     v->objective[v->count] = row->objective;
     v->status[v->count] = row->status;
+    snprintf(v->lease[v->count], sizeof v->lease[0], "%s", row->lease ? row->lease : "-");
+    snprintf(v->worker[v->count], sizeof v->worker[0], "%s", row->worker_id ? row->worker_id : "-");
+    v->interrupted[v->count] = row->interrupted;
     v->count++;
     return v->stop_after && v->count == v->stop_after ? CV_ESTOPPED : 0;
 }
@@ -1899,6 +2033,11 @@ START_TEST(test_trials_each_visits_in_submission_order_with_the_objective) {
     ck_assert_int_eq(v.status[1], CV_STORE_TRIAL_COMPLETED);
     ck_assert_int_eq(v.status[2], CV_STORE_TRIAL_QUEUED);
 
+    ck_assert_str_eq(v.lease[1], "-"); /* cleared with the result */
+    ck_assert_str_eq(v.worker[1], "w1");
+    ck_assert_str_eq(v.lease[2], "-");
+    ck_assert_str_eq(v.worker[2], "-");
+
     visit_t stop = {.stop_after = 2};
     ck_assert_int_eq(cv_store_trials_each(fx.store, job, on_trial, &stop, fx.err), CV_ESTOPPED);
     ck_assert_int_eq(stop.count, 2);
@@ -1912,6 +2051,27 @@ static int on_job(void *ctx, const cv_store_job_row_t *row) {
     seen[0]++;
     return row->objective == CV_STORE_OBJ_DEV_ERROR && row->spec[0] == '{' ? 0 : CV_EFORMAT;
 }
+
+/* What a restart needs to keep a running trial running: its lease, its worker, and how many of
+ * its attempts were interrupted. */
+START_TEST(test_trials_each_gives_running_trials_their_lease_and_interruptions) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
+    add_trials(&fx, job, 0, 1, &id);
+    start(&fx, id, "lease-A");
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-A", NOW + 2, fx.err), 0);
+    start(&fx, id, "lease-B");
+    visit_t v = {0};
+    ck_assert_int_eq(cv_store_trials_each(fx.store, job, on_trial, &v, fx.err), 0);
+    ck_assert_int_eq(v.count, 1);
+    ck_assert_int_eq(v.status[0], CV_STORE_TRIAL_RUNNING);
+    ck_assert_str_eq(v.lease[0], "lease-B");
+    ck_assert_str_eq(v.worker[0], "w1");
+    ck_assert_int_eq(v.interrupted[0], 1);
+    fx_finish(&fx);
+}
+END_TEST
 
 START_TEST(test_jobs_each_can_skip_finished_jobs) {
     fx_t fx;
@@ -2089,6 +2249,8 @@ static Suite *store_suite(void) {
     tcase_add_test(history, test_fresh_file_has_the_current_schema_with_the_attempts_table);
     tcase_add_test(history, test_version_1_file_migrates_and_keeps_its_rows);
     tcase_add_test(history, test_version_2_file_gains_n_params_and_keeps_its_results);
+    tcase_add_test(history,
+                   test_version_2_file_migrates_and_restart_losses_become_interrupted);
     tcase_add_test(history, test_completed_result_writes_one_completed_attempt);
     tcase_add_test(history, test_failed_result_writes_a_failed_attempt_with_its_error);
     tcase_add_test(history, test_diverged_result_writes_a_diverged_attempt);
@@ -2096,7 +2258,9 @@ static Suite *store_suite(void) {
     tcase_add_test(history, test_requeue_writes_a_lost_attempt_and_the_next_lease_a_new_one);
     tcase_add_test(history, test_requeue_under_a_stale_lease_writes_no_attempt);
     tcase_add_test(history, test_requeue_to_failed_records_lost_n_leases);
-    tcase_add_test(history, test_recover_writes_a_lost_attempt_with_the_restart_reason);
+    tcase_add_test(history, test_recover_writes_an_interrupted_attempt_with_the_restart_reason);
+    tcase_add_test(history, test_interrupt_requeues_without_counting_the_attempt);
+    tcase_add_test(history, test_trial_status_reads_one_trial);
     tcase_add_test(history, test_cancel_writes_a_cancelled_attempt_for_running_trials_only);
     tcase_add_test(history, test_attempt_stale_turns_only_a_lost_attempt_stale);
     tcase_add_test(history, test_retry_requeues_a_failed_trial_and_keeps_its_history);
@@ -2130,6 +2294,7 @@ static Suite *store_suite(void) {
     tcase_add_test(queries, test_jobs_and_workers_pages_start_after_a_key);
     tcase_add_test(queries, test_trial_get_returns_the_curve_in_epoch_order);
     tcase_add_test(queries, test_trials_each_visits_in_submission_order_with_the_objective);
+    tcase_add_test(queries, test_trials_each_gives_running_trials_their_lease_and_interruptions);
     tcase_add_test(queries, test_jobs_each_can_skip_finished_jobs);
     tcase_add_test(queries, test_workers_track_outcomes_and_quarantine);
     tcase_add_test(queries, test_quarantine_has_a_reason_an_end_and_a_release);
