@@ -63,6 +63,7 @@ struct cv_sched_worker {
     char id[65];
     trial_t *trial;          /* the trial it runs, or NULL when idle */
     int quarantined;         /* 1: gets no trials (too many failures in a row) */
+    int leaving;             /* 1: gave its trial back with a `stopped` result; gets no trials */
     cv_sched_worker_t *next, *prev;
 };
 
@@ -778,7 +779,7 @@ static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, ch
 void cv_sched_dispatch(cv_sched_t *s, double now) {
     char err[CV_ERRLEN];
     for (cv_sched_worker_t *w = s->workers; w; w = w->next) {
-        if (w->trial || w->quarantined) continue;
+        if (w->trial || w->quarantined || w->leaving) continue;
         job_t *job = next_job(s);
         if (!job) return;
         trial_t *t = queue_pop(job);
@@ -936,6 +937,19 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     }
     job_t *job = t->job;
     const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "status"));
+    if (status && !strcmp(status, "stopped")) {
+        /* The worker was told to stop (SIGTERM: preemption, a time limit, scaling down) and gives
+         * the trial back: to the front of the queue without using one of its attempts, and that
+         * worker gets no more trials. The attempt history records the lease as lost. */
+        if (model_path) unlink(model_path);
+        cv_log(s->cfg.log, CV_LOG_INFO, "worker %s is stopping and gave trial %lld back", w->id,
+               (long long)trial_id);
+        t->attempts--;
+        trial_release(s, t, now);
+        w->trial = NULL;
+        w->leaving = 1;
+        return push_ack(s, w, trial_id) ? cv_errf(err, CV_ENOMEM, "out of memory") : 0;
+    }
     cv_store_result_t r = {
         .status = !status || !strcmp(status, "completed") ? CV_STORE_TRIAL_COMPLETED
                   : !strcmp(status, "diverged")           ? CV_STORE_TRIAL_DIVERGED
@@ -950,7 +964,6 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
         .examples_per_second = number_or_nan(result, "examples_per_second"),
         .error = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "error")),
     };
-    if (status && !strcmp(status, "stopped") && !r.error) r.error = "stopped by the worker";
     const cJSON *diag = cJSON_GetObjectItemCaseSensitive(result, "diagnosis");
     r.diagnosis = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(diag, "name"));
     if (r.diagnosis && strcmp(r.diagnosis, "fine") && strcmp(r.diagnosis, "high_bias") &&

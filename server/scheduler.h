@@ -15,6 +15,7 @@
  *      └── attempts left ┤
  *                        └─ no attempts left (max_attempts) ─▶ failed ("lost N leases")
  *   queued | running ──job cancelled or over its time budget──▶ cancelled
+ *   running ──result `stopped` (the worker got SIGTERM)──▶ queued, the attempt not counted
  *
  * Each lease that ends leaves a row in the trial's attempt history (store.h): its outcome is
  * the result's status, or lost; a lost lease whose worker comes back with it (a late result, or
