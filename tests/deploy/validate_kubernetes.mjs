@@ -14,7 +14,8 @@ import { parseAllDocuments } from "yaml";
 
 const require = createRequire(import.meta.url);
 
-// apiVersion "apps/v1" → module "kubernetes-models/apps/v1/Kind"; "v1" → "kubernetes-models/v1/Kind".
+// The model class of a document: apiVersion "apps/v1" is module kubernetes-models/apps/v1/KIND,
+// "v1" is kubernetes-models/v1/KIND; null when there is none.
 function modelFor(apiVersion, kind) {
   if (typeof apiVersion !== "string" || typeof kind !== "string" || !/^[A-Za-z]+$/.test(kind))
     return null;
