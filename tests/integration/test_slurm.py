@@ -6,7 +6,7 @@ loopback ports. The coordinator runs as a job (deploy/slurm/caviard.sbatch), two
 job array (deploy/slurm/caviar-workers.sbatch, the line deploy/README.md gives to add workers);
 one array task is cancelled with scancel mid-trial, and the job still completes with that trial
 run again, nothing stored twice and no attempt counted against it. Then the coordinator job is
-cancelled and must drain and exit.
+cancelled, drains and exits, and submitted again resumes with the remaining worker reconnected.
 
 It needs root (the daemons run as root) and skips, saying why, only when the daemons cannot be
 started here. Every process it started, daemons and jobs alike, is ended at the end: they are
@@ -321,12 +321,20 @@ class Slurm(unittest.TestCase):
         self.assertIn(f"worker {victim_id} is stopping and gave trial {victim['id']} back",
                       self.slurm_log("caviard-"))
 
-        # The coordinator job drains on Slurm's SIGTERM and exits.
-        c.run("scancel", workers)
+        # The coordinator job drains on Slurm's SIGTERM and exits; submitted again, it resumes on
+        # its database, and the array task still running reconnects by itself.
         c.run("scancel", coordinator)
         self.until("the coordinator job to end", lambda: coordinator not in c.jobs(), 20)
-        log = self.slurm_log("caviard-")
-        self.assertIn("shutting down", log)
+        self.assertIn("shutting down", self.slurm_log(f"caviard-{coordinator}"))
+        coordinator = c.sbatch(os.path.join(SLURM, "caviard.sbatch"), env=env)
+        self.until("the coordinator job to serve the API again",
+                   lambda: self.request("GET", "/v1/health")[0] == 200)
+        self.assertEqual(self.request("GET", f"/v1/jobs/{job_id}")[1]["status"], "completed")
+        self.until("array task 0 to reconnect", lambda: f"worker slurm-{workers}.0 connected"
+                   in self.slurm_log(f"caviard-{coordinator}"), 30)
+        c.run("scancel", workers)
+        c.run("scancel", coordinator)
+        self.until("every job to end", lambda: not c.jobs(), 20)
 
 
 if __name__ == "__main__":
