@@ -71,6 +71,7 @@ struct cv_sched_worker {
     double last_seen;        /* wall-clock seconds of its last message (hello included) */
     double quarantined_until; /* wall-clock seconds when the quarantine ends; INFINITY: when
                                  released */
+    int leaving;             /* 1: gave its trial back with a `stopped` result; gets no trials */
     cv_sched_worker_t *next, *prev;
 };
 
@@ -770,14 +771,19 @@ int cv_sched_running(const cv_sched_t *s, int64_t job_id) {
     return job ? job->running : 0;
 }
 
-/* Puts an orphan back at the front of its job's queue: no worker re-attached to its lease after
- * the restart. The attempt ends interrupted, which does not count toward max_attempts. */
-static void trial_interrupt(cv_sched_t *s, trial_t *t, double now) {
+/* Puts a running trial back at the front of its job's queue without a result and without using
+ * one of its attempts: no worker re-attached to its lease after a restart (why NULL: "the
+ * coordinator restarted"), or its worker was stopped and gave it back. The attempt ends
+ * interrupted. */
+static void trial_interrupt(cv_sched_t *s, trial_t *t, double now, const char *why) {
     char err[CV_ERRLEN];
     int rc = group(s, err);
-    if (rc == 0) rc = checked(s, cv_store_trial_interrupt(s->cfg.store, t->id, t->lease, now, err));
+    if (rc == 0)
+        rc = checked(s, cv_store_trial_interrupt(s->cfg.store, t->id, t->lease, why, now, err));
     if (rc < 0) cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: %s", (long long)t->id, err);
     orphan_forget(s, t);
+    if (t->worker) t->worker->trial = NULL;
+    t->worker = NULL;
     t->lease[0] = '\0';
     t->status = CV_STORE_TRIAL_QUEUED;
     t->interrupted++;
@@ -794,7 +800,7 @@ static void orphans_expire(cv_sched_t *s, double now) {
         cv_log(s->cfg.log, CV_LOG_INFO, "trial %lld: worker %s did not re-attach within the "
                "grace after the restart; it is queued again (interrupted, not counted as an "
                "attempt)", (long long)t->id, s->orphans[i].worker);
-        trial_interrupt(s, t, now);
+        trial_interrupt(s, t, now, NULL);
         n++;
     }
     free(s->orphans);
@@ -842,7 +848,7 @@ static void orphans_of_returning_worker(cv_sched_t *s, const cv_sched_worker_t *
         cv_log(s->cfg.log, CV_LOG_INFO, "worker %s came back without trial %lld, which it ran "
                "before the restart; it is queued again (interrupted, not counted as an attempt)",
                w->id, (long long)t->id);
-        trial_interrupt(s, t, now);
+        trial_interrupt(s, t, now, NULL);
     }
 }
 
@@ -985,7 +991,7 @@ void cv_sched_dispatch(cv_sched_t *s, double now) {
     char err[CV_ERRLEN];
     for (cv_sched_worker_t *w = s->workers; w; w = w->next) {
         if (w->quarantined && now >= w->quarantined_until) worker_unquarantine(s, w, "ended");
-        if (w->trial || w->quarantined) continue;
+        if (w->trial || w->quarantined || w->leaving) continue;
         job_t *job = next_job(s);
         if (!job) return;
         trial_t *t = queue_pop(job);
@@ -1267,6 +1273,18 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     }
     job_t *job = t->job;
     const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "status"));
+    if (status && !strcmp(status, "stopped")) {
+        /* The worker was told to stop (SIGTERM: preemption, a time limit, scaling down) and gives
+         * the trial back: to the front of the queue, its attempt recorded as interrupted (which
+         * uses none of its attempts, also after a restart), and that worker gets no more
+         * trials. */
+        if (model_path) unlink(model_path);
+        cv_log(s->cfg.log, CV_LOG_INFO, "worker %s is stopping and gave trial %lld back", w->id,
+               (long long)trial_id);
+        trial_interrupt(s, t, now, "the worker was stopped before the trial ended");
+        w->leaving = 1;
+        return push_ack(s, w, trial_id) ? cv_errf(err, CV_ENOMEM, "out of memory") : 0;
+    }
     cv_store_result_t r = {
         .status = !status || !strcmp(status, "completed") ? CV_STORE_TRIAL_COMPLETED
                   : !strcmp(status, "diverged")           ? CV_STORE_TRIAL_DIVERGED
@@ -1282,7 +1300,6 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
         .n_params = int_or(result, "n_params", 0),
         .error = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "error")),
     };
-    if (status && !strcmp(status, "stopped") && !r.error) r.error = "stopped by the worker";
     /* A failure of the job's own making (result.fault "job") fails the job, not the worker. */
     const char *fault = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "fault"));
     int job_fault = r.status == CV_STORE_TRIAL_FAILED && fault && !strcmp(fault, "job");

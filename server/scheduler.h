@@ -19,6 +19,7 @@
  *      │                                             │ within reattach_seconds: running again
  *      └──────── not claimed in time, or its worker came back without it (interrupted) ┘
  *   queued | running ──job cancelled or over its time budget──▶ cancelled
+ *   running ──result `stopped` (the worker got SIGTERM)──▶ queued, the attempt not counted
  *
  * Restarts: the store keeps a running trial running under its lease across a coordinator
  * restart (or a SIGTERM stop, see cv_sched_detach), and its worker, which keeps training while

@@ -1138,12 +1138,13 @@ int cv_store_trial_retry(cv_store_t *store, int64_t trial_id, char *err) {
 }
 
 int cv_store_trial_interrupt(cv_store_t *store, int64_t trial_id, const char *lease_token,
-                             double now, char *err) {
+                             const char *why, double now, char *err) {
     if (!lease_token)
         return cv_errf(err, CV_EINVAL, "store: interrupt trial: lease token required");
     int ret = op_begin(store, err);
     if (ret != 0) return ret;
-    ret = attempt_end(store, trial_id, lease_token, now, "interrupted", RESTART_REASON, err);
+    ret = attempt_end(store, trial_id, lease_token, now, "interrupted", why ? why : RESTART_REASON,
+                      err);
     if (ret != 0) return op_end(store, ret, err);
     sqlite3_stmt *q = store->st[ST_TRIAL_REQUEUE];
     if (sqlite3_bind_int64(q, 1, trial_id) || bind_text(q, 2, lease_token) ||

@@ -285,13 +285,14 @@ int cv_store_attempt_stale(cv_store_t *store, int64_t trial_id, const char *leas
  * trials right. CV_STORE_STALE when the trial is not failed, CV_EINVAL when it does not exist. */
 int cv_store_trial_retry(cv_store_t *store, int64_t trial_id, char *err);
 
-/* Puts a trial that has been running under lease_token since before a coordinator restart back
- * in the queue, because no worker re-attached to that lease in time: like a requeue to QUEUED,
- * but its attempt is recorded as interrupted (error "the coordinator restarted"), which does not
- * count toward the attempts limit. CV_STORE_STALE when the trial is not running under that
- * token, CV_EINVAL when it does not exist or lease_token is NULL. */
+/* Puts a trial running under lease_token back in the queue without a result and without using one
+ * of its attempts: no worker re-attached to that lease in time after a coordinator restart (why
+ * NULL: error "the coordinator restarted"), or its worker was stopped and handed it back (why says
+ * so). Like a requeue to QUEUED, but its attempt is recorded as interrupted with error why, which
+ * does not count toward the attempts limit. CV_STORE_STALE when the trial is not running under
+ * that token, CV_EINVAL when it does not exist or lease_token is NULL. */
 int cv_store_trial_interrupt(cv_store_t *store, int64_t trial_id, const char *lease_token,
-                             double now, char *err);
+                             const char *why, double now, char *err);
 
 /* Crash recovery without re-attachment, called at coordinator start-up: every running trial of
  * every job goes back to queued with its lease and worker cleared (its attempts count is kept),

@@ -43,6 +43,7 @@
 #define PENDING_MAX     8          /* unacknowledged results kept; beyond, the oldest go */
 #define MEMO_MAX        32         /* remembered SHA-256 of spec paths */
 #define WPATH           4096       /* bytes of a file path */
+#define STOP_GRACE      3.0        /* seconds a stopping worker waits for its acknowledgements */
 
 _Static_assert(UPLOAD_CHUNK <= CV_FRAME_MAX, "a model chunk fits in one frame");
 _Static_assert(PENDING_MAX + 2 <= CV_MSG_LEASES_MAX, "hello.leases holds every lease");
@@ -1247,6 +1248,48 @@ static double next_delay(worker_t *w) {
     return d;
 }
 
+/* A trial handed back unfinished: status stopped, no metrics, the reason in error. */
+static cJSON *stopped_result(void) {
+    cJSON *o = failed_result("the worker was stopped (SIGTERM or SIGINT) and gives it back", 0,
+                             FAULT_WORKER);
+    cJSON *status = o ? cJSON_CreateString("stopped") : NULL;
+    if (status == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(o, "status", status)) {
+        cJSON_Delete(status);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Hands back the trial being trained and the one being prepared as `stopped` results. */
+static void give_back_held(worker_t *w) {
+    if (w->run && !w->run->discard) {
+        LOG(w, CV_LOG_INFO, "trial %lld: stopping; handing it back", (long long)w->run->trial_id);
+        add_result(w, w->run->trial_id, w->run->lease, stopped_result(), "", 0, 0);
+        discard_run(w);
+    }
+    if (w->prep.active) {
+        LOG(w, CV_LOG_INFO, "trial %lld: stopping; handing it back", (long long)w->prep.trial_id);
+        add_result(w, w->prep.trial_id, w->prep.lease, stopped_result(), "", 0, 0);
+        prep_clear(w);
+    }
+}
+
+/* On a stop request (SIGTERM or SIGINT: a Slurm preemption or time limit, a pod's termination,
+ * scaling down) while welcomed: the trials held go back to the coordinator as `stopped` results,
+ * which it queues again without counting the attempt (it then sends this worker no more trials),
+ * and the session goes on for up to STOP_GRACE seconds while results wait for their
+ * acknowledgements. A trial that arrives meanwhile is handed back too. Without a connection
+ * nothing is sent, and the coordinator sees the lease lost as after a crash. */
+static void hand_back_on_stop(worker_t *w) {
+    double deadline = cv_clock_monotonic() + STOP_GRACE;
+    while (w->fd >= 0 && w->welcomed) {
+        give_back_held(w);
+        if (w->n_pending == 0 || cv_clock_monotonic() >= deadline) break;
+        if (session_step(w) != 0) break;
+    }
+}
+
 /* Stops and joins a training thread, then drops everything still held. */
 static void shutdown_worker(worker_t *w) {
     if (w->run) {
@@ -1326,7 +1369,10 @@ int cv_conn_run(const cv_conn_options_t *opts, char *err) {
         LOG(w, CV_LOG_INFO, "reconnecting in %.2f s", delay);
         next_attempt = cv_clock_monotonic() + delay;
     }
-    if (*opts->stop) LOG(w, CV_LOG_INFO, "stopping");
+    if (*opts->stop) {
+        LOG(w, CV_LOG_INFO, "stopping");
+        hand_back_on_stop(w);
+    }
     shutdown_worker(w);
     free(w);
     return result;

@@ -18,6 +18,10 @@
  * UNACKED, with its model file, until an ack names its trial: after a reconnection hello.leases
  * lists it, and it is sent again when welcome reattaches it, dropped otherwise.
  *
+ * SIGTERM or SIGINT (the caller's stop flag) hands the trial held back to the coordinator as a
+ * `stopped` result, which puts it back in the queue without counting the attempt, and waits up to
+ * 3 s for the acknowledgements of the results sent before exiting.
+ *
  * Reconnection: after a failed connect or a lost connection the worker waits 0.1 s, doubling up
  * to 10 s, each wait jittered by ±50%; a welcome resets the wait. Training continues while
  * disconnected (progress is dropped, the result kept). */

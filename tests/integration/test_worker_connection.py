@@ -349,6 +349,40 @@ class Trials(Base):
         err = self.finish(0)
         self.assertIn("trial 7: stopped", err)
 
+    def test_sigterm_hands_the_running_trial_back_and_waits_for_its_ack(self):
+        self.start(once=False)
+        c, _ = self.handshake()
+        self.trial(c, 41, spec(epochs=100000))
+        c.until("progress")
+        self.proc.send_signal(signal.SIGTERM)
+        msg = c.until("result", timeout=10)
+        self.assertEqual((msg["trial_id"], msg["lease"], msg["model_bytes"]), (41, lease(41), 0))
+        r = msg["result"]
+        self.assertEqual((r["status"], r["dev_error"], r["best_epoch"]), ("stopped", None, 0))
+        self.assertIn("SIGTERM", r["error"])
+        # A trial that arrives while it waits for the acknowledgement goes back the same way.
+        self.trial(c, 42, spec())
+        msg = c.until("result", timeout=10)
+        self.assertEqual((msg["trial_id"], msg["result"]["status"]), (42, "stopped"))
+        self.assertIsNone(self.proc.poll(), "the worker left before its results were acked")
+        c.send(type="ack", trial_id=41, stored=True)
+        c.send(type="ack", trial_id=42, stored=True)
+        started = time.monotonic()
+        err = self.finish(0, timeout=10)
+        self.assertLess(time.monotonic() - started, 2.5, "it waited past the acknowledgements")
+        self.assertIn("trial 41: stopping; handing it back", err)
+
+    def test_sigterm_without_an_ack_exits_after_the_grace_period(self):
+        self.start(once=False)
+        c, _ = self.handshake()
+        self.trial(c, 43, spec(epochs=100000))
+        c.until("progress")
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(c.until("result", timeout=10)["result"]["status"], "stopped")
+        started = time.monotonic()
+        self.finish(0, timeout=10)
+        self.assertGreater(time.monotonic() - started, 2.0)
+
 
 class Reconnection(Base):
     def test_hello_leases_carry_the_running_trial_across_reconnections(self):

@@ -1194,9 +1194,9 @@ START_TEST(test_interrupt_requeues_without_counting_the_attempt) {
     int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
     add_trials(&fx, job, 0, 1, &id);
     start(&fx, id, "lease-A"); /* worker w1 at NOW + 1 */
-    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-B", NOW + 3, fx.err),
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-B", NULL, NOW + 3, fx.err),
                      CV_STORE_STALE);
-    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-A", NOW + 3, fx.err), 0);
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-A", NULL, NOW + 3, fx.err), 0);
     char q[256], text[128];
     raw_text(fx.path,
              sqlf(q, sizeof q,
@@ -1215,7 +1215,7 @@ START_TEST(test_interrupt_requeues_without_counting_the_attempt) {
     ck_assert_str_eq(r[0].error, "the coordinator restarted");
     ck_assert_double_eq(r[0].started, NOW + 1);
     ck_assert_double_eq(r[0].ended, NOW + 3);
-    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-A", NOW + 4, fx.err),
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-A", NULL, NOW + 4, fx.err),
                      CV_STORE_STALE); /* no longer running */
     /* The next two leases are lost: "lost 2 leases", though the trial held three. */
     start(&fx, id, "lease-B");
@@ -1229,8 +1229,8 @@ START_TEST(test_interrupt_requeues_without_counting_the_attempt) {
                                "WHERE id = %lld", id),
              text, sizeof text);
     ck_assert_str_eq(text, "failed 3: lost 2 leases");
-    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id + 1, "lease-A", NOW, fx.err), CV_EINVAL);
-    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, NULL, NOW, fx.err), CV_EINVAL);
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id + 1, "lease-A", NULL, NOW, fx.err), CV_EINVAL);
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, NULL, NULL, NOW, fx.err), CV_EINVAL);
     fx_finish(&fx);
 }
 END_TEST
@@ -2060,7 +2060,7 @@ START_TEST(test_trials_each_gives_running_trials_their_lease_and_interruptions) 
     int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
     add_trials(&fx, job, 0, 1, &id);
     start(&fx, id, "lease-A");
-    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-A", NOW + 2, fx.err), 0);
+    ck_assert_int_eq(cv_store_trial_interrupt(fx.store, id, "lease-A", NULL, NOW + 2, fx.err), 0);
     start(&fx, id, "lease-B");
     visit_t v = {0};
     ck_assert_int_eq(cv_store_trials_each(fx.store, job, on_trial, &v, fx.err), 0);
