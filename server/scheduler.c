@@ -1134,7 +1134,7 @@ static void worker_load_quarantine(cv_sched_t *s, cv_sched_worker_t *w, double n
     char err[CV_ERRLEN];
     int quarantined = 0;
     double until = NAN;
-    if (cv_store_worker_quarantine_get(s->cfg.store, w->id, &quarantined, &until, err) < 0) {
+    if (cv_store_worker_get(s->cfg.store, w->id, &quarantined, NULL, &until, err) < 0) {
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", w->id, err);
         return;
     }
@@ -1152,7 +1152,7 @@ int cv_sched_worker_release(cv_sched_t *s, const char *worker_id, double now,
     (void)now;
     int quarantined = 0;
     double until;
-    int rc = cv_store_worker_quarantine_get(s->cfg.store, worker_id, &quarantined, &until, err);
+    int rc = cv_store_worker_get(s->cfg.store, worker_id, &quarantined, NULL, &until, err);
     if (rc) return rc;
     if (was_quarantined) *was_quarantined = quarantined;
     if ((rc = group(s, err)) || (rc = checked(s, cv_store_worker_release(s->cfg.store, worker_id,

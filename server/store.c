@@ -259,7 +259,6 @@ enum {
     ST_WORKER_COUNT,
     ST_WORKER_QUARANTINE_SET,
     ST_WORKER_RELEASE,
-    ST_WORKER_QUARANTINE_GET,
     ST_JOB_FIRST_FAILURE,
     ST_COUNT
 };
@@ -331,8 +330,8 @@ static const char *const k_sql[ST_COUNT] = {
                           "ELSE consecutive_failures + 1 END "
                           "WHERE id = ?1 RETURNING consecutive_failures",
     [ST_WORKER_QUARANTINE] = "UPDATE workers SET quarantined = ?2 WHERE id = ?1",
-    [ST_WORKER_QUARANTINED] = "SELECT quarantined, consecutive_failures FROM workers "
-                              "WHERE id = ?1",
+    [ST_WORKER_QUARANTINED] = "SELECT quarantined, consecutive_failures, quarantined_until "
+                              "FROM workers WHERE id = ?1",
     [ST_WORKER_LAST_SEEN] = "UPDATE workers SET last_seen = max(last_seen, ?2) WHERE id = ?1",
     [ST_JOBS_LIST] = "SELECT id, name, objective, status, round, created_at, finished_at, error "
                      "FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2",
@@ -406,8 +405,6 @@ static const char *const k_sql[ST_COUNT] = {
     [ST_WORKER_RELEASE] = "UPDATE workers SET quarantined = 0, consecutive_failures = 0, "
                           "quarantine_reason = NULL, quarantined_at = NULL, "
                           "quarantined_until = NULL WHERE id = ?1 RETURNING 1",
-    [ST_WORKER_QUARANTINE_GET] = "SELECT quarantined, quarantined_until FROM workers "
-                                 "WHERE id = ?1",
     [ST_JOB_FIRST_FAILURE] = "SELECT id, status, error FROM trials WHERE job_id = ?1 "
                              "AND status IN ('failed', 'diverged') "
                              "ORDER BY finished_at, number LIMIT 1",
@@ -1253,7 +1250,7 @@ int cv_store_worker_failed_streak(cv_store_t *store, const char *worker_id, int 
 }
 
 int cv_store_worker_get(cv_store_t *store, const char *worker_id, int *quarantined,
-                        int *consecutive_failures, char *err) {
+                        int *consecutive_failures, double *until, char *err) {
     sqlite3_stmt *q = store->st[ST_WORKER_QUARANTINED];
     if (bind_text(q, 1, worker_id))
         return bind_failed(store, ST_WORKER_QUARANTINED, err, "get worker");
@@ -1261,6 +1258,8 @@ int cv_store_worker_get(cv_store_t *store, const char *worker_id, int *quarantin
     if (rc == SQLITE_ROW) {
         if (quarantined) *quarantined = sqlite3_column_int(q, 0);
         if (consecutive_failures) *consecutive_failures = sqlite3_column_int(q, 1);
+        if (until)
+            *until = sqlite3_column_type(q, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 2);
     } else if (rc == SQLITE_DONE) {
         ret = CV_STORE_NOT_FOUND;
     } else {
@@ -1322,26 +1321,6 @@ int cv_store_worker_release(cv_store_t *store, const char *worker_id, char *err)
         rc = sqlite3_step(q); /* the update is complete only at DONE */
     }
     if (rc != SQLITE_DONE) ret = failf(store, rc, err, "release worker %.64s", worker_id);
-    done(q);
-    return ret;
-}
-
-int cv_store_worker_quarantine_get(cv_store_t *store, const char *worker_id, int *quarantined,
-                                   double *until, char *err) {
-    sqlite3_stmt *q = store->st[ST_WORKER_QUARANTINE_GET];
-    *quarantined = 0;
-    *until = NAN;
-    if (bind_text(q, 1, worker_id))
-        return bind_failed(store, ST_WORKER_QUARANTINE_GET, err, "worker quarantine");
-    int rc = sqlite3_step(q), ret = 0;
-    if (rc == SQLITE_ROW) {
-        *quarantined = sqlite3_column_int(q, 0);
-        if (sqlite3_column_type(q, 1) != SQLITE_NULL) *until = sqlite3_column_double(q, 1);
-    } else if (rc == SQLITE_DONE) {
-        ret = CV_STORE_NOT_FOUND;
-    } else {
-        ret = failf(store, rc, err, "worker quarantine of %.64s", worker_id);
-    }
     done(q);
     return ret;
 }

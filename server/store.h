@@ -329,10 +329,11 @@ int cv_store_worker_outcome(cv_store_t *store, const char *worker_id, int succee
 int cv_store_worker_failed_streak(cv_store_t *store, const char *worker_id, int n,
                                   int64_t *trial_ids, int *count, char *err);
 
-/* Reads a worker's quarantine flag and its count of consecutive failures (either pointer may be
- * NULL). CV_STORE_NOT_FOUND for an unknown worker. */
+/* Reads a worker's quarantine flag, its count of consecutive failures and when its quarantine
+ * ends (*until NaN: no end was set, as in a database of schema version 3 or older); any pointer
+ * may be NULL. CV_STORE_NOT_FOUND for an unknown worker. */
 int cv_store_worker_get(cv_store_t *store, const char *worker_id, int *quarantined,
-                        int *consecutive_failures, char *err);
+                        int *consecutive_failures, double *until, char *err);
 
 /* Moves a worker's last_seen forward to when (never back), without touching anything else:
  * the time of its last message, written when it disconnects. CV_STORE_NOT_FOUND for an unknown
@@ -357,11 +358,6 @@ int cv_store_worker_quarantine(cv_store_t *store, const char *worker_id, const c
  * times are cleared and its count of consecutive failures starts again from 0.
  * CV_STORE_NOT_FOUND for an unknown worker. */
 int cv_store_worker_release(cv_store_t *store, const char *worker_id, char *err);
-
-/* Reads a worker's quarantine flag and when it ends (*until NaN: no end was set, as in a
- * database of schema version 2). CV_STORE_NOT_FOUND for an unknown worker. */
-int cv_store_worker_quarantine_get(cv_store_t *store, const char *worker_id, int *quarantined,
-                                   double *until, char *err);
 
 /* The first trial of a job to end failed or diverged (by finish time, then number): its id,
  * status and error (copied into error, cap bytes; "no reason given" when it has none).

@@ -2140,13 +2140,13 @@ START_TEST(test_quarantine_has_a_reason_an_end_and_a_release) {
     ck_assert_int_eq(cv_store_worker_outcome(fx.store, "w1", 0, &failures, fx.err), 0);
     /* A job's fault counts the trial but leaves the streak alone. */
     ck_assert_int_eq(cv_store_worker_count(fx.store, "w1", fx.err), 0);
-    ck_assert_int_eq(cv_store_worker_get(fx.store, "w1", &flag, &failures, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_get(fx.store, "w1", &flag, &failures, NULL, fx.err), 0);
     ck_assert_int_eq(failures, 1);
     ck_assert_int_eq(cv_store_worker_count(fx.store, "ghost", fx.err), CV_STORE_NOT_FOUND);
 
     ck_assert_int_eq(
         cv_store_worker_quarantine(fx.store, "w1", "disk full", NOW, NOW + 600, fx.err), 0);
-    ck_assert_int_eq(cv_store_worker_quarantine_get(fx.store, "w1", &flag, &until, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_get(fx.store, "w1", &flag, NULL, &until, fx.err), 0);
     ck_assert_int_eq(flag, 1);
     ck_assert_double_eq(until, NOW + 600);
     cJSON *arr = NULL;
@@ -2158,10 +2158,10 @@ START_TEST(test_quarantine_has_a_reason_an_end_and_a_release) {
     cJSON_Delete(arr);
 
     ck_assert_int_eq(cv_store_worker_release(fx.store, "w1", fx.err), 0);
-    ck_assert_int_eq(cv_store_worker_quarantine_get(fx.store, "w1", &flag, &until, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_get(fx.store, "w1", &flag, NULL, &until, fx.err), 0);
     ck_assert_int_eq(flag, 0);
     ck_assert(isnan(until));
-    ck_assert_int_eq(cv_store_worker_get(fx.store, "w1", &flag, &failures, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_get(fx.store, "w1", &flag, &failures, NULL, fx.err), 0);
     ck_assert_int_eq(failures, 0);
     ck_assert_int_eq(cv_store_worker_release(fx.store, "ghost", fx.err), CV_STORE_NOT_FOUND);
     ck_assert_int_eq(cv_store_worker_quarantine(fx.store, "ghost", NULL, NOW, NAN, fx.err),
