@@ -267,3 +267,24 @@ class Coordinator:
                 return job
             time.sleep(0.2)
         raise TimeoutError(f"job {job_id} still running after {timeout} s:\n" + self.log_text())
+
+
+class CoordinatorChecks:
+    """What the fault tests ask of the coordinator under test (self.c) again and again; mixed
+    into a unittest.TestCase."""
+
+    def trial(self, trial_id):
+        status, body = self.c.request("GET", f"/v1/trials/{trial_id}")
+        self.assertEqual(status, 200, body)
+        return body
+
+    def wait_for(self, what, predicate, timeout=30):
+        """Polls predicate until it returns something true, and returns that; fails with the
+        coordinator's log after timeout seconds."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        self.fail(f"timed out waiting for {what}:\n" + self.c.log_text())

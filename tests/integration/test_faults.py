@@ -23,7 +23,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from caviar_harness import Coordinator  # noqa: E402
+from caviar_harness import Coordinator, CoordinatorChecks  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
 FINAL = {"completed", "failed", "diverged", "lost", "cancelled"}
@@ -42,7 +42,7 @@ def write_blobs(path, n=3000, features=16, seed=3):
             f.write(",".join(f"{x:.4f}" for x in xs) + f",{label}\n")
 
 
-class Faults(unittest.TestCase):
+class Faults(CoordinatorChecks, unittest.TestCase):
     def setUp(self):
         self.c = None
         self.workers = {}
@@ -110,20 +110,6 @@ class Faults(unittest.TestCase):
         status, body = self.c.request("GET", f"/v1/jobs/{job_id}/trials")
         self.assertEqual(status, 200, body)
         return body["trials"]
-
-    def trial(self, trial_id):
-        status, body = self.c.request("GET", f"/v1/trials/{trial_id}")
-        self.assertEqual(status, 200, body)
-        return body
-
-    def wait_for(self, what, predicate, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        self.fail(f"timed out waiting for {what}:\n" + self.c.log_text())
 
     def running_with_progress(self, job_id, worker=None):
         """A trial that runs (on worker, when given) and has reported an epoch."""

@@ -25,7 +25,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from caviar_harness import Coordinator, write_moons  # noqa: E402
+from caviar_harness import Coordinator, CoordinatorChecks, write_moons  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
 WORKER = os.path.join(BUILD, "worker", "caviar-worker")
@@ -54,7 +54,7 @@ def write_rows(path, header, rows):
             f.write(",".join(str(v) for v in r) + "\n")
 
 
-class JobFailures(unittest.TestCase):
+class JobFailures(CoordinatorChecks, unittest.TestCase):
     def setUp(self):
         self.c = None
         self.workers = []
@@ -84,15 +84,6 @@ class JobFailures(unittest.TestCase):
             stdout=log, stderr=log, env=dict(os.environ, OPENBLAS_NUM_THREADS="1", **(env or {})))
         self.workers.append((proc, log))
         return proc
-
-    def wait_for(self, what, predicate, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        self.fail(f"timed out waiting for {what}:\n" + self.c.log_text())
 
     def workers_by_id(self):
         status, body = self.c.request("GET", "/v1/workers")

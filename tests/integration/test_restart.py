@@ -31,7 +31,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from caviar_harness import Coordinator, message, read_message, write_moons  # noqa: E402
+from caviar_harness import (Coordinator, CoordinatorChecks, message, read_message,  # noqa: E402
+                            write_moons)
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
 WORKER = os.path.join(BUILD, "worker", "caviar-worker")
@@ -58,7 +59,7 @@ def rss_kib(pid):
     raise AssertionError(f"no VmRSS for process {pid}")
 
 
-class Restarts(unittest.TestCase):
+class Restarts(CoordinatorChecks, unittest.TestCase):
     def setUp(self):
         self.c = None
         self.workers = {}
@@ -127,20 +128,6 @@ class Restarts(unittest.TestCase):
         status, body = self.c.request("POST", "/v1/jobs", job)
         self.assertEqual(status, 201, body)
         return body["id"]
-
-    def trial(self, trial_id):
-        status, body = self.c.request("GET", f"/v1/trials/{trial_id}")
-        self.assertEqual(status, 200, body)
-        return body
-
-    def wait_for(self, what, predicate, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        self.fail(f"timed out waiting for {what}:\n" + self.c.log_text())
 
     def running_on(self, job_id, worker):
         """The job's trial once it runs on worker and has reported an epoch."""
