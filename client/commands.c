@@ -1145,6 +1145,28 @@ int cv_cmd_cancel(cv_cli_t *cli, int argc, char **argv, char *err) {
     return cancel_job(cli, id, err);
 }
 
+/* Deletes a job that is not running, with its trials and models. */
+int cv_cmd_delete(cv_cli_t *cli, int argc, char **argv, char *err) {
+    const char *pos[1];
+    size_t n_pos;
+    int64_t id;
+    char path[PATH_TEXT_MAX];
+    cv_http_reply_t reply;
+    int rc = parse_args(argc, argv, NULL, 0, pos, 1, 1, &n_pos, "JOB", err);
+    if (rc == 0) rc = parse_id(pos[0], "JOB", &id, err);
+    if (rc < 0) return rc;
+    snprintf(path, sizeof path, "/v1/jobs/%" PRId64, id);
+    rc = api(cli, "DELETE", path, NULL, 0, 0, &reply, err);
+    if (rc < 0) return rc;
+    if (cli->json)
+        rc = print_raw(cli, &reply);
+    else
+        fprintf(cli->out, "job %" PRId64 " deleted (%.0f trials deleted)\n", id,
+                field_num(reply.json, "trials_deleted", 0));
+    cv_http_reply_finish(&reply);
+    return rc;
+}
+
 /* Asks for the test-set evaluation of a job's best trial (or top-k ensemble; 0: whatever the
  * job was scored with, else the best trial) and prints it. The server scores a job's test set
  * once: asking for another ensemble size than the stored one is refused with its reason. */

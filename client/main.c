@@ -38,6 +38,8 @@ static const command_t COMMANDS[] = {
     {"watch", cv_cmd_watch, 1, "watch JOB [--interval S]",
      "follow a job's progress until it ends; exit 0 if it completed"},
     {"cancel", cv_cmd_cancel, 1, "cancel JOB", "cancel a running job"},
+    {"delete", cv_cmd_delete, 1, "delete JOB",
+     "delete a job that is not running, with its trials and models"},
     {"evaluate", cv_cmd_evaluate, 1, "evaluate JOB [--ensemble K]",
      "test accuracy of the best trial (or the top-K ensemble)"},
     {"export", cv_cmd_export, 1, "export JOB --csv [-o FILE]",

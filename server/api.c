@@ -848,6 +848,27 @@ static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     cv_http_respond_json(res, 200, o);
 }
 
+/* DELETE /v1/jobs/{id}: the job's rows go in one transaction, then its models on the thread
+ * pool (cv_sched_delete). */
+static void delete_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    int64_t n = 0;
+    int rc = cv_sched_delete(api->sched, id, &n, err);
+    if (rc == CV_STORE_NOT_FOUND) REPLY(cv_http_json_error(res, 404, "job not found"));
+    if (rc == CV_STORE_STALE)
+        REPLY(cv_http_json_error(res, 409, "job %lld is running; cancel it first",
+                                 (long long)id));
+    if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddNumberToObject(o, "id", (double)id) ||
+              !cJSON_AddBoolToObject(o, "deleted", 1) ||
+              !cJSON_AddNumberToObject(o, "trials_deleted", (double)n))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(res, 200, o);
+}
+
 /* ---- evaluation ------------------------------------------------------------------------- */
 
 static void eval_work(uv_work_t *work) {
@@ -1163,7 +1184,8 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
         int64_t id = parse_id(p + 9, &rest);
         if (id < 0) REPLY(cv_http_json_error(res, 404, "no route %s", p));
         if (!*rest) {
-            if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
+            if (!strcmp(m, "DELETE")) REPLY(delete_job(api, id, res));
+            if (!get) REPLY(cv_http_json_error(res, 405, "use GET or DELETE on %s", p));
             REPLY(get_job(api, id, res));
         }
         if (!strcmp(rest, "/trials")) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -125,6 +126,7 @@ struct cv_sched {
     double reattach_until;   /* wall seconds: orphans wait for their workers until then */
     int detached;            /* cv_sched_detach: leaving workers keep their leases */
     size_t n_finished;       /* jobs that ended and wait for unload_finished */
+    int removals;            /* model directories of deleted jobs being removed */
 };
 
 /* ---- small containers --------------------------------------------------------------- */
@@ -764,6 +766,93 @@ int cv_sched_cancel(cv_sched_t *s, int64_t job_id, double now, int64_t *cancelle
     if (rc == 0 && s->cfg.log)
         cv_log(s->cfg.log, CV_LOG_INFO, "job %lld cancelled", (long long)job_id);
     return rc;
+}
+
+/* The removal of a deleted job's model directory, on the thread pool. */
+typedef struct {
+    uv_work_t work;
+    cv_sched_t *sched;
+    int64_t job_id;
+    char dir[PATH_MAX];   /* <data_dir>/models/<job> */
+    int rc;               /* outcome of the work */
+    char err[CV_ERRLEN];
+} removal_t;
+
+/* Removes dir and the files in it (a job's model directory holds only files); a directory that
+ * does not exist is already removed. Blocking: runs on the thread pool. */
+static int remove_model_dir(const char *dir, char *err) {
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : cv_errf(err, CV_EIO, "%s: %s", dir, strerror(errno));
+    int rc = 0;
+    char path[PATH_MAX];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof path) {
+            rc = cv_errf(err, CV_ERANGE, "%s: path too long", dir);
+            continue;
+        }
+        if (unlink(path) && errno != ENOENT && rc == 0)
+            rc = cv_errf(err, CV_EIO, "%s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(dir) && errno != ENOENT)
+        rc = cv_errf(err, CV_EIO, "%s: %s", dir, strerror(errno));
+    return rc;
+}
+
+static void removal_work(uv_work_t *work) {
+    removal_t *r = work->data;
+    r->rc = remove_model_dir(r->dir, r->err);
+}
+
+static void after_removal(uv_work_t *work, int status) {
+    removal_t *r = work->data;
+    cv_sched_t *s = r->sched;
+    if (status) cv_errf(r->err, CV_EIO, "%s: not removed (%s)", r->dir, uv_strerror(status));
+    if (status || r->rc)
+        cv_log(s->cfg.log, CV_LOG_WARN, "job %lld deleted, but its models were not all removed: "
+               "%s", (long long)r->job_id, r->err);
+    else
+        cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: models removed", (long long)r->job_id);
+    s->removals--;
+    free(r);
+}
+
+/* Starts the removal of a deleted job's model directory on the thread pool (at once, blocking,
+ * without a loop or when the pool refuses the work). */
+static void remove_models(cv_sched_t *s, int64_t job_id) {
+    removal_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld deleted; its models were not removed: out "
+               "of memory", (long long)job_id);
+        return;
+    }
+    r->sched = s, r->job_id = job_id, r->work.data = r;
+    snprintf(r->dir, sizeof r->dir, "%s/models/%lld", s->cfg.data_dir, (long long)job_id);
+    s->removals++;
+    if (!s->cfg.loop || uv_queue_work(s->cfg.loop, &r->work, removal_work, after_removal)) {
+        removal_work(&r->work);
+        after_removal(&r->work, 0);
+    }
+}
+
+int cv_sched_delete(cv_sched_t *s, int64_t job_id, int64_t *trials_deleted, char *err) {
+    job_t *job = job_find(s, job_id);
+    if (job && job->status == CV_STORE_JOB_RUNNING) return CV_STORE_STALE;
+    int rc = group(s, err);
+    if (rc == 0)
+        rc = checked(s, cv_store_job_delete(s->cfg.store, job_id, trials_deleted, err));
+    if (rc == CV_STORE_STALE) rc = cv_errf(err, CV_EIO, "store: job %lld is running there but "
+                                           "not here", (long long)job_id);
+    int commit_rc = commit(s, err); /* whatever else the group held goes to disk as well */
+    if (rc == 0) rc = commit_rc;
+    if (rc) return rc;
+    unload_finished(s); /* the job, ended since the last flush, may still be in memory */
+    cv_log(s->cfg.log, CV_LOG_INFO, "job %lld deleted (%lld trials)", (long long)job_id,
+           (long long)(trials_deleted ? *trials_deleted : -1));
+    remove_models(s, job_id);
+    return 0;
 }
 
 int cv_sched_running(const cv_sched_t *s, int64_t job_id) {
@@ -1566,7 +1655,7 @@ static void start_resume_checks(cv_sched_t *s) {
 }
 
 int cv_sched_idle(const cv_sched_t *s) {
-    return s->checks == NULL;
+    return s->checks == NULL && s->removals == 0;
 }
 
 void cv_sched_stop_checks(cv_sched_t *s) {

@@ -151,7 +151,8 @@ int cv_sched_new_check(cv_sched_t *sched, const char *text, size_t len,
 int cv_sched_submit_checked(cv_sched_t *sched, const char *text, size_t len,
                             const cv_dataset_check_t *check, double now, int64_t *job_id,
                             char *err);
-/* 1 when no dataset check of a resumed job is in flight (the scheduler may be destroyed). */
+/* 1 when no dataset check of a resumed job and no removal of a deleted job's models is in
+ * flight (the scheduler may be destroyed). */
 int cv_sched_idle(const cv_sched_t *sched);
 /* Asks the dataset checks in flight to stop (the coordinator is stopping). */
 void cv_sched_stop_checks(cv_sched_t *sched);
@@ -159,6 +160,12 @@ void cv_sched_stop_checks(cv_sched_t *sched);
  * and cancelled. Commits. CV_STORE_STALE when the job is not running, CV_STORE_NOT_FOUND when
  * it does not exist. */
 int cv_sched_cancel(cv_sched_t *sched, int64_t job_id, double now, int64_t *cancelled, char *err);
+/* Deletes a job that is not running: its rows (trials, curves, attempts, rounds, the job) in one
+ * transaction, committed here; then its model files (<data_dir>/models/<job>/) are removed on
+ * the loop's thread pool (cv_sched_idle is 0 until that is done). *trials_deleted (may be NULL)
+ * gets how many trials went. CV_STORE_STALE when the job is running, CV_STORE_NOT_FOUND when it
+ * does not exist, CV_EIO when the store failed. */
+int cv_sched_delete(cv_sched_t *s, int64_t job_id, int64_t *trials_deleted, char *err);
 /* Number of trials of a job running right now (0 for an unknown job). */
 int cv_sched_running(const cv_sched_t *sched, int64_t job_id);
 /* Time-based work: jobs past their wall-clock budget stop, and once the re-attachment grace of

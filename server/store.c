@@ -261,6 +261,12 @@ enum {
     ST_WORKER_RELEASE,
     ST_WORKER_QUARANTINE_GET,
     ST_JOB_FIRST_FAILURE,
+    ST_JOB_STATUS,
+    ST_JOB_DELETE_CURVES,
+    ST_JOB_DELETE_ATTEMPTS,
+    ST_JOB_DELETE_TRIALS,
+    ST_JOB_DELETE_ROUNDS,
+    ST_JOB_DELETE,
     ST_COUNT
 };
 
@@ -411,6 +417,14 @@ static const char *const k_sql[ST_COUNT] = {
     [ST_JOB_FIRST_FAILURE] = "SELECT id, status, error FROM trials WHERE job_id = ?1 "
                              "AND status IN ('failed', 'diverged') "
                              "ORDER BY finished_at, number LIMIT 1",
+    [ST_JOB_STATUS] = "SELECT status FROM jobs WHERE id = ?1",
+    [ST_JOB_DELETE_CURVES] = "DELETE FROM curves WHERE trial_id IN "
+                             "(SELECT id FROM trials WHERE job_id = ?1)",
+    [ST_JOB_DELETE_ATTEMPTS] = "DELETE FROM trial_attempts WHERE trial_id IN "
+                               "(SELECT id FROM trials WHERE job_id = ?1)",
+    [ST_JOB_DELETE_TRIALS] = "DELETE FROM trials WHERE job_id = ?1",
+    [ST_JOB_DELETE_ROUNDS] = "DELETE FROM rounds WHERE job_id = ?1",
+    [ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 };
 
 struct cv_store {
@@ -929,6 +943,47 @@ int cv_store_job_cancel(cv_store_t *store, int64_t job_id, double now, int64_t *
     ret = run(store, ST_JOB_CANCEL_TRIALS, err, "cancel trials of job");
     if (ret == 0 && trials_cancelled) *trials_cancelled = sqlite3_changes(store->db);
 end:
+    return op_end(store, ret, err);
+}
+
+/* Reads a job's status; CV_STORE_NOT_FOUND when the job does not exist. */
+static int job_status(cv_store_t *s, int64_t job_id, cv_store_job_status_t *status, char *err) {
+    sqlite3_stmt *q = s->st[ST_JOB_STATUS];
+    int ret = 0;
+    if (sqlite3_bind_int64(q, 1, job_id) != SQLITE_OK)
+        return bind_failed(s, ST_JOB_STATUS, err, "read job");
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        if (cv_store_job_status_parse((const char *)sqlite3_column_text(q, 0), status) != 0)
+            ret = cv_errf(err, CV_EFORMAT, "store: job %lld has an unknown status",
+                          (long long)job_id);
+    } else if (rc == SQLITE_DONE) {
+        ret = CV_STORE_NOT_FOUND;
+    } else {
+        ret = failf(s, rc, err, "read job %lld", (long long)job_id);
+    }
+    done(q);
+    return ret;
+}
+
+int cv_store_job_delete(cv_store_t *store, int64_t job_id, int64_t *trials_deleted, char *err) {
+    /* Children before parents: the foreign keys are enforced. */
+    static const int steps[] = {ST_JOB_DELETE_CURVES, ST_JOB_DELETE_ATTEMPTS, ST_JOB_DELETE_TRIALS,
+                                ST_JOB_DELETE_ROUNDS, ST_JOB_DELETE};
+    cv_store_job_status_t status = CV_STORE_JOB_RUNNING;
+    int ret = op_begin(store, err);
+    if (ret != 0) return ret;
+    ret = job_status(store, job_id, &status, err);
+    if (ret == 0 && status == CV_STORE_JOB_RUNNING) ret = CV_STORE_STALE;
+    for (size_t i = 0; ret == 0 && i < sizeof steps / sizeof steps[0]; i++) {
+        if (sqlite3_bind_int64(store->st[steps[i]], 1, job_id) != SQLITE_OK) {
+            ret = bind_failed(store, steps[i], err, "delete job");
+            break;
+        }
+        ret = run(store, steps[i], err, "delete job");
+        if (ret == 0 && steps[i] == ST_JOB_DELETE_TRIALS && trials_deleted)
+            *trials_deleted = sqlite3_changes(store->db);
+    }
     return op_end(store, ret, err);
 }
 

@@ -190,6 +190,12 @@ int cv_store_job_set_test_result(cv_store_t *store, int64_t job_id, const char *
 int cv_store_job_cancel(cv_store_t *store, int64_t job_id, double now, int64_t *trials_cancelled,
                         char *err);
 
+/* Deletes a job that is not running and everything of it: its trials, their curves and attempt
+ * histories, its rounds and the job row, as one unit (model files are the caller's). Writes the
+ * number of trials deleted into *trials_deleted when not NULL. CV_STORE_STALE when the job is
+ * running (nothing changes), CV_STORE_NOT_FOUND when it does not exist. */
+int cv_store_job_delete(cv_store_t *store, int64_t job_id, int64_t *trials_deleted, char *err);
+
 /* Records that round `round` of a job draws `size` trials from region (JSON text). A round is
  * stored once: CV_EINVAL when it exists. */
 int cv_store_round_add(cv_store_t *store, int64_t job_id, int round, int size, const char *region,
