@@ -40,6 +40,8 @@ static const command_t COMMANDS[] = {
     {"cancel", cv_cmd_cancel, 1, "cancel JOB", "cancel a running job"},
     {"delete", cv_cmd_delete, 1, "delete JOB",
      "delete a job that is not running, with its trials and models"},
+    {"extend", cv_cmd_extend, 1, "extend JOB --max-trials N [--watch] [--interval S]",
+     "grow a completed job to N trials: a new round refined around its best"},
     {"evaluate", cv_cmd_evaluate, 1, "evaluate JOB [--ensemble K]",
      "test accuracy of the best trial (or the top-K ensemble)"},
     {"export", cv_cmd_export, 1, "export JOB --csv [-o FILE]",

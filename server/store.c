@@ -267,6 +267,8 @@ enum {
     ST_JOB_DELETE_TRIALS,
     ST_JOB_DELETE_ROUNDS,
     ST_JOB_DELETE,
+    ST_JOB_ROW,
+    ST_JOB_SET_SPEC,
     ST_COUNT
 };
 
@@ -425,6 +427,9 @@ static const char *const k_sql[ST_COUNT] = {
     [ST_JOB_DELETE_TRIALS] = "DELETE FROM trials WHERE job_id = ?1",
     [ST_JOB_DELETE_ROUNDS] = "DELETE FROM rounds WHERE job_id = ?1",
     [ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+    [ST_JOB_ROW] = "SELECT id, name, objective, spec, status, round, region, created_at "
+                   "FROM jobs WHERE id = ?1",
+    [ST_JOB_SET_SPEC] = "UPDATE jobs SET spec = ?2 WHERE id = ?1",
 };
 
 struct cv_store {
@@ -898,6 +903,14 @@ int cv_store_job_set_round(cv_store_t *store, int64_t job_id, int round, const c
         bind_text(q, 3, region))
         return bind_failed(store, ST_JOB_SET_ROUND, err, "set job round");
     return job_update(store, ST_JOB_SET_ROUND, job_id, "set job round", err);
+}
+
+int cv_store_job_set_spec(cv_store_t *store, int64_t job_id, const char *spec, char *err) {
+    if (!spec) return cv_errf(err, CV_EINVAL, "store: set job spec: spec is required");
+    sqlite3_stmt *q = store->st[ST_JOB_SET_SPEC];
+    if (sqlite3_bind_int64(q, 1, job_id) || bind_text(q, 2, spec))
+        return bind_failed(store, ST_JOB_SET_SPEC, err, "set job spec");
+    return job_update(store, ST_JOB_SET_SPEC, job_id, "set job spec", err);
 }
 
 int cv_store_job_set_test_result(cv_store_t *store, int64_t job_id, const char *test_result,
@@ -1712,11 +1725,10 @@ int cv_store_workers_list(cv_store_t *store, const char *after_id, int64_t limit
 
 /* ---- Iterators --------------------------------------------------------------------------- */
 
-int cv_store_jobs_each(cv_store_t *store, int running_only, cv_store_on_job_t on_job, void *ctx,
-                       char *err) {
-    sqlite3_stmt *q = store->st[ST_JOBS_EACH];
-    if (sqlite3_bind_int(q, 1, running_only != 0))
-        return bind_failed(store, ST_JOBS_EACH, err, "visit jobs");
+/* Visits the rows of statement id (bound by the caller), counting them into *count. */
+static int jobs_visit(cv_store_t *store, int id, cv_store_on_job_t on_job, void *ctx,
+                      int64_t *count, char *err) {
+    sqlite3_stmt *q = store->st[id];
     int ret = 0, rc = SQLITE_DONE;
     while (ret == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         cv_store_job_row_t row = {
@@ -1734,11 +1746,29 @@ int cv_store_jobs_each(cv_store_t *store, int running_only, cv_store_on_job_t on
             break;
         }
         row.objective = (cv_store_objective_t)objective;
+        (*count)++;
         ret = on_job(ctx, &row);
     }
     if (ret == 0 && rc != SQLITE_DONE) ret = failf(store, rc, err, "visit jobs");
     done(q);
     return ret;
+}
+
+int cv_store_jobs_each(cv_store_t *store, int running_only, cv_store_on_job_t on_job, void *ctx,
+                       char *err) {
+    int64_t count = 0;
+    if (sqlite3_bind_int(store->st[ST_JOBS_EACH], 1, running_only != 0))
+        return bind_failed(store, ST_JOBS_EACH, err, "visit jobs");
+    return jobs_visit(store, ST_JOBS_EACH, on_job, ctx, &count, err);
+}
+
+int cv_store_job_visit(cv_store_t *store, int64_t job_id, cv_store_on_job_t on_job, void *ctx,
+                       char *err) {
+    int64_t count = 0;
+    if (sqlite3_bind_int64(store->st[ST_JOB_ROW], 1, job_id))
+        return bind_failed(store, ST_JOB_ROW, err, "read job");
+    int ret = jobs_visit(store, ST_JOB_ROW, on_job, ctx, &count, err);
+    return ret == 0 && count == 0 ? CV_STORE_NOT_FOUND : ret;
 }
 
 int cv_store_rounds_each(cv_store_t *store, int64_t job_id, cv_store_on_round_t on_round, void *ctx,
