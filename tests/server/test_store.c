@@ -959,6 +959,48 @@ START_TEST(test_delete_job_removes_every_row_of_it_and_nothing_else) {
 }
 END_TEST
 
+/* Copies the visited job's status and spec. */
+typedef struct {
+    int calls;
+    cv_store_job_status_t status;
+    char spec[256];
+} visited_t;
+
+static int on_visited_job(void *ctx, const cv_store_job_row_t *row) {
+    visited_t *v = ctx;
+    v->calls++;
+    v->status = row->status;
+    snprintf(v->spec, sizeof v->spec, "%s", row->spec);
+    return 0;
+}
+
+START_TEST(test_one_job_is_visited_whatever_its_status_and_its_spec_replaced) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t a = add_job(&fx, "a", CV_STORE_OBJ_DEV_ERROR), b = add_job(&fx, "b",
+                                                                         CV_STORE_OBJ_DEV_COST);
+    ck_assert_int_eq(cv_store_job_set_status(fx.store, b, CV_STORE_JOB_COMPLETED, NULL, NOW,
+                                             fx.err), 0);
+    ck_assert_int_eq(cv_store_job_set_spec(fx.store, b, "{\"trials\":12}", fx.err), 0);
+    visited_t v = {0};
+    ck_assert_msg(cv_store_job_visit(fx.store, b, on_visited_job, &v, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(v.calls, 1);
+    ck_assert_int_eq(v.status, CV_STORE_JOB_COMPLETED);
+    ck_assert_str_eq(v.spec, "{\"trials\":12}");
+    ck_assert_int_eq(cv_store_job_visit(fx.store, b + 1, on_visited_job, &v, fx.err),
+                     CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(v.calls, 1);
+    char spec[64];
+    raw_text(fx.path, "SELECT spec FROM jobs WHERE name = 'a'", spec, sizeof spec);
+    ck_assert_str_eq(spec, "{\"trials\":10}"); /* the other job keeps its spec */
+    ck_assert_int_ne(cv_store_job_set_spec(fx.store, a, "{not json", fx.err), 0);
+    raw_text(fx.path, "SELECT spec FROM jobs WHERE name = 'a'", spec, sizeof spec);
+    ck_assert_str_eq(spec, "{\"trials\":10}");
+    ck_assert_int_eq(cv_store_job_set_spec(fx.store, b + 1, "{}", fx.err), CV_EINVAL);
+    fx_finish(&fx);
+}
+END_TEST
+
 /* ---- Attempt history (schema version 2) -------------------------------------------------- */
 
 START_TEST(test_fresh_file_has_the_current_schema_with_the_attempts_table) {
@@ -2375,6 +2417,7 @@ static Suite *store_suite(void) {
     tcase_add_test(queries, test_first_failure_of_a_job_is_the_earliest_to_end);
     tcase_add_test(queries, test_status_names_round_trip);
     tcase_add_test(queries, test_delete_job_removes_every_row_of_it_and_nothing_else);
+    tcase_add_test(queries, test_one_job_is_visited_whatever_its_status_and_its_spec_replaced);
     suite_add_tcase(s, queries);
     return s;
 }
