@@ -853,6 +853,11 @@ static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
 static void delete_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     char err[CV_ERRLEN];
     int64_t n = 0;
+    /* Its test result is about to be stored on the job. */
+    for (const eval_t *e = api->evals; e; e = e->next)
+        if (e->job_id == id)
+            REPLY(cv_http_json_error(res, 409, "job %lld is being evaluated; delete it when the "
+                                     "evaluation ends", (long long)id));
     int rc = cv_sched_delete(api->sched, id, &n, err);
     if (rc == CV_STORE_NOT_FOUND) REPLY(cv_http_json_error(res, 404, "job not found"));
     if (rc == CV_STORE_STALE)
