@@ -1145,6 +1145,63 @@ int cv_cmd_cancel(cv_cli_t *cli, int argc, char **argv, char *err) {
     return cancel_job(cli, id, err);
 }
 
+/* Deletes a job that is not running, with its trials and models. */
+int cv_cmd_delete(cv_cli_t *cli, int argc, char **argv, char *err) {
+    const char *pos[1];
+    size_t n_pos;
+    int64_t id;
+    char path[PATH_TEXT_MAX];
+    cv_http_reply_t reply;
+    int rc = parse_args(argc, argv, NULL, 0, pos, 1, 1, &n_pos, "JOB", err);
+    if (rc == 0) rc = parse_id(pos[0], "JOB", &id, err);
+    if (rc < 0) return rc;
+    snprintf(path, sizeof path, "/v1/jobs/%" PRId64, id);
+    rc = api(cli, "DELETE", path, NULL, 0, 0, &reply, err);
+    if (rc < 0) return rc;
+    if (cli->json)
+        rc = print_raw(cli, &reply);
+    else
+        fprintf(cli->out, "job %" PRId64 " deleted (%.0f trials deleted)\n", id,
+                field_num(reply.json, "trials_deleted", 0));
+    cv_http_reply_finish(&reply);
+    return rc;
+}
+
+/* Extends a completed job to --max-trials trials: it runs again with a new round refined
+ * around its best trials; --watch follows it until it ends. */
+int cv_cmd_extend(cv_cli_t *cli, int argc, char **argv, char *err) {
+    int watch = 0;
+    double interval = 1.0;
+    int64_t max_trials = 0, id;
+    const char *pos[1];
+    size_t n_pos;
+    char path[PATH_TEXT_MAX], body[64];
+    cv_http_reply_t reply;
+    const cv_arg_opt_t opts[] = {
+        {"--max-trials", "-n", CV_ARG_INT, &max_trials, 1, 100000},
+        {"--watch", "-w", CV_ARG_FLAG, &watch, 0, 0},
+        {"--interval", NULL, CV_ARG_NUMBER, &interval, 0.05, 3600},
+    };
+    int rc = parse_args(argc, argv, opts, 3, pos, 1, 1, &n_pos, "JOB", err);
+    if (rc == 0) rc = parse_id(pos[0], "JOB", &id, err);
+    if (rc == 0 && max_trials == 0)
+        rc = cv_errf(err, CV_CLI_EUSAGE, "extend: --max-trials N is required");
+    if (rc < 0) return rc;
+    snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "/extend", id);
+    int len = snprintf(body, sizeof body, "{\"max_trials\":%" PRId64 "}", max_trials);
+    rc = api(cli, "POST", path, body, (size_t)len, 0, &reply, err);
+    if (rc < 0) return rc;
+    if (cli->json)
+        rc = print_raw(cli, &reply);
+    else
+        fprintf(cli->out, "job %" PRId64 " extended to %.0f trials: round %.0f runs\n", id,
+                field_num(reply.json, "max_trials", 0), field_num(reply.json, "round", 0));
+    cv_http_reply_finish(&reply);
+    if (rc < 0 || !watch) return rc;
+    fflush(cli->out);
+    return watch_job(cli, id, interval, err);
+}
+
 /* Asks for the test-set evaluation of a job's best trial (or top-k ensemble; 0: whatever the
  * job was scored with, else the best trial) and prints it. The server scores a job's test set
  * once: asking for another ensemble size than the stored one is refused with its reason. */

@@ -35,6 +35,8 @@ int cv_cmd_trials(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_trial(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_watch(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_cancel(cv_cli_t *cli, int argc, char **argv, char *err);
+int cv_cmd_delete(cv_cli_t *cli, int argc, char **argv, char *err);
+int cv_cmd_extend(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_evaluate(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_export(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_workers(cv_cli_t *cli, int argc, char **argv, char *err);

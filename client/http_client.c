@@ -153,9 +153,9 @@ const char *cv_http_client_url(const cv_http_client_t *client) {
 }
 
 /* Sets the options of one request on the reused handle. Returns a CURLcode. */
-static CURLcode set_request(cv_http_client_t *c, const char *url, int post, const char *body,
-                            size_t body_len, long timeout_ms, struct curl_slist *headers,
-                            body_buf_t *buf) {
+static CURLcode set_request(cv_http_client_t *c, const char *url, int post, int del,
+                            const char *body, size_t body_len, long timeout_ms,
+                            struct curl_slist *headers, body_buf_t *buf) {
     CURL *h = c->curl;
     CURLcode rc;
     curl_easy_reset(h);
@@ -180,6 +180,7 @@ static CURLcode set_request(cv_http_client_t *c, const char *url, int post, cons
         SET(CURLOPT_POSTFIELDS, body ? body : "");
     } else {
         SET(CURLOPT_HTTPGET, 1L);
+        if (del) SET(CURLOPT_CUSTOMREQUEST, "DELETE");
     }
 #undef SET
     return CURLE_OK;
@@ -216,13 +217,15 @@ int cv_http_request(cv_http_client_t *client, const char *method, const char *pa
     char url[CV_HTTP_URL_MAX];
     body_buf_t buf = {0};
     struct curl_slist *headers = client->headers, *with_type = NULL;
-    int post, rc;
+    int post, del = 0, rc;
 
     memset(reply, 0, sizeof *reply);
     if (strcmp(method, "GET") == 0)
         post = 0;
     else if (strcmp(method, "POST") == 0)
         post = 1;
+    else if (strcmp(method, "DELETE") == 0)
+        post = 0, del = 1;
     else
         return cv_errf(err, CV_EINVAL, "unsupported HTTP method \"%s\"", method);
     if (path[0] != '/')
@@ -241,7 +244,7 @@ int cv_http_request(cv_http_client_t *client, const char *method, const char *pa
         headers = with_type;
     }
     client->curl_err[0] = '\0';
-    CURLcode code = set_request(client, url, post, body, body_len, timeout_ms, headers, &buf);
+    CURLcode code = set_request(client, url, post, del, body, body_len, timeout_ms, headers, &buf);
     if (code == CURLE_OK) code = curl_easy_perform(client->curl);
     if (code != CURLE_OK) {
         rc = transfer_error(client, code, &buf, timeout_ms, err);

@@ -44,7 +44,7 @@ void cv_http_client_destroy(cv_http_client_t *client);
 /* The base URL as normalized by cv_http_client_create; borrowed from the client. */
 const char *cv_http_client_url(const cv_http_client_t *client);
 
-/* Sends one request: method "GET" or "POST", path beginning with '/', and for POST a body of
+/* Sends one request: method "GET", "POST" or "DELETE", path beginning with '/', and for POST a body of
  * body_len bytes sent as application/json (body may be NULL for an empty body). timeout_ms <= 0
  * means CV_HTTP_DEFAULT_MS. On success (any HTTP status, including 4xx and 5xx) fills *reply,
  * which the caller releases with cv_http_reply_finish, and returns 0. On failure *reply is empty

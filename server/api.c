@@ -848,6 +848,67 @@ static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     cv_http_respond_json(res, 200, o);
 }
 
+/* DELETE /v1/jobs/{id}: the job's rows go in one transaction, then its models on the thread
+ * pool (cv_sched_delete). */
+static void delete_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    int64_t n = 0;
+    /* Its test result is about to be stored on the job. */
+    for (const eval_t *e = api->evals; e; e = e->next)
+        if (e->job_id == id)
+            REPLY(cv_http_json_error(res, 409, "job %lld is being evaluated; delete it when the "
+                                     "evaluation ends", (long long)id));
+    int rc = cv_sched_delete(api->sched, id, &n, err);
+    if (rc == CV_STORE_NOT_FOUND) REPLY(cv_http_json_error(res, 404, "job not found"));
+    if (rc == CV_STORE_STALE)
+        REPLY(cv_http_json_error(res, 409, "job %lld is running; cancel it first",
+                                 (long long)id));
+    if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddNumberToObject(o, "id", (double)id) ||
+              !cJSON_AddBoolToObject(o, "deleted", 1) ||
+              !cJSON_AddNumberToObject(o, "trials_deleted", (double)n))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(res, 200, o);
+}
+
+/* POST /v1/jobs/{id}/extend {"max_trials": N}: a completed job runs again with a larger budget
+ * (cv_sched_extend). */
+static void extend_job(cv_api_t *api, int64_t id, const cv_http_request_t *req,
+                       cv_http_response_t *res) {
+    static const char *const fields[] = {"max_trials"};
+    char err[CV_ERRLEN];
+    cJSON *body = NULL;
+    int64_t n = 0;
+    int rc = req->body_len ? cv_json_decode(req->body, req->body_len, &body, err)
+                           : cv_errf(err, CV_EINVAL, "max_trials: is required");
+    if (rc == 0 && !cJSON_IsObject(body))
+        rc = cv_errf(err, CV_EINVAL, "the body must be a JSON object {\"max_trials\": N}");
+    if (rc == 0) rc = cv_json_check_fields(body, NULL, fields, 1, err);
+    const cJSON *m = rc == 0 ? cJSON_GetObjectItemCaseSensitive(body, "max_trials") : NULL;
+    if (rc == 0 && !m) rc = cv_errf(err, CV_EINVAL, "max_trials: is required");
+    if (rc == 0) rc = cv_json_get_int(m, "max_trials", 1, CV_JOB_MAX_TRIALS, &n, err);
+    cJSON_Delete(body);
+    if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
+    int round = 0;
+    rc = cv_sched_extend(api->sched, id, n, cv_clock_wall(), &round, err);
+    if (rc == CV_STORE_NOT_FOUND) REPLY(cv_http_json_error(res, 404, "job not found"));
+    if (rc == CV_STORE_STALE) REPLY(cv_http_json_error(res, 409, "%s", err));
+    if (rc == CV_EINVAL) REPLY(cv_http_json_error(res, 400, "%s", err));
+    if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddNumberToObject(o, "id", (double)id) ||
+              !cJSON_AddStringToObject(o, "status", "running") ||
+              !cJSON_AddNumberToObject(o, "max_trials", (double)n) ||
+              !cJSON_AddNumberToObject(o, "round", round + 1))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(res, 200, o);
+}
+
 /* ---- evaluation ------------------------------------------------------------------------- */
 
 static void eval_work(uv_work_t *work) {
@@ -1163,7 +1224,8 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
         int64_t id = parse_id(p + 9, &rest);
         if (id < 0) REPLY(cv_http_json_error(res, 404, "no route %s", p));
         if (!*rest) {
-            if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
+            if (!strcmp(m, "DELETE")) REPLY(delete_job(api, id, res));
+            if (!get) REPLY(cv_http_json_error(res, 405, "use GET or DELETE on %s", p));
             REPLY(get_job(api, id, res));
         }
         if (!strcmp(rest, "/trials")) {
@@ -1173,6 +1235,10 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
         if (!strcmp(rest, "/cancel")) {
             if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
             REPLY(cancel_job(api, id, res));
+        }
+        if (!strcmp(rest, "/extend")) {
+            if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
+            REPLY(extend_job(api, id, req, res));
         }
         if (!strcmp(rest, "/evaluate")) {
             if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -125,6 +126,7 @@ struct cv_sched {
     double reattach_until;   /* wall seconds: orphans wait for their workers until then */
     int detached;            /* cv_sched_detach: leaving workers keep their leases */
     size_t n_finished;       /* jobs that ended and wait for unload_finished */
+    int removals;            /* model directories of deleted jobs being removed */
 };
 
 /* ---- small containers --------------------------------------------------------------- */
@@ -579,6 +581,24 @@ static void job_link(cv_sched_t *s, job_t *job) {
     *p = job;
 }
 
+/* Takes the trials of a job that never made it into the job list out of the trial map. */
+static void job_unmap(cv_sched_t *s, job_t *job) {
+    for (size_t i = 0; i < job->n_trials; i++) {
+        trial_t *t = job->trials[i];
+        size_t j = mix64((uint64_t)t->id) & (s->map_cap - 1);
+        while (s->map[j] != t) j = (j + 1) & (s->map_cap - 1);
+        /* Re-insert the rest of the cluster after removing t (linear probing deletion). */
+        s->map[j] = NULL;
+        s->map_used--;
+        for (size_t k = (j + 1) & (s->map_cap - 1); s->map[k]; k = (k + 1) & (s->map_cap - 1)) {
+            trial_t *x = s->map[k];
+            s->map[k] = NULL;
+            s->map_used--;
+            map_put(s, x);
+        }
+    }
+}
+
 int cv_sched_new_check(cv_sched_t *s, const char *text, size_t len,
                        cv_dataset_check_t **check, char *err) {
     cv_job_spec_t spec;
@@ -686,21 +706,7 @@ rollback:
     s->group_open = 0;
     cv_store_rollback(s->cfg.store, NULL);
 fail:
-    /* Trials of a failed submission were mapped; unmap them before freeing. */
-    for (size_t i = 0; i < job->n_trials; i++) {
-        trial_t *t = job->trials[i];
-        size_t j = mix64((uint64_t)t->id) & (s->map_cap - 1);
-        while (s->map[j] != t) j = (j + 1) & (s->map_cap - 1);
-        /* Re-insert the rest of the cluster after removing t (linear probing deletion). */
-        s->map[j] = NULL;
-        s->map_used--;
-        for (size_t k = (j + 1) & (s->map_cap - 1); s->map[k]; k = (k + 1) & (s->map_cap - 1)) {
-            trial_t *x = s->map[k];
-            s->map[k] = NULL;
-            s->map_used--;
-            map_put(s, x);
-        }
-    }
+    job_unmap(s, job); /* trials of a failed submission were mapped */
     job_free(job);
     cJSON_free(spec_text);
     cJSON_free(region_text);
@@ -764,6 +770,93 @@ int cv_sched_cancel(cv_sched_t *s, int64_t job_id, double now, int64_t *cancelle
     if (rc == 0 && s->cfg.log)
         cv_log(s->cfg.log, CV_LOG_INFO, "job %lld cancelled", (long long)job_id);
     return rc;
+}
+
+/* The removal of a deleted job's model directory, on the thread pool. */
+typedef struct {
+    uv_work_t work;
+    cv_sched_t *sched;
+    int64_t job_id;
+    char dir[PATH_MAX];   /* <data_dir>/models/<job> */
+    int rc;               /* outcome of the work */
+    char err[CV_ERRLEN];
+} removal_t;
+
+/* Removes dir and the files in it (a job's model directory holds only files); a directory that
+ * does not exist is already removed. Blocking: runs on the thread pool. */
+static int remove_model_dir(const char *dir, char *err) {
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : cv_errf(err, CV_EIO, "%s: %s", dir, strerror(errno));
+    int rc = 0;
+    char path[PATH_MAX];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof path) {
+            rc = cv_errf(err, CV_ERANGE, "%s: path too long", dir);
+            continue;
+        }
+        if (unlink(path) && errno != ENOENT && rc == 0)
+            rc = cv_errf(err, CV_EIO, "%s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(dir) && errno != ENOENT)
+        rc = cv_errf(err, CV_EIO, "%s: %s", dir, strerror(errno));
+    return rc;
+}
+
+static void removal_work(uv_work_t *work) {
+    removal_t *r = work->data;
+    r->rc = remove_model_dir(r->dir, r->err);
+}
+
+static void after_removal(uv_work_t *work, int status) {
+    removal_t *r = work->data;
+    cv_sched_t *s = r->sched;
+    if (status) cv_errf(r->err, CV_EIO, "%s: not removed (%s)", r->dir, uv_strerror(status));
+    if (status || r->rc)
+        cv_log(s->cfg.log, CV_LOG_WARN, "job %lld deleted, but its models were not all removed: "
+               "%s", (long long)r->job_id, r->err);
+    else
+        cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: models removed", (long long)r->job_id);
+    s->removals--;
+    free(r);
+}
+
+/* Starts the removal of a deleted job's model directory on the thread pool (at once, blocking,
+ * without a loop or when the pool refuses the work). */
+static void remove_models(cv_sched_t *s, int64_t job_id) {
+    removal_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld deleted; its models were not removed: out "
+               "of memory", (long long)job_id);
+        return;
+    }
+    r->sched = s, r->job_id = job_id, r->work.data = r;
+    snprintf(r->dir, sizeof r->dir, "%s/models/%lld", s->cfg.data_dir, (long long)job_id);
+    s->removals++;
+    if (!s->cfg.loop || uv_queue_work(s->cfg.loop, &r->work, removal_work, after_removal)) {
+        removal_work(&r->work);
+        after_removal(&r->work, 0);
+    }
+}
+
+int cv_sched_delete(cv_sched_t *s, int64_t job_id, int64_t *trials_deleted, char *err) {
+    job_t *job = job_find(s, job_id);
+    if (job && job->status == CV_STORE_JOB_RUNNING) return CV_STORE_STALE;
+    int rc = group(s, err);
+    if (rc == 0)
+        rc = checked(s, cv_store_job_delete(s->cfg.store, job_id, trials_deleted, err));
+    if (rc == CV_STORE_STALE) rc = cv_errf(err, CV_EIO, "store: job %lld is running there but "
+                                           "not here", (long long)job_id);
+    int commit_rc = commit(s, err); /* whatever else the group held goes to disk as well */
+    if (rc == 0) rc = commit_rc;
+    if (rc) return rc;
+    unload_finished(s); /* the job, ended since the last flush, may still be in memory */
+    cv_log(s->cfg.log, CV_LOG_INFO, "job %lld deleted (%lld trials)", (long long)job_id,
+           (long long)(trials_deleted ? *trials_deleted : -1));
+    remove_models(s, job_id);
+    return 0;
 }
 
 int cv_sched_running(const cv_sched_t *s, int64_t job_id) {
@@ -1566,7 +1659,7 @@ static void start_resume_checks(cv_sched_t *s) {
 }
 
 int cv_sched_idle(const cv_sched_t *s) {
-    return s->checks == NULL;
+    return s->checks == NULL && s->removals == 0;
 }
 
 void cv_sched_stop_checks(cv_sched_t *s) {
@@ -1600,6 +1693,193 @@ static int resume_job(void *ctx, const cv_store_job_row_t *row) {
     job->created_at = row->created_at;
     job_link(s, job);
     return 0;
+}
+
+/* ---- extending a finished job ----------------------------------------------------------- */
+
+/* What cv_sched_extend reads of the job from the store. */
+typedef struct {
+    int64_t id;
+    cv_store_job_status_t status;
+    int round;
+    double created_at;
+    double finished_at;
+    char *spec;             /* owned */
+    char *region;           /* owned, may be NULL */
+    cJSON *sizes;           /* the sizes of its rounds, in order (owned) */
+    int64_t n_trials;       /* their sum: every trial the job has */
+    int exhausted;          /* 1: a round found no new configuration */
+    char *err;
+} extend_row_t;
+
+static int extend_on_job(void *ctx, const cv_store_job_row_t *row) {
+    extend_row_t *e = ctx;
+    e->status = row->status, e->round = row->round, e->created_at = row->created_at;
+    if (!(e->spec = strdup(row->spec)) || (row->region && !(e->region = strdup(row->region))))
+        return cv_errf(e->err, CV_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int extend_on_round(void *ctx, const cv_store_round_row_t *row) {
+    extend_row_t *e = ctx;
+    if (!cJSON_AddItemToArray(e->sizes, cJSON_CreateNumber(row->size)))
+        return cv_errf(e->err, CV_ENOMEM, "out of memory");
+    e->n_trials += row->size;
+    e->exhausted |= row->size == 0;
+    return 0;
+}
+
+/* The spec the extended job runs: budget.max_trials is max_trials, refine.rounds the trial
+ * counts of the rounds it ran followed by the new round, and a time budget, if any, gives the
+ * job as much time again from now. Caller frees the text. */
+static int extend_spec(const extend_row_t *e, int64_t max_trials, double now, char **out,
+                       char *err) {
+    cJSON *spec = cJSON_Parse(e->spec), *sizes = cJSON_Duplicate(e->sizes, 1);
+    int rc = 0;
+    if (!spec || !sizes) {
+        rc = cv_errf(err, CV_EFORMAT, "job %lld: its stored spec cannot be read", (long long)e->id);
+        goto done;
+    }
+    cJSON *budget = cJSON_GetObjectItemCaseSensitive(spec, "budget");
+    cJSON *refine = cJSON_GetObjectItemCaseSensitive(spec, "refine");
+    if (!cJSON_IsObject(budget)) budget = cJSON_AddObjectToObject(spec, "budget");
+    if (!cJSON_IsObject(refine)) refine = cJSON_AddObjectToObject(spec, "refine");
+    cJSON *seconds = budget ? cJSON_GetObjectItemCaseSensitive(budget, "max_seconds") : NULL;
+    if (!budget || !refine ||
+        !cJSON_AddItemToArray(sizes, cJSON_CreateNumber((double)(max_trials - e->n_trials)))) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        goto done;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(refine, "rounds");
+    cJSON_DeleteItemFromObjectCaseSensitive(budget, "max_trials");
+    cJSON_AddItemToObject(refine, "rounds", sizes);
+    sizes = NULL;
+    if (!cJSON_AddNumberToObject(budget, "max_trials", (double)max_trials)) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (cJSON_IsNumber(seconds) && seconds->valuedouble > 0)
+        cJSON_SetNumberValue(seconds, now - e->created_at + seconds->valuedouble);
+    if (!(*out = cJSON_PrintUnformatted(spec))) rc = cv_errf(err, CV_ENOMEM, "out of memory");
+done:
+    cJSON_Delete(sizes);
+    cJSON_Delete(spec);
+    return rc;
+}
+
+/* Builds the in-memory job of an extended spec and its finished trials, as resume_job does. */
+static int extend_load(cv_sched_t *s, const extend_row_t *e, const char *spec, job_t **out,
+                       char *err) {
+    job_t *job = calloc(1, sizeof *job);
+    if (!job) return cv_errf(err, CV_ENOMEM, "out of memory");
+    cv_job_spec_init(&job->spec);
+    job->id = e->id;
+    int rc = cv_job_spec_parse(&job->spec, spec, strlen(spec), err);
+    if (rc == 0) rc = job_fixed_text(job, err);
+    cJSON *region = e->region ? cJSON_Parse(e->region) : NULL;
+    job->region = job->spec.space;
+    if (rc == 0 && region)
+        rc = cv_space_region_from_json(&job->spec.space, region, &job->region, err);
+    cJSON_Delete(region);
+    job->status = CV_STORE_JOB_RUNNING;
+    job->round = e->round;
+    job->created_at = e->created_at;
+    resume_ctx_t ctx = {s, job, err};
+    if (rc == 0) rc = cv_store_trials_each(s->cfg.store, job->id, resume_trial, &ctx, err);
+    if (rc == 0 && (job->open || job->running || job->qhead))
+        rc = cv_errf(err, CV_EFORMAT, "job %lld has unfinished trials", (long long)job->id);
+    if (rc) {
+        job_unmap(s, job);
+        job_free(job);
+        return rc;
+    }
+    *out = job;
+    return 0;
+}
+
+int cv_sched_extend(cv_sched_t *s, int64_t job_id, int64_t max_trials, double now, int *round,
+                    char *err) {
+    job_t *job = job_find(s, job_id);
+    if (job && job->status == CV_STORE_JOB_RUNNING)
+        return cv_errf(err, CV_STORE_STALE, "job %lld is running", (long long)job_id);
+    extend_row_t e = {.id = job_id, .sizes = cJSON_CreateArray(), .err = err};
+    char *spec = NULL;
+    int rc = e.sizes ? 0 : cv_errf(err, CV_ENOMEM, "out of memory");
+    /* Earlier writes first (their acks wait for the flush); then a job that ended since the
+     * last flush leaves memory, to come back from the store like any other. */
+    if (rc == 0) rc = commit(s, err);
+    if (rc) goto done;
+    unload_finished(s);
+    rc = cv_store_job_visit(s->cfg.store, job_id, extend_on_job, &e, err);
+    if (rc) goto done;
+    if (e.status != CV_STORE_JOB_COMPLETED) {
+        rc = cv_errf(err, CV_STORE_STALE, "job %lld %s; only a completed job can be extended",
+                     (long long)job_id, e.status == CV_STORE_JOB_CANCELLED ? "was cancelled"
+                                        : e.status == CV_STORE_JOB_FAILED ? "failed"
+                                                                          : "is running");
+        goto done;
+    }
+    if ((rc = cv_store_rounds_each(s->cfg.store, job_id, extend_on_round, &e, err))) goto done;
+    if (max_trials <= e.n_trials) {
+        rc = cv_errf(err, CV_EINVAL, "max_trials: must be greater than the %lld trials job %lld "
+                     "has, got %lld", (long long)e.n_trials, (long long)job_id,
+                     (long long)max_trials);
+        goto done;
+    }
+    if (e.exhausted) {
+        rc = cv_errf(err, CV_STORE_STALE, "job %lld has exhausted its search space",
+                     (long long)job_id);
+        goto done;
+    }
+    if (cJSON_GetArraySize(e.sizes) >= CV_JOB_MAX_ROUNDS) {
+        rc = cv_errf(err, CV_STORE_STALE, "job %lld already ran %d rounds, the most a job may "
+                     "have", (long long)job_id, CV_JOB_MAX_ROUNDS);
+        goto done;
+    }
+    if ((rc = extend_spec(&e, max_trials, now, &spec, err))) goto done;
+    job = NULL;
+    if ((rc = extend_load(s, &e, spec, &job, err))) goto done;
+    if ((rc = group(s, err)) ||
+        (rc = checked(s, cv_store_job_set_spec(s->cfg.store, job_id, spec, err))) ||
+        (rc = checked(s, cv_store_job_set_status(s->cfg.store, job_id, CV_STORE_JOB_RUNNING,
+                                                 NULL, now, err))))
+        goto unload;
+    job_link(s, job);
+    /* The new round refines around the best of all finished trials (start_round). */
+    if ((rc = job_advance(s, job, now, err)) || (rc = commit(s, err))) goto done; /* broken */
+    *round = job->round;
+    cv_log(s->cfg.log, CV_LOG_INFO, "job %lld extended to %lld trials: round %d samples %u",
+           (long long)job_id, (long long)max_trials, job->round + 1,
+           job->spec.rounds[job->spec.n_rounds - 1]);
+    /* Its datasets are checked again, as after a restart: no trial is leased until then. */
+    if (job->status == CV_STORE_JOB_RUNNING) {
+        char why[CV_ERRLEN];
+        int check = resume_check_files(s, job, why);
+        if (check == 0 && job->checking) {
+            resume_check_t *c = s->checks;
+            if (cv_dataset_check_start(c->check, s->cfg.loop, after_resume_check, c) != 0) {
+                cv_dataset_check_run(c->check);
+                after_resume_check(c->check, c);
+            }
+        } else if (check) {
+            char text[CV_ERRLEN + 64];
+            snprintf(text, sizeof text, "its datasets cannot be used: %s", why);
+            if (job_fail(s, job, text, now, err) || commit(s, err))
+                cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job_id, err);
+        }
+    }
+    goto done;
+unload:
+    s->group_open = 0;
+    cv_store_rollback(s->cfg.store, NULL);
+    job_unmap(s, job);
+    job_free(job);
+done:
+    cJSON_free(spec);
+    cJSON_Delete(e.sizes);
+    free(e.spec);
+    free(e.region);
+    return rc;
 }
 
 int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double now, char *err) {

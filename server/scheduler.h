@@ -151,7 +151,8 @@ int cv_sched_new_check(cv_sched_t *sched, const char *text, size_t len,
 int cv_sched_submit_checked(cv_sched_t *sched, const char *text, size_t len,
                             const cv_dataset_check_t *check, double now, int64_t *job_id,
                             char *err);
-/* 1 when no dataset check of a resumed job is in flight (the scheduler may be destroyed). */
+/* 1 when no dataset check of a resumed job and no removal of a deleted job's models is in
+ * flight (the scheduler may be destroyed). */
 int cv_sched_idle(const cv_sched_t *sched);
 /* Asks the dataset checks in flight to stop (the coordinator is stopping). */
 void cv_sched_stop_checks(cv_sched_t *sched);
@@ -159,6 +160,23 @@ void cv_sched_stop_checks(cv_sched_t *sched);
  * and cancelled. Commits. CV_STORE_STALE when the job is not running, CV_STORE_NOT_FOUND when
  * it does not exist. */
 int cv_sched_cancel(cv_sched_t *sched, int64_t job_id, double now, int64_t *cancelled, char *err);
+/* Deletes a job that is not running: its rows (trials, curves, attempts, rounds, the job) in one
+ * transaction, committed here; then its model files (<data_dir>/models/<job>/) are removed on
+ * the loop's thread pool (cv_sched_idle is 0 until that is done). *trials_deleted (may be NULL)
+ * gets how many trials went. CV_STORE_STALE when the job is running, CV_STORE_NOT_FOUND when it
+ * does not exist, CV_EIO when the store failed. */
+int cv_sched_delete(cv_sched_t *s, int64_t job_id, int64_t *trials_deleted, char *err);
+/* Extends a completed job (one that stopped at its time budget included) to max_trials trials
+ * and runs it again: its finished trials and their configuration keys stay, the stored spec gets
+ * the new budget.max_trials (and refine.rounds the counts of its rounds followed by the new
+ * one; a time budget gives it as much time again from now), and a new round of max_trials minus
+ * the trials it has is sampled around the best of all its finished trials. Its datasets are
+ * checked again on the thread pool before any trial is leased. Commits; *round gets the new
+ * round (0-based). CV_STORE_NOT_FOUND for an unknown job; CV_STORE_STALE with the reason in err
+ * when the job is running, cancelled or failed, or can have no new round; CV_EINVAL naming
+ * max_trials when it is not above the trials the job has; CV_EIO when the store failed. */
+int cv_sched_extend(cv_sched_t *s, int64_t job_id, int64_t max_trials, double now, int *round,
+                    char *err);
 /* Number of trials of a job running right now (0 for an unknown job). */
 int cv_sched_running(const cv_sched_t *sched, int64_t job_id);
 /* Time-based work: jobs past their wall-clock budget stop, and once the re-attachment grace of

@@ -260,6 +260,14 @@ enum {
     ST_WORKER_QUARANTINE_SET,
     ST_WORKER_RELEASE,
     ST_JOB_FIRST_FAILURE,
+    ST_JOB_STATUS,
+    ST_JOB_DELETE_CURVES,
+    ST_JOB_DELETE_ATTEMPTS,
+    ST_JOB_DELETE_TRIALS,
+    ST_JOB_DELETE_ROUNDS,
+    ST_JOB_DELETE,
+    ST_JOB_ROW,
+    ST_JOB_SET_SPEC,
     ST_COUNT
 };
 
@@ -408,6 +416,17 @@ static const char *const k_sql[ST_COUNT] = {
     [ST_JOB_FIRST_FAILURE] = "SELECT id, status, error FROM trials WHERE job_id = ?1 "
                              "AND status IN ('failed', 'diverged') "
                              "ORDER BY finished_at, number LIMIT 1",
+    [ST_JOB_STATUS] = "SELECT status FROM jobs WHERE id = ?1",
+    [ST_JOB_DELETE_CURVES] = "DELETE FROM curves WHERE trial_id IN "
+                             "(SELECT id FROM trials WHERE job_id = ?1)",
+    [ST_JOB_DELETE_ATTEMPTS] = "DELETE FROM trial_attempts WHERE trial_id IN "
+                               "(SELECT id FROM trials WHERE job_id = ?1)",
+    [ST_JOB_DELETE_TRIALS] = "DELETE FROM trials WHERE job_id = ?1",
+    [ST_JOB_DELETE_ROUNDS] = "DELETE FROM rounds WHERE job_id = ?1",
+    [ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+    [ST_JOB_ROW] = "SELECT id, name, objective, spec, status, round, region, created_at "
+                   "FROM jobs WHERE id = ?1",
+    [ST_JOB_SET_SPEC] = "UPDATE jobs SET spec = ?2 WHERE id = ?1",
 };
 
 struct cv_store {
@@ -883,6 +902,14 @@ int cv_store_job_set_round(cv_store_t *store, int64_t job_id, int round, const c
     return job_update(store, ST_JOB_SET_ROUND, job_id, "set job round", err);
 }
 
+int cv_store_job_set_spec(cv_store_t *store, int64_t job_id, const char *spec, char *err) {
+    if (!spec) return cv_errf(err, CV_EINVAL, "store: set job spec: spec is required");
+    sqlite3_stmt *q = store->st[ST_JOB_SET_SPEC];
+    if (sqlite3_bind_int64(q, 1, job_id) || bind_text(q, 2, spec))
+        return bind_failed(store, ST_JOB_SET_SPEC, err, "set job spec");
+    return job_update(store, ST_JOB_SET_SPEC, job_id, "set job spec", err);
+}
+
 int cv_store_job_set_test_result(cv_store_t *store, int64_t job_id, const char *test_result,
                                  char *err) {
     sqlite3_stmt *q = store->st[ST_JOB_SET_TEST];
@@ -926,6 +953,47 @@ int cv_store_job_cancel(cv_store_t *store, int64_t job_id, double now, int64_t *
     ret = run(store, ST_JOB_CANCEL_TRIALS, err, "cancel trials of job");
     if (ret == 0 && trials_cancelled) *trials_cancelled = sqlite3_changes(store->db);
 end:
+    return op_end(store, ret, err);
+}
+
+/* Reads a job's status; CV_STORE_NOT_FOUND when the job does not exist. */
+static int job_status(cv_store_t *s, int64_t job_id, cv_store_job_status_t *status, char *err) {
+    sqlite3_stmt *q = s->st[ST_JOB_STATUS];
+    int ret = 0;
+    if (sqlite3_bind_int64(q, 1, job_id) != SQLITE_OK)
+        return bind_failed(s, ST_JOB_STATUS, err, "read job");
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        if (cv_store_job_status_parse((const char *)sqlite3_column_text(q, 0), status) != 0)
+            ret = cv_errf(err, CV_EFORMAT, "store: job %lld has an unknown status",
+                          (long long)job_id);
+    } else if (rc == SQLITE_DONE) {
+        ret = CV_STORE_NOT_FOUND;
+    } else {
+        ret = failf(s, rc, err, "read job %lld", (long long)job_id);
+    }
+    done(q);
+    return ret;
+}
+
+int cv_store_job_delete(cv_store_t *store, int64_t job_id, int64_t *trials_deleted, char *err) {
+    /* Children before parents: the foreign keys are enforced. */
+    static const int steps[] = {ST_JOB_DELETE_CURVES, ST_JOB_DELETE_ATTEMPTS, ST_JOB_DELETE_TRIALS,
+                                ST_JOB_DELETE_ROUNDS, ST_JOB_DELETE};
+    cv_store_job_status_t status = CV_STORE_JOB_RUNNING;
+    int ret = op_begin(store, err);
+    if (ret != 0) return ret;
+    ret = job_status(store, job_id, &status, err);
+    if (ret == 0 && status == CV_STORE_JOB_RUNNING) ret = CV_STORE_STALE;
+    for (size_t i = 0; ret == 0 && i < sizeof steps / sizeof steps[0]; i++) {
+        if (sqlite3_bind_int64(store->st[steps[i]], 1, job_id) != SQLITE_OK) {
+            ret = bind_failed(store, steps[i], err, "delete job");
+            break;
+        }
+        ret = run(store, steps[i], err, "delete job");
+        if (ret == 0 && steps[i] == ST_JOB_DELETE_TRIALS && trials_deleted)
+            *trials_deleted = sqlite3_changes(store->db);
+    }
     return op_end(store, ret, err);
 }
 
@@ -1636,11 +1704,10 @@ int cv_store_workers_list(cv_store_t *store, const char *after_id, int64_t limit
 
 /* ---- Iterators --------------------------------------------------------------------------- */
 
-int cv_store_jobs_each(cv_store_t *store, int running_only, cv_store_on_job_t on_job, void *ctx,
-                       char *err) {
-    sqlite3_stmt *q = store->st[ST_JOBS_EACH];
-    if (sqlite3_bind_int(q, 1, running_only != 0))
-        return bind_failed(store, ST_JOBS_EACH, err, "visit jobs");
+/* Visits the rows of statement id (bound by the caller), counting them into *count. */
+static int jobs_visit(cv_store_t *store, int id, cv_store_on_job_t on_job, void *ctx,
+                      int64_t *count, char *err) {
+    sqlite3_stmt *q = store->st[id];
     int ret = 0, rc = SQLITE_DONE;
     while (ret == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         cv_store_job_row_t row = {
@@ -1658,11 +1725,29 @@ int cv_store_jobs_each(cv_store_t *store, int running_only, cv_store_on_job_t on
             break;
         }
         row.objective = (cv_store_objective_t)objective;
+        (*count)++;
         ret = on_job(ctx, &row);
     }
     if (ret == 0 && rc != SQLITE_DONE) ret = failf(store, rc, err, "visit jobs");
     done(q);
     return ret;
+}
+
+int cv_store_jobs_each(cv_store_t *store, int running_only, cv_store_on_job_t on_job, void *ctx,
+                       char *err) {
+    int64_t count = 0;
+    if (sqlite3_bind_int(store->st[ST_JOBS_EACH], 1, running_only != 0))
+        return bind_failed(store, ST_JOBS_EACH, err, "visit jobs");
+    return jobs_visit(store, ST_JOBS_EACH, on_job, ctx, &count, err);
+}
+
+int cv_store_job_visit(cv_store_t *store, int64_t job_id, cv_store_on_job_t on_job, void *ctx,
+                       char *err) {
+    int64_t count = 0;
+    if (sqlite3_bind_int64(store->st[ST_JOB_ROW], 1, job_id))
+        return bind_failed(store, ST_JOB_ROW, err, "read job");
+    int ret = jobs_visit(store, ST_JOB_ROW, on_job, ctx, &count, err);
+    return ret == 0 && count == 0 ? CV_STORE_NOT_FOUND : ret;
 }
 
 int cv_store_rounds_each(cv_store_t *store, int64_t job_id, cv_store_on_round_t on_round, void *ctx,

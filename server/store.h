@@ -180,6 +180,10 @@ int cv_store_job_set_status(cv_store_t *store, int64_t job_id, cv_store_job_stat
 int cv_store_job_set_round(cv_store_t *store, int64_t job_id, int round, const char *region,
                            char *err);
 
+/* Replaces a job's spec (JSON text, borrowed): its budget was extended. CV_EINVAL when the job
+ * does not exist or the text is not JSON. */
+int cv_store_job_set_spec(cv_store_t *store, int64_t job_id, const char *spec, char *err);
+
 /* Stores the held-out test evaluation of the job's best model (JSON text). */
 int cv_store_job_set_test_result(cv_store_t *store, int64_t job_id, const char *test_result,
                                  char *err);
@@ -189,6 +193,12 @@ int cv_store_job_set_test_result(cv_store_t *store, int64_t job_id, const char *
  * NULL. CV_STORE_STALE when the job is no longer running, CV_EINVAL when it does not exist. */
 int cv_store_job_cancel(cv_store_t *store, int64_t job_id, double now, int64_t *trials_cancelled,
                         char *err);
+
+/* Deletes a job that is not running and everything of it: its trials, their curves and attempt
+ * histories, its rounds and the job row, as one unit (model files are the caller's). Writes the
+ * number of trials deleted into *trials_deleted when not NULL. CV_STORE_STALE when the job is
+ * running (nothing changes), CV_STORE_NOT_FOUND when it does not exist. */
+int cv_store_job_delete(cv_store_t *store, int64_t job_id, int64_t *trials_deleted, char *err);
 
 /* Records that round `round` of a job draws `size` trials from region (JSON text). A round is
  * stored once: CV_EINVAL when it exists. */
@@ -450,6 +460,10 @@ typedef int (*cv_store_on_job_t)(void *ctx, const cv_store_job_row_t *row);
 
 /* Visits jobs by id; only running ones when running_only is non-zero. */
 int cv_store_jobs_each(cv_store_t *store, int running_only, cv_store_on_job_t on_job, void *ctx,
+                       char *err);
+
+/* Visits the one job job_id, whatever its status. CV_STORE_NOT_FOUND when it does not exist. */
+int cv_store_job_visit(cv_store_t *store, int64_t job_id, cv_store_on_job_t on_job, void *ctx,
                        char *err);
 
 typedef struct {

@@ -19,7 +19,7 @@ import jsonschema
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 REPLIES = ["health", "error", "job_created", "jobs_list", "job", "trials_list", "trial", "cancel",
-           "evaluate", "stats", "workers", "worker_released"]
+           "job_deleted", "job_extended", "evaluate", "stats", "workers", "worker_released"]
 
 REGION = {"learning_rate": {"min": 0.0001, "max": 0.3},
           "activation": {"weights": {"relu": 0.5, "tanh": 0.5}}}
@@ -149,6 +149,14 @@ class ApiSchema(unittest.TestCase):
     def test_cancel_stats_workers(self):
         self.assert_valid("cancel", {"id": 1, "status": "cancelled", "trials_cancelled": 2})
         self.assert_invalid("cancel", {"id": 1, "status": "running", "trials_cancelled": 2})
+        self.assert_valid("job_deleted", {"id": 1, "deleted": True, "trials_deleted": 20000})
+        self.assert_invalid("job_deleted", {"id": 1, "deleted": False, "trials_deleted": 2})
+        self.assert_invalid("job_deleted", {"id": 1, "deleted": True})
+        self.assert_valid("job_extended", {"id": 1, "status": "running", "max_trials": 7,
+                                           "round": 3})
+        self.assert_invalid("job_extended", {"id": 1, "status": "completed", "max_trials": 7,
+                                             "round": 3})
+        self.assert_invalid("job_extended", {"id": 1, "status": "running", "max_trials": 7})
         self.assert_valid("stats", {"results_committed": 4, "commits": 2,
                                     "commit_latency_p50_ms": 1.7, "commit_latency_p99_ms": 2.0,
                                     "commit_latency_max_ms": 2.0})

@@ -885,6 +885,122 @@ START_TEST(test_cancel_job_cancels_only_unfinished_trials) {
 }
 END_TEST
 
+/* Gives job a round, four trials (one completed with a curve and an attempt, one failed, one
+ * lost to a requeue, one queued); their ids go into t. */
+static void populate_job(fx_t *fx, int64_t job, int64_t *t) {
+    ck_assert_msg(cv_store_round_add(fx->store, job, 0, 4, "{}", NOW, fx->err) == 0, "%s",
+                  fx->err);
+    add_trials(fx, job, 0, 4, t);
+    start(fx, t[0], "A");
+    cv_store_curve_point_t pts[2] = {{.epoch = 1, .dev_error = 0.3}, {.epoch = 2, .dev_error = 0.2}};
+    ck_assert_msg(cv_store_curve_add(fx->store, t[0], "A", pts, 2, fx->err) == 0, "%s", fx->err);
+    finish(fx, t[0], "A", 0.2, 0.4);
+    start(fx, t[1], "B");
+    put(fx, t[1], "B", CV_STORE_TRIAL_FAILED, "bad", NOW + 2);
+    start(fx, t[2], "C");
+    ck_assert_msg(cv_store_trial_requeue(fx->store, t[2], "C", CV_STORE_TRIAL_QUEUED, NOW + 3,
+                                         fx->err) == 0, "%s", fx->err);
+}
+
+/* Rows anywhere in the store that belong to job: the job, its rounds, trials, curves and
+ * attempts. */
+static int64_t rows_of_job(fx_t *fx, int64_t job) {
+    char sql[512];
+    long long j = (long long)job;
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT count(*) FROM jobs WHERE id = %lld)"
+             " + (SELECT count(*) FROM rounds WHERE job_id = %lld)"
+             " + (SELECT count(*) FROM trials WHERE job_id = %lld)"
+             " + (SELECT count(*) FROM curves WHERE trial_id IN"
+             "    (SELECT id FROM trials WHERE job_id = %lld))"
+             " + (SELECT count(*) FROM trial_attempts WHERE trial_id IN"
+             "    (SELECT id FROM trials WHERE job_id = %lld))",
+             j, j, j, j, j);
+    return raw_int(fx->path, sql);
+}
+
+START_TEST(test_delete_job_removes_every_row_of_it_and_nothing_else) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t a = add_job(&fx, "a", CV_STORE_OBJ_DEV_ERROR), b = add_job(&fx, "b",
+                                                                         CV_STORE_OBJ_DEV_ERROR);
+    int64_t ta[4], tb[4];
+    populate_job(&fx, a, ta);
+    populate_job(&fx, b, tb);
+    /* 1 job + 1 round + 4 trials + 2 curve points + 3 attempts (completed, failed, lost) */
+    ck_assert_int_eq(rows_of_job(&fx, a), 11);
+    ck_assert_int_eq(rows_of_job(&fx, b), 11);
+
+    /* A running job is refused and keeps everything; an unknown one is not found. */
+    int64_t n = -1;
+    ck_assert_int_eq(cv_store_job_delete(fx.store, a, &n, fx.err), CV_STORE_STALE);
+    ck_assert_int_eq(rows_of_job(&fx, a), 11);
+    ck_assert_int_eq(n, -1);
+    ck_assert_int_eq(cv_store_job_delete(fx.store, b + 1, &n, fx.err), CV_STORE_NOT_FOUND);
+
+    ck_assert_msg(cv_store_job_set_status(fx.store, a, CV_STORE_JOB_COMPLETED, NULL, NOW + 9,
+                                          fx.err) == 0, "%s", fx.err);
+    ck_assert_msg(cv_store_job_delete(fx.store, a, &n, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(n, 4);
+    ck_assert_int_eq(rows_of_job(&fx, a), 0);
+    ck_assert_int_eq(rows_of_job(&fx, b), 11);
+    cJSON *j = NULL;
+    ck_assert_int_eq(cv_store_job_get(fx.store, a, &j, fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_job_delete(fx.store, a, NULL, fx.err), CV_STORE_NOT_FOUND);
+
+    /* Within a group the deletion is undone with the group. */
+    ck_assert_msg(cv_store_job_set_status(fx.store, b, CV_STORE_JOB_FAILED, "x", NOW + 9,
+                                          fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(cv_store_begin(fx.store, fx.err), 0);
+    ck_assert_int_eq(cv_store_job_delete(fx.store, b, NULL, fx.err), 0);
+    cv_store_rollback(fx.store, NULL);
+    ck_assert_int_eq(rows_of_job(&fx, b), 11);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* Copies the visited job's status and spec. */
+typedef struct {
+    int calls;
+    cv_store_job_status_t status;
+    char spec[256];
+} visited_t;
+
+static int on_visited_job(void *ctx, const cv_store_job_row_t *row) {
+    visited_t *v = ctx;
+    v->calls++;
+    v->status = row->status;
+    snprintf(v->spec, sizeof v->spec, "%s", row->spec);
+    return 0;
+}
+
+START_TEST(test_one_job_is_visited_whatever_its_status_and_its_spec_replaced) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t a = add_job(&fx, "a", CV_STORE_OBJ_DEV_ERROR), b = add_job(&fx, "b",
+                                                                         CV_STORE_OBJ_DEV_COST);
+    ck_assert_int_eq(cv_store_job_set_status(fx.store, b, CV_STORE_JOB_COMPLETED, NULL, NOW,
+                                             fx.err), 0);
+    ck_assert_int_eq(cv_store_job_set_spec(fx.store, b, "{\"trials\":12}", fx.err), 0);
+    visited_t v = {0};
+    ck_assert_msg(cv_store_job_visit(fx.store, b, on_visited_job, &v, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(v.calls, 1);
+    ck_assert_int_eq(v.status, CV_STORE_JOB_COMPLETED);
+    ck_assert_str_eq(v.spec, "{\"trials\":12}");
+    ck_assert_int_eq(cv_store_job_visit(fx.store, b + 1, on_visited_job, &v, fx.err),
+                     CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(v.calls, 1);
+    char spec[64];
+    raw_text(fx.path, "SELECT spec FROM jobs WHERE name = 'a'", spec, sizeof spec);
+    ck_assert_str_eq(spec, "{\"trials\":10}"); /* the other job keeps its spec */
+    ck_assert_int_ne(cv_store_job_set_spec(fx.store, a, "{not json", fx.err), 0);
+    raw_text(fx.path, "SELECT spec FROM jobs WHERE name = 'a'", spec, sizeof spec);
+    ck_assert_str_eq(spec, "{\"trials\":10}");
+    ck_assert_int_eq(cv_store_job_set_spec(fx.store, b + 1, "{}", fx.err), CV_EINVAL);
+    fx_finish(&fx);
+}
+END_TEST
+
 /* ---- Attempt history (schema version 2) -------------------------------------------------- */
 
 START_TEST(test_fresh_file_has_the_current_schema_with_the_attempts_table) {
@@ -2300,6 +2416,8 @@ static Suite *store_suite(void) {
     tcase_add_test(queries, test_quarantine_has_a_reason_an_end_and_a_release);
     tcase_add_test(queries, test_first_failure_of_a_job_is_the_earliest_to_end);
     tcase_add_test(queries, test_status_names_round_trip);
+    tcase_add_test(queries, test_delete_job_removes_every_row_of_it_and_nothing_else);
+    tcase_add_test(queries, test_one_job_is_visited_whatever_its_status_and_its_spec_replaced);
     suite_add_tcase(s, queries);
     return s;
 }
