@@ -260,7 +260,6 @@ enum {
     ST_WORKER_QUARANTINE_SET,
     ST_WORKER_RELEASE,
     ST_JOB_FIRST_FAILURE,
-    ST_JOB_STATUS,
     ST_JOB_DELETE_CURVES,
     ST_JOB_DELETE_ATTEMPTS,
     ST_JOB_DELETE_TRIALS,
@@ -290,7 +289,7 @@ static const char *const k_sql[ST_COUNT] = {
     [ST_JOB_CANCEL_TRIALS] = "UPDATE trials SET status = 'cancelled', lease_token = NULL, "
                              "finished_at = ?2 "
                              "WHERE job_id = ?1 AND status IN ('queued', 'running')",
-    [ST_JOB_OBJECTIVE] = "SELECT objective FROM jobs WHERE id = ?1",
+    [ST_JOB_OBJECTIVE] = "SELECT objective, status FROM jobs WHERE id = ?1",
     [ST_ROUND_INSERT] = "INSERT INTO rounds (job_id, round, size, region, created_at) "
                         "VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_TRIAL_INSERT] = "INSERT INTO trials (job_id, number, round, params, config_key, spec, "
@@ -416,7 +415,6 @@ static const char *const k_sql[ST_COUNT] = {
     [ST_JOB_FIRST_FAILURE] = "SELECT id, status, error FROM trials WHERE job_id = ?1 "
                              "AND status IN ('failed', 'diverged') "
                              "ORDER BY finished_at, number LIMIT 1",
-    [ST_JOB_STATUS] = "SELECT status FROM jobs WHERE id = ?1",
     [ST_JOB_DELETE_CURVES] = "DELETE FROM curves WHERE trial_id IN "
                              "(SELECT id FROM trials WHERE job_id = ?1)",
     [ST_JOB_DELETE_ATTEMPTS] = "DELETE FROM trial_attempts WHERE trial_id IN "
@@ -610,8 +608,10 @@ static int trial_missing_or_stale(cv_store_t *s, int64_t trial_id, char *err, co
     return ret;
 }
 
-/* Reads a job's objective; CV_STORE_NOT_FOUND when the job does not exist. */
-static int job_objective(cv_store_t *s, int64_t job_id, int *objective, char *err) {
+/* Reads a job's objective and status (status may be NULL); CV_STORE_NOT_FOUND when the job does
+ * not exist. */
+static int job_head(cv_store_t *s, int64_t job_id, int *objective,
+                    cv_store_job_status_t *status, char *err) {
     sqlite3_stmt *q = s->st[ST_JOB_OBJECTIVE];
     int ret = 0;
     if (sqlite3_bind_int64(q, 1, job_id) != SQLITE_OK)
@@ -621,6 +621,10 @@ static int job_objective(cv_store_t *s, int64_t job_id, int *objective, char *er
         *objective = objective_parse((const char *)sqlite3_column_text(q, 0));
         if (*objective < 0)
             ret = cv_errf(err, CV_EFORMAT, "store: job %lld has an unknown objective",
+                          (long long)job_id);
+        else if (status &&
+                 cv_store_job_status_parse((const char *)sqlite3_column_text(q, 1), status))
+            ret = cv_errf(err, CV_EFORMAT, "store: job %lld has an unknown status",
                           (long long)job_id);
     } else if (rc == SQLITE_DONE) {
         ret = CV_STORE_NOT_FOUND;
@@ -932,7 +936,7 @@ int cv_store_job_cancel(cv_store_t *store, int64_t job_id, double now, int64_t *
     ret = run(store, ST_JOB_CANCEL, err, "cancel job");
     if (ret != 0) goto end;
     if (sqlite3_changes(store->db) == 0) {
-        ret = job_objective(store, job_id, &objective, err);
+        ret = job_head(store, job_id, &objective, NULL, err);
         if (ret == 0) ret = CV_STORE_STALE;
         if (ret == CV_STORE_NOT_FOUND)
             ret = cv_errf(err, CV_EINVAL, "store: cancel job: no job %lld", (long long)job_id);
@@ -956,34 +960,15 @@ end:
     return op_end(store, ret, err);
 }
 
-/* Reads a job's status; CV_STORE_NOT_FOUND when the job does not exist. */
-static int job_status(cv_store_t *s, int64_t job_id, cv_store_job_status_t *status, char *err) {
-    sqlite3_stmt *q = s->st[ST_JOB_STATUS];
-    int ret = 0;
-    if (sqlite3_bind_int64(q, 1, job_id) != SQLITE_OK)
-        return bind_failed(s, ST_JOB_STATUS, err, "read job");
-    int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        if (cv_store_job_status_parse((const char *)sqlite3_column_text(q, 0), status) != 0)
-            ret = cv_errf(err, CV_EFORMAT, "store: job %lld has an unknown status",
-                          (long long)job_id);
-    } else if (rc == SQLITE_DONE) {
-        ret = CV_STORE_NOT_FOUND;
-    } else {
-        ret = failf(s, rc, err, "read job %lld", (long long)job_id);
-    }
-    done(q);
-    return ret;
-}
-
 int cv_store_job_delete(cv_store_t *store, int64_t job_id, int64_t *trials_deleted, char *err) {
     /* Children before parents: the foreign keys are enforced. */
     static const int steps[] = {ST_JOB_DELETE_CURVES, ST_JOB_DELETE_ATTEMPTS, ST_JOB_DELETE_TRIALS,
                                 ST_JOB_DELETE_ROUNDS, ST_JOB_DELETE};
     cv_store_job_status_t status = CV_STORE_JOB_RUNNING;
+    int objective = 0;
     int ret = op_begin(store, err);
     if (ret != 0) return ret;
-    ret = job_status(store, job_id, &status, err);
+    ret = job_head(store, job_id, &objective, &status, err);
     if (ret == 0 && status == CV_STORE_JOB_RUNNING) ret = CV_STORE_STALE;
     for (size_t i = 0; ret == 0 && i < sizeof steps / sizeof steps[0]; i++) {
         if (sqlite3_bind_int64(store->st[steps[i]], 1, job_id) != SQLITE_OK) {
@@ -1603,7 +1588,7 @@ int cv_store_trials_list(cv_store_t *store, int64_t job_id, int64_t after_number
                          cJSON **out, char *err) {
     int objective = 0;
     *out = NULL;
-    int ret = job_objective(store, job_id, &objective, err);
+    int ret = job_head(store, job_id, &objective, NULL, err);
     if (ret != 0) return ret;
     sqlite3_stmt *q = store->st[ST_TRIALS_LIST];
     if (sqlite3_bind_int64(q, 1, job_id) || sqlite3_bind_int64(q, 2, after_number) ||
@@ -1618,7 +1603,7 @@ int cv_store_trials_top(cv_store_t *store, int64_t job_id, cv_store_objective_t 
     *out = NULL;
     if ((unsigned)objective > CV_STORE_OBJ_DEV_COST)
         return cv_errf(err, CV_EINVAL, "store: top trials: unknown objective %d", (int)objective);
-    int ret = job_objective(store, job_id, &job_obj, err);
+    int ret = job_head(store, job_id, &job_obj, NULL, err);
     if (ret != 0) return ret;
     return query_top(store, job_id, objective == CV_STORE_OBJ_JOB ? job_obj : (int)objective,
                      k > 0 ? k : 0, out, err);
@@ -1628,7 +1613,7 @@ int cv_store_trials_ranked(cv_store_t *store, int64_t job_id, const cv_store_ran
                            int64_t limit, cv_store_objective_t *objective, cJSON **out, char *err) {
     int job_obj = 0;
     *out = NULL;
-    int ret = job_objective(store, job_id, &job_obj, err);
+    int ret = job_head(store, job_id, &job_obj, NULL, err);
     if (ret != 0) return ret;
     if (objective) *objective = (cv_store_objective_t)job_obj;
     if (!after) return query_top(store, job_id, job_obj, limit > 0 ? limit : -1, out, err);
