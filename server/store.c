@@ -232,7 +232,6 @@ enum {
     ST_TRIAL_ID,
     ST_WORKER_SEEN,
     ST_WORKER_OUTCOME,
-    ST_WORKER_QUARANTINE,
     ST_WORKER_QUARANTINED,
     ST_WORKER_LAST_SEEN,
     ST_JOBS_LIST,
@@ -336,7 +335,6 @@ static const char *const k_sql[ST_COUNT] = {
                           "consecutive_failures = CASE WHEN ?2 THEN 0 "
                           "ELSE consecutive_failures + 1 END "
                           "WHERE id = ?1 RETURNING consecutive_failures",
-    [ST_WORKER_QUARANTINE] = "UPDATE workers SET quarantined = ?2 WHERE id = ?1",
     [ST_WORKER_QUARANTINED] = "SELECT quarantined, consecutive_failures, quarantined_until "
                               "FROM workers WHERE id = ?1",
     [ST_WORKER_LAST_SEEN] = "UPDATE workers SET last_seen = max(last_seen, ?2) WHERE id = ?1",
@@ -549,6 +547,13 @@ static int run(cv_store_t *s, int id, char *err, const char *what) {
     int ret = 0;
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) ret = failf(s, rc, err, "%s", what);
     done(q);
+    return ret;
+}
+
+/* run, for an update of one row named by its key: CV_STORE_NOT_FOUND when no row matched. */
+static int run_found(cv_store_t *s, int id, char *err, const char *what) {
+    int ret = run(s, id, err, what);
+    if (ret == 0 && sqlite3_changes(s->db) == 0) ret = CV_STORE_NOT_FOUND;
     return ret;
 }
 
@@ -1172,9 +1177,7 @@ int cv_store_attempt_stale(cv_store_t *store, int64_t trial_id, const char *leas
     sqlite3_stmt *q = store->st[ST_ATTEMPT_STALE];
     if (sqlite3_bind_int64(q, 1, trial_id) || bind_text(q, 2, lease_token))
         return bind_failed(store, ST_ATTEMPT_STALE, err, "mark attempt stale");
-    int ret = run(store, ST_ATTEMPT_STALE, err, "mark attempt stale");
-    if (ret == 0 && sqlite3_changes(store->db) == 0) ret = CV_STORE_NOT_FOUND;
-    return ret;
+    return run_found(store, ST_ATTEMPT_STALE, err, "mark attempt stale");
 }
 
 int cv_store_trial_retry(cv_store_t *store, int64_t trial_id, char *err) {
@@ -1322,34 +1325,19 @@ int cv_store_worker_get(cv_store_t *store, const char *worker_id, int *quarantin
     return ret;
 }
 
-int cv_store_worker_set_quarantined(cv_store_t *store, const char *worker_id, int quarantined,
-                                    char *err) {
-    if (!worker_id) return cv_errf(err, CV_EINVAL, "store: quarantine: worker id required");
-    sqlite3_stmt *q = store->st[ST_WORKER_QUARANTINE];
-    if (bind_text(q, 1, worker_id) || sqlite3_bind_int(q, 2, quarantined != 0))
-        return bind_failed(store, ST_WORKER_QUARANTINE, err, "quarantine");
-    int ret = run(store, ST_WORKER_QUARANTINE, err, "quarantine");
-    if (ret == 0 && sqlite3_changes(store->db) == 0) ret = CV_STORE_NOT_FOUND;
-    return ret;
-}
-
 int cv_store_worker_last_seen(cv_store_t *store, const char *worker_id, double when, char *err) {
     if (!worker_id) return cv_errf(err, CV_EINVAL, "store: last seen: worker id required");
     sqlite3_stmt *q = store->st[ST_WORKER_LAST_SEEN];
     if (bind_text(q, 1, worker_id) || sqlite3_bind_double(q, 2, when))
         return bind_failed(store, ST_WORKER_LAST_SEEN, err, "last seen");
-    int ret = run(store, ST_WORKER_LAST_SEEN, err, "last seen");
-    if (ret == 0 && sqlite3_changes(store->db) == 0) ret = CV_STORE_NOT_FOUND;
-    return ret;
+    return run_found(store, ST_WORKER_LAST_SEEN, err, "last seen");
 }
 
 int cv_store_worker_count(cv_store_t *store, const char *worker_id, char *err) {
     if (!worker_id) return cv_errf(err, CV_EINVAL, "store: worker count: worker id required");
     sqlite3_stmt *q = store->st[ST_WORKER_COUNT];
     if (bind_text(q, 1, worker_id)) return bind_failed(store, ST_WORKER_COUNT, err, "worker count");
-    int ret = run(store, ST_WORKER_COUNT, err, "worker count");
-    if (ret == 0 && sqlite3_changes(store->db) == 0) ret = CV_STORE_NOT_FOUND;
-    return ret;
+    return run_found(store, ST_WORKER_COUNT, err, "worker count");
 }
 
 int cv_store_worker_quarantine(cv_store_t *store, const char *worker_id, const char *reason,
@@ -1359,9 +1347,7 @@ int cv_store_worker_quarantine(cv_store_t *store, const char *worker_id, const c
     if (bind_text(q, 1, worker_id) || bind_text(q, 2, reason) || bind_real(q, 3, now) ||
         bind_real(q, 4, until))
         return bind_failed(store, ST_WORKER_QUARANTINE_SET, err, "quarantine");
-    int ret = run(store, ST_WORKER_QUARANTINE_SET, err, "quarantine");
-    if (ret == 0 && sqlite3_changes(store->db) == 0) ret = CV_STORE_NOT_FOUND;
-    return ret;
+    return run_found(store, ST_WORKER_QUARANTINE_SET, err, "quarantine");
 }
 
 int cv_store_worker_release(cv_store_t *store, const char *worker_id, char *err) {

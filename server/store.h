@@ -350,10 +350,6 @@ int cv_store_worker_get(cv_store_t *store, const char *worker_id, int *quarantin
  * worker. */
 int cv_store_worker_last_seen(cv_store_t *store, const char *worker_id, double when, char *err);
 
-/* Sets or clears a worker's quarantine flag. CV_STORE_NOT_FOUND for an unknown worker. */
-int cv_store_worker_set_quarantined(cv_store_t *store, const char *worker_id, int quarantined,
-                                    char *err);
-
 /* Counts a finished trial against a worker without touching its streak of failures: the result
  * failed through the job's fault (result.fault "job"), which says nothing about the worker.
  * CV_STORE_NOT_FOUND for an unknown worker. */

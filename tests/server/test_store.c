@@ -2219,12 +2219,13 @@ START_TEST(test_workers_track_outcomes_and_quarantine) {
     ck_assert_int_eq(cv_store_worker_outcome(fx.store, "w1", 0, &failures, fx.err), 0);
     ck_assert_int_eq(cv_store_worker_outcome(fx.store, "w1", 0, &failures, fx.err), 0);
     ck_assert_int_eq(failures, 2);
-    ck_assert_int_eq(cv_store_worker_set_quarantined(fx.store, "w1", 1, fx.err), 0);
+    ck_assert_int_eq(cv_store_worker_quarantine(fx.store, "w1", "test", NOW, NOW + 600, fx.err),
+                     0);
     ck_assert_int_eq(cv_store_worker_outcome(fx.store, "w1", 1, &failures, fx.err), 0);
     ck_assert_int_eq(failures, 0);
     ck_assert_int_eq(cv_store_worker_outcome(fx.store, "ghost", 1, &failures, fx.err),
                      CV_STORE_NOT_FOUND);
-    ck_assert_int_eq(cv_store_worker_set_quarantined(fx.store, "ghost", 1, fx.err),
+    ck_assert_int_eq(cv_store_worker_quarantine(fx.store, "ghost", "test", NOW, NOW + 600, fx.err),
                      CV_STORE_NOT_FOUND);
     /* last_seen only moves forward, and leaves the rest of the row alone. */
     ck_assert_int_eq(cv_store_worker_last_seen(fx.store, "w1", NOW + 30, fx.err), 0);
