@@ -272,8 +272,42 @@ class Coordinator:
 
 
 class CoordinatorChecks:
-    """What the fault tests ask of the coordinator under test (self.c) again and again; mixed
-    into a unittest.TestCase."""
+    """What the fault tests ask of the coordinator under test (self.c) and of the workers they
+    start themselves (self.workers: id -> (process, log file)) again and again; mixed into a
+    unittest.TestCase."""
+
+    def setUp(self):
+        self.c = None
+        self.workers = {}
+
+    def tearDown(self):
+        for proc, log in self.workers.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a test may have frozen it
+                proc.kill()
+                proc.wait()
+            log.close()
+        if self.c:
+            self.c.close()
+
+    def start_worker(self, wid, env=None, extra=()):
+        """Starts caviar-worker --connect to self.c as wid, logging to <dir>/<wid>.log. The same
+        id again is a restarted worker: the previous process must have ended."""
+        if wid in self.workers:
+            self.assertIsNotNone(self.workers[wid][0].poll())
+            self.workers[wid][1].close()
+        log = open(os.path.join(self.c.dir, f"{wid}.log"), "a")
+        proc = subprocess.Popen(
+            [os.path.join(self.c.build, "worker", "caviar-worker"), "--connect",
+             f"127.0.0.1:{self.c.worker_port}", "--id", wid, "--threads", "1", "--verbose",
+             "--cache", os.path.join(self.c.dir, "cache"), *extra],
+            stdout=log, stderr=log, env=dict(os.environ, OPENBLAS_NUM_THREADS="1", **(env or {})))
+        self.workers[wid] = (proc, log)
+        return proc
+
+    def worker_log(self, wid):
+        with open(os.path.join(self.c.dir, f"{wid}.log")) as f:
+            return f.read()
 
     def trial(self, trial_id):
         status, body = self.c.request("GET", f"/v1/trials/{trial_id}")

@@ -27,7 +27,6 @@ from caviar_harness import Coordinator, CoordinatorChecks  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
 FINAL = {"completed", "failed", "diverged", "lost", "cancelled"}
-WORKER = os.path.join(BUILD, "worker", "caviar-worker")
 
 
 def write_blobs(path, n=3000, features=16, seed=3):
@@ -43,20 +42,6 @@ def write_blobs(path, n=3000, features=16, seed=3):
 
 
 class Faults(CoordinatorChecks, unittest.TestCase):
-    def setUp(self):
-        self.c = None
-        self.workers = {}
-
-    def tearDown(self):
-        for proc, log in self.workers.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGCONT)
-                proc.kill()
-                proc.wait()
-            log.close()
-        if self.c:
-            self.c.close()
-
     # ---- helpers ----------------------------------------------------------------------------
 
     def start_coordinator(self, *extra):
@@ -64,19 +49,6 @@ class Faults(CoordinatorChecks, unittest.TestCase):
         self.data = os.path.join(self.c.dir, "blobs.csv")
         write_blobs(self.data)
         return self.c
-
-    def start_worker(self, wid, env=None, extra=()):
-        log = open(os.path.join(self.c.dir, f"{wid}.log"), "a")
-        proc = subprocess.Popen(
-            [WORKER, "--connect", f"127.0.0.1:{self.c.worker_port}", "--id", wid, "--threads",
-             "1", "--verbose", "--cache", os.path.join(self.c.dir, "cache"), *extra],
-            stdout=log, stderr=log, env=dict(os.environ, OPENBLAS_NUM_THREADS="1", **(env or {})))
-        self.workers[wid] = (proc, log)
-        return proc
-
-    def worker_log(self, wid):
-        with open(os.path.join(self.c.dir, f"{wid}.log")) as f:
-            return f.read()
 
     def wait_workers(self, *ids, timeout=10):
         deadline = time.time() + timeout

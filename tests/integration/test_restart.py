@@ -35,7 +35,6 @@ from caviar_harness import (Coordinator, CoordinatorChecks, message, read_messag
                             write_moons)
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
-WORKER = os.path.join(BUILD, "worker", "caviar-worker")
 EPOCHS = 25  # a trial that outlasts two restarts: several seconds on one thread
 
 
@@ -60,19 +59,6 @@ def rss_kib(pid):
 
 
 class Restarts(CoordinatorChecks, unittest.TestCase):
-    def setUp(self):
-        self.c = None
-        self.workers = {}
-
-    def tearDown(self):
-        for proc, log in self.workers.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            log.close()
-        if self.c:
-            self.c.close()
-
     # ---- helpers ----------------------------------------------------------------------------
 
     def start_coordinator(self, *extra):
@@ -94,18 +80,6 @@ class Restarts(CoordinatorChecks, unittest.TestCase):
         if c.extra[-2:] != worker_listen:
             c.extra += worker_listen
         c.start()
-
-    def start_worker(self, wid):
-        if wid in self.workers:  # the same worker id again: a restarted worker
-            self.assertIsNotNone(self.workers[wid][0].poll())
-            self.workers[wid][1].close()
-        log = open(os.path.join(self.c.dir, f"{wid}.log"), "a")
-        proc = subprocess.Popen(
-            [WORKER, "--connect", f"127.0.0.1:{self.c.worker_port}", "--id", wid, "--threads",
-             "1", "--verbose", "--cache", os.path.join(self.c.dir, "cache")],
-            stdout=log, stderr=log, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-        self.workers[wid] = (proc, log)
-        return proc
 
     def kill_worker(self, wid):
         proc = self.workers[wid][0]
@@ -176,10 +150,6 @@ class Restarts(CoordinatorChecks, unittest.TestCase):
         self.assertRegex(self.worker_log("w1"), rf"trial {t['id']}: result stored")
         self.assertIsNone(self.workers["w1"][0].poll())
         return t
-
-    def worker_log(self, wid):
-        with open(os.path.join(self.c.dir, f"{wid}.log")) as f:
-            return f.read()
 
     def test_trial_survives_two_coordinator_kills(self):
         self.check_survives_restarts(signal.SIGKILL, 2)
