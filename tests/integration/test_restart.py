@@ -25,7 +25,6 @@ import random
 import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import time
 import unittest
