@@ -144,6 +144,19 @@ def write_moons(path, n=600, seed=11, noise=0.2):
             f.write(f"{x + rng.gauss(0, noise):.5f},{y + rng.gauss(0, noise):.5f},{label}\n")
 
 
+def csv_job(csv, name, trials=2, seed=5):
+    """A small job on a CSV dataset (label column "label"): 2 epochs per trial, learning rate
+    searched on a log scale, one trial at a time."""
+    return {"name": name,
+            "trial": {"dataset": {"format": "csv", "csv": csv, "label_column": "label"},
+                      "split": {"train": 0.6, "dev": 0.2, "test": 0.2},
+                      "epochs": 2, "optimizer": "adam"},
+            "space": {"learning_rate": {"type": "float", "scale": "log", "min": 1e-3,
+                                        "max": 0.1}},
+            "budget": {"max_trials": trials, "max_parallel": 1},
+            "seed": seed}
+
+
 def frame(payload, kind=1):
     """One worker-protocol frame: the 8-byte header, then the payload."""
     return struct.pack(">IB3x", len(payload), kind) + payload

@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from caviar_harness import Coordinator, write_moons, read_message  # noqa: E402
+from caviar_harness import Coordinator, csv_job, read_message, write_moons  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
 CAVIARD = os.path.join(BUILD, "server", "caviard")
@@ -31,14 +31,7 @@ WORKER_TOKEN = "wrk-fedcba9876543210"
 
 
 def job_spec(csv, trials=2):
-    return {"name": "auth",
-            "trial": {"dataset": {"format": "csv", "csv": csv, "label_column": "label"},
-                      "split": {"train": 0.6, "dev": 0.2, "test": 0.2},
-                      "epochs": 2, "optimizer": "adam"},
-            "space": {"learning_rate": {"type": "float", "scale": "log", "min": 1e-3,
-                                        "max": 0.1}},
-            "budget": {"max_trials": trials, "max_parallel": 1},
-            "seed": 9}
+    return csv_job(csv, "auth", trials, seed=9)
 
 
 def bearer(token):

@@ -22,7 +22,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from caviar_harness import Coordinator, frame, message, read_message, write_moons  # noqa: E402,E501
+from caviar_harness import (Coordinator, csv_job, frame, message, read_message,  # noqa: E402
+                            write_moons)
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
 IDLE_MS, REQUEST_MS, MAX_CONNECTIONS = 500, 1500, 8
@@ -31,13 +32,7 @@ LEASE = "0123456789abcdef0123456789abcdef"
 
 def job_spec(csv, **changes):
     """A small valid job on the moons CSV; changes replace top-level or trial fields."""
-    job = {"name": "hostile",
-           "trial": {"dataset": {"format": "csv", "csv": csv, "label_column": "label"},
-                     "split": {"train": 0.6, "dev": 0.2, "test": 0.2},
-                     "epochs": 2, "optimizer": "adam"},
-           "space": {"learning_rate": {"type": "float", "scale": "log", "min": 1e-3, "max": 0.1}},
-           "budget": {"max_trials": 3, "max_parallel": 1},
-           "seed": 3}
+    job = csv_job(csv, "hostile", 3, seed=3)
     for key, value in changes.items():
         if key.startswith("trial_"):
             job["trial"][key[6:]] = value

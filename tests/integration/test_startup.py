@@ -23,7 +23,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from caviar_harness import Coordinator, write_moons  # noqa: E402
+from caviar_harness import Coordinator, csv_job, write_moons  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
 CAVIARD = os.path.join(BUILD, "server", "caviard")
@@ -38,14 +38,7 @@ def clean_env():
 
 
 def job_spec(csv, trials=2):
-    return {"name": "startup",
-            "trial": {"dataset": {"format": "csv", "csv": csv, "label_column": "label"},
-                      "split": {"train": 0.6, "dev": 0.2, "test": 0.2},
-                      "epochs": 2, "optimizer": "adam"},
-            "space": {"learning_rate": {"type": "float", "scale": "log", "min": 1e-3,
-                                        "max": 0.1}},
-            "budget": {"max_trials": trials, "max_parallel": 1},
-            "seed": 5}
+    return csv_job(csv, "startup", trials, seed=5)
 
 
 def proc_children(pid):
