@@ -1119,20 +1119,28 @@ int cv_cmd_watch(cv_cli_t *cli, int argc, char **argv, char *err) {
     return watch_job(cli, id, interval, err);
 }
 
-/* Cancels a job and reports how many trials were cancelled. */
-static int cancel_job(cv_cli_t *cli, int64_t id, char *err) {
-    char path[PATH_TEXT_MAX];
+/* Sends `method` to /v1/jobs/<id><suffix> and reports "job N <done> (K trials <done>)", K from
+ * the reply's field "trials_<done>". */
+static int job_action(cv_cli_t *cli, int64_t id, const char *method, const char *suffix,
+                      const char *done, char *err) {
+    char path[PATH_TEXT_MAX], count[64];
     cv_http_reply_t reply;
-    snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "/cancel", id);
-    int rc = api(cli, "POST", path, NULL, 0, 0, &reply, err);
+    snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "%s", id, suffix);
+    snprintf(count, sizeof count, "trials_%s", done);
+    int rc = api(cli, method, path, NULL, 0, 0, &reply, err);
     if (rc < 0) return rc;
     if (cli->json)
         rc = print_raw(cli, &reply);
     else
-        fprintf(cli->out, "job %" PRId64 " cancelled (%.0f trials cancelled)\n", id,
-                field_num(reply.json, "trials_cancelled", 0));
+        fprintf(cli->out, "job %" PRId64 " %s (%.0f trials %s)\n", id, done,
+                field_num(reply.json, count, 0), done);
     cv_http_reply_finish(&reply);
     return rc;
+}
+
+/* Cancels a job and reports how many trials were cancelled. */
+static int cancel_job(cv_cli_t *cli, int64_t id, char *err) {
+    return job_action(cli, id, "POST", "/cancel", "cancelled", err);
 }
 
 int cv_cmd_cancel(cv_cli_t *cli, int argc, char **argv, char *err) {
@@ -1150,21 +1158,10 @@ int cv_cmd_delete(cv_cli_t *cli, int argc, char **argv, char *err) {
     const char *pos[1];
     size_t n_pos;
     int64_t id;
-    char path[PATH_TEXT_MAX];
-    cv_http_reply_t reply;
     int rc = parse_args(argc, argv, NULL, 0, pos, 1, 1, &n_pos, "JOB", err);
     if (rc == 0) rc = parse_id(pos[0], "JOB", &id, err);
     if (rc < 0) return rc;
-    snprintf(path, sizeof path, "/v1/jobs/%" PRId64, id);
-    rc = api(cli, "DELETE", path, NULL, 0, 0, &reply, err);
-    if (rc < 0) return rc;
-    if (cli->json)
-        rc = print_raw(cli, &reply);
-    else
-        fprintf(cli->out, "job %" PRId64 " deleted (%.0f trials deleted)\n", id,
-                field_num(reply.json, "trials_deleted", 0));
-    cv_http_reply_finish(&reply);
-    return rc;
+    return job_action(cli, id, "DELETE", "", "deleted", err);
 }
 
 /* Extends a completed job to --max-trials trials: it runs again with a new round refined
