@@ -1073,7 +1073,7 @@ static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, ch
         t->worker = w;
         w->trial = t;
         job->running++;
-        if (s->cfg.ops.send_trial(w->conn, t->id, job->id, token, text, job->files))
+        if (s->cfg.ops.send_trial(w->conn, t->id, job->id, token, text, job->files, NULL, 0))
             rc = cv_errf(err, CV_EIO, "cannot send to worker %s", w->id);
     }
     free(text);

@@ -259,8 +259,10 @@ static int send_msg(conn_t *c, cJSON *msg) {
 /* ---- the scheduler's operations -------------------------------------------------------- */
 
 static int op_send_trial(void *conn, int64_t trial_id, int64_t job_id, const char *lease,
-                         const char *spec_json, const cJSON *files) {
+                         const char *spec_json, const cJSON *files, const int *decide_at,
+                         size_t n_decide_at) {
     conn_t *c = conn;
+    (void)decide_at, (void)n_decide_at;
     /* The spec text was composed by the scheduler from a validated job; it is spliced into the
      * frame as is rather than parsed and printed again. */
     char *files_text = cJSON_PrintUnformatted(files);
@@ -307,8 +309,13 @@ static int op_send_stop(void *conn, int64_t trial_id) {
     return send_msg(conn, cv_msg_stop(trial_id, NULL));
 }
 
+static int op_send_decision(void *conn, int64_t trial_id, int epoch, int stop) {
+    (void)conn, (void)trial_id, (void)epoch, (void)stop;
+    return 0;
+}
+
 cv_sched_ops_t cv_worker_server_ops(void) {
-    return (cv_sched_ops_t){op_send_trial, op_send_ack, op_send_stop};
+    return (cv_sched_ops_t){op_send_trial, op_send_ack, op_send_stop, op_send_decision};
 }
 
 /* ---- messages --------------------------------------------------------------------------- */
