@@ -22,11 +22,15 @@ void cv_job_spec_init(cv_job_spec_t *job) {
     job->margin = 0.1;
     job->seed = 1;
     job->human_error = -1.0;
+    job->sampler = &cv_sampler_random;
+    job->pruner = &cv_pruner_none;
 }
 
 void cv_job_spec_finish(cv_job_spec_t *job) {
     if (job == NULL) return;
     cJSON_Delete(job->trial);
+    cJSON_Delete(job->sampler_settings);
+    cJSON_Delete(job->pruner_settings);
     cv_job_spec_init(job);
 }
 
@@ -226,6 +230,53 @@ static int parse_refine(cv_job_spec_t *job, const cJSON *obj, char *err) {
     return rc;
 }
 
+/* search: {"sampler": name, "pruner": name, <name>: settings...}. Each strategy validates its
+ * own settings (its create), so the job is refused at submission, not when a trial needs it. */
+static int parse_search(cv_job_spec_t *job, const cJSON *obj, char *err) {
+    if (obj == NULL) return CV_OK;
+    if (!cJSON_IsObject(obj))
+        return cv_errf(err, CV_EINVAL, "search: must be an object, got %s",
+                       cv_json_type_name(obj));
+    char name[32];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "sampler");
+    int rc = 0;
+    if (v != NULL) {
+        if ((rc = cv_json_get_string(v, "search.sampler", name, sizeof name, err))) return rc;
+        if (!(job->sampler = cv_search_sampler(name)))
+            return cv_errf(err, CV_EINVAL, "search.sampler: must be \"random\" or \"tpe\", got "
+                           "\"%s\"", name);
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(obj, "pruner")) != NULL) {
+        if ((rc = cv_json_get_string(v, "search.pruner", name, sizeof name, err))) return rc;
+        if (!(job->pruner = cv_search_pruner(name)))
+            return cv_errf(err, CV_EINVAL, "search.pruner: must be \"none\", \"asha\" or "
+                           "\"median\", got \"%s\"", name);
+    }
+    for (const cJSON *c = obj->child; c != NULL; c = c->next) {
+        if (!strcmp(c->string, "sampler") || !strcmp(c->string, "pruner")) continue;
+        int is_sampler = cv_search_sampler(c->string) != NULL;
+        if (!is_sampler && cv_search_pruner(c->string) == NULL)
+            return cv_errf(err, CV_EINVAL, "search: unknown field \"%s\" (sampler, pruner, or the "
+                           "settings of the chosen ones: random, tpe, none, asha, median)",
+                           c->string);
+        const char *chosen = is_sampler ? job->sampler->name : job->pruner->name;
+        if (strcmp(chosen, c->string))
+            return cv_errf(err, CV_EINVAL, "search.%s: settings of a %s the job does not use "
+                           "(search.%s is \"%s\")", c->string, is_sampler ? "sampler" : "pruner",
+                           is_sampler ? "sampler" : "pruner", chosen);
+        cJSON **slot = is_sampler ? &job->sampler_settings : &job->pruner_settings;
+        if (!(*slot = cJSON_Duplicate(c, 1)))
+            return cv_errf(err, CV_ENOMEM, "search: out of memory");
+    }
+    void *state = NULL;
+    if ((rc = job->sampler->create(&state, job->sampler_settings, err))) return rc;
+    job->sampler->destroy(state);
+    state = NULL;
+    if ((rc = job->pruner->create(&state, job->pruner_settings, err))) return rc;
+    job->pruner->destroy(state);
+    return CV_OK;
+}
+
 static int parse_seed_and_human_error(cv_job_spec_t *job, const cJSON *obj, char *err) {
     static const cv_json_range_t unit = {0, 1, 0, 0};
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(obj, "seed");
@@ -339,17 +390,18 @@ static int check_trial(const cv_job_spec_t *job, char *err) {
 }
 
 int cv_job_spec_from_json(cv_job_spec_t *job, const cJSON *obj, char *err) {
-    static const char *const fields[] = {"name",   "trial",  "space", "objective",
-                                         "budget", "refine", "seed",  "human_error"};
+    static const char *const fields[] = {"name",   "trial",  "space", "objective",  "budget",
+                                         "refine", "search", "seed",  "human_error"};
     cv_job_spec_init(job);
     if (!cJSON_IsObject(obj))
         return cv_errf(err, CV_EINVAL, "job: must be an object, got %s", cv_json_type_name(obj));
-    int rc = cv_json_check_fields(obj, NULL, fields, 8, err);
+    int rc = cv_json_check_fields(obj, NULL, fields, 9, err);
     if (rc == 0) rc = parse_name(job, cJSON_GetObjectItemCaseSensitive(obj, "name"), err);
     if (rc == 0) rc = parse_trial_and_space(job, obj, err);
     if (rc == 0) rc = parse_objective(job, cJSON_GetObjectItemCaseSensitive(obj, "objective"), err);
     if (rc == 0) rc = parse_budget(job, cJSON_GetObjectItemCaseSensitive(obj, "budget"), err);
     if (rc == 0) rc = parse_refine(job, cJSON_GetObjectItemCaseSensitive(obj, "refine"), err);
+    if (rc == 0) rc = parse_search(job, cJSON_GetObjectItemCaseSensitive(obj, "search"), err);
     if (rc == 0) rc = parse_seed_and_human_error(job, obj, err);
     if (rc == 0) rc = check_trial(job, err);
     if (rc != 0) cv_job_spec_finish(job);
@@ -389,4 +441,22 @@ int cv_job_spec_compose(const cv_job_spec_t *job, const cJSON *values, cJSON **t
 nomem:
     cJSON_Delete(t);
     return cv_errf(err, CV_ENOMEM, "composing a trial: out of memory");
+}
+
+#define DEFAULT_EPOCHS 10 /* the trial spec's default (common/trial_spec.c) */
+
+int cv_job_spec_max_epochs(const cv_job_spec_t *job) {
+    const cJSON *fixed = cJSON_GetObjectItemCaseSensitive(job->trial, "epochs");
+    if (cJSON_IsNumber(fixed)) return (int)fixed->valuedouble;
+    const cv_space_param_t *p = cv_space_find(&job->space, "epochs");
+    return p ? (int)p->max : DEFAULT_EPOCHS;
+}
+
+int cv_job_spec_trial_epochs(const cv_job_spec_t *job, const char *params) {
+    if (cv_space_find(&job->space, "epochs") == NULL) return cv_job_spec_max_epochs(job);
+    cJSON *values = cJSON_Parse(params);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(values, "epochs");
+    int epochs = cJSON_IsNumber(v) ? (int)v->valuedouble : cv_job_spec_max_epochs(job);
+    cJSON_Delete(values);
+    return epochs;
 }

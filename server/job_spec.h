@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "server/search.h"
 #include "server/space.h"
 
 #define CV_JOB_NAME_MAX     128    /* bytes of a job name, without the NUL */
@@ -46,6 +47,12 @@ typedef struct {
     double human_error;   /* human-level error for reports, [0, 1]; −1 = not given. When
                              given it is also added to trial, so every trial's diagnosis
                              measures avoidable bias against it */
+    /* search: how configurations are proposed inside each round's region and which running
+     * trials are stopped early (server/search.h). */
+    const cv_sampler_ops_t *sampler; /* search.sampler, default random */
+    cJSON *sampler_settings;         /* search.<sampler> or NULL; owned */
+    const cv_pruner_ops_t *pruner;   /* search.pruner, default none */
+    cJSON *pruner_settings;          /* search.<pruner> or NULL; owned */
 } cv_job_spec_t;
 
 /* Fills job with every default and no trial, space or budget. */
@@ -77,6 +84,14 @@ int cv_job_spec_parse(cv_job_spec_t *job, const char *text, size_t len, char *er
  * On success *trial is new and the caller frees it with cJSON_Delete; on failure it is NULL.
  * values is borrowed. */
 int cv_job_spec_compose(const cv_job_spec_t *job, const cJSON *values, cJSON **trial, char *err);
+
+/* The epochs of the longest trial the job can run: its fixed epochs, the top of a searched
+ * epochs range, or the trial spec's default. The pruner's decision epochs are computed from it;
+ * those of a shorter trial are the ones below its own epochs. */
+int cv_job_spec_max_epochs(const cv_job_spec_t *job);
+
+/* The epochs of one trial of the job whose sampled values are params (JSON text). */
+int cv_job_spec_trial_epochs(const cv_job_spec_t *job, const char *params);
 
 /* "dev_error" or "dev_cost". */
 const char *cv_objective_name(cv_objective_t objective);

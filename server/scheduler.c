@@ -20,9 +20,12 @@
 #include "common/rng.h"
 #include "server/job_spec.h"
 #include "server/paths.h"
+#include "server/search.h"
 #include "server/space.h"
 
-#define SAMPLE_TRIES 1000 /* draws per wanted configuration before a round gives up */
+#define SAMPLE_TRIES 1000  /* proposals per wanted configuration before the job's space counts
+                              as exhausted */
+#define HISTORY_MAX  2000  /* trials a sampler sees at most: the most recent ones */
 
 typedef struct job job_t;
 
@@ -40,6 +43,13 @@ typedef struct trial {
                                   a restart, waiting for its worker to re-attach) */
     char *params;              /* JSON text of the sampled values (owned) */
     struct trial *qnext;       /* next in the job's queue */
+    int epochs;                /* epochs the trial trains at most */
+    double best_value;         /* lowest objective over the epochs of its current attempt; NaN
+                                  before the first */
+    int n_decided;             /* decision epochs the pruner judged it at (job->rungs order) */
+    double *rung_value;        /* its best value at each of them: job->n_rungs entries when the
+                                  job prunes (owned), else NULL */
+    int stopped;               /* 1: the pruner stopped it; its result will say pruned */
 } trial_t;
 
 struct job {
@@ -61,6 +71,15 @@ struct job {
                                 with "seed" added when the job does not fix it */
     int checking;            /* 1 while its dataset files are being checked (a resumed job):
                                 no trial is leased until they are */
+    void *sampler;           /* the sampler's config (spec.sampler), owned */
+    void *pruner;            /* the pruner's state (spec.pruner), owned */
+    int rungs[CV_SEARCH_MAX_RUNGS]; /* the pruner's decision epochs for the longest trial */
+    size_t n_rungs;
+    int exhausted;           /* 1: no new configuration could be found; nothing more is proposed */
+    double busy_seconds;     /* worker-seconds its trials held workers */
+    double available_seconds; /* worker-seconds it could have used: min(max_parallel, its
+                                 running trials + idle workers) over time */
+    double accounted_at;     /* wall seconds up to which the two above are counted */
     job_t *next;
 };
 
@@ -81,6 +100,14 @@ typedef struct {
     int64_t trial_id;
     double arrived;          /* cv_clock_monotonic() when the result arrived */
 } pending_ack_t;
+
+/* A pruner's decision, sent to the trial's worker once it is committed. */
+typedef struct {
+    cv_sched_worker_t *w;    /* NULL once the worker left */
+    int64_t trial_id;
+    int epoch;
+    int stop;
+} pending_decision_t;
 
 /* A trial that was running when the coordinator stopped, waiting for its worker's claim. */
 typedef struct {
@@ -112,6 +139,8 @@ struct cv_sched {
     int group_open;
     pending_ack_t *acks;
     size_t n_acks, acks_cap;
+    pending_decision_t *decisions;
+    size_t n_decisions, decisions_cap;
     dataset_entry_t *datasets;
     size_t n_datasets;
     cv_rng_t lease_rng;      /* lease tokens */
@@ -281,8 +310,11 @@ static void job_free(job_t *job) {
     for (size_t i = 0; i < job->n_trials; i++) {
         if (!job->trials[i]) continue;
         free(job->trials[i]->params);
+        free(job->trials[i]->rung_value);
         free(job->trials[i]);
     }
+    if (job->spec.sampler) job->spec.sampler->destroy(job->sampler);
+    if (job->spec.pruner) job->spec.pruner->destroy(job->pruner);
     free(job->trials);
     free(job->keys);
     free(job->fixed);
@@ -308,8 +340,16 @@ static trial_t *trial_new(cv_sched_t *s, job_t *job, int64_t id, int number, int
     t->id = id, t->job = job, t->number = number, t->round = round;
     t->status = CV_STORE_TRIAL_QUEUED;
     t->objective = NAN;
+    t->best_value = NAN;
+    t->epochs = cv_job_spec_trial_epochs(&job->spec, params);
+    if (job->n_rungs && !(t->rung_value = calloc(job->n_rungs, sizeof *t->rung_value))) {
+        free(t->params);
+        free(t);
+        return NULL;
+    }
     if (map_put(s, t)) {
         free(t->params);
+        free(t->rung_value);
         free(t);
         return NULL;
     }
@@ -424,94 +464,146 @@ done:
     return rc;
 }
 
-/* Stores one chunk of sampled trials and queues them in memory. */
-static int store_chunk(cv_sched_t *s, job_t *job, cv_store_new_trial_t *nt, int64_t *ids,
-                       size_t n, double now, char *err) {
-    int rc = checked(s, cv_store_trials_add(s->cfg.store, job->id, nt, n, now, ids, err));
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        trial_t *t = trial_new(s, job, ids[i], nt[i].number, nt[i].round, nt[i].params);
-        if (!t) return cv_errf(err, CV_ENOMEM, "out of memory");
-        queue_push(job, t, 0);
+/* The round trial number n belongs to: rounds[0] trials in round 0, the next rounds[1] in round
+ * 1, and so on. */
+static int round_of(const job_t *job, size_t n) {
+    size_t end = 0;
+    for (size_t r = 0; r < job->spec.n_rounds; r++)
+        if (n < (end += job->spec.rounds[r])) return (int)r;
+    return (int)job->spec.n_rounds - 1;
+}
+
+/* Begins round r of a job: its region is refined from every trial finished so far (round 0
+ * searches the whole space) and recorded. Rounds never wait for each other: the trials of round
+ * r − 1 still running go on, and their results count in the regions of later rounds. */
+static int round_begin(cv_sched_t *s, job_t *job, int r, double now, char *err) {
+    cv_space_t region;
+    int rc = r == 0 ? (region = job->spec.space, 0) : refine_region(job, &region, err);
+    cJSON *region_json = NULL;
+    char *region_text = NULL;
+    if (rc == 0) rc = cv_space_region_to_json(&region, &region_json, err);
+    if (rc == 0 && !(region_text = cJSON_PrintUnformatted(region_json)))
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+    if (rc == 0) rc = group(s, err);
+    if (rc == 0)
+        rc = checked(s, cv_store_round_add(s->cfg.store, job->id, r, 0, region_text, now, err));
+    if (rc == 0)
+        rc = checked(s, cv_store_job_set_round(s->cfg.store, job->id, r, region_text, err));
+    if (rc == 0) {
+        job->round = r;
+        job->region = region;
+        if (r > 0 && s->cfg.log)
+            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: round %d of %zu begins, refined from the "
+                   "trials finished so far", (long long)job->id, r + 1, job->spec.n_rounds);
     }
+    cJSON_Delete(region_json);
+    cJSON_free(region_text);
     return rc;
 }
 
-#define ROUND_CHUNK 1024 /* trials sampled and stored at a time, bounding a round's memory */
+/* The history a sampler proposes from: the job's last HISTORY_MAX trials. vals (n entries)
+ * receive the parsed values, which the caller frees. */
+static int job_history(const job_t *job, cv_search_trial_t *h, cJSON **vals, size_t first,
+                       char *err) {
+    for (size_t i = first; i < job->n_trials; i++) {
+        const trial_t *t = job->trials[i];
+        cv_search_trial_t *x = &h[i - first];
+        if (!(vals[i - first] = cJSON_Parse(t->params)))
+            return cv_errf(err, CV_ENOMEM, "out of memory for the search history");
+        cv_search_state_t st = t->status == CV_STORE_TRIAL_COMPLETED ? CV_SEARCH_COMPLETED
+                               : t->status == CV_STORE_TRIAL_PRUNED  ? CV_SEARCH_PRUNED
+                               : is_final(t->status)                 ? CV_SEARCH_FAILED
+                                                                     : CV_SEARCH_RUNNING;
+        *x = (cv_search_trial_t){.values = vals[i - first], .state = st,
+                                 .objective = st == CV_SEARCH_COMPLETED ? t->objective : NAN,
+                                 .rung_value = t->rung_value, .n_rung = (size_t)t->n_decided};
+        if (!t->rung_value) x->n_rung = 0;
+    }
+    return 0;
+}
 
-/* Samples and stores round r of a job: up to rounds[r] configurations never seen in this job.
- * Returns the number of trials created (0 when the space is exhausted), or a negative code. */
-static int start_round(cv_sched_t *s, job_t *job, int r, double now, char *err) {
-    cv_space_t region;
-    int rc = r == 0 ? (region = job->spec.space, 0) : refine_region(job, &region, err);
+/* Asks the job's sampler for one configuration the job has not tried and queues it as a new
+ * trial. Returns 1 when a trial was queued, 0 when the budget is spent or no new configuration
+ * was found (job->exhausted), or a negative code. */
+static int job_propose(cv_sched_t *s, job_t *job, double now, char *err) {
+    if (job->exhausted || job->n_trials >= job->spec.max_trials) return 0;
+    int r = round_of(job, job->n_trials);
+    int rc = r != job->round ? round_begin(s, job, r, now, err) : 0;
     if (rc) return rc;
-    uint32_t want = job->spec.rounds[r];
-    cv_store_new_trial_t nt[ROUND_CHUNK];
-    char *texts[3 * ROUND_CHUNK];
-    int64_t ids[ROUND_CHUNK];
-    cJSON *region_json = NULL;
-    char *region_text = NULL;
-    size_t made = 0, chunk = 0; /* trials made in all; trials in the current chunk */
-    if ((rc = group(s, err))) return rc;
+    size_t first = job->n_trials > HISTORY_MAX ? job->n_trials - HISTORY_MAX : 0;
+    size_t n = job->n_trials - first;
+    cv_search_trial_t *h = calloc(n ? n : 1, sizeof *h);
+    cJSON **vals = calloc(n ? n : 1, sizeof *vals);
+    cv_search_history_t history = {.space = &job->spec.space, .region = &job->region,
+                                   .trials = h, .n_trials = n, .rung_epochs = job->rungs,
+                                   .n_rungs = job->n_rungs};
+    char canon[CV_SPACE_CANON_MAX], *texts[3] = {NULL, NULL, NULL};
+    cJSON *values = NULL;
+    if (!h || !vals) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory for the search history");
+        goto done;
+    }
+    if ((rc = job_history(job, h, vals, first, err))) goto done;
+    /* Proposals are reproducible: the draws of trial number n come from the job's seed and n. */
     cv_rng_t rng;
-    cv_rng_seed(&rng, cv_rng_derive(job->spec.seed, 1000 + (uint64_t)r));
-    for (uint32_t tries = 0; made < want && tries < want * SAMPLE_TRIES; tries++) {
-        cJSON *values = NULL;
-        char canon[CV_SPACE_CANON_MAX];
-        if ((rc = cv_space_sample(&region, &rng, &values, canon, sizeof canon, err))) goto done;
-        /* A configuration enters the job's key set as soon as it is drawn, so later draws of
-         * this round see it too. (If storing the round then fails, its keys stay behind: those
-         * configurations are merely never drawn again.) */
-        int fresh = keys_add(job, fnv1a(canon));
-        if (fresh <= 0) {
-            cJSON_Delete(values);
-            if (fresh < 0) {
-                rc = cv_errf(err, CV_ENOMEM, "out of memory");
-                goto done;
-            }
-            continue;
-        }
-        char **t = &texts[3 * chunk];
-        t[0] = cJSON_PrintUnformatted(values);
-        t[1] = strdup(canon);
-        t[2] = t[0] ? trial_spec_text(job, t[0]) : NULL;
+    cv_rng_seed(&rng, cv_rng_derive(job->spec.seed, 1000000 + (uint64_t)job->n_trials));
+    int fresh = 0;
+    for (int tries = 0; !fresh && tries < SAMPLE_TRIES; tries++) {
         cJSON_Delete(values);
-        nt[chunk] = (cv_store_new_trial_t){.number = (int)(job->n_trials + chunk), .round = r,
-                                           .params = t[0], .config_key = t[1], .spec = t[2]};
-        chunk++;
-        if (!t[0] || !t[1] || !t[2]) {
+        values = NULL;
+        if ((rc = job->spec.sampler->propose(job->sampler, &history, &rng, &values, err)) ||
+            (rc = cv_space_canonical(values, canon, sizeof canon, err)))
+            goto done;
+        if ((fresh = keys_add(job, fnv1a(canon))) < 0) {
             rc = cv_errf(err, CV_ENOMEM, "out of memory");
             goto done;
         }
-        made++;
-        if (chunk == ROUND_CHUNK || made == want) {
-            rc = store_chunk(s, job, nt, ids, chunk, now, err);
-            for (size_t i = 0; i < 3 * chunk; i++) free(texts[i]);
-            chunk = 0;
-            if (rc) goto done;
-        }
     }
-    if (chunk) { /* the draws ran out before the round was full */
-        rc = store_chunk(s, job, nt, ids, chunk, now, err);
-        for (size_t i = 0; i < 3 * chunk; i++) free(texts[i]);
-        chunk = 0;
-        if (rc) goto done;
+    if (!fresh) {
+        job->exhausted = 1;
+        cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: no new configuration in %d proposals; the "
+               "search space is exhausted", (long long)job->id, SAMPLE_TRIES);
+        goto done;
     }
-    if ((rc = cv_space_region_to_json(&region, &region_json, err))) goto done;
-    if (!(region_text = cJSON_PrintUnformatted(region_json))) {
+    texts[0] = cJSON_PrintUnformatted(values);
+    texts[1] = strdup(canon);
+    texts[2] = texts[0] ? trial_spec_text(job, texts[0]) : NULL;
+    if (!texts[0] || !texts[1] || !texts[2]) {
         rc = cv_errf(err, CV_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = checked(s, cv_store_round_add(s->cfg.store, job->id, r, (int)made, region_text, now, err))) ||
-        (rc = checked(s, cv_store_job_set_round(s->cfg.store, job->id, r, region_text, err))))
+    cv_store_new_trial_t nt = {.number = (int)job->n_trials, .round = r, .params = texts[0],
+                               .config_key = texts[1], .spec = texts[2]};
+    int64_t id;
+    if ((rc = group(s, err)) ||
+        (rc = checked(s, cv_store_trials_add(s->cfg.store, job->id, &nt, 1, now, &id, err))) ||
+        (rc = checked(s, cv_store_round_grow(s->cfg.store, job->id, r, err))))
         goto done;
-    job->round = r;
-    job->region = region;
-    job->open = (int)made;
-    rc = (int)made;
+    trial_t *t = trial_new(s, job, id, nt.number, r, texts[0]);
+    if (!t) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        goto done;
+    }
+    queue_push(job, t, 0);
+    job->open++;
+    rc = 1;
 done:
-    for (size_t i = 0; i < 3 * chunk; i++) free(texts[i]);
-    cJSON_Delete(region_json);
-    cJSON_free(region_text);
+    for (size_t i = 0; vals && i < n; i++) cJSON_Delete(vals[i]);
+    free(vals);
+    free(h);
+    cJSON_Delete(values);
+    for (int i = 0; i < 3; i++) free(texts[i]);
+    return rc;
+}
+
+/* Makes the job's sampler config and pruner state from its spec, and the pruner's decision
+ * epochs for its longest trial. */
+static int job_init_search(job_t *job, char *err) {
+    int rc = job->spec.sampler->create(&job->sampler, job->spec.sampler_settings, err);
+    if (rc == 0) rc = job->spec.pruner->create(&job->pruner, job->spec.pruner_settings, err);
+    if (rc == 0)
+        job->n_rungs = job->spec.pruner->decision_epochs(
+            job->pruner, cv_job_spec_max_epochs(&job->spec), job->rungs, CV_SEARCH_MAX_RUNGS);
     return rc;
 }
 
@@ -554,18 +646,13 @@ static int job_end(cv_sched_t *s, job_t *job, const char *why, double now, char 
     return job_finish(s, job, CV_STORE_JOB_FAILED, text, now, err);
 }
 
-/* Moves a job on when its round has no open trial: the next round, or the end of the job. */
-static int job_advance(cv_sched_t *s, job_t *job, double now, char *err) {
-    while (job->status == CV_STORE_JOB_RUNNING && job->open == 0) {
-        int next = job->round + 1;
-        if ((size_t)next >= job->spec.n_rounds) return job_end(s, job, NULL, now, err);
-        int made = start_round(s, job, next, now, err);
-        if (made < 0) return made;
-        if (made == 0) return job_end(s, job, "the search space is exhausted", now, err);
-        if (s->cfg.log)
-            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: round %d of %zu samples %d trials",
-                   (long long)job->id, next + 1, job->spec.n_rounds, made);
-    }
+/* Ends a job whose search is over: every trial it will have is final (its budget is spent or its
+ * space exhausted). Otherwise the job waits for its running trials and proposes more as workers
+ * come free (cv_sched_dispatch). */
+static int job_settle(cv_sched_t *s, job_t *job, double now, char *err) {
+    if (job->status != CV_STORE_JOB_RUNNING || job->open > 0) return 0;
+    if (job->exhausted) return job_end(s, job, "the search space is exhausted", now, err);
+    if (job->n_trials >= job->spec.max_trials) return job_end(s, job, NULL, now, err);
     return 0;
 }
 
@@ -685,12 +772,9 @@ int cv_sched_submit_checked(cv_sched_t *s, const char *text, size_t len,
                                   &job->id, err))))
         goto rollback;
     job->status = CV_STORE_JOB_RUNNING;
-    job->created_at = now;
-    int made = start_round(s, job, 0, now, err);
-    if (made < 0) {
-        rc = made;
+    job->created_at = job->accounted_at = now;
+    if ((rc = job_init_search(job, err)) || (rc = round_begin(s, job, 0, now, err)))
         goto rollback;
-    }
     if ((rc = commit(s, err))) goto fail;
     job_link(s, job);
     *job_id = job->id;
@@ -919,6 +1003,46 @@ void cv_sched_tick(cv_sched_t *s, double now) {
     }
 }
 
+/* Counts worker usage up to now for every running job: busy worker-seconds (its trials holding a
+ * worker) and available ones (min(max_parallel, its running trials + idle workers)), the
+ * utilization GET /v1/jobs/{id} reports. Called before every change of who runs what. */
+static void account(cv_sched_t *s, double now) {
+    int idle = 0;
+    for (const cv_sched_worker_t *w = s->workers; w; w = w->next)
+        idle += !w->trial && !w->quarantined && !w->leaving;
+    for (job_t *j = s->jobs; j; j = j->next) {
+        if (j->status != CV_STORE_JOB_RUNNING || j->checking || now <= j->accounted_at) {
+            if (now > j->accounted_at) j->accounted_at = now;
+            continue;
+        }
+        double dt = now - j->accounted_at;
+        int avail = j->running + idle;
+        if ((uint32_t)avail > j->spec.max_parallel) avail = (int)j->spec.max_parallel;
+        j->busy_seconds += dt * j->running;
+        j->available_seconds += dt * (avail > j->running ? avail : j->running);
+        j->accounted_at = now;
+    }
+}
+
+/* Writes a job's usage into the open group. */
+static int job_save_usage(cv_sched_t *s, job_t *job, char *err) {
+    return checked(s, cv_store_job_set_usage(s->cfg.store, job->id, job->busy_seconds,
+                                             job->available_seconds, err));
+}
+
+static int push_decision(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, int epoch,
+                         int stop) {
+    if (s->n_decisions == s->decisions_cap) {
+        size_t cap = s->decisions_cap ? 2 * s->decisions_cap : 16;
+        pending_decision_t *d = realloc(s->decisions, cap * sizeof *d);
+        if (!d) return CV_ENOMEM;
+        s->decisions = d;
+        s->decisions_cap = cap;
+    }
+    s->decisions[s->n_decisions++] = (pending_decision_t){w, trial_id, epoch, stop};
+    return 0;
+}
+
 /* ---- workers ---------------------------------------------------------------------------- */
 
 static void new_lease(cv_sched_t *s, char out[33]) {
@@ -952,6 +1076,7 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
                                         double now) {
     char err[CV_ERRLEN];
     *n_reattached = 0;
+    account(s, now);
     cv_sched_worker_t *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->conn = conn;
@@ -978,6 +1103,9 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
         t->worker = w;
         w->trial = t;
         reattached[(*n_reattached)++] = t->id;
+        /* A stop decided before the restart may not have reached it: it is sent again. */
+        if (t->stopped && push_decision(s, w, t->id, t->job->rungs[t->n_decided - 1], 1))
+            cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: out of memory", (long long)t->id);
         cv_log(s->cfg.log, CV_LOG_INFO, "worker %s re-attached to trial %lld", w->id,
                (long long)t->id);
     }
@@ -1003,7 +1131,7 @@ static void trial_release(cv_sched_t *s, trial_t *t, double now) {
         job->open--;
         cv_log(s->cfg.log, CV_LOG_WARN, "trial %lld failed: lost %d leases", (long long)t->id,
                t->attempts - t->interrupted);
-        if (job_advance(s, job, now, err))
+        if (job_settle(s, job, now, err))
             cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, err);
     } else {
         queue_push(job, t, 1);
@@ -1013,12 +1141,15 @@ static void trial_release(cv_sched_t *s, trial_t *t, double now) {
 void cv_sched_worker_leave(cv_sched_t *s, cv_sched_worker_t *w, double now) {
     char err[CV_ERRLEN];
     if (!w) return;
+    account(s, now);
     /* The store's last_seen was its hello: it becomes the time of its last message. */
     if (group(s, err) || checked(s, cv_store_worker_last_seen(s->cfg.store, w->id, w->last_seen,
                                                                err)) < 0)
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", w->id, err);
     for (size_t i = 0; i < s->n_acks; i++)
         if (s->acks[i].w == w) s->acks[i].w = NULL;
+    for (size_t i = 0; i < s->n_decisions; i++)
+        if (s->decisions[i].w == w) s->decisions[i].w = NULL;
     if (w->trial && s->detached) {
         /* The coordinator stops: the trial stays running under its lease in the store, for the
          * worker to re-attach to after the restart. */
@@ -1042,12 +1173,14 @@ void cv_sched_detach(cv_sched_t *s) {
     if (s) s->detached = 1;
 }
 
-/* The next job with a queued trial and room under max_parallel, round-robin over jobs. */
+/* The next job with a queued trial or one more to propose, and room under max_parallel,
+ * round-robin over jobs. */
 static job_t *next_job(cv_sched_t *s) {
     job_t *start = s->rr && s->rr->next ? s->rr->next : s->jobs, *j = start;
     if (!j) return NULL;
     do {
-        if (j->status == CV_STORE_JOB_RUNNING && j->qhead && !j->checking &&
+        int more = j->qhead || (!j->exhausted && j->n_trials < j->spec.max_trials);
+        if (j->status == CV_STORE_JOB_RUNNING && more && !j->checking &&
             (uint32_t)j->running < j->spec.max_parallel) {
             s->rr = j;
             return j;
@@ -1073,7 +1206,11 @@ static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, ch
         t->worker = w;
         w->trial = t;
         job->running++;
-        if (s->cfg.ops.send_trial(w->conn, t->id, job->id, token, text, job->files, NULL, 0))
+        t->best_value = NAN;
+        size_t n_at = 0;
+        while (n_at < job->n_rungs && job->rungs[n_at] < t->epochs) n_at++;
+        if (s->cfg.ops.send_trial(w->conn, t->id, job->id, token, text, job->files, job->rungs,
+                                  n_at))
             rc = cv_errf(err, CV_EIO, "cannot send to worker %s", w->id);
     }
     free(text);
@@ -1082,10 +1219,22 @@ static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, ch
 
 void cv_sched_dispatch(cv_sched_t *s, double now) {
     char err[CV_ERRLEN];
+    account(s, now);
     for (cv_sched_worker_t *w = s->workers; w; w = w->next) {
         if (w->quarantined && now >= w->quarantined_until) worker_unquarantine(s, w, "ended");
         if (w->trial || w->quarantined || w->leaving) continue;
-        job_t *job = next_job(s);
+        job_t *job;
+        while ((job = next_job(s)) && !job->qhead) {
+            int made = job_propose(s, job, now, err);
+            if (made > 0) break;
+            if (made < 0) {
+                cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: cannot propose a trial: %s",
+                       (long long)job->id, err);
+                return;
+            }
+            if (job_settle(s, job, now, err)) /* exhausted: next_job passes it by now */
+                cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, err);
+        }
         if (!job) return;
         trial_t *t = queue_pop(job);
         int rc = lease(s, w, t, now, err);
@@ -1140,6 +1289,39 @@ static double number_or_nan(const cJSON *obj, const char *name) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+/* The pruner's turn after epoch p of running trial t: at a decision epoch the trial is judged
+ * once (a trial that runs again after a lost lease gets the decision made the first time) and
+ * the decision is stored in the open group, then sent to the worker after the commit. */
+static int trial_judge(cv_sched_t *s, trial_t *t, int epoch, double value, double now,
+                       char *err) {
+    job_t *job = t->job;
+    int k = 0;
+    while ((size_t)k < job->n_rungs && job->rungs[k] < epoch) k++;
+    if ((size_t)k >= job->n_rungs || job->rungs[k] != epoch || epoch >= t->epochs) return 0;
+    int stop;
+    if (k < t->n_decided) {
+        stop = t->stopped && k == t->n_decided - 1;
+    } else {
+        if (k > t->n_decided) { /* an epoch went missing: the rungs it skipped go unjudged */
+            for (int i = t->n_decided; i < k; i++) t->rung_value[i] = NAN;
+        }
+        stop = job->spec.pruner->decide(job->pruner, t->number, epoch, value);
+        if (stop < 0) return cv_errf(err, stop, "pruner %s: out of memory",
+                                     job->spec.pruner->name);
+        cv_store_decision_t d = {t->id, t->number, epoch, value, stop};
+        int rc = checked(s, cv_store_decision_add(s->cfg.store, job->id, &d, now, err));
+        if (rc) return rc;
+        t->rung_value[k] = value;
+        t->n_decided = k + 1;
+        t->stopped = stop;
+        if (stop)
+            cv_log(s->cfg.log, CV_LOG_INFO, "trial %lld pruned at epoch %d (%s %.4g)",
+                   (long long)t->id, epoch, cv_objective_name(job->spec.objective), value);
+    }
+    return push_decision(s, t->worker, t->id, epoch, stop) ? cv_errf(err, CV_ENOMEM,
+                                                                      "out of memory") : 0;
+}
+
 int cv_sched_on_progress(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
                          const char *lease, const cJSON *epoch, char *err) {
     trial_t *t = w->trial;
@@ -1155,7 +1337,12 @@ int cv_sched_on_progress(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
         .seconds = number_or_nan(epoch, "seconds"),
     };
     int rc = group(s, err);
-    return rc ? rc : checked(s, cv_store_curve_add(s->cfg.store, t->id, lease, &p, 1, err));
+    if (rc == 0) rc = checked(s, cv_store_curve_add(s->cfg.store, t->id, lease, &p, 1, err));
+    double v = t->job->spec.objective == CV_OBJECTIVE_DEV_COST ? p.dev_cost : p.dev_error;
+    if (rc == 0 && isfinite(v) && !(v >= t->best_value)) t->best_value = v;
+    if (rc == 0 && t->rung_value && isfinite(t->best_value))
+        rc = trial_judge(s, t, p.epoch, t->best_value, cv_clock_wall(), err);
+    return rc;
 }
 
 static int push_ack(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id) {
@@ -1381,6 +1568,7 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     cv_store_result_t r = {
         .status = !status || !strcmp(status, "completed") ? CV_STORE_TRIAL_COMPLETED
                   : !strcmp(status, "diverged")           ? CV_STORE_TRIAL_DIVERGED
+                  : !strcmp(status, "pruned")             ? CV_STORE_TRIAL_PRUNED
                                                           : CV_STORE_TRIAL_FAILED,
         .dev_error = number_or_nan(result, "dev_error"),
         .dev_cost = number_or_nan(result, "dev_cost"),
@@ -1412,6 +1600,7 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
         r.model_path = dest;
     }
     if ((rc = group(s, err))) return rc;
+    account(s, now);
     rc = checked(s, cv_store_put_result(s->cfg.store, t->id, lease, &r, now, err));
     if (rc < 0) return rc;
     /* A diverged trial is the hyperparameters' fault, and a job's fault the job's: neither
@@ -1434,6 +1623,7 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     w->trial = NULL;
     job->running--;
     job->open--;
+    if ((rc = job_save_usage(s, job, err))) return rc;
     if ((rc = push_ack(s, w, trial_id))) return cv_errf(err, rc, "out of memory");
     /* Before job_advance: the streak includes this trial, whose retry keeps its round open. */
     if (quarantine) retry_failed_streak(s, w);
@@ -1446,7 +1636,7 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
                (long long)job->id, (long long)t->id, w->id);
         return job_fail(s, job, why, now, err);
     }
-    return job_advance(s, job, now, err);
+    return job_settle(s, job, now, err);
 }
 
 int cv_sched_flush(cv_sched_t *s, double now) {
@@ -1457,6 +1647,7 @@ int cv_sched_flush(cv_sched_t *s, double now) {
             cv_log(s->cfg.log, CV_LOG_ERROR, "a store write failed; %zu results not "
                    "acknowledged, nothing more is committed", s->n_acks);
         s->n_acks = 0;
+        s->n_decisions = 0;
         if (s->group_open) {
             s->group_open = 0;
             cv_store_rollback(s->cfg.store, NULL);
@@ -1469,9 +1660,16 @@ int cv_sched_flush(cv_sched_t *s, double now) {
         cv_log(s->cfg.log, CV_LOG_ERROR, "commit failed: %s; %zu results not acknowledged", err,
                s->n_acks);
         s->n_acks = 0;
+        s->n_decisions = 0;
         s->broken = 1;
         return CV_EIO;
     }
+    for (size_t i = 0; i < s->n_decisions; i++) {
+        const pending_decision_t *d = &s->decisions[i];
+        if (d->w && d->w->trial && d->w->trial->id == d->trial_id)
+            s->cfg.ops.send_decision(d->w->conn, d->trial_id, d->epoch, d->stop);
+    }
+    s->n_decisions = 0;
     size_t n = s->n_acks;
     s->n_acks = 0;
     double done = n ? cv_clock_monotonic() : 0;
@@ -1583,12 +1781,46 @@ static int resume_trial(void *ctx, const cv_store_trial_row_t *row) {
     t->attempts = row->attempts;
     t->interrupted = row->interrupted;
     t->objective = row->status == CV_STORE_TRIAL_COMPLETED ? row->objective : NAN;
+    if (row->status == CV_STORE_TRIAL_RUNNING && job->n_rungs) {
+        double dev_error, dev_cost;
+        int rc = cv_store_trial_curve_best(c->s->cfg.store, t->id, &dev_error, &dev_cost, c->err);
+        if (rc) return rc;
+        t->best_value = job->spec.objective == CV_OBJECTIVE_DEV_COST ? dev_cost : dev_error;
+    }
     if (row->status == CV_STORE_TRIAL_QUEUED) queue_push(job, t, 0);
     if (row->status == CV_STORE_TRIAL_RUNNING && orphan_add(c->s, t, row->lease, row->worker_id))
         return cv_errf(c->err, CV_ENOMEM, "out of memory for trial %lld, which was running",
                        (long long)row->id);
-    if (row->round == job->round && !is_final(row->status)) job->open++;
+    if (!is_final(row->status)) job->open++;
     return 0;
+}
+
+/* Gives a resumed job's pruner the decisions it made before, in their order, and each trial
+ * what was decided about it: nothing is judged twice. */
+static int resume_decision(void *ctx, const cv_store_decision_t *d) {
+    resume_ctx_t *c = ctx;
+    job_t *job = c->job;
+    int rc = job->spec.pruner->replay(job->pruner, d->number, d->epoch, d->value, d->stopped);
+    if (rc) return cv_errf(c->err, rc, "job %lld: pruner %s cannot replay its decisions",
+                           (long long)job->id, job->spec.pruner->name);
+    trial_t *t = map_get(c->s, d->trial_id);
+    int k = 0;
+    while ((size_t)k < job->n_rungs && job->rungs[k] != d->epoch) k++;
+    if (!t || !t->rung_value || (size_t)k >= job->n_rungs) return 0;
+    for (int i = t->n_decided; i < k; i++) t->rung_value[i] = NAN;
+    t->rung_value[k] = d->value;
+    if (k + 1 > t->n_decided) t->n_decided = k + 1;
+    t->stopped |= d->stopped;
+    return 0;
+}
+
+/* Loads a job's trials and its pruner's decisions from the store. */
+static int job_load(resume_ctx_t *ctx) {
+    int rc = cv_store_trials_each(ctx->s->cfg.store, ctx->job->id, resume_trial, ctx, ctx->err);
+    if (rc == 0 && ctx->job->n_rungs)
+        rc = cv_store_decisions_each(ctx->s->cfg.store, ctx->job->id, resume_decision, ctx,
+                                     ctx->err);
+    return rc;
 }
 
 /* A resumed job's files were checked: it gets them and may run, or fails when they are gone or
@@ -1674,6 +1906,7 @@ static int resume_job(void *ctx, const cv_store_job_row_t *row) {
     cv_job_spec_init(&job->spec);
     job->id = row->id;
     int rc = cv_job_spec_parse(&job->spec, row->spec, strlen(row->spec), c->err);
+    if (rc == 0) rc = job_init_search(job, c->err);
     if (rc == 0) rc = resume_check_files(s, job, c->err);
     if (rc == 0) rc = job_fixed_text(job, c->err);
     cJSON *region = row->region ? cJSON_Parse(row->region) : NULL;
@@ -1691,6 +1924,9 @@ static int resume_job(void *ctx, const cv_store_job_row_t *row) {
     job->status = CV_STORE_JOB_RUNNING;
     job->round = row->round;
     job->created_at = row->created_at;
+    job->busy_seconds = row->busy_seconds;
+    job->available_seconds = row->available_seconds;
+    job->accounted_at = cv_clock_wall();
     job_link(s, job);
     return 0;
 }
@@ -1709,12 +1945,14 @@ typedef struct {
     cJSON *sizes;           /* the sizes of its rounds, in order (owned) */
     int64_t n_trials;       /* their sum: every trial the job has */
     int exhausted;          /* 1: a round found no new configuration */
+    double busy_seconds, available_seconds; /* its worker usage so far */
     char *err;
 } extend_row_t;
 
 static int extend_on_job(void *ctx, const cv_store_job_row_t *row) {
     extend_row_t *e = ctx;
     e->status = row->status, e->round = row->round, e->created_at = row->created_at;
+    e->busy_seconds = row->busy_seconds, e->available_seconds = row->available_seconds;
     if (!(e->spec = strdup(row->spec)) || (row->region && !(e->region = strdup(row->region))))
         return cv_errf(e->err, CV_ENOMEM, "out of memory");
     return 0;
@@ -1775,6 +2013,7 @@ static int extend_load(cv_sched_t *s, const extend_row_t *e, const char *spec, j
     cv_job_spec_init(&job->spec);
     job->id = e->id;
     int rc = cv_job_spec_parse(&job->spec, spec, strlen(spec), err);
+    if (rc == 0) rc = job_init_search(job, err);
     if (rc == 0) rc = job_fixed_text(job, err);
     cJSON *region = e->region ? cJSON_Parse(e->region) : NULL;
     job->region = job->spec.space;
@@ -1784,8 +2023,11 @@ static int extend_load(cv_sched_t *s, const extend_row_t *e, const char *spec, j
     job->status = CV_STORE_JOB_RUNNING;
     job->round = e->round;
     job->created_at = e->created_at;
+    job->busy_seconds = e->busy_seconds;
+    job->available_seconds = e->available_seconds;
+    job->accounted_at = cv_clock_wall();
     resume_ctx_t ctx = {s, job, err};
-    if (rc == 0) rc = cv_store_trials_each(s->cfg.store, job->id, resume_trial, &ctx, err);
+    if (rc == 0) rc = job_load(&ctx);
     if (rc == 0 && (job->open || job->running || job->qhead))
         rc = cv_errf(err, CV_EFORMAT, "job %lld has unfinished trials", (long long)job->id);
     if (rc) {
@@ -1845,11 +2087,11 @@ int cv_sched_extend(cv_sched_t *s, int64_t job_id, int64_t max_trials, double no
                                                  NULL, now, err))))
         goto unload;
     job_link(s, job);
-    /* The new round refines around the best of all finished trials (start_round). */
-    if ((rc = job_advance(s, job, now, err)) || (rc = commit(s, err))) goto done; /* broken */
-    *round = job->round;
+    /* Its next proposal begins the new round, refined around the best of all finished trials. */
+    if ((rc = commit(s, err))) goto done; /* broken */
+    *round = (int)job->spec.n_rounds - 1;
     cv_log(s->cfg.log, CV_LOG_INFO, "job %lld extended to %lld trials: round %d samples %u",
-           (long long)job_id, (long long)max_trials, job->round + 1,
+           (long long)job_id, (long long)max_trials, *round + 1,
            job->spec.rounds[job->spec.n_rounds - 1]);
     /* Its datasets are checked again, as after a restart: no trial is leased until then. */
     if (job->status == CV_STORE_JOB_RUNNING) {
@@ -1901,8 +2143,9 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     /* A job that ends here stays in the list until unload_finished, after the commit. */
     for (job_t *job = s->jobs; rc == 0 && job; job = job->next) {
         ctx.job = job;
-        rc = cv_store_trials_each(s->cfg.store, job->id, resume_trial, &ctx, err);
-        if (rc == 0) rc = job_advance(s, job, now, err);
+        rc = job_load(&ctx);
+        job->accounted_at = now;
+        if (rc == 0) rc = job_settle(s, job, now, err);
         if (rc == 0 && s->cfg.log)
             cv_log(s->cfg.log, CV_LOG_INFO, "job %lld resumed in round %d of %zu: %zu trials, "
                    "%d open, %d running", (long long)job->id, job->round + 1, job->spec.n_rounds,
@@ -1950,5 +2193,6 @@ void cv_sched_destroy(cv_sched_t *s) {
     free(s->orphans);
     free(s->map);
     free(s->acks);
+    free(s->decisions);
     free(s);
 }

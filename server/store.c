@@ -155,6 +155,22 @@ static const char *const k_migrations[] = {
     "DROP TABLE trial_attempts;"
     "ALTER TABLE trial_attempts_v5 RENAME TO trial_attempts;"
     "CREATE INDEX trial_attempts_by_worker ON trial_attempts (worker_id);",
+    /* 6: the pruner's decisions, in the order it made them (seq), so that a restarted
+     * coordinator replays them and decides nothing twice; and each job's worker usage. */
+    "CREATE TABLE decisions ("
+    "  seq        INTEGER PRIMARY KEY,"
+    "  job_id     INTEGER NOT NULL REFERENCES jobs (id),"
+    "  trial_id   INTEGER NOT NULL REFERENCES trials (id),"
+    "  number     INTEGER NOT NULL CHECK (number >= 0),"
+    "  epoch      INTEGER NOT NULL CHECK (epoch >= 1),"
+    "  value      REAL,"
+    "  stopped    INTEGER NOT NULL CHECK (stopped IN (0, 1)),"
+    "  decided_at REAL NOT NULL,"
+    "  UNIQUE (trial_id, epoch)"
+    ");"
+    "CREATE INDEX decisions_by_job ON decisions (job_id, seq);"
+    "ALTER TABLE jobs ADD COLUMN busy_seconds REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN available_seconds REAL NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof k_migrations / sizeof k_migrations[0] == CV_STORE_SCHEMA_VERSION,
@@ -263,6 +279,13 @@ enum {
     ST_JOB_DELETE_ATTEMPTS,
     ST_JOB_DELETE_TRIALS,
     ST_JOB_DELETE_ROUNDS,
+    ST_JOB_DELETE_DECISIONS,
+    ST_DECISION_INSERT,
+    ST_DECISIONS_EACH,
+    ST_ROUND_GROW,
+    ST_JOB_SET_USAGE,
+    ST_JOB_USAGE,
+    ST_TRIAL_CURVE_BEST,
     ST_JOB_DELETE,
     ST_JOB_ROW,
     ST_JOB_SET_SPEC,
@@ -395,8 +418,8 @@ static const char *const k_sql[ST_COUNT] = {
                            "WHERE t.job_id = ?1 AND w.quarantined = 1 "
                            "AND (w.quarantined_until IS NULL OR w.quarantined_until > " SQL_NOW ") "
                            "ORDER BY a.worker_id",
-    [ST_JOBS_EACH] = "SELECT id, name, objective, spec, status, round, region, created_at "
-                     "FROM jobs WHERE ?1 = 0 OR status = 'running' ORDER BY id",
+    [ST_JOBS_EACH] = "SELECT id, name, objective, spec, status, round, region, created_at, "
+                     "busy_seconds, available_seconds FROM jobs WHERE ?1 = 0 OR status = 'running' ORDER BY id",
     [ST_TRIALS_EACH] = "SELECT t.id, t.number, t.round, t.status, t.attempts, t.params, "
                        "t.config_key, t.spec, "
                        "CASE j.objective WHEN 'dev_cost' THEN t.dev_cost ELSE t.dev_error END, "
@@ -419,9 +442,20 @@ static const char *const k_sql[ST_COUNT] = {
                                "(SELECT id FROM trials WHERE job_id = ?1)",
     [ST_JOB_DELETE_TRIALS] = "DELETE FROM trials WHERE job_id = ?1",
     [ST_JOB_DELETE_ROUNDS] = "DELETE FROM rounds WHERE job_id = ?1",
+    [ST_JOB_DELETE_DECISIONS] = "DELETE FROM decisions WHERE job_id = ?1",
+    [ST_DECISION_INSERT] = "INSERT INTO decisions (job_id, trial_id, number, epoch, value, "
+                           "stopped, decided_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_DECISIONS_EACH] = "SELECT trial_id, number, epoch, value, stopped FROM decisions "
+                          "WHERE job_id = ?1 ORDER BY seq",
+    [ST_ROUND_GROW] = "UPDATE rounds SET size = size + 1 WHERE job_id = ?1 AND round = ?2",
+    [ST_JOB_SET_USAGE] = "UPDATE jobs SET busy_seconds = ?2, available_seconds = ?3 "
+                         "WHERE id = ?1",
+    [ST_JOB_USAGE] = "SELECT busy_seconds, available_seconds FROM jobs WHERE id = ?1",
+    [ST_TRIAL_CURVE_BEST] = "SELECT min(dev_error), min(dev_cost) FROM curves "
+                            "WHERE trial_id = ?1",
     [ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
-    [ST_JOB_ROW] = "SELECT id, name, objective, spec, status, round, region, created_at "
-                   "FROM jobs WHERE id = ?1",
+    [ST_JOB_ROW] = "SELECT id, name, objective, spec, status, round, region, created_at, "
+                   "busy_seconds, available_seconds FROM jobs WHERE id = ?1",
     [ST_JOB_SET_SPEC] = "UPDATE jobs SET spec = ?2 WHERE id = ?1",
 };
 
@@ -967,8 +1001,9 @@ end:
 
 int cv_store_job_delete(cv_store_t *store, int64_t job_id, int64_t *trials_deleted, char *err) {
     /* Children before parents: the foreign keys are enforced. */
-    static const int steps[] = {ST_JOB_DELETE_CURVES, ST_JOB_DELETE_ATTEMPTS, ST_JOB_DELETE_TRIALS,
-                                ST_JOB_DELETE_ROUNDS, ST_JOB_DELETE};
+    static const int steps[] = {ST_JOB_DELETE_CURVES,    ST_JOB_DELETE_ATTEMPTS,
+                                ST_JOB_DELETE_DECISIONS, ST_JOB_DELETE_TRIALS,
+                                ST_JOB_DELETE_ROUNDS,    ST_JOB_DELETE};
     cv_store_job_status_t status = CV_STORE_JOB_RUNNING;
     int objective = 0;
     int ret = op_begin(store, err);
@@ -995,6 +1030,73 @@ int cv_store_round_add(cv_store_t *store, int64_t job_id, int round, int size, c
         sqlite3_bind_int(q, 3, size) || bind_text(q, 4, region) || bind_real(q, 5, now))
         return bind_failed(store, ST_ROUND_INSERT, err, "add round");
     int ret = run(store, ST_ROUND_INSERT, err, "add round");
+    return ret;
+}
+
+int cv_store_round_grow(cv_store_t *store, int64_t job_id, int round, char *err) {
+    sqlite3_stmt *q = store->st[ST_ROUND_GROW];
+    if (sqlite3_bind_int64(q, 1, job_id) || sqlite3_bind_int(q, 2, round))
+        return bind_failed(store, ST_ROUND_GROW, err, "grow round");
+    return run(store, ST_ROUND_GROW, err, "grow round");
+}
+
+int cv_store_job_set_usage(cv_store_t *store, int64_t job_id, double busy_seconds,
+                           double available_seconds, char *err) {
+    sqlite3_stmt *q = store->st[ST_JOB_SET_USAGE];
+    if (sqlite3_bind_int64(q, 1, job_id) || bind_real(q, 2, busy_seconds) ||
+        bind_real(q, 3, available_seconds))
+        return bind_failed(store, ST_JOB_SET_USAGE, err, "job usage");
+    return run(store, ST_JOB_SET_USAGE, err, "job usage");
+}
+
+/* ---- The pruner's decisions ------------------------------------------------------------- */
+
+int cv_store_decision_add(cv_store_t *store, int64_t job_id, const cv_store_decision_t *d,
+                          double now, char *err) {
+    sqlite3_stmt *q = store->st[ST_DECISION_INSERT];
+    if (sqlite3_bind_int64(q, 1, job_id) || sqlite3_bind_int64(q, 2, d->trial_id) ||
+        sqlite3_bind_int(q, 3, d->number) || sqlite3_bind_int(q, 4, d->epoch) ||
+        bind_real(q, 5, d->value) || sqlite3_bind_int(q, 6, d->stopped != 0) ||
+        bind_real(q, 7, now))
+        return bind_failed(store, ST_DECISION_INSERT, err, "add decision");
+    return run(store, ST_DECISION_INSERT, err, "add decision");
+}
+
+int cv_store_decisions_each(cv_store_t *store, int64_t job_id, cv_store_on_decision_t on_decision,
+                            void *ctx, char *err) {
+    sqlite3_stmt *q = store->st[ST_DECISIONS_EACH];
+    if (sqlite3_bind_int64(q, 1, job_id))
+        return bind_failed(store, ST_DECISIONS_EACH, err, "visit decisions");
+    int ret = 0, rc = SQLITE_DONE;
+    while (ret == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        cv_store_decision_t d = {
+            .trial_id = sqlite3_column_int64(q, 0),
+            .number = sqlite3_column_int(q, 1),
+            .epoch = sqlite3_column_int(q, 2),
+            .value = sqlite3_column_type(q, 3) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 3),
+            .stopped = sqlite3_column_int(q, 4),
+        };
+        ret = on_decision(ctx, &d);
+    }
+    if (ret == 0 && rc != SQLITE_DONE) ret = failf(store, rc, err, "visit decisions");
+    done(q);
+    return ret;
+}
+
+int cv_store_trial_curve_best(cv_store_t *store, int64_t trial_id, double *dev_error,
+                              double *dev_cost, char *err) {
+    sqlite3_stmt *q = store->st[ST_TRIAL_CURVE_BEST];
+    *dev_error = *dev_cost = NAN;
+    if (sqlite3_bind_int64(q, 1, trial_id))
+        return bind_failed(store, ST_TRIAL_CURVE_BEST, err, "trial curve");
+    int rc = sqlite3_step(q), ret = 0;
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_type(q, 0) != SQLITE_NULL) *dev_error = sqlite3_column_double(q, 0);
+        if (sqlite3_column_type(q, 1) != SQLITE_NULL) *dev_cost = sqlite3_column_double(q, 1);
+    } else {
+        ret = failf(store, rc, err, "trial curve");
+    }
+    done(q);
     return ret;
 }
 
@@ -1486,6 +1588,60 @@ static int query_top(cv_store_t *s, int64_t job_id, int objective, int64_t k, cJ
     return query_array(s, id, out, "top trials", err);
 }
 
+#define RUNG_LIST_MAX 100 /* trial numbers listed per rung and outcome in a job reply */
+
+/* Adds "utilization" (worker usage) and "rungs" (the pruner's decisions by epoch: how many
+ * trials were judged there, and the first RUNG_LIST_MAX numbers promoted and stopped). */
+static int job_search_details(cv_store_t *s, int64_t job_id, cJSON *job, char *err) {
+    sqlite3_stmt *q = s->st[ST_JOB_USAGE];
+    if (sqlite3_bind_int64(q, 1, job_id)) return bind_failed(s, ST_JOB_USAGE, err, "job usage");
+    int rc = sqlite3_step(q);
+    double busy = rc == SQLITE_ROW ? sqlite3_column_double(q, 0) : 0;
+    double avail = rc == SQLITE_ROW ? sqlite3_column_double(q, 1) : 0;
+    done(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return failf(s, rc, err, "job usage");
+    cJSON *u = cJSON_AddObjectToObject(job, "utilization");
+    if (!u || !cJSON_AddNumberToObject(u, "busy_seconds", busy) ||
+        !cJSON_AddNumberToObject(u, "available_seconds", avail) ||
+        !cJSON_AddItemToObject(u, "fraction", avail > 0 ? cJSON_CreateNumber(busy / avail)
+                                                        : cJSON_CreateNull()))
+        return cv_errf(err, CV_ENOMEM, "store: out of memory");
+    cJSON *rungs = cJSON_AddArrayToObject(job, "rungs");
+    if (!rungs) return cv_errf(err, CV_ENOMEM, "store: out of memory");
+    q = s->st[ST_DECISIONS_EACH];
+    if (sqlite3_bind_int64(q, 1, job_id))
+        return bind_failed(s, ST_DECISIONS_EACH, err, "job decisions");
+    int ret = 0;
+    while (ret == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int epoch = sqlite3_column_int(q, 2), stopped = sqlite3_column_int(q, 4);
+        cJSON *rung = NULL, *r;
+        cJSON_ArrayForEach(r, rungs)
+            if (cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "epoch")) == epoch)
+                rung = r;
+        if (!rung && (!(rung = cJSON_CreateObject()) || !cJSON_AddItemToArray(rungs, rung) ||
+                      !cJSON_AddNumberToObject(rung, "epoch", epoch) ||
+                      !cJSON_AddNumberToObject(rung, "results", 0) ||
+                      !cJSON_AddNumberToObject(rung, "stopped", 0) ||
+                      !cJSON_AddArrayToObject(rung, "promoted_trials") ||
+                      !cJSON_AddArrayToObject(rung, "stopped_trials"))) {
+            ret = cv_errf(err, CV_ENOMEM, "store: out of memory");
+            break;
+        }
+        cJSON *results = cJSON_GetObjectItemCaseSensitive(rung, "results");
+        cJSON *nstop = cJSON_GetObjectItemCaseSensitive(rung, "stopped");
+        cJSON_SetNumberValue(results, results->valuedouble + 1);
+        if (stopped) cJSON_SetNumberValue(nstop, nstop->valuedouble + 1);
+        cJSON *list = cJSON_GetObjectItemCaseSensitive(rung, stopped ? "stopped_trials"
+                                                                     : "promoted_trials");
+        if (cJSON_GetArraySize(list) < RUNG_LIST_MAX &&
+            !cJSON_AddItemToArray(list, cJSON_CreateNumber(sqlite3_column_int(q, 1))))
+            ret = cv_errf(err, CV_ENOMEM, "store: out of memory");
+    }
+    if (ret == 0 && rc != SQLITE_DONE) ret = failf(s, rc, err, "job decisions");
+    done(q);
+    return ret;
+}
+
 /* Adds "counts", "rounds" and "best" to a job object. */
 static int job_details(cv_store_t *s, int64_t job_id, int objective, cJSON *job, char *err) {
     cJSON *counts = cJSON_AddObjectToObject(job, "counts");
@@ -1526,6 +1682,8 @@ static int job_details(cv_store_t *s, int64_t job_id, int objective, cJSON *job,
         cJSON_Delete(quarantined);
         return cv_errf(err, CV_ENOMEM, "store: out of memory");
     }
+
+    if ((ret = job_search_details(s, job_id, job, err)) != 0) return ret;
 
     cJSON *top = NULL;
     ret = query_top(s, job_id, objective, 1, &top, err);
@@ -1688,6 +1846,8 @@ static int jobs_visit(cv_store_t *store, int id, cv_store_on_job_t on_job, void 
             .round = sqlite3_column_int(q, 5),
             .region = (const char *)sqlite3_column_text(q, 6),
             .created_at = sqlite3_column_double(q, 7),
+            .busy_seconds = sqlite3_column_double(q, 8),
+            .available_seconds = sqlite3_column_double(q, 9),
         };
         int objective = objective_parse((const char *)sqlite3_column_text(q, 2));
         if (!row.name || !row.spec || objective < 0 ||

@@ -39,7 +39,7 @@
                                 under that lease token, or the job is no longer running */
 #define CV_STORE_NOT_FOUND 2 /* a query named a job, trial or number that does not exist */
 
-#define CV_STORE_SCHEMA_VERSION 5          /* PRAGMA user_version written by the newest migration */
+#define CV_STORE_SCHEMA_VERSION 6          /* PRAGMA user_version written by the newest migration */
 #define CV_STORE_APPLICATION_ID 0x43415652 /* PRAGMA application_id: "CAVR" */
 
 typedef struct cv_store cv_store_t;
@@ -109,6 +109,7 @@ typedef enum {
     CV_STORE_TRIAL_DIVERGED,
     CV_STORE_TRIAL_LOST,
     CV_STORE_TRIAL_CANCELLED,
+    CV_STORE_TRIAL_PRUNED,
 } cv_store_trial_status_t;
 
 #define CV_STORE_TRIAL_STATUSES 7 /* number of cv_store_trial_status_t values */
@@ -450,6 +451,7 @@ typedef struct {
     int round;          /* current round */
     const char *region; /* JSON text of the current region, or NULL */
     double created_at;
+    double busy_seconds, available_seconds; /* worker usage so far (cv_store_job_set_usage) */
 } cv_store_job_row_t;
 
 typedef int (*cv_store_on_job_t)(void *ctx, const cv_store_job_row_t *row);
@@ -469,6 +471,40 @@ typedef struct {
 } cv_store_round_row_t;
 
 typedef int (*cv_store_on_round_t)(void *ctx, const cv_store_round_row_t *row);
+
+/* Counts one more trial in a round (rounds grow as their trials are proposed). */
+int cv_store_round_grow(cv_store_t *store, int64_t job_id, int round, char *err);
+
+/* Sets a job's worker usage so far: busy worker-seconds (its trials running) and available
+ * worker-seconds (workers it could have used), see scheduler.h. */
+int cv_store_job_set_usage(cv_store_t *store, int64_t job_id, double busy_seconds,
+                           double available_seconds, char *err);
+
+/* One decision of a job's pruner: trial (id and number) judged at epoch with value (its best
+ * objective so far; NaN stored as NULL), stopped or let go on. */
+typedef struct {
+    int64_t trial_id;
+    int number;
+    int epoch;
+    double value;
+    int stopped;
+} cv_store_decision_t;
+
+typedef int (*cv_store_on_decision_t)(void *ctx, const cv_store_decision_t *d);
+
+/* Records a decision; a second one for the same trial and epoch is refused (the pruner decides
+ * each once). */
+int cv_store_decision_add(cv_store_t *store, int64_t job_id, const cv_store_decision_t *d,
+                          double now, char *err);
+
+/* Visits a job's decisions in the order they were made. */
+int cv_store_decisions_each(cv_store_t *store, int64_t job_id, cv_store_on_decision_t on_decision,
+                            void *ctx, char *err);
+
+/* The lowest dev error and dev cost over the curve of a trial's current attempt (NaN when it
+ * has no epoch yet). */
+int cv_store_trial_curve_best(cv_store_t *store, int64_t trial_id, double *dev_error,
+                              double *dev_cost, char *err);
 
 /* Visits a job's rounds in order. */
 int cv_store_rounds_each(cv_store_t *store, int64_t job_id, cv_store_on_round_t on_round, void *ctx,

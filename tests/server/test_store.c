@@ -126,6 +126,10 @@ static void raw_exec(const char *path, const char *sql) {
     "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, number) "                        \
     "WHERE status = 'completed'; "
 
+#define UNDO_MIGRATION_6                                                                           \
+    "DROP INDEX decisions_by_job; DROP TABLE decisions; "                                          \
+    "ALTER TABLE jobs DROP COLUMN busy_seconds; ALTER TABLE jobs DROP COLUMN available_seconds; "
+
 #define UNDO_MIGRATION_4                                                                           \
     "ALTER TABLE workers DROP COLUMN quarantine_reason; "                                          \
     "ALTER TABLE workers DROP COLUMN quarantined_at; "                                             \
@@ -773,7 +777,7 @@ START_TEST(test_version_2_file_gains_n_params_and_keeps_its_results) {
     finish(&fx, t[0], "L", 0.1, 0.5);
     cv_store_close(fx.store);
     fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_4 UNDO_MIGRATION_3 "PRAGMA user_version = 2;");
+    raw_exec(fx.path, UNDO_MIGRATION_6 UNDO_MIGRATION_4 UNDO_MIGRATION_3 "PRAGMA user_version = 2;");
     ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
     ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
     start(&fx, t[1], "M");
@@ -1033,7 +1037,7 @@ START_TEST(test_version_1_file_migrates_and_keeps_its_rows) {
     ck_assert_int_eq(cv_store_worker_seen(fx.store, "w1", "0.1.0", 4, "host", NOW, fx.err), 0);
     cv_store_close(fx.store);
     fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_4 UNDO_MIGRATION_3 "DROP INDEX trial_attempts_by_worker; "
+    raw_exec(fx.path, UNDO_MIGRATION_6 UNDO_MIGRATION_4 UNDO_MIGRATION_3 "DROP INDEX trial_attempts_by_worker; "
                       "DROP TABLE trial_attempts; PRAGMA user_version = 1;");
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema "
                                       "WHERE name LIKE 'trial_attempts%'"),
@@ -1076,7 +1080,7 @@ START_TEST(test_version_2_file_migrates_and_restart_losses_become_interrupted) {
     fx.store = NULL;
     char sql[4096];
     snprintf(sql, sizeof sql,
-             UNDO_MIGRATION_4 UNDO_MIGRATION_3
+             UNDO_MIGRATION_6 UNDO_MIGRATION_4 UNDO_MIGRATION_3
              "DROP INDEX trial_attempts_by_worker; DROP TABLE trial_attempts;"
              "CREATE TABLE trial_attempts ("
              "  trial_id   INTEGER NOT NULL REFERENCES trials (id),"
