@@ -228,14 +228,32 @@ static void job_rounds_to_user(cJSON *job) {
 }
 
 /* Adds "rounds_planned", the number of rounds of the job's schedule (refine.rounds, or the
- * default schedule job_spec.h describes), read from its stored spec. Left out when the stored
- * spec no longer parses. */
-static void add_rounds_planned(cJSON *job) {
+ * default schedule job_spec.h describes), and "search", its sampler and pruner with the settings
+ * in effect (defaults filled in), read from its stored spec. Left out when the stored spec no
+ * longer parses. Returns 0 or CV_ENOMEM. */
+static int add_schedule(cJSON *job) {
     char err[CV_ERRLEN];
     cv_job_spec_t spec;
-    if (cv_job_spec_from_json(&spec, cJSON_GetObjectItemCaseSensitive(job, "spec"), err)) return;
-    cJSON_AddNumberToObject(job, "rounds_planned", (double)spec.n_rounds);
+    if (cv_job_spec_from_json(&spec, cJSON_GetObjectItemCaseSensitive(job, "spec"), err)) return 0;
+    void *sampler = NULL, *pruner = NULL;
+    cJSON *search = cJSON_AddObjectToObject(job, "search"), *settings;
+    int rc = search && cJSON_AddNumberToObject(job, "rounds_planned", (double)spec.n_rounds) &&
+                     cJSON_AddStringToObject(search, "sampler", spec.sampler->name) &&
+                     cJSON_AddStringToObject(search, "pruner", spec.pruner->name)
+                 ? 0
+                 : CV_ENOMEM;
+    if (rc == 0 && spec.sampler->create(&sampler, spec.sampler_settings, err) == 0 &&
+        (!(settings = cJSON_AddObjectToObject(search, spec.sampler->name)) ||
+         spec.sampler->describe(sampler, settings)))
+        rc = CV_ENOMEM;
+    if (rc == 0 && spec.pruner->create(&pruner, spec.pruner_settings, err) == 0 &&
+        (!(settings = cJSON_AddObjectToObject(search, spec.pruner->name)) ||
+         spec.pruner->describe(pruner, settings)))
+        rc = CV_ENOMEM;
+    spec.sampler->destroy(sampler);
+    spec.pruner->destroy(pruner);
     cv_job_spec_finish(&spec);
+    return rc;
 }
 
 /* ---- reads on the thread pool ---------------------------------------------------------- */
@@ -462,12 +480,11 @@ static int read_job(const read_op_t *op, cv_store_t *store, cJSON **reply, char 
     const cJSON *budget = cJSON_GetObjectItemCaseSensitive(spec, "budget");
     const cJSON *max = cJSON_GetObjectItemCaseSensitive(budget, "max_trials");
     if (!cJSON_AddNumberToObject(job, "max_trials", cJSON_IsNumber(max) ? max->valuedouble : 0) ||
-        !cJSON_AddNumberToObject(job, "running", (double)op->running)) {
+        !cJSON_AddNumberToObject(job, "running", (double)op->running) || add_schedule(job)) {
         cJSON_Delete(job);
         cv_errf(err, CV_ENOMEM, "out of memory");
         return 500;
     }
-    add_rounds_planned(job);
     job_rounds_to_user(job);
     *reply = job;
     return 200;

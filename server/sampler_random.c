@@ -29,6 +29,7 @@ static int random_describe(const void *config, cJSON *out) {
 
 const cv_sampler_ops_t cv_sampler_random = {
     .name = "random",
+    .max_history = 0,
     .create = random_create,
     .destroy = random_destroy,
     .propose = random_propose,

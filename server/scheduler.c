@@ -25,7 +25,6 @@
 
 #define SAMPLE_TRIES 1000  /* proposals per wanted configuration before the job's space counts
                               as exhausted */
-#define HISTORY_MAX  2000  /* trials a sampler sees at most: the most recent ones */
 
 typedef struct job job_t;
 
@@ -492,16 +491,21 @@ static int round_begin(cv_sched_t *s, job_t *job, int r, double now, char *err) 
     if (rc == 0) {
         job->round = r;
         job->region = region;
+        size_t finished = 0;
+        for (size_t i = 0; i < job->n_trials; i++)
+            finished += job->trials[i]->status == CV_STORE_TRIAL_COMPLETED;
         if (r > 0 && s->cfg.log)
-            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: round %d of %zu begins, refined from the "
-                   "trials finished so far", (long long)job->id, r + 1, job->spec.n_rounds);
+            cv_log(s->cfg.log, CV_LOG_INFO, "job %lld: round %d of %zu samples %u trials from "
+                   "the region refined on the %zu completed so far (%d still running)",
+                   (long long)job->id, r + 1, job->spec.n_rounds, job->spec.rounds[r], finished,
+                   job->running);
     }
     cJSON_Delete(region_json);
     cJSON_free(region_text);
     return rc;
 }
 
-/* The history a sampler proposes from: the job's last HISTORY_MAX trials. vals (n entries)
+/* The history a sampler proposes from: the job's trials from number first on. vals (n entries)
  * receive the parsed values, which the caller frees. */
 static int job_history(const job_t *job, cv_search_trial_t *h, cJSON **vals, size_t first,
                        char *err) {
@@ -530,7 +534,8 @@ static int job_propose(cv_sched_t *s, job_t *job, double now, char *err) {
     int r = round_of(job, job->n_trials);
     int rc = r != job->round ? round_begin(s, job, r, now, err) : 0;
     if (rc) return rc;
-    size_t first = job->n_trials > HISTORY_MAX ? job->n_trials - HISTORY_MAX : 0;
+    size_t keep = job->spec.sampler->max_history;
+    size_t first = job->n_trials > keep ? job->n_trials - keep : 0;
     size_t n = job->n_trials - first;
     cv_search_trial_t *h = calloc(n ? n : 1, sizeof *h);
     cJSON **vals = calloc(n ? n : 1, sizeof *vals);

@@ -58,6 +58,8 @@ typedef struct {
  * search.<name> object. */
 typedef struct {
     const char *name; /* as in the job spec's search.sampler: "random", "tpe" */
+    size_t max_history; /* the most recent trials it reads at most (history->n_trials ≤ this);
+                           0: it reads none, and the history is not built */
     /* Validates settings (the job spec's search.<name> object; NULL: every default) and makes the
      * sampler's config. On failure err names the field, starting with "search.<name>.", and
      * *config is NULL. The caller frees *config with destroy. */

@@ -332,8 +332,8 @@ class HostileWorkerPort(unittest.TestCase):
         cls.db = sqlite3.connect(f"file:{cls.c.db}?mode=ro", uri=True)
         cls.count = 0
         deadline = time.time() + 10  # the lease is committed shortly after the trial left
-        while cls.db.execute("SELECT status FROM trials WHERE id = ?",
-                             (cls.held["trial_id"],)).fetchone()[0] != "running":
+        while (cls.db.execute("SELECT status FROM trials WHERE id = ?",
+                              (cls.held["trial_id"],)).fetchone() or [None])[0] != "running":
             assert time.time() < deadline, "the holder's lease was never stored"
             time.sleep(0.01)
 

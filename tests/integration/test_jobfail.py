@@ -281,7 +281,8 @@ class JobFailures(CoordinatorChecks, unittest.TestCase):
         self.assertEqual(job["status"], "failed", self.c.log_text())
         self.assertRegex(job["error"], r"^trial \d+ failed: out of memory: the network needs "
                                        r"805437442 parameters")
-        self.assertEqual(job["counts"]["cancelled"], 2)
+        # Trials are proposed one at a time as workers come free: the job ends at its first.
+        self.assertEqual(sum(job["counts"].values()), 1, job["counts"])
         w = self.workers_by_id()["small"]
         self.assertEqual((w["quarantined"], w["consecutive_failures"]), (0, 0), w)
 
