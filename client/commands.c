@@ -1455,6 +1455,85 @@ out:
 
 /* ---- run: the one-command search ------------------------------------------------------ */
 
+#define ANYTIME_ROWS 12 /* rows of the anytime curve at most: each a new best */
+
+typedef struct {
+    double at;        /* seconds from the job's submission to the trial's end */
+    double dev_error;
+    int64_t trial;
+} anytime_point_t;
+
+static int anytime_cmp(const void *x, const void *y) {
+    const anytime_point_t *a = x, *b = y;
+    return (a->at > b->at) - (a->at < b->at);
+}
+
+/* Prints a finished job's anytime curve, the best dev error against wall time since its
+ * submission (each completed trial that improved on the best so far, in the order they ended,
+ * thinned to ANYTIME_ROWS), then its worker utilization and how many trials the pruner
+ * stopped. */
+static int print_anytime(cv_cli_t *cli, int64_t id, char *err) {
+    char path[PATH_TEXT_MAX], b[32];
+    cv_http_reply_t job, trials;
+    snprintf(path, sizeof path, "/v1/jobs/%" PRId64, id);
+    int rc = api_get(cli, path, &job, err);
+    if (rc < 0) return rc;
+    snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "/trials", id);
+    rc = api_get_list(cli, path, "trials", 0, 0, &trials, err);
+    if (rc < 0) {
+        cv_http_reply_finish(&job);
+        return rc;
+    }
+    double t0 = field_num(job.json, "created_at", 0);
+    const cJSON *list = field(trials.json, "trials"), *t;
+    size_t n = (size_t)cJSON_GetArraySize(list), m = 0;
+    double *when = calloc(n ? n : 1, sizeof *when), *best = calloc(n ? n : 1, sizeof *best);
+    int64_t *who = calloc(n ? n : 1, sizeof *who);
+    if (!when || !best || !who) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* The completed trials in the order they ended; each that beat all before it is a row. */
+    anytime_point_t *pts = calloc(n ? n : 1, sizeof *pts);
+    size_t k = 0;
+    if (!pts) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        goto out;
+    }
+    cJSON_ArrayForEach(t, list) {
+        if (strcmp(field_str(t, "status", ""), "completed")) continue;
+        pts[k++] = (anytime_point_t){field_num(t, "finished_at", NAN) - t0,
+                                     field_num(t, "dev_error", NAN),
+                                     (int64_t)field_num(t, "id", 0)};
+    }
+    qsort(pts, k, sizeof *pts, anytime_cmp);
+    for (size_t i = 0; i < k; i++)
+        if (m == 0 || pts[i].dev_error < best[m - 1]) {
+            when[m] = pts[i].at, best[m] = pts[i].dev_error, who[m] = pts[i].trial;
+            m++;
+        }
+    free(pts);
+    fprintf(cli->out, "\nanytime curve of job %" PRId64 " (best dev error against time):\n", id);
+    size_t step = m > ANYTIME_ROWS ? (m + ANYTIME_ROWS - 1) / ANYTIME_ROWS : 1;
+    for (size_t i = 0; i < m; i++)
+        if (i % step == 0 || i + 1 == m)
+            fprintf(cli->out, "  %7.1f s  %.4f  trial %" PRId64 "\n", when[i], best[i], who[i]);
+    const cJSON *u = field(job.json, "utilization");
+    const cJSON *counts = field(job.json, "counts");
+    snprintf(b, sizeof b, "%.1f%%", 100 * field_num(u, "fraction", NAN));
+    fprintf(cli->out, "worker utilization %s (%.0f busy of %.0f available worker-seconds); %.0f "
+            "trials completed, %.0f pruned\n", b, field_num(u, "busy_seconds", 0),
+            field_num(u, "available_seconds", 0), field_num(counts, "completed", 0),
+            field_num(counts, "pruned", 0));
+out:
+    free(when);
+    free(best);
+    free(who);
+    cv_http_reply_finish(&trials);
+    cv_http_reply_finish(&job);
+    return rc < 0 ? rc : 0;
+}
+
 /* What `caviar run` does once its daemon listens: submit, watch, report, evaluate. On
  * interruption the job is cancelled. */
 static int run_search(cv_cli_t *cli, const char *job_file, double interval, int64_t ensemble,
@@ -1471,6 +1550,7 @@ static int run_search(cv_cli_t *cli, const char *job_file, double interval, int6
         return cv_errf(err, CV_ESTOPPED, "interrupted; job %" PRId64 " cancelled", id);
     }
     if (rc < 0) return rc;
+    if ((rc = print_anytime(cli, id, err)) < 0) return rc;
     fprintf(cli->out, "\nbest trials of job %" PRId64 ":\n", id);
     rc = show_trials(cli, id, "best", 5, 0, TRIALS_RANKED, err);
     if (rc < 0) return rc;
