@@ -557,6 +557,61 @@ START_TEST(every_failed_allocation_is_refused_without_a_leak) {
 }
 END_TEST
 
+/* ---- search ---- */
+
+START_TEST(search_defaults_to_random_sampling_without_pruning) {
+    cv_job_spec_t job;
+    parse_ok(&job, "{" TRIAL ", " SPACE ", " BUDGET "}");
+    ck_assert_str_eq(job.sampler->name, "random");
+    ck_assert_str_eq(job.pruner->name, "none");
+    ck_assert_ptr_null(job.sampler_settings);
+    ck_assert_ptr_null(job.pruner_settings);
+    cv_job_spec_finish(&job);
+}
+END_TEST
+
+START_TEST(search_names_its_sampler_and_pruner_with_their_settings) {
+    cv_job_spec_t job;
+    parse_ok(&job, "{" TRIAL ", " SPACE ", " BUDGET ", \"search\": {\"sampler\": \"random\", "
+                   "\"pruner\": \"none\", \"none\": {}}}");
+    ck_assert_str_eq(job.pruner->name, "none");
+    ck_assert_ptr_nonnull(job.pruner_settings);
+    ck_assert_ptr_null(job.sampler_settings);
+    cv_job_spec_finish(&job);
+}
+END_TEST
+
+START_TEST(search_refuses_unknown_strategies_and_misplaced_settings) {
+    parse_fails_with("{" TRIAL ", " SPACE ", " BUDGET ", \"search\": {\"sampler\": \"grid\"}}",
+                     "search.sampler: must be \"random\" or \"tpe\", got \"grid\"");
+    parse_fails_with("{" TRIAL ", " SPACE ", " BUDGET ", \"search\": {\"pruner\": \"hyperband\"}}",
+                     "search.pruner: must be \"none\", \"asha\" or \"median\", got "
+                     "\"hyperband\"");
+    parse_fails_with("{" TRIAL ", " SPACE ", " BUDGET ", \"search\": {\"bayes\": {}}}",
+                     "search: unknown field \"bayes\" (sampler, pruner, or the settings of the "
+                     "chosen ones: random, tpe, none, asha, median)");
+    parse_fails_with("{" TRIAL ", " SPACE ", " BUDGET ", \"search\": {\"none\": {\"x\": 1}}}",
+                     "search.none: takes no settings");
+    parse_fails_with("{" TRIAL ", " SPACE ", " BUDGET ", \"search\": []}",
+                     "search: must be an object, got array");
+    parse_fails_with("{" TRIAL ", " SPACE ", " BUDGET ", \"search\": {\"sampler\": 3}}",
+                     "search.sampler: must be a string, got number");
+}
+END_TEST
+
+START_TEST(max_epochs_come_from_the_fixed_trial_the_space_or_the_default) {
+    cv_job_spec_t job;
+    parse_ok(&job, "{" TRIAL ", " SPACE ", " BUDGET "}");
+    ck_assert_int_eq(cv_job_spec_max_epochs(&job), 10);
+    cv_job_spec_finish(&job);
+    parse_ok(&job, "{" TRIAL ", \"space\": {" LR ", \"epochs\": {\"type\": \"int\", "
+                   "\"scale\": \"linear\", \"min\": 3, \"max\": 30}}, " BUDGET "}");
+    ck_assert_int_eq(cv_job_spec_max_epochs(&job), 30);
+    ck_assert_int_eq(cv_job_spec_trial_epochs(&job, "{\"learning_rate\":0.01,\"epochs\":7}"), 7);
+    cv_job_spec_finish(&job);
+}
+END_TEST
+
 static Suite *job_spec_suite(void) {
     Suite *s = suite_create("job_spec");
     TCase *valid = tcase_create("valid");
@@ -570,6 +625,10 @@ static Suite *job_spec_suite(void) {
     tcase_add_test(valid, fashion_mnist_examples_parse);
     tcase_add_test(valid, small_example_parses);
     tcase_add_test(valid, fixed_per_layer_arrays_are_accepted_beside_a_sampled_scalar);
+    tcase_add_test(valid, search_defaults_to_random_sampling_without_pruning);
+    tcase_add_test(valid, search_names_its_sampler_and_pruner_with_their_settings);
+    tcase_add_test(valid, max_epochs_come_from_the_fixed_trial_the_space_or_the_default);
+    tcase_add_test(valid, search_refuses_unknown_strategies_and_misplaced_settings);
     suite_add_tcase(s, valid);
 
     TCase *reject = tcase_create("reject");
