@@ -447,6 +447,43 @@ START_TEST(a_trial_pruned_before_the_level_counts_as_bad) {
 }
 END_TEST
 
+/* ---- allocation failures ---- */
+
+START_TEST(a_failed_allocation_is_reported_without_a_leak) {
+    hist_t h;
+    void *config = tpe_config("{\"startup_trials\": 2}");
+    hist_init(&h, MIXED_SPACE);
+    cv_rng_t rng;
+    char err[CV_ERRLEN] = "";
+    cv_rng_seed(&rng, 3);
+    for (int i = 0; i < 6; i++) {
+        cJSON *v = NULL;
+        ck_assert_msg(cv_space_sample(&h.space, &rng, &v, NULL, 0, err) == 0, "%s", err);
+        hist_add(&h, v, CV_SEARCH_COMPLETED, mixed_objective(v), 0, NULL);
+    }
+    cv_search_history_t view = hist_view(&h);
+    int succeeded = 0;
+    for (long k = 0; !succeeded; k++) {
+        cJSON *values = (cJSON *)&view; /* anything but NULL: a failure must reset it */
+        cv_rng_seed(&rng, 5);
+        cv_test_cjson_fail_after(k);
+        int rc = cv_sampler_tpe.propose(config, &view, &rng, &values, err);
+        cv_test_cjson_restore();
+        if (rc == 0) {
+            check_proposal(&h, values);
+            cJSON_Delete(values);
+            succeeded = 1;
+        } else {
+            ck_assert_int_eq(rc, CV_ENOMEM);
+            ck_assert_ptr_null(values);
+            ck_assert_str_eq(err, "search.tpe: proposing: out of memory");
+        }
+    }
+    hist_finish(&h);
+    cv_sampler_tpe.destroy(config);
+}
+END_TEST
+
 /* ---- quality against random search ---- */
 
 #define N_QUALITY_SEEDS  10
@@ -544,6 +581,10 @@ static Suite *tpe_suite(void) {
     tcase_add_test(groups, a_trial_pruned_before_the_level_counts_as_bad);
     tcase_set_timeout(groups, 60);
     suite_add_tcase(s, groups);
+
+    TCase *faults = tcase_create("faults");
+    tcase_add_test(faults, a_failed_allocation_is_reported_without_a_leak);
+    suite_add_tcase(s, faults);
 
     TCase *quality = tcase_create("quality");
     tcase_add_test(quality, tpe_finds_the_minimum_of_a_1d_bowl_twice_as_often_as_random_search);
