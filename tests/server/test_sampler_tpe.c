@@ -17,7 +17,7 @@
 #include "server/space.h"
 #include "testutil.h"
 
-#define MAX_TRIALS 128
+#define MAX_TRIALS 1300
 
 #define LOG_LR                                                                                     \
     "{\"learning_rate\": {\"type\": \"float\", \"scale\": \"log\", \"min\": 1e-5, \"max\": 1}}"
@@ -73,11 +73,16 @@ static void hist_add(hist_t *h, cJSON *values, cv_search_state_t state, double o
         (cv_search_trial_t){values, state, objective, n_rung ? h->rungs[i] : NULL, n_rung};
 }
 
-/* Adds a trial of the one-parameter space LOG_LR at learning_rate 10^u. */
-static void hist_add_lr(hist_t *h, double u, cv_search_state_t state, double objective) {
+/* A configuration of the one-parameter space LOG_LR: learning_rate 10^u. */
+static cJSON *lr_values(double u) {
     cJSON *v = cJSON_CreateObject();
     ck_assert_ptr_nonnull(cJSON_AddNumberToObject(v, "learning_rate", pow(10.0, u)));
-    hist_add(h, v, state, objective, 0, NULL);
+    return v;
+}
+
+/* Adds a trial of LOG_LR at learning_rate 10^u, without rung values. */
+static void hist_add_lr(hist_t *h, double u, cv_search_state_t state, double objective) {
+    hist_add(h, lr_values(u), state, objective, 0, NULL);
 }
 
 static cv_search_history_t hist_view(const hist_t *h) {
@@ -259,15 +264,11 @@ START_TEST(with_rungs_and_no_level_full_enough_proposals_are_random) {
     /* Three values at each level: final, rung 1 and rung 0, short of four everywhere. */
     const double r[2] = {1.0, 0.5};
     for (int i = 0; i < 3; i++) {
-        cJSON *v = cJSON_CreateObject();
-        cJSON_AddNumberToObject(v, "learning_rate", pow(10.0, -4.0 + i));
-        hist_add(&h, v, CV_SEARCH_COMPLETED, 0.4, 2, r);
+        hist_add(&h, lr_values(-4.0 + i), CV_SEARCH_COMPLETED, 0.4, 2, r);
     }
     ck_assert_int_eq(count_equal_to_random(config, &h), 20);
     /* A fourth trial that reached rung 0 only makes rung 0 the level: the model starts. */
-    cJSON *v = cJSON_CreateObject();
-    cJSON_AddNumberToObject(v, "learning_rate", 1e-3);
-    hist_add(&h, v, CV_SEARCH_RUNNING, NAN, 1, r);
+    hist_add(&h, lr_values(-3.0), CV_SEARCH_RUNNING, NAN, 1, r);
     ck_assert_int_lt(count_equal_to_random(config, &h), 20);
     hist_finish(&h);
     cv_sampler_tpe.destroy(config);
@@ -424,18 +425,15 @@ START_TEST(a_trial_pruned_before_the_level_counts_as_bad) {
     for (int i = 0; i < 13; i++) {
         double u = i <= 10 ? -5.0 + 0.5 * i : i == 11 ? -3.05 : -2.95;
         double r[2] = {(u + 3) * (u + 3) + 1, (u + 3) * (u + 3)};
-        cJSON *v = cJSON_CreateObject();
-        cJSON_AddNumberToObject(v, "learning_rate", pow(10.0, u));
-        hist_add(&h, v, i % 3 == 0 ? CV_SEARCH_COMPLETED : CV_SEARCH_RUNNING, r[1], 2, r);
+        hist_add(&h, lr_values(u), i % 3 == 0 ? CV_SEARCH_COMPLETED : CV_SEARCH_RUNNING, r[1], 2,
+                 r);
     }
     double before = fraction_near_cluster(config, &h);
     /* A trial on the cluster pruned at rung 0 (before rung 1) joins the bad group although its
      * rung-0 value was the best of all: as the running trial of the liar test, it adds a kernel
      * of g on the cluster, and proposals leave it. */
     double r0 = 0.01;
-    cJSON *v = cJSON_CreateObject();
-    cJSON_AddNumberToObject(v, "learning_rate", 1e-3);
-    hist_add(&h, v, CV_SEARCH_PRUNED, NAN, 1, &r0);
+    hist_add(&h, lr_values(-3.0), CV_SEARCH_PRUNED, NAN, 1, &r0);
     double after = fraction_near_cluster(config, &h);
     printf("pruned before the rung: %.3f of proposals near the good cluster without it, %.3f "
            "with it\n",
@@ -443,6 +441,53 @@ START_TEST(a_trial_pruned_before_the_level_counts_as_bad) {
     ck_assert_msg(before - after > four_sigma_diff(before, after, N_SEEDS_COMPARE),
                   "near the cluster: %.3f before, %.3f after a pruned trial", before, after);
     hist_finish(&h);
+    cv_sampler_tpe.destroy(config);
+}
+END_TEST
+
+/* ---- the window of recent trials ---- */
+
+/* 200 trials at u ≈ −4.5 with objective 0, and 1000 spread over [−5, 0] with objective
+ * (u + 1)^2, the 200 first when old_best_first, else last. */
+static void add_old_and_new(hist_t *h, int old_best_first) {
+    for (int block = 0; block < 2; block++) {
+        int best = block == 0 ? old_best_first : !old_best_first;
+        for (int i = 0; i < (best ? 200 : 1000); i++) {
+            double u = best ? -4.5 + 0.001 * i - 0.1 : -5.0 + 5.0 * (i + 0.5) / 1000;
+            hist_add_lr(h, u, CV_SEARCH_COMPLETED, best ? 0.0 : (u + 1) * (u + 1));
+        }
+    }
+}
+
+/* The fraction of proposals from seeds 0..199 within 0.5 of u. */
+static double fraction_near(const void *config, const hist_t *h, double u) {
+    int near = 0;
+    for (uint64_t seed = 0; seed < 200; seed++)
+        near += fabs(propose_lr_coord(config, h, seed) - u) <= 0.5;
+    return near / 200.0;
+}
+
+START_TEST(only_the_1000_most_recent_results_are_modelled) {
+    hist_t h;
+    void *config = tpe_config(NULL);
+    hist_init(&h, LOG_LR);
+    /* The 200 best results are the oldest: beyond the window, they are forgotten, and the 1000
+     * recent ones, whose best ceil(0.25 · 1000) = 250 lie in [−1.625, −0.375], make l; near
+     * u = −4.5 only g has kernels, so hardly a proposal goes there. */
+    add_old_and_new(&h, 1);
+    double old_near_forgotten = fraction_near(config, &h, -4.5);
+    double new_near_recent = fraction_near(config, &h, -1.0);
+    hist_finish(&h);
+    /* The same trials with the 200 best last: they are in the window and form most of l. */
+    add_old_and_new(&h, 0);
+    double old_near_kept = fraction_near(config, &h, -4.5);
+    hist_finish(&h);
+    printf("window: %.3f of proposals near u = -4.5 when its trials are the oldest, %.3f when "
+           "they are the newest; %.3f near u = -1 when they are the oldest\n",
+           old_near_forgotten, old_near_kept, new_near_recent);
+    ck_assert_msg(old_near_forgotten < 0.05, "%.3f", old_near_forgotten);
+    ck_assert_msg(new_near_recent > 0.9, "%.3f", new_near_recent);
+    ck_assert_msg(old_near_kept > 0.5, "%.3f", old_near_kept);
     cv_sampler_tpe.destroy(config);
 }
 END_TEST
@@ -581,6 +626,11 @@ static Suite *tpe_suite(void) {
     tcase_add_test(groups, a_trial_pruned_before_the_level_counts_as_bad);
     tcase_set_timeout(groups, 60);
     suite_add_tcase(s, groups);
+
+    TCase *window = tcase_create("window");
+    tcase_add_test(window, only_the_1000_most_recent_results_are_modelled);
+    tcase_set_timeout(window, 60);
+    suite_add_tcase(s, window);
 
     TCase *faults = tcase_create("faults");
     tcase_add_test(faults, a_failed_allocation_is_reported_without_a_leak);
