@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-static const cv_sampler_ops_t *const samplers[] = {&cv_sampler_random};
+static const cv_sampler_ops_t *const samplers[] = {&cv_sampler_random, &cv_sampler_tpe};
 static const cv_pruner_ops_t *const pruners[] = {&cv_pruner_none};
 
 const cv_sampler_ops_t *cv_search_sampler(const char *name) {

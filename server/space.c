@@ -167,6 +167,36 @@ static cJSON *value_json(const cv_space_param_t *p, size_t i) {
     return cJSON_CreateString(p->values[i]);
 }
 
+/* ---- coordinates, for samplers that model each parameter on its scale ---- */
+
+double cv_space_to_coord(const cv_space_param_t *param, double x) {
+    return to_u(param, x);
+}
+
+void cv_space_coord_range(const cv_space_param_t *param, double *lo, double *hi) {
+    u_range(param, lo, hi);
+}
+
+double cv_space_from_coord(const cv_space_param_t *p, double u) {
+    double x;
+    if (p->scale == CV_SCALE_POWER_OF_TWO) {
+        double klo = pow2_ceil_exp(p->min), khi = pow2_floor_exp(p->max), k = round(u);
+        return ldexp(1.0, (int)(k < klo ? klo : k > khi ? khi : k));
+    }
+    x = from_u(p, u);
+    x = p->type == CV_PARAM_INT ? round(x) : quantize(x, 0);
+    /* Rounding in pow, log10 and quantize may step just outside the bounds. */
+    return x < p->min ? p->min : x > p->max ? p->max : x;
+}
+
+int cv_space_value_index(const cv_space_param_t *param, const cJSON *value) {
+    return find_value(param, value);
+}
+
+cJSON *cv_space_value_json(const cv_space_param_t *param, size_t i) {
+    return value_json(param, i);
+}
+
 /* ---- parsing ---- */
 
 static int parse_numeric(cv_space_param_t *p, const cJSON *obj, const char *where, char *err) {

@@ -147,6 +147,28 @@ size_t cv_space_corner_count(const cv_space_param_t *param);
  * allocation fails. label (CV_SPACE_NAME_MAX bytes) receives "min", "max" or "values[i]". */
 cJSON *cv_space_corner(const cv_space_param_t *param, size_t i, char *label);
 
+/* A numeric parameter's coordinate u (see cv_scale_t): log10 x for log, log10(1 − x) for
+ * one_minus_log, the exponent log2 x for power_of_two, x itself for linear. Samplers that model a
+ * parameter (TPE) work in this coordinate, where cv_space_sample is uniform. */
+double cv_space_to_coord(const cv_space_param_t *param, double x);
+
+/* The interval of u that the parameter's bounds span, low end first (one_minus_log reverses the
+ * order of min and max); for power_of_two, the exponents of the powers of two inside. */
+void cv_space_coord_range(const cv_space_param_t *param, double *lo, double *hi);
+
+/* The value at coordinate u, rounded as cv_space_sample rounds (int to the nearest integer,
+ * power_of_two to the nearest exponent, float to 15 significant digits) and clamped into
+ * [min, max]: a value the parameter can take, that survives JSON text unchanged. */
+double cv_space_from_coord(const cv_space_param_t *param, double u);
+
+/* Index of a JSON value among a categorical parameter's values (a boolean for is_bool, else a
+ * string), or -1 when it is none of them. */
+int cv_space_value_index(const cv_space_param_t *param, const cJSON *value);
+
+/* Categorical value i (< n_values) as a new JSON value the caller owns (a boolean for is_bool,
+ * else a string), or NULL when allocation fails. */
+cJSON *cv_space_value_json(const cv_space_param_t *param, size_t i);
+
 /* Names of the enums as they appear in JSON. */
 const char *cv_param_type_name(cv_param_type_t type);
 const char *cv_scale_name(cv_scale_t scale);

@@ -774,6 +774,58 @@ START_TEST(region_contains_excludes_a_value_of_weight_zero) {
 }
 END_TEST
 
+/* ---- coordinates ---- */
+
+START_TEST(coordinates_map_values_to_each_scale_and_back_rounded_and_clamped) {
+    cv_space_t space;
+    double lo, hi;
+    space_from(&space, MIXED_SPACE);
+    const cv_space_param_t *lr = &space.params[0], *beta1 = &space.params[1];
+    const cv_space_param_t *bs = &space.params[2], *units = &space.params[3];
+    const cv_space_param_t *layers = &space.params[4], *keep = &space.params[5];
+    ck_assert(cv_space_to_coord(lr, 1e-2) == log10(1e-2));
+    ck_assert(cv_space_to_coord(beta1, 0.99) == log10(1.0 - 0.99));
+    ck_assert(cv_space_to_coord(bs, 64) == 6.0);
+    ck_assert(cv_space_to_coord(keep, 0.75) == 0.75);
+    cv_space_coord_range(lr, &lo, &hi);
+    ck_assert(lo == -4.0 && hi == 0.0);
+    cv_space_coord_range(beta1, &lo, &hi); /* one_minus_log: max gives the low end */
+    ck_assert(lo == log10(1.0 - 0.999) && hi == log10(1.0 - 0.9));
+    cv_space_coord_range(bs, &lo, &hi);
+    ck_assert(lo == 4.0 && hi == 9.0);
+    /* Back: rounded as cv_space_sample rounds, clamped into [min, max]. */
+    ck_assert(cv_space_from_coord(lr, log10(0.0123456789012345678)) == 0.0123456789012346);
+    ck_assert(cv_space_from_coord(lr, 0.5) == 1.0);
+    ck_assert(cv_space_from_coord(beta1, -2.0) == 0.99);
+    ck_assert(cv_space_from_coord(bs, 6.4) == 64.0);
+    ck_assert(cv_space_from_coord(bs, 3.2) == 16.0);
+    ck_assert(cv_space_from_coord(bs, 9.6) == 512.0);
+    ck_assert(cv_space_from_coord(units, log10(99.6)) == 100.0);
+    ck_assert(cv_space_from_coord(units, log10(9.0)) == 10.0);
+    ck_assert(cv_space_from_coord(layers, 2.5) == 3.0);
+    ck_assert(cv_space_from_coord(layers, 3.4) == 3.0);
+    ck_assert(cv_space_from_coord(keep, 0.1) == 0.5);
+}
+END_TEST
+
+START_TEST(categorical_values_convert_to_and_from_json) {
+    cv_space_t space;
+    space_from(&space, MIXED_SPACE);
+    const cv_space_param_t *act = &space.params[6], *bn = &space.params[7];
+    cJSON *tanh_value = cv_space_value_json(act, 1), *false_value = cv_space_value_json(bn, 1);
+    cJSON *bad = cJSON_CreateString("true");
+    ck_assert_str_eq(tanh_value->valuestring, "tanh");
+    ck_assert(cJSON_IsFalse(false_value));
+    ck_assert_int_eq(cv_space_value_index(act, tanh_value), 1);
+    ck_assert_int_eq(cv_space_value_index(bn, false_value), 1);
+    ck_assert_int_eq(cv_space_value_index(bn, bad), -1); /* a string is no boolean */
+    ck_assert_int_eq(cv_space_value_index(act, false_value), -1);
+    cJSON_Delete(tanh_value);
+    cJSON_Delete(false_value);
+    cJSON_Delete(bad);
+}
+END_TEST
+
 /* ---- allocation failures ---- */
 
 START_TEST(every_failed_allocation_is_reported_without_a_leak) {
@@ -947,6 +999,11 @@ static Suite *space_suite(void) {
     tcase_add_test(region, region_contains_checks_bounds_kind_and_key_set);
     tcase_add_test(region, region_contains_excludes_a_value_of_weight_zero);
     suite_add_tcase(s, region);
+
+    TCase *coords = tcase_create("coordinates");
+    tcase_add_test(coords, coordinates_map_values_to_each_scale_and_back_rounded_and_clamped);
+    tcase_add_test(coords, categorical_values_convert_to_and_from_json);
+    suite_add_tcase(s, coords);
 
     TCase *faults = tcase_create("faults");
     tcase_add_test(faults, every_failed_allocation_is_reported_without_a_leak);
