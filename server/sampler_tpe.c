@@ -456,6 +456,7 @@ cleanup:
 
 const cv_sampler_ops_t cv_sampler_tpe = {
     .name = "tpe",
+    .max_history = 2000, /* the window it reads: see the note on observations above */
     .create = tpe_create,
     .destroy = tpe_destroy,
     .propose = tpe_propose,
