@@ -33,7 +33,7 @@ static inline void *pruner_make(const cv_pruner_ops_t *ops, const char *settings
     void *state = NULL;
     int rc = ops->create(&state, obj, err);
     cJSON_Delete(obj);
-    ck_assert_msg(rc == 0, "refused %s: %s", settings, err);
+    ck_assert_msg(rc == 0, "refused %s: %s", settings ? settings : "no settings", err);
     return state;
 }
 
