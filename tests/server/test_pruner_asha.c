@@ -253,6 +253,30 @@ START_TEST(a_hundred_thousand_trials_at_one_rung) {
 }
 END_TEST
 
+START_TEST(describe_reports_every_failed_allocation) {
+    /* Each cJSON allocation that describe makes fails in turn: it returns CV_ENOMEM (and leaks
+     * nothing, under the sanitizer build) until enough succeed for the whole description. */
+    void *state = pruner_make(asha, NULL);
+    for (int t = 0; t < 10; t++)
+        asha->decide(state, t, 1, rung1_values[t]);
+    int rc = CV_ENOMEM;
+    long k = 0;
+    for (; rc != 0; k++) {
+        cJSON *out = cJSON_CreateObject();
+        ck_assert_ptr_nonnull(out);
+        cv_test_cjson_fail_after(k);
+        rc = asha->describe(state, out);
+        cv_test_cjson_restore();
+        cJSON_Delete(out);
+        ck_assert_msg(rc == 0 || rc == CV_ENOMEM, "allocation %ld: code %d", k, rc);
+    }
+    /* The two settings, rung_count, the rungs array, one rung object with six members and ten
+     * trial numbers in its lists: at least 22 allocations, each of which was made to fail. */
+    ck_assert_int_gt(k, 20);
+    asha->destroy(state);
+}
+END_TEST
+
 START_TEST(default_settings_are_min_epochs_1_and_eta_3) {
     void *state = pruner_make(asha, NULL);
     pruner_describe_is(asha, state, "{\"min_epochs\":1,\"eta\":3,\"rung_count\":0,\"rungs\":[]}");
@@ -315,6 +339,7 @@ static Suite *pruner_asha_suite(void) {
 
     TCase *settings = tcase_create("settings");
     tcase_add_test(settings, default_settings_are_min_epochs_1_and_eta_3);
+    tcase_add_test(settings, describe_reports_every_failed_allocation);
     tcase_add_test(settings, bad_settings_are_refused_naming_the_field);
     suite_add_tcase(s, settings);
     return s;
