@@ -236,7 +236,7 @@ static int add_schedule(cJSON *job) {
     cv_job_spec_t spec;
     if (cv_job_spec_from_json(&spec, cJSON_GetObjectItemCaseSensitive(job, "spec"), err)) return 0;
     void *sampler = NULL, *pruner = NULL;
-    cJSON *search = cJSON_AddObjectToObject(job, "search"), *settings;
+    cJSON *search = cJSON_AddObjectToObject(job, "search"), *settings = NULL;
     int rc = search && cJSON_AddNumberToObject(job, "rounds_planned", (double)spec.n_rounds) &&
                      cJSON_AddStringToObject(search, "sampler", spec.sampler->name) &&
                      cJSON_AddStringToObject(search, "pruner", spec.pruner->name)
@@ -250,6 +250,9 @@ static int add_schedule(cJSON *job) {
         (!(settings = cJSON_AddObjectToObject(search, spec.pruner->name)) ||
          spec.pruner->describe(pruner, settings)))
         rc = CV_ENOMEM;
+    /* A fresh pruner has seen nothing: what it decided is the job's "rungs", from the store. */
+    cJSON_DeleteItemFromObjectCaseSensitive(settings, "rungs");
+    cJSON_DeleteItemFromObjectCaseSensitive(settings, "rung_count");
     spec.sampler->destroy(sampler);
     spec.pruner->destroy(pruner);
     cv_job_spec_finish(&spec);

@@ -5,7 +5,8 @@
 #include <string.h>
 
 static const cv_sampler_ops_t *const samplers[] = {&cv_sampler_random, &cv_sampler_tpe};
-static const cv_pruner_ops_t *const pruners[] = {&cv_pruner_none};
+static const cv_pruner_ops_t *const pruners[] = {&cv_pruner_none, &cv_pruner_asha,
+                                                 &cv_pruner_median};
 
 const cv_sampler_ops_t *cv_search_sampler(const char *name) {
     for (size_t i = 0; name && i < sizeof samplers / sizeof *samplers; i++)
