@@ -30,7 +30,7 @@
 #define STOP_TIMEOUT_S    60.0              /* seconds caviard may take to exit after SIGTERM */
 
 /* Trial statuses in lifecycle order, as the API names them. */
-static const char *const TRIAL_STATUSES[] = {"queued", "running",   "completed", "pruned",
+static const char *const TRIAL_STATUSES[] = {"queued", "running",  "completed", "pruned",
                                              "failed", "diverged", "lost",      "cancelled"};
 
 /* ---- Shared helpers ------------------------------------------------------------------- */

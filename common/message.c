@@ -17,13 +17,12 @@
 #define PATH_CAP     96 /* bytes of a field path such as "leases[15].trial_id" */
 
 static const char *const type_names[] = {
-    "none",    "hello", "heartbeat", "progress", "result",  "dataset_get",
-    "welcome", "trial", "ack",       "stop",     "dataset", "error",     "decision",
+    "none",  "hello", "heartbeat", "progress", "result", "dataset_get", "welcome",
+    "trial", "ack",   "stop",      "dataset",  "error",  "decision",
 };
 _Static_assert(ARRAY_LEN(type_names) == CV_MSG_DECISION + 1, "type names");
 
-static const char *const status_names[] = {"completed", "diverged", "failed", "stopped",
-                                           "pruned"};
+static const char *const status_names[] = {"completed", "diverged", "failed", "stopped", "pruned"};
 _Static_assert(ARRAY_LEN(status_names) == CV_MSG_STATUS_PRUNED + 1, "status names");
 
 /* result.fault: whose fault a failed trial is (absent: the worker's, as older workers meant). */
@@ -580,8 +579,8 @@ static int validate_decide_at(const vctx_t *c, const cJSON *arr, cv_msg_trial_t 
 }
 
 static int validate_trial(const vctx_t *c, const cJSON *msg, cv_msg_trial_t *t) {
-    static const char *const known[] = {"type",  "trial_id", "job_id",
-                                        "lease", "spec",     "files", "decide_at"};
+    static const char *const known[] = {"type", "trial_id", "job_id",   "lease",
+                                        "spec", "files",    "decide_at"};
     char got[64];
     int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
     if (rc) return rc;
@@ -899,8 +898,7 @@ cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const c
         failed = failed || add_str(f, "hash", files[i].hash) || add_int(f, "bytes", files[i].bytes);
     }
     cJSON *arr = NULL;
-    if (!failed && n_decide_at > 0)
-        failed = (arr = cJSON_AddArrayToObject(o, "decide_at")) == NULL;
+    if (!failed && n_decide_at > 0) failed = (arr = cJSON_AddArrayToObject(o, "decide_at")) == NULL;
     for (size_t i = 0; !failed && i < n_decide_at; i++) {
         cJSON *e = create_int(decide_at[i]);
         failed = e == NULL || !cJSON_AddItemToArray(arr, e);

@@ -36,9 +36,8 @@
 #define CV_MSG_FILES_MAX     6          /* entries of trial.files: the spec's dataset paths */
 #define CV_MSG_MODEL_MAX     1073741824 /* largest model_bytes, 1 GiB */
 #define CV_MSG_ID_MAX        9007199254740992LL /* largest trial or job id, 2^53 */
-#define CV_MSG_DECIDE_MAX    32         /* entries of trial.decide_at */
-#define CV_MSG_EPOCH_MAX     100000     /* largest epoch in trial.decide_at and decision.epoch
-                                           (the trial spec's largest epochs) */
+#define CV_MSG_DECIDE_MAX    32                 /* entries of trial.decide_at */
+#define CV_MSG_EPOCH_MAX     100000             /* largest decide_at or decision epoch */
 
 /* Every message type; CV_MSG_NONE only marks an empty cv_msg_t. */
 typedef enum {

@@ -502,8 +502,8 @@ struct cv_store {
 /* ---- Names ------------------------------------------------------------------------------- */
 
 static const char *const k_job_status[] = {"running", "completed", "cancelled", "failed"};
-static const char *const k_trial_status[] = {"queued", "running",   "completed", "failed",
-                                             "diverged", "lost", "cancelled", "pruned"};
+static const char *const k_trial_status[] = {"queued",   "running", "completed", "failed",
+                                             "diverged", "lost",    "cancelled", "pruned"};
 static const char *const k_objective[] = {"job", "dev_error", "dev_cost"};
 
 _Static_assert(sizeof k_job_status / sizeof k_job_status[0] == CV_STORE_JOB_FAILED + 1,

@@ -42,7 +42,7 @@
 
 #include "common/log.h"
 
-#define CV_DECISION_WAIT 30.0 /* seconds the training thread waits for a decision at most */
+#define CV_DECISION_WAIT     30.0   /* seconds the training thread waits for a decision at most */
 #define CV_DECISION_WAIT_MAX 3600.0 /* largest decision_wait accepted */
 
 /* Settings of one worker process. Every pointer is borrowed for the duration of cv_conn_run. */

@@ -76,8 +76,8 @@ typedef struct {
 } cv_train_result_t;
 
 /* Trains one trial. Returns 0 whenever a result was produced (completed, diverged, stopped or
- * pruned; whenever there is a best epoch, its model is saved) and a negative code with err set when the trial failed (res->status is then FAILED and
- * res->error holds the same reason). */
+ * pruned; whenever there is a best epoch, its model is saved) and a negative code with err set
+ * when the trial failed (res->status is then FAILED and res->error holds the same reason). */
 int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
                  cv_train_result_t *res, char *err);
 

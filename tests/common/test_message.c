@@ -615,7 +615,8 @@ START_TEST(builders_refuse_what_the_peer_would_refuse) {
     ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, NULL, 0, backwards, 2, err));
     ck_assert_ptr_nonnull(strstr(err, "trial: decide_at[1]: must be above the epoch before it"));
     int many[CV_MSG_DECIDE_MAX + 1];
-    for (int i = 0; i <= CV_MSG_DECIDE_MAX; i++) many[i] = i + 1;
+    for (int i = 0; i <= CV_MSG_DECIDE_MAX; i++)
+        many[i] = i + 1;
     ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, NULL, 0, many, CV_MSG_DECIDE_MAX + 1, err));
     ck_assert_ptr_nonnull(strstr(err, "trial: decide_at: must hold at most 32 epochs, got 33"));
     ck_assert_ptr_null(cv_msg_decision(1, 0, 1, err));
@@ -693,26 +694,26 @@ START_TEST(malformed_decisions_and_decide_at_are_named) {
                    "decision: stop: required field is missing", NULL);
     expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"stop\":true}", CV_EINVAL,
                    "decision: epoch: required field is missing", NULL);
-    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":2,\"stop\":\"yes\"}",
-                   CV_EINVAL, "decision: stop: must be a boolean, got \"yes\"", NULL);
-    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":2.5,\"stop\":true}",
-                   CV_EINVAL, "decision: epoch: must be an integer in [1, 100000], got 2.5", NULL);
-    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":0,\"stop\":true}",
-                   CV_ERANGE, "decision: epoch", "got 0", NULL);
-    expect_refused("{\"type\":\"decision\",\"trial_id\":0,\"epoch\":1,\"stop\":true}",
-                   CV_ERANGE, "decision: trial_id", NULL);
+    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":2,\"stop\":\"yes\"}", CV_EINVAL,
+                   "decision: stop: must be a boolean, got \"yes\"", NULL);
+    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":2.5,\"stop\":true}", CV_EINVAL,
+                   "decision: epoch: must be an integer in [1, 100000], got 2.5", NULL);
+    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":0,\"stop\":true}", CV_ERANGE,
+                   "decision: epoch", "got 0", NULL);
+    expect_refused("{\"type\":\"decision\",\"trial_id\":0,\"epoch\":1,\"stop\":true}", CV_ERANGE,
+                   "decision: trial_id", NULL);
     expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":1,\"stop\":true,"
                    "\"why\":1}",
                    CV_EINVAL, "decision", "\"why\"", NULL);
 #define TRIAL_HEAD                                                                                 \
-    "{\"type\":\"trial\",\"trial_id\":1,\"job_id\":1,\"lease\":"                                     \
+    "{\"type\":\"trial\",\"trial_id\":1,\"job_id\":1,\"lease\":"                                   \
     "\"0123456789abcdef0123456789abcdef\",\"spec\":{},\"files\":{},"
     expect_refused(TRIAL_HEAD "\"decide_at\":3}", CV_EINVAL,
                    "trial: decide_at: must be an array, got 3", NULL);
     expect_refused(TRIAL_HEAD "\"decide_at\":[1,0]}", CV_ERANGE,
                    "trial: decide_at[1]: must be an integer in [1, 100000], got 0", NULL);
-    expect_refused(TRIAL_HEAD "\"decide_at\":[1,\"2\"]}", CV_EINVAL, "trial: decide_at[1]",
-                   "\"2\"", NULL);
+    expect_refused(TRIAL_HEAD "\"decide_at\":[1,\"2\"]}", CV_EINVAL, "trial: decide_at[1]", "\"2\"",
+                   NULL);
     expect_refused(TRIAL_HEAD "\"decide_at\":[2,2]}", CV_EINVAL,
                    "trial: decide_at[1]: must be above the epoch before it (2), got 2", NULL);
     expect_refused(TRIAL_HEAD "\"decide_at\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,"

@@ -1256,8 +1256,7 @@ START_TEST(test_version_5_file_migrates_and_takes_pruned_results) {
                                       "WHERE name LIKE '%_v6' OR name LIKE 'old_%'"),
                      0);
     start(&fx, t[1], "M");
-    ck_assert_msg(cv_store_put_result(fx.store, t[1], "M", &r, NOW + 3, fx.err) == 0, "%s",
-                  fx.err);
+    ck_assert_msg(cv_store_put_result(fx.store, t[1], "M", &r, NOW + 3, fx.err) == 0, "%s", fx.err);
     /* Foreign keys are enforced again after the migration. */
     ck_assert_int_eq(cv_store_curve_add(fx.store, 999, NULL, &p, 1, fx.err) != 0, 1);
     fx_finish(&fx);
