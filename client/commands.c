@@ -30,8 +30,8 @@
 #define STOP_TIMEOUT_S    60.0              /* seconds caviard may take to exit after SIGTERM */
 
 /* Trial statuses in lifecycle order, as the API names them. */
-static const char *const TRIAL_STATUSES[] = {"queued",   "running", "completed", "failed",
-                                             "diverged", "lost",    "cancelled"};
+static const char *const TRIAL_STATUSES[] = {"queued", "running",  "completed", "pruned",
+                                             "failed", "diverged", "lost",      "cancelled"};
 
 /* ---- Shared helpers ------------------------------------------------------------------- */
 
@@ -451,6 +451,8 @@ static void format_progress(const cJSON *job, int64_t id, char *line, size_t cap
     int n = snprintf(line, cap, "job %" PRId64 " %s  round %s  %.0f/%s completed  %.0f running", id,
                      field_str(job, "status", "?"), format_round(job, round, sizeof round),
                      count_of(job, "completed"), max, running);
+    if (n > 0 && (size_t)n < cap && count_of(job, "pruned") > 0)
+        n += snprintf(line + n, cap - (size_t)n, "  %.0f pruned", count_of(job, "pruned"));
     if (n > 0 && (size_t)n < cap && failed > 0)
         n += snprintf(line + n, cap - (size_t)n, "  %.0f failed", failed);
     if (n > 0 && (size_t)n < cap) snprintf(line + n, cap - (size_t)n, "  %s", best);
@@ -460,8 +462,8 @@ static void format_progress(const cJSON *job, int64_t id, char *line, size_t cap
  * far (finished trials over the time since the job was created), or "" before the first trial
  * finished or when the server gives no budget. */
 static void format_time_left(const cJSON *job, char *buf, size_t cap) {
-    double finished = count_of(job, "completed") + count_of(job, "failed") +
-                      count_of(job, "diverged") + count_of(job, "lost");
+    double finished = count_of(job, "completed") + count_of(job, "pruned") +
+                      count_of(job, "failed") + count_of(job, "diverged") + count_of(job, "lost");
     double max_trials = job_max_trials(job), created = field_num(job, "created_at", -1);
     double elapsed = (double)time(NULL) - created, left;
     buf[0] = '\0';
@@ -1026,9 +1028,10 @@ static int print_trial_detail(cv_cli_t *cli, int64_t id, const cJSON *trial, cha
                 field_str(trial, "model_path", ""), id);
     else
         fprintf(out, "model      none%s\n",
-                strcmp(field_str(trial, "status", ""), "completed") == 0
+                strcmp(field_str(trial, "status", ""), "completed") == 0 ||
+                        strcmp(field_str(trial, "status", ""), "pruned") == 0
                     ? ""
-                    : " (only completed trials keep their model)");
+                    : " (only completed and pruned trials keep their model)");
     return print_curve(cli, trial, err);
 }
 

@@ -17,13 +17,13 @@
 #define PATH_CAP     96 /* bytes of a field path such as "leases[15].trial_id" */
 
 static const char *const type_names[] = {
-    "none",    "hello", "heartbeat", "progress", "result",  "dataset_get",
-    "welcome", "trial", "ack",       "stop",     "dataset", "error",
+    "none",  "hello", "heartbeat", "progress", "result", "dataset_get", "welcome",
+    "trial", "ack",   "stop",      "dataset",  "error",  "decision",
 };
-_Static_assert(ARRAY_LEN(type_names) == CV_MSG_ERROR + 1, "type names");
+_Static_assert(ARRAY_LEN(type_names) == CV_MSG_DECISION + 1, "type names");
 
-static const char *const status_names[] = {"completed", "diverged", "failed", "stopped"};
-_Static_assert(ARRAY_LEN(status_names) == CV_MSG_STATUS_STOPPED + 1, "status names");
+static const char *const status_names[] = {"completed", "diverged", "failed", "stopped", "pruned"};
+_Static_assert(ARRAY_LEN(status_names) == CV_MSG_STATUS_PRUNED + 1, "status names");
 
 /* result.fault: whose fault a failed trial is (absent: the worker's, as older workers meant). */
 static const char *const fault_names[] = {"job", "worker"};
@@ -549,8 +549,38 @@ static int validate_files(const vctx_t *c, const cJSON *files, cv_msg_trial_t *t
     return 0;
 }
 
+/* decide_at: at most CV_MSG_DECIDE_MAX epochs in [1, CV_MSG_EPOCH_MAX], strictly ascending (a
+ * rule the JSON Schema cannot state). */
+static int validate_decide_at(const vctx_t *c, const cJSON *arr, cv_msg_trial_t *t) {
+    char path[PATH_CAP];
+    if (!cJSON_IsArray(arr)) {
+        char got[64];
+        describe_value(arr, got, sizeof got);
+        return fail(c, CV_EINVAL, "decide_at", "must be an array, got %s", got);
+    }
+    int n = cJSON_GetArraySize(arr);
+    if (n > CV_MSG_DECIDE_MAX)
+        return fail(c, CV_ERANGE, "decide_at", "must hold at most %d epochs, got %d",
+                    CV_MSG_DECIDE_MAX, n);
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, arr) {
+        int64_t epoch = 0;
+        snprintf(path, sizeof path, "decide_at[%zu]", i);
+        int rc = get_int(c, e, path, 1, CV_MSG_EPOCH_MAX, &epoch);
+        if (rc) return rc;
+        if (i > 0 && epoch <= t->decide_at[i - 1])
+            return fail(c, CV_EINVAL, path, "must be above the epoch before it (%d), got %lld",
+                        t->decide_at[i - 1], (long long)epoch);
+        t->decide_at[i++] = (int)epoch;
+    }
+    t->n_decide_at = i;
+    return 0;
+}
+
 static int validate_trial(const vctx_t *c, const cJSON *msg, cv_msg_trial_t *t) {
-    static const char *const known[] = {"type", "trial_id", "job_id", "lease", "spec", "files"};
+    static const char *const known[] = {"type", "trial_id", "job_id",   "lease",
+                                        "spec", "files",    "decide_at"};
     char got[64];
     int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
     if (rc) return rc;
@@ -566,7 +596,8 @@ static int validate_trial(const vctx_t *c, const cJSON *msg, cv_msg_trial_t *t) 
     }
     t->spec = spec;
     REQ(msg, "files", "files", validate_files(c, ITEM, t));
-    return 0;
+    const cJSON *decide_at = cJSON_GetObjectItemCaseSensitive(msg, "decide_at");
+    return decide_at ? validate_decide_at(c, decide_at, t) : 0;
 }
 
 /* The messages whose only fields besides type are a few scalars. */
@@ -577,6 +608,8 @@ static int validate_small(const vctx_t *c, const cJSON *msg, cv_msg_t *out) {
     static const char *const stop[] = {"type", "trial_id"};
     static const char *const dataset[] = {"type", "hash", "bytes"};
     static const char *const error[] = {"type", "message"};
+    static const char *const decision[] = {"type", "trial_id", "epoch", "stop"};
+    int64_t epoch = 0;
     int rc = 0;
     switch (out->type) {
     case CV_MSG_HEARTBEAT:
@@ -609,6 +642,14 @@ static int validate_small(const vctx_t *c, const cJSON *msg, cv_msg_t *out) {
         if (rc) return rc;
         REQ(msg, "message", "message", get_str(c, ITEM, "message", SIZE_MAX, NULL, 0));
         out->error.message = cJSON_GetObjectItemCaseSensitive(msg, "message")->valuestring;
+        return 0;
+    case CV_MSG_DECISION:
+        rc = check_fields(c, msg, "", decision, ARRAY_LEN(decision));
+        if (rc) return rc;
+        REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &out->decision.trial_id));
+        REQ(msg, "epoch", "epoch", get_int(c, ITEM, "epoch", 1, CV_MSG_EPOCH_MAX, &epoch));
+        out->decision.epoch = (int)epoch;
+        REQ(msg, "stop", "stop", get_bool(c, ITEM, "stop", &out->decision.stop));
         return 0;
     default:
         return cv_errf(c->err, CV_EINVAL, "%s: no validator for this type", c->type);
@@ -836,7 +877,13 @@ cJSON *cv_msg_welcome(double heartbeat_seconds, double lease_seconds, const int6
 }
 
 cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
-                    const cv_msg_file_t *files, size_t n_files, char *err) {
+                    const cv_msg_file_t *files, size_t n_files, const int *decide_at,
+                    size_t n_decide_at, char *err) {
+    if (n_decide_at > CV_MSG_DECIDE_MAX) {
+        cv_errf(err, CV_ERANGE, "trial: decide_at: must hold at most %d epochs, got %zu",
+                CV_MSG_DECIDE_MAX, n_decide_at);
+        return NULL;
+    }
     cJSON *o = start(CV_MSG_TRIAL), *fo = NULL;
     int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_int(o, "job_id", job_id) ||
                  add_str(o, "lease", lease) || (spec && add(o, "spec", cJSON_Duplicate(spec, 1))) ||
@@ -849,6 +896,13 @@ cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const c
             failed = 1;
         }
         failed = failed || add_str(f, "hash", files[i].hash) || add_int(f, "bytes", files[i].bytes);
+    }
+    cJSON *arr = NULL;
+    if (!failed && n_decide_at > 0) failed = (arr = cJSON_AddArrayToObject(o, "decide_at")) == NULL;
+    for (size_t i = 0; !failed && i < n_decide_at; i++) {
+        cJSON *e = create_int(decide_at[i]);
+        failed = e == NULL || !cJSON_AddItemToArray(arr, e);
+        if (failed) cJSON_Delete(e);
     }
     return finish_build(o, failed, CV_MSG_TRIAL, err);
 }
@@ -864,6 +918,13 @@ cJSON *cv_msg_stop(int64_t trial_id, char *err) {
     cJSON *o = start(CV_MSG_STOP);
     int failed = o == NULL || add_int(o, "trial_id", trial_id);
     return finish_build(o, failed, CV_MSG_STOP, err);
+}
+
+cJSON *cv_msg_decision(int64_t trial_id, int epoch, int stop, char *err) {
+    cJSON *o = start(CV_MSG_DECISION);
+    int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_int(o, "epoch", epoch) ||
+                 add(o, "stop", cJSON_CreateBool(stop != 0));
+    return finish_build(o, failed, CV_MSG_DECISION, err);
 }
 
 cJSON *cv_msg_dataset(const char *hash, int64_t bytes, char *err) {

@@ -36,6 +36,8 @@
 #define CV_MSG_FILES_MAX     6          /* entries of trial.files: the spec's dataset paths */
 #define CV_MSG_MODEL_MAX     1073741824 /* largest model_bytes, 1 GiB */
 #define CV_MSG_ID_MAX        9007199254740992LL /* largest trial or job id, 2^53 */
+#define CV_MSG_DECIDE_MAX    32                 /* entries of trial.decide_at */
+#define CV_MSG_EPOCH_MAX     100000             /* largest decide_at or decision epoch */
 
 /* Every message type; CV_MSG_NONE only marks an empty cv_msg_t. */
 typedef enum {
@@ -51,6 +53,7 @@ typedef enum {
     CV_MSG_STOP,        /* coordinator → worker: abandon this trial, send nothing more for it */
     CV_MSG_DATASET,     /* coordinator → worker: the file asked for; data frames follow */
     CV_MSG_ERROR,       /* coordinator → worker: connection refused, closing */
+    CV_MSG_DECISION,    /* coordinator → worker: the pruner's verdict on a trial at an epoch */
 } cv_msg_type_t;
 
 /* How a trial ended, as result.result.status. */
@@ -59,6 +62,7 @@ typedef enum {
     CV_MSG_STATUS_DIVERGED,
     CV_MSG_STATUS_FAILED,
     CV_MSG_STATUS_STOPPED,
+    CV_MSG_STATUS_PRUNED, /* stopped early by the coordinator's pruner: the best epoch so far */
 } cv_msg_status_t;
 
 /* One lease a worker holds: hello.leases[i]. */
@@ -131,6 +135,9 @@ typedef struct {
     const cJSON *spec; /* the trial spec object, borrowed from the message tree */
     cv_msg_file_t files[CV_MSG_FILES_MAX];
     size_t n_files;
+    int decide_at[CV_MSG_DECIDE_MAX]; /* epochs, strictly ascending, in [1, CV_MSG_EPOCH_MAX],
+                                         after which the worker waits for a decision */
+    size_t n_decide_at;               /* 0 when decide_at is absent */
 } cv_msg_trial_t;
 
 /* A validated message in plain C. Which member of the union is valid is said by type; the
@@ -153,6 +160,11 @@ typedef struct {
         struct {
             int64_t trial_id;
         } stop;
+        struct {
+            int64_t trial_id;
+            int epoch; /* 1..CV_MSG_EPOCH_MAX: the epoch the verdict is about */
+            int stop;  /* 1: prune the trial; 0: train on */
+        } decision;
         struct {
             char hash[CV_MSG_HASH_HEX + 1];
             int64_t bytes; /* data bytes that follow, >= 0 */
@@ -217,13 +229,19 @@ cJSON *cv_msg_dataset_get(const char *hash, char *err);
 cJSON *cv_msg_welcome(double heartbeat_seconds, double lease_seconds, const int64_t *reattached,
                       size_t n_reattached, char *err);
 
-/* trial: spec (copied) is the trial spec object; files[0..n_files) become the files object. */
+/* trial: spec (copied) is the trial spec object; files[0..n_files) become the files object;
+ * decide_at[0..n_decide_at) (strictly ascending epochs, at most CV_MSG_DECIDE_MAX) becomes
+ * decide_at, which is left out when n_decide_at is 0. */
 cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
-                    const cv_msg_file_t *files, size_t n_files, char *err);
+                    const cv_msg_file_t *files, size_t n_files, const int *decide_at,
+                    size_t n_decide_at, char *err);
 
 cJSON *cv_msg_ack(int64_t trial_id, int stored, char *err);
 
 cJSON *cv_msg_stop(int64_t trial_id, char *err);
+
+/* decision: the pruner's verdict on trial_id at epoch; stop non-zero prunes it. */
+cJSON *cv_msg_decision(int64_t trial_id, int epoch, int stop, char *err);
 
 cJSON *cv_msg_dataset(const char *hash, int64_t bytes, char *err);
 

@@ -1152,7 +1152,8 @@ static void get_trial_model(cv_api_t *api, int64_t id, cv_http_response_t *res) 
         int open = status && (!strcmp(status, "queued") || !strcmp(status, "running"));
         cv_http_json_error(res, 404, "trial %lld has no model: %s", (long long)id,
                            open ? "it has not finished yet"
-                                : "it did not complete (only completed trials keep one)");
+                                : "it did not complete (only completed and pruned trials "
+                                  "keep one)");
         cJSON_Delete(t);
         return;
     }

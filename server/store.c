@@ -155,7 +155,75 @@ static const char *const k_migrations[] = {
     "DROP TABLE trial_attempts;"
     "ALTER TABLE trial_attempts_v5 RENAME TO trial_attempts;"
     "CREATE INDEX trial_attempts_by_worker ON trial_attempts (worker_id);",
-    /* 6: the pruner's decisions, in the order it made them (seq), so that a restarted
+    /* 6: the final trial status and attempt outcome 'pruned' (the pruner stopped the trial; it
+     * reports its best epoch so far, like a completed one). Both tables are rebuilt for their
+     * CHECK constraints, with the same columns, rows and indexes; migrate() runs this with
+     * foreign keys off, so that curves and attempts keep pointing at the trials they had. */
+    "CREATE TABLE trials_v6 ("
+    "  id                  INTEGER PRIMARY KEY,"
+    "  job_id              INTEGER NOT NULL REFERENCES jobs (id),"
+    "  number              INTEGER NOT NULL CHECK (number >= 0),"
+    "  round               INTEGER NOT NULL,"
+    "  params              TEXT NOT NULL CHECK (json_valid(params)),"
+    "  config_key          TEXT NOT NULL,"
+    "  spec                TEXT NOT NULL CHECK (json_valid(spec)),"
+    "  status              TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running',"
+    "                      'completed', 'failed', 'diverged', 'lost', 'cancelled', 'pruned')),"
+    "  attempts            INTEGER NOT NULL DEFAULT 0,"
+    "  worker_id           TEXT,"
+    "  lease_token         TEXT,"
+    "  queued_at           REAL NOT NULL,"
+    "  started_at          REAL,"
+    "  finished_at         REAL,"
+    "  dev_error           REAL,"
+    "  dev_cost            REAL,"
+    "  train_error         REAL,"
+    "  train_cost          REAL,"
+    "  train_cost_reg      REAL,"
+    "  best_epoch          INTEGER,"
+    "  epochs_run          INTEGER,"
+    "  diagnosis           TEXT,"
+    "  examples_per_second REAL,"
+    "  error               TEXT,"
+    "  model_path          TEXT,"
+    "  n_params            INTEGER CHECK (n_params IS NULL OR n_params > 0),"
+    "  UNIQUE (job_id, config_key),"
+    "  UNIQUE (job_id, number)"
+    ");"
+    "INSERT INTO trials_v6 (id, job_id, number, round, params, config_key, spec, status,"
+    "  attempts, worker_id, lease_token, queued_at, started_at, finished_at, dev_error, dev_cost,"
+    "  train_error, train_cost, train_cost_reg, best_epoch, epochs_run, diagnosis,"
+    "  examples_per_second, error, model_path, n_params)"
+    "  SELECT id, job_id, number, round, params, config_key, spec, status, attempts, worker_id,"
+    "  lease_token, queued_at, started_at, finished_at, dev_error, dev_cost, train_error,"
+    "  train_cost, train_cost_reg, best_epoch, epochs_run, diagnosis, examples_per_second, error,"
+    "  model_path, n_params FROM trials;"
+    "DROP TABLE trials;"
+    "ALTER TABLE trials_v6 RENAME TO trials;"
+    "CREATE INDEX trials_by_status ON trials (job_id, status);"
+    "CREATE INDEX trials_by_dev_error ON trials (job_id, dev_error, dev_cost, n_params, number)"
+    "  WHERE status = 'completed';"
+    "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, dev_error, n_params, number)"
+    "  WHERE status = 'completed';"
+    "CREATE TABLE trial_attempts_v6 ("
+    "  trial_id   INTEGER NOT NULL REFERENCES trials (id),"
+    "  attempt    INTEGER NOT NULL CHECK (attempt >= 1),"
+    "  worker_id  TEXT,"
+    "  lease      TEXT,"
+    "  started_at REAL,"
+    "  ended_at   REAL NOT NULL,"
+    "  outcome    TEXT NOT NULL CHECK (outcome IN ('completed', 'failed', 'diverged', 'lost',"
+    "             'stale', 'cancelled', 'interrupted', 'pruned')),"
+    "  error      TEXT,"
+    "  PRIMARY KEY (trial_id, attempt)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO trial_attempts_v6 (trial_id, attempt, worker_id, lease, started_at, ended_at,"
+    "  outcome, error) SELECT trial_id, attempt, worker_id, lease, started_at, ended_at, outcome,"
+    "  error FROM trial_attempts;"
+    "DROP TABLE trial_attempts;"
+    "ALTER TABLE trial_attempts_v6 RENAME TO trial_attempts;"
+    "CREATE INDEX trial_attempts_by_worker ON trial_attempts (worker_id);",
+    /* 7: the pruner's decisions, in the order it made them (seq), so that a restarted
      * coordinator replays them and decides nothing twice; and each job's worker usage. */
     "CREATE TABLE decisions ("
     "  seq        INTEGER PRIMARY KEY,"
@@ -408,7 +476,7 @@ static const char *const k_sql[ST_COUNT] = {
     [ST_ATTEMPTS_GET] = "SELECT attempt, worker_id, started_at, ended_at, outcome, error "
                         "FROM trial_attempts WHERE trial_id = ?1 ORDER BY attempt",
     [ST_WORKER_RESULTS] = "SELECT trial_id, outcome FROM trial_attempts WHERE worker_id = ?1 "
-                          "AND outcome IN ('completed', 'failed', 'diverged') "
+                          "AND outcome IN ('completed', 'failed', 'diverged', 'pruned') "
                           "ORDER BY ended_at DESC, trial_id DESC, attempt DESC LIMIT ?2",
     [ST_JOB_QUARANTINED] = "SELECT DISTINCT a.worker_id AS worker_id, "
                            "w.quarantine_reason AS reason, w.quarantined_at AS quarantined_at, "
@@ -469,7 +537,7 @@ struct cv_store {
 
 static const char *const k_job_status[] = {"running", "completed", "cancelled", "failed"};
 static const char *const k_trial_status[] = {"queued",   "running", "completed", "failed",
-                                             "diverged", "lost",    "cancelled"};
+                                             "diverged", "lost",    "cancelled", "pruned"};
 static const char *const k_objective[] = {"job", "dev_error", "dev_cost"};
 
 _Static_assert(sizeof k_job_status / sizeof k_job_status[0] == CV_STORE_JOB_FAILED + 1,
@@ -754,9 +822,35 @@ static int configure(sqlite3 *db, const cv_store_options_t *opt, const char *pat
     return 0;
 }
 
+/* 1 when the database holds a row whose foreign key points nowhere (or the check failed). */
+static int foreign_keys_broken(sqlite3 *db) {
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &q, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc != SQLITE_DONE;
+}
+
+static int migrate_steps(sqlite3 *db, int64_t from, const char *path, char *err);
+
 /* Applies migrations from version `from` on, each in its own immediate transaction. The version
- * is read again inside the transaction so that a concurrent opener's migration is not redone. */
+ * is read again inside the transaction so that a concurrent opener's migration is not redone.
+ * Foreign keys are off meanwhile (SQLite's way to rebuild a table that others refer to: it
+ * cannot be switched inside a transaction), and each migration commits only when every foreign
+ * key still points at a row. */
 static int migrate(sqlite3 *db, int64_t from, const char *path, char *err) {
+    if (from >= CV_STORE_SCHEMA_VERSION) return 0;
+    int rc = sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return cv_errf(err, sql_code(rc), "store: %s: %s", path, sqlite3_errmsg(db));
+    int ret = migrate_steps(db, from, path, err);
+    rc = sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    if (ret == 0 && rc != SQLITE_OK)
+        ret = cv_errf(err, sql_code(rc), "store: %s: %s", path, sqlite3_errmsg(db));
+    return ret;
+}
+
+static int migrate_steps(sqlite3 *db, int64_t from, const char *path, char *err) {
     for (int64_t v = from + 1; v <= CV_STORE_SCHEMA_VERSION; v++) {
         int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
@@ -768,6 +862,7 @@ static int migrate(sqlite3 *db, int64_t from, const char *path, char *err) {
             char bump[64];
             snprintf(bump, sizeof bump, "PRAGMA user_version = %lld", (long long)v);
             rc = sqlite3_exec(db, k_migrations[v - 1], NULL, NULL, NULL);
+            if (rc == SQLITE_OK && foreign_keys_broken(db)) rc = SQLITE_CONSTRAINT_FOREIGNKEY;
             if (rc == SQLITE_OK) rc = sqlite3_exec(db, bump, NULL, NULL, NULL);
             if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
             if (rc != SQLITE_OK)
@@ -1182,9 +1277,10 @@ int cv_store_put_result(cv_store_t *store, int64_t trial_id, const char *lease_t
         return cv_errf(err, CV_EINVAL, "store: put result: lease token and result required");
     cv_store_trial_status_t st = result->status;
     if (st != CV_STORE_TRIAL_COMPLETED && st != CV_STORE_TRIAL_FAILED &&
-        st != CV_STORE_TRIAL_DIVERGED)
+        st != CV_STORE_TRIAL_DIVERGED && st != CV_STORE_TRIAL_PRUNED)
         return cv_errf(err, CV_EINVAL,
-                       "store: put result: status must be completed, failed or diverged, got %s",
+                       "store: put result: status must be completed, failed, diverged or pruned, "
+                       "got %s",
                        cv_store_trial_status_name(st));
     int ret = op_begin(store, err);
     if (ret != 0) return ret;

@@ -39,7 +39,7 @@
                                 under that lease token, or the job is no longer running */
 #define CV_STORE_NOT_FOUND 2 /* a query named a job, trial or number that does not exist */
 
-#define CV_STORE_SCHEMA_VERSION 6          /* PRAGMA user_version written by the newest migration */
+#define CV_STORE_SCHEMA_VERSION 7          /* PRAGMA user_version written by the newest migration */
 #define CV_STORE_APPLICATION_ID 0x43415652 /* PRAGMA application_id: "CAVR" */
 
 typedef struct cv_store cv_store_t;
@@ -67,8 +67,9 @@ typedef enum {
  *
  *   queued    --cv_store_trial_start-->     running    (worker_id, lease_token, started_at set,
  *                                                       attempts + 1, previous curve deleted)
- *   running   --cv_store_put_result-->      completed | failed | diverged   (finished_at set;
- *                                           only under the current lease token)
+ *   running   --cv_store_put_result-->      completed | failed | diverged | pruned
+ *                                           (finished_at set; only under the current lease
+ *                                           token)
  *   running   --cv_store_trial_requeue-->   queued  (lease expired, worker gone; attempts left)
  *                                           failed  (attempts exhausted: error "lost N leases";
  *                                                    lost, kept for older callers; finished_at)
@@ -79,8 +80,11 @@ typedef enum {
  *   failed    --cv_store_trial_retry-->     queued  (the failure was its worker's fault: the
  *                                           worker was quarantined; attempts and history kept)
  *
- * completed, failed, diverged, lost and cancelled are final; the one exception is a failed
- * trial that the scheduler retries because the worker it failed on was quarantined.
+ * completed, failed, diverged, pruned, lost and cancelled are final; the one exception is a
+ * failed trial that the scheduler retries because the worker it failed on was quarantined.
+ * pruned (since schema version 6): the coordinator's pruner stopped the trial early; it holds
+ * its best epoch's metrics, curve and model like a completed trial, but only completed trials
+ * rank (the job's best trials and its ensemble).
  *
  * A coordinator restart by itself changes nothing: a running trial stays running under its lease
  * so that its worker, which kept training, can re-attach to it.
@@ -89,7 +93,8 @@ typedef enum {
  * (table trial_attempts, since schema version 2): attempt number, worker, lease token, start
  * and end times, and the outcome of that lease:
  *
- *   completed | failed | diverged   the result arrived under the lease (cv_store_put_result)
+ *   completed | failed | diverged | pruned   the result arrived under the lease
+ *               (cv_store_put_result)
  *   lost        the lease ended without a result: worker gone or silent (cv_store_trial_requeue)
  *   interrupted the coordinator restarted and the lease was not re-attached in time
  *               (cv_store_trial_interrupt, cv_store_recover; since schema version 3, error
@@ -109,10 +114,10 @@ typedef enum {
     CV_STORE_TRIAL_DIVERGED,
     CV_STORE_TRIAL_LOST,
     CV_STORE_TRIAL_CANCELLED,
-    CV_STORE_TRIAL_PRUNED,
+    CV_STORE_TRIAL_PRUNED, /* stopped by the pruner: best epoch's metrics and model, no rank */
 } cv_store_trial_status_t;
 
-#define CV_STORE_TRIAL_STATUSES 7 /* number of cv_store_trial_status_t values */
+#define CV_STORE_TRIAL_STATUSES 8 /* number of cv_store_trial_status_t values */
 
 /* What a job minimises. Only completed trials with a non-NULL value rank. */
 typedef enum {
@@ -231,7 +236,7 @@ int cv_store_trial_start(cv_store_t *store, int64_t trial_id, const char *worker
 
 /* A finished trial's outcome. Non-finite doubles and negative integers are stored as NULL. */
 typedef struct {
-    cv_store_trial_status_t status; /* COMPLETED, FAILED or DIVERGED */
+    cv_store_trial_status_t status; /* COMPLETED, FAILED, DIVERGED or PRUNED */
     double dev_error;               /* fraction misclassified on the dev set at best_epoch */
     double dev_cost;                /* dev-set cost at best_epoch */
     double train_error;             /* training error at best_epoch */

@@ -111,7 +111,19 @@ typedef struct {
     char model_path[WPATH];            /* where the trainer saves the best model */
     int wake_fd;                       /* write end of the main loop's wake pipe */
     atomic_int stop;                   /* main → thread: stop after the current epoch */
-    pthread_mutex_t lock;              /* guards epochs, head, count and done */
+    atomic_int prune;                  /* main → thread: prune after the current epoch */
+    int decide_at[CV_MSG_DECIDE_MAX];  /* epochs after which the thread waits for a decision */
+    size_t n_decide_at;
+    double decision_wait;              /* seconds one such wait lasts at most */
+    pthread_mutex_t lock;              /* guards epochs, head, count, done and the decision
+                                          fields below */
+    pthread_cond_t decided;            /* broadcast when online, decided_epoch, stop or prune
+                                          change */
+    int online;                        /* welcomed: progress reaches the coordinator, decisions
+                                          can come */
+    int decided_epoch;                 /* the latest epoch a decision named, 0 for none */
+    int unanswered_epoch;              /* the latest epoch whose wait ran out, 0 for none */
+    int unanswered_logged;             /* main thread only: unanswered_epoch already logged */
     cv_msg_epoch_t epochs[EPOCH_RING]; /* epochs not yet drained, oldest at head */
     size_t head, count;
     int done; /* the thread has finished; the fields below are final */
@@ -167,6 +179,8 @@ typedef struct {
     cJSON *spec; /* owned; dataset paths are rewritten in place as files resolve */
     cv_msg_file_t files[CV_MSG_FILES_MAX];
     size_t n_files, next; /* files[0..next) are resolved */
+    int decide_at[CV_MSG_DECIDE_MAX]; /* the trial's decision epochs */
+    size_t n_decide_at;
     int ready;            /* spec parsed into parsed; waiting for the previous thread */
     cv_trial_spec_t parsed;
 } prep_t;
@@ -449,6 +463,36 @@ static int pump_upload(worker_t *w) {
 
 /* ---- training thread ---------------------------------------------------------------------- */
 
+static int is_decision_epoch(const run_t *r, int epoch) {
+    for (size_t i = 0; i < r->n_decide_at; i++)
+        if (r->decide_at[i] == epoch) return 1;
+    return 0;
+}
+
+/* Training thread: after epoch's progress went to the outbox, waits until a decision names
+ * epoch (or a later one), a stop or prune is asked, the worker is not (or no longer) welcomed,
+ * or decision_wait seconds have passed; the last two train on. */
+static void await_decision(run_t *r, int epoch) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    double whole = floor(r->decision_wait);
+    deadline.tv_sec += (time_t)whole;
+    deadline.tv_nsec += (long)((r->decision_wait - whole) * 1e9);
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (r->online && r->decided_epoch < epoch && !atomic_load(&r->stop) &&
+           !atomic_load(&r->prune)) {
+        if (pthread_cond_timedwait(&r->decided, &r->lock, &deadline) == ETIMEDOUT) {
+            if (r->decided_epoch < epoch) r->unanswered_epoch = epoch;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
 static int on_epoch(const cv_epoch_metrics_t *m, void *userdata) {
     run_t *r = userdata;
     cv_msg_epoch_t e = {.epoch = m->epoch,
@@ -469,7 +513,9 @@ static int on_epoch(const cv_epoch_metrics_t *m, void *userdata) {
     r->count++;
     pthread_mutex_unlock(&r->lock);
     wake_main(r->wake_fd);
-    return atomic_load(&r->stop);
+    if (is_decision_epoch(r, m->epoch)) await_decision(r, m->epoch);
+    if (atomic_load(&r->stop)) return CV_EPOCH_STOP;
+    return atomic_load(&r->prune) ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
 }
 
 /* Size and zlib crc32 of the file at path. Returns 0 or -1. */
@@ -527,6 +573,34 @@ static cJSON *run_result(const run_t *r) {
 
 static void prep_clear(worker_t *w);
 
+/* Main thread: tells the training thread whether decisions can reach it (online: welcomed). */
+static void run_set_online(run_t *r, int online) {
+    pthread_mutex_lock(&r->lock);
+    r->online = online;
+    pthread_cond_broadcast(&r->decided);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Creates r's mutex and condition variable (on the monotonic clock). Returns 0 or -1. */
+static int run_sync_init(run_t *r) {
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0) return -1;
+    int ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+             pthread_cond_init(&r->decided, &attr) == 0;
+    pthread_condattr_destroy(&attr);
+    if (!ok) return -1;
+    if (pthread_mutex_init(&r->lock, NULL) != 0) {
+        pthread_cond_destroy(&r->decided);
+        return -1;
+    }
+    return 0;
+}
+
+static void run_sync_finish(run_t *r) {
+    pthread_cond_destroy(&r->decided);
+    pthread_mutex_destroy(&r->lock);
+}
+
 /* Starts the prepared trial in a training thread. Signals stay with the main thread. A thread
  * that cannot start fails the trial. Consumes w->prep. */
 static void start_run(worker_t *w) {
@@ -549,6 +623,11 @@ static void start_run(worker_t *w) {
     r->spec = p->parsed;
     r->wake_fd = w->wake[1];
     atomic_init(&r->stop, 0);
+    atomic_init(&r->prune, 0);
+    memcpy(r->decide_at, p->decide_at, sizeof r->decide_at);
+    r->n_decide_at = p->n_decide_at;
+    r->decision_wait = w->opt->decision_wait > 0 ? w->opt->decision_wait : CV_DECISION_WAIT;
+    r->online = w->welcomed;
     snprintf(r->model_path, sizeof r->model_path, "%s/caviar-model-%lld-XXXXXX", w->opt->tmp_dir,
              (long long)r->trial_id);
     int fd = mkstemp(r->model_path);
@@ -558,9 +637,9 @@ static void start_run(worker_t *w) {
         goto failed;
     }
     close(fd);
-    if (pthread_mutex_init(&r->lock, NULL) != 0) {
+    if (run_sync_init(r) != 0) {
         unlink(r->model_path);
-        snprintf(reason, sizeof reason, "cannot create a mutex");
+        snprintf(reason, sizeof reason, "cannot create a mutex or condition variable");
         goto failed;
     }
     sigset_t all, old;
@@ -569,7 +648,7 @@ static void start_run(worker_t *w) {
     int rc = pthread_create(&r->thread, NULL, train_main, r);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        pthread_mutex_destroy(&r->lock);
+        run_sync_finish(r);
         unlink(r->model_path);
         snprintf(reason, sizeof reason, "cannot start a training thread: %s", strerror(rc));
         goto failed;
@@ -596,8 +675,13 @@ static int service_run(worker_t *w) {
         for (; n < r->count; n++)
             batch[n] = r->epochs[(r->head + n) % EPOCH_RING];
         r->head = r->count = 0;
-        int done = r->done;
+        int done = r->done, unanswered = r->unanswered_epoch;
         pthread_mutex_unlock(&r->lock);
+        if (unanswered > r->unanswered_logged) {
+            LOG(w, CV_LOG_WARN, "trial %lld: no decision on epoch %d within %g s; training on",
+                (long long)r->trial_id, unanswered, r->decision_wait);
+            r->unanswered_logged = unanswered;
+        }
         for (size_t i = 0; i < n && !r->discard && w->welcomed; i++) {
             char err[CV_ERRLEN];
             int rc = send_msg(w, cv_msg_progress(r->trial_id, r->lease, &batch[i], err), err);
@@ -605,7 +689,7 @@ static int service_run(worker_t *w) {
         }
         if (!done) return 0;
         pthread_join(r->thread, NULL);
-        pthread_mutex_destroy(&r->lock);
+        run_sync_finish(r);
         w->run = NULL;
         if (r->discard || r->res.status == CV_TRIAL_STOPPED) {
             LOG(w, CV_LOG_INFO, "trial %lld: stopped after %d epochs", (long long)r->trial_id,
@@ -624,11 +708,16 @@ static int service_run(worker_t *w) {
     return 0;
 }
 
-/* Asks the running thread to stop at its next epoch end; nothing more is sent for it. */
+/* Asks the running thread to stop at its next epoch end (at once when it waits for a decision);
+ * nothing more is sent for it. */
 static void discard_run(worker_t *w) {
-    if (w->run == NULL || w->run->discard) return;
-    w->run->discard = 1;
-    atomic_store(&w->run->stop, 1);
+    run_t *r = w->run;
+    if (r == NULL || r->discard) return;
+    r->discard = 1;
+    pthread_mutex_lock(&r->lock);
+    atomic_store(&r->stop, 1);
+    pthread_cond_broadcast(&r->decided);
+    pthread_mutex_unlock(&r->lock);
 }
 
 /* ---- dataset resolution ------------------------------------------------------------------- */
@@ -855,6 +944,8 @@ static int on_welcome(worker_t *w, const cv_msg_welcome_t *m) {
     if (w->run && !w->run->discard && !in_ids(m->reattached, m->n_reattached, w->run->trial_id)) {
         LOG(w, CV_LOG_INFO, "trial %lld: not reattached; stopping it", (long long)w->run->trial_id);
         discard_run(w);
+    } else if (w->run && !w->run->discard) {
+        run_set_online(w->run, 1);
     }
     if (w->prep.active && !in_ids(m->reattached, m->n_reattached, w->prep.trial_id)) {
         LOG(w, CV_LOG_INFO, "trial %lld: not reattached; abandoned", (long long)w->prep.trial_id);
@@ -910,6 +1001,8 @@ static int on_trial(worker_t *w, cv_msg_t *msg) {
     memcpy(p->lease, t->lease, sizeof p->lease);
     memcpy(p->files, t->files, sizeof p->files);
     p->n_files = t->n_files;
+    memcpy(p->decide_at, t->decide_at, sizeof p->decide_at);
+    p->n_decide_at = t->n_decide_at;
     p->spec = cv_msg_take_object(msg);
     if (p->spec == NULL) {
         prep_fail(w, "out of memory taking the spec", FAULT_WORKER);
@@ -944,6 +1037,26 @@ static int on_stop(worker_t *w, int64_t trial_id) {
     } else {
         LOG(w, CV_LOG_DEBUG, "stop for trial %lld, which is not here", (long long)trial_id);
     }
+    return 0;
+}
+
+/* The pruner's verdict on the trial in training at epoch: stop prunes it (at once when the
+ * thread waits at that epoch, else at its next epoch end); go-on ends a wait for that epoch. A
+ * decision for a trial not in training here is ignored. */
+static int on_decision(worker_t *w, int64_t trial_id, int epoch, int stop) {
+    run_t *r = w->run;
+    if (r == NULL || r->discard || r->trial_id != trial_id) {
+        LOG(w, CV_LOG_DEBUG, "decision for trial %lld, which is not training here",
+            (long long)trial_id);
+        return 0;
+    }
+    LOG(w, CV_LOG_INFO, "trial %lld: %s at epoch %d", (long long)trial_id,
+        stop ? "pruned" : "goes on", epoch);
+    pthread_mutex_lock(&r->lock);
+    if (epoch > r->decided_epoch) r->decided_epoch = epoch;
+    if (stop) atomic_store(&r->prune, 1);
+    pthread_cond_broadcast(&r->decided);
+    pthread_mutex_unlock(&r->lock);
     return 0;
 }
 
@@ -1035,6 +1148,9 @@ static int on_frame(worker_t *w, const cv_frame_t *f) {
             break;
         case CV_MSG_DATASET:
             rc = on_dataset(w, msg.dataset.hash, msg.dataset.bytes);
+            break;
+        case CV_MSG_DECISION:
+            rc = on_decision(w, msg.decision.trial_id, msg.decision.epoch, msg.decision.stop);
             break;
         case CV_MSG_ERROR:
             LOG(w, CV_LOG_ERROR, "coordinator refused this worker: %s", msg.error.message);
@@ -1188,6 +1304,7 @@ static void session_close(worker_t *w) {
     if (w->fd >= 0) close(w->fd);
     w->fd = -1;
     w->welcomed = 0;
+    if (w->run) run_set_online(w->run, 0); /* a wait for a decision ends: train on */
     cv_frame_decoder_finish(&w->dec);
     bytes_consume(&w->out, bytes_queued(&w->out));
     bytes_consume(&w->deferred, bytes_queued(&w->deferred));
@@ -1295,7 +1412,7 @@ static void shutdown_worker(worker_t *w) {
     if (w->run) {
         discard_run(w);
         pthread_join(w->run->thread, NULL);
-        pthread_mutex_destroy(&w->run->lock);
+        run_sync_finish(w->run);
         unlink(w->run->model_path);
         free(w->run);
         w->run = NULL;

@@ -22,6 +22,14 @@
  * `stopped` result, which puts it back in the queue without counting the attempt, and waits up to
  * 3 s for the acknowledgements of the results sent before exiting.
  *
+ * Pruning: a trial may name epochs (trial.decide_at) after which the training thread, once the
+ * epoch's progress is in the outbox, waits for the coordinator's decision before it trains on:
+ * stop ends the trial as `pruned` (a result with the best epoch's metrics and model, like a
+ * completed one), go-on lets it train on. A decision to stop that arrives while the thread does
+ * not wait prunes the trial at its next epoch end. The wait is bounded: no wait while the worker
+ * is not welcomed, the wait ends when the connection drops, and at most decision_wait seconds
+ * otherwise; a stop message, SIGTERM or a lost lease end it at once.
+ *
  * Reconnection: after a failed connect or a lost connection the worker waits 0.1 s, doubling up
  * to 10 s, each wait jittered by ±50%; a welcome resets the wait. Training continues while
  * disconnected (progress is dropped, the result kept). */
@@ -33,6 +41,9 @@
 #include <stdint.h>
 
 #include "common/log.h"
+
+#define CV_DECISION_WAIT     30.0   /* seconds the training thread waits for a decision at most */
+#define CV_DECISION_WAIT_MAX 3600.0 /* largest decision_wait accepted */
 
 /* Settings of one worker process. Every pointer is borrowed for the duration of cv_conn_run. */
 typedef struct {
@@ -49,6 +60,10 @@ typedef struct {
     int once;                    /* 1: return after the first connection ends */
     int fail_trials;             /* test hook: 1 reports every trial failed without training
                                     (caviar-worker sets it from CAVIAR_WORKER_FAIL_TRIALS=1) */
+    double decision_wait;        /* seconds a trial waits for a decision at a decide_at epoch,
+                                    in (0, CV_DECISION_WAIT_MAX]; 0 means CV_DECISION_WAIT
+                                    (caviar-worker reads CAVIAR_WORKER_DECISION_WAIT, a test
+                                    hook) */
     volatile sig_atomic_t *stop; /* set non-zero by the caller's signal handler: return */
     const cv_log_t *log;         /* may be NULL */
 } cv_conn_options_t;

@@ -2,7 +2,10 @@
  *   --connect HOST:PORT [--id ID] [--threads N] [--token-file FILE | --token T] [--cache DIR]
  *             [--noop] [--once] [--exit-with-parent PID]
  *             [--verbose]                              debug log; CAVIAR_WORKER_FAIL_TRIALS=1
- *                                                      fails every trial (a test hook)
+ *                                                      fails every trial (a test hook);
+ *                                                      CAVIAR_WORKER_DECISION_WAIT=SECONDS
+ *                                                      bounds a wait for a pruning decision
+ *                                                      (default 30, a test hook)
  *                                                      serve a coordinator (worker/connection.h)
  *   train SPEC.json [--json] [--save MODEL] [--test]   one model, "panda" mode
  *   gradcheck SPEC.json [--examples N] [--coords N]     gradient check in double precision
@@ -609,6 +612,19 @@ static int cmd_connect(int argc, char **argv) {
         }
     }
     const char *tmp = getenv("TMPDIR");
+    double decision_wait = 0;
+    const char *wait_text = getenv("CAVIAR_WORKER_DECISION_WAIT");
+    if (wait_text && *wait_text) {
+        char *end = NULL;
+        decision_wait = strtod(wait_text, &end);
+        if (*end != '\0' || !(decision_wait > 0 && decision_wait <= CV_DECISION_WAIT_MAX)) {
+            fprintf(stderr,
+                    "caviar-worker: CAVIAR_WORKER_DECISION_WAIT must be a number of seconds in "
+                    "(0, %g], got '%s'\n",
+                    CV_DECISION_WAIT_MAX, wait_text);
+            return 2;
+        }
+    }
     openblas_set_num_threads((int)threads); /* N workers on a machine do not oversubscribe it */
 
     struct sigaction sa;
@@ -627,7 +643,7 @@ static int cmd_connect(int argc, char **argv) {
         .tmp_dir = tmp && *tmp ? tmp : "/tmp", .noop = noop, .once = once,
         .fail_trials = getenv("CAVIAR_WORKER_FAIL_TRIALS") &&
                        !strcmp(getenv("CAVIAR_WORKER_FAIL_TRIALS"), "1"),
-        .stop = &stop_requested, .log = &log,
+        .decision_wait = decision_wait, .stop = &stop_requested, .log = &log,
     };
     if (cv_conn_run(&opts, err) != 0) {
         fprintf(stderr, "caviar-worker: %s\n", err);

@@ -22,6 +22,7 @@ const char *cv_trial_status_name(cv_trial_status_t s) {
     case CV_TRIAL_DIVERGED: return "diverged";
     case CV_TRIAL_FAILED: return "failed";
     case CV_TRIAL_STOPPED: return "stopped";
+    case CV_TRIAL_PRUNED: return "pruned";
     }
     return "unknown";
 }
@@ -214,8 +215,9 @@ int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
         } else {
             since_best++;
         }
-        if (opts->on_epoch && opts->on_epoch(&m, opts->userdata)) {
-            res->status = CV_TRIAL_STOPPED;
+        int verdict = opts->on_epoch ? opts->on_epoch(&m, opts->userdata) : CV_EPOCH_GO_ON;
+        if (verdict != CV_EPOCH_GO_ON) {
+            res->status = verdict == CV_EPOCH_PRUNE ? CV_TRIAL_PRUNED : CV_TRIAL_STOPPED;
             break;
         }
         if (spec->patience > 0 && since_best >= spec->patience) break;

@@ -17,7 +17,9 @@ typedef enum {
     CV_TRIAL_COMPLETED, /* all epochs ran, or early stopping ended it */
     CV_TRIAL_DIVERGED,  /* a cost became NaN or infinite; diverged_epoch says when */
     CV_TRIAL_FAILED,    /* the data or the spec could not be used; error says why */
-    CV_TRIAL_STOPPED,   /* the caller asked it to stop */
+    CV_TRIAL_STOPPED,   /* the caller asked it to stop: its output is discarded */
+    CV_TRIAL_PRUNED,    /* the caller's pruner ended it early: a result like COMPLETED, with
+                           the best epoch so far and its model saved */
 } cv_trial_status_t;
 
 const char *cv_trial_status_name(cv_trial_status_t s);
@@ -34,7 +36,15 @@ typedef struct {
     double examples_per_second; /* training examples per second of training steps */
 } cv_epoch_metrics_t;
 
-/* Called after every epoch; returning non-zero stops the trial (status STOPPED). */
+/* What an epoch callback answers. */
+typedef enum {
+    CV_EPOCH_GO_ON = 0, /* train the next epoch */
+    CV_EPOCH_STOP = 1,  /* stop: status STOPPED */
+    CV_EPOCH_PRUNE = 2, /* stop: status PRUNED (the best model is still saved) */
+} cv_epoch_verdict_t;
+
+/* Called after every epoch, once the best epoch so far is known; returns a cv_epoch_verdict_t
+ * (any other non-zero value stops the trial as CV_EPOCH_STOP does). */
 typedef int (*cv_on_epoch_fn)(const cv_epoch_metrics_t *m, void *userdata);
 
 typedef struct {
@@ -65,9 +75,9 @@ typedef struct {
                                    the same way; 0 when this machine is (saving the model) */
 } cv_train_result_t;
 
-/* Trains one trial. Returns 0 whenever a result was produced (completed, diverged or stopped)
- * and a negative code with err set when the trial failed (res->status is then FAILED and
- * res->error holds the same reason). */
+/* Trains one trial. Returns 0 whenever a result was produced (completed, diverged, stopped or
+ * pruned; whenever there is a best epoch, its model is saved) and a negative code with err set
+ * when the trial failed (res->status is then FAILED and res->error holds the same reason). */
 int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
                  cv_train_result_t *res, char *err);
 

@@ -83,6 +83,14 @@ static int dump(void) {
                                   "\"error\":\"the cost became NaN\"}");
     failed |= emit(cv_msg_result(44, LEASE, diverged, 100, 7, err), "diverged result", err);
     cJSON_Delete(diverged);
+    cJSON *pruned = cJSON_Parse(
+        "{\"status\":\"pruned\",\"best_epoch\":2,\"epochs_run\":2,\"train_error\":0.2,"
+        "\"dev_error\":0.25,\"train_cost\":0.5,\"train_cost_reg\":0.52,\"dev_cost\":0.6,"
+        "\"examples_per_second\":30000,\"seconds\":0.4,\"n_params\":354,\"diagnosis\":"
+        "{\"name\":\"high_bias\",\"avoidable_bias\":0.2,\"variance\":0.05,"
+        "\"remedy\":\"a bigger network\"}}");
+    failed |= emit(cv_msg_result(45, LEASE, pruned, 2048, 11, err), "pruned result", err);
+    cJSON_Delete(pruned);
 
     failed |= emit(cv_msg_dataset_get(HASH, err), "dataset_get", err);
 
@@ -97,7 +105,10 @@ static int dump(void) {
                     "\"tanh\",\"learning_rate\":0.01,\"epochs\":3,\"seed\":3}");
     cv_msg_file_t files[1] = {{.field = "csv", .bytes = 25000}};
     memcpy(files[0].hash, HASH, sizeof HASH);
-    failed |= emit(cv_msg_trial(42, 7, LEASE, spec, files, 1, err), "trial", err);
+    failed |= emit(cv_msg_trial(42, 7, LEASE, spec, files, 1, NULL, 0, err), "trial", err);
+    const int decide_at[] = {1, 2, 5};
+    failed |= emit(cv_msg_trial(45, 7, LEASE, spec, files, 1, decide_at, 3, err),
+                   "trial with decide_at", err);
     cJSON_Delete(spec);
 
     failed |= emit(cv_msg_ack(42, 1, err), "ack", err);
@@ -105,6 +116,8 @@ static int dump(void) {
     failed |= emit(cv_msg_stop(42, err), "stop", err);
     failed |= emit(cv_msg_dataset(HASH, 25000, err), "dataset", err);
     failed |= emit(cv_msg_error("unknown token", err), "error", err);
+    failed |= emit(cv_msg_decision(45, 2, 1, err), "decision", err);
+    failed |= emit(cv_msg_decision(45, 1, 0, err), "decision to go on", err);
     return failed;
 }
 

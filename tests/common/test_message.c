@@ -268,7 +268,7 @@ START_TEST(trial_round_trips_and_its_spec_can_be_taken) {
     strcpy(files[0].hash, HASH);
     strcpy(files[1].hash, HASH);
     cv_msg_t m;
-    round_trip(cv_msg_trial(8, 2, LEASE, spec, files, 2, err), &m);
+    round_trip(cv_msg_trial(8, 2, LEASE, spec, files, 2, NULL, 0, err), &m);
     cJSON_Delete(spec);
     ck_assert_int_eq(m.type, CV_MSG_TRIAL);
     ck_assert_int_eq(m.trial.trial_id, 8);
@@ -280,6 +280,8 @@ START_TEST(trial_round_trips_and_its_spec_can_be_taken) {
     ck_assert_int_eq(m.trial.files[0].bytes, 1000);
     ck_assert_str_eq(m.trial.files[1].field, "test_csv");
     ck_assert_int_eq(m.trial.files[1].bytes, 0);
+    ck_assert_uint_eq(m.trial.n_decide_at, 0);
+    ck_assert_ptr_null(cJSON_GetObjectItem(m.root, "decide_at")); /* left out when empty */
 
     cJSON *taken = cv_msg_take_object(&m);
     ck_assert_ptr_nonnull(taken);
@@ -607,8 +609,18 @@ START_TEST(builders_refuse_what_the_peer_would_refuse) {
     cv_msg_file_t f = {.field = "weights", .bytes = 1};
     strcpy(f.hash, HASH);
     cJSON *spec = cJSON_CreateObject();
-    ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, &f, 1, err));
+    ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, &f, 1, NULL, 0, err));
     ck_assert_ptr_nonnull(strstr(err, "trial: files: unknown field \"weights\""));
+    const int backwards[] = {3, 2};
+    ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, NULL, 0, backwards, 2, err));
+    ck_assert_ptr_nonnull(strstr(err, "trial: decide_at[1]: must be above the epoch before it"));
+    int many[CV_MSG_DECIDE_MAX + 1];
+    for (int i = 0; i <= CV_MSG_DECIDE_MAX; i++)
+        many[i] = i + 1;
+    ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, NULL, 0, many, CV_MSG_DECIDE_MAX + 1, err));
+    ck_assert_ptr_nonnull(strstr(err, "trial: decide_at: must hold at most 32 epochs, got 33"));
+    ck_assert_ptr_null(cv_msg_decision(1, 0, 1, err));
+    ck_assert_ptr_nonnull(strstr(err, "decision: epoch: must be an integer in [1, 100000], got 0"));
     cJSON_Delete(spec);
 }
 END_TEST
@@ -622,6 +634,98 @@ START_TEST(dataset_builder_refuses_bad_hashes_and_sizes) {
     ck_assert_ptr_nonnull(strstr(err, "dataset: hash"));
     ck_assert_ptr_null(cv_msg_dataset(HASH, -1, err));
     ck_assert_ptr_nonnull(strstr(err, "dataset: bytes: must be an integer >= 0, got -1"));
+}
+END_TEST
+
+START_TEST(trial_decide_at_round_trips) {
+    char err[CV_ERRLEN] = "";
+    cJSON *spec = cJSON_Parse("{\"epochs\":40}");
+    const int at[] = {1, 2, 10, 100000};
+    cv_msg_t m;
+    round_trip(cv_msg_trial(9, 3, LEASE, spec, NULL, 0, at, 4, err), &m);
+    cJSON_Delete(spec);
+    ck_assert_int_eq(m.type, CV_MSG_TRIAL);
+    ck_assert_uint_eq(m.trial.n_decide_at, 4);
+    ck_assert_int_eq(m.trial.decide_at[0], 1);
+    ck_assert_int_eq(m.trial.decide_at[1], 2);
+    ck_assert_int_eq(m.trial.decide_at[2], 10);
+    ck_assert_int_eq(m.trial.decide_at[3], 100000);
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(decision_round_trips_both_verdicts) {
+    char err[CV_ERRLEN] = "";
+    cv_msg_t m;
+    round_trip(cv_msg_decision(12, 3, 1, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_DECISION);
+    ck_assert_int_eq(m.decision.trial_id, 12);
+    ck_assert_int_eq(m.decision.epoch, 3);
+    ck_assert_int_eq(m.decision.stop, 1);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(m.root, "stop")));
+    cv_msg_finish(&m);
+    round_trip(cv_msg_decision(12, 5, 0, err), &m);
+    ck_assert_int_eq(m.decision.epoch, 5);
+    ck_assert_int_eq(m.decision.stop, 0);
+    cv_msg_finish(&m);
+    ck_assert_str_eq(cv_msg_type_name(CV_MSG_DECISION), "decision");
+}
+END_TEST
+
+START_TEST(pruned_result_round_trips_with_its_best_epoch) {
+    char err[CV_ERRLEN] = "";
+    cJSON *r = completed_result();
+    cJSON_ReplaceItemInObject(r, "status", cJSON_CreateString("pruned"));
+    cv_msg_t m;
+    round_trip(cv_msg_result(3, LEASE, r, 512, 9, err), &m);
+    cJSON_Delete(r);
+    ck_assert_int_eq(m.result.status, CV_MSG_STATUS_PRUNED);
+    ck_assert_str_eq(cv_msg_status_name(m.result.status), "pruned");
+    ck_assert_int_eq(m.result.best_epoch, 3);
+    ck_assert_int_eq(m.result.epochs_run, 5);
+    ck_assert_double_eq(m.result.dev_error, 0.25);
+    ck_assert_int_eq(m.result.model_bytes, 512);
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(malformed_decisions_and_decide_at_are_named) {
+    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":2}", CV_EINVAL,
+                   "decision: stop: required field is missing", NULL);
+    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"stop\":true}", CV_EINVAL,
+                   "decision: epoch: required field is missing", NULL);
+    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":2,\"stop\":\"yes\"}", CV_EINVAL,
+                   "decision: stop: must be a boolean, got \"yes\"", NULL);
+    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":2.5,\"stop\":true}", CV_EINVAL,
+                   "decision: epoch: must be an integer in [1, 100000], got 2.5", NULL);
+    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":0,\"stop\":true}", CV_ERANGE,
+                   "decision: epoch", "got 0", NULL);
+    expect_refused("{\"type\":\"decision\",\"trial_id\":0,\"epoch\":1,\"stop\":true}", CV_ERANGE,
+                   "decision: trial_id", NULL);
+    expect_refused("{\"type\":\"decision\",\"trial_id\":1,\"epoch\":1,\"stop\":true,"
+                   "\"why\":1}",
+                   CV_EINVAL, "decision", "\"why\"", NULL);
+#define TRIAL_HEAD                                                                                 \
+    "{\"type\":\"trial\",\"trial_id\":1,\"job_id\":1,\"lease\":"                                   \
+    "\"0123456789abcdef0123456789abcdef\",\"spec\":{},\"files\":{},"
+    expect_refused(TRIAL_HEAD "\"decide_at\":3}", CV_EINVAL,
+                   "trial: decide_at: must be an array, got 3", NULL);
+    expect_refused(TRIAL_HEAD "\"decide_at\":[1,0]}", CV_ERANGE,
+                   "trial: decide_at[1]: must be an integer in [1, 100000], got 0", NULL);
+    expect_refused(TRIAL_HEAD "\"decide_at\":[1,\"2\"]}", CV_EINVAL, "trial: decide_at[1]", "\"2\"",
+                   NULL);
+    expect_refused(TRIAL_HEAD "\"decide_at\":[2,2]}", CV_EINVAL,
+                   "trial: decide_at[1]: must be above the epoch before it (2), got 2", NULL);
+    expect_refused(TRIAL_HEAD "\"decide_at\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,"
+                              "21,22,23,24,25,26,27,28,29,30,31,32,33]}",
+                   CV_ERANGE, "trial: decide_at: must hold at most 32 epochs, got 33", NULL);
+    expect_accepted(TRIAL_HEAD "\"decide_at\":[]}", CV_MSG_TRIAL);
+#undef TRIAL_HEAD
+    expect_refused("{\"type\":\"result\",\"trial_id\":4,"
+                   "\"lease\":\"0123456789abcdef0123456789abcdef\","
+                   "\"model_bytes\":0,\"model_crc32\":0,\"result\":{\"status\":\"prune\","
+                   "\"best_epoch\":0,\"epochs_run\":0,\"dev_error\":null,\"dev_cost\":null}}",
+                   CV_EINVAL, "result.status", "\"pruned\"", "\"prune\"", NULL);
 }
 END_TEST
 
@@ -641,6 +745,9 @@ static Suite *message_suite(void) {
     tcase_add_test(rt, ack_stop_dataset_and_error_round_trip);
     tcase_add_test(rt, validate_borrows_the_callers_tree);
     tcase_add_test(rt, type_names_match_the_wire);
+    tcase_add_test(rt, trial_decide_at_round_trips);
+    tcase_add_test(rt, decision_round_trips_both_verdicts);
+    tcase_add_test(rt, pruned_result_round_trips_with_its_best_epoch);
     suite_add_tcase(s, rt);
     TCase *bad = tcase_create("refusals");
     tcase_add_test(bad, unknown_or_missing_type_is_refused);
@@ -659,6 +766,7 @@ static Suite *message_suite(void) {
     tcase_add_test(bad, too_many_leases_or_reattached_ids_are_refused);
     tcase_add_test(bad, builders_refuse_what_the_peer_would_refuse);
     tcase_add_test(bad, dataset_builder_refuses_bad_hashes_and_sizes);
+    tcase_add_test(bad, malformed_decisions_and_decide_at_are_named);
     suite_add_tcase(s, bad);
     return s;
 }

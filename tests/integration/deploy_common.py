@@ -6,7 +6,7 @@ import random
 import sqlite3
 import time
 
-FINAL = {"completed", "failed", "diverged", "lost", "cancelled"}
+FINAL = {"completed", "failed", "diverged", "lost", "cancelled", "pruned"}
 
 
 def write_blobs(path, n=3000, features=16, seed=3):
@@ -63,7 +63,8 @@ def stored_twice(db_path, job_id):
         return db.execute(
             "SELECT a.trial_id, a.attempt FROM trial_attempts AS a JOIN trials AS t "
             "ON t.id = a.trial_id WHERE t.job_id = ? "
-            "AND a.outcome IN ('completed', 'failed', 'diverged') AND EXISTS ("
+            "AND a.outcome IN ('completed', 'failed', 'diverged', 'pruned') AND EXISTS ("
             "  SELECT 1 FROM trial_attempts AS b WHERE b.trial_id = a.trial_id "
-            "  AND b.attempt > a.attempt AND b.outcome IN ('completed', 'failed', 'diverged'))",
+            "  AND b.attempt > a.attempt AND b.outcome IN ('completed', 'failed', 'diverged', "
+            "'pruned'))",
             (job_id,)).fetchall()

@@ -78,7 +78,7 @@ def job_detail(status, completed):
                        "activation": {"weights": {"relu": 0.25, "tanh": 0.75}}},
             "counts": {"queued": 1, "running": 2 if status == "running" else 0,
                        "completed": completed, "failed": 1, "diverged": 0, "lost": 0,
-                       "cancelled": 0},
+                       "cancelled": 0, "pruned": 0},
             "rounds": [{"round": 1, "size": 4, "region": {}}, {"round": 2, "size": 2,
                                                               "region": {}}],
             "best": TRIALS[0], "test_result": None,
@@ -116,6 +116,7 @@ class FakeState:
         self.polls_until_done = polls_until_done  # None: job 7 runs for ever
         self.final_status = final_status
         self.created_at = None  # job 7's created_at when set, else the canned one
+        self.pruned = 0  # job 7's pruned trials
         self.lock = threading.Lock()
 
 
@@ -163,6 +164,7 @@ def make_handler(state):
                 detail = job_detail(state.final_status if done else "running", completed)
                 if state.created_at is not None:
                     detail["created_at"] = state.created_at
+                detail["counts"]["pruned"] = state.pruned
                 return self.answer(200, detail)
             if p == "/v1/jobs/8":
                 d = job_detail("cancelled", 0)
@@ -359,6 +361,18 @@ class Status(Base):
         # the spec gives no refine.rounds.
         self.assertEqual(lines[1].split()[3], "2/3")
         self.assertEqual(lines[2].split()[3], "1/3")
+
+    def test_pruned_trials_are_counted_apart_and_finish_the_budget(self):
+        self.state.pruned = 2
+        out = self.ok("status", "7")
+        self.assertIn("1 completed, 2 pruned, 1 failed", out)
+        self.state.polls = 0
+        self.state.created_at = time.time() - 60
+        out = self.ok("watch", "7", "--interval", "0.05")
+        first = out.strip().split("\n")[0]
+        self.assertIn("  2 pruned  1 failed", first)
+        # 4 of 8 finished (1 completed, 2 pruned, 1 failed) in a minute: 4 more take 1 min.
+        self.assertRegex(first, r"  about 6\d s left$")
 
     def test_one_job_in_detail(self):
         out = self.ok("status", "7")

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from caviar_harness import Coordinator, CoordinatorChecks  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
-FINAL = {"completed", "failed", "diverged", "lost", "cancelled"}
+FINAL = {"completed", "failed", "diverged", "lost", "cancelled", "pruned"}
 
 
 def write_blobs(path, n=3000, features=16, seed=3):
@@ -107,9 +107,10 @@ class Faults(CoordinatorChecks, unittest.TestCase):
             # that a failure on a worker that was then quarantined is retried elsewhere.
             twice = db.execute(
                 "SELECT a.trial_id, a.attempt FROM trial_attempts AS a "
-                "WHERE a.outcome IN ('completed', 'failed', 'diverged') AND EXISTS ("
+                "WHERE a.outcome IN ('completed', 'failed', 'diverged', 'pruned') AND EXISTS ("
                 "  SELECT 1 FROM trial_attempts AS b WHERE b.trial_id = a.trial_id "
-                "  AND b.attempt > a.attempt AND b.outcome IN ('completed', 'failed', 'diverged'))"
+                "  AND b.attempt > a.attempt AND b.outcome IN ('completed', 'failed', 'diverged', "
+                "'pruned'))"
                 " AND NOT (a.outcome = 'failed' AND a.worker_id IN "
                 "  (SELECT id FROM workers WHERE quarantined = 1))"
             ).fetchall()

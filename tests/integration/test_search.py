@@ -17,7 +17,7 @@ from caviar_harness import Coordinator, write_moons  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
 ROOT = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "."
-FINAL = {"completed", "failed", "diverged", "lost", "cancelled"}
+FINAL = {"completed", "failed", "diverged", "lost", "cancelled", "pruned"}
 
 
 def in_region(params, region):

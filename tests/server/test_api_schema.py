@@ -40,7 +40,7 @@ JOB = {"id": 1, "name": "moons", "objective": "dev_error",
        "test_result": {"test_accuracy": 0.96, "test_error": 0.04, "test_cost": 0.08,
                        "examples": 120, "trials": [3]},
        "counts": {"queued": 0, "running": 0, "completed": 4, "failed": 0, "diverged": 0,
-                  "lost": 0, "cancelled": 0},
+                  "lost": 0, "cancelled": 0, "pruned": 0},
        "rounds": [{"round": 1, "size": 4, "region": REGION, "created_at": 1795574984.0}],
        "quarantined_workers": [], "best": TRIAL, "max_trials": 4, "running": 0,
        "rounds_planned": 1}
@@ -109,6 +109,9 @@ class ApiSchema(unittest.TestCase):
         self.assert_invalid("job", changed(JOB, "counts", "stale", 1))
         self.assert_invalid("job", changed(JOB, "spec", "budget", "max_trials", 0))
         self.assert_invalid("job", changed(JOB, "best", "status", "failed"))
+        # Pruned trials are counted, but only a completed trial is the best.
+        self.assert_invalid("job", changed(JOB, "counts", "pruned", DELETE))
+        self.assert_invalid("job", changed(JOB, "best", "status", "pruned"))
         self.assert_invalid("job", changed(JOB, "surprise", 1))
         # Rounds count from 1 in the API.
         self.assert_invalid("job", changed(JOB, "round", 0))
@@ -134,6 +137,8 @@ class ApiSchema(unittest.TestCase):
              "outcome": "stale", "error": None}],
             spec={"dataset": {"format": "csv", "csv": "moons.csv"}, "learning_rate": 0.2})
         self.assert_valid("trial", detail)
+        self.assert_valid("trial", changed(changed(detail, "status", "pruned"),
+                                           "attempts_history", 0, "outcome", "pruned"))
         self.assert_invalid("trial", changed(detail, "attempts_history", 0, "outcome", "gone"))
         self.assert_invalid("trial", changed(detail, "curve", DELETE))
 

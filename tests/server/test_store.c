@@ -126,7 +126,7 @@ static void raw_exec(const char *path, const char *sql) {
     "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, number) "                        \
     "WHERE status = 'completed'; "
 
-#define UNDO_MIGRATION_6                                                                           \
+#define UNDO_MIGRATION_7                                                                           \
     "DROP INDEX decisions_by_job; DROP TABLE decisions; "                                          \
     "ALTER TABLE jobs DROP COLUMN busy_seconds; ALTER TABLE jobs DROP COLUMN available_seconds; "
 
@@ -777,7 +777,7 @@ START_TEST(test_version_2_file_gains_n_params_and_keeps_its_results) {
     finish(&fx, t[0], "L", 0.1, 0.5);
     cv_store_close(fx.store);
     fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_6 UNDO_MIGRATION_4 UNDO_MIGRATION_3 "PRAGMA user_version = 2;");
+    raw_exec(fx.path, UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3 "PRAGMA user_version = 2;");
     ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
     ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
     start(&fx, t[1], "M");
@@ -1037,7 +1037,7 @@ START_TEST(test_version_1_file_migrates_and_keeps_its_rows) {
     ck_assert_int_eq(cv_store_worker_seen(fx.store, "w1", "0.1.0", 4, "host", NOW, fx.err), 0);
     cv_store_close(fx.store);
     fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_6 UNDO_MIGRATION_4 UNDO_MIGRATION_3 "DROP INDEX trial_attempts_by_worker; "
+    raw_exec(fx.path, UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3 "DROP INDEX trial_attempts_by_worker; "
                       "DROP TABLE trial_attempts; PRAGMA user_version = 1;");
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema "
                                       "WHERE name LIKE 'trial_attempts%'"),
@@ -1080,7 +1080,7 @@ START_TEST(test_version_2_file_migrates_and_restart_losses_become_interrupted) {
     fx.store = NULL;
     char sql[4096];
     snprintf(sql, sizeof sql,
-             UNDO_MIGRATION_6 UNDO_MIGRATION_4 UNDO_MIGRATION_3
+             UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3
              "DROP INDEX trial_attempts_by_worker; DROP TABLE trial_attempts;"
              "CREATE TABLE trial_attempts ("
              "  trial_id   INTEGER NOT NULL REFERENCES trials (id),"
@@ -1129,6 +1129,140 @@ START_TEST(test_version_2_file_migrates_and_restart_losses_become_interrupted) {
     raw_text(fx.path, sqlf(q, sizeof q, "SELECT error FROM trials WHERE id = %lld", t[0]), text,
              sizeof text);
     ck_assert_str_eq(text, "lost 2 leases");
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A pruned result is stored like a completed one (metrics, model, attempt outcome), counts
+ * under its own status, and does not rank: a better pruned trial is not the job's best. */
+START_TEST(test_pruned_result_is_stored_like_a_completed_one_but_does_not_rank) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), t[3];
+    add_trials(&fx, job, 0, 3, t);
+    start(&fx, t[0], "lease-A");
+    finish(&fx, t[0], "lease-A", 0.3, 0.6);
+    start(&fx, t[1], "lease-B");
+    cv_store_result_t r = completed(0.1, 0.2);
+    r.status = CV_STORE_TRIAL_PRUNED;
+    r.best_epoch = 2;
+    r.epochs_run = 3;
+    r.n_params = 354;
+    r.model_path = "/models/pruned.model";
+    ck_assert_msg(cv_store_put_result(fx.store, t[1], "lease-B", &r, NOW + 4, fx.err) == 0, "%s",
+                  fx.err);
+
+    char q[256], text[128];
+    raw_text(fx.path,
+             sqlf(q, sizeof q,
+                  "SELECT status || ' ' || best_epoch || ' ' || epochs_run || ' ' || n_params || "
+                  "' ' || model_path || ' ' || (lease_token IS NULL) FROM trials WHERE id = %lld",
+                  t[1]),
+             text, sizeof text);
+    ck_assert_str_eq(text, "pruned 2 3 354 /models/pruned.model 1");
+    ck_assert_double_eq(
+        raw_real(fx.path, sqlf(q, sizeof q, "SELECT dev_error FROM trials WHERE id = %lld", t[1])),
+        0.1);
+    attempt_row_t a[2];
+    ck_assert_int_eq(attempt_rows(fx.path, t[1], a, 2), 1);
+    ck_assert_str_eq(a[0].outcome, "pruned");
+    ck_assert_double_eq(a[0].ended, NOW + 4);
+
+    cv_store_trial_status_t st;
+    ck_assert_int_eq(cv_store_trial_status(fx.store, t[1], &st, fx.err), 0);
+    ck_assert_int_eq(st, CV_STORE_TRIAL_PRUNED);
+    ck_assert_str_eq(cv_store_trial_status_name(CV_STORE_TRIAL_PRUNED), "pruned");
+    ck_assert_int_eq(cv_store_trial_status_parse("pruned", &st), 0);
+    ck_assert_int_eq(st, CV_STORE_TRIAL_PRUNED);
+
+    cJSON *top = NULL;
+    ck_assert_int_eq(cv_store_trials_top(fx.store, job, CV_STORE_OBJ_JOB, 10, &top, fx.err), 0);
+    static const int only_completed[] = {0};
+    assert_order(top, only_completed, 1);
+    cJSON_Delete(top);
+    cJSON *j = NULL;
+    ck_assert_int_eq(cv_store_job_get(fx.store, job, &j, fx.err), 0);
+    cJSON *counts = cJSON_GetObjectItem(j, "counts");
+    ck_assert_int_eq(cJSON_GetArraySize(counts), CV_STORE_TRIAL_STATUSES);
+    ck_assert_int_eq(cJSON_GetObjectItem(counts, "pruned")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(counts, "completed")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(counts, "queued")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "best"), "id")->valueint,
+                     (int)t[0]);
+    cJSON_Delete(j);
+    /* A pruned trial is final: its lease is spent. */
+    ck_assert_int_eq(cv_store_put_result(fx.store, t[1], "lease-B", &r, NOW + 5, fx.err),
+                     CV_STORE_STALE);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* SQL that takes a current file back to schema version 5: the trials and attempts tables are
+ * rebuilt with the CHECK constraints they had before 'pruned' (foreign keys are off in a raw
+ * connection). */
+#define UNDO_MIGRATION_6                                                                           \
+    "CREATE TABLE old_trials (id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL REFERENCES jobs "    \
+    "(id), number INTEGER NOT NULL CHECK (number >= 0), round INTEGER NOT NULL, params TEXT NOT "  \
+    "NULL, config_key TEXT NOT NULL, spec TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'queued' "   \
+    "CHECK (status IN ('queued', 'running', 'completed', 'failed', 'diverged', 'lost', "           \
+    "'cancelled')), attempts INTEGER NOT NULL DEFAULT 0, worker_id TEXT, lease_token TEXT, "       \
+    "queued_at REAL NOT NULL, started_at REAL, finished_at REAL, dev_error REAL, dev_cost REAL, "  \
+    "train_error REAL, train_cost REAL, train_cost_reg REAL, best_epoch INTEGER, epochs_run "      \
+    "INTEGER, diagnosis TEXT, examples_per_second REAL, error TEXT, model_path TEXT, n_params "    \
+    "INTEGER, UNIQUE (job_id, config_key), UNIQUE (job_id, number)); "                             \
+    "INSERT INTO old_trials SELECT * FROM trials; DROP TABLE trials; "                             \
+    "ALTER TABLE old_trials RENAME TO trials; "                                                    \
+    "CREATE INDEX trials_by_status ON trials (job_id, status); "                                   \
+    "CREATE INDEX trials_by_dev_error ON trials (job_id, dev_error, dev_cost, n_params, number) "  \
+    "WHERE status = 'completed'; "                                                                 \
+    "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, dev_error, n_params, number) "   \
+    "WHERE status = 'completed'; "                                                                 \
+    "CREATE TABLE old_attempts (trial_id INTEGER NOT NULL REFERENCES trials (id), attempt "        \
+    "INTEGER NOT NULL, worker_id TEXT, lease TEXT, started_at REAL, ended_at REAL NOT NULL, "      \
+    "outcome TEXT NOT NULL CHECK (outcome IN ('completed', 'failed', 'diverged', 'lost', "         \
+    "'stale', 'cancelled', 'interrupted')), error TEXT, PRIMARY KEY (trial_id, attempt)) "         \
+    "WITHOUT ROWID; INSERT INTO old_attempts SELECT * FROM trial_attempts; "                       \
+    "DROP TABLE trial_attempts; ALTER TABLE old_attempts RENAME TO trial_attempts; "               \
+    "CREATE INDEX trial_attempts_by_worker ON trial_attempts (worker_id); "                        \
+    "PRAGMA user_version = 5;"
+
+/* A version-5 file (no 'pruned') migrates keeping its trials, curves and attempts, still joined
+ * by their foreign keys, and then takes pruned results. */
+START_TEST(test_version_5_file_migrates_and_takes_pruned_results) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "old", CV_STORE_OBJ_DEV_ERROR), t[2];
+    add_trials(&fx, job, 0, 2, t);
+    start(&fx, t[0], "L");
+    cv_store_curve_point_t p = {.epoch = 1, .dev_error = 0.25, .dev_cost = 0.5};
+    ck_assert_int_eq(cv_store_curve_add(fx.store, t[0], "L", &p, 1, fx.err), 0);
+    finish(&fx, t[0], "L", 0.25, 0.5);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+    raw_exec(fx.path, UNDO_MIGRATION_7 UNDO_MIGRATION_6);
+    cv_store_result_t r = completed(0.2, 0.4);
+    r.status = CV_STORE_TRIAL_PRUNED;
+    ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials"), 2);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM curves AS c JOIN trials AS t "
+                                      "ON t.id = c.trial_id WHERE t.status = 'completed'"),
+                     1);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trial_attempts "
+                                      "WHERE outcome = 'completed'"),
+                     1);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' "
+                                      "AND name IN ('trials_by_status', 'trials_by_dev_error', "
+                                      "'trials_by_dev_cost', 'trial_attempts_by_worker')"),
+                     4);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema "
+                                      "WHERE name LIKE '%_v6' OR name LIKE 'old_%'"),
+                     0);
+    start(&fx, t[1], "M");
+    ck_assert_msg(cv_store_put_result(fx.store, t[1], "M", &r, NOW + 3, fx.err) == 0, "%s", fx.err);
+    /* Foreign keys are enforced again after the migration. */
+    ck_assert_int_eq(cv_store_curve_add(fx.store, 999, NULL, &p, 1, fx.err) != 0, 1);
     fx_finish(&fx);
 }
 END_TEST
@@ -2369,6 +2503,8 @@ static Suite *store_suite(void) {
     TCase *history = tcase_create("attempts");
     tcase_add_test(history, test_fresh_file_has_the_current_schema_with_the_attempts_table);
     tcase_add_test(history, test_version_1_file_migrates_and_keeps_its_rows);
+    tcase_add_test(history, test_version_5_file_migrates_and_takes_pruned_results);
+    tcase_add_test(history, test_pruned_result_is_stored_like_a_completed_one_but_does_not_rank);
     tcase_add_test(history, test_version_2_file_gains_n_params_and_keeps_its_results);
     tcase_add_test(history,
                    test_version_2_file_migrates_and_restart_losses_become_interrupted);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/err.h"
 #include "common/rng.h"
@@ -352,6 +353,54 @@ START_TEST(early_stopping_keeps_the_best_epoch_and_stops_patience_epochs_later) 
 }
 END_TEST
 
+/* An epoch callback that collects the curve and prunes the trial when epoch prune_at ends. */
+typedef struct {
+    curve_t curve;
+    int prune_at;
+} pruning_t;
+
+static int prune_at_epoch(const cv_epoch_metrics_t *m, void *userdata) {
+    pruning_t *p = userdata;
+    collect_epoch(m, &p->curve);
+    return m->epoch == p->prune_at ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
+}
+
+START_TEST(a_pruned_trial_reports_and_saves_its_best_epoch_so_far) {
+    /* The early-stopping set-up without patience: it overfits within a few epochs, so a trial
+     * pruned after epoch 40 reports an earlier epoch's metrics (the lowest dev cost of the 40),
+     * and saves that epoch's model. */
+    char path[CV_TEST_PATH], model[CV_TEST_PATH + 8], err[CV_ERRLEN] = "";
+    write_points_csv(path, "moons-pruned.csv", MOONS, 300, 0.1, 0.2, 1, -1);
+    snprintf(model, sizeof model, "%s.model", path);
+    cv_trial_spec_t spec;
+    make_spec(&spec, path, "{\"train\": 0.1, \"dev\": 0.9, \"test\": 0}",
+              "\"hidden_units\": [128, 128, 128], \"optimizer\": \"adam\","
+              " \"learning_rate\": 0.01, \"batch_size\": 60, \"epochs\": 500");
+    pruning_t *p = calloc(1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    p->prune_at = 40;
+    cv_train_options_t opts = {.on_epoch = prune_at_epoch, .userdata = p, .save_model = model};
+    cv_train_result_t res;
+    ck_assert_int_eq(cv_train_run(&spec, &opts, &res, err), 0);
+    ck_assert_str_eq(cv_trial_status_name(res.status), "pruned");
+    ck_assert_int_eq(res.status, CV_TRIAL_PRUNED);
+    ck_assert_int_eq(res.epochs_run, 40);
+    ck_assert_int_eq(p->curve.n, 40);
+    ck_assert_int_lt(res.best_epoch, 40);
+    const cv_epoch_metrics_t *best = &p->curve.m[res.best_epoch - 1];
+    ck_assert_double_eq(res.best.dev_cost, best->dev_cost);
+    ck_assert_double_eq(res.best.dev_error, best->dev_error);
+    for (int e = 0; e < p->curve.n; e++)
+        ck_assert_double_ge(p->curve.m[e].dev_cost, best->dev_cost);
+    struct stat st;
+    ck_assert_int_eq(stat(model, &st), 0);
+    ck_assert_int_gt(st.st_size, 0);
+    free(p);
+    unlink(model);
+    unlink(path);
+}
+END_TEST
+
 /* 1 when two curves agree bit for bit in everything but the timings. */
 static int same_curves(const curve_t *a, const curve_t *b) {
     if (a->n != b->n) return 0;
@@ -535,6 +584,7 @@ static Suite *trainer_suite(void) {
     Suite *s = suite_create("trainer");
     TCase *tc = tcase_create("learning");
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, a_pruned_trial_reports_and_saves_its_best_epoch_so_far);
     tcase_add_test(tc, split_fractions_size_the_sets_and_the_data_size_the_network);
     tcase_add_test(tc, training_error_falls_to_below_5_percent_on_spirals);
     tcase_add_test(tc, a_network_without_hidden_layers_cannot_learn_the_spirals);
