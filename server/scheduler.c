@@ -556,7 +556,12 @@ static int job_propose(cv_sched_t *s, job_t *job, double now, char *err) {
     for (int tries = 0; !fresh && tries < SAMPLE_TRIES; tries++) {
         cJSON_Delete(values);
         values = NULL;
-        if ((rc = job->spec.sampler->propose(job->sampler, &history, &rng, &values, err)) ||
+        /* A model-based sampler may keep proposing what the job has (TPE in a small discrete
+         * space): after SAMPLE_TRIES / 10 repeats the draws are uniform in the region. */
+        const cv_sampler_ops_t *sampler = tries < SAMPLE_TRIES / 10 ? job->spec.sampler
+                                                                     : &cv_sampler_random;
+        if ((rc = sampler->propose(sampler == job->spec.sampler ? job->sampler : NULL, &history,
+                                   &rng, &values, err)) ||
             (rc = cv_space_canonical(values, canon, sizeof canon, err)))
             goto done;
         if ((fresh = keys_add(job, fnv1a(canon))) < 0) {

@@ -193,6 +193,7 @@ class Strategies(unittest.TestCase):
         spec["space"] = {"hidden_units": {"type": "int", "scale": "power_of_two", "min": 4,
                                           "max": 32},
                          "activation": {"type": "categorical", "values": ["relu", "tanh"]}}
+        del spec["trial"]["hidden_units"]
         job = self.submit(spec)
         final = self.c.wait_job(job, timeout=120)
         self.assertEqual(final["status"], "completed", final)
