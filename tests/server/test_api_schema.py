@@ -42,7 +42,11 @@ JOB = {"id": 1, "name": "moons", "objective": "dev_error",
        "counts": {"queued": 0, "running": 0, "completed": 4, "failed": 0, "diverged": 0,
                   "lost": 0, "cancelled": 0, "pruned": 0},
        "rounds": [{"round": 1, "size": 4, "region": REGION, "created_at": 1795574984.0}],
-       "quarantined_workers": [], "best": TRIAL, "max_trials": 4, "running": 0,
+       "quarantined_workers": [],
+       "utilization": {"busy_seconds": 3.9, "available_seconds": 4.0, "fraction": 0.975},
+       "rungs": [{"epoch": 1, "results": 4, "stopped": 0, "promoted_trials": [0, 1, 2, 3],
+                  "stopped_trials": []}],
+       "best": TRIAL, "max_trials": 4, "running": 0,
        "rounds_planned": 1}
 
 
