@@ -85,6 +85,7 @@ static const scalar_field_t scalar_fields[] = {
     FIELD(beta1, KIND_DOUBLE, 0, CLOSED, 1, OPEN),
     FIELD(beta2, KIND_DOUBLE, 0, CLOSED, 1, OPEN),
     FIELD(epsilon, KIND_DOUBLE, 0, OPEN, HUGE_VAL, OPEN),
+    FIELD(label_smoothing, KIND_DOUBLE, 0, CLOSED, 0.5, OPEN),
     FIELD_ANY(decay, KIND_DECAY),
     FIELD(decay_rate, KIND_DOUBLE, 0, CLOSED, HUGE_VAL, OPEN),
     FIELD(decay_base, KIND_DOUBLE, 0, OPEN, 1, CLOSED),

@@ -86,6 +86,10 @@ typedef struct {
     double beta;                           /* momentum β, [0, 1) (0.9) */
     double beta1, beta2;                   /* Adam / RMSprop moments, [0, 1) (0.9, 0.999) */
     double epsilon;                        /* Adam / RMSprop ε > 0 (1e-8) */
+    double label_smoothing;                /* ε of the training target (1−ε)·y + ε/C (C = 2
+                                              for a sigmoid output), [0, 0.5) (0); reported
+                                              costs stay the plain cross-entropy against the
+                                              true labels, comparable across trials */
     cv_decay_t decay;
     double decay_rate;                     /* inverse_time, staircase: ≥ 0 (1) */
     double decay_base;                     /* exponential: (0, 1] (0.95) */

@@ -104,6 +104,12 @@ class TrialSchema(unittest.TestCase):
             with self.subTest(warmup_epochs=bad):
                 self.assert_invalid(with_fields(warmup_epochs=bad))
 
+    def test_label_smoothing_lies_in_0_to_one_half(self):
+        self.assert_valid(with_fields(label_smoothing=0.1))
+        for bad in (-0.1, 0.5, "0.1"):
+            with self.subTest(label_smoothing=bad):
+                self.assert_invalid(with_fields(label_smoothing=bad))
+
     def test_unknown_optimizer_is_refused(self):
         self.assert_invalid(with_fields(optimizer="sgd"))
 
