@@ -324,11 +324,19 @@ static void assert_rates(const cv_trial_spec_t *spec, const double *want, int n)
     }
 }
 
+/* Cosine decay from α₀ = 0.1 over `epochs` with floor fraction decay_min after `warmup` epochs. */
+static cv_trial_spec_t cosine_spec(int epochs, double decay_min, int warmup) {
+    cv_trial_spec_t spec = schedule_spec(CV_DECAY_COSINE);
+    spec.epochs = epochs;
+    spec.decay_min = decay_min;
+    spec.warmup_epochs = warmup;
+    return spec;
+}
+
 START_TEST(cosine_falls_from_the_initial_rate_along_half_a_cosine) {
     /* α₀ = 0.1, 4 epochs, no floor: 0.1·(1 + cos(πe/4))/2 with cos(π/4) = √2/2, cos(π/2) = 0,
      * cos(3π/4) = −√2/2. */
-    cv_trial_spec_t spec = schedule_spec(CV_DECAY_COSINE);
-    spec.epochs = 4;
+    cv_trial_spec_t spec = cosine_spec(4, 0, 0);
     double h = sqrt(2.0) / 2;
     const double want[4] = {0.1, 0.1 * (1 + h) / 2, 0.05, 0.1 * (1 - h) / 2};
     assert_rates(&spec, want, 4);
@@ -337,9 +345,7 @@ END_TEST
 
 START_TEST(cosine_with_a_floor_falls_toward_decay_min_times_the_initial_rate) {
     /* α₀ = 0.1, decay_min = 0.2 (α_min = 0.02), 4 epochs: 0.02 + 0.08·(1 + cos(πe/4))/2. */
-    cv_trial_spec_t spec = schedule_spec(CV_DECAY_COSINE);
-    spec.epochs = 4;
-    spec.decay_min = 0.2;
+    cv_trial_spec_t spec = cosine_spec(4, 0.2, 0);
     double h = sqrt(2.0) / 2;
     const double want[4] = {0.1, 0.02 + 0.08 * (1 + h) / 2, 0.06, 0.02 + 0.08 * (1 - h) / 2};
     assert_rates(&spec, want, 4);
@@ -348,9 +354,7 @@ END_TEST
 
 START_TEST(warmup_ramps_up_then_the_cosine_spans_the_remaining_epochs) {
     /* α₀ = 0.1, 6 epochs, warmup 2: 0.1/3, 0.2/3, then the 4-epoch cosine above. */
-    cv_trial_spec_t spec = schedule_spec(CV_DECAY_COSINE);
-    spec.epochs = 6;
-    spec.warmup_epochs = 2;
+    cv_trial_spec_t spec = cosine_spec(6, 0, 2);
     double h = sqrt(2.0) / 2;
     const double want[6] = {0.1 / 3, 0.2 / 3, 0.1, 0.1 * (1 + h) / 2, 0.05, 0.1 * (1 - h) / 2};
     assert_rates(&spec, want, 6);
