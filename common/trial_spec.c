@@ -22,8 +22,8 @@ static const char *const activation_names[] = {"relu", "leaky_relu", "tanh", "si
 static const char *const output_names[] = {"softmax", "sigmoid"};
 static const char *const init_names[] = {"zeros", "random", "xavier", "glorot", "he"};
 static const char *const optimizer_names[] = {"gd", "momentum", "rmsprop", "adam"};
-static const char *const decay_names[] = {"none", "inverse_time", "exponential", "sqrt",
-                                          "staircase"};
+static const char *const decay_names[] = {"none",      "inverse_time", "exponential", "sqrt",
+                                          "staircase", "cosine"};
 static const char *const format_names[] = {"idx", "csv"};
 
 /* The name arrays are indexed by the enum values, so they must list every value in order. */
@@ -31,7 +31,7 @@ _Static_assert(ARRAY_LEN(activation_names) == CV_ACT_SIGMOID + 1, "activation na
 _Static_assert(ARRAY_LEN(output_names) == CV_OUT_SIGMOID + 1, "output names");
 _Static_assert(ARRAY_LEN(init_names) == CV_INIT_HE + 1, "init names");
 _Static_assert(ARRAY_LEN(optimizer_names) == CV_OPT_ADAM + 1, "optimizer names");
-_Static_assert(ARRAY_LEN(decay_names) == CV_DECAY_STAIRCASE + 1, "decay names");
+_Static_assert(ARRAY_LEN(decay_names) == CV_DECAY_COSINE + 1, "decay names");
 _Static_assert(ARRAY_LEN(format_names) == CV_FORMAT_CSV + 1, "format names");
 
 static const cv_json_range_t KEEP_PROB_RANGE = {0, 1, 1, 0}; /* (0, 1] */
@@ -85,11 +85,14 @@ static const scalar_field_t scalar_fields[] = {
     FIELD(beta1, KIND_DOUBLE, 0, CLOSED, 1, OPEN),
     FIELD(beta2, KIND_DOUBLE, 0, CLOSED, 1, OPEN),
     FIELD(epsilon, KIND_DOUBLE, 0, OPEN, HUGE_VAL, OPEN),
+    FIELD(label_smoothing, KIND_DOUBLE, 0, CLOSED, 0.5, OPEN),
     FIELD_ANY(decay, KIND_DECAY),
     FIELD(decay_rate, KIND_DOUBLE, 0, CLOSED, HUGE_VAL, OPEN),
     FIELD(decay_base, KIND_DOUBLE, 0, OPEN, 1, CLOSED),
     FIELD(decay_k, KIND_DOUBLE, 0, OPEN, HUGE_VAL, OPEN),
     FIELD(decay_every, KIND_INT, 1, CLOSED, INT_MAX, CLOSED),
+    FIELD(decay_min, KIND_DOUBLE, 0, CLOSED, 1, OPEN),
+    FIELD(warmup_epochs, KIND_INT, 0, CLOSED, 100000, CLOSED),
     FIELD(batch_size, KIND_U32, 1, CLOSED, 2147483648.0, CLOSED),
     FIELD(epochs, KIND_INT, 1, CLOSED, 100000, CLOSED),
     FIELD(patience, KIND_INT, 0, CLOSED, INT_MAX, CLOSED),
@@ -575,6 +578,10 @@ int cv_trial_spec_from_json(cv_trial_spec_t *spec, const cJSON *obj, char *err) 
                        "output: \"sigmoid\" needs 2 classes, but "
                        "dataset.classes is %d",
                        spec->classes);
+    /* The schedule needs at least one epoch after the warmup. */
+    if (spec->warmup_epochs >= spec->epochs)
+        return cv_errf(err, CV_EINVAL, "warmup_epochs: must be less than epochs (%d), got %d",
+                       spec->epochs, spec->warmup_epochs);
     return 0;
 }
 

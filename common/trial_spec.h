@@ -33,6 +33,8 @@ typedef enum {
     CV_DECAY_EXPONENTIAL,  /* α = α₀ · decay_base^epoch */
     CV_DECAY_SQRT,         /* α = α₀ · decay_k / √epoch  (α₀ at epoch 0) */
     CV_DECAY_STAIRCASE,    /* α = α₀ / (1 + decay_rate · ⌊epoch / decay_every⌋) */
+    CV_DECAY_COSINE,       /* α = α_min + (α₀ − α_min)·(1 + cos(π·epoch / epochs))/2,
+                              α_min = decay_min · α₀ */
 } cv_decay_t;
 typedef enum { CV_FORMAT_IDX, CV_FORMAT_CSV } cv_format_t;
 typedef enum {
@@ -84,11 +86,19 @@ typedef struct {
     double beta;                           /* momentum β, [0, 1) (0.9) */
     double beta1, beta2;                   /* Adam / RMSprop moments, [0, 1) (0.9, 0.999) */
     double epsilon;                        /* Adam / RMSprop ε > 0 (1e-8) */
+    double label_smoothing;                /* ε of the training target (1−ε)·y + ε/C (C = 2
+                                              for a sigmoid output), [0, 0.5) (0); reported
+                                              costs stay the plain cross-entropy against the
+                                              true labels, comparable across trials */
     cv_decay_t decay;
     double decay_rate;                     /* inverse_time, staircase: ≥ 0 (1) */
     double decay_base;                     /* exponential: (0, 1] (0.95) */
     double decay_k;                        /* sqrt: > 0 (1) */
     int decay_every;                       /* staircase: epochs per step, ≥ 1 (1) */
+    double decay_min;                      /* cosine: floor as a fraction of α₀, [0, 1) (0) */
+    int warmup_epochs;                     /* linear warmup before any schedule: epoch e < W
+                                              runs at α₀·(e+1)/(W+1), then the schedule starts
+                                              at epoch 0 over epochs − W epochs; < epochs (0) */
     uint32_t batch_size;                   /* ≥ 1; larger than the training set means batch GD */
     int epochs;                            /* ≥ 1 */
     int patience;                          /* early stopping: epochs without a better dev cost

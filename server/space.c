@@ -36,6 +36,7 @@ static const struct {
     {"keep_prob", KIND_REAL},
     {"input_keep_prob", KIND_REAL},
     {"init_scale", KIND_REAL},
+    {"label_smoothing", KIND_REAL},
     {"epochs", KIND_INT},
     {"activation", KIND_STRING},
     {"optimizer", KIND_STRING},

@@ -28,7 +28,7 @@
 
 #include "common/rng.h"
 
-#define CV_SPACE_MAX_PARAMS 24   /* parameters of one space (the searchable table has 22) */
+#define CV_SPACE_MAX_PARAMS 24   /* parameters of one space (the searchable table has 23) */
 #define CV_SPACE_MAX_VALUES 16   /* values of one categorical parameter */
 #define CV_SPACE_NAME_MAX   32   /* bytes of a parameter name or categorical string, with NUL */
 #define CV_SPACE_CANON_MAX  2048 /* bytes of a canonical configuration string, with NUL */

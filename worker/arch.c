@@ -30,6 +30,7 @@ int cv_arch_from_spec(cv_arch_t *arch, const cv_trial_spec_t *spec, int n_x, int
     arch->leaky_slope = (float)spec->leaky_slope;
     arch->bn_momentum = (float)spec->bn_momentum;
     arch->bn_epsilon = (float)spec->bn_epsilon;
+    arch->label_smoothing = (float)spec->label_smoothing;
     return 0;
 }
 

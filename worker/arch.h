@@ -19,6 +19,9 @@ typedef struct {
     float leaky_slope;                     /* leaky_relu slope for z < 0 */
     float bn_momentum;                     /* weight of the past in the running averages */
     float bn_epsilon;                      /* added to the batch variance */
+    float label_smoothing;                 /* ε: training targets (1−ε)·y + ε/C (C = 2 with a
+                                              sigmoid output); not stored in model files, since
+                                              inference does not use it */
 } cv_arch_t;
 
 /* Builds the architecture for inputs of n_x features and `classes` classes. A sigmoid output

@@ -17,7 +17,7 @@ const char *cv_gradcheck_verdict(double rel) {
 static double cost_at(cv_nnd_net_t *net, const double *X, const int32_t *y, size_t m, double l2,
                       double l1) {
     cv_nnd_forward(net, X, m, NN_FORWARD_BATCH_STATS, NULL);
-    return cv_nnd_loss(net, y, NULL) + cv_nnd_reg_cost(net, l2, l1, m);
+    return cv_nnd_smoothed_loss(net, y) + cv_nnd_reg_cost(net, l2, l1, m);
 }
 
 int cv_gradcheck_net(cv_nnd_net_t *net, const double *X, const int32_t *y, size_t m, double l2,

@@ -23,7 +23,8 @@ typedef struct {
 /* The course's grading of a relative difference. */
 const char *cv_gradcheck_verdict(double relative_difference);
 
-/* Compares net's gradient of J(θ) = cross-entropy + λ2/2m·Σ‖W‖² + λ1/m·Σ|W| on the m rows of X
+/* Compares net's gradient of J(θ) = cross-entropy (against the targets smoothed by
+ * net->arch.label_smoothing) + λ2/2m·Σ‖W‖² + λ1/m·Σ|W| on the m rows of X
  * (labels y) with (J(θ + εeᵢ) − J(θ − εeᵢ)) / 2ε. Dropout is off; batch norm uses the batch's
  * statistics without touching the running averages. When max_coords is non-zero and smaller
  * than the number of parameters, that many coordinates are drawn at random with rng (the

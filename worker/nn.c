@@ -345,6 +345,33 @@ double NN_(loss)(const net_t *net, const int32_t *y, double *errors) {
     return B ? sum / (double)B : 0;
 }
 
+double NN_(smoothed_loss)(const net_t *net, const int32_t *y) {
+    size_t B = net->rows, C = (size_t)net->arch.units[net->arch.layers];
+    const real *z = net->A[net->arch.layers];
+    double eps = net->arch.label_smoothing, sum = 0;
+    if (net->arch.output == CV_OUT_SIGMOID) {
+        for (size_t i = 0; i < B; i++) {
+            /* −[t·log σ(z) + (1−t)·log(1−σ(z))] with t = (1−ε)·y + ε/2. */
+            double zi = z[i], t = (1 - eps) * y[i] + eps / 2;
+            sum += (zi > 0 ? zi : 0) - zi * t + log1p(exp(-fabs(zi)));
+        }
+    } else {
+        /* −Σ_c t_c·log p_c = (1−ε)·(lse − z_y) + ε·(lse − mean_c z_c), lse = log Σ_c e^z_c. */
+        for (size_t i = 0; i < B; i++) {
+            const real *zi = z + i * C;
+            double max = zi[0], s = 0, zsum = 0;
+            for (size_t c = 1; c < C; c++) max = zi[c] > max ? zi[c] : max;
+            for (size_t c = 0; c < C; c++) {
+                s += exp((double)zi[c] - max);
+                zsum += zi[c];
+            }
+            double lse = max + log(s);
+            sum += (1 - eps) * (lse - (double)zi[y[i]]) + eps * (lse - zsum / (double)C);
+        }
+    }
+    return B ? sum / (double)B : 0;
+}
+
 double NN_(reg_cost)(const net_t *net, double l2, double l1, size_t m) {
     if ((l2 == 0 && l1 == 0) || m == 0) return 0;
     double sq = 0, abs_sum = 0;
@@ -420,13 +447,17 @@ void NN_(backward)(net_t *net, const int32_t *y) {
     size_t B = net->rows, C = (size_t)a->units[L];
     real invB = (real)(1.0 / (double)B);
     real *dz = net->dz[0];
-    /* dZ[L] = (Ŷ − Y)/B for both softmax + cross-entropy and sigmoid + binary cross-entropy. */
-    for (size_t i = 0; i < B * C; i++) dz[i] = net->probs[i] * invB;
+    /* dZ[L] = (Ŷ − T)/B for both softmax + cross-entropy and sigmoid + binary cross-entropy,
+     * with the smoothed targets T = (1−ε)·Y + ε/C (C = 2 for the sigmoid output's one unit). */
+    real eps = (real)a->label_smoothing;
+    real off = a->output == CV_OUT_SIGMOID ? eps / 2 : eps / (real)C; /* ε/C, every target */
+    real on = 1 - eps;                                                /* added to the true one */
+    for (size_t i = 0; i < B * C; i++) dz[i] = (net->probs[i] - off) * invB;
     for (size_t i = 0; i < B; i++) {
         if (a->output == CV_OUT_SIGMOID)
-            dz[i] -= (real)y[i] * invB;
+            dz[i] -= (real)y[i] * on * invB;
         else
-            dz[i * C + (size_t)y[i]] -= invB;
+            dz[i * C + (size_t)y[i]] -= on * invB;
     }
     int dropout = (net->mode & NN_FORWARD_DROPOUT) != 0;
     for (int l = L; l >= 1; l--) {

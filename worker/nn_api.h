@@ -59,12 +59,18 @@ void NN_(forward)(NN_(net_t) *net, const NN_REAL *X, size_t B, int mode, cv_rng_
  * never takes log(0); *errors (may be NULL) receives the number of wrong argmax predictions. */
 double NN_(loss)(const NN_(net_t) *net, const int32_t *y, double *errors);
 
+/* Mean cross-entropy of the last forward pass against the smoothed targets (1−ε)·y + ε/C of
+ * arch.label_smoothing (C = 2 for a sigmoid output): the cost the backward pass differentiates.
+ * Equal to NN_(loss) when ε is 0. Reports use NN_(loss), so that costs compare across trials. */
+double NN_(smoothed_loss)(const NN_(net_t) *net, const int32_t *y);
+
 /* Regularization cost λ2/(2m)·Σ‖W‖² + λ1/m·Σ|W| over the weight matrices. */
 double NN_(reg_cost)(const NN_(net_t) *net, double l2, double l1, size_t m);
 
 /* Backward pass of the last forward pass: overwrites grads with the gradient of the mean
- * cross-entropy (no regularization). Overwriting rather than accumulating saves a pass over
- * the gradients on every step; nothing in caviar accumulates across batches. */
+ * cross-entropy against the smoothed targets, NN_(smoothed_loss) (no regularization).
+ * Overwriting rather than accumulating saves a pass over the gradients on every step; nothing
+ * in caviar accumulates across batches. */
 void NN_(backward)(NN_(net_t) *net, const int32_t *y);
 
 /* Adds the regularization gradient λ2/m·W + λ1/m·sign(W) to dW. */

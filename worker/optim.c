@@ -89,14 +89,24 @@ void cv_optim_step(cv_optim_t *opt, float *restrict params, const float *restric
 }
 
 double cv_learning_rate_at(const cv_trial_spec_t *spec, int epoch) {
-    double a0 = spec->learning_rate, e = epoch;
+    double a0 = spec->learning_rate;
+    int warmup = spec->warmup_epochs;
+    if (epoch < warmup) return a0 * (double)(epoch + 1) / (double)(warmup + 1);
+    /* The schedule starts after the warmup, as if the trial began there. */
+    double e = epoch - warmup, span = spec->epochs - warmup;
     switch (spec->decay) {
     case CV_DECAY_NONE: return a0;
     case CV_DECAY_INVERSE_TIME: return a0 / (1.0 + spec->decay_rate * e);
     case CV_DECAY_EXPONENTIAL: return a0 * pow(spec->decay_base, e);
-    case CV_DECAY_SQRT: return epoch == 0 ? a0 : a0 * spec->decay_k / sqrt(e);
+    case CV_DECAY_SQRT: return e == 0 ? a0 : a0 * spec->decay_k / sqrt(e);
     case CV_DECAY_STAIRCASE:
         return a0 / (1.0 + spec->decay_rate * floor(e / (double)spec->decay_every));
+    case CV_DECAY_COSINE: {
+        double a_min = spec->decay_min * a0;
+        /* Past the last epoch (never in a trial) the rate stays at its floor. */
+        double x = span > 0 && e < span ? e / span : 1.0;
+        return a_min + (a0 - a_min) * (1.0 + cos(M_PI * x)) / 2.0;
+    }
     }
     return a0;
 }

@@ -32,7 +32,10 @@ void cv_optim_finish(cv_optim_t *opt);
  *             θ −= α·(m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε) */
 void cv_optim_step(cv_optim_t *opt, float *params, const float *grads, float lr);
 
-/* Learning rate of the spec's schedule at a 0-based epoch (see cv_decay_t). */
+/* Learning rate of the spec's schedule at a 0-based epoch (see cv_decay_t): the first
+ * warmup_epochs epochs ramp up linearly, α₀·(epoch + 1)/(warmup_epochs + 1); the schedule then
+ * runs with its epoch counted from the end of the warmup (0 at the first epoch after it) and,
+ * for cosine, over the epochs − warmup_epochs that remain. */
 double cv_learning_rate_at(const cv_trial_spec_t *spec, int epoch);
 
 #endif

@@ -91,6 +91,25 @@ class TrialSchema(unittest.TestCase):
             with self.subTest(batch_size=bad):
                 self.assert_invalid(with_fields(batch_size=bad))
 
+    def test_cosine_decay_with_a_floor_and_warmup_validates(self):
+        self.assert_valid(with_fields(decay="cosine", decay_min=0.05, warmup_epochs=2, epochs=20))
+
+    def test_decay_min_outside_0_1_is_refused(self):
+        for bad in (-0.1, 1, "0.1"):
+            with self.subTest(decay_min=bad):
+                self.assert_invalid(with_fields(decay="cosine", decay_min=bad))
+
+    def test_warmup_epochs_must_be_a_non_negative_integer(self):
+        for bad in (-1, 1.5, 100001):
+            with self.subTest(warmup_epochs=bad):
+                self.assert_invalid(with_fields(warmup_epochs=bad))
+
+    def test_label_smoothing_lies_in_0_to_one_half(self):
+        self.assert_valid(with_fields(label_smoothing=0.1))
+        for bad in (-0.1, 0.5, "0.1"):
+            with self.subTest(label_smoothing=bad):
+                self.assert_invalid(with_fields(label_smoothing=bad))
+
     def test_unknown_optimizer_is_refused(self):
         self.assert_invalid(with_fields(optimizer="sgd"))
 

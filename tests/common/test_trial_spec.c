@@ -75,6 +75,9 @@ START_TEST(minimal_spec_gets_every_default) {
     ck_assert_double_eq(s.beta2, 0.999);
     ck_assert_double_eq(s.epsilon, 1e-8);
     ck_assert_int_eq(s.decay, CV_DECAY_NONE);
+    ck_assert_double_eq(s.decay_min, 0.0);
+    ck_assert_int_eq(s.warmup_epochs, 0);
+    ck_assert_double_eq(s.label_smoothing, 0.0);
     ck_assert_uint_eq(s.batch_size, 64);
     ck_assert_int_eq(s.epochs, 10);
     ck_assert_int_eq(s.patience, 0);
@@ -106,6 +109,7 @@ START_TEST(every_scalar_field_is_read) {
                  "\"optimizer\": \"rmsprop\", \"learning_rate\": 0.05, \"beta\": 0.8, "
                  "\"beta1\": 0.7, \"beta2\": 0.99, \"epsilon\": 1e-6, \"decay\": \"staircase\", "
                  "\"decay_rate\": 0.5, \"decay_base\": 0.9, \"decay_k\": 2, \"decay_every\": 5, "
+                 "\"decay_min\": 0.05, \"warmup_epochs\": 3, \"label_smoothing\": 0.1, "
                  "\"batch_size\": 128, \"epochs\": 20, \"patience\": 4, \"seed\": 42, "
                  "\"augment_flip\": true, \"augment_translate\": 2, \"human_error\": 0.05, "
                  "\"train_eval_examples\": 0, \"save_model\": \"best.model\"}");
@@ -129,6 +133,9 @@ START_TEST(every_scalar_field_is_read) {
     ck_assert_double_eq(s.decay_base, 0.9);
     ck_assert_double_eq(s.decay_k, 2.0);
     ck_assert_int_eq(s.decay_every, 5);
+    ck_assert_double_eq(s.decay_min, 0.05);
+    ck_assert_int_eq(s.warmup_epochs, 3);
+    ck_assert_double_eq(s.label_smoothing, 0.1);
     ck_assert_uint_eq(s.batch_size, 128);
     ck_assert_int_eq(s.epochs, 20);
     ck_assert_int_eq(s.patience, 4);
@@ -645,7 +652,60 @@ START_TEST(enum_names_match_the_json) {
     ck_assert_str_eq(cv_optimizer_name(CV_OPT_RMSPROP), "rmsprop");
     ck_assert_str_eq(cv_init_name(CV_INIT_GLOROT), "glorot");
     ck_assert_str_eq(cv_decay_name(CV_DECAY_INVERSE_TIME), "inverse_time");
+    ck_assert_str_eq(cv_decay_name(CV_DECAY_COSINE), "cosine");
     ck_assert_str_eq(cv_decay_name((cv_decay_t)99), "unknown");
+}
+END_TEST
+
+START_TEST(cosine_decay_is_read) {
+    cv_trial_spec_t s;
+    parse_ok(&s, "{" IDX_DATASET ", \"decay\": \"cosine\", \"decay_min\": 0}");
+    ck_assert_int_eq(s.decay, CV_DECAY_COSINE);
+    ck_assert_double_eq(s.decay_min, 0.0);
+}
+END_TEST
+
+/* ---- rejections of the schedule and label smoothing fields ---- */
+
+START_TEST(decay_min_of_one_is_refused) {
+    parse_fails("{" IDX_DATASET ", \"decay\": \"cosine\", \"decay_min\": 1}", CV_ERANGE,
+                "decay_min: must be in [0, 1), got 1");
+}
+END_TEST
+
+START_TEST(negative_decay_min_is_refused) {
+    parse_fails("{" IDX_DATASET ", \"decay_min\": -0.1}", CV_ERANGE,
+                "decay_min: must be in [0, 1), got -0.1");
+}
+END_TEST
+
+START_TEST(negative_warmup_is_refused) {
+    parse_fails("{" IDX_DATASET ", \"warmup_epochs\": -1}", CV_ERANGE,
+                "warmup_epochs: must be an integer in [0, 100000], got -1");
+}
+END_TEST
+
+START_TEST(warmup_as_long_as_the_trial_is_refused) {
+    parse_fails("{" IDX_DATASET ", \"epochs\": 5, \"warmup_epochs\": 5}", CV_EINVAL,
+                "warmup_epochs: must be less than epochs (5), got 5");
+}
+END_TEST
+
+START_TEST(label_smoothing_of_one_half_is_refused) {
+    parse_fails("{" IDX_DATASET ", \"label_smoothing\": 0.5}", CV_ERANGE,
+                "label_smoothing: must be in [0, 0.5), got 0.5");
+}
+END_TEST
+
+START_TEST(negative_label_smoothing_is_refused) {
+    parse_fails("{" IDX_DATASET ", \"label_smoothing\": -0.01}", CV_ERANGE,
+                "label_smoothing: must be in [0, 0.5), got -0.01");
+}
+END_TEST
+
+START_TEST(label_smoothing_of_wrong_type_is_refused) {
+    parse_fails("{" IDX_DATASET ", \"label_smoothing\": \"0.1\"}", CV_EINVAL,
+                "label_smoothing: must be a number, got string");
 }
 END_TEST
 
@@ -666,6 +726,7 @@ static Suite *trial_spec_suite(void) {
     tcase_add_test(shape, batch_size_accepts_2_pow_31);
     tcase_add_test(shape, from_json_reads_a_tree);
     tcase_add_test(shape, enum_names_match_the_json);
+    tcase_add_test(shape, cosine_decay_is_read);
     suite_add_tcase(s, shape);
 
     TCase *split = tcase_create("split");
@@ -723,6 +784,13 @@ static Suite *trial_spec_suite(void) {
     tcase_add_test(bad, beta_of_one_is_refused);
     tcase_add_test(bad, sigmoid_output_needs_two_classes);
     tcase_add_test(bad, top_level_array_is_refused);
+    tcase_add_test(bad, decay_min_of_one_is_refused);
+    tcase_add_test(bad, negative_decay_min_is_refused);
+    tcase_add_test(bad, negative_warmup_is_refused);
+    tcase_add_test(bad, warmup_as_long_as_the_trial_is_refused);
+    tcase_add_test(bad, label_smoothing_of_one_half_is_refused);
+    tcase_add_test(bad, negative_label_smoothing_is_refused);
+    tcase_add_test(bad, label_smoothing_of_wrong_type_is_refused);
     tcase_add_test(bad, syntax_error_reports_an_offset);
     suite_add_tcase(s, bad);
 

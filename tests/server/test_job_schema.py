@@ -77,6 +77,12 @@ class JobSchema(unittest.TestCase):
             "batch_norm": {"type": "categorical", "values": [True, False]},
         }))
 
+    def test_label_smoothing_and_cosine_decay_validate(self):
+        self.assert_valid(with_fields(space={
+            "label_smoothing": {"type": "float", "scale": "linear", "min": 0, "max": 0.2},
+            "decay": {"type": "categorical", "values": ["exponential", "cosine"]},
+        }))
+
     def test_required_fields(self):
         for field in ("trial", "budget"):
             job = copy.deepcopy(MINIMAL)

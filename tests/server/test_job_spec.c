@@ -483,6 +483,26 @@ START_TEST(categorical_value_the_trial_spec_refuses_is_reported_under_space) {
 }
 END_TEST
 
+START_TEST(label_smoothing_and_cosine_decay_are_searchable) {
+    cv_job_spec_t job;
+    parse_ok(&job, "{" TRIAL ", \"space\": {\"label_smoothing\": {\"type\": \"float\", "
+                   "\"scale\": \"linear\", \"min\": 0, \"max\": 0.2}, \"decay\": {\"type\": "
+                   "\"categorical\", \"values\": [\"exponential\", \"cosine\"]}}, " BUDGET "}");
+    ck_assert_uint_eq(job.space.n_params, 2);
+    ck_assert_str_eq(job.space.params[0].name, "label_smoothing");
+    ck_assert_str_eq(job.space.params[1].values[1], "cosine");
+    cv_job_spec_finish(&job);
+}
+END_TEST
+
+START_TEST(label_smoothing_of_one_half_is_reported_under_space) {
+    parse_fails("{" TRIAL ", \"space\": {\"label_smoothing\": {\"type\": \"float\", "
+                "\"scale\": \"linear\", \"min\": 0, \"max\": 0.5}}, " BUDGET "}",
+                "space.label_smoothing",
+                "rejected by the trial spec: label_smoothing: must be in [0, 0.5)");
+}
+END_TEST
+
 START_TEST(fixed_array_that_a_layer_count_breaks_is_refused) {
     /* hidden_layers may be 1..3 but the fixed keep_prob lists 2 layers. */
     parse_fails("{\"trial\": {\"dataset\": {\"format\": \"csv\", \"csv\": \"d.csv\"}, "
@@ -663,6 +683,8 @@ static Suite *job_spec_suite(void) {
     tcase_add_test(trial, missing_dataset_is_reported_under_trial);
     tcase_add_test(trial, bound_the_trial_spec_refuses_is_reported_under_space);
     tcase_add_test(trial, categorical_value_the_trial_spec_refuses_is_reported_under_space);
+    tcase_add_test(trial, label_smoothing_and_cosine_decay_are_searchable);
+    tcase_add_test(trial, label_smoothing_of_one_half_is_reported_under_space);
     tcase_add_test(trial, fixed_array_that_a_layer_count_breaks_is_refused);
     tcase_add_test(trial, compose_adds_the_configuration_to_the_fixed_fields);
     tcase_add_test(trial, compose_refuses_a_value_that_is_fixed);

@@ -1,7 +1,8 @@
 /* Specification of the backward pass through gradient checking in double precision: for every
- * activation, both output layers, L2 and L1, and batch norm on and off, the analytic gradient
- * agrees with central differences to a relative difference below 1e-7. A deliberately broken
- * backward pass (the test-only switch compiled into this binary's core) must fail the check. */
+ * activation, both output layers, L2 and L1, batch norm on and off and label smoothing, the
+ * analytic gradient agrees with central differences to a relative difference below 1e-7. A
+ * deliberately broken backward pass (the test-only switch compiled into this binary's core)
+ * must fail the check. */
 #include <math.h>
 #include <string.h>
 
@@ -22,8 +23,9 @@ typedef struct {
 } case_t;
 
 /* Builds a 5-(6-4...)-C network with Xavier-scaled random weights and non-trivial γ, β, biases,
- * random inputs and labels, and returns the gradient check's relative difference. */
-static cv_gradcheck_result_t check_case(case_t c, uint64_t seed) {
+ * random inputs and labels, training toward targets smoothed by ε = smoothing, and returns the
+ * gradient check's relative difference. */
+static cv_gradcheck_result_t check_case(case_t c, float smoothing, uint64_t seed) {
     int classes = c.output == CV_OUT_SIGMOID ? 2 : 3;
     cv_arch_t a;
     memset(&a, 0, sizeof a);
@@ -39,6 +41,7 @@ static cv_gradcheck_result_t check_case(case_t c, uint64_t seed) {
     a.units[a.layers] = c.output == CV_OUT_SIGMOID ? 1 : classes;
     a.output = c.output, a.classes = classes;
     a.leaky_slope = 0.01f, a.bn_momentum = 0.9f, a.bn_epsilon = 1e-5f;
+    a.label_smoothing = smoothing;
     cv_nnd_net_t *net = NULL;
     ck_assert_int_eq(cv_nnd_create(&net, &a, M, NULL), 0);
     net->test_break_backward = c.break_it;
@@ -59,15 +62,19 @@ static cv_gradcheck_result_t check_case(case_t c, uint64_t seed) {
     return res;
 }
 
-static void assert_correct(case_t c) {
+static void assert_correct_smoothed(case_t c, float smoothing) {
     for (uint64_t seed = 1; seed <= 3; seed++) {
-        cv_gradcheck_result_t r = check_case(c, seed);
+        cv_gradcheck_result_t r = check_case(c, smoothing, seed);
         ck_assert_msg(r.relative_difference < 1e-7,
                       "relative difference %.3e (seed %d, worst parameter %zu: numeric %.10e, "
                       "analytic %.10e)", r.relative_difference, (int)seed, r.worst_index,
                       r.worst_numeric, r.worst_analytic);
         ck_assert_str_eq(r.verdict, "correct");
     }
+}
+
+static void assert_correct(case_t c) {
+    assert_correct_smoothed(c, 0);
 }
 
 START_TEST(relu_softmax) { assert_correct((case_t){CV_ACT_RELU, CV_OUT_SOFTMAX, 0, 0, 0, 2, 0}); }
@@ -111,10 +118,24 @@ START_TEST(batchnorm_sigmoid_output) {
 }
 END_TEST
 
+START_TEST(label_smoothing_softmax) {
+    assert_correct_smoothed((case_t){CV_ACT_RELU, CV_OUT_SOFTMAX, 0, 0, 0, 2, 0}, 0.1f);
+}
+END_TEST
+START_TEST(label_smoothing_batchnorm_l2) {
+    assert_correct_smoothed((case_t){CV_ACT_TANH, CV_OUT_SOFTMAX, 1, 0.5, 0, 2, 0}, 0.3f);
+}
+END_TEST
+START_TEST(label_smoothing_sigmoid_output) {
+    assert_correct_smoothed((case_t){CV_ACT_TANH, CV_OUT_SIGMOID, 0, 0, 0, 2, 0}, 0.2f);
+}
+END_TEST
+
 /* The check can fail: a backward pass that uses the sigmoid's derivative for relu layers (the
  * bug genann carried for years) is graded "bug". */
 START_TEST(broken_backward_fails_the_check) {
-    cv_gradcheck_result_t r = check_case((case_t){CV_ACT_RELU, CV_OUT_SOFTMAX, 0, 0, 0, 2, 1}, 1);
+    case_t broken = {CV_ACT_RELU, CV_OUT_SOFTMAX, 0, 0, 0, 2, 1};
+    cv_gradcheck_result_t r = check_case(broken, 0, 1);
     ck_assert_msg(r.relative_difference >= 1e-3, "relative difference only %.3e",
                   r.relative_difference);
     ck_assert_str_eq(r.verdict, "bug");
@@ -143,6 +164,9 @@ static Suite *gradcheck_suite(void) {
     tcase_add_test(tc, batchnorm_relu);
     tcase_add_test(tc, batchnorm_tanh_l2_deep);
     tcase_add_test(tc, batchnorm_sigmoid_output);
+    tcase_add_test(tc, label_smoothing_softmax);
+    tcase_add_test(tc, label_smoothing_batchnorm_l2);
+    tcase_add_test(tc, label_smoothing_sigmoid_output);
     tcase_add_test(tc, broken_backward_fails_the_check);
     tcase_add_test(tc, verdict_thresholds);
     suite_add_tcase(s, tc);

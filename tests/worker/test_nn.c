@@ -103,13 +103,17 @@ START_TEST(float_build_agrees_with_double_build) {
 }
 END_TEST
 
-/* A softmax layer straight on the inputs: P = softmax(XWᵀ + b), loss = −mean log P[y], and
- * dW = (P − Y)ᵀX / m with Y one-hot. */
-START_TEST(softmax_output_and_gradient) {
+/* A softmax layer straight on the inputs, trained toward targets smoothed by ε = smoothing:
+ * P = softmax(XWᵀ + b), T = (1 − ε)·Y + ε/3 with Y one-hot, the cost −mean Σ_c T_c·log P_c,
+ * dW = (P − T)ᵀX / m, and the reported cost −mean log P[y] whatever ε. Returns the smoothed
+ * cost minus the reported one. */
+static double check_softmax_layer(float smoothing) {
     cv_arch_t a;
     memset(&a, 0, sizeof a);
     a.layers = 1, a.units[0] = 2, a.units[1] = 3, a.keep_prob[0] = 1;
     a.output = CV_OUT_SOFTMAX, a.classes = 3;
+    a.label_smoothing = smoothing;
+    double eps = smoothing; /* the value the network holds */
     cv_nnd_net_t *net = NULL;
     ck_assert_int_eq(cv_nnd_create(&net, &a, 2, NULL), 0);
     const double W[] = {1, 0, 0, 1, -1, -1}, b[] = {0, 0.5, 0};
@@ -120,24 +124,33 @@ START_TEST(softmax_output_and_gradient) {
     cv_nnd_forward(net, X, 2, NN_FORWARD_INFER, NULL);
     /* logits: example 1 (2, 1.5, −3), example 2 (0, 3.5, −3) */
     const double z[2][3] = {{2, 1.5, -3}, {0, 3.5, -3}};
-    double expect_loss = 0, P[2][3];
+    double smoothed = 0, plain = 0, P[2][3], T[2][3];
     for (int i = 0; i < 2; i++) {
         double s = exp(z[i][0]) + exp(z[i][1]) + exp(z[i][2]);
         for (int c = 0; c < 3; c++) {
             P[i][c] = exp(z[i][c]) / s;
+            T[i][c] = (1 - eps) * (y[i] == c) + eps / 3;
             ck_assert_double_eq_tol(net->probs[i * 3 + c], P[i][c], 1e-15);
+            smoothed -= T[i][c] * log(P[i][c]) / 2;
         }
-        expect_loss -= log(P[i][y[i]]) / 2;
+        plain -= log(P[i][y[i]]) / 2;
     }
-    ck_assert_double_eq_tol(cv_nnd_loss(net, y, NULL), expect_loss, 1e-14);
+    ck_assert_double_eq_tol(cv_nnd_smoothed_loss(net, y), smoothed, 1e-14);
+    ck_assert_double_eq_tol(cv_nnd_loss(net, y, NULL), plain, 1e-14);
     cv_nnd_backward(net, y);
     for (int c = 0; c < 3; c++)
         for (int j = 0; j < 2; j++) {
             double g = 0;
-            for (int i = 0; i < 2; i++) g += (P[i][c] - (y[i] == c)) * X[i * 2 + j] / 2;
+            for (int i = 0; i < 2; i++) g += (P[i][c] - T[i][c]) * X[i * 2 + j] / 2;
             ck_assert_double_eq_tol(net->dW[1][c * 2 + j], g, 1e-15);
         }
     cv_nnd_destroy(net);
+    return smoothed - plain;
+}
+
+/* Without smoothing the target is Y, and the cost the network minimizes is the one reported. */
+START_TEST(softmax_output_and_gradient) {
+    ck_assert_double_eq_tol(check_softmax_layer(0), 0, 1e-15);
 }
 END_TEST
 
@@ -358,6 +371,59 @@ START_TEST(regularization_cost_and_gradient) {
 }
 END_TEST
 
+/* ---- label smoothing ------------------------------------------------------------------ */
+
+/* A softmax layer of 2 classes on one input x = 1 with W = (0, ln 3): logits (0, ln 3), so
+ * P = (1/4, 3/4). With label 1 and ε = 0.25 (exact in binary) the target is (0.125, 0.875):
+ * the smoothed cost is 0.125·ln 4 + 0.875·ln(4/3), the plain one ln(4/3), and
+ * dZ = P − T = (0.125, −0.125). */
+START_TEST(smoothed_loss_of_two_classes_matches_hand_computation) {
+    cv_arch_t a;
+    memset(&a, 0, sizeof a);
+    a.layers = 1, a.units[0] = 1, a.units[1] = 2, a.keep_prob[0] = 1, a.classes = 2;
+    a.output = CV_OUT_SOFTMAX;
+    a.label_smoothing = 0.25f;
+    cv_nnd_net_t *net = NULL;
+    ck_assert_int_eq(cv_nnd_create(&net, &a, 1, NULL), 0);
+    net->W[1][0] = 0, net->W[1][1] = log(3.0);
+    const double x[] = {1};
+    const int32_t y[] = {1};
+    cv_nnd_forward(net, x, 1, NN_FORWARD_INFER, NULL);
+    ck_assert_double_eq_tol(cv_nnd_smoothed_loss(net, y), 0.125 * log(4.0) + 0.875 * log(4.0 / 3),
+                            1e-15);
+    ck_assert_double_eq_tol(cv_nnd_loss(net, y, NULL), log(4.0 / 3), 1e-15);
+    cv_nnd_backward(net, y);
+    ck_assert_double_eq_tol(net->db[1][0], 0.25 - 0.125, 1e-15);
+    ck_assert_double_eq_tol(net->db[1][1], 0.75 - 0.875, 1e-15);
+    cv_nnd_destroy(net);
+}
+END_TEST
+
+/* The same layer with ε = 0.3 over C = 3 classes: the target is T = 0.7·Y + 0.1. */
+START_TEST(smoothed_softmax_cost_and_gradient) {
+    /* The two costs differ, so the checks above tell them apart. */
+    ck_assert(fabs(check_softmax_layer(0.3f)) > 0.1);
+}
+END_TEST
+
+/* The sigmoid output smooths toward ½: with ε = 0.25 the targets of labels 1 and 0 are 0.875
+ * and 0.125, in the hand-computed tiny network (z = −0.548 and 0.1). */
+START_TEST(smoothed_sigmoid_cost_and_gradient) {
+    cv_nnd_net_t *net = tiny_net();
+    net->arch.label_smoothing = 0.25f;
+    cv_nnd_forward(net, X2, 2, NN_FORWARD_INFER, NULL);
+    double p1 = sigmoid(-0.548), p2 = sigmoid(0.1);
+    double want = -(0.875 * log(p1) + 0.125 * log(1 - p1) + 0.125 * log(p2) +
+                    0.875 * log(1 - p2)) / 2;
+    ck_assert_double_eq_tol(cv_nnd_smoothed_loss(net, Y2), want, 1e-14);
+    ck_assert_double_eq_tol(cv_nnd_loss(net, Y2, NULL), -(log(p1) + log(1 - p2)) / 2, 1e-14);
+    cv_nnd_backward(net, Y2);
+    ck_assert_double_eq_tol(net->db[2][0], (p1 - 0.875 + p2 - 0.125) / 2, 1e-15);
+    ck_assert_double_eq_tol(net->dW[2][1], 1.08 * (p1 - 0.875) / 2, 1e-15);
+    cv_nnd_destroy(net);
+}
+END_TEST
+
 static Suite *nn_suite(void) {
     Suite *s = suite_create("nn");
     TCase *tc = tcase_create("core");
@@ -375,6 +441,11 @@ static Suite *nn_suite(void) {
     tcase_add_test(tc, zero_init_keeps_hidden_units_symmetric);
     tcase_add_test(tc, regularization_cost_and_gradient);
     suite_add_tcase(s, tc);
+    TCase *ls = tcase_create("label_smoothing");
+    tcase_add_test(ls, smoothed_loss_of_two_classes_matches_hand_computation);
+    tcase_add_test(ls, smoothed_softmax_cost_and_gradient);
+    tcase_add_test(ls, smoothed_sigmoid_cost_and_gradient);
+    suite_add_tcase(s, ls);
     return s;
 }
 

@@ -314,6 +314,63 @@ START_TEST(staircase_steps_down_every_decay_every_epochs) {
 }
 END_TEST
 
+/* Checks cv_learning_rate_at(spec, e) for e = 0 .. n−1 against want[]. */
+static void assert_rates(const cv_trial_spec_t *spec, const double *want, int n) {
+    for (int e = 0; e < n; e++) {
+        double got = cv_learning_rate_at(spec, e);
+        ck_assert_msg(fabs(got - want[e]) <= 1e-15 * want[e],
+                      "%s at epoch %d: got %.17g, want %.17g", cv_decay_name(spec->decay), e, got,
+                      want[e]);
+    }
+}
+
+/* Cosine decay from α₀ = 0.1 over `epochs` with floor fraction decay_min after `warmup` epochs. */
+static cv_trial_spec_t cosine_spec(int epochs, double decay_min, int warmup) {
+    cv_trial_spec_t spec = schedule_spec(CV_DECAY_COSINE);
+    spec.epochs = epochs;
+    spec.decay_min = decay_min;
+    spec.warmup_epochs = warmup;
+    return spec;
+}
+
+START_TEST(cosine_falls_from_the_initial_rate_along_half_a_cosine) {
+    /* α₀ = 0.1, 4 epochs, no floor: 0.1·(1 + cos(πe/4))/2 with cos(π/4) = √2/2, cos(π/2) = 0,
+     * cos(3π/4) = −√2/2. */
+    cv_trial_spec_t spec = cosine_spec(4, 0, 0);
+    double h = sqrt(2.0) / 2;
+    const double want[4] = {0.1, 0.1 * (1 + h) / 2, 0.05, 0.1 * (1 - h) / 2};
+    assert_rates(&spec, want, 4);
+}
+END_TEST
+
+START_TEST(cosine_with_a_floor_falls_toward_decay_min_times_the_initial_rate) {
+    /* α₀ = 0.1, decay_min = 0.2 (α_min = 0.02), 4 epochs: 0.02 + 0.08·(1 + cos(πe/4))/2. */
+    cv_trial_spec_t spec = cosine_spec(4, 0.2, 0);
+    double h = sqrt(2.0) / 2;
+    const double want[4] = {0.1, 0.02 + 0.08 * (1 + h) / 2, 0.06, 0.02 + 0.08 * (1 - h) / 2};
+    assert_rates(&spec, want, 4);
+}
+END_TEST
+
+START_TEST(warmup_ramps_up_then_the_cosine_spans_the_remaining_epochs) {
+    /* α₀ = 0.1, 6 epochs, warmup 2: 0.1/3, 0.2/3, then the 4-epoch cosine above. */
+    cv_trial_spec_t spec = cosine_spec(6, 0, 2);
+    double h = sqrt(2.0) / 2;
+    const double want[6] = {0.1 / 3, 0.2 / 3, 0.1, 0.1 * (1 + h) / 2, 0.05, 0.1 * (1 - h) / 2};
+    assert_rates(&spec, want, 6);
+}
+END_TEST
+
+START_TEST(warmup_delays_any_schedule) {
+    /* α₀ = 0.1, warmup 1, exponential with base 0.5: 0.05, then 0.1, 0.05, 0.025. */
+    cv_trial_spec_t spec = schedule_spec(CV_DECAY_EXPONENTIAL);
+    spec.decay_base = 0.5;
+    spec.warmup_epochs = 1;
+    const double want[4] = {0.05, 0.1, 0.05, 0.025};
+    assert_rates(&spec, want, 4);
+}
+END_TEST
+
 static Suite *optim_suite(void) {
     Suite *s = suite_create("optim");
     TCase *init = tcase_create("init");
@@ -337,6 +394,10 @@ static Suite *optim_suite(void) {
     tcase_add_test(sched, exponential_multiplies_by_base_to_the_epoch);
     tcase_add_test(sched, sqrt_divides_by_the_root_of_the_epoch_and_keeps_the_initial_rate_at_zero);
     tcase_add_test(sched, staircase_steps_down_every_decay_every_epochs);
+    tcase_add_test(sched, cosine_falls_from_the_initial_rate_along_half_a_cosine);
+    tcase_add_test(sched, cosine_with_a_floor_falls_toward_decay_min_times_the_initial_rate);
+    tcase_add_test(sched, warmup_ramps_up_then_the_cosine_spans_the_remaining_epochs);
+    tcase_add_test(sched, warmup_delays_any_schedule);
     suite_add_tcase(s, sched);
     return s;
 }

@@ -503,6 +503,41 @@ START_TEST(a_sigmoid_output_learns_the_moons) {
 }
 END_TEST
 
+/* Trains the moons (200 per class, noise 0.1, 60/20/20) toward targets smoothed by ε and returns
+ * the last epoch's metrics. */
+static cv_epoch_metrics_t smoothed_moons_last_epoch(double eps) {
+    char path[CV_TEST_PATH], fields[512];
+    write_points_csv(path, "moons-smoothed.csv", MOONS, 200, 0.1, 0, 7, -1);
+    cv_trial_spec_t spec;
+    snprintf(fields, sizeof fields,
+             "\"hidden_units\": [16, 16], \"activation\": \"tanh\", \"optimizer\": \"adam\","
+             " \"learning_rate\": 0.01, \"batch_size\": 32, \"epochs\": 60,"
+             " \"label_smoothing\": %g", eps);
+    make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}", fields);
+    cv_train_result_t res;
+    curve_t *curve = run_completed(&spec, &res);
+    cv_epoch_metrics_t last = *last_epoch(curve);
+    free(curve);
+    unlink(path);
+    return last;
+}
+
+/* With ε = 0.4 the targets are 0.8 and 0.2, so the network learns to stop at p ≈ 0.8 for the
+ * true class: the reported cost, the plain cross-entropy, stays near −ln 0.8 ≈ 0.22 where the
+ * unsmoothed network drives it toward 0; and it is below the entropy of the targets (0.50),
+ * under which the smoothed cost the network minimizes cannot go, so what is reported is the
+ * plain cross-entropy and not the smoothed one. The moons are still learnt. */
+START_TEST(label_smoothing_learns_but_reports_the_plain_cross_entropy) {
+    cv_epoch_metrics_t plain = smoothed_moons_last_epoch(0);
+    cv_epoch_metrics_t smoothed = smoothed_moons_last_epoch(0.4);
+    ck_assert_msg(smoothed.train_error < 0.05, "train error %g", smoothed.train_error);
+    ck_assert_msg(plain.train_cost < 0.1, "unsmoothed train cost %g", plain.train_cost);
+    ck_assert_msg(smoothed.train_cost > 0.15 && smoothed.train_cost < 0.45, /* 0.224 seen */
+                  "smoothed train cost %g (unsmoothed %g)", smoothed.train_cost,
+                  plain.train_cost);
+}
+END_TEST
+
 START_TEST(batch_norm_on_hidden_layers_learns_and_scores_dev_in_inference_mode) {
     /* Dev metrics are computed in inference mode, i.e. with the running statistics: they must
      * be finite and as good as without batch norm (spirals: dev error < 10%; it was at most 2%
@@ -599,6 +634,7 @@ static Suite *trainer_suite(void) {
     tcase_add_test(tc, batch_size_equal_to_the_training_set_is_batch_gradient_descent_and_learns);
     tcase_add_test(tc, a_batch_size_leaving_a_partial_last_batch_learns);
     tcase_add_test(tc, a_sigmoid_output_learns_the_moons);
+    tcase_add_test(tc, label_smoothing_learns_but_reports_the_plain_cross_entropy);
     tcase_add_test(tc, batch_norm_on_hidden_layers_learns_and_scores_dev_in_inference_mode);
     tcase_add_test(tc, batch_norm_inference_of_a_row_does_not_depend_on_the_rest_of_the_batch);
     tcase_add_test(tc, a_label_outside_the_declared_classes_fails_the_trial_naming_the_labels);
