@@ -286,7 +286,8 @@ TRIAL_DEFAULTS = {
     "init": "he", "init_scale": 1.0, "bn_momentum": 0.9, "bn_epsilon": 1e-5, "l2": 0.0, "l1": 0.0,
     "optimizer": "adam", "learning_rate": 0.001, "beta": 0.9, "beta1": 0.9, "beta2": 0.999,
     "epsilon": 1e-8, "decay": "none", "decay_rate": 1.0, "decay_base": 0.95, "decay_k": 1.0,
-    "decay_every": 1, "batch_size": 64, "epochs": 10, "patience": 0, "seed": 1,
+    "decay_every": 1, "decay_min": 0.0, "warmup_epochs": 0, "label_smoothing": 0.0,
+    "batch_size": 64, "epochs": 10, "patience": 0, "seed": 1,
     "augment_flip": False, "augment_translate": 0,
 }
 
@@ -387,8 +388,11 @@ def make_optimizer(cfg, model, weights, m_train):
 
 
 def learning_rate_at(cfg, epoch):
-    """cv_learning_rate_at (worker/optim.c); epoch counts from 0."""
-    a0, d = cfg["learning_rate"], cfg["decay"]
+    """cv_learning_rate_at (worker/optim.c); epoch counts from 0, after a linear warmup."""
+    a0, d, warmup = cfg["learning_rate"], cfg["decay"], cfg["warmup_epochs"]
+    if epoch < warmup:
+        return a0 * (epoch + 1) / (warmup + 1)
+    epoch, span = epoch - warmup, cfg["epochs"] - warmup
     if d == "inverse_time":
         return a0 / (1 + cfg["decay_rate"] * epoch)
     if d == "exponential":
@@ -397,6 +401,10 @@ def learning_rate_at(cfg, epoch):
         return a0 if epoch == 0 else a0 * cfg["decay_k"] / math.sqrt(epoch)
     if d == "staircase":
         return a0 / (1 + cfg["decay_rate"] * math.floor(epoch / cfg["decay_every"]))
+    if d == "cosine":
+        a_min = cfg["decay_min"] * a0
+        x = epoch / span if span > 0 and epoch < span else 1.0
+        return a_min + (a0 - a_min) * (1 + math.cos(math.pi * x)) / 2
     return a0
 
 
@@ -461,7 +469,8 @@ def train_trial(cfg, data, deadline, report=None):
                 xb = augment(xb, data["height"], data["width"], cfg["augment_flip"],
                              cfg["augment_translate"], gen)
                 xb = (xb - data["mean"]) * data["inv_std"]
-            loss = torch.nn.functional.cross_entropy(model(xb), yb)
+            loss = torch.nn.functional.cross_entropy(model(xb), yb,
+                                                     label_smoothing=cfg["label_smoothing"])
             if cfg["l1"] > 0:  # caviar's L1 term λ1/m·Σ|W| in the loss gives its (λ1/m)·sign(W)
                 loss = loss + cfg["l1"] / m * sum(w.abs().sum() for w in weights)
             if not math.isfinite(float(loss)):

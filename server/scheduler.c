@@ -617,9 +617,14 @@ static int job_init_search(job_t *job, char *err) {
     return rc;
 }
 
+static void account(cv_sched_t *s, double now);
+static int job_save_usage(cv_sched_t *s, job_t *job, char *err);
+
 static int job_finish(cv_sched_t *s, job_t *job, cv_store_job_status_t status, const char *why,
                       double now, char *err) {
+    account(s, now);
     int rc = group(s, err);
+    if (rc == 0) rc = job_save_usage(s, job, err);
     if (rc == 0) rc = checked(s, cv_store_job_set_status(s->cfg.store, job->id, status, why, now, err));
     if (rc == 0) {
         job->status = status;
@@ -827,7 +832,9 @@ static void trial_cancel(cv_sched_t *s, trial_t *t) {
 
 /* Cancels every queued and running trial of a job in memory and in the store. */
 static int job_cancel_trials(cv_sched_t *s, job_t *job, double now, int64_t *n, char *err) {
+    account(s, now);
     int rc = group(s, err);
+    if (rc == 0) rc = job_save_usage(s, job, err);
     if (rc == 0) rc = checked(s, cv_store_job_cancel(s->cfg.store, job->id, now, n, err));
     if (rc) return rc;
     for (size_t i = 0; i < job->n_trials; i++)
