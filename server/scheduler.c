@@ -79,6 +79,7 @@ struct job {
     double available_seconds; /* worker-seconds it could have used: min(max_parallel, its
                                  running trials + idle workers) over time */
     double accounted_at;     /* wall seconds up to which the two above are counted */
+    double usage_saved_at;   /* accounted_at when they were last written to the store */
     job_t *next;
 };
 
@@ -618,13 +619,13 @@ static int job_init_search(job_t *job, char *err) {
 }
 
 static void account(cv_sched_t *s, double now);
-static int job_save_usage(cv_sched_t *s, job_t *job, char *err);
+static int job_save_usage(cv_sched_t *s, job_t *job, int final, char *err);
 
 static int job_finish(cv_sched_t *s, job_t *job, cv_store_job_status_t status, const char *why,
                       double now, char *err) {
     account(s, now);
     int rc = group(s, err);
-    if (rc == 0) rc = job_save_usage(s, job, err);
+    if (rc == 0) rc = job_save_usage(s, job, 1, err);
     if (rc == 0) rc = checked(s, cv_store_job_set_status(s->cfg.store, job->id, status, why, now, err));
     if (rc == 0) {
         job->status = status;
@@ -834,7 +835,7 @@ static void trial_cancel(cv_sched_t *s, trial_t *t) {
 static int job_cancel_trials(cv_sched_t *s, job_t *job, double now, int64_t *n, char *err) {
     account(s, now);
     int rc = group(s, err);
-    if (rc == 0) rc = job_save_usage(s, job, err);
+    if (rc == 0) rc = job_save_usage(s, job, 1, err);
     if (rc == 0) rc = checked(s, cv_store_job_cancel(s->cfg.store, job->id, now, n, err));
     if (rc) return rc;
     for (size_t i = 0; i < job->n_trials; i++)
@@ -1041,8 +1042,13 @@ static void account(cv_sched_t *s, double now) {
     }
 }
 
-/* Writes a job's usage into the open group. */
-static int job_save_usage(cv_sched_t *s, job_t *job, char *err) {
+#define USAGE_SAVE_SECONDS 1.0 /* a running job's usage is written at most this often */
+
+/* Writes a job's usage into the open group: when it ends (final), or while it runs at most
+ * every USAGE_SAVE_SECONDS, so that a job of many short trials does not pay a write each. */
+static int job_save_usage(cv_sched_t *s, job_t *job, int final, char *err) {
+    if (!final && job->accounted_at < job->usage_saved_at + USAGE_SAVE_SECONDS) return 0;
+    job->usage_saved_at = job->accounted_at;
     return checked(s, cv_store_job_set_usage(s->cfg.store, job->id, job->busy_seconds,
                                              job->available_seconds, err));
 }
@@ -1640,7 +1646,7 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
     w->trial = NULL;
     job->running--;
     job->open--;
-    if ((rc = job_save_usage(s, job, err))) return rc;
+    if ((rc = job_save_usage(s, job, 0, err))) return rc;
     if ((rc = push_ack(s, w, trial_id))) return cv_errf(err, rc, "out of memory");
     /* Before job_advance: the streak includes this trial, whose retry keeps its round open. */
     if (quarantine) retry_failed_streak(s, w);
