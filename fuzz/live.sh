@@ -7,5 +7,7 @@ fuzzer=$1 corpus=$2 work=$3 seconds=$4
 rm -rf "$work"
 mkdir -p "$work/corpus" "$work/artifacts"
 cp "$corpus"/* "$work/corpus/"
+# A finding must fail the test: libFuzzer's default exit code, 77, is meson's "skipped".
 exec "$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+  -error_exitcode=1 \
   -artifact_prefix="$work/artifacts/" "$work/corpus"

@@ -265,6 +265,7 @@ static int parse_search(cv_job_spec_t *job, const cJSON *obj, char *err) {
                            "(search.%s is \"%s\")", c->string, is_sampler ? "sampler" : "pruner",
                            is_sampler ? "sampler" : "pruner", chosen);
         cJSON **slot = is_sampler ? &job->sampler_settings : &job->pruner_settings;
+        if (*slot) return cv_errf(err, CV_EINVAL, "search.%s: given twice", c->string);
         if (!(*slot = cJSON_Duplicate(c, 1)))
             return cv_errf(err, CV_ENOMEM, "search: out of memory");
     }

@@ -620,6 +620,8 @@ START_TEST(search_refuses_unknown_strategies_and_misplaced_settings) {
                      "chosen ones: random, tpe, none, asha, median)");
     parse_fails_with("{" TRIAL ", " SPACE ", " BUDGET ", \"search\": {\"none\": {\"x\": 1}}}",
                      "search.none: takes no settings");
+    parse_fails_with("{" TRIAL ", " SPACE ", " BUDGET ", \"search\": {\"none\": {}, \"none\": {}}}",
+                     "search.none: given twice");
     parse_fails_with("{" TRIAL ", " SPACE ", " BUDGET ", \"search\": []}",
                      "search: must be an object, got array");
     parse_fails_with("{" TRIAL ", " SPACE ", " BUDGET ", \"search\": {\"sampler\": 3}}",
