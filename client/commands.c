@@ -1489,16 +1489,11 @@ static int print_anytime(cv_cli_t *cli, int64_t id, char *err) {
     }
     double t0 = field_num(job.json, "created_at", 0);
     const cJSON *list = field(trials.json, "trials"), *t;
-    size_t n = (size_t)cJSON_GetArraySize(list), m = 0;
-    double *when = calloc(n ? n : 1, sizeof *when), *best = calloc(n ? n : 1, sizeof *best);
-    int64_t *who = calloc(n ? n : 1, sizeof *who);
-    if (!when || !best || !who) {
-        rc = cv_errf(err, CV_ENOMEM, "out of memory");
-        goto out;
-    }
-    /* The completed trials in the order they ended; each that beat all before it is a row. */
-    anytime_point_t *pts = calloc(n ? n : 1, sizeof *pts);
-    size_t k = 0;
+    anytime_point_t *pts = NULL;
+    size_t n = (size_t)cJSON_GetArraySize(list), k = 0, m = 0;
+    /* The completed trials in the order they ended; each that beat all before it is a row, kept
+     * at the front of the same array. */
+    pts = calloc(n ? n : 1, sizeof *pts);
     if (!pts) {
         rc = cv_errf(err, CV_ENOMEM, "out of memory");
         goto out;
@@ -1511,16 +1506,13 @@ static int print_anytime(cv_cli_t *cli, int64_t id, char *err) {
     }
     qsort(pts, k, sizeof *pts, anytime_cmp);
     for (size_t i = 0; i < k; i++)
-        if (m == 0 || pts[i].dev_error < best[m - 1]) {
-            when[m] = pts[i].at, best[m] = pts[i].dev_error, who[m] = pts[i].trial;
-            m++;
-        }
-    free(pts);
+        if (m == 0 || pts[i].dev_error < pts[m - 1].dev_error) pts[m++] = pts[i];
     fprintf(cli->out, "\nanytime curve of job %" PRId64 " (best dev error against time):\n", id);
     size_t step = m > ANYTIME_ROWS ? (m + ANYTIME_ROWS - 1) / ANYTIME_ROWS : 1;
     for (size_t i = 0; i < m; i++)
         if (i % step == 0 || i + 1 == m)
-            fprintf(cli->out, "  %7.1f s  %.4f  trial %" PRId64 "\n", when[i], best[i], who[i]);
+            fprintf(cli->out, "  %7.1f s  %.4f  trial %" PRId64 "\n", pts[i].at,
+                    pts[i].dev_error, pts[i].trial);
     const cJSON *u = field(job.json, "utilization");
     const cJSON *counts = field(job.json, "counts");
     snprintf(b, sizeof b, "%.1f%%", 100 * field_num(u, "fraction", NAN));
@@ -1529,9 +1521,7 @@ static int print_anytime(cv_cli_t *cli, int64_t id, char *err) {
             field_num(u, "available_seconds", 0), field_num(counts, "completed", 0),
             field_num(counts, "pruned", 0));
 out:
-    free(when);
-    free(best);
-    free(who);
+    free(pts);
     cv_http_reply_finish(&trials);
     cv_http_reply_finish(&job);
     return rc < 0 ? rc : 0;
