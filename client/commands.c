@@ -15,6 +15,7 @@
 #include "client/args.h"
 #include "client/daemon.h"
 #include "client/format.h"
+#include "client/optuna_export.h"
 #include "client/table.h"
 #include "common/err.h"
 #include "common/json.h"
@@ -1305,10 +1306,32 @@ static void write_trials_csv(FILE *f, const cJSON *job, const cJSON *trials) {
     }
 }
 
+/* Adds to each trial row the "curve" of its GET /v1/trials/{id} answer, for the Optuna export's
+ * intermediate values. */
+static int attach_curves(cv_cli_t *cli, cJSON *trials, char *err) {
+    cJSON *trial;
+    cJSON_ArrayForEach(trial, trials) {
+        char path[PATH_TEXT_MAX];
+        cv_http_reply_t detail;
+        const cJSON *id = field(trial, "id");
+        if (!cJSON_IsNumber(id)) return cv_errf(err, CV_EFORMAT, "a trial row has no \"id\"");
+        snprintf(path, sizeof path, "/v1/trials/%.0f", id->valuedouble);
+        int rc = api_get(cli, path, &detail, err);
+        if (rc < 0) return rc;
+        cJSON *curve = cJSON_DetachItemFromObjectCaseSensitive(detail.json, "curve");
+        cv_http_reply_finish(&detail);
+        if (curve && !cJSON_AddItemToObject(trial, "curve", curve)) {
+            cJSON_Delete(curve);
+            return cv_errf(err, CV_ENOMEM, "out of memory reading the curves");
+        }
+    }
+    return 0;
+}
+
 int cv_cmd_export(cv_cli_t *cli, int argc, char **argv, char *err) {
     char path[PATH_TEXT_MAX];
     int csv = 0;
-    const char *output = "-", *pos[1];
+    const char *output = "-", *optuna = NULL, *study = NULL, *pos[1];
     size_t n_pos;
     int64_t id;
     cv_http_reply_t job, answer;
@@ -1316,19 +1339,33 @@ int cv_cmd_export(cv_cli_t *cli, int argc, char **argv, char *err) {
     const cv_arg_opt_t opts[] = {
         {"--csv", NULL, CV_ARG_FLAG, &csv, 0, 0},
         {"--output", "-o", CV_ARG_STRING, &output, 0, 0},
+        {"--optuna", NULL, CV_ARG_STRING, &optuna, 0, 0},
+        {"--study", NULL, CV_ARG_STRING, &study, 0, 0},
     };
-    int rc = parse_args(argc, argv, opts, 2, pos, 1, 1, &n_pos, "JOB", err);
+    int rc = parse_args(argc, argv, opts, 4, pos, 1, 1, &n_pos, "JOB", err);
     if (rc == 0) rc = parse_id(pos[0], "JOB", &id, err);
+    if (rc == 0 && optuna && (csv || strcmp(output, "-") != 0))
+        rc = cv_errf(err, CV_CLI_EUSAGE, "--optuna FILE writes a study; it takes no --csv or -o");
+    if (rc == 0 && study && !optuna)
+        rc = cv_errf(err, CV_CLI_EUSAGE, "--study names the study of --optuna FILE");
     if (rc < 0) return rc;
-    (void)csv; /* CSV is the only format, and the default */
     rc = fetch_job(cli, id, &job, err);
     if (rc < 0) return rc;
     snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "/trials?order=number", id);
     rc = api_get_list(cli, path, "trials", 0, 0, &answer, err);
     if (rc < 0) goto out_job;
     cJSON *trials = answer_trials(&answer);
-    if (!trials && !cli->json) {
+    if (!trials && (!cli->json || optuna)) {
         rc = cv_errf(err, CV_EFORMAT, "GET %s: the answer has no \"trials\" array", path);
+        goto out_answer;
+    }
+    if (optuna) {
+        rc = attach_curves(cli, trials, err);
+        if (rc == 0) rc = cv_optuna_export(optuna, study, job.json, trials, err);
+        if (rc == 0)
+            fprintf(stderr, "wrote %d trials to %s as Optuna study \"%s\"\n",
+                    cJSON_GetArraySize(trials), optuna,
+                    study ? study : cJSON_GetStringValue(field(job.json, "name")));
         goto out_answer;
     }
     int to_stdout = strcmp(output, "-") == 0;
