@@ -1,4 +1,5 @@
-/* The commands of the `caviar` client, one function each, and what they share.
+/* The commands of the `caviar` client, one function each (implemented by command group in
+ * client/cmd_*.c; commands_internal.h lists them), and what they share.
  *
  * Every command takes the words after its name, returns 0 or a negative code, and writes a
  * reason into err (CV_ERRLEN bytes). main() turns codes into exit statuses: CV_CLI_EUSAGE exits

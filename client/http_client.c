@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/json.h"
 
@@ -23,32 +24,23 @@ struct cv_http_client {
 
 /* The growing buffer an answer is written into. */
 typedef struct {
-    char *data;  /* heap buffer, NUL-terminated once anything was written */
-    size_t len;  /* bytes written */
-    size_t cap;  /* bytes allocated */
-    int too_big; /* 1: the answer exceeded CV_HTTP_MAX_BODY */
+    cv_buf_t body; /* NUL-terminated once anything was written; at most CV_HTTP_MAX_BODY bytes
+                      and the NUL */
+    int too_big;   /* 1: the answer exceeded CV_HTTP_MAX_BODY */
 } body_buf_t;
 
 /* libcurl's write callback: appends to the body buffer; returning less than asked aborts. */
 static size_t on_body_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
     body_buf_t *buf = userdata;
     size_t n = size * nmemb;
-    if (n > CV_HTTP_MAX_BODY - buf->len) {
+    if (n > CV_HTTP_MAX_BODY - buf->body.len) {
         buf->too_big = 1;
         return 0;
     }
-    if (buf->len + n + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 4096;
-        while (cap < buf->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(buf->data, cap);
-        if (!grown) return 0;
-        buf->data = grown;
-        buf->cap = cap;
-    }
-    memcpy(buf->data + buf->len, ptr, n);
-    buf->len += n;
-    buf->data[buf->len] = '\0';
+    if (cv_buf_reserve(&buf->body, n + 1) != 0) return 0;
+    memcpy(buf->body.data + buf->body.len, ptr, n);
+    buf->body.len += n;
+    buf->body.data[buf->body.len] = '\0';
     return n;
 }
 
@@ -216,6 +208,7 @@ int cv_http_request(cv_http_client_t *client, const char *method, const char *pa
                     char *err) {
     char url[CV_HTTP_URL_MAX];
     body_buf_t buf = {0};
+    cv_buf_init(&buf.body, 4096, (size_t)CV_HTTP_MAX_BODY + 1);
     struct curl_slist *headers = client->headers, *with_type = NULL;
     int post, del = 0, rc;
 
@@ -251,16 +244,16 @@ int cv_http_request(cv_http_client_t *client, const char *method, const char *pa
         goto out;
     }
     curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &reply->status);
-    if (!buf.data) {
-        buf.data = calloc(1, 1);
-        if (!buf.data) {
+    if (!buf.body.data) { /* no body: an empty string */
+        if (cv_buf_reserve(&buf.body, 1) != 0) {
             rc = cv_errf(err, CV_ENOMEM, "out of memory reading the answer from %s", url);
             goto out;
         }
+        buf.body.data[0] = '\0';
     }
-    reply->body = buf.data;
-    reply->body_len = buf.len;
-    buf.data = NULL;
+    reply->body = (char *)buf.body.data; /* the reply takes the buffer over */
+    reply->body_len = buf.body.len;
+    buf.body.data = NULL;
     /* A body that is not JSON is reported by the caller, which knows what it expected. */
     if (reply->body_len > 0) reply->json = cv_json_parse(reply->body, reply->body_len, NULL);
     rc = 0;
@@ -269,7 +262,7 @@ out:
         with_type->next = NULL; /* the tail belongs to the client */
         curl_slist_free_all(with_type);
     }
-    free(buf.data);
+    cv_buf_finish(&buf.body);
     return rc;
 }
 

@@ -2,9 +2,11 @@
 #include "client/table.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 #define TABLE_MAX_COLUMNS 256 /* more columns than any command produces */
@@ -13,9 +15,10 @@ struct cv_table {
     char *headers[TABLE_MAX_COLUMNS];          /* owned copies */
     cv_table_align_t align[TABLE_MAX_COLUMNS]; /* per column */
     size_t ncols;                              /* columns added */
-    char **cells;                              /* rows * ncols owned strings or NULL */
+    cv_buf_t storage;                          /* holds cells; room for 16 rows at first */
+    char **cells;                              /* storage.data: rows * ncols owned strings or
+                                                  NULL */
     size_t rows;                               /* rows added */
-    size_t cap_rows;                           /* rows cells has room for */
     int failed;                                /* the first failure, or 0 */
 };
 
@@ -29,7 +32,7 @@ void cv_table_destroy(cv_table_t *table) {
         free(table->headers[i]);
     for (size_t i = 0; i < table->rows * table->ncols; i++)
         free(table->cells[i]);
-    free(table->cells);
+    cv_buf_finish(&table->storage);
     free(table);
 }
 
@@ -53,14 +56,12 @@ int cv_table_add_column(cv_table_t *table, const char *header, cv_table_align_t 
 int cv_table_add_row(cv_table_t *table) {
     if (table->failed) return table->failed;
     if (table->ncols == 0) return fail(table, CV_EINVAL);
-    if (table->rows == table->cap_rows) {
-        size_t cap = table->cap_rows ? table->cap_rows * 2 : 16;
-        char **grown = realloc(table->cells, cap * table->ncols * sizeof *grown);
-        if (!grown) return fail(table, CV_ENOMEM);
-        table->cells = grown;
-        table->cap_rows = cap;
-    }
-    memset(table->cells + table->rows * table->ncols, 0, table->ncols * sizeof(char *));
+    size_t row_bytes = table->ncols * sizeof(char *);
+    if (table->rows == 0) cv_buf_init(&table->storage, 16 * row_bytes, SIZE_MAX);
+    if (cv_buf_reserve(&table->storage, row_bytes) != 0) return fail(table, CV_ENOMEM);
+    table->cells = (char **)table->storage.data;
+    memset(table->storage.data + table->storage.len, 0, row_bytes);
+    table->storage.len += row_bytes;
     table->rows++;
     return 0;
 }

@@ -15,10 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 #define CSV_MAX_LINE   (16u << 20) /* bytes in one line, without its line ending */
 #define CSV_BLOCK      65536       /* bytes per fread */
+#define CSV_FIRST_LINE 256         /* bytes first allocated for a line */
 #define CSV_FIRST_GROW (1u << 20)  /* bytes of features allocated for the first rows */
 #define CSV_SHOW       40          /* characters of a bad field or a name quoted in a message */
 
@@ -30,9 +32,8 @@ typedef struct {
     size_t block_len; /* valid bytes in block */
     size_t block_pos; /* next unread byte of block */
     int eof;          /* 1 once fread has reached the end of the file */
-    char *line;       /* current line, NUL-terminated, without "\n" or "\r\n" */
-    size_t line_len;  /* bytes in line */
-    size_t line_cap;  /* bytes allocated for line */
+    cv_buf_t line;    /* current line, NUL-terminated, without "\n" or "\r\n"; line.len
+                         counts its bytes without the NUL */
     size_t lineno;    /* 1-based number of the current line */
 } csv_reader_t;
 
@@ -47,36 +48,30 @@ typedef struct {
     char **names;     /* ncols header names, or NULL without a header */
 } csv_layout_t;
 
+/* The current line as a string (borrowed; valid until the next line is read). */
+static char *line_text(const csv_reader_t *r) {
+    return (char *)r->line.data;
+}
+
 static int csv_append(csv_reader_t *r, const char *s, size_t len, char *err) {
-    if (len > CSV_MAX_LINE - r->line_len) {
+    if (len > CSV_MAX_LINE - r->line.len) {
         return cv_errf(err, CV_ERANGE, "%s: line %zu is longer than %u MiB", r->path, r->lineno + 1,
                        CSV_MAX_LINE >> 20);
     }
-    size_t need = r->line_len + len + 1;
-    if (need > r->line_cap) {
-        size_t cap = r->line_cap ? r->line_cap : 256;
-        while (cap < need)
-            cap *= 2;
-        if (cap > (size_t)CSV_MAX_LINE + 1) cap = (size_t)CSV_MAX_LINE + 1;
-        char *grown = realloc(r->line, cap);
-        if (!grown) {
-            return cv_errf(err, CV_ENOMEM, "%s: out of memory for line %zu", r->path,
-                           r->lineno + 1);
-        }
-        r->line = grown;
-        r->line_cap = cap;
+    if (cv_buf_reserve(&r->line, len + 1) != 0) {
+        return cv_errf(err, CV_ENOMEM, "%s: out of memory for line %zu", r->path, r->lineno + 1);
     }
-    memcpy(r->line + r->line_len, s, len);
-    r->line_len += len;
-    r->line[r->line_len] = '\0';
+    memcpy(r->line.data + r->line.len, s, len);
+    r->line.len += len;
+    r->line.data[r->line.len] = '\0';
     return CV_OK;
 }
 
-/* Returns 1 with the next line in r->line, 0 at the end of the file, or a negative code. A last
- * line without a newline is still a line. */
+/* Returns 1 with the next line in r->line (line_text), 0 at the end of the file, or a negative
+ * code. A last line without a newline is still a line. */
 static int csv_next_line(csv_reader_t *r, char *err) {
     int found_newline = 0;
-    r->line_len = 0;
+    r->line.len = 0;
     for (;;) {
         if (r->block_pos == r->block_len) {
             if (r->eof) break;
@@ -103,16 +98,17 @@ static int csv_next_line(csv_reader_t *r, char *err) {
             break;
         }
     }
-    if (!found_newline && r->line_len == 0) return 0;
+    if (!found_newline && r->line.len == 0) return 0;
     r->lineno++;
-    if (r->line_len > 0 && r->line[r->line_len - 1] == '\r') r->line[--r->line_len] = '\0';
-    if (memchr(r->line, '\0', r->line_len)) {
+    char *text = line_text(r);
+    if (r->line.len > 0 && text[r->line.len - 1] == '\r') text[--r->line.len] = '\0';
+    if (memchr(text, '\0', r->line.len)) {
         return cv_errf(err, CV_EFORMAT, "%s: line %zu contains a NUL byte", r->path, r->lineno);
     }
-    if (r->lineno == 1 && r->line_len >= 3 && memcmp(r->line, "\xEF\xBB\xBF", 3) == 0) {
+    if (r->lineno == 1 && r->line.len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
         /* A UTF-8 byte-order mark, as some spreadsheets write, is not part of the first name. */
-        memmove(r->line, r->line + 3, r->line_len - 2);
-        r->line_len -= 3;
+        memmove(text, text + 3, r->line.len - 2);
+        r->line.len -= 3;
     }
     return 1;
 }
@@ -283,7 +279,7 @@ static int csv_check_options(const cv_csv_options_t *opts, const char *path, cha
 /* Resolves the label column from the first line (header or first row) already in r->line. */
 static int csv_layout(csv_layout_t *lay, csv_reader_t *r, const cv_csv_options_t *opts,
                       char **header_copy, char *err) {
-    lay->ncols = csv_count_fields(r->line, lay->delim);
+    lay->ncols = csv_count_fields(line_text(r), lay->delim);
     int unlabeled = opts->unlabeled_width > 0 && lay->ncols == opts->unlabeled_width;
     if (unlabeled && lay->ncols > CV_DATASET_MAX_FEATURES) {
         return cv_errf(err, CV_ERANGE, "%s: line %zu has %zu features, over the limit of %u",
@@ -300,12 +296,12 @@ static int csv_layout(csv_layout_t *lay, csv_reader_t *r, const cv_csv_options_t
     }
     if (opts->header) {
         /* Keep the names for messages: they live in a copy of the header line. */
-        *header_copy = malloc(r->line_len + 1);
+        *header_copy = malloc(r->line.len + 1);
         lay->names = malloc(lay->ncols * sizeof *lay->names);
         if (!*header_copy || !lay->names) {
             return cv_errf(err, CV_ENOMEM, "%s: out of memory for the header", r->path);
         }
-        memcpy(*header_copy, r->line, r->line_len + 1);
+        memcpy(*header_copy, line_text(r), r->line.len + 1);
         csv_split(*header_copy, lay->delim, lay->names, lay->ncols);
         for (size_t c = 0; c < lay->ncols; c++)
             lay->names[c] = csv_trim(lay->names[c]);
@@ -335,6 +331,7 @@ static int csv_layout(csv_layout_t *lay, csv_reader_t *r, const cv_csv_options_t
 int cv_dataset_load_csv(cv_dataset_t *ds, const char *path, const cv_csv_options_t *opts,
                         char *err) {
     csv_reader_t r = {.path = path};
+    cv_buf_init(&r.line, CSV_FIRST_LINE, (size_t)CSV_MAX_LINE + 1);
     csv_layout_t lay = {.path = path};
     char *header_copy = NULL;
     char **fields = NULL;
@@ -356,7 +353,7 @@ int cv_dataset_load_csv(cv_dataset_t *ds, const char *path, const cv_csv_options
     /* The first non-blank line fixes the number of columns, whether header or data. */
     do {
         rc = csv_next_line(&r, err);
-    } while (rc == 1 && csv_is_blank(r.line, lay.delim));
+    } while (rc == 1 && csv_is_blank(line_text(&r), lay.delim));
     if (rc < 0) goto done;
     if (rc == 0) {
         rc = cv_errf(err, CV_EFORMAT, "%s: file is empty", path);
@@ -375,8 +372,8 @@ int cv_dataset_load_csv(cv_dataset_t *ds, const char *path, const cv_csv_options
     /* Without a header the first line is already the first row. */
     rc = opts->header ? csv_next_line(&r, err) : 1;
     for (; rc == 1; rc = csv_next_line(&r, err)) {
-        if (csv_is_blank(r.line, lay.delim)) continue;
-        size_t nf = csv_count_fields(r.line, lay.delim);
+        if (csv_is_blank(line_text(&r), lay.delim)) continue;
+        size_t nf = csv_count_fields(line_text(&r), lay.delim);
         if (nf != lay.ncols) {
             rc = cv_errf(err, CV_EFORMAT,
                          "%s: line %zu has %zu fields, expected %zu (as on line %zu)", path,
@@ -385,7 +382,7 @@ int cv_dataset_load_csv(cv_dataset_t *ds, const char *path, const cv_csv_options
         }
         rc = csv_reserve(ds, &cap, path, r.lineno, err);
         if (rc < 0) goto done;
-        csv_split(r.line, lay.delim, fields, lay.ncols);
+        csv_split(line_text(&r), lay.delim, fields, lay.ncols);
         ds->y[ds->m] = -1; /* stays -1 without a label column */
         rc = csv_parse_row(&lay, r.lineno, fields, ds->x + ds->m * ds->n, ds->y + ds->m, err);
         if (rc < 0) goto done;
@@ -409,7 +406,7 @@ done:
     free(fields);
     free(lay.names);
     free(header_copy);
-    free(r.line);
+    cv_buf_finish(&r.line);
     free(r.block);
     if (r.f) (void)fclose(r.f); /* read-only: nothing buffered to lose */
     if (rc < 0) cv_dataset_finish(ds);

@@ -49,11 +49,12 @@ int cv_frame_parse_header(const unsigned char header[CV_FRAME_HEADER_SIZE], cv_f
 
 void cv_frame_decoder_init(cv_frame_decoder_t *dec) {
     memset(dec, 0, sizeof(*dec));
+    cv_buf_init(&dec->buf, FRAME_MIN_ALLOC, 0); /* the limit is set per frame */
 }
 
 void cv_frame_decoder_finish(cv_frame_decoder_t *dec) {
     if (!dec) return;
-    free(dec->buf);
+    cv_buf_finish(&dec->buf);
     cv_frame_decoder_init(dec);
 }
 
@@ -61,18 +62,13 @@ int cv_frame_decoder_partial(const cv_frame_decoder_t *dec) {
     return dec->header_have > 0;
 }
 
-/* Makes room for `need` payload bytes plus the trailing NUL. Grows geometrically but never past
+/* Makes room for n more payload bytes plus the trailing NUL. Grows geometrically but never past
  * the declared length of the current frame (itself at most CV_FRAME_MAX). */
-static int reserve(cv_frame_decoder_t *dec, size_t need, char *err) {
-    if (need + 1 <= dec->cap) return 0;
-    size_t cap = dec->cap ? dec->cap * 2 : FRAME_MIN_ALLOC;
-    while (cap < need + 1)
-        cap *= 2;
-    if (cap > dec->want + 1) cap = dec->want + 1;
-    unsigned char *buf = realloc(dec->buf, cap);
-    if (!buf) return cv_errf(err, CV_ENOMEM, "cannot grow the frame buffer to %zu bytes", cap);
-    dec->buf = buf;
-    dec->cap = cap;
+static int reserve(cv_frame_decoder_t *dec, size_t n, char *err) {
+    dec->buf.limit = dec->want + 1;
+    if (cv_buf_reserve(&dec->buf, n + 1) != 0)
+        return cv_errf(err, CV_ENOMEM, "cannot grow the frame buffer to %zu bytes",
+                       dec->buf.len + n + 1);
     return 0;
 }
 
@@ -83,12 +79,12 @@ static int deliver(cv_frame_decoder_t *dec, cv_frame_t *frame_out) {
     if (dec->want == 0) {
         frame_out->payload = empty_payload;
     } else {
-        dec->buf[dec->want] = 0;
-        frame_out->payload = dec->buf;
+        dec->buf.data[dec->want] = 0;
+        frame_out->payload = dec->buf.data;
     }
     dec->header_have = 0;
     dec->want = 0;
-    dec->have = 0;
+    dec->buf.len = 0;
     return CV_FRAME_READY;
 }
 
@@ -117,23 +113,23 @@ int cv_frame_decode(cv_frame_decoder_t *dec, const void *buf, size_t len, size_t
             *consumed = used;
             return rc;
         }
-        dec->have = 0;
+        dec->buf.len = 0;
     }
 
-    size_t n = dec->want - dec->have;
+    size_t n = dec->want - dec->buf.len;
     if (n > len - used) n = len - used;
     if (n > 0) {
-        int rc = reserve(dec, dec->have + n, err);
+        int rc = reserve(dec, n, err);
         if (rc < 0) {
             dec->error = rc;
             *consumed = used;
             return rc;
         }
-        memcpy(dec->buf + dec->have, in + used, n);
-        dec->have += n;
+        memcpy(dec->buf.data + dec->buf.len, in + used, n);
+        dec->buf.len += n;
         used += n;
     }
     *consumed = used;
-    if (dec->have < dec->want) return CV_FRAME_NEED_MORE;
+    if (dec->buf.len < dec->want) return CV_FRAME_NEED_MORE;
     return deliver(dec, frame_out);
 }

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
+
 #define CV_FRAME_HEADER_SIZE 8                    /* bytes of every frame header */
 #define CV_FRAME_MAX         (4u * 1024u * 1024u) /* largest payload accepted, bytes (4 MiB) */
 
@@ -49,9 +51,9 @@ typedef struct {
     size_t header_have;   /* header bytes received so far, 0..CV_FRAME_HEADER_SIZE */
     cv_frame_kind_t kind; /* kind of the frame being read, valid once the header is complete */
     size_t want;          /* payload bytes the current header declares */
-    size_t have;          /* payload bytes received so far, 0..want */
-    unsigned char *buf;   /* owned payload buffer, cap bytes; NULL until a payload arrives */
-    size_t cap;           /* bytes allocated at buf, at most CV_FRAME_MAX + 1 */
+    cv_buf_t buf;         /* owned payload buffer: buf.len payload bytes received so far
+                             (0..want), buf.data NULL until a payload arrives, buf.cap at most
+                             CV_FRAME_MAX + 1 */
     int error;            /* 0, or the CV_E* code that stopped the stream (sticky) */
 } cv_frame_decoder_t;
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 #define IDX_TYPE_U8   0x08          /* element type byte for unsigned bytes */
@@ -165,26 +166,23 @@ static int idx_check_sizes(const idx_file_t *img, const idx_file_t *lab, cv_data
  * exactly. */
 static int idx_read_pixels(idx_file_t *f, cv_dataset_t *ds, char *err) {
     unsigned char chunk[IDX_CHUNK];
-    size_t total = ds->m * ds->n, done = 0, cap = 0;
+    size_t total = ds->m * ds->n, done = 0;
+    cv_buf_t x; /* ds->x's storage: ds takes it over as it grows and frees it */
+    cv_buf_init(&x, IDX_X_FIRST * sizeof(float), total * sizeof(float));
     while (done < total) {
         size_t want = total - done, got;
         if (want > sizeof chunk) want = sizeof chunk;
         int rc = idx_read(f, chunk, want, &got, err);
         if (rc < 0) return rc;
-        if (done + got > cap) { /* cap doubles from IDX_X_FIRST >= IDX_CHUNK, so this suffices */
-            size_t grown = cap ? cap * 2 : IDX_X_FIRST;
-            if (grown > total) grown = total;
-            float *x = realloc(ds->x, grown * sizeof *x);
-            if (!x) {
-                return cv_errf(err, CV_ENOMEM, "%s: out of memory for %zu images of %zu pixels",
-                               f->path, ds->m, ds->n);
-            }
-            ds->x = x;
-            cap = grown;
+        if (cv_buf_reserve(&x, got * sizeof(float)) != 0) {
+            return cv_errf(err, CV_ENOMEM, "%s: out of memory for %zu images of %zu pixels",
+                           f->path, ds->m, ds->n);
         }
+        ds->x = (float *)x.data;
         for (size_t i = 0; i < got; i++)
             ds->x[done + i] = (float)chunk[i];
         done += got;
+        x.len = done * sizeof(float);
         if (got < want) {
             return cv_errf(err, CV_EFORMAT,
                            "%s: truncated pixel data: expected %zu bytes (%zu "

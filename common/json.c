@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 /* Returns the byte offset at which nesting first exceeds CV_JSON_MAX_DEPTH, or len when it never
@@ -258,41 +259,39 @@ static int read_all(FILE *f, const char *path, size_t max_bytes, size_t size_hin
                     size_t *len, char *err) {
     /* One byte beyond the cap is read so that a file over it is noticed, not truncated. */
     size_t limit = max_bytes < SIZE_MAX ? max_bytes + 1 : SIZE_MAX;
-    size_t cap = size_hint + 1 < limit ? size_hint + 1 : limit;
-    if (cap < 64) cap = 64 < limit ? 64 : limit;
-    size_t used = 0;
-    char *data = malloc(cap);
-    if (data == NULL) return cv_errf(err, CV_ENOMEM, "%s: cannot allocate %zu bytes", path, cap);
+    size_t first = size_hint + 1 < limit ? size_hint + 1 : limit;
+    if (first < 64) first = 64 < limit ? 64 : limit;
+    cv_buf_t b;
+    cv_buf_init(&b, first, limit);
+    if (cv_buf_reserve(&b, 1) != 0)
+        return cv_errf(err, CV_ENOMEM, "%s: cannot allocate %zu bytes", path, first);
 
     for (;;) {
-        if (used == cap) {
-            if (cap >= limit) break;
-            size_t grown = cap <= limit / 2 ? cap * 2 : limit;
-            char *bigger = realloc(data, grown);
-            if (bigger == NULL) {
-                free(data);
-                return cv_errf(err, CV_ENOMEM, "%s: cannot allocate %zu bytes", path, grown);
+        if (b.len == b.cap) {
+            if (b.cap >= limit) break;
+            if (cv_buf_reserve(&b, 1) != 0) {
+                cv_buf_finish(&b);
+                return cv_errf(err, CV_ENOMEM, "%s: cannot allocate more than %zu bytes", path,
+                               b.len);
             }
-            data = bigger;
-            cap = grown;
         }
-        size_t got = fread(data + used, 1, cap - used, f);
-        used += got;
+        size_t got = fread(b.data + b.len, 1, b.cap - b.len, f);
+        b.len += got;
         if (got == 0) {
             if (ferror(f)) {
                 int saved = errno;
-                free(data);
+                cv_buf_finish(&b);
                 return cv_errf(err, CV_EIO, "%s: cannot read: %s", path, strerror(saved));
             }
             break; /* end of file */
         }
     }
-    if (used > max_bytes) {
-        free(data);
+    if (b.len > max_bytes) {
+        cv_buf_finish(&b);
         return cv_errf(err, CV_ERANGE, "%s: larger than the %zu bytes allowed", path, max_bytes);
     }
-    *buf = data;
-    *len = used;
+    *buf = (char *)b.data; /* the caller takes the buffer over */
+    *len = b.len;
     return 0;
 }
 
