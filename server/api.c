@@ -15,12 +15,11 @@
 #include "common/json.h"
 #include "common/message.h"
 #include "common/trial_spec.h"
+#include "server/evaluation.h"
 #include "server/job_spec.h"
 #include "server/read_pool.h"
-#include "worker/model_file.h"
-#include "worker/trial_data.h"
 
-#define MAX_ENSEMBLE 16
+#define MAX_ENSEMBLE CV_MSG_MODELS_MAX
 
 /* Answers with a void responder and leaves the handler. */
 #define REPLY(call) \
@@ -29,19 +28,19 @@
         return; \
     } while (0)
 
-/* One test-set evaluation on the thread pool. */
+/* A test-set evaluation being prepared on the thread pool: its model and dataset files are
+ * hashed there, then it goes to a worker (server/evaluation.h). */
 typedef struct eval {
     uv_work_t work;
     cv_api_t *api;
-    int64_t job_id;
-    int k;                            /* the ensemble size asked for */
-    int count;                        /* models */
-    char paths[MAX_ENSEMBLE][1024];
+    cv_eval_task_t task;               /* job_id, k, spec_json (owned), and the files the work
+                                          fills in */
+    int count;                         /* models */
+    char paths[MAX_ENSEMBLE][1024];    /* the model files on this host */
     int64_t trial_ids[MAX_ENSEMBLE];
-    char *spec_json;                  /* the best trial's spec: its split gives the test set */
-    int rc;                           /* outcome of the work */
-    double accuracy, cost;
-    size_t examples;
+    char data_paths[CV_MSG_FILES_MAX][1024]; /* the spec's dataset files, as files[] */
+    int rc;                            /* outcome of the work: non-zero, the job's data or models
+                                          cannot be read (err says which) */
     char err[CV_ERRLEN];
     struct eval *next;
 } eval_t;
@@ -754,8 +753,13 @@ static void create_job(cv_api_t *api, const char *text, size_t len,
     cJSON *out = cJSON_CreateObject();
     if (cv_store_job_get(api->ro, id, &job, err) == 0 && out) {
         job_rounds_to_user(job);
-        cJSON_AddNumberToObject(out, "id", (double)id);
-        cJSON_AddItemToObject(out, "job", job);
+        if (!cJSON_AddNumberToObject(out, "id", (double)id) ||
+            !cJSON_AddItemToObject(out, "job", job)) {
+            cJSON_Delete(job);
+            cJSON_Delete(out);
+            REPLY(cv_http_json_error(res, 500, "job %lld was stored; out of memory answering",
+                                     (long long)id));
+        }
         REPLY(cv_http_respond_json(res, 201, out));
     }
     cJSON_Delete(job);
@@ -860,10 +864,11 @@ static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
         REPLY(cv_http_json_error(res, 409, "job %lld is no longer running", (long long)id));
     if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));
     cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddNumberToObject(o, "id", (double)id);
-        cJSON_AddStringToObject(o, "status", "cancelled");
-        cJSON_AddNumberToObject(o, "trials_cancelled", (double)n);
+    if (o && (!cJSON_AddNumberToObject(o, "id", (double)id) ||
+              !cJSON_AddStringToObject(o, "status", "cancelled") ||
+              !cJSON_AddNumberToObject(o, "trials_cancelled", (double)n))) {
+        cJSON_Delete(o);
+        o = NULL;
     }
     cv_http_respond_json(res, 200, o);
 }
@@ -874,10 +879,11 @@ static void delete_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     char err[CV_ERRLEN];
     int64_t n = 0;
     /* Its test result is about to be stored on the job. */
-    for (const eval_t *e = api->evals; e; e = e->next)
-        if (e->job_id == id)
-            REPLY(cv_http_json_error(res, 409, "job %lld is being evaluated; delete it when the "
-                                     "evaluation ends", (long long)id));
+    int evaluating = cv_evals_pending(cv_sched_evals(api->sched), id) > 0;
+    for (const eval_t *e = api->evals; e; e = e->next) evaluating |= e->task.job_id == id;
+    if (evaluating)
+        REPLY(cv_http_json_error(res, 409, "job %lld is being evaluated; delete it when the "
+                                 "evaluation ends", (long long)id));
     int rc = cv_sched_delete(api->sched, id, &n, err);
     if (rc == CV_STORE_NOT_FOUND) REPLY(cv_http_json_error(res, 404, "job not found"));
     if (rc == CV_STORE_STALE)
@@ -931,61 +937,81 @@ static void extend_job(cv_api_t *api, int64_t id, const cv_http_request_t *req,
 
 /* ---- evaluation ------------------------------------------------------------------------- */
 
+/* The dataset path fields of a trial spec (the keys of a files object). */
+static const char *const data_fields[] = {"images", "labels", "test_images",
+                                          "test_labels", "csv", "test_csv"};
+
+/* Thread pool: the SHA-256 and size of every dataset file the best trial's spec names and of
+ * every model, for the worker to fetch them by hash. */
 static void eval_work(uv_work_t *work) {
     eval_t *e = work->data;
-    cv_trial_spec_t spec;
-    cv_trial_data_t data;
-    cv_ensemble_t ens = {0};
-    const char *paths[MAX_ENSEMBLE];
-    for (int i = 0; i < e->count; i++) paths[i] = e->paths[i];
-    e->rc = cv_trial_spec_parse(&spec, e->spec_json, strlen(e->spec_json), e->err);
-    if (e->rc) return;
-    if ((e->rc = cv_trial_data_load_raw(&data, &spec, e->err))) return;
-    if (data.test.m == 0) {
-        e->rc = cv_errf(e->err, CV_EINVAL, "the job's split has no test set");
-    } else if ((e->rc = cv_ensemble_load(&ens, paths, e->count, e->err)) == 0) {
-        e->rc = cv_ensemble_evaluate(&ens, &data.test, &e->accuracy, &e->cost, e->err);
-        e->examples = data.test.m;
+    cv_eval_task_t *t = &e->task;
+    cJSON *spec = cJSON_Parse(t->spec_json);
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(spec, "dataset");
+    char err[CV_ERRLEN];
+    uint64_t bytes = 0;
+    if (!cJSON_IsObject(ds)) {
+        e->rc = cv_errf(e->err, CV_EINVAL, "the best trial's spec has no dataset object");
+        goto cleanup;
     }
-    cv_ensemble_finish(&ens);
-    cv_trial_data_finish(&data);
+    for (size_t i = 0; i < sizeof data_fields / sizeof *data_fields; i++) {
+        const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ds,
+                                                                                 data_fields[i]));
+        if (!path) continue;
+        cv_msg_file_t *f = &t->files[t->n_files];
+        if ((e->rc = cv_sha256_file(path, f->hash, &bytes, err))) {
+            (void)cv_errf(e->err, e->rc, "dataset.%s: %s", data_fields[i], err);
+            goto cleanup;
+        }
+        snprintf(f->field, sizeof f->field, "%s", data_fields[i]);
+        snprintf(e->data_paths[t->n_files], sizeof e->data_paths[0], "%s", path);
+        f->bytes = (int64_t)bytes;
+        t->n_files++;
+    }
+    for (int i = 0; i < e->count; i++) {
+        cv_msg_model_t *m = &t->models[i];
+        if ((e->rc = cv_sha256_file(e->paths[i], m->hash, &bytes, err))) {
+            (void)cv_errf(e->err, e->rc, "the model of trial %lld: %s",
+                          (long long)e->trial_ids[i], err);
+            goto cleanup;
+        }
+        m->trial_id = e->trial_ids[i];
+        m->bytes = (int64_t)bytes;
+    }
+    t->n_models = (size_t)e->count;
+cleanup:
+    cJSON_Delete(spec);
 }
 
+/* Loop thread: the prepared evaluation waits for a worker; one whose files cannot be read has
+ * its failure stored against the job at once. */
 static void after_eval(uv_work_t *work, int status) {
     eval_t *e = work->data;
     cv_api_t *api = e->api;
+    char err[CV_ERRLEN];
     for (eval_t **p = &api->evals; *p; p = &(*p)->next)
         if (*p == e) {
             *p = e->next;
             break;
         }
-    cJSON *o = cJSON_CreateObject(), *ids = cJSON_CreateArray();
-    char *text = NULL, err[CV_ERRLEN];
-    if (o && ids) {
-        if (status == 0 && e->rc == 0) {
-            cJSON_AddNumberToObject(o, "test_accuracy", e->accuracy);
-            cJSON_AddNumberToObject(o, "test_error", 1 - e->accuracy);
-            cJSON_AddNumberToObject(o, "test_cost", e->cost);
-            cJSON_AddNumberToObject(o, "examples", (double)e->examples);
-        } else {
-            cJSON_AddStringToObject(o, "error", status ? "evaluation cancelled" : e->err);
-        }
-        cJSON_AddNumberToObject(o, "ensemble", e->k);
-        for (int i = 0; i < e->count; i++)
-            cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)e->trial_ids[i]));
-        cJSON_AddItemToObject(o, "trials", ids);
-        ids = NULL;
-        text = cJSON_PrintUnformatted(o);
+    int rc = status ? cv_errf(e->err, CV_EIO, "evaluation cancelled") : e->rc;
+    for (size_t i = 0; rc == 0 && i < e->task.n_files; i++)
+        rc = cv_sched_serve_file(api->sched, e->task.files[i].hash, e->data_paths[i], e->err);
+    for (size_t i = 0; rc == 0 && i < e->task.n_models; i++)
+        rc = cv_sched_serve_file(api->sched, e->task.models[i].hash, e->paths[i], e->err);
+    if (rc == 0) rc = cv_evals_add(cv_sched_evals(api->sched), &e->task, e->err);
+    if (rc) {
+        char *text = cv_eval_result_json(e->err, 0, 0, 0, e->task.k, e->trial_ids,
+                                         (size_t)e->count);
+        if (!text || cv_sched_store_test_result(api->sched, e->task.job_id, text, err))
+            cv_log(api->log, CV_LOG_ERROR, "job %lld: cannot store the test result: %s",
+                   (long long)e->task.job_id, text ? err : "out of memory");
+        else
+            cv_log(api->log, CV_LOG_INFO, "job %lld test evaluation: %s",
+                   (long long)e->task.job_id, text);
+        cJSON_free(text);
     }
-    if (text && cv_sched_store_test_result(api->sched, e->job_id, text, err))
-        cv_log(api->log, CV_LOG_ERROR, "job %lld: cannot store the test result: %s",
-               (long long)e->job_id, err);
-    else if (text)
-        cv_log(api->log, CV_LOG_INFO, "job %lld test evaluation: %s", (long long)e->job_id, text);
-    cJSON_free(text);
-    cJSON_Delete(ids);
-    cJSON_Delete(o);
-    cJSON_free(e->spec_json);
+    cJSON_free(e->task.spec_json); /* NULL when the queue took it */
     free(e);
 }
 
@@ -1005,6 +1031,16 @@ static void scored_once(cv_http_response_t *res, int64_t id, const char *verb, i
     else snprintf(with, sizeof with, "an ensemble of %d", k);
     cv_http_json_error(res, 409, "the test set of job %lld %s scored with %s; it is scored once "
                        "per job so that it stays an unbiased estimate", (long long)id, verb, with);
+}
+
+/* 202 {"status": "evaluating"}, or 500 when out of memory. */
+static void reply_evaluating(cv_http_response_t *res) {
+    cJSON *o = cJSON_CreateObject();
+    if (o && !cJSON_AddStringToObject(o, "status", "evaluating")) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(res, 202, o);
 }
 
 static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req,
@@ -1038,24 +1074,28 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
             cJSON_Delete(test);
             REPLY(scored_once(res, id, "was already", stored));
         }
-        cJSON_AddBoolToObject(test, "cached", 1);
+        if (!cJSON_AddBoolToObject(test, "cached", 1)) {
+            cJSON_Delete(test);
+            test = NULL;
+        }
         REPLY(cv_http_respond_json(res, 200, test));
     }
     cJSON_Delete(test);
     if (running)
         REPLY(cv_http_json_error(res, 409, "job %lld is still running; evaluate it when it ends",
                                   (long long)id));
-    for (eval_t *e = api->evals; e; e = e->next)
-        if (e->job_id == id) {
-            if (k_given && k != e->k) REPLY(scored_once(res, id, "is being", e->k));
-            cJSON *o = cJSON_CreateObject();
-            if (o) cJSON_AddStringToObject(o, "status", "evaluating");
-            REPLY(cv_http_respond_json(res, 202, o));
-        }
+    int pending = cv_evals_pending(cv_sched_evals(api->sched), id);
+    for (eval_t *e = api->evals; e && !pending; e = e->next)
+        if (e->task.job_id == id) pending = e->task.k;
+    if (pending) {
+        if (k_given && k != pending) REPLY(scored_once(res, id, "is being", pending));
+        REPLY(reply_evaluating(res));
+    }
     eval_t *e = calloc(1, sizeof *e);
     if (!e) REPLY(cv_http_json_error(res, 500, "out of memory"));
-    e->api = api, e->job_id = id, e->k = k;
-    e->count = cv_sched_best_models(api->sched, id, k, e->paths, e->trial_ids, &e->spec_json, err);
+    e->api = api, e->task.job_id = id, e->task.k = k;
+    e->count = cv_sched_best_models(api->sched, id, k, e->paths, e->trial_ids,
+                                    &e->task.spec_json, err);
     if (e->count <= 0) {
         int failed = e->count < 0;
         free(e);
@@ -1065,15 +1105,13 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
     }
     e->work.data = e;
     if (uv_queue_work(api->loop, &e->work, eval_work, after_eval)) {
-        cJSON_free(e->spec_json);
+        cJSON_free(e->task.spec_json);
         free(e);
         REPLY(cv_http_json_error(res, 500, "cannot start the evaluation"));
     }
     e->next = api->evals;
     api->evals = e;
-    cJSON *o = cJSON_CreateObject();
-    if (o) cJSON_AddStringToObject(o, "status", "evaluating");
-    cv_http_respond_json(res, 202, o);
+    reply_evaluating(res);
 }
 
 /* ---- model files ------------------------------------------------------------------------ */

@@ -29,6 +29,7 @@
 #include "common/message.h"
 #include "common/rng.h"
 #include "common/trial_spec.h"
+#include "worker/evaluate.h"
 #include "worker/report.h"
 #include "worker/trainer.h"
 
@@ -212,6 +213,7 @@ typedef struct {
     size_t n_pending;
     memo_t memo[MEMO_MAX];
     size_t memo_next; /* slot the next memo entry replaces */
+    cv_wk_eval_t *eval; /* the test-set evaluation held (worker/evaluate.h), or NULL */
 } worker_t;
 
 static void wake_main(int fd) {
@@ -857,6 +859,8 @@ static int prep_advance(worker_t *w) {
     return 0;
 }
 
+static int eval_fetched(worker_t *w, const fetch_t *t);
+
 /* Ends a transfer: closes the file, checks its SHA-256 against the hash asked for, and moves it
  * to <cache>/<hash>; then lets the trial waiting for it go on (or fail). */
 static int fetch_complete(worker_t *w) {
@@ -902,7 +906,80 @@ static int fetch_complete(worker_t *w) {
     } else if (t->failed[0]) {
         LOG(w, CV_LOG_WARN, "%s", t->failed);
     }
-    return prep_advance(w);
+    int rc = eval_fetched(w, t);
+    return rc ? rc : prep_advance(w);
+}
+
+/* ---- test-set evaluation (worker/evaluate.h) ------------------------------------------------
+ * The evaluation's files resolve like a trial's: a local file of the right size and SHA-256, or
+ * the cache, or a fetch from the coordinator (one transfer at a time). The answer goes out when
+ * the scoring thread is done; an evaluation is dropped with its session (the coordinator gives
+ * it to another worker). */
+
+static int eval_advance(worker_t *w) {
+    cv_wk_eval_file_t *f;
+    char path[WPATH], err[CV_ERRLEN];
+    while (w->eval && (f = cv_wk_eval_next(w->eval)) != NULL) {
+        cv_msg_file_t mf = {.bytes = f->bytes};
+        memcpy(mf.hash, f->hash, sizeof mf.hash);
+        if (find_local(w, &mf, f->spec_path ? f->spec_path : "", path)) {
+            cv_wk_eval_resolved(w->eval, path);
+            continue;
+        }
+        if (w->opt->cache_dir == NULL) {
+            snprintf(err, sizeof err, "%s is not here and there is no cache directory to fetch "
+                     "it into", f->what);
+            cv_wk_eval_fail(w->eval, err, 0);
+            break;
+        }
+        if (!w->welcomed || w->fetch.state != FETCH_IDLE) return 0; /* asked again later */
+        LOG(w, CV_LOG_INFO, "job %lld evaluation: fetching %s (%s, %lld bytes)",
+            (long long)cv_wk_eval_job(w->eval), f->what, f->hash, (long long)f->bytes);
+        w->fetch.state = FETCH_ASKED;
+        memcpy(w->fetch.hash, f->hash, sizeof w->fetch.hash);
+        return send_msg(w, cv_msg_dataset_get(f->hash, err), err);
+    }
+    if (w->eval) cv_wk_eval_start(w->eval, w->wake[1]);
+    return 0;
+}
+
+/* A fetch ended: a failed one for the evaluation's file ends the evaluation. */
+static int eval_fetched(worker_t *w, const fetch_t *t) {
+    cv_wk_eval_file_t *f = w->eval ? cv_wk_eval_next(w->eval) : NULL;
+    if (f && t->failed[0] && strcmp(f->hash, t->hash) == 0)
+        cv_wk_eval_fail(w->eval, t->failed, t->failed_job);
+    return eval_advance(w);
+}
+
+static int on_evaluate(worker_t *w, cv_msg_t *msg) {
+    char err[CV_ERRLEN];
+    if (w->eval) {
+        LOG(w, CV_LOG_ERROR, "coordinator sent an evaluation of job %lld while one of job %lld "
+            "is still held", (long long)msg->evaluate.job_id, (long long)cv_wk_eval_job(w->eval));
+        return CV_EFORMAT;
+    }
+    if (cv_wk_eval_create(&w->eval, msg, err) != 0) return CV_ENOMEM;
+    LOG(w, CV_LOG_INFO, "job %lld: evaluating %zu model(s) on the test set",
+        (long long)msg->evaluate.job_id, msg->evaluate.n_models);
+    return eval_advance(w);
+}
+
+/* Sends the evaluation's answer once its thread is done. */
+static int service_eval(worker_t *w) {
+    char err[CV_ERRLEN];
+    if (!w->eval || !cv_wk_eval_done(w->eval)) return 0;
+    cJSON *answer = cv_wk_eval_answer(w->eval, err);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(answer, "error");
+    if (e)
+        LOG(w, CV_LOG_WARN, "job %lld evaluation failed: %s", (long long)cv_wk_eval_job(w->eval),
+            cJSON_GetStringValue(e));
+    else if (answer)
+        LOG(w, CV_LOG_INFO, "job %lld evaluated: test accuracy %g",
+            (long long)cv_wk_eval_job(w->eval),
+            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(answer, "test_accuracy")));
+    cv_wk_eval_destroy(w->eval);
+    w->eval = NULL;
+    return send_msg(w, answer, err);
 }
 
 /* Abandons a transfer (the connection is gone); the partial file is removed. */
@@ -1152,6 +1229,9 @@ static int on_frame(worker_t *w, const cv_frame_t *f) {
         case CV_MSG_DECISION:
             rc = on_decision(w, msg.decision.trial_id, msg.decision.epoch, msg.decision.stop);
             break;
+        case CV_MSG_EVALUATE:
+            rc = on_evaluate(w, &msg);
+            break;
         case CV_MSG_ERROR:
             LOG(w, CV_LOG_ERROR, "coordinator refused this worker: %s", msg.error.message);
             on_refusal(w, msg.error.message);
@@ -1311,6 +1391,8 @@ static void session_close(worker_t *w) {
     if (w->up.f) fclose(w->up.f);
     w->up = (upload_t){0};
     fetch_reset(w);
+    cv_wk_eval_destroy(w->eval); /* the coordinator gives it to another worker */
+    w->eval = NULL;
 }
 
 /* One turn of a connected session: queue what is due, wait for the socket or a wake-up, read
@@ -1318,6 +1400,7 @@ static void session_close(worker_t *w) {
 static int session_step(worker_t *w) {
     char err[CV_ERRLEN];
     int rc = service_run(w);
+    if (rc == 0) rc = service_eval(w);
     if (rc == 0) rc = send_next_pending(w);
     if (rc == 0) rc = pump_upload(w);
     double now = cv_clock_monotonic();
