@@ -301,23 +301,8 @@ static int op_send_trial(void *conn, int64_t trial_id, int64_t job_id, const cha
     return send_msg(c, msg);
 }
 
-/* Queues a short JSON message formatted in place: acknowledgements go out once per trial, so
- * they skip building and validating a tree (their shape is fixed by the format string, which
- * the protocol schema test covers through the builder it mirrors). */
-static int send_small(conn_t *c, const char *fmt, long long id, const char *flag) {
-    unsigned char *frame = malloc(CV_FRAME_HEADER_SIZE + 96);
-    if (!frame) return -1;
-    int n = snprintf((char *)frame + CV_FRAME_HEADER_SIZE, 96, fmt, id, flag);
-    if (n <= 0 || n >= 96 || cv_frame_encode_header(CV_FRAME_JSON, (size_t)n, frame, NULL)) {
-        free(frame);
-        return -1;
-    }
-    return send_raw(c, frame, CV_FRAME_HEADER_SIZE + (size_t)n);
-}
-
 static int op_send_ack(void *conn, int64_t trial_id, int stored) {
-    return send_small(conn, "{\"type\":\"ack\",\"trial_id\":%lld,\"stored\":%s}",
-                      (long long)trial_id, stored ? "true" : "false");
+    return send_msg(conn, cv_msg_ack(trial_id, stored, NULL));
 }
 
 static int op_send_stop(void *conn, int64_t trial_id) {

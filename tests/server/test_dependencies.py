@@ -1,5 +1,9 @@
 """The house's one direction: common <- worker, common <- server, common <- client.
 
+Every JSON frame the coordinator sends is built by a cv_msg_* function of common/message.c,
+the builders the protocol-schema test checks: no server/ file formats a message by hand (a
+string literal with a "type" member) or frames JSON itself (a CV_FRAME_JSON header).
+
 No file under server/ includes a header from worker/, and caviard, the coordinator's fuzz
 targets and the store benchmark neither link OpenBLAS (ldd, and meson's introspection of the
 flags they are compiled with) nor carry the trainer's code (nm: no cv_train_, cv_nnf_ or
@@ -40,6 +44,25 @@ class Dependencies(unittest.TestCase):
                     if header.startswith(("worker/", "../worker/")):
                         offenders.append(f"server/{name} includes {header}")
         self.assertEqual(offenders, [])
+
+    def test_the_coordinator_sends_only_frames_built_by_message_c(self):
+        offenders = []
+        server = os.path.join(SOURCE, "server")
+        for name in sorted(os.listdir(server)):
+            if not name.endswith(".c"):
+                continue
+            with open(os.path.join(server, name), encoding="utf-8") as f:
+                for number, line in enumerate(f, 1):
+                    if re.search(r'\\"type\\"\s*:', line) or "encode_header(CV_FRAME_JSON" in line:
+                        offenders.append(f"server/{name}:{number}: {line.strip()}")
+        self.assertEqual(offenders, [])
+        with open(os.path.join(server, "worker_server.c"), encoding="utf-8") as f:
+            text = f.read()
+        sends = re.findall(r"send_msg\(\s*\w+\s*,\s*([^;]*)", text)
+        self.assertGreater(len(sends), 5)
+        for arg in sends:
+            with self.subTest(arg):
+                self.assertTrue(arg.startswith(("cv_msg_", "msg)")), arg)
 
     def test_caviard_is_built(self):
         self.assertIn(os.path.join(BUILD, "server/caviard"), binaries())
