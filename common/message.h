@@ -177,8 +177,8 @@ typedef struct {
 
 /* A validated message in plain C. Which member of the union is valid is said by type; the
  * messages without fields (heartbeat) use none. The cJSON pointers inside (progress.epoch,
- * result.result, trial.spec, evaluate.spec, evaluation.error, error.message) borrow from the message tree: from root after
- * cv_msg_parse, from the caller's tree after cv_msg_validate. */
+ * result.result, trial.spec, evaluate.spec, evaluation.error, error.message) borrow from the
+ * message tree: from root after cv_msg_parse, from the caller's tree after cv_msg_validate. */
 typedef struct {
     cv_msg_type_t type;
     union {
