@@ -28,6 +28,12 @@
         return; \
     } while (0)
 
+/* What a matched pattern captured. */
+typedef struct {
+    int64_t id;                           /* {id} */
+    char worker[CV_MSG_WORKER_ID_MAX + 1]; /* {worker} */
+} route_args_t;
+
 /* A test-set evaluation being prepared on the thread pool: its model and dataset files are
  * hashed there, then it goes to a worker (server/evaluation.h). */
 typedef struct eval {
@@ -666,7 +672,10 @@ static int read_workers(const read_op_t *op, cv_store_t *store, cJSON **reply, c
 
 /* ---- GET routes ------------------------------------------------------------------------- */
 
-static void get_jobs(cv_api_t *api, const char *query, cv_http_response_t *res) {
+static void get_jobs(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                     cv_http_response_t *res) {
+    (void)a;
+    const char *query = req->query;
     read_op_t *op = read_new(read_jobs, res);
     if (!op) return;
     if (page_parse(query, &op->page, res)) {
@@ -676,7 +685,10 @@ static void get_jobs(cv_api_t *api, const char *query, cv_http_response_t *res) 
     start_read(api, op, res);
 }
 
-static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+static void get_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                    cv_http_response_t *res) {
+    (void)req;
+    int64_t id = a->id;
     read_op_t *op = read_new(read_job, res);
     if (!op) return;
     op->id = id;
@@ -684,7 +696,10 @@ static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     start_read(api, op, res);
 }
 
-static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_response_t *res) {
+static void get_trials(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                       cv_http_response_t *res) {
+    int64_t id = a->id;
+    const char *query = req->query;
     char order[16] = "number";
     query_get(query, "order", order, sizeof order);
     if (strcmp(order, "best") && strcmp(order, "number"))
@@ -701,7 +716,10 @@ static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_res
     start_read(api, op, res);
 }
 
-static void get_trial(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+static void get_trial(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                      cv_http_response_t *res) {
+    (void)req;
+    int64_t id = a->id;
     read_op_t *op = read_new(read_trial, res);
     if (!op) return;
     op->id = id;
@@ -727,7 +745,10 @@ static int copy_worker_views(const cv_api_t *api, read_op_t *op) {
     return 0;
 }
 
-static void get_workers(cv_api_t *api, const char *query, cv_http_response_t *res) {
+static void get_workers(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                        cv_http_response_t *res) {
+    (void)a;
+    const char *query = req->query;
     read_op_t *op = read_new(read_workers, res);
     if (!op) return;
     if (copy_worker_views(api, op)) {
@@ -797,7 +818,9 @@ static void after_check(cv_dataset_check_t *check, void *userdata) {
 
 /* POST /v1/jobs: the spec is validated here; its dataset files are checked (resolved, read,
  * hashed, their CSV labels scanned) on the thread pool, and the answer comes after. */
-static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_response_t *res) {
+static void post_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                     cv_http_response_t *res) {
+    (void)a;
     char err[CV_ERRLEN];
     if (api->stopping)
         REPLY(cv_http_json_error(res, 503, "the coordinator is stopping; submit the job again "
@@ -838,7 +861,10 @@ static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_respon
 }
 
 /* POST /v1/workers/{id}/release: lifts the worker's quarantine. */
-static void release_worker(cv_api_t *api, const char *worker_id, cv_http_response_t *res) {
+static void release_worker(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                           cv_http_response_t *res) {
+    (void)req;
+    const char *worker_id = a->worker;
     char err[CV_ERRLEN];
     int was = 0;
     int rc = cv_sched_worker_release(api->sched, worker_id, cv_clock_wall(), &was, err);
@@ -855,7 +881,10 @@ static void release_worker(cv_api_t *api, const char *worker_id, cv_http_respons
     cv_http_respond_json(res, 200, o);
 }
 
-static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+static void cancel_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                       cv_http_response_t *res) {
+    (void)req;
+    int64_t id = a->id;
     char err[CV_ERRLEN];
     int64_t n = 0;
     int rc = cv_sched_cancel(api->sched, id, cv_clock_wall(), &n, err);
@@ -875,7 +904,10 @@ static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
 
 /* DELETE /v1/jobs/{id}: the job's rows go in one transaction, then its models on the thread
  * pool (cv_sched_delete). */
-static void delete_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+static void delete_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                       cv_http_response_t *res) {
+    (void)req;
+    int64_t id = a->id;
     char err[CV_ERRLEN];
     int64_t n = 0;
     /* Its test result is about to be stored on the job. */
@@ -902,8 +934,9 @@ static void delete_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
 
 /* POST /v1/jobs/{id}/extend {"max_trials": N}: a completed job runs again with a larger budget
  * (cv_sched_extend). */
-static void extend_job(cv_api_t *api, int64_t id, const cv_http_request_t *req,
+static void extend_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
                        cv_http_response_t *res) {
+    int64_t id = a->id;
     static const char *const fields[] = {"max_trials"};
     char err[CV_ERRLEN];
     cJSON *body = NULL;
@@ -1043,8 +1076,9 @@ static void reply_evaluating(cv_http_response_t *res) {
     cv_http_respond_json(res, 202, o);
 }
 
-static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req,
+static void evaluate_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
                          cv_http_response_t *res) {
+    int64_t id = a->id;
     char err[CV_ERRLEN];
     int k = 1, k_given = 0;
     if (req->body_len) {
@@ -1177,7 +1211,10 @@ static void after_model_read(uv_work_t *work, int status) {
 }
 
 /* GET /v1/trials/{id}/model: the model file of a finished trial, read off the loop thread. */
-static void get_trial_model(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+static void get_trial_model(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                            cv_http_response_t *res) {
+    (void)req;
+    int64_t id = a->id;
     char err[CV_ERRLEN];
     cJSON *t = NULL;
     int rc = cv_store_trial_get(api->ro, id, &t, err);
@@ -1218,91 +1255,114 @@ static void get_trial_model(cv_api_t *api, int64_t id, cv_http_response_t *res) 
 
 /* ---- workers ---------------------------------------------------------------------------- */
 
-/* ---- routing ---------------------------------------------------------------------------- */
+/* ---- routing ----------------------------------------------------------------------------
+ * One table of routes, Redis-command-table style: a path pattern and a handler per method. A
+ * pattern is literal segments, {id} (a decimal job or trial id) and {worker} (a worker id: 1 to
+ * 64 bytes without '/'). Every route but a public one asks for the API token first. */
+
+typedef void (*route_fn_t)(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                           cv_http_response_t *res);
+
+typedef struct {
+    const char *pattern;
+    const char *allowed; /* the methods it answers, as the 405 says them */
+    int public;          /* 1: answered without the API token */
+    route_fn_t get, post, del;
+} route_t;
+
+static void get_health(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                         cv_http_response_t *res) {
+    (void)api, (void)a, (void)req;
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddStringToObject(o, "status", "ok") ||
+              !cJSON_AddStringToObject(o, "version", CV_VERSION))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(res, 200, o);
+}
+
+static void get_stats(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                        cv_http_response_t *res) {
+    (void)a, (void)req;
+    cv_sched_stats_t st;
+    cv_sched_stats(api->sched, &st);
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddNumberToObject(o, "results_committed", (double)st.results) ||
+              !cJSON_AddNumberToObject(o, "commits", (double)st.commits) ||
+              !cJSON_AddNumberToObject(o, "commit_latency_p50_ms", 1e3 * st.latency_p50) ||
+              !cJSON_AddNumberToObject(o, "commit_latency_p99_ms", 1e3 * st.latency_p99) ||
+              !cJSON_AddNumberToObject(o, "commit_latency_max_ms", 1e3 * st.latency_max))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(res, 200, o);
+}
+
+static const route_t routes[] = {
+    {"/v1/health", "GET", 1, get_health, NULL, NULL},
+    {"/v1/jobs", "GET or POST", 0, get_jobs, post_job, NULL},
+    {"/v1/stats", "GET", 0, get_stats, NULL, NULL},
+    {"/v1/workers", "GET", 0, get_workers, NULL, NULL},
+    {"/v1/workers/{worker}/release", "POST", 0, NULL, release_worker, NULL},
+    {"/v1/trials/{id}", "GET", 0, get_trial, NULL, NULL},
+    {"/v1/trials/{id}/model", "GET", 0, get_trial_model, NULL, NULL},
+    {"/v1/jobs/{id}", "GET or DELETE", 0, get_job, NULL, delete_job},
+    {"/v1/jobs/{id}/trials", "GET", 0, get_trials, NULL, NULL},
+    {"/v1/jobs/{id}/cancel", "POST", 0, NULL, cancel_job, NULL},
+    {"/v1/jobs/{id}/extend", "POST", 0, NULL, extend_job, NULL},
+    {"/v1/jobs/{id}/evaluate", "POST", 0, NULL, evaluate_job, NULL},
+};
+
+/* Paths below these prefixes that match no route are answered "no route <path>"; a prefix
+ * ending in {id} only when what follows it is not an id. Anything else is "no route <method>
+ * <path>". */
+static const char *const subtrees[] = {"/v1/workers/", "/v1/trials/", "/v1/jobs/{id}"};
+
+/* Matches path against pattern; returns 1 with a filled in, or 0. A trailing {id} matches only
+ * the id segment's start (the rest of the path may be anything) when prefix is 1. */
+static int route_match(const char *pattern, const char *path, int prefix, route_args_t *a) {
+    const char *pat = pattern, *p = path, *rest;
+    while (*pat) {
+        if (!strncmp(pat, "{id}", 4)) {
+            if ((a->id = parse_id(p, &rest)) < 0) return 0;
+            p = rest, pat += 4;
+        } else if (!strncmp(pat, "{worker}", 8)) {
+            size_t n = strcspn(p, "/");
+            if (n == 0 || n >= sizeof a->worker) return 0;
+            memcpy(a->worker, p, n);
+            a->worker[n] = '\0';
+            p += n, pat += 8;
+        } else if (*pat++ != *p++) {
+            return 0;
+        }
+    }
+    return prefix || *p == '\0';
+}
 
 void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_response_t *res) {
     cv_api_t *api = userdata;
-    const char *m = req->method, *p = req->path, *rest;
-    int get = !strcmp(m, "GET"), post = !strcmp(m, "POST");
-    if (!strcmp(p, "/v1/health")) {
-        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        cJSON *o = cJSON_CreateObject();
-        if (o) {
-            cJSON_AddStringToObject(o, "status", "ok");
-            cJSON_AddStringToObject(o, "version", CV_VERSION);
-        }
-        REPLY(cv_http_respond_json(res, 200, o));
-    }
-    if (!token_ok(api, req->authorization))
+    const char *m = req->method, *p = req->path;
+    route_args_t args;
+    const route_t *r = NULL;
+    for (size_t i = 0; !r && i < sizeof routes / sizeof *routes; i++)
+        if (route_match(routes[i].pattern, p, 0, &args)) r = &routes[i];
+    if ((!r || !r->public) && !token_ok(api, req->authorization))
         REPLY(cv_http_json_error(res, 401, "missing or wrong API token"));
-    if (!strcmp(p, "/v1/jobs")) {
-        if (post) REPLY(post_job(api, req, res));
-        if (!get) REPLY(cv_http_json_error(res, 405, "use GET or POST on %s", p));
-        REPLY(get_jobs(api, req->query, res));
+    if (r) {
+        route_fn_t fn = !strcmp(m, "GET")      ? r->get
+                        : !strcmp(m, "POST")   ? r->post
+                        : !strcmp(m, "DELETE") ? r->del
+                                               : NULL;
+        if (!fn) REPLY(cv_http_json_error(res, 405, "use %s on %s", r->allowed, p));
+        REPLY(fn(api, &args, req, res));
     }
-    if (!strcmp(p, "/v1/stats")) {
-        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        cv_sched_stats_t st;
-        cv_sched_stats(api->sched, &st);
-        cJSON *o = cJSON_CreateObject();
-        if (o) {
-            cJSON_AddNumberToObject(o, "results_committed", (double)st.results);
-            cJSON_AddNumberToObject(o, "commits", (double)st.commits);
-            cJSON_AddNumberToObject(o, "commit_latency_p50_ms", 1e3 * st.latency_p50);
-            cJSON_AddNumberToObject(o, "commit_latency_p99_ms", 1e3 * st.latency_p99);
-            cJSON_AddNumberToObject(o, "commit_latency_max_ms", 1e3 * st.latency_max);
-        }
-        REPLY(cv_http_respond_json(res, 200, o));
-    }
-    if (!strcmp(p, "/v1/workers")) {
-        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        REPLY(get_workers(api, req->query, res));
-    }
-    if (!strncmp(p, "/v1/workers/", 12)) {
-        const char *id = p + 12, *end = strchr(id, '/');
-        size_t n = end ? (size_t)(end - id) : 0;
-        char worker_id[65];
-        if (!end || n == 0 || n >= sizeof worker_id || strcmp(end, "/release"))
-            REPLY(cv_http_json_error(res, 404, "no route %s", p));
-        if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
-        memcpy(worker_id, id, n);
-        worker_id[n] = '\0';
-        REPLY(release_worker(api, worker_id, res));
-    }
-    if (!strncmp(p, "/v1/trials/", 11)) {
-        int64_t id = parse_id(p + 11, &rest);
-        if (id >= 0 && !strcmp(rest, "/model")) {
-            if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-            REPLY(get_trial_model(api, id, res));
-        }
-        if (id < 0 || *rest) REPLY(cv_http_json_error(res, 404, "no route %s", p));
-        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        REPLY(get_trial(api, id, res));
-    }
-    if (!strncmp(p, "/v1/jobs/", 9)) {
-        int64_t id = parse_id(p + 9, &rest);
-        if (id < 0) REPLY(cv_http_json_error(res, 404, "no route %s", p));
-        if (!*rest) {
-            if (!strcmp(m, "DELETE")) REPLY(delete_job(api, id, res));
-            if (!get) REPLY(cv_http_json_error(res, 405, "use GET or DELETE on %s", p));
-            REPLY(get_job(api, id, res));
-        }
-        if (!strcmp(rest, "/trials")) {
-            if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-            REPLY(get_trials(api, id, req->query, res));
-        }
-        if (!strcmp(rest, "/cancel")) {
-            if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
-            REPLY(cancel_job(api, id, res));
-        }
-        if (!strcmp(rest, "/extend")) {
-            if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
-            REPLY(extend_job(api, id, req, res));
-        }
-        if (!strcmp(rest, "/evaluate")) {
-            if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
-            REPLY(evaluate_job(api, id, req, res));
-        }
+    for (size_t i = 0; i < sizeof subtrees / sizeof *subtrees; i++) {
+        const char *t = subtrees[i];
+        int below = strstr(t, "{id}") ? !strncmp(p, t, (size_t)(strstr(t, "{id}") - t)) &&
+                                            !route_match(t, p, 1, &args)
+                                      : !strncmp(p, t, strlen(t));
+        if (below) REPLY(cv_http_json_error(res, 404, "no route %s", p));
     }
     cv_http_json_error(res, 404, "no route %s %s", m, p);
 }
