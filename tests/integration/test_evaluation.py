@@ -6,7 +6,8 @@ to control exactly what a worker says.
 - The evaluation runs on a connected worker: the worker fetches the models by hash from the
   coordinator and scores them; the logs of both say which worker evaluated, and the job's
   test_result is what the API always served.
-- A worker lost mid-evaluation: the evaluation goes to another worker, which finishes it.
+- A worker lost mid-evaluation (a hand-driven one that hangs up, a real one SIGKILLed while it
+  holds the task): the evaluation goes to another worker, which finishes it.
 - An answer under another lease is refused and nothing is stored.
 - A test set that cannot be read is reported against the job (its test_result says why) and
   the worker is not blamed (not quarantined, no failure counted).
@@ -14,6 +15,7 @@ to control exactly what a worker says.
 Usage: test_evaluation.py BUILD_DIR SOURCE_ROOT"""
 
 import os
+import signal
 import socket
 import sys
 import time
@@ -132,6 +134,27 @@ class Evaluation(CoordinatorChecks, unittest.TestCase):
         log = self.c.log_text()
         self.assertIn(f"job {job_id}: test-set evaluation sent to worker rescuer (attempt 2)", log)
         self.assertIn(f"job {job_id}: test set evaluated by worker rescuer", log)
+
+    def test_a_real_worker_killed_holding_the_evaluation_hands_it_to_another(self):
+        job_id = self.finished_job()
+        victim = self.start_worker("victim")
+        self.wait_for("the victim", lambda: any(
+            w["id"] == "victim" and w["connected"]
+            for w in self.c.request("GET", "/v1/workers")[1]["workers"]))
+        victim.send_signal(signal.SIGSTOP)  # it holds the task and cannot answer it
+        self.evaluate(job_id, {"ensemble": 2})
+        self.wait_for("the task to reach the victim", lambda: f"job {job_id}: test-set "
+                      "evaluation sent to worker victim (attempt 1)" in self.c.log_text())
+        victim.kill()
+        victim.wait()
+        self.start_worker("heir")
+        result = self.wait_test_result(job_id)
+        self.assertNotIn("error", result, result)
+        self.assertEqual(len(result["trials"]), 2)
+        log = self.c.log_text()
+        self.assertIn(f"job {job_id}: the worker evaluating its test set left", log)
+        self.assertIn(f"job {job_id}: test set evaluated by worker heir", log)
+        self.assertNotIn("evaluated by worker victim", log)
 
     def test_an_unreadable_test_set_is_the_jobs_failure_not_the_workers(self):
         job_id = self.finished_job()
