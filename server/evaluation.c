@@ -59,7 +59,8 @@ int cv_evals_add(cv_evals_t *ev, cv_eval_task_t *task, char *err) {
     if (!e) return cv_errf(err, CV_ENOMEM, "out of memory");
     e->t = *task;
     task->spec_json = NULL;
-    while (*end) end = &(*end)->next;
+    while (*end)
+        end = &(*end)->next;
     *end = e;
     return 0;
 }
@@ -79,7 +80,8 @@ int cv_evals_busy(const cv_evals_t *ev, const cv_sched_worker_t *w) {
 int cv_evals_assign(cv_evals_t *ev, cv_sched_worker_t *w, void *conn, const char *worker_id,
                     cv_eval_send_fn send) {
     eval_task_t *e = ev->tasks;
-    while (e && e->worker) e = e->next;
+    while (e && e->worker)
+        e = e->next;
     if (!e || !send) return 0;
     uint64_t a = cv_rng_next(&ev->rng), b = cv_rng_next(&ev->rng);
     snprintf(e->lease, sizeof e->lease, "%016llx%016llx", (unsigned long long)a,
@@ -119,8 +121,8 @@ static void task_requeue(cv_evals_t *ev, eval_task_t *e) {
     ev->tasks = e;
 }
 
-char *cv_eval_result_json(const char *error, double accuracy, double cost, int64_t examples,
-                          int k, const int64_t *trial_ids, size_t n) {
+char *cv_eval_result_json(const char *error, double accuracy, double cost, int64_t examples, int k,
+                          const int64_t *trial_ids, size_t n) {
     cJSON *o = cJSON_CreateObject(), *ids = NULL;
     int ok = o != NULL;
     if (ok && error) {
@@ -147,7 +149,8 @@ char *cv_eval_result_json(const char *error, double accuracy, double cost, int64
 static int task_store(cv_evals_t *ev, cv_sched_t *s, eval_task_t *e, const char *error,
                       const cv_msg_evaluation_t *a, char *err) {
     int64_t ids[CV_MSG_MODELS_MAX];
-    for (size_t i = 0; i < e->t.n_models; i++) ids[i] = e->t.models[i].trial_id;
+    for (size_t i = 0; i < e->t.n_models; i++)
+        ids[i] = e->t.models[i].trial_id;
     char *text = cv_eval_result_json(error, a ? a->test_accuracy : 0, a ? a->test_cost : 0,
                                      a ? a->examples : 0, e->t.k, ids, e->t.n_models);
     int64_t job = e->t.job_id;
@@ -155,8 +158,8 @@ static int task_store(cv_evals_t *ev, cv_sched_t *s, eval_task_t *e, const char 
     int rc = text ? cv_sched_store_test_result(s, job, text, err)
                   : cv_errf(err, CV_ENOMEM, "out of memory");
     if (rc)
-        cv_log(ev->log, CV_LOG_ERROR, "job %lld: cannot store the test result: %s",
-               (long long)job, err);
+        cv_log(ev->log, CV_LOG_ERROR, "job %lld: cannot store the test result: %s", (long long)job,
+               err);
     else
         cv_log(ev->log, CV_LOG_INFO, "job %lld test evaluation: %s", (long long)job, text);
     cJSON_free(text);
@@ -170,16 +173,18 @@ static void task_retry(cv_evals_t *ev, cv_sched_t *s, eval_task_t *e, const char
         task_requeue(ev, e);
         return;
     }
-    snprintf(error, sizeof error, "the evaluation failed on %d workers; the last: %s",
-             e->attempts, why);
+    snprintf(error, sizeof error, "the evaluation failed on %d workers; the last: %s", e->attempts,
+             why);
     (void)task_store(ev, s, e, error, NULL, err);
 }
 
 void cv_evals_worker_left(cv_evals_t *ev, cv_sched_t *s, const cv_sched_worker_t *w) {
     for (eval_task_t *e = ev->tasks; e; e = e->next)
         if (e->worker == w) {
-            cv_log(ev->log, CV_LOG_WARN, "job %lld: the worker evaluating its test set left; "
-                   "the evaluation goes to another worker", (long long)e->t.job_id);
+            cv_log(ev->log, CV_LOG_WARN,
+                   "job %lld: the worker evaluating its test set left; "
+                   "the evaluation goes to another worker",
+                   (long long)e->t.job_id);
             task_retry(ev, s, e, "the worker left");
             return;
         }
@@ -191,8 +196,10 @@ int cv_evals_on_answer(cv_evals_t *ev, cv_sched_t *s, const cv_sched_worker_t *w
     while (e && !(e->worker == w && e->t.job_id == a->job_id && !strcmp(e->lease, a->lease)))
         e = e->next;
     if (!e) {
-        cv_errf(err, CV_STORE_STALE, "worker %s answered an evaluation of job %lld it does not "
-                "hold under that lease; refused", worker_id, (long long)a->job_id);
+        cv_errf(err, CV_STORE_STALE,
+                "worker %s answered an evaluation of job %lld it does not "
+                "hold under that lease; refused",
+                worker_id, (long long)a->job_id);
         cv_log(ev->log, CV_LOG_WARN, "%s", err);
         return CV_STORE_STALE;
     }
@@ -202,7 +209,7 @@ int cv_evals_on_answer(cv_evals_t *ev, cv_sched_t *s, const cv_sched_worker_t *w
         task_retry(ev, s, e, a->error);
         return 0;
     }
-    cv_log(ev->log, CV_LOG_INFO, "job %lld: test set evaluated by worker %s",
-           (long long)a->job_id, worker_id);
+    cv_log(ev->log, CV_LOG_INFO, "job %lld: test set evaluated by worker %s", (long long)a->job_id,
+           worker_id);
     return task_store(ev, s, e, a->error, a->error ? NULL : a, err);
 }

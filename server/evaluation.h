@@ -38,10 +38,10 @@ typedef struct cv_sched_worker cv_sched_worker_t;
 /* What the API hands over: one evaluation ready to send. */
 typedef struct {
     int64_t job_id;
-    int k;                                   /* the ensemble size asked for */
-    char *spec_json;                         /* the best trial's spec (owned by the task;
-                                                cJSON's allocator) */
-    cv_msg_file_t files[CV_MSG_FILES_MAX];   /* the spec's dataset files */
+    int k;                                 /* the ensemble size asked for */
+    char *spec_json;                       /* the best trial's spec (owned by the task;
+                                              cJSON's allocator) */
+    cv_msg_file_t files[CV_MSG_FILES_MAX]; /* the spec's dataset files */
     size_t n_files;
     cv_msg_model_t models[CV_MSG_MODELS_MAX]; /* best first; their trial ids are the result's */
     size_t n_models;
@@ -50,8 +50,8 @@ typedef struct {
 /* How the scheduler's transport sends an evaluate message to the worker on conn: the message is
  * built by cv_msg_evaluate from these fields. Returns 0, or non-zero when it could not be
  * queued. */
-typedef int (*cv_eval_send_fn)(void *conn, int64_t job_id, const char *lease,
-                               const char *spec_json, const cv_msg_file_t *files, size_t n_files,
+typedef int (*cv_eval_send_fn)(void *conn, int64_t job_id, const char *lease, const char *spec_json,
+                               const cv_msg_file_t *files, size_t n_files,
                                const cv_msg_model_t *models, size_t n_models);
 
 /* Creates the queue; the caller owns it (cv_evals_destroy). log is borrowed. */
@@ -84,7 +84,7 @@ int cv_evals_on_answer(cv_evals_t *ev, cv_sched_t *s, const cv_sched_worker_t *w
 /* The stored form of a test result (JSON text, cJSON's allocator; the caller frees it with
  * cJSON_free): the score when error is NULL, else the error. trial_ids[0..n) are the models'
  * trials. NULL when out of memory: nothing partial is ever returned. */
-char *cv_eval_result_json(const char *error, double accuracy, double cost, int64_t examples,
-                          int k, const int64_t *trial_ids, size_t n);
+char *cv_eval_result_json(const char *error, double accuracy, double cost, int64_t examples, int k,
+                          const int64_t *trial_ids, size_t n);
 
 #endif

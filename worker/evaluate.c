@@ -18,17 +18,17 @@
 struct cv_wk_eval {
     int64_t job_id;
     char lease[CV_MSG_LEASE_HEX + 1];
-    cJSON *spec;                      /* owned; dataset paths rewritten as files resolve */
-    cv_trial_spec_t parsed;           /* read by the thread */
+    cJSON *spec;                        /* owned; dataset paths rewritten as files resolve */
+    cv_trial_spec_t parsed;             /* read by the thread */
     cv_wk_eval_file_t files[FILES_MAX]; /* dataset files, then models (best first) */
-    size_t n_files, n_models, next;   /* files[0..next) are resolved */
+    size_t n_files, n_models, next;     /* files[0..next) are resolved */
     pthread_t thread;
-    int started;                      /* the thread was created (and not yet joined) */
+    int started; /* the thread was created (and not yet joined) */
     int wake_fd;
-    pthread_mutex_t lock;             /* guards done */
-    int done;                         /* 1 once the answer below is final */
-    int rc;                           /* 0: scored */
-    int job_fault;                    /* with rc: whose fault */
+    pthread_mutex_t lock; /* guards done */
+    int done;             /* 1 once the answer below is final */
+    int rc;               /* 0: scored */
+    int job_fault;        /* with rc: whose fault */
     double accuracy, cost;
     int64_t examples;
     char err[CV_ERRLEN];
@@ -111,7 +111,8 @@ static void *eval_main(void *arg) {
     cv_trial_data_t data;
     cv_ensemble_t ens = {0};
     const char *paths[CV_MSG_MODELS_MAX];
-    for (size_t i = 0; i < e->n_models; i++) paths[i] = e->files[e->n_files - e->n_models + i].path;
+    for (size_t i = 0; i < e->n_models; i++)
+        paths[i] = e->files[e->n_files - e->n_models + i].path;
     int loaded = 0;
     e->rc = cv_trial_data_load_raw(&data, &e->parsed, e->err);
     loaded = e->rc == 0;

@@ -13,7 +13,7 @@
 /* What the fake transport was asked to send. */
 typedef struct {
     int calls;
-    int fail;                        /* 1: the send fails */
+    int fail; /* 1: the send fails */
     int64_t job_id;
     char lease[CV_MSG_LEASE_HEX + 1];
     size_t n_models;
@@ -40,7 +40,8 @@ static void add_task(cv_evals_t *ev, int64_t job_id, int k) {
     cJSON *spec = cJSON_CreateObject();
     t.spec_json = cJSON_PrintUnformatted(spec); /* "{}" */
     cJSON_Delete(spec);
-    for (int i = 0; i < k; i++) t.models[i].trial_id = 10 + i;
+    for (int i = 0; i < k; i++)
+        t.models[i].trial_id = 10 + i;
     ck_assert_int_eq(cv_evals_add(ev, &t, err), 0);
     ck_assert_ptr_null(t.spec_json); /* taken */
 }
