@@ -17,6 +17,7 @@ Usage: test_evaluation.py BUILD_DIR SOURCE_ROOT"""
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 import unittest
@@ -34,6 +35,27 @@ class Evaluation(CoordinatorChecks, unittest.TestCase):
         self.c = Coordinator(BUILD, workers=0, extra=["--quarantine-after", "1"]).start()
         self.csv = os.path.join(self.c.dir, "moons.csv")
         write_moons(self.csv, n=400)
+
+    def tearDown(self):
+        """Workers and the coordinator stop cleanly (SIGTERM), and none of their logs holds a
+        sanitizer report (the sanitizer build runs this test too)."""
+        for proc, _ in self.workers.values():
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.c.stop()
+        reports = []
+        for name in ["caviard"] + list(self.workers):
+            with open(os.path.join(self.c.dir, f"{name}.log"), errors="replace") as f:
+                text = f.read()
+            if "Sanitizer" in text or "runtime error" in text:
+                reports.append(f"{name}:\n{text[-4000:]}")
+        super().tearDown()
+        self.assertEqual(reports, [])
 
     def finished_job(self, trainer="trainer"):
         """A completed job of 3 trials, trained by a worker that then goes away."""
