@@ -958,7 +958,7 @@ static int on_evaluate(worker_t *w, cv_msg_t *msg) {
             "is still held", (long long)msg->evaluate.job_id, (long long)cv_wk_eval_job(w->eval));
         return CV_EFORMAT;
     }
-    if (cv_wk_eval_create(&w->eval, msg, err) != 0) return CV_ENOMEM;
+    if (cv_wk_eval_create(&w->eval, msg, w->opt->cache_dir, err) != 0) return CV_ENOMEM;
     LOG(w, CV_LOG_INFO, "job %lld: evaluating %zu model(s) on the test set",
         (long long)msg->evaluate.job_id, msg->evaluate.n_models);
     return eval_advance(w);

@@ -18,6 +18,7 @@
 struct cv_wk_eval {
     int64_t job_id;
     char lease[CV_MSG_LEASE_HEX + 1];
+    const char *cache_dir;              /* borrowed; NULL: none */
     cJSON *spec;                        /* owned; dataset paths rewritten as files resolve */
     cv_trial_spec_t parsed;             /* read by the thread */
     cv_wk_eval_file_t files[FILES_MAX]; /* dataset files, then models (best first) */
@@ -34,7 +35,7 @@ struct cv_wk_eval {
     char err[CV_ERRLEN];
 };
 
-int cv_wk_eval_create(cv_wk_eval_t **out, cv_msg_t *msg, char *err) {
+int cv_wk_eval_create(cv_wk_eval_t **out, cv_msg_t *msg, const char *cache_dir, char *err) {
     const cv_msg_evaluate_t *m = &msg->evaluate;
     cv_wk_eval_t *e = calloc(1, sizeof *e);
     if (!e || pthread_mutex_init(&e->lock, NULL) != 0) {
@@ -42,6 +43,7 @@ int cv_wk_eval_create(cv_wk_eval_t **out, cv_msg_t *msg, char *err) {
         return cv_errf(err, CV_ENOMEM, "out of memory");
     }
     e->job_id = m->job_id;
+    e->cache_dir = cache_dir;
     memcpy(e->lease, m->lease, sizeof e->lease);
     for (size_t i = 0; i < m->n_files; i++) {
         cv_wk_eval_file_t *f = &e->files[e->n_files++];
@@ -69,6 +71,11 @@ int cv_wk_eval_create(cv_wk_eval_t **out, cv_msg_t *msg, char *err) {
 void cv_wk_eval_destroy(cv_wk_eval_t *e) {
     if (!e) return;
     if (e->started) pthread_join(e->thread, NULL);
+    size_t n = e->cache_dir ? strlen(e->cache_dir) : 0;
+    for (size_t i = e->n_files - e->n_models; n && i < e->n_files; i++) {
+        const char *path = e->files[i].path;
+        if (!strncmp(path, e->cache_dir, n) && path[n] == '/') unlink(path);
+    }
     pthread_mutex_destroy(&e->lock);
     cJSON_Delete(e->spec);
     free(e);

@@ -33,10 +33,12 @@ typedef struct {
 } cv_wk_eval_file_t;
 
 /* Creates the evaluation of msg (an evaluate message from cv_msg_parse): takes its spec tree
- * (cv_msg_take_object) and copies the rest. The caller owns the result (cv_wk_eval_destroy).
- * CV_ENOMEM when out of memory. */
-int cv_wk_eval_create(cv_wk_eval_t **out, cv_msg_t *msg, char *err);
-/* Frees e; joins its thread first when one runs. Accepts NULL. */
+ * (cv_msg_take_object) and copies the rest. cache_dir (borrowed, may be NULL; it must outlive
+ * e) is where fetched files land: the models found there are removed with e, since a model is
+ * scored once. The caller owns the result (cv_wk_eval_destroy). CV_ENOMEM when out of memory. */
+int cv_wk_eval_create(cv_wk_eval_t **out, cv_msg_t *msg, const char *cache_dir, char *err);
+/* Frees e, removing its models from the cache directory; joins its thread first when one runs.
+ * Accepts NULL. */
 void cv_wk_eval_destroy(cv_wk_eval_t *e);
 
 int64_t cv_wk_eval_job(const cv_wk_eval_t *e);

@@ -107,6 +107,10 @@ class Evaluation(CoordinatorChecks, unittest.TestCase):
         self.assertIn(f"job {job_id}: evaluating 2 model(s) on the test set", wlog)
         self.assertIn("fetching the model of trial", wlog)
         self.assertIn(f"job {job_id} evaluated: test accuracy", wlog)
+        # A model is scored once: the worker keeps no copy in its cache.
+        cache = os.path.join(self.c.dir, "cache")
+        self.assertEqual([f for f in os.listdir(cache) if not f.endswith(".tmp")]
+                         if os.path.isdir(cache) else [], [])
         status, again = self.c.request("POST", f"/v1/jobs/{job_id}/evaluate")
         self.assertEqual(status, 200, again)
         self.assertTrue(again["cached"])
