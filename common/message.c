@@ -18,9 +18,9 @@
 
 static const char *const type_names[] = {
     "none",  "hello", "heartbeat", "progress", "result", "dataset_get", "welcome",
-    "trial", "ack",   "stop",      "dataset",  "error",  "decision",
+    "trial", "ack",   "stop",      "dataset",  "error",  "decision", "evaluate", "evaluation",
 };
-_Static_assert(ARRAY_LEN(type_names) == CV_MSG_DECISION + 1, "type names");
+_Static_assert(ARRAY_LEN(type_names) == CV_MSG_EVALUATION + 1, "type names");
 
 static const char *const status_names[] = {"completed", "diverged", "failed", "stopped", "pruned"};
 _Static_assert(ARRAY_LEN(status_names) == CV_MSG_STATUS_PRUNED + 1, "status names");
@@ -526,7 +526,9 @@ static int validate_welcome(const vctx_t *c, const cJSON *msg, cv_msg_welcome_t 
     return 0;
 }
 
-static int validate_files(const vctx_t *c, const cJSON *files, cv_msg_trial_t *t) {
+/* files (of a trial or an evaluation): {field: {hash, bytes}} keyed by the spec's dataset path
+ * fields, into out[CV_MSG_FILES_MAX] and *n. */
+static int validate_files(const vctx_t *c, const cJSON *files, cv_msg_file_t *out, size_t *n) {
     static const char *const known[] = {"hash", "bytes"};
     char path[PATH_CAP], sub[PATH_CAP + 16];
     int rc = check_fields(c, files, "files", file_fields, ARRAY_LEN(file_fields));
@@ -534,7 +536,7 @@ static int validate_files(const vctx_t *c, const cJSON *files, cv_msg_trial_t *t
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, files) {
-        cv_msg_file_t *f = &t->files[i];
+        cv_msg_file_t *f = &out[i];
         snprintf(path, sizeof path, "files.%s", e->string);
         rc = check_fields(c, e, path, known, ARRAY_LEN(known));
         if (rc) return rc;
@@ -545,7 +547,7 @@ static int validate_files(const vctx_t *c, const cJSON *files, cv_msg_trial_t *t
         REQ(e, "bytes", sub, get_int(c, ITEM, sub, 0, CV_MSG_ID_MAX, &f->bytes));
         i++;
     }
-    t->n_files = i;
+    *n = i;
     return 0;
 }
 
@@ -578,26 +580,103 @@ static int validate_decide_at(const vctx_t *c, const cJSON *arr, cv_msg_trial_t 
     return 0;
 }
 
+static int get_spec(const vctx_t *c, const cJSON *msg, const cJSON **out);
+
 static int validate_trial(const vctx_t *c, const cJSON *msg, cv_msg_trial_t *t) {
     static const char *const known[] = {"type", "trial_id", "job_id",   "lease",
                                         "spec", "files",    "decide_at"};
-    char got[64];
     int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
     if (rc) return rc;
     REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &t->trial_id));
     REQ(msg, "job_id", "job_id", get_id(c, ITEM, "job_id", &t->job_id));
     REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, t->lease));
+    if ((rc = get_spec(c, msg, &t->spec))) return rc;
+    REQ(msg, "files", "files", validate_files(c, ITEM, t->files, &t->n_files));
+    const cJSON *decide_at = cJSON_GetObjectItemCaseSensitive(msg, "decide_at");
+    return decide_at ? validate_decide_at(c, decide_at, t) : 0;
+}
+
+/* A spec member that must be an object (its own rules are the trial spec parser's). */
+static int get_spec(const vctx_t *c, const cJSON *msg, const cJSON **out) {
+    char got[64];
     const cJSON *spec;
-    rc = require(c, msg, "spec", "spec", &spec);
+    int rc = require(c, msg, "spec", "spec", &spec);
     if (rc) return rc;
     if (!cJSON_IsObject(spec)) {
         describe_value(spec, got, sizeof got);
         return fail(c, CV_EINVAL, "spec", "must be an object, got %s", got);
     }
-    t->spec = spec;
-    REQ(msg, "files", "files", validate_files(c, ITEM, t));
-    const cJSON *decide_at = cJSON_GetObjectItemCaseSensitive(msg, "decide_at");
-    return decide_at ? validate_decide_at(c, decide_at, t) : 0;
+    *out = spec;
+    return 0;
+}
+
+static int validate_models(const vctx_t *c, const cJSON *arr, cv_msg_evaluate_t *v) {
+    static const char *const known[] = {"trial_id", "hash", "bytes"};
+    char path[PATH_CAP], sub[PATH_CAP + 16], got[64];
+    if (!cJSON_IsArray(arr)) {
+        describe_value(arr, got, sizeof got);
+        return fail(c, CV_EINVAL, "models", "must be an array, got %s", got);
+    }
+    int n = cJSON_GetArraySize(arr);
+    if (n < 1 || n > CV_MSG_MODELS_MAX)
+        return fail(c, CV_ERANGE, "models", "must hold 1 to %d models, got %d",
+                    CV_MSG_MODELS_MAX, n);
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, arr) {
+        cv_msg_model_t *m = &v->models[i];
+        snprintf(path, sizeof path, "models[%zu]", i);
+        int rc = check_fields(c, e, path, known, ARRAY_LEN(known));
+        if (rc) return rc;
+        snprintf(sub, sizeof sub, "%s.trial_id", path);
+        REQ(e, "trial_id", sub, get_id(c, ITEM, sub, &m->trial_id));
+        snprintf(sub, sizeof sub, "%s.hash", path);
+        REQ(e, "hash", sub, get_hex(c, ITEM, sub, CV_MSG_HASH_HEX, m->hash));
+        snprintf(sub, sizeof sub, "%s.bytes", path);
+        REQ(e, "bytes", sub, get_int(c, ITEM, sub, 0, CV_MSG_MODEL_MAX, &m->bytes));
+        i++;
+    }
+    v->n_models = i;
+    return 0;
+}
+
+static int validate_evaluate(const vctx_t *c, const cJSON *msg, cv_msg_evaluate_t *v) {
+    static const char *const known[] = {"type", "job_id", "lease", "spec", "files", "models"};
+    int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
+    if (rc) return rc;
+    REQ(msg, "job_id", "job_id", get_id(c, ITEM, "job_id", &v->job_id));
+    REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, v->lease));
+    if ((rc = get_spec(c, msg, &v->spec))) return rc;
+    REQ(msg, "files", "files", validate_files(c, ITEM, v->files, &v->n_files));
+    REQ(msg, "models", "models", validate_models(c, ITEM, v));
+    return 0;
+}
+
+/* evaluation: a score (test_accuracy, test_cost, examples) or a failure (error, fault), never
+ * both. */
+static int validate_evaluation(const vctx_t *c, const cJSON *msg, cv_msg_evaluation_t *v) {
+    static const char *const scored[] = {"type",          "job_id",    "lease",
+                                         "test_accuracy", "test_cost", "examples"};
+    static const char *const failed[] = {"type", "job_id", "lease", "error", "fault"};
+    int is_error = cJSON_GetObjectItemCaseSensitive(msg, "error") != NULL;
+    int rc = is_error ? check_fields(c, msg, "", failed, ARRAY_LEN(failed))
+                      : check_fields(c, msg, "", scored, ARRAY_LEN(scored));
+    if (rc) return rc;
+    REQ(msg, "job_id", "job_id", get_id(c, ITEM, "job_id", &v->job_id));
+    REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, v->lease));
+    if (is_error) {
+        int fault = 0;
+        REQ(msg, "error", "error", get_str(c, ITEM, "error", CV_MSG_REASON_MAX, NULL, 0));
+        REQ(msg, "fault", "fault", get_enum(c, ITEM, "fault", fault_names, 2, &fault));
+        v->error = cJSON_GetObjectItemCaseSensitive(msg, "error")->valuestring;
+        v->job_fault = fault == 0;
+        return 0;
+    }
+    REQ(msg, "test_accuracy", "test_accuracy",
+        get_num(c, ITEM, "test_accuracy", NUM_FRACTION, 0, &v->test_accuracy));
+    REQ(msg, "test_cost", "test_cost", get_num(c, ITEM, "test_cost", NUM_NONNEG, 0, &v->test_cost));
+    REQ(msg, "examples", "examples", get_int(c, ITEM, "examples", 1, CV_MSG_ID_MAX, &v->examples));
+    return 0;
 }
 
 /* The messages whose only fields besides type are a few scalars. */
@@ -695,6 +774,12 @@ int cv_msg_validate(const cJSON *msg, cv_msg_t *out, char *err) {
     case CV_MSG_TRIAL:
         rc = validate_trial(&c, msg, &out->trial);
         break;
+    case CV_MSG_EVALUATE:
+        rc = validate_evaluate(&c, msg, &out->evaluate);
+        break;
+    case CV_MSG_EVALUATION:
+        rc = validate_evaluation(&c, msg, &out->evaluation);
+        break;
     default:
         rc = validate_small(&c, msg, out);
         break;
@@ -736,6 +821,9 @@ cJSON *cv_msg_take_object(cv_msg_t *msg) {
         break;
     case CV_MSG_TRIAL:
         name = "spec", slot = &msg->trial.spec;
+        break;
+    case CV_MSG_EVALUATE:
+        name = "spec", slot = &msg->evaluate.spec;
         break;
     default:
         return NULL;
@@ -876,19 +964,11 @@ cJSON *cv_msg_welcome(double heartbeat_seconds, double lease_seconds, const int6
     return finish_build(o, failed, CV_MSG_WELCOME, err);
 }
 
-cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
-                    const cv_msg_file_t *files, size_t n_files, const int *decide_at,
-                    size_t n_decide_at, char *err) {
-    if (n_decide_at > CV_MSG_DECIDE_MAX) {
-        cv_errf(err, CV_ERANGE, "trial: decide_at: must hold at most %d epochs, got %zu",
-                CV_MSG_DECIDE_MAX, n_decide_at);
-        return NULL;
-    }
-    cJSON *o = start(CV_MSG_TRIAL), *fo = NULL;
-    int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_int(o, "job_id", job_id) ||
-                 add_str(o, "lease", lease) || (spec && add(o, "spec", cJSON_Duplicate(spec, 1))) ||
-                 (fo = cJSON_AddObjectToObject(o, "files")) == NULL;
-    for (size_t i = 0; !failed && i < n_files; i++) {
+/* Adds the files object {field: {hash, bytes}} of files[0..n); returns 0 or -1. */
+static int add_files(cJSON *o, const cv_msg_file_t *files, size_t n) {
+    cJSON *fo = cJSON_AddObjectToObject(o, "files");
+    int failed = fo == NULL;
+    for (size_t i = 0; !failed && i < n; i++) {
         cJSON *f = cJSON_CreateObject();
         failed = f == NULL;
         if (!failed && !cJSON_AddItemToObject(fo, files[i].field, f)) {
@@ -897,6 +977,21 @@ cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const c
         }
         failed = failed || add_str(f, "hash", files[i].hash) || add_int(f, "bytes", files[i].bytes);
     }
+    return failed ? -1 : 0;
+}
+
+cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
+                    const cv_msg_file_t *files, size_t n_files, const int *decide_at,
+                    size_t n_decide_at, char *err) {
+    if (n_decide_at > CV_MSG_DECIDE_MAX) {
+        cv_errf(err, CV_ERANGE, "trial: decide_at: must hold at most %d epochs, got %zu",
+                CV_MSG_DECIDE_MAX, n_decide_at);
+        return NULL;
+    }
+    cJSON *o = start(CV_MSG_TRIAL);
+    int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_int(o, "job_id", job_id) ||
+                 add_str(o, "lease", lease) || (spec && add(o, "spec", cJSON_Duplicate(spec, 1))) ||
+                 add_files(o, files, n_files);
     cJSON *arr = NULL;
     if (!failed && n_decide_at > 0) failed = (arr = cJSON_AddArrayToObject(o, "decide_at")) == NULL;
     for (size_t i = 0; !failed && i < n_decide_at; i++) {
@@ -931,6 +1026,41 @@ cJSON *cv_msg_dataset(const char *hash, int64_t bytes, char *err) {
     cJSON *o = start(CV_MSG_DATASET);
     int failed = o == NULL || add_str(o, "hash", hash) || add_int(o, "bytes", bytes);
     return finish_build(o, failed, CV_MSG_DATASET, err);
+}
+
+cJSON *cv_msg_evaluate(int64_t job_id, const char *lease, const cJSON *spec,
+                       const cv_msg_file_t *files, size_t n_files, const cv_msg_model_t *models,
+                       size_t n_models, char *err) {
+    if (n_models > CV_MSG_MODELS_MAX) {
+        cv_errf(err, CV_ERANGE, "evaluate: models: must hold 1 to %d models, got %zu",
+                CV_MSG_MODELS_MAX, n_models);
+        return NULL;
+    }
+    cJSON *o = start(CV_MSG_EVALUATE), *arr = NULL;
+    int failed = o == NULL || add_int(o, "job_id", job_id) || add_str(o, "lease", lease) ||
+                 (spec && add(o, "spec", cJSON_Duplicate(spec, 1))) ||
+                 add_files(o, files, n_files) ||
+                 (arr = cJSON_AddArrayToObject(o, "models")) == NULL;
+    for (size_t i = 0; !failed && i < n_models; i++) {
+        cJSON *m = cJSON_CreateObject();
+        failed = m == NULL || !cJSON_AddItemToArray(arr, m);
+        if (failed) cJSON_Delete(m);
+        failed = failed || add_int(m, "trial_id", models[i].trial_id) ||
+                 add_str(m, "hash", models[i].hash) || add_int(m, "bytes", models[i].bytes);
+    }
+    return finish_build(o, failed, CV_MSG_EVALUATE, err);
+}
+
+cJSON *cv_msg_evaluation(const cv_msg_evaluation_t *e, char *err) {
+    cJSON *o = start(CV_MSG_EVALUATION);
+    int failed = o == NULL || add_int(o, "job_id", e->job_id) || add_str(o, "lease", e->lease);
+    if (!failed && e->error)
+        failed = add_str(o, "error", e->error) ||
+                 add_str(o, "fault", fault_names[e->job_fault ? 0 : 1]);
+    else if (!failed)
+        failed = add_num(o, "test_accuracy", e->test_accuracy) ||
+                 add_num(o, "test_cost", e->test_cost) || add_int(o, "examples", e->examples);
+    return finish_build(o, failed, CV_MSG_EVALUATION, err);
 }
 
 cJSON *cv_msg_error(const char *message, char *err) {

@@ -38,6 +38,8 @@
 #define CV_MSG_ID_MAX        9007199254740992LL /* largest trial or job id, 2^53 */
 #define CV_MSG_DECIDE_MAX    32                 /* entries of trial.decide_at */
 #define CV_MSG_EPOCH_MAX     100000             /* largest decide_at or decision epoch */
+#define CV_MSG_MODELS_MAX    16                 /* entries of evaluate.models: the ensemble */
+#define CV_MSG_REASON_MAX    1024               /* characters of evaluation.error */
 
 /* Every message type; CV_MSG_NONE only marks an empty cv_msg_t. */
 typedef enum {
@@ -54,6 +56,8 @@ typedef enum {
     CV_MSG_DATASET,     /* coordinator → worker: the file asked for; data frames follow */
     CV_MSG_ERROR,       /* coordinator → worker: connection refused, closing */
     CV_MSG_DECISION,    /* coordinator → worker: the pruner's verdict on a trial at an epoch */
+    CV_MSG_EVALUATE,    /* coordinator → worker: score a job's best models on its test set */
+    CV_MSG_EVALUATION,  /* worker → coordinator: the test-set score, or why there is none */
 } cv_msg_type_t;
 
 /* How a trial ended, as result.result.status. */
@@ -140,10 +144,41 @@ typedef struct {
     size_t n_decide_at;               /* 0 when decide_at is absent */
 } cv_msg_trial_t;
 
+/* One model of an evaluation's ensemble: evaluate.models[i]. The worker fetches it by hash like
+ * a dataset file (dataset_get). */
+typedef struct {
+    int64_t trial_id;               /* the trial the model was trained by, >= 1 */
+    char hash[CV_MSG_HASH_HEX + 1]; /* SHA-256 of the model file, lowercase hex */
+    int64_t bytes;                  /* model file size, >= 0 */
+} cv_msg_model_t;
+
+/* evaluate: score the ensemble of models on the test set of the job's data. */
+typedef struct {
+    int64_t job_id;
+    char lease[CV_MSG_LEASE_HEX + 1]; /* the task's token: the answer carries it back */
+    const cJSON *spec; /* the best trial's spec (its split names the test set), borrowed */
+    cv_msg_file_t files[CV_MSG_FILES_MAX]; /* the spec's dataset files */
+    size_t n_files;
+    cv_msg_model_t models[CV_MSG_MODELS_MAX]; /* best first */
+    size_t n_models;                          /* 1..CV_MSG_MODELS_MAX */
+} cv_msg_evaluate_t;
+
+/* evaluation: the answer to evaluate. Either the score (error NULL) or the reason there is none
+ * with whose fault it is. */
+typedef struct {
+    int64_t job_id;
+    char lease[CV_MSG_LEASE_HEX + 1];
+    double test_accuracy; /* fraction of the test set classified right, [0, 1] */
+    double test_cost;     /* the ensemble's mean cross-entropy on the test set, >= 0 */
+    int64_t examples;     /* test examples scored, >= 1 */
+    const char *error;    /* NULL for a score; else why (borrowed from the message tree) */
+    int job_fault;        /* with error: 1 when the job's data is at fault, 0 the worker */
+} cv_msg_evaluation_t;
+
 /* A validated message in plain C. Which member of the union is valid is said by type; the
  * messages without fields (heartbeat) use none. The cJSON pointers inside (progress.epoch,
- * result.result, trial.spec, error.message) borrow from the message tree: from root after
- * cv_msg_parse, from the caller's tree after cv_msg_validate. */
+ * result.result, trial.spec, evaluate.spec, evaluation.error, error.message) borrow from the
+ * message tree: from root after cv_msg_parse, from the caller's tree after cv_msg_validate. */
 typedef struct {
     cv_msg_type_t type;
     union {
@@ -153,6 +188,8 @@ typedef struct {
         char dataset_get_hash[CV_MSG_HASH_HEX + 1];
         cv_msg_welcome_t welcome;
         cv_msg_trial_t trial;
+        cv_msg_evaluate_t evaluate;
+        cv_msg_evaluation_t evaluation;
         struct {
             int64_t trial_id;
             int stored; /* 1: committed; 0: refused as stale */
@@ -244,6 +281,16 @@ cJSON *cv_msg_stop(int64_t trial_id, char *err);
 cJSON *cv_msg_decision(int64_t trial_id, int epoch, int stop, char *err);
 
 cJSON *cv_msg_dataset(const char *hash, int64_t bytes, char *err);
+
+/* evaluate: spec (copied) is the best trial's spec object; files[0..n_files) become the files
+ * object as in trial; models[0..n_models) (1..CV_MSG_MODELS_MAX) the models array. */
+cJSON *cv_msg_evaluate(int64_t job_id, const char *lease, const cJSON *spec,
+                       const cv_msg_file_t *files, size_t n_files, const cv_msg_model_t *models,
+                       size_t n_models, char *err);
+
+/* evaluation from e: job_id, lease, and test_accuracy, test_cost, examples when e->error is
+ * NULL, else error and fault ("job" when e->job_fault, "worker" otherwise). */
+cJSON *cv_msg_evaluation(const cv_msg_evaluation_t *e, char *err);
 
 cJSON *cv_msg_error(const char *message, char *err);
 

@@ -15,12 +15,11 @@
 #include "common/json.h"
 #include "common/message.h"
 #include "common/trial_spec.h"
+#include "server/evaluation.h"
 #include "server/job_spec.h"
 #include "server/read_pool.h"
-#include "worker/model_file.h"
-#include "worker/trial_data.h"
 
-#define MAX_ENSEMBLE 16
+#define MAX_ENSEMBLE CV_MSG_MODELS_MAX
 
 /* Answers with a void responder and leaves the handler. */
 #define REPLY(call) \
@@ -29,19 +28,25 @@
         return; \
     } while (0)
 
-/* One test-set evaluation on the thread pool. */
+/* What a matched pattern captured. */
+typedef struct {
+    int64_t id;                           /* {id} */
+    char worker[CV_MSG_WORKER_ID_MAX + 1]; /* {worker} */
+} route_args_t;
+
+/* A test-set evaluation being prepared on the thread pool: its model and dataset files are
+ * hashed there, then it goes to a worker (server/evaluation.h). */
 typedef struct eval {
     uv_work_t work;
     cv_api_t *api;
-    int64_t job_id;
-    int k;                            /* the ensemble size asked for */
-    int count;                        /* models */
-    char paths[MAX_ENSEMBLE][1024];
+    cv_eval_task_t task;               /* job_id, k, spec_json (owned), and the files the work
+                                          fills in */
+    int count;                         /* models */
+    char paths[MAX_ENSEMBLE][1024];    /* the model files on this host */
     int64_t trial_ids[MAX_ENSEMBLE];
-    char *spec_json;                  /* the best trial's spec: its split gives the test set */
-    int rc;                           /* outcome of the work */
-    double accuracy, cost;
-    size_t examples;
+    char data_paths[CV_MSG_FILES_MAX][1024]; /* the spec's dataset files, as files[] */
+    int rc;                            /* outcome of the work: non-zero, the job's data or models
+                                          cannot be read (err says which) */
     char err[CV_ERRLEN];
     struct eval *next;
 } eval_t;
@@ -667,7 +672,10 @@ static int read_workers(const read_op_t *op, cv_store_t *store, cJSON **reply, c
 
 /* ---- GET routes ------------------------------------------------------------------------- */
 
-static void get_jobs(cv_api_t *api, const char *query, cv_http_response_t *res) {
+static void get_jobs(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                     cv_http_response_t *res) {
+    (void)a;
+    const char *query = req->query;
     read_op_t *op = read_new(read_jobs, res);
     if (!op) return;
     if (page_parse(query, &op->page, res)) {
@@ -677,7 +685,10 @@ static void get_jobs(cv_api_t *api, const char *query, cv_http_response_t *res) 
     start_read(api, op, res);
 }
 
-static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+static void get_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                    cv_http_response_t *res) {
+    (void)req;
+    int64_t id = a->id;
     read_op_t *op = read_new(read_job, res);
     if (!op) return;
     op->id = id;
@@ -685,7 +696,10 @@ static void get_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
     start_read(api, op, res);
 }
 
-static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_response_t *res) {
+static void get_trials(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                       cv_http_response_t *res) {
+    int64_t id = a->id;
+    const char *query = req->query;
     char order[16] = "number";
     query_get(query, "order", order, sizeof order);
     if (strcmp(order, "best") && strcmp(order, "number"))
@@ -702,7 +716,10 @@ static void get_trials(cv_api_t *api, int64_t id, const char *query, cv_http_res
     start_read(api, op, res);
 }
 
-static void get_trial(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+static void get_trial(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                      cv_http_response_t *res) {
+    (void)req;
+    int64_t id = a->id;
     read_op_t *op = read_new(read_trial, res);
     if (!op) return;
     op->id = id;
@@ -728,7 +745,10 @@ static int copy_worker_views(const cv_api_t *api, read_op_t *op) {
     return 0;
 }
 
-static void get_workers(cv_api_t *api, const char *query, cv_http_response_t *res) {
+static void get_workers(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                        cv_http_response_t *res) {
+    (void)a;
+    const char *query = req->query;
     read_op_t *op = read_new(read_workers, res);
     if (!op) return;
     if (copy_worker_views(api, op)) {
@@ -754,8 +774,13 @@ static void create_job(cv_api_t *api, const char *text, size_t len,
     cJSON *out = cJSON_CreateObject();
     if (cv_store_job_get(api->ro, id, &job, err) == 0 && out) {
         job_rounds_to_user(job);
-        cJSON_AddNumberToObject(out, "id", (double)id);
-        cJSON_AddItemToObject(out, "job", job);
+        if (!cJSON_AddNumberToObject(out, "id", (double)id) ||
+            !cJSON_AddItemToObject(out, "job", job)) {
+            cJSON_Delete(job);
+            cJSON_Delete(out);
+            REPLY(cv_http_json_error(res, 500, "job %lld was stored; out of memory answering",
+                                     (long long)id));
+        }
         REPLY(cv_http_respond_json(res, 201, out));
     }
     cJSON_Delete(job);
@@ -793,7 +818,9 @@ static void after_check(cv_dataset_check_t *check, void *userdata) {
 
 /* POST /v1/jobs: the spec is validated here; its dataset files are checked (resolved, read,
  * hashed, their CSV labels scanned) on the thread pool, and the answer comes after. */
-static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_response_t *res) {
+static void post_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                     cv_http_response_t *res) {
+    (void)a;
     char err[CV_ERRLEN];
     if (api->stopping)
         REPLY(cv_http_json_error(res, 503, "the coordinator is stopping; submit the job again "
@@ -834,7 +861,10 @@ static void post_job(cv_api_t *api, const cv_http_request_t *req, cv_http_respon
 }
 
 /* POST /v1/workers/{id}/release: lifts the worker's quarantine. */
-static void release_worker(cv_api_t *api, const char *worker_id, cv_http_response_t *res) {
+static void release_worker(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                           cv_http_response_t *res) {
+    (void)req;
+    const char *worker_id = a->worker;
     char err[CV_ERRLEN];
     int was = 0;
     int rc = cv_sched_worker_release(api->sched, worker_id, cv_clock_wall(), &was, err);
@@ -851,7 +881,10 @@ static void release_worker(cv_api_t *api, const char *worker_id, cv_http_respons
     cv_http_respond_json(res, 200, o);
 }
 
-static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+static void cancel_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                       cv_http_response_t *res) {
+    (void)req;
+    int64_t id = a->id;
     char err[CV_ERRLEN];
     int64_t n = 0;
     int rc = cv_sched_cancel(api->sched, id, cv_clock_wall(), &n, err);
@@ -860,24 +893,29 @@ static void cancel_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
         REPLY(cv_http_json_error(res, 409, "job %lld is no longer running", (long long)id));
     if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));
     cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddNumberToObject(o, "id", (double)id);
-        cJSON_AddStringToObject(o, "status", "cancelled");
-        cJSON_AddNumberToObject(o, "trials_cancelled", (double)n);
+    if (o && (!cJSON_AddNumberToObject(o, "id", (double)id) ||
+              !cJSON_AddStringToObject(o, "status", "cancelled") ||
+              !cJSON_AddNumberToObject(o, "trials_cancelled", (double)n))) {
+        cJSON_Delete(o);
+        o = NULL;
     }
     cv_http_respond_json(res, 200, o);
 }
 
 /* DELETE /v1/jobs/{id}: the job's rows go in one transaction, then its models on the thread
  * pool (cv_sched_delete). */
-static void delete_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+static void delete_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                       cv_http_response_t *res) {
+    (void)req;
+    int64_t id = a->id;
     char err[CV_ERRLEN];
     int64_t n = 0;
     /* Its test result is about to be stored on the job. */
-    for (const eval_t *e = api->evals; e; e = e->next)
-        if (e->job_id == id)
-            REPLY(cv_http_json_error(res, 409, "job %lld is being evaluated; delete it when the "
-                                     "evaluation ends", (long long)id));
+    int evaluating = cv_evals_pending(cv_sched_evals(api->sched), id) > 0;
+    for (const eval_t *e = api->evals; e; e = e->next) evaluating |= e->task.job_id == id;
+    if (evaluating)
+        REPLY(cv_http_json_error(res, 409, "job %lld is being evaluated; delete it when the "
+                                 "evaluation ends", (long long)id));
     int rc = cv_sched_delete(api->sched, id, &n, err);
     if (rc == CV_STORE_NOT_FOUND) REPLY(cv_http_json_error(res, 404, "job not found"));
     if (rc == CV_STORE_STALE)
@@ -896,8 +934,9 @@ static void delete_job(cv_api_t *api, int64_t id, cv_http_response_t *res) {
 
 /* POST /v1/jobs/{id}/extend {"max_trials": N}: a completed job runs again with a larger budget
  * (cv_sched_extend). */
-static void extend_job(cv_api_t *api, int64_t id, const cv_http_request_t *req,
+static void extend_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
                        cv_http_response_t *res) {
+    int64_t id = a->id;
     static const char *const fields[] = {"max_trials"};
     char err[CV_ERRLEN];
     cJSON *body = NULL;
@@ -931,61 +970,81 @@ static void extend_job(cv_api_t *api, int64_t id, const cv_http_request_t *req,
 
 /* ---- evaluation ------------------------------------------------------------------------- */
 
+/* The dataset path fields of a trial spec (the keys of a files object). */
+static const char *const data_fields[] = {"images", "labels", "test_images",
+                                          "test_labels", "csv", "test_csv"};
+
+/* Thread pool: the SHA-256 and size of every dataset file the best trial's spec names and of
+ * every model, for the worker to fetch them by hash. */
 static void eval_work(uv_work_t *work) {
     eval_t *e = work->data;
-    cv_trial_spec_t spec;
-    cv_trial_data_t data;
-    cv_ensemble_t ens = {0};
-    const char *paths[MAX_ENSEMBLE];
-    for (int i = 0; i < e->count; i++) paths[i] = e->paths[i];
-    e->rc = cv_trial_spec_parse(&spec, e->spec_json, strlen(e->spec_json), e->err);
-    if (e->rc) return;
-    if ((e->rc = cv_trial_data_load_raw(&data, &spec, e->err))) return;
-    if (data.test.m == 0) {
-        e->rc = cv_errf(e->err, CV_EINVAL, "the job's split has no test set");
-    } else if ((e->rc = cv_ensemble_load(&ens, paths, e->count, e->err)) == 0) {
-        e->rc = cv_ensemble_evaluate(&ens, &data.test, &e->accuracy, &e->cost, e->err);
-        e->examples = data.test.m;
+    cv_eval_task_t *t = &e->task;
+    cJSON *spec = cJSON_Parse(t->spec_json);
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(spec, "dataset");
+    char err[CV_ERRLEN];
+    uint64_t bytes = 0;
+    if (!cJSON_IsObject(ds)) {
+        e->rc = cv_errf(e->err, CV_EINVAL, "the best trial's spec has no dataset object");
+        goto cleanup;
     }
-    cv_ensemble_finish(&ens);
-    cv_trial_data_finish(&data);
+    for (size_t i = 0; i < sizeof data_fields / sizeof *data_fields; i++) {
+        const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ds,
+                                                                                 data_fields[i]));
+        if (!path) continue;
+        cv_msg_file_t *f = &t->files[t->n_files];
+        if ((e->rc = cv_sha256_file(path, f->hash, &bytes, err))) {
+            (void)cv_errf(e->err, e->rc, "dataset.%s: %s", data_fields[i], err);
+            goto cleanup;
+        }
+        snprintf(f->field, sizeof f->field, "%s", data_fields[i]);
+        snprintf(e->data_paths[t->n_files], sizeof e->data_paths[0], "%s", path);
+        f->bytes = (int64_t)bytes;
+        t->n_files++;
+    }
+    for (int i = 0; i < e->count; i++) {
+        cv_msg_model_t *m = &t->models[i];
+        if ((e->rc = cv_sha256_file(e->paths[i], m->hash, &bytes, err))) {
+            (void)cv_errf(e->err, e->rc, "the model of trial %lld: %s",
+                          (long long)e->trial_ids[i], err);
+            goto cleanup;
+        }
+        m->trial_id = e->trial_ids[i];
+        m->bytes = (int64_t)bytes;
+    }
+    t->n_models = (size_t)e->count;
+cleanup:
+    cJSON_Delete(spec);
 }
 
+/* Loop thread: the prepared evaluation waits for a worker; one whose files cannot be read has
+ * its failure stored against the job at once. */
 static void after_eval(uv_work_t *work, int status) {
     eval_t *e = work->data;
     cv_api_t *api = e->api;
+    char err[CV_ERRLEN];
     for (eval_t **p = &api->evals; *p; p = &(*p)->next)
         if (*p == e) {
             *p = e->next;
             break;
         }
-    cJSON *o = cJSON_CreateObject(), *ids = cJSON_CreateArray();
-    char *text = NULL, err[CV_ERRLEN];
-    if (o && ids) {
-        if (status == 0 && e->rc == 0) {
-            cJSON_AddNumberToObject(o, "test_accuracy", e->accuracy);
-            cJSON_AddNumberToObject(o, "test_error", 1 - e->accuracy);
-            cJSON_AddNumberToObject(o, "test_cost", e->cost);
-            cJSON_AddNumberToObject(o, "examples", (double)e->examples);
-        } else {
-            cJSON_AddStringToObject(o, "error", status ? "evaluation cancelled" : e->err);
-        }
-        cJSON_AddNumberToObject(o, "ensemble", e->k);
-        for (int i = 0; i < e->count; i++)
-            cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)e->trial_ids[i]));
-        cJSON_AddItemToObject(o, "trials", ids);
-        ids = NULL;
-        text = cJSON_PrintUnformatted(o);
+    int rc = status ? cv_errf(e->err, CV_EIO, "evaluation cancelled") : e->rc;
+    for (size_t i = 0; rc == 0 && i < e->task.n_files; i++)
+        rc = cv_sched_serve_file(api->sched, e->task.files[i].hash, e->data_paths[i], e->err);
+    for (size_t i = 0; rc == 0 && i < e->task.n_models; i++)
+        rc = cv_sched_serve_file(api->sched, e->task.models[i].hash, e->paths[i], e->err);
+    if (rc == 0) rc = cv_evals_add(cv_sched_evals(api->sched), &e->task, e->err);
+    if (rc) {
+        char *text = cv_eval_result_json(e->err, 0, 0, 0, e->task.k, e->trial_ids,
+                                         (size_t)e->count);
+        if (!text || cv_sched_store_test_result(api->sched, e->task.job_id, text, err))
+            cv_log(api->log, CV_LOG_ERROR, "job %lld: cannot store the test result: %s",
+                   (long long)e->task.job_id, text ? err : "out of memory");
+        else
+            cv_log(api->log, CV_LOG_INFO, "job %lld test evaluation: %s",
+                   (long long)e->task.job_id, text);
+        cJSON_free(text);
     }
-    if (text && cv_sched_store_test_result(api->sched, e->job_id, text, err))
-        cv_log(api->log, CV_LOG_ERROR, "job %lld: cannot store the test result: %s",
-               (long long)e->job_id, err);
-    else if (text)
-        cv_log(api->log, CV_LOG_INFO, "job %lld test evaluation: %s", (long long)e->job_id, text);
-    cJSON_free(text);
-    cJSON_Delete(ids);
-    cJSON_Delete(o);
-    cJSON_free(e->spec_json);
+    cJSON_free(e->task.spec_json); /* NULL when the queue took it */
     free(e);
 }
 
@@ -1007,8 +1066,19 @@ static void scored_once(cv_http_response_t *res, int64_t id, const char *verb, i
                        "per job so that it stays an unbiased estimate", (long long)id, verb, with);
 }
 
-static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req,
+/* 202 {"status": "evaluating"}, or 500 when out of memory. */
+static void reply_evaluating(cv_http_response_t *res) {
+    cJSON *o = cJSON_CreateObject();
+    if (o && !cJSON_AddStringToObject(o, "status", "evaluating")) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(res, 202, o);
+}
+
+static void evaluate_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
                          cv_http_response_t *res) {
+    int64_t id = a->id;
     char err[CV_ERRLEN];
     int k = 1, k_given = 0;
     if (req->body_len) {
@@ -1038,24 +1108,28 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
             cJSON_Delete(test);
             REPLY(scored_once(res, id, "was already", stored));
         }
-        cJSON_AddBoolToObject(test, "cached", 1);
+        if (!cJSON_AddBoolToObject(test, "cached", 1)) {
+            cJSON_Delete(test);
+            test = NULL;
+        }
         REPLY(cv_http_respond_json(res, 200, test));
     }
     cJSON_Delete(test);
     if (running)
         REPLY(cv_http_json_error(res, 409, "job %lld is still running; evaluate it when it ends",
                                   (long long)id));
-    for (eval_t *e = api->evals; e; e = e->next)
-        if (e->job_id == id) {
-            if (k_given && k != e->k) REPLY(scored_once(res, id, "is being", e->k));
-            cJSON *o = cJSON_CreateObject();
-            if (o) cJSON_AddStringToObject(o, "status", "evaluating");
-            REPLY(cv_http_respond_json(res, 202, o));
-        }
+    int pending = cv_evals_pending(cv_sched_evals(api->sched), id);
+    for (eval_t *e = api->evals; e && !pending; e = e->next)
+        if (e->task.job_id == id) pending = e->task.k;
+    if (pending) {
+        if (k_given && k != pending) REPLY(scored_once(res, id, "is being", pending));
+        REPLY(reply_evaluating(res));
+    }
     eval_t *e = calloc(1, sizeof *e);
     if (!e) REPLY(cv_http_json_error(res, 500, "out of memory"));
-    e->api = api, e->job_id = id, e->k = k;
-    e->count = cv_sched_best_models(api->sched, id, k, e->paths, e->trial_ids, &e->spec_json, err);
+    e->api = api, e->task.job_id = id, e->task.k = k;
+    e->count = cv_sched_best_models(api->sched, id, k, e->paths, e->trial_ids,
+                                    &e->task.spec_json, err);
     if (e->count <= 0) {
         int failed = e->count < 0;
         free(e);
@@ -1065,15 +1139,13 @@ static void evaluate_job(cv_api_t *api, int64_t id, const cv_http_request_t *req
     }
     e->work.data = e;
     if (uv_queue_work(api->loop, &e->work, eval_work, after_eval)) {
-        cJSON_free(e->spec_json);
+        cJSON_free(e->task.spec_json);
         free(e);
         REPLY(cv_http_json_error(res, 500, "cannot start the evaluation"));
     }
     e->next = api->evals;
     api->evals = e;
-    cJSON *o = cJSON_CreateObject();
-    if (o) cJSON_AddStringToObject(o, "status", "evaluating");
-    cv_http_respond_json(res, 202, o);
+    reply_evaluating(res);
 }
 
 /* ---- model files ------------------------------------------------------------------------ */
@@ -1139,7 +1211,10 @@ static void after_model_read(uv_work_t *work, int status) {
 }
 
 /* GET /v1/trials/{id}/model: the model file of a finished trial, read off the loop thread. */
-static void get_trial_model(cv_api_t *api, int64_t id, cv_http_response_t *res) {
+static void get_trial_model(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                            cv_http_response_t *res) {
+    (void)req;
+    int64_t id = a->id;
     char err[CV_ERRLEN];
     cJSON *t = NULL;
     int rc = cv_store_trial_get(api->ro, id, &t, err);
@@ -1180,91 +1255,114 @@ static void get_trial_model(cv_api_t *api, int64_t id, cv_http_response_t *res) 
 
 /* ---- workers ---------------------------------------------------------------------------- */
 
-/* ---- routing ---------------------------------------------------------------------------- */
+/* ---- routing ----------------------------------------------------------------------------
+ * One table of routes, Redis-command-table style: a path pattern and a handler per method. A
+ * pattern is literal segments, {id} (a decimal job or trial id) and {worker} (a worker id: 1 to
+ * 64 bytes without '/'). Every route but a public one asks for the API token first. */
+
+typedef void (*route_fn_t)(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                           cv_http_response_t *res);
+
+typedef struct {
+    const char *pattern;
+    const char *allowed; /* the methods it answers, as the 405 says them */
+    int public;          /* 1: answered without the API token */
+    route_fn_t get, post, del;
+} route_t;
+
+static void get_health(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                         cv_http_response_t *res) {
+    (void)api, (void)a, (void)req;
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddStringToObject(o, "status", "ok") ||
+              !cJSON_AddStringToObject(o, "version", CV_VERSION))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(res, 200, o);
+}
+
+static void get_stats(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                        cv_http_response_t *res) {
+    (void)a, (void)req;
+    cv_sched_stats_t st;
+    cv_sched_stats(api->sched, &st);
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddNumberToObject(o, "results_committed", (double)st.results) ||
+              !cJSON_AddNumberToObject(o, "commits", (double)st.commits) ||
+              !cJSON_AddNumberToObject(o, "commit_latency_p50_ms", 1e3 * st.latency_p50) ||
+              !cJSON_AddNumberToObject(o, "commit_latency_p99_ms", 1e3 * st.latency_p99) ||
+              !cJSON_AddNumberToObject(o, "commit_latency_max_ms", 1e3 * st.latency_max))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    cv_http_respond_json(res, 200, o);
+}
+
+static const route_t routes[] = {
+    {"/v1/health", "GET", 1, get_health, NULL, NULL},
+    {"/v1/jobs", "GET or POST", 0, get_jobs, post_job, NULL},
+    {"/v1/stats", "GET", 0, get_stats, NULL, NULL},
+    {"/v1/workers", "GET", 0, get_workers, NULL, NULL},
+    {"/v1/workers/{worker}/release", "POST", 0, NULL, release_worker, NULL},
+    {"/v1/trials/{id}", "GET", 0, get_trial, NULL, NULL},
+    {"/v1/trials/{id}/model", "GET", 0, get_trial_model, NULL, NULL},
+    {"/v1/jobs/{id}", "GET or DELETE", 0, get_job, NULL, delete_job},
+    {"/v1/jobs/{id}/trials", "GET", 0, get_trials, NULL, NULL},
+    {"/v1/jobs/{id}/cancel", "POST", 0, NULL, cancel_job, NULL},
+    {"/v1/jobs/{id}/extend", "POST", 0, NULL, extend_job, NULL},
+    {"/v1/jobs/{id}/evaluate", "POST", 0, NULL, evaluate_job, NULL},
+};
+
+/* Paths below these prefixes that match no route are answered "no route <path>"; a prefix
+ * ending in {id} only when what follows it is not an id. Anything else is "no route <method>
+ * <path>". */
+static const char *const subtrees[] = {"/v1/workers/", "/v1/trials/", "/v1/jobs/{id}"};
+
+/* Matches path against pattern; returns 1 with a filled in, or 0. A trailing {id} matches only
+ * the id segment's start (the rest of the path may be anything) when prefix is 1. */
+static int route_match(const char *pattern, const char *path, int prefix, route_args_t *a) {
+    const char *pat = pattern, *p = path, *rest;
+    while (*pat) {
+        if (!strncmp(pat, "{id}", 4)) {
+            if ((a->id = parse_id(p, &rest)) < 0) return 0;
+            p = rest, pat += 4;
+        } else if (!strncmp(pat, "{worker}", 8)) {
+            size_t n = strcspn(p, "/");
+            if (n == 0 || n >= sizeof a->worker) return 0;
+            memcpy(a->worker, p, n);
+            a->worker[n] = '\0';
+            p += n, pat += 8;
+        } else if (*pat++ != *p++) {
+            return 0;
+        }
+    }
+    return prefix || *p == '\0';
+}
 
 void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_response_t *res) {
     cv_api_t *api = userdata;
-    const char *m = req->method, *p = req->path, *rest;
-    int get = !strcmp(m, "GET"), post = !strcmp(m, "POST");
-    if (!strcmp(p, "/v1/health")) {
-        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        cJSON *o = cJSON_CreateObject();
-        if (o) {
-            cJSON_AddStringToObject(o, "status", "ok");
-            cJSON_AddStringToObject(o, "version", CV_VERSION);
-        }
-        REPLY(cv_http_respond_json(res, 200, o));
-    }
-    if (!token_ok(api, req->authorization))
+    const char *m = req->method, *p = req->path;
+    route_args_t args;
+    const route_t *r = NULL;
+    for (size_t i = 0; !r && i < sizeof routes / sizeof *routes; i++)
+        if (route_match(routes[i].pattern, p, 0, &args)) r = &routes[i];
+    if ((!r || !r->public) && !token_ok(api, req->authorization))
         REPLY(cv_http_json_error(res, 401, "missing or wrong API token"));
-    if (!strcmp(p, "/v1/jobs")) {
-        if (post) REPLY(post_job(api, req, res));
-        if (!get) REPLY(cv_http_json_error(res, 405, "use GET or POST on %s", p));
-        REPLY(get_jobs(api, req->query, res));
+    if (r) {
+        route_fn_t fn = !strcmp(m, "GET")      ? r->get
+                        : !strcmp(m, "POST")   ? r->post
+                        : !strcmp(m, "DELETE") ? r->del
+                                               : NULL;
+        if (!fn) REPLY(cv_http_json_error(res, 405, "use %s on %s", r->allowed, p));
+        REPLY(fn(api, &args, req, res));
     }
-    if (!strcmp(p, "/v1/stats")) {
-        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        cv_sched_stats_t st;
-        cv_sched_stats(api->sched, &st);
-        cJSON *o = cJSON_CreateObject();
-        if (o) {
-            cJSON_AddNumberToObject(o, "results_committed", (double)st.results);
-            cJSON_AddNumberToObject(o, "commits", (double)st.commits);
-            cJSON_AddNumberToObject(o, "commit_latency_p50_ms", 1e3 * st.latency_p50);
-            cJSON_AddNumberToObject(o, "commit_latency_p99_ms", 1e3 * st.latency_p99);
-            cJSON_AddNumberToObject(o, "commit_latency_max_ms", 1e3 * st.latency_max);
-        }
-        REPLY(cv_http_respond_json(res, 200, o));
-    }
-    if (!strcmp(p, "/v1/workers")) {
-        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        REPLY(get_workers(api, req->query, res));
-    }
-    if (!strncmp(p, "/v1/workers/", 12)) {
-        const char *id = p + 12, *end = strchr(id, '/');
-        size_t n = end ? (size_t)(end - id) : 0;
-        char worker_id[65];
-        if (!end || n == 0 || n >= sizeof worker_id || strcmp(end, "/release"))
-            REPLY(cv_http_json_error(res, 404, "no route %s", p));
-        if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
-        memcpy(worker_id, id, n);
-        worker_id[n] = '\0';
-        REPLY(release_worker(api, worker_id, res));
-    }
-    if (!strncmp(p, "/v1/trials/", 11)) {
-        int64_t id = parse_id(p + 11, &rest);
-        if (id >= 0 && !strcmp(rest, "/model")) {
-            if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-            REPLY(get_trial_model(api, id, res));
-        }
-        if (id < 0 || *rest) REPLY(cv_http_json_error(res, 404, "no route %s", p));
-        if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-        REPLY(get_trial(api, id, res));
-    }
-    if (!strncmp(p, "/v1/jobs/", 9)) {
-        int64_t id = parse_id(p + 9, &rest);
-        if (id < 0) REPLY(cv_http_json_error(res, 404, "no route %s", p));
-        if (!*rest) {
-            if (!strcmp(m, "DELETE")) REPLY(delete_job(api, id, res));
-            if (!get) REPLY(cv_http_json_error(res, 405, "use GET or DELETE on %s", p));
-            REPLY(get_job(api, id, res));
-        }
-        if (!strcmp(rest, "/trials")) {
-            if (!get) REPLY(cv_http_json_error(res, 405, "use GET on %s", p));
-            REPLY(get_trials(api, id, req->query, res));
-        }
-        if (!strcmp(rest, "/cancel")) {
-            if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
-            REPLY(cancel_job(api, id, res));
-        }
-        if (!strcmp(rest, "/extend")) {
-            if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
-            REPLY(extend_job(api, id, req, res));
-        }
-        if (!strcmp(rest, "/evaluate")) {
-            if (!post) REPLY(cv_http_json_error(res, 405, "use POST on %s", p));
-            REPLY(evaluate_job(api, id, req, res));
-        }
+    for (size_t i = 0; i < sizeof subtrees / sizeof *subtrees; i++) {
+        const char *t = subtrees[i];
+        int below = strstr(t, "{id}") ? !strncmp(p, t, (size_t)(strstr(t, "{id}") - t)) &&
+                                            !route_match(t, p, 1, &args)
+                                      : !strncmp(p, t, strlen(t));
+        if (below) REPLY(cv_http_json_error(res, 404, "no route %s", p));
     }
     cv_http_json_error(res, 404, "no route %s %s", m, p);
 }

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,54 +155,91 @@ static int parse_hostport(const char *s, char *host, size_t cap, int *port) {
     return 0;
 }
 
-/* Long options: the table getopt_long reads (every option also takes --opt=value). */
-enum {
-    OPT_LISTEN = 256, OPT_WORKER_LISTEN, OPT_DB, OPT_DATA_DIR, OPT_WORKERS, OPT_WORKER_THREADS,
-    OPT_WORKER_BIN, OPT_NOOP_WORKERS, OPT_PORT_FILE, OPT_LEASE_SECONDS, OPT_HEARTBEAT_SECONDS,
-    OPT_MAX_ATTEMPTS, OPT_QUARANTINE_AFTER, OPT_QUARANTINE_SECONDS, OPT_MAX_DATASET_BYTES,
-    OPT_REATTACH_SECONDS,
-    OPT_TOKEN_FILE, OPT_WORKER_TOKEN_FILE,
-    OPT_SYNCHRONOUS, OPT_DB_MAX_BYTES, OPT_VERBOSE, OPT_DATASET_ROOT, OPT_ALLOW_REMOTE,
-    OPT_ALLOW_REMOTE_WORKERS, OPT_HTTP_IDLE_MS, OPT_HTTP_REQUEST_MS, OPT_HTTP_MAX_CONNECTIONS,
-};
+/* How an option's value is read and where it goes. */
+typedef enum {
+    ARG_FLAG,     /* no value: the int field becomes 1 */
+    ARG_STRING,   /* the const char * field points at the value */
+    ARG_INT,      /* an int field, a whole number in [lo, hi] */
+    ARG_UINT,     /* an unsigned field, a whole number in [lo, hi] */
+    ARG_I64,      /* an int64_t field, a whole number in [lo, hi] */
+    ARG_U64,      /* a uint64_t field, a whole number in [lo, hi] */
+    ARG_POSITIVE, /* a double field, a number above 0 */
+    ARG_NONNEG,   /* a double field, a number of at least 0 */
+    ARG_HOSTPORT, /* HOST:PORT into the char[64] field and the int field at offset2 */
+    ARG_CHOICE,   /* an int field, the index of the value in choices */
+    ARG_ROOT,     /* one more --dataset-root (repeatable) */
+} arg_kind_t;
 
-static const struct option LONG_OPTIONS[] = {
-    {"listen", required_argument, NULL, OPT_LISTEN},
-    {"worker-listen", required_argument, NULL, OPT_WORKER_LISTEN},
-    {"db", required_argument, NULL, OPT_DB},
-    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-    {"workers", required_argument, NULL, OPT_WORKERS},
-    {"worker-threads", required_argument, NULL, OPT_WORKER_THREADS},
-    {"worker-bin", required_argument, NULL, OPT_WORKER_BIN},
-    {"noop-workers", no_argument, NULL, OPT_NOOP_WORKERS},
-    {"port-file", required_argument, NULL, OPT_PORT_FILE},
-    {"lease-seconds", required_argument, NULL, OPT_LEASE_SECONDS},
-    {"heartbeat-seconds", required_argument, NULL, OPT_HEARTBEAT_SECONDS},
-    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
-    {"quarantine-after", required_argument, NULL, OPT_QUARANTINE_AFTER},
-    {"quarantine-seconds", required_argument, NULL, OPT_QUARANTINE_SECONDS},
-    {"max-dataset-bytes", required_argument, NULL, OPT_MAX_DATASET_BYTES},
-    {"reattach-seconds", required_argument, NULL, OPT_REATTACH_SECONDS},
-    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
-    {"worker-token-file", required_argument, NULL, OPT_WORKER_TOKEN_FILE},
-    {"synchronous", required_argument, NULL, OPT_SYNCHRONOUS},
-    {"db-max-bytes", required_argument, NULL, OPT_DB_MAX_BYTES},
-    {"verbose", no_argument, NULL, OPT_VERBOSE},
-    {"dataset-root", required_argument, NULL, OPT_DATASET_ROOT},
-    {"allow-remote-without-token", no_argument, NULL, OPT_ALLOW_REMOTE},
-    {"allow-remote-workers-without-token", no_argument, NULL, OPT_ALLOW_REMOTE_WORKERS},
-    {"http-idle-ms", required_argument, NULL, OPT_HTTP_IDLE_MS},
-    {"http-request-ms", required_argument, NULL, OPT_HTTP_REQUEST_MS},
-    {"http-max-connections", required_argument, NULL, OPT_HTTP_MAX_CONNECTIONS},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+/* One command-line option, Redis-config style: every option is a row, and one function reads a
+ * row's value into options_t. getopt_long's table is made from these rows (its val is the row's
+ * index plus OPT_FIRST). */
+typedef struct {
+    const char *name;
+    arg_kind_t kind;
+    size_t offset;               /* of the field in options_t */
+    size_t offset2;              /* ARG_HOSTPORT: of the port field */
+    long long lo, hi;            /* bounds of a whole number */
+    const char *want;            /* what a bad value should have been, for the message */
+    const char *const *choices;  /* ARG_CHOICE: the values, NULL-terminated */
+} option_spec_t;
+
+#define OPT_FIRST 256 /* getopt_long's val of OPTIONS[0] */
+#define FIELD(f) offsetof(options_t, f)
+
+static const char *const SYNC_CHOICES[] = {"full", "normal", NULL};
+
+static const option_spec_t OPTIONS[] = {
+    {"listen", ARG_HOSTPORT, FIELD(listen_host), FIELD(listen_port), 0, 0, "HOST:PORT", NULL},
+    {"worker-listen", ARG_HOSTPORT, FIELD(worker_host), FIELD(worker_port), 0, 0, "HOST:PORT",
+     NULL},
+    {"db", ARG_STRING, FIELD(db), 0, 0, 0, NULL, NULL},
+    {"data-dir", ARG_STRING, FIELD(data_dir), 0, 0, 0, NULL, NULL},
+    {"workers", ARG_INT, FIELD(workers), 0, 0, MAX_LOCAL_WORKERS, "an integer from 0 to 256",
+     NULL},
+    {"worker-threads", ARG_INT, FIELD(worker_threads), 0, 1, 1024, "an integer from 1 to 1024",
+     NULL},
+    {"worker-bin", ARG_STRING, FIELD(worker_bin), 0, 0, 0, NULL, NULL},
+    {"noop-workers", ARG_FLAG, FIELD(noop_workers), 0, 0, 0, NULL, NULL},
+    {"port-file", ARG_STRING, FIELD(port_file), 0, 0, 0, NULL, NULL},
+    {"lease-seconds", ARG_POSITIVE, FIELD(lease_seconds), 0, 0, 0, "a number of seconds above 0",
+     NULL},
+    {"heartbeat-seconds", ARG_POSITIVE, FIELD(heartbeat_seconds), 0, 0, 0,
+     "a number of seconds above 0", NULL},
+    {"max-attempts", ARG_INT, FIELD(max_attempts), 0, 1, INT_MAX, "an integer of at least 1",
+     NULL},
+    {"quarantine-after", ARG_INT, FIELD(quarantine_after), 0, 0, INT_MAX,
+     "an integer of at least 0 (0: never)", NULL},
+    {"quarantine-seconds", ARG_NONNEG, FIELD(quarantine_seconds), 0, 0, 0,
+     "a number of seconds of at least 0 (0: until released)", NULL},
+    {"max-dataset-bytes", ARG_U64, FIELD(max_dataset_bytes), 0, 0, INT64_MAX,
+     "a number of bytes (0: no limit)", NULL},
+    {"reattach-seconds", ARG_NONNEG, FIELD(reattach_seconds), 0, 0, 0,
+     "a number of seconds of at least 0 (0: queue them again at once)", NULL},
+    {"token-file", ARG_STRING, FIELD(token_file), 0, 0, 0, NULL, NULL},
+    {"worker-token-file", ARG_STRING, FIELD(worker_token_file), 0, 0, 0, NULL, NULL},
+    {"synchronous", ARG_CHOICE, FIELD(synchronous_normal), 0, 0, 0, "full or normal",
+     SYNC_CHOICES},
+    {"db-max-bytes", ARG_I64, FIELD(db_max_bytes), 0, 1, INT64_MAX,
+     "a number of bytes of at least 1", NULL},
+    {"verbose", ARG_FLAG, FIELD(verbose), 0, 0, 0, NULL, NULL},
+    {"dataset-root", ARG_ROOT, 0, 0, 0, 0, "a directory", NULL},
+    {"allow-remote-without-token", ARG_FLAG, FIELD(allow_remote_without_token), 0, 0, 0, NULL,
+     NULL},
+    {"allow-remote-workers-without-token", ARG_FLAG, FIELD(allow_remote_workers_without_token), 0,
+     0, 0, NULL, NULL},
+    {"http-idle-ms", ARG_U64, FIELD(http.idle_timeout_ms), 0, 1, INT64_MAX,
+     "a number of milliseconds of at least 1", NULL},
+    {"http-request-ms", ARG_U64, FIELD(http.request_timeout_ms), 0, 1, INT64_MAX,
+     "a number of milliseconds of at least 1", NULL},
+    {"http-max-connections", ARG_UINT, FIELD(http.max_connections), 0, 1, UINT_MAX,
+     "an integer of at least 1", NULL},
 };
+#define N_OPTIONS (sizeof OPTIONS / sizeof *OPTIONS)
 
 /* The long name of the option whose getopt value is val, for messages. */
 static const char *option_name(int val) {
-    for (const struct option *o = LONG_OPTIONS; o->name; o++)
-        if (o->val == val) return o->name;
-    return "?";
+    return val >= OPT_FIRST && (size_t)(val - OPT_FIRST) < N_OPTIONS ? OPTIONS[val - OPT_FIRST].name
+                                                                     : "?";
 }
 
 /* Reads a whole decimal integer in [lo, hi]. Returns 0 or -1. */
@@ -214,124 +252,75 @@ static int read_int64(const char *text, long long lo, long long hi, long long *o
     return 0;
 }
 
-/* Reads a finite number greater than 0. Returns 0 or -1. */
-static int read_positive(const char *text, double *out) {
+/* Reads a finite number above lo (strictly when strict), at most 1e9. Returns 0 or -1. */
+static int read_number(const char *text, int strict, double *out) {
     char *end;
     double v = strtod(text, &end);
-    if (end == text || *end || !(v > 0) || v > 1e9) return -1;
+    if (end == text || *end || !(strict ? v > 0 : v >= 0) || v > 1e9) return -1;
     *out = v;
     return 0;
 }
 
-/* Reads a finite number of at least 0. Returns 0 or -1. */
-static int read_nonnegative(const char *text, double *out) {
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || *end || !(v >= 0) || v > 1e9) return -1;
-    *out = v;
-    return 0;
-}
-
-/* Applies one option and its value (NULL for flags). Returns 0, or -1 with a message naming the
- * option and what it takes. */
-static int apply_option(options_t *o, int val, const char *v) {
+/* Applies option spec with its value v (NULL for flags) to o. Returns 0, or -1 after a message
+ * naming the option and what it takes. */
+static int apply_option(options_t *o, const option_spec_t *spec, const char *v) {
+    char *field = (char *)o + spec->offset;
     long long n = 0;
-    const char *want = NULL; /* what the value should have been */
-    switch (val) {
-    case OPT_LISTEN:
-        if (parse_hostport(v, o->listen_host, sizeof o->listen_host, &o->listen_port))
-            want = "HOST:PORT";
+    double x = 0;
+    int bad = 0;
+    switch (spec->kind) {
+    case ARG_FLAG: *(int *)(void *)field = 1; break;
+    case ARG_STRING: *(const char **)(void *)field = v; break;
+    case ARG_INT:
+    case ARG_UINT:
+    case ARG_I64:
+    case ARG_U64:
+        if ((bad = read_int64(v, spec->lo, spec->hi, &n))) break;
+        if (spec->kind == ARG_INT) *(int *)(void *)field = (int)n;
+        else if (spec->kind == ARG_UINT) *(unsigned *)(void *)field = (unsigned)n;
+        else if (spec->kind == ARG_I64) *(int64_t *)(void *)field = n;
+        else *(uint64_t *)(void *)field = (uint64_t)n;
         break;
-    case OPT_WORKER_LISTEN:
-        if (parse_hostport(v, o->worker_host, sizeof o->worker_host, &o->worker_port))
-            want = "HOST:PORT";
+    case ARG_POSITIVE:
+    case ARG_NONNEG:
+        if (!(bad = read_number(v, spec->kind == ARG_POSITIVE, &x))) *(double *)(void *)field = x;
         break;
-    case OPT_DB: o->db = v; break;
-    case OPT_DATA_DIR: o->data_dir = v; break;
-    case OPT_WORKERS:
-        if (read_int64(v, 0, MAX_LOCAL_WORKERS, &n)) want = "an integer from 0 to 256";
-        o->workers = (int)n;
+    case ARG_HOSTPORT:
+        bad = parse_hostport(v, field, sizeof o->listen_host, (int *)(void *)((char *)o +
+                                                                               spec->offset2));
         break;
-    case OPT_WORKER_THREADS:
-        if (read_int64(v, 1, 1024, &n)) want = "an integer from 1 to 1024";
-        o->worker_threads = (int)n;
+    case ARG_CHOICE:
+        bad = 1;
+        for (int i = 0; bad && spec->choices[i]; i++)
+            if (!strcmp(v, spec->choices[i])) *(int *)(void *)field = i, bad = 0;
         break;
-    case OPT_WORKER_BIN: o->worker_bin = v; break;
-    case OPT_NOOP_WORKERS: o->noop_workers = 1; break;
-    case OPT_PORT_FILE: o->port_file = v; break;
-    case OPT_LEASE_SECONDS:
-        if (read_positive(v, &o->lease_seconds)) want = "a number of seconds above 0";
-        break;
-    case OPT_HEARTBEAT_SECONDS:
-        if (read_positive(v, &o->heartbeat_seconds)) want = "a number of seconds above 0";
-        break;
-    case OPT_MAX_ATTEMPTS:
-        if (read_int64(v, 1, INT_MAX, &n)) want = "an integer of at least 1";
-        o->max_attempts = (int)n;
-        break;
-    case OPT_QUARANTINE_AFTER:
-        if (read_int64(v, 0, INT_MAX, &n)) want = "an integer of at least 0 (0: never)";
-        o->quarantine_after = (int)n;
-        break;
-    case OPT_QUARANTINE_SECONDS:
-        if (read_nonnegative(v, &o->quarantine_seconds))
-            want = "a number of seconds of at least 0 (0: until released)";
-        break;
-    case OPT_REATTACH_SECONDS:
-        if (read_nonnegative(v, &o->reattach_seconds))
-            want = "a number of seconds of at least 0 (0: queue them again at once)";
-        break;
-    case OPT_MAX_DATASET_BYTES:
-        if (read_int64(v, 0, INT64_MAX, &n)) want = "a number of bytes (0: no limit)";
-        o->max_dataset_bytes = (uint64_t)n;
-        break;
-    case OPT_TOKEN_FILE: o->token_file = v; break;
-    case OPT_WORKER_TOKEN_FILE: o->worker_token_file = v; break;
-    case OPT_SYNCHRONOUS:
-        if (!strcmp(v, "normal")) o->synchronous_normal = 1;
-        else if (!strcmp(v, "full")) o->synchronous_normal = 0;
-        else want = "full or normal";
-        break;
-    case OPT_DB_MAX_BYTES:
-        if (read_int64(v, 1, INT64_MAX, &n)) want = "a number of bytes of at least 1";
-        o->db_max_bytes = n;
-        break;
-    case OPT_VERBOSE: o->verbose = 1; break;
-    case OPT_DATASET_ROOT:
+    case ARG_ROOT:
         if (o->n_dataset_roots == CV_PATHS_MAX_ROOTS) {
             fprintf(stderr, "caviard: --dataset-root: at most %d roots\n", CV_PATHS_MAX_ROOTS);
             return -1;
         }
-        if (!*v) want = "a directory";
-        else o->dataset_roots[o->n_dataset_roots++] = v;
+        if (!(bad = !*v)) o->dataset_roots[o->n_dataset_roots++] = v;
         break;
-    case OPT_ALLOW_REMOTE: o->allow_remote_without_token = 1; break;
-    case OPT_ALLOW_REMOTE_WORKERS: o->allow_remote_workers_without_token = 1; break;
-    case OPT_HTTP_IDLE_MS:
-        if (read_int64(v, 1, INT64_MAX, &n)) want = "a number of milliseconds of at least 1";
-        o->http.idle_timeout_ms = (uint64_t)n;
-        break;
-    case OPT_HTTP_REQUEST_MS:
-        if (read_int64(v, 1, INT64_MAX, &n)) want = "a number of milliseconds of at least 1";
-        o->http.request_timeout_ms = (uint64_t)n;
-        break;
-    case OPT_HTTP_MAX_CONNECTIONS:
-        if (read_int64(v, 1, UINT_MAX, &n)) want = "an integer of at least 1";
-        o->http.max_connections = (unsigned)n;
-        break;
-    default: return -1;
     }
-    if (want) {
-        fprintf(stderr, "caviard: bad value for --%s: '%s' (want %s)\n", option_name(val), v,
-                want);
+    if (bad) {
+        fprintf(stderr, "caviard: bad value for --%s: '%s' (want %s)\n", spec->name, v,
+                spec->want);
         return -1;
     }
     return 0;
 }
 
-/* Parses the command line into o (defaults first). Returns 0, 1 for --help, or -1 after a
- * message naming the option at fault. The strings in o point into argv. */
+/* Parses the command line into o (defaults first). Returns 0, 1 for --help (main prints the
+ * usage and exits 0), or -1 after a message naming the option at fault. Nothing here exits.
+ * The strings in o point into argv. */
 static int parse_options(options_t *o, int argc, char **argv) {
+    struct option longs[N_OPTIONS + 2];
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        longs[i] = (struct option){OPTIONS[i].name,
+                                   OPTIONS[i].kind == ARG_FLAG ? no_argument : required_argument,
+                                   NULL, OPT_FIRST + (int)i};
+    longs[N_OPTIONS] = (struct option){"help", no_argument, NULL, 'h'};
+    longs[N_OPTIONS + 1] = (struct option){NULL, 0, NULL, 0};
     *o = (options_t){.listen_port = 8470, .worker_port = 8471, .db = "caviar.db",
                      .data_dir = "caviar-data", .lease_seconds = 10, .heartbeat_seconds = 2,
                      .max_attempts = 3, .quarantine_after = 3, .quarantine_seconds = 600,
@@ -343,14 +332,14 @@ static int parse_options(options_t *o, int argc, char **argv) {
     opterr = 0; /* the messages below name the option */
     optind = 1;
     for (;;) {
-        int val = getopt_long(argc, argv, ":h", LONG_OPTIONS, NULL);
+        int val = getopt_long(argc, argv, ":h", longs, NULL);
         if (val == -1) break;
         if (val == 'h') return 1;
         if (val == ':') {
             fprintf(stderr, "caviard: --%s needs a value\n", option_name(optopt));
             return -1;
         }
-        if (val == '?' && optopt >= OPT_LISTEN) {
+        if (val == '?' && optopt >= OPT_FIRST) {
             fprintf(stderr, "caviard: --%s takes no value\n", option_name(optopt));
             return -1;
         }
@@ -358,7 +347,7 @@ static int parse_options(options_t *o, int argc, char **argv) {
             fprintf(stderr, "caviard: unknown or ambiguous option '%s'\n", argv[optind - 1]);
             return -1;
         }
-        if (apply_option(o, val, optarg)) return -1;
+        if (apply_option(o, &OPTIONS[val - OPT_FIRST], optarg)) return -1;
     }
     if (optind < argc) {
         fprintf(stderr, "caviard: unexpected argument '%s'\n", argv[optind]);

@@ -18,6 +18,7 @@
 #include "common/hash.h"
 #include "common/json.h"
 #include "common/rng.h"
+#include "server/evaluation.h"
 #include "server/job_spec.h"
 #include "server/paths.h"
 #include "server/search.h"
@@ -156,6 +157,7 @@ struct cv_sched {
     int detached;            /* cv_sched_detach: leaving workers keep their leases */
     size_t n_finished;       /* jobs that ended and wait for unload_finished */
     int removals;            /* model directories of deleted jobs being removed */
+    cv_evals_t *evals;       /* test-set evaluations waiting for or run by workers */
 };
 
 /* ---- small containers --------------------------------------------------------------- */
@@ -1189,6 +1191,7 @@ void cv_sched_worker_leave(cv_sched_t *s, cv_sched_worker_t *w, double now) {
     else s->workers = w->next;
     if (w->next) w->next->prev = w->prev;
     if (s->rr && s->rr->running < 0) s->rr->running = 0;
+    cv_evals_worker_left(s->evals, s, w); /* its evaluation, if any, goes to another worker */
     free(w);
 }
 
@@ -1246,6 +1249,10 @@ void cv_sched_dispatch(cv_sched_t *s, double now) {
     for (cv_sched_worker_t *w = s->workers; w; w = w->next) {
         if (w->quarantined && now >= w->quarantined_until) worker_unquarantine(s, w, "ended");
         if (w->trial || w->quarantined || w->leaving) continue;
+        /* A test-set evaluation goes before trials: a user waits for it (evaluation.h). */
+        if (cv_evals_busy(s->evals, w) ||
+            cv_evals_assign(s->evals, w, w->conn, w->id, s->cfg.ops.send_evaluate))
+            continue;
         job_t *job;
         while ((job = next_job(s)) && !job->qhead) {
             int made = job_propose(s, job, now, err);
@@ -1767,6 +1774,14 @@ int cv_sched_store_test_result(cv_sched_t *s, int64_t job_id, const char *json, 
     return rc;
 }
 
+cv_evals_t *cv_sched_evals(cv_sched_t *s) {
+    return s->evals;
+}
+
+int cv_sched_serve_file(cv_sched_t *s, const char *hash, const char *path, char *err) {
+    return register_dataset(s, hash, path) ? cv_errf(err, CV_ENOMEM, "out of memory") : 0;
+}
+
 const char *cv_sched_dataset_path(const cv_sched_t *s, const char *hash) {
     for (size_t i = 0; i < s->n_datasets; i++)
         if (!strcmp(s->datasets[i].hash, hash)) return s->datasets[i].path;
@@ -2152,6 +2167,10 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     cv_sched_t *s = calloc(1, sizeof *s);
     if (!s) return cv_errf(err, CV_ENOMEM, "out of memory");
     s->cfg = *config;
+    if (cv_evals_create(&s->evals, s->cfg.log, err)) {
+        free(s);
+        return CV_ENOMEM;
+    }
     if (s->cfg.max_attempts < 1) s->cfg.max_attempts = 3;
     if (s->cfg.quarantine_after == 0) s->cfg.quarantine_after = 3;
     uint64_t seed;
@@ -2217,5 +2236,6 @@ void cv_sched_destroy(cv_sched_t *s) {
     free(s->map);
     free(s->acks);
     free(s->decisions);
+    cv_evals_destroy(s->evals);
     free(s);
 }

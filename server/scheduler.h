@@ -75,6 +75,7 @@
 
 #include "common/log.h"
 #include "server/dataset_check.h"
+#include "server/evaluation.h"
 #include "server/store.h"
 
 typedef struct cv_sched cv_sched_t;
@@ -94,6 +95,8 @@ typedef struct {
     /* The pruner's decision on a trial at an epoch: stop 1 ends it as pruned at its next epoch
      * boundary (at once when the worker waits at that epoch), 0 lets it go on. */
     int (*send_decision)(void *conn, int64_t trial_id, int epoch, int stop);
+    /* A test-set evaluation (server/evaluation.h); NULL: workers get none. */
+    cv_eval_send_fn send_evaluate;
 } cv_sched_ops_t;
 
 typedef struct {
@@ -274,6 +277,13 @@ typedef struct {
 } cv_sched_stats_t;
 
 void cv_sched_stats(const cv_sched_t *sched, cv_sched_stats_t *out);
+
+/* The test-set evaluations waiting for or run by workers (owned by the scheduler). */
+cv_evals_t *cv_sched_evals(cv_sched_t *sched);
+
+/* Serves the file at path (borrowed, copied) to workers that ask for hash with dataset_get, as
+ * it serves datasets; for an evaluation's models and data. CV_ENOMEM when out of memory. */
+int cv_sched_serve_file(cv_sched_t *sched, const char *hash, const char *path, char *err);
 
 /* Stores a job's test-set evaluation (JSON text) and commits. */
 int cv_sched_store_test_result(cv_sched_t *sched, int64_t job_id, const char *json, char *err);

@@ -301,23 +301,8 @@ static int op_send_trial(void *conn, int64_t trial_id, int64_t job_id, const cha
     return send_msg(c, msg);
 }
 
-/* Queues a short JSON message formatted in place: acknowledgements go out once per trial, so
- * they skip building and validating a tree (their shape is fixed by the format string, which
- * the protocol schema test covers through the builder it mirrors). */
-static int send_small(conn_t *c, const char *fmt, long long id, const char *flag) {
-    unsigned char *frame = malloc(CV_FRAME_HEADER_SIZE + 96);
-    if (!frame) return -1;
-    int n = snprintf((char *)frame + CV_FRAME_HEADER_SIZE, 96, fmt, id, flag);
-    if (n <= 0 || n >= 96 || cv_frame_encode_header(CV_FRAME_JSON, (size_t)n, frame, NULL)) {
-        free(frame);
-        return -1;
-    }
-    return send_raw(c, frame, CV_FRAME_HEADER_SIZE + (size_t)n);
-}
-
 static int op_send_ack(void *conn, int64_t trial_id, int stored) {
-    return send_small(conn, "{\"type\":\"ack\",\"trial_id\":%lld,\"stored\":%s}",
-                      (long long)trial_id, stored ? "true" : "false");
+    return send_msg(conn, cv_msg_ack(trial_id, stored, NULL));
 }
 
 static int op_send_stop(void *conn, int64_t trial_id) {
@@ -328,8 +313,27 @@ static int op_send_decision(void *conn, int64_t trial_id, int epoch, int stop) {
     return send_msg(conn, cv_msg_decision(trial_id, epoch, stop, NULL));
 }
 
+/* The evaluate message is built by cv_msg_evaluate from the spec text the evaluation kept. */
+static int op_send_evaluate(void *conn, int64_t job_id, const char *lease, const char *spec_json,
+                            const cv_msg_file_t *files, size_t n_files,
+                            const cv_msg_model_t *models, size_t n_models) {
+    conn_t *c = conn;
+    char err[CV_ERRLEN] = "bad spec";
+    cJSON *spec = cJSON_Parse(spec_json);
+    cJSON *msg = spec ? cv_msg_evaluate(job_id, lease, spec, files, n_files, models, n_models, err)
+                      : NULL;
+    cJSON_Delete(spec);
+    if (msg == NULL) {
+        cv_log(c->ws->log, CV_LOG_ERROR, "job %lld: cannot build its evaluate message: %s",
+               (long long)job_id, err);
+        return -1;
+    }
+    return send_msg(c, msg);
+}
+
 cv_sched_ops_t cv_worker_server_ops(void) {
-    return (cv_sched_ops_t){op_send_trial, op_send_ack, op_send_stop, op_send_decision};
+    return (cv_sched_ops_t){op_send_trial, op_send_ack, op_send_stop, op_send_decision,
+                            op_send_evaluate};
 }
 
 /* ---- messages --------------------------------------------------------------------------- */
@@ -638,6 +642,12 @@ static int on_message(conn_t *c, const char *payload, size_t len) {
             break;
         case CV_MSG_RESULT: rc = on_result(c, &m); break;
         case CV_MSG_DATASET_GET: rc = serve_dataset(c, m.dataset_get_hash); break;
+        case CV_MSG_EVALUATION:
+            if (cv_evals_on_answer(cv_sched_evals(ws->sched), ws->sched, c->w, c->id,
+                                   &m.evaluation, err) < 0)
+                cv_log(ws->log, CV_LOG_ERROR, "job %lld evaluation: %s",
+                       (long long)m.evaluation.job_id, err);
+            break;
         default:
             snprintf(err, sizeof err, "a worker may not send %s", cv_msg_type_name(m.type));
             conn_close(c, err);

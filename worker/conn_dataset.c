@@ -115,7 +115,8 @@ static int fetch_complete(worker_t *w) {
     } else if (fill->failed[0]) {
         LOG(w, CV_LOG_WARN, "%s", fill->failed);
     }
-    return cv_conn_prep_advance(w);
+    int rc = cv_conn_eval_fetched(w, t);
+    return rc ? rc : cv_conn_prep_advance(w);
 }
 
 void cv_conn_fetch_reset(worker_t *w) {

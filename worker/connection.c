@@ -248,6 +248,8 @@ static void session_close(worker_t *w) {
     if (w->up.f) fclose(w->up.f);
     w->up = (upload_t){0};
     cv_conn_fetch_reset(w);
+    cv_wk_eval_destroy(w->eval); /* the coordinator gives it to another worker */
+    w->eval = NULL;
 }
 
 /* One turn of a connected session: queue what is due, wait for the socket or a wake-up, read
@@ -255,6 +257,7 @@ static void session_close(worker_t *w) {
 static int session_step(worker_t *w) {
     char err[CV_ERRLEN];
     int rc = cv_conn_train_service(w);
+    if (rc == 0) rc = cv_conn_eval_service(w);
     if (rc == 0) rc = cv_conn_send_next_pending(w);
     if (rc == 0) rc = cv_conn_pump_upload(w);
     double now = cv_clock_monotonic();

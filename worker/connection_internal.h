@@ -4,6 +4,7 @@
  *     connection.c     the socket, the poll loop and the session (hello, reconnection, stop)
  *     conn_dispatch.c  the handling of every coordinator message
  *     conn_dataset.c   resolving a trial's dataset files: local copies, the cache, dataset_get
+ *     conn_evaluate.c  a test-set evaluation: its files and models, its answer
  *     conn_training.c  the training thread and its outbox
  *     conn_results.c   unacknowledged results and the model upload that follows each
  *
@@ -21,6 +22,7 @@
 #include "common/message.h"
 #include "common/rng.h"
 #include "common/trial_spec.h"
+#include "worker/evaluate.h"
 #include "worker/byte_queue.h"
 #include "worker/connection.h"
 #include "worker/dataset_cache.h"
@@ -141,6 +143,7 @@ typedef struct {
     pending_t pending[PENDING_MAX];
     size_t n_pending;
     cv_dcache_t cache; /* dataset files: hashes of spec paths, the cache directory */
+    cv_wk_eval_t *eval; /* the test-set evaluation held (worker/evaluate.h), or NULL */
 } worker_t;
 
 /* Whose fault a failed trial is, as result.fault says: the job's (its data, its spec, its size:
@@ -182,6 +185,18 @@ int cv_conn_on_data(worker_t *w, const cv_frame_t *f);
 
 /* Abandons a transfer (the connection is gone); the partial file is removed. */
 void cv_conn_fetch_reset(worker_t *w);
+
+/* ---- conn_evaluate.c: test-set evaluation ---- */
+
+/* Takes an evaluate message: resolves its files (local, cached or fetched) and starts scoring. */
+int cv_conn_on_evaluate(worker_t *w, cv_msg_t *msg);
+
+/* A dataset transfer ended (t is the transfer, fill its file): a failed one for the evaluation's
+ * file ends the evaluation; then the evaluation goes on resolving. */
+int cv_conn_eval_fetched(worker_t *w, const fetch_t *t);
+
+/* Sends the evaluation's answer once its scoring thread is done. */
+int cv_conn_eval_service(worker_t *w);
 
 /* ---- conn_training.c ---- */
 

@@ -109,7 +109,17 @@ static int dump(void) {
     const int decide_at[] = {1, 2, 5};
     failed |= emit(cv_msg_trial(45, 7, LEASE, spec, files, 1, decide_at, 3, err),
                    "trial with decide_at", err);
+    cv_msg_model_t models[2] = {{.trial_id = 42, .bytes = 2048}, {.trial_id = 45, .bytes = 2048}};
+    memcpy(models[0].hash, HASH, sizeof HASH);
+    memcpy(models[1].hash, HASH, sizeof HASH);
+    failed |= emit(cv_msg_evaluate(7, LEASE, spec, files, 1, models, 2, err), "evaluate", err);
     cJSON_Delete(spec);
+    cv_msg_evaluation_t scored = {.job_id = 7, .lease = LEASE, .test_accuracy = 0.9475,
+                                  .test_cost = 0.21, .examples = 400};
+    failed |= emit(cv_msg_evaluation(&scored, err), "evaluation", err);
+    cv_msg_evaluation_t refused = {.job_id = 7, .lease = LEASE, .error = "the split has no test set",
+                                   .job_fault = 1};
+    failed |= emit(cv_msg_evaluation(&refused, err), "failed evaluation", err);
 
     failed |= emit(cv_msg_ack(42, 1, err), "ack", err);
     failed |= emit(cv_msg_ack(43, 0, err), "stale ack", err);

@@ -24,7 +24,7 @@ import jsonschema
 DUMP = sys.argv.pop(1) if len(sys.argv) > 1 else "build/tests/common/dump_messages"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TYPES = {"hello", "heartbeat", "progress", "result", "dataset_get", "welcome", "trial", "ack",
-         "stop", "dataset", "error", "decision"}
+         "stop", "dataset", "error", "decision", "evaluate", "evaluation"}
 
 
 def load(name):
@@ -226,6 +226,41 @@ class MessageSchema(unittest.TestCase):
         case("trial decide_at 32 epochs", "trial", setter("decide_at", list(range(1, 33))))
         case("trial decide_at 33 epochs", "trial", setter("decide_at", list(range(1, 34))))
         case("result status pruned", "result", setter("result", "status", "pruned"))
+        model = {"trial_id": 3, "hash": "a" * 64, "bytes": 10}
+        case("evaluate no models", "evaluate", setter("models", []))
+        case("evaluate 16 models", "evaluate", setter("models", [model] * 16))
+        case("evaluate 17 models", "evaluate", setter("models", [model] * 17))
+        case("evaluate missing models", "evaluate", deleter("models"))
+        case("evaluate models not an array", "evaluate", setter("models", model))
+        case("evaluate model hash in upper case", "evaluate", setter("models", 0, "hash", "A" * 64))
+        case("evaluate model trial_id 0", "evaluate", setter("models", 1, "trial_id", 0))
+        case("evaluate model bytes over 1 GiB", "evaluate",
+             setter("models", 0, "bytes", 1073741825))
+        case("evaluate model extra field", "evaluate", setter("models", 0, "path", "/x"))
+        case("evaluate files entry missing hash", "evaluate", deleter("files", "csv", "hash"))
+        case("evaluate spec as a string", "evaluate", setter("spec", "moons"))
+        case("evaluate trial_id is not a field", "evaluate", setter("trial_id", 3))
+        case("evaluation test_accuracy 1.5", "evaluation", setter("test_accuracy", 1.5))
+        case("evaluation test_cost -1", "evaluation", setter("test_cost", -1))
+        case("evaluation examples 0", "evaluation", setter("examples", 0))
+        case("evaluation examples 2.5", "evaluation", setter("examples", 2.5))
+        case("evaluation missing examples", "evaluation", deleter("examples"))
+        case("evaluation lease missing", "evaluation", deleter("lease"))
+        case("evaluation score and error", "evaluation", setter("error", "no test set"))
+
+        def failure(fault, error="the split has no test set"):
+            def change(msg):
+                for k in ("test_accuracy", "test_cost", "examples"):
+                    del msg[k]
+                msg["error"], msg["fault"] = error, fault
+            return change
+        case("evaluation failure of the job", "evaluation", failure("job"))
+        case("evaluation failure of the worker", "evaluation", failure("worker"))
+        case("evaluation failure of nobody", "evaluation", failure("nobody"))
+        case("evaluation error as a number", "evaluation", failure("job", 3))
+        case("evaluation error of 1025 characters", "evaluation", failure("job", "e" * 1025))
+        case("evaluation failure without fault", "evaluation",
+             lambda m: (failure("job")(m), m.pop("fault")))
         return cases
 
     def test_c_and_the_schema_agree_on_broken_messages(self):
@@ -247,7 +282,10 @@ class MessageSchema(unittest.TestCase):
                   "trial files entry missing bytes": "files.csv.bytes",
                   "unknown type": "heartbeet", "decision stop as 1": "stop",
                   "decision epoch 0": "epoch", "trial decide_at epoch 0": "decide_at[0]",
-                  "trial decide_at 33 epochs": "decide_at"}
+                  "trial decide_at 33 epochs": "decide_at",
+                  "evaluate model hash in upper case": "models[0].hash",
+                  "evaluate 17 models": "models", "evaluation examples 0": "examples",
+                  "evaluation failure of nobody": "fault"}
         verdicts = c_verdicts([cases[k] for k in probes])
         for (what, word), verdict in zip(probes.items(), verdicts):
             with self.subTest(what):

@@ -218,7 +218,24 @@ class Options(StartupCase):
                            (["--synchronous", "fast"], "bad value for --synchronous: 'fast'"),
                            (["--verbose=yes"], "caviard: --verbose takes no value"),
                            (["--bogus"], "caviard: unknown or ambiguous option '--bogus'"),
-                           (["stray"], "caviard: unexpected argument 'stray'")):
+                           (["stray"], "caviard: unexpected argument 'stray'"),
+                           (["--listen", "nohost"],
+                            "caviard: bad value for --listen: 'nohost' (want HOST:PORT)"),
+                           (["--worker-listen=h:70000"],
+                            "caviard: bad value for --worker-listen: 'h:70000' (want HOST:PORT)"),
+                           (["--quarantine-seconds", "-1"],
+                            "bad value for --quarantine-seconds: '-1' (want a number of seconds "
+                            "of at least 0 (0: until released))"),
+                           (["--db-max-bytes", "0"], "bad value for --db-max-bytes: '0' (want a "
+                            "number of bytes of at least 1)"),
+                           (["--http-max-connections", "4294967296"],
+                            "bad value for --http-max-connections: '4294967296' (want an integer "
+                            "of at least 1)"),
+                           (["--dataset-root="],
+                            "caviard: bad value for --dataset-root: '' (want a directory)"),
+                           (["--dataset-root", "/"] * 65, "caviard: --dataset-root: at most 64 "
+                            "roots"),
+                           (["--port-file"], "caviard: --port-file needs a value")):
             status, err = self.caviard(*args)
             self.assertEqual(status, 2, (args, err))
             self.assertIn(want, err)

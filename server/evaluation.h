@@ -1,0 +1,90 @@
+/* Test-set evaluations as tasks for workers: the coordinator's side.
+ *
+ * POST /v1/jobs/{id}/evaluate (server/api.c) prepares a task: the job's best K models and the
+ * dataset files of the best trial's spec, each with its SHA-256 and size, registered with the
+ * scheduler so that workers can fetch them with dataset_get. The task then waits here for a
+ * worker. The scheduler offers every idle worker the oldest waiting evaluation before any trial
+ * (cv_sched_dispatch calls cv_evals_assign): a user is waiting for it, and it is short. The
+ * worker gets an evaluate message under a fresh lease token and answers with evaluation.
+ *
+ * Task lifecycle:
+ *
+ *   waiting ──assign──▶ running ──evaluation (score, or the job's fault)──▶ stored, done
+ *      ▲                  │ worker gone, or its own fault, with attempts left
+ *      └──────────────────┘ (back to the front of the queue)
+ *                         └─ no attempts left (CV_EVAL_ATTEMPTS) ──▶ the failure is stored
+ *
+ * The result is stored once, on the job (cv_sched_store_test_result), in the shape the API has
+ * always served: test_accuracy, test_error, test_cost, examples, ensemble, trials; or error,
+ * ensemble, trials. A failure of the job's own making (its data cannot be read, its split has no
+ * test set) is stored against the job at once and never counts against the worker. An answer
+ * under a lease that is not the current one of that worker's task is refused and logged. All
+ * calls run on the loop thread. */
+#ifndef CV_EVALUATION_H
+#define CV_EVALUATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/log.h"
+#include "common/message.h"
+
+#define CV_EVAL_ATTEMPTS 3 /* workers a task may be given before its failure is stored */
+
+typedef struct cv_evals cv_evals_t;
+typedef struct cv_sched cv_sched_t;
+typedef struct cv_sched_worker cv_sched_worker_t;
+
+/* What the API hands over: one evaluation ready to send. */
+typedef struct {
+    int64_t job_id;
+    int k;                                 /* the ensemble size asked for */
+    char *spec_json;                       /* the best trial's spec (owned by the task;
+                                              cJSON's allocator) */
+    cv_msg_file_t files[CV_MSG_FILES_MAX]; /* the spec's dataset files */
+    size_t n_files;
+    cv_msg_model_t models[CV_MSG_MODELS_MAX]; /* best first; their trial ids are the result's */
+    size_t n_models;
+} cv_eval_task_t;
+
+/* How the scheduler's transport sends an evaluate message to the worker on conn: the message is
+ * built by cv_msg_evaluate from these fields. Returns 0, or non-zero when it could not be
+ * queued. */
+typedef int (*cv_eval_send_fn)(void *conn, int64_t job_id, const char *lease, const char *spec_json,
+                               const cv_msg_file_t *files, size_t n_files,
+                               const cv_msg_model_t *models, size_t n_models);
+
+/* Creates the queue; the caller owns it (cv_evals_destroy). log is borrowed. */
+int cv_evals_create(cv_evals_t **out, const cv_log_t *log, char *err);
+/* Frees the queue and every task in it (none is stored). Accepts NULL. */
+void cv_evals_destroy(cv_evals_t *ev);
+
+/* Queues task for the next idle worker; on success the queue takes task->spec_json (the rest
+ * is copied). CV_ENOMEM when out of memory (task untouched). */
+int cv_evals_add(cv_evals_t *ev, cv_eval_task_t *task, char *err);
+/* The ensemble size of the evaluation of job_id waiting or running, 0 when there is none. */
+int cv_evals_pending(const cv_evals_t *ev, int64_t job_id);
+/* 1 when worker w runs an evaluation. */
+int cv_evals_busy(const cv_evals_t *ev, const cv_sched_worker_t *w);
+/* Gives the oldest waiting evaluation to idle worker w (its transport handle conn and id,
+ * borrowed) and sends it with send. Returns 1 when w got one, 0 when none waits or the send
+ * failed (the task then stays first in the queue). */
+int cv_evals_assign(cv_evals_t *ev, cv_sched_worker_t *w, void *conn, const char *worker_id,
+                    cv_eval_send_fn send);
+/* Worker w left: its evaluation goes back to the front of the queue, or, with no attempts left,
+ * its failure is stored through s. */
+void cv_evals_worker_left(cv_evals_t *ev, cv_sched_t *s, const cv_sched_worker_t *w);
+/* An evaluation message from worker w (worker_id its id). Stores the score or the job's failure
+ * through s; a worker's own failure goes to another worker while attempts are left. Returns 0,
+ * CV_STORE_STALE (err says why) when w holds no evaluation under that job and lease, or the
+ * store's error. */
+int cv_evals_on_answer(cv_evals_t *ev, cv_sched_t *s, const cv_sched_worker_t *w,
+                       const char *worker_id, const cv_msg_evaluation_t *a, char *err);
+
+/* The stored form of a test result (JSON text, cJSON's allocator; the caller frees it with
+ * cJSON_free): the score when error is NULL, else the error. trial_ids[0..n) are the models'
+ * trials. NULL when out of memory: nothing partial is ever returned. */
+char *cv_eval_result_json(const char *error, double accuracy, double cost, int64_t examples, int k,
+                          const int64_t *trial_ids, size_t n);
+
+#endif
