@@ -12,8 +12,7 @@ static int eval_advance(worker_t *w) {
     cv_wk_eval_file_t *f;
     char path[WPATH], err[CV_ERRLEN];
     while (w->eval && (f = cv_wk_eval_next(w->eval)) != NULL) {
-        if (cv_dcache_find(&w->cache, f->hash, f->bytes, f->spec_path ? f->spec_path : "",
-                           path)) {
+        if (cv_dcache_find(&w->cache, f->hash, f->bytes, f->spec_path ? f->spec_path : "", path)) {
             cv_wk_eval_resolved(w->eval, path);
             continue;
         }
