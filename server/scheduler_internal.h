@@ -145,6 +145,7 @@ struct cv_sched {
     int removals;            /* model directories of deleted jobs being removed */
 };
 
+/* Spreads a key over the slots of an open-addressing table (a 64-bit finalizer). */
 static inline uint64_t mix64(uint64_t x) {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
@@ -153,20 +154,23 @@ static inline uint64_t mix64(uint64_t x) {
     return x ^ (x >> 33);
 }
 
+/* The hash of a configuration key in a job's key set (FNV-1a); never 0. */
 static inline uint64_t fnv1a(const char *s) {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
     return h ? h : 1; /* 0 marks an empty slot */
 }
 
+/* 1 for a final status: neither queued nor running. */
 static inline int is_final(cv_store_trial_status_t st) {
     return st != CV_STORE_TRIAL_QUEUED && st != CV_STORE_TRIAL_RUNNING;
 }
 
+/* What the store visitors that load a job (sched_job_load) work with. */
 typedef struct {
     cv_sched_t *s;
-    job_t *job;
-    char *err;
+    job_t *job; /* the job being loaded */
+    char *err;  /* the caller's reason buffer */
 } resume_ctx_t;
 
 /* ---- shared between the scheduler files ------------------------------------------------------ */

@@ -87,6 +87,7 @@ enum {
     ST_COUNT
 };
 
+/* A store: one SQLite connection and the statements prepared on it. */
 struct cv_store {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT]; /* prepared at open, finalized at close */
@@ -100,14 +101,17 @@ static inline void done(sqlite3_stmt *q) {
     sqlite3_clear_bindings(q);
 }
 
+/* Binds text, or NULL for a NULL pointer (borrowed until done). */
 static inline int bind_text(sqlite3_stmt *q, int i, const char *v) {
     return v ? sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(q, i);
 }
 
+/* Binds a number, or NULL for NaN and infinities. */
 static inline int bind_real(sqlite3_stmt *q, int i, double v) {
     return isfinite(v) ? sqlite3_bind_double(q, i, v) : sqlite3_bind_null(q, i);
 }
 
+/* Binds a count, or NULL for a negative one (unknown). */
 static inline int bind_count(sqlite3_stmt *q, int i, int v) {
     return v >= 0 ? sqlite3_bind_int(q, i, v) : sqlite3_bind_null(q, i);
 }

@@ -332,6 +332,17 @@ static void assert_attempt_outcome(const fx_t *fx, int64_t trial_id, int attempt
     ck_assert_str_eq(got, want);
 }
 
+/* The attempt ended interrupted, for the reason why. */
+static void assert_attempt_interrupted(const fx_t *fx, int64_t trial_id, int attempt,
+                                       const char *why) {
+    assert_attempt_outcome(fx, trial_id, attempt, "interrupted");
+    char got[256];
+    raw_text(fx, got, sizeof got,
+             "SELECT error FROM trial_attempts WHERE trial_id = %lld AND attempt = %d",
+             (long long)trial_id, attempt);
+    ck_assert_str_eq(got, why);
+}
+
 /* ---- Leases ---------------------------------------------------------------------------------- */
 
 /* A worker that leaves while running a trial loses the lease: the trial goes back to the queue,
@@ -465,6 +476,73 @@ START_TEST(test_result_under_a_stale_lease_stores_nothing) {
         25);
     assert_attempt_outcome(&fx, cur.trial_id, 2, "completed");
     assert_job_status(&fx, job, "completed");
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A worker that is stopping gives its trial back with a `stopped` result: the trial goes back to
+ * the front of the queue, the attempt ends interrupted (it uses none of the trial's attempts),
+ * the result is acknowledged after the commit, and that worker gets no more trials. */
+START_TEST(test_stopped_result_gives_the_trial_back) {
+    fx_t fx;
+    fx_init(&fx);
+    fx.cfg.max_attempts = 1;
+    fx_start(&fx);
+    submit(&fx, 2, 2, "");
+    event_t t;
+    cv_sched_worker_t *a = join_and_lease(&fx, &fx.a, "worker-a", &t);
+    ck_assert_int_eq(result(&fx, a, t.trial_id, t.lease, "{\"status\": \"stopped\"}"), 0);
+    ck_assert_uint_eq(count(&fx.rec, EV_ACK, &fx.a), 0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    ck_assert_int_eq(last(&fx.rec, EV_ACK, &fx.a)->stored, 1);
+    assert_trial_status(&fx, t.trial_id, "queued");
+    assert_attempt_interrupted(&fx, t.trial_id, 1, "the worker was stopped before the trial ended");
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.a), 1); /* it is leaving */
+
+    /* With max_attempts 1 a counted attempt would have retired the trial: it runs again. */
+    event_t again;
+    cv_sched_worker_t *b = join_and_lease(&fx, &fx.b, "worker-b", &again);
+    ck_assert_int_eq(again.trial_id, t.trial_id);
+    ck_assert_str_ne(again.lease, t.lease);
+    cv_sched_worker_leave(fx.sched, b, fx.now);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, t.trial_id, "failed"); /* this lost lease was its one attempt */
+    fx_finish(&fx);
+}
+END_TEST
+
+/* Cancelling a job stops its running trials on their workers and cancels every trial that is
+ * not final; a result that arrives afterwards is refused as stale, also once the ended job left
+ * memory, and a result for a trial that does not exist is a protocol violation (CV_EINVAL). */
+START_TEST(test_cancel_stops_running_trials) {
+    fx_t fx;
+    fx_init(&fx);
+    fx_start(&fx);
+    int64_t job = submit(&fx, 3, 1, "");
+    event_t t;
+    cv_sched_worker_t *a = join_and_lease(&fx, &fx.a, "worker-a", &t);
+    int64_t cancelled = -1;
+    ck_assert_int_eq(cv_sched_cancel(fx.sched, job, fx.now, &cancelled, fx.err), 0);
+    ck_assert_int_eq(cancelled, 1);
+    ck_assert_uint_eq(count(&fx.rec, EV_STOP, &fx.a), 1);
+    ck_assert_int_eq(last(&fx.rec, EV_STOP, &fx.a)->trial_id, t.trial_id);
+    assert_job_status(&fx, job, "cancelled");
+    assert_trial_status(&fx, t.trial_id, "cancelled");
+    assert_attempt_outcome(&fx, t.trial_id, 1, "cancelled");
+    ck_assert_int_eq(cv_sched_cancel(fx.sched, job, fx.now, &cancelled, fx.err), CV_STORE_STALE);
+
+    ck_assert_int_eq(result(&fx, a, t.trial_id, t.lease, COMPLETED(0.1)), 0);
+    ck_assert_int_eq(last(&fx.rec, EV_ACK, &fx.a)->stored, 0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, t.trial_id, "cancelled");
+    /* The flush unloaded the ended job: a late result is refused from what the store says. */
+    ck_assert_int_eq(result(&fx, a, t.trial_id, t.lease, COMPLETED(0.1)), 0);
+    ck_assert_uint_eq(count(&fx.rec, EV_ACK, &fx.a), 2);
+    ck_assert_int_eq(last(&fx.rec, EV_ACK, &fx.a)->stored, 0);
+    ck_assert_int_eq(result(&fx, a, t.trial_id + 100, t.lease, COMPLETED(0.1)), CV_EINVAL);
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, NULL), 1);
     fx_finish(&fx);
 }
 END_TEST
@@ -698,12 +776,7 @@ START_TEST(test_restart_requeues_a_trial_nobody_reattaches_to) {
     cv_sched_tick(fx.sched, started + 30);
     ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
     assert_trial_status(&fx, old.trial_id, "queued");
-    assert_attempt_outcome(&fx, old.trial_id, 1, "interrupted");
-    char why[128];
-    raw_text(&fx, why, sizeof why,
-             "SELECT error FROM trial_attempts WHERE trial_id = %lld AND attempt = 1",
-             (long long)old.trial_id);
-    ck_assert_str_eq(why, "the coordinator restarted");
+    assert_attempt_interrupted(&fx, old.trial_id, 1, "the coordinator restarted");
 
     fx.now = started + 31;
     cv_sched_worker_t *c = join(&fx, &fx.c, "worker-c");
@@ -826,6 +899,8 @@ static Suite *scheduler_suite(void) {
     tcase_add_test(leases, test_lost_lease_requeues_the_trial_under_a_new_token);
     tcase_add_test(leases, test_trial_fails_after_losing_max_attempts_leases);
     tcase_add_test(leases, test_result_under_a_stale_lease_stores_nothing);
+    tcase_add_test(leases, test_stopped_result_gives_the_trial_back);
+    tcase_add_test(leases, test_cancel_stops_running_trials);
     suite_add_tcase(s, leases);
     TCase *quarantine = tcase_create("quarantine");
     tcase_add_test(quarantine, test_failures_in_a_row_quarantine_the_worker);
