@@ -1,0 +1,131 @@
+/* The scheduler's durable write path: the open write group every state change goes into, the
+ * group commit (cv_sched_flush) and the acknowledgements and pruner decisions that wait for it,
+ * and the histogram of result-to-commit latencies (cv_sched_stats). */
+
+#include "server/scheduler_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+
+int sched_group(cv_sched_t *s, char *err) {
+    if (s->group_open) return 0;
+    int rc = cv_store_begin(s->cfg.store, err);
+    if (rc == 0) s->group_open = 1;
+    return rc;
+}
+
+int sched_commit(cv_sched_t *s, char *err) {
+    if (!s->group_open) return 0;
+    s->group_open = 0;
+    int rc = cv_store_commit(s->cfg.store, err);
+    if (rc) cv_store_rollback(s->cfg.store, NULL);
+    return rc;
+}
+
+/* Every store write goes through here. A write that failed inside the open group leaves the
+ * disk behind the memory (the store undoes only that statement, or SQLite the whole group), so
+ * the scheduler refuses to commit or acknowledge anything more: the next flush fails and the
+ * daemon restarts from the store (crash-only). */
+int sched_checked(cv_sched_t *s, int rc) {
+    if (rc < 0) s->broken = 1;
+    return rc;
+}
+
+int sched_push_decision(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, int epoch,
+                        int stop) {
+    if (s->n_decisions == s->decisions_cap) {
+        size_t cap = s->decisions_cap ? 2 * s->decisions_cap : 16;
+        pending_decision_t *d = realloc(s->decisions, cap * sizeof *d);
+        if (!d) return CV_ENOMEM;
+        s->decisions = d;
+        s->decisions_cap = cap;
+    }
+    s->decisions[s->n_decisions++] = (pending_decision_t){w, trial_id, epoch, stop};
+    return 0;
+}
+
+int sched_push_ack(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id) {
+    if (s->n_acks == s->acks_cap) {
+        size_t cap = s->acks_cap ? 2 * s->acks_cap : 64;
+        pending_ack_t *a = realloc(s->acks, cap * sizeof *a);
+        if (!a) return CV_ENOMEM;
+        s->acks = a;
+        s->acks_cap = cap;
+    }
+    s->acks[s->n_acks++] = (pending_ack_t){w, trial_id, cv_clock_monotonic()};
+    return 0;
+}
+
+int cv_sched_flush(cv_sched_t *s, double now) {
+    (void)now;
+    char err[CV_ERRLEN];
+    if (s->broken) {
+        if (s->n_acks || s->group_open)
+            cv_log(s->cfg.log, CV_LOG_ERROR, "a store write failed; %zu results not "
+                   "acknowledged, nothing more is committed", s->n_acks);
+        s->n_acks = 0;
+        s->n_decisions = 0;
+        if (s->group_open) {
+            s->group_open = 0;
+            cv_store_rollback(s->cfg.store, NULL);
+        }
+        return CV_EIO;
+    }
+    if (sched_commit(s, err)) {
+        /* Crash-only: the group is gone, so its acknowledgements are too, and every later flush
+         * fails as well (nothing may be acknowledged against a disk that lost a commit). */
+        cv_log(s->cfg.log, CV_LOG_ERROR, "commit failed: %s; %zu results not acknowledged", err,
+               s->n_acks);
+        s->n_acks = 0;
+        s->n_decisions = 0;
+        s->broken = 1;
+        return CV_EIO;
+    }
+    for (size_t i = 0; i < s->n_decisions; i++) {
+        const pending_decision_t *d = &s->decisions[i];
+        if (d->w && d->w->trial && d->w->trial->id == d->trial_id)
+            s->cfg.ops.send_decision(d->w->conn, d->trial_id, d->epoch, d->stop);
+    }
+    s->n_decisions = 0;
+    size_t n = s->n_acks;
+    s->n_acks = 0;
+    double done = n ? cv_clock_monotonic() : 0;
+    for (size_t i = 0; i < n; i++) {
+        double lat = done - s->acks[i].arrived;
+        int b = lat > 1e-6 ? (int)(4 * log2(lat * 1e6)) : 0;
+        s->latency[b < LATENCY_BUCKETS ? b : LATENCY_BUCKETS - 1]++;
+        if (lat > s->latency_max) s->latency_max = lat;
+        if (s->acks[i].w) s->cfg.ops.send_ack(s->acks[i].w->conn, s->acks[i].trial_id, 1);
+    }
+    s->results += n;
+    s->commits += n > 0;
+    sched_unload_finished(s);
+    return 0;
+}
+
+size_t cv_sched_pending(const cv_sched_t *s) {
+    return s->n_acks;
+}
+
+/* Upper edge, in seconds, of the histogram bucket holding quantile q. */
+static double latency_quantile(const cv_sched_t *s, double q) {
+    uint64_t total = 0, seen = 0;
+    for (int b = 0; b < LATENCY_BUCKETS; b++) total += s->latency[b];
+    if (!total) return 0;
+    for (int b = 0; b < LATENCY_BUCKETS; b++) {
+        seen += s->latency[b];
+        if ((double)seen >= q * (double)total) return 1e-6 * exp2((b + 1) / 4.0);
+    }
+    return s->latency_max;
+}
+
+void cv_sched_stats(const cv_sched_t *s, cv_sched_stats_t *out) {
+    out->results = s->results;
+    out->commits = s->commits;
+    out->latency_p50 = latency_quantile(s, 0.5);
+    out->latency_p99 = latency_quantile(s, 0.99);
+    out->latency_max = s->latency_max;
+}

@@ -1,0 +1,922 @@
+/* Unit tests of server/scheduler: the scheduler is driven through its public cv_sched_* calls
+ * with a fake transport (cv_sched_ops_t that records what the scheduler asks to send: no sockets,
+ * no loop) over a real SQLite store in a fresh mkdtemp directory. Each test follows one rule of
+ * scheduler.h (leases, stale results, quarantine, the budget, recovery after a restart) and
+ * checks what the workers were sent and what the store holds, the rows read back with raw SQLite
+ * queries independent of the store's API. */
+#include <check.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "common/err.h"
+#include "server/scheduler.h"
+#include "server/store.h"
+#include "testutil.h"
+
+#ifndef CV_SOURCE_ROOT
+#define CV_SOURCE_ROOT "."
+#endif
+
+/* ---- The fake transport: every message the scheduler asks to send, in order ---------------- */
+
+typedef enum { EV_TRIAL, EV_ACK, EV_STOP, EV_DECISION } ev_kind_t;
+
+typedef struct recorder recorder_t;
+
+/* A worker's connection as the transport knows it: the scheduler's conn handle. */
+typedef struct {
+    recorder_t *rec;
+    const char *name; /* for messages */
+} fake_conn_t;
+
+typedef struct {
+    ev_kind_t kind;
+    const fake_conn_t *conn;
+    int64_t trial_id;
+    int64_t job_id;  /* EV_TRIAL */
+    char lease[33];  /* EV_TRIAL */
+    int stored;      /* EV_ACK: 1 stored, 0 refused */
+    int epoch, stop; /* EV_DECISION */
+} event_t;
+
+#define MAX_EVENTS 256
+
+struct recorder {
+    event_t ev[MAX_EVENTS];
+    size_t n;
+};
+
+static event_t *record(void *conn, ev_kind_t kind, int64_t trial_id) {
+    fake_conn_t *c = conn;
+    ck_assert_uint_lt(c->rec->n, MAX_EVENTS);
+    event_t *e = &c->rec->ev[c->rec->n++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind, e->conn = c, e->trial_id = trial_id;
+    return e;
+}
+
+static int fake_send_trial(void *conn, int64_t trial_id, int64_t job_id, const char *lease,
+                           const char *spec_json, const cJSON *files, const int *decide_at,
+                           size_t n_decide_at) {
+    (void)spec_json, (void)files, (void)decide_at, (void)n_decide_at;
+    event_t *e = record(conn, EV_TRIAL, trial_id);
+    e->job_id = job_id;
+    ck_assert_uint_eq(strlen(lease), 32);
+    memcpy(e->lease, lease, 33);
+    return 0;
+}
+
+static int fake_send_ack(void *conn, int64_t trial_id, int stored) {
+    record(conn, EV_ACK, trial_id)->stored = stored;
+    return 0;
+}
+
+static int fake_send_stop(void *conn, int64_t trial_id) {
+    record(conn, EV_STOP, trial_id);
+    return 0;
+}
+
+static int fake_send_decision(void *conn, int64_t trial_id, int epoch, int stop) {
+    event_t *e = record(conn, EV_DECISION, trial_id);
+    e->epoch = epoch, e->stop = stop;
+    return 0;
+}
+
+/* How many messages of kind went to conn (NULL: to anyone). */
+static size_t count(const recorder_t *rec, ev_kind_t kind, const fake_conn_t *conn) {
+    size_t n = 0;
+    for (size_t i = 0; i < rec->n; i++)
+        n += rec->ev[i].kind == kind && (!conn || rec->ev[i].conn == conn);
+    return n;
+}
+
+/* The last message of kind to conn; fails the test when there is none. */
+static const event_t *last(const recorder_t *rec, ev_kind_t kind, const fake_conn_t *conn) {
+    for (size_t i = rec->n; i-- > 0;)
+        if (rec->ev[i].kind == kind && rec->ev[i].conn == conn) return &rec->ev[i];
+    ck_abort_msg("no message of kind %d to %s", (int)kind, conn->name);
+    return NULL;
+}
+
+/* How many trials were sent with this id, to anyone. */
+static size_t sent_trial(const recorder_t *rec, int64_t trial_id) {
+    size_t n = 0;
+    for (size_t i = 0; i < rec->n; i++)
+        n += rec->ev[i].kind == EV_TRIAL && rec->ev[i].trial_id == trial_id;
+    return n;
+}
+
+/* ---- Fixture: a store in a temporary directory and a scheduler over it -------------------- */
+
+typedef struct {
+    char dir[CV_TEST_PATH];
+    char path[CV_TEST_PATH + 16]; /* dir/caviar.db */
+    cv_store_t *store;
+    cv_sched_t *sched;
+    cv_sched_config_t cfg;
+    recorder_t rec;
+    fake_conn_t a, b, c, d; /* connections of workers (a second connection reuses one) */
+    double now;             /* wall-clock seconds handed to the scheduler */
+    char err[CV_ERRLEN];
+} fx_t;
+
+/* Defaults of the tests: 3 attempts, no re-attachment grace, quarantine after 3 failures in a
+ * row until released; no loop (dataset checks run at once); change fx->cfg before fx_start. */
+static void fx_init(fx_t *fx) {
+    memset(fx, 0, sizeof *fx);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(fx->dir, sizeof fx->dir, "%s/caviar-sched-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    ck_assert_msg(mkdtemp(fx->dir) != NULL, "mkdtemp %s", fx->dir);
+    snprintf(fx->path, sizeof fx->path, "%s/caviar.db", fx->dir);
+    ck_assert_msg(cv_store_open(fx->path, &fx->store, fx->err) == 0, "%s", fx->err);
+    fx->cfg = (cv_sched_config_t){
+        .store = fx->store,
+        .data_dir = fx->dir,
+        .max_attempts = 3,
+        .reattach_seconds = 0,
+        .quarantine_after = 3,
+        .ops = {fake_send_trial, fake_send_ack, fake_send_stop, fake_send_decision},
+    };
+    fx->a = (fake_conn_t){&fx->rec, "a"};
+    fx->b = (fake_conn_t){&fx->rec, "b"};
+    fx->c = (fake_conn_t){&fx->rec, "c"};
+    fx->d = (fake_conn_t){&fx->rec, "d"};
+    fx->now = 1000;
+}
+
+static void fx_start(fx_t *fx) {
+    ck_assert_msg(cv_sched_create(&fx->sched, &fx->cfg, fx->now, fx->err) == 0, "%s", fx->err);
+}
+
+/* A coordinator restart: the scheduler goes (what it committed stays) and a new one resumes
+ * from the same store. */
+static void fx_restart(fx_t *fx) {
+    ck_assert_int_eq(cv_sched_flush(fx->sched, fx->now), 0);
+    cv_sched_destroy(fx->sched);
+    fx->sched = NULL;
+    fx_start(fx);
+}
+
+/* Removes a directory and every file in it, recursively. */
+static void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char p[CV_TEST_PATH * 2];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (unlink(p) != 0) remove_tree(p);
+    }
+    closedir(d);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+
+static void fx_finish(fx_t *fx) {
+    ck_assert(cv_sched_idle(fx->sched));
+    cv_sched_destroy(fx->sched);
+    cv_store_close(fx->store);
+    remove_tree(fx->dir);
+}
+
+/* Submits a job over the moons CSV: trials of 4 epochs searching the learning rate, max_trials
+ * in one round, extra (may be "") appended to the spec's top-level members. */
+static int64_t submit(fx_t *fx, int max_trials, int max_parallel, const char *extra) {
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"name\": \"unit\", \"trial\": {\"dataset\": {\"format\": \"csv\", \"csv\": "
+             "\"%s/examples/data/moons.csv\", \"header\": true, \"label_column\": \"label\", "
+             "\"classes\": 2}, \"epochs\": 4}, \"space\": {\"learning_rate\": {\"type\": "
+             "\"float\", \"scale\": \"log\", \"min\": 0.001, \"max\": 0.1}}, \"budget\": "
+             "{\"max_trials\": %d, \"max_parallel\": %d}, \"refine\": {\"rounds\": [%d]}, "
+             "\"seed\": 7%s}",
+             CV_SOURCE_ROOT, max_trials, max_parallel, max_trials, extra);
+    int64_t job_id = 0;
+    ck_assert_msg(cv_sched_submit(fx->sched, text, strlen(text), fx->now, &job_id, fx->err) == 0,
+                  "%s", fx->err);
+    ck_assert_int_gt(job_id, 0);
+    return job_id;
+}
+
+/* Worker worker_id says hello on conn, claiming the lease of claim_trial (0: claims nothing).
+ * Returns its slot; *n_reattached gets how many claims were granted. */
+static cv_sched_worker_t *join_claiming(fx_t *fx, fake_conn_t *conn, const char *worker_id,
+                                        int64_t claim_trial, const char *claim_lease,
+                                        int *n_reattached) {
+    int64_t trials[1] = {claim_trial}, reattached[1] = {0};
+    char leases[1][33] = {""};
+    if (claim_lease) snprintf(leases[0], sizeof leases[0], "%s", claim_lease);
+    cv_sched_worker_t *w = cv_sched_worker_join(
+        fx->sched, conn, worker_id, "test", 1, "localhost", trials, (const char(*)[33])leases,
+        claim_trial ? 1 : 0, reattached, n_reattached, fx->now);
+    ck_assert_ptr_nonnull(w);
+    if (*n_reattached) ck_assert_int_eq(reattached[0], claim_trial);
+    return w;
+}
+
+static cv_sched_worker_t *join(fx_t *fx, fake_conn_t *conn, const char *worker_id) {
+    int n = -1;
+    cv_sched_worker_t *w = join_claiming(fx, conn, worker_id, 0, NULL, &n);
+    ck_assert_int_eq(n, 0);
+    return w;
+}
+
+/* Worker worker_id joins on conn and the scheduler dispatches: it must get exactly one trial,
+ * whose message is copied into *got. */
+static cv_sched_worker_t *join_and_lease(fx_t *fx, fake_conn_t *conn, const char *worker_id,
+                                         event_t *got) {
+    cv_sched_worker_t *w = join(fx, conn, worker_id);
+    size_t before = count(&fx->rec, EV_TRIAL, conn);
+    cv_sched_dispatch(fx->sched, fx->now);
+    ck_assert_uint_eq(count(&fx->rec, EV_TRIAL, conn), before + 1);
+    *got = *last(&fx->rec, EV_TRIAL, conn);
+    return w;
+}
+
+/* Sends worker w's result (JSON text) for trial_id under lease. */
+static int result(fx_t *fx, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
+                  const char *json) {
+    cJSON *r = cJSON_Parse(json);
+    ck_assert_ptr_nonnull(r);
+    int rc = cv_sched_on_result(fx->sched, w, trial_id, lease, r, NULL, fx->now, fx->err);
+    cJSON_Delete(r);
+    return rc;
+}
+
+static int progress(fx_t *fx, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
+                    const char *json) {
+    cJSON *e = cJSON_Parse(json);
+    ck_assert_ptr_nonnull(e);
+    int rc = cv_sched_on_progress(fx->sched, w, trial_id, lease, e, fx->err);
+    cJSON_Delete(e);
+    return rc;
+}
+
+#define COMPLETED(dev_error)                                                                       \
+    "{\"status\": \"completed\", \"dev_error\": " #dev_error ", \"dev_cost\": 0.5, "               \
+    "\"epochs_run\": 4, \"best_epoch\": 4}"
+
+/* ---- Raw SQLite access, independent of the store ------------------------------------------ */
+
+static sqlite3_stmt *raw_query(sqlite3 **db, const char *path, const char *sql) {
+    sqlite3_stmt *q = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(*db, sql, -1, &q, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(*db));
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    return q;
+}
+
+static void raw_sql(char *sql, size_t cap, const char *fmt, va_list ap) {
+    int n = vsnprintf(sql, cap, fmt, ap);
+    ck_assert(n > 0 && (size_t)n < cap);
+}
+
+/* One integer of the query fmt, ... (NULL reads as -1). */
+static int64_t raw_int(const fx_t *fx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int64_t raw_int(const fx_t *fx, const char *fmt, ...) {
+    char sql[512];
+    va_list ap;
+    va_start(ap, fmt);
+    raw_sql(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = raw_query(&db, fx->path, sql);
+    int64_t v = sqlite3_column_type(q, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/* One text of the query fmt, ... into out (NULL reads as "NULL"). */
+static void raw_text(const fx_t *fx, char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void raw_text(const fx_t *fx, char *out, size_t cap, const char *fmt, ...) {
+    char sql[512];
+    va_list ap;
+    va_start(ap, fmt);
+    raw_sql(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = raw_query(&db, fx->path, sql);
+    const char *t = (const char *)sqlite3_column_text(q, 0);
+    snprintf(out, cap, "%s", t ? t : "NULL");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+static void assert_trial_status(const fx_t *fx, int64_t trial_id, const char *want) {
+    char got[64];
+    raw_text(fx, got, sizeof got, "SELECT status FROM trials WHERE id = %lld", (long long)trial_id);
+    ck_assert_str_eq(got, want);
+}
+
+static void assert_job_status(const fx_t *fx, int64_t job_id, const char *want) {
+    char got[64];
+    raw_text(fx, got, sizeof got, "SELECT status FROM jobs WHERE id = %lld", (long long)job_id);
+    ck_assert_str_eq(got, want);
+}
+
+static void assert_attempt_outcome(const fx_t *fx, int64_t trial_id, int attempt,
+                                   const char *want) {
+    char got[64];
+    raw_text(fx, got, sizeof got,
+             "SELECT outcome FROM trial_attempts WHERE trial_id = %lld AND attempt = %d",
+             (long long)trial_id, attempt);
+    ck_assert_str_eq(got, want);
+}
+
+/* The attempt ended interrupted, for the reason why. */
+static void assert_attempt_interrupted(const fx_t *fx, int64_t trial_id, int attempt,
+                                       const char *why) {
+    assert_attempt_outcome(fx, trial_id, attempt, "interrupted");
+    char got[256];
+    raw_text(fx, got, sizeof got,
+             "SELECT error FROM trial_attempts WHERE trial_id = %lld AND attempt = %d",
+             (long long)trial_id, attempt);
+    ck_assert_str_eq(got, why);
+}
+
+/* ---- Leases ---------------------------------------------------------------------------------- */
+
+/* A worker that leaves while running a trial loses the lease: the trial goes back to the queue,
+ * the next worker gets it under a new token, and the old token claimed again in a hello is
+ * refused (its attempt row becomes stale). */
+START_TEST(test_lost_lease_requeues_the_trial_under_a_new_token) {
+    fx_t fx;
+    fx_init(&fx);
+    fx_start(&fx);
+    submit(&fx, 1, 1, "");
+    cv_sched_worker_t *a = join(&fx, &fx.a, "worker-a");
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, NULL), 1);
+    event_t first = *last(&fx.rec, EV_TRIAL, &fx.a);
+    ck_assert(cv_sched_holds_lease(fx.sched, a, first.trial_id, first.lease));
+
+    fx.now += 1;
+    cv_sched_worker_leave(fx.sched, a, fx.now);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, first.trial_id, "queued");
+    assert_attempt_outcome(&fx, first.trial_id, 1, "lost");
+
+    cv_sched_worker_t *b = join(&fx, &fx.b, "worker-b");
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.b), 1);
+    const event_t *second = last(&fx.rec, EV_TRIAL, &fx.b);
+    ck_assert_int_eq(second->trial_id, first.trial_id);
+    ck_assert_str_ne(second->lease, first.lease);
+    ck_assert(cv_sched_holds_lease(fx.sched, b, first.trial_id, second->lease));
+    ck_assert(!cv_sched_holds_lease(fx.sched, b, first.trial_id, first.lease));
+
+    /* worker-a reconnects claiming its old lease: refused, and it gets nothing else (the
+     * budget of one trial is spent). */
+    int n = -1;
+    join_claiming(&fx, &fx.c, "worker-a", first.trial_id, first.lease, &n);
+    ck_assert_int_eq(n, 0);
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.c), 0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_attempt_outcome(&fx, first.trial_id, 1, "stale");
+    assert_trial_status(&fx, first.trial_id, "running");
+    ck_assert_int_eq(
+        raw_int(&fx, "SELECT attempts FROM trials WHERE id = %lld", (long long)first.trial_id), 2);
+    char token[64];
+    raw_text(&fx, token, sizeof token, "SELECT lease_token FROM trials WHERE id = %lld",
+             (long long)first.trial_id);
+    ck_assert_str_eq(token, second->lease);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A trial that lost max_attempts leases is retired as failed, and a job whose only trial failed
+ * fails with that trial's reason. */
+START_TEST(test_trial_fails_after_losing_max_attempts_leases) {
+    fx_t fx;
+    fx_init(&fx);
+    fx.cfg.max_attempts = 2;
+    fx_start(&fx);
+    int64_t job = submit(&fx, 1, 1, "");
+    fake_conn_t *conns[2] = {&fx.a, &fx.b};
+    int64_t trial = 0;
+    for (int i = 0; i < 2; i++) {
+        cv_sched_worker_t *w = join(&fx, conns[i], i ? "worker-b" : "worker-a");
+        cv_sched_dispatch(fx.sched, fx.now);
+        trial = last(&fx.rec, EV_TRIAL, conns[i])->trial_id;
+        fx.now += 1;
+        cv_sched_worker_leave(fx.sched, w, fx.now);
+    }
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, NULL), 2);
+    assert_trial_status(&fx, trial, "failed");
+    char text[512], want[512];
+    raw_text(&fx, text, sizeof text, "SELECT error FROM trials WHERE id = %lld", (long long)trial);
+    ck_assert_str_eq(text, "lost 2 leases");
+    assert_job_status(&fx, job, "failed");
+    raw_text(&fx, text, sizeof text, "SELECT error FROM jobs WHERE id = %lld", (long long)job);
+    snprintf(want, sizeof want,
+             "no trial completed (1 failed, 0 diverged); the first: trial %lld failed: lost 2 "
+             "leases",
+             (long long)trial);
+    ck_assert_str_eq(text, want);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* ---- Stale results --------------------------------------------------------------------------- */
+
+/* A result (or progress) under a lease that is no longer current is refused at once, stores
+ * nothing, and leaves the trial to its current holder, whose result is acknowledged only after
+ * the commit. */
+START_TEST(test_result_under_a_stale_lease_stores_nothing) {
+    fx_t fx;
+    fx_init(&fx);
+    fx_start(&fx);
+    int64_t job = submit(&fx, 1, 1, "");
+    event_t old;
+    cv_sched_worker_t *a = join_and_lease(&fx, &fx.a, "worker-a", &old);
+    cv_sched_worker_leave(fx.sched, a, fx.now);
+    event_t cur;
+    cv_sched_worker_t *b = join_and_lease(&fx, &fx.b, "worker-b", &cur);
+    ck_assert_int_eq(cur.trial_id, old.trial_id);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+
+    cv_sched_worker_t *a2 = join(&fx, &fx.c, "worker-a");
+    ck_assert_int_eq(
+        progress(&fx, a2, old.trial_id, old.lease, "{\"epoch\": 1, \"dev_error\": 0.1}"),
+        CV_STORE_STALE);
+    ck_assert_int_eq(result(&fx, a2, old.trial_id, old.lease, COMPLETED(0.1)), 0);
+    ck_assert_uint_eq(count(&fx.rec, EV_ACK, &fx.c), 1); /* at once, not after a commit */
+    ck_assert_int_eq(last(&fx.rec, EV_ACK, &fx.c)->stored, 0);
+    ck_assert_uint_eq(cv_sched_pending(fx.sched), 0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, old.trial_id, "running");
+    ck_assert_int_eq(
+        raw_int(&fx, "SELECT dev_error FROM trials WHERE id = %lld", (long long)old.trial_id), -1);
+    ck_assert_int_eq(
+        raw_int(&fx, "SELECT count(*) FROM curves WHERE trial_id = %lld", (long long)old.trial_id),
+        0);
+    assert_attempt_outcome(&fx, old.trial_id, 1, "stale");
+    ck_assert(cv_sched_holds_lease(fx.sched, b, cur.trial_id, cur.lease));
+
+    ck_assert_int_eq(result(&fx, b, cur.trial_id, cur.lease, COMPLETED(0.25)), 0);
+    ck_assert_uint_eq(count(&fx.rec, EV_ACK, &fx.b), 0); /* waits for the commit */
+    ck_assert_uint_eq(cv_sched_pending(fx.sched), 1);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    ck_assert_uint_eq(count(&fx.rec, EV_ACK, &fx.b), 1);
+    ck_assert_int_eq(last(&fx.rec, EV_ACK, &fx.b)->stored, 1);
+    assert_trial_status(&fx, cur.trial_id, "completed");
+    ck_assert_int_eq(
+        raw_int(&fx, "SELECT dev_error * 100 FROM trials WHERE id = %lld", (long long)cur.trial_id),
+        25);
+    assert_attempt_outcome(&fx, cur.trial_id, 2, "completed");
+    assert_job_status(&fx, job, "completed");
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A worker that is stopping gives its trial back with a `stopped` result: the trial goes back to
+ * the front of the queue, the attempt ends interrupted (it uses none of the trial's attempts),
+ * the result is acknowledged after the commit, and that worker gets no more trials. */
+START_TEST(test_stopped_result_gives_the_trial_back) {
+    fx_t fx;
+    fx_init(&fx);
+    fx.cfg.max_attempts = 1;
+    fx_start(&fx);
+    submit(&fx, 2, 2, "");
+    event_t t;
+    cv_sched_worker_t *a = join_and_lease(&fx, &fx.a, "worker-a", &t);
+    ck_assert_int_eq(result(&fx, a, t.trial_id, t.lease, "{\"status\": \"stopped\"}"), 0);
+    ck_assert_uint_eq(count(&fx.rec, EV_ACK, &fx.a), 0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    ck_assert_int_eq(last(&fx.rec, EV_ACK, &fx.a)->stored, 1);
+    assert_trial_status(&fx, t.trial_id, "queued");
+    assert_attempt_interrupted(&fx, t.trial_id, 1, "the worker was stopped before the trial ended");
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.a), 1); /* it is leaving */
+
+    /* With max_attempts 1 a counted attempt would have retired the trial: it runs again. */
+    event_t again;
+    cv_sched_worker_t *b = join_and_lease(&fx, &fx.b, "worker-b", &again);
+    ck_assert_int_eq(again.trial_id, t.trial_id);
+    ck_assert_str_ne(again.lease, t.lease);
+    cv_sched_worker_leave(fx.sched, b, fx.now);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, t.trial_id, "failed"); /* this lost lease was its one attempt */
+    fx_finish(&fx);
+}
+END_TEST
+
+/* Cancelling a job stops its running trials on their workers and cancels every trial that is
+ * not final; a result that arrives afterwards is refused as stale, also once the ended job left
+ * memory, and a result for a trial that does not exist is a protocol violation (CV_EINVAL). */
+START_TEST(test_cancel_stops_running_trials) {
+    fx_t fx;
+    fx_init(&fx);
+    fx_start(&fx);
+    int64_t job = submit(&fx, 3, 1, "");
+    event_t t;
+    cv_sched_worker_t *a = join_and_lease(&fx, &fx.a, "worker-a", &t);
+    int64_t cancelled = -1;
+    ck_assert_int_eq(cv_sched_cancel(fx.sched, job, fx.now, &cancelled, fx.err), 0);
+    ck_assert_int_eq(cancelled, 1);
+    ck_assert_uint_eq(count(&fx.rec, EV_STOP, &fx.a), 1);
+    ck_assert_int_eq(last(&fx.rec, EV_STOP, &fx.a)->trial_id, t.trial_id);
+    assert_job_status(&fx, job, "cancelled");
+    assert_trial_status(&fx, t.trial_id, "cancelled");
+    assert_attempt_outcome(&fx, t.trial_id, 1, "cancelled");
+    ck_assert_int_eq(cv_sched_cancel(fx.sched, job, fx.now, &cancelled, fx.err), CV_STORE_STALE);
+
+    ck_assert_int_eq(result(&fx, a, t.trial_id, t.lease, COMPLETED(0.1)), 0);
+    ck_assert_int_eq(last(&fx.rec, EV_ACK, &fx.a)->stored, 0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, t.trial_id, "cancelled");
+    /* The flush unloaded the ended job: a late result is refused from what the store says. */
+    ck_assert_int_eq(result(&fx, a, t.trial_id, t.lease, COMPLETED(0.1)), 0);
+    ck_assert_uint_eq(count(&fx.rec, EV_ACK, &fx.a), 2);
+    ck_assert_int_eq(last(&fx.rec, EV_ACK, &fx.a)->stored, 0);
+    ck_assert_int_eq(result(&fx, a, t.trial_id + 100, t.lease, COMPLETED(0.1)), CV_EINVAL);
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, NULL), 1);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* ---- Quarantine ------------------------------------------------------------------------------ */
+
+/* quarantine_after failed results in a row quarantine the worker until released: it gets no
+ * trial, the trials of its streak go back to the queue (the oldest first in line) for another
+ * worker, and once released it gets trials again. */
+START_TEST(test_failures_in_a_row_quarantine_the_worker) {
+    fx_t fx;
+    fx_init(&fx);
+    fx.cfg.quarantine_after = 2;
+    fx_start(&fx);
+    int64_t job = submit(&fx, 4, 2, "");
+    cv_sched_worker_t *w = join(&fx, &fx.a, "worker-w");
+    int64_t failed[2];
+    for (int i = 0; i < 2; i++) {
+        cv_sched_dispatch(fx.sched, fx.now);
+        ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.a), (size_t)i + 1);
+        const event_t *t = last(&fx.rec, EV_TRIAL, &fx.a);
+        failed[i] = t->trial_id;
+        ck_assert_int_eq(result(&fx, w, t->trial_id, t->lease,
+                                "{\"status\": \"failed\", \"error\": \"device lost\"}"),
+                         0);
+        ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+        ck_assert_int_eq(last(&fx.rec, EV_ACK, &fx.a)->stored, 1);
+        fx.now += 1;
+    }
+    ck_assert_int_eq(raw_int(&fx, "SELECT quarantined FROM workers WHERE id = 'worker-w'"), 1);
+    char reason[512], want[512];
+    raw_text(&fx, reason, sizeof reason,
+             "SELECT quarantine_reason FROM workers WHERE id = 'worker-w'");
+    snprintf(want, sizeof want,
+             "2 failed trials in a row; the last: trial %lld of job %lld: device lost",
+             (long long)failed[1], (long long)job);
+    ck_assert_str_eq(reason, want);
+    cv_sched_worker_view_t view[4];
+    ck_assert_uint_eq(cv_sched_workers_view(fx.sched, view, 4), 1);
+    ck_assert_int_eq(view[0].quarantined, 1);
+
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.a), 2); /* nothing more for it */
+    assert_trial_status(&fx, failed[0], "queued");
+    assert_trial_status(&fx, failed[1], "queued");
+
+    cv_sched_worker_t *v = join(&fx, &fx.b, "worker-v");
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.b), 1);
+    ck_assert_int_eq(last(&fx.rec, EV_TRIAL, &fx.b)->trial_id, failed[0]);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.a), 2);
+    (void)v;
+
+    int was = -1;
+    ck_assert_int_eq(cv_sched_worker_release(fx.sched, "worker-w", fx.now, &was, fx.err), 0);
+    ck_assert_int_eq(was, 1);
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.a), 3);
+    ck_assert_int_eq(last(&fx.rec, EV_TRIAL, &fx.a)->trial_id, failed[1]);
+    ck_assert_int_eq(raw_int(&fx, "SELECT quarantined FROM workers WHERE id = 'worker-w'"), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A quarantine for quarantine_seconds ends when its time is up, not a second before. */
+START_TEST(test_quarantine_ends_when_its_time_is_up) {
+    fx_t fx;
+    fx_init(&fx);
+    fx.cfg.quarantine_after = 1;
+    fx.cfg.quarantine_seconds = 60;
+    fx_start(&fx);
+    submit(&fx, 3, 1, "");
+    event_t lease;
+    cv_sched_worker_t *w = join_and_lease(&fx, &fx.a, "worker-w", &lease);
+    const event_t *t = &lease;
+    ck_assert_int_eq(result(&fx, w, t->trial_id, t->lease, "{\"status\": \"failed\"}"), 0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    double quarantined_at = fx.now;
+    cv_sched_dispatch(fx.sched, quarantined_at + 59.5);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.a), 1);
+    cv_sched_dispatch(fx.sched, quarantined_at + 60);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.a), 2);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A failure the worker reports as the job's own (its data, its spec) fails the job and does
+ * not count against the worker. */
+START_TEST(test_a_jobs_own_failure_fails_the_job_not_the_worker) {
+    fx_t fx;
+    fx_init(&fx);
+    fx.cfg.quarantine_after = 1;
+    fx_start(&fx);
+    int64_t job = submit(&fx, 3, 1, "");
+    event_t lease;
+    cv_sched_worker_t *w = join_and_lease(&fx, &fx.a, "worker-w", &lease);
+    const event_t *t = &lease;
+    ck_assert_int_eq(result(&fx, w, t->trial_id, t->lease,
+                            "{\"status\": \"failed\", \"fault\": \"job\", \"error\": \"bad csv\"}"),
+                     0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    char text[512], want[512];
+    assert_job_status(&fx, job, "failed");
+    raw_text(&fx, text, sizeof text, "SELECT error FROM jobs WHERE id = %lld", (long long)job);
+    snprintf(want, sizeof want, "trial %lld failed: bad csv", (long long)t->trial_id);
+    ck_assert_str_eq(text, want);
+    ck_assert_int_eq(raw_int(&fx, "SELECT quarantined FROM workers WHERE id = 'worker-w'"), 0);
+    ck_assert_int_eq(raw_int(&fx, "SELECT consecutive_failures FROM workers WHERE id = 'worker-w'"),
+                     0);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* ---- Budget ---------------------------------------------------------------------------------- */
+
+/* max_trials bounds the trials ever proposed, whatever the number of idle workers; the job
+ * completes when the last of them is final. */
+START_TEST(test_max_trials_bounds_the_trials_proposed) {
+    fx_t fx;
+    fx_init(&fx);
+    fx_start(&fx);
+    int64_t job = submit(&fx, 3, 4, "");
+    fake_conn_t *conns[4] = {&fx.a, &fx.b, &fx.c, &fx.d};
+    const char *ids[4] = {"w0", "w1", "w2", "w3"};
+    cv_sched_worker_t *w[4];
+    for (int i = 0; i < 4; i++)
+        w[i] = join(&fx, conns[i], ids[i]);
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, NULL), 3);
+    ck_assert_int_eq(cv_sched_running(fx.sched, job), 3);
+    ck_assert_int_eq(cv_sched_busy(fx.sched), 3);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    ck_assert_int_eq(
+        raw_int(&fx, "SELECT count(*) FROM trials WHERE job_id = %lld", (long long)job), 3);
+    int finished = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!count(&fx.rec, EV_TRIAL, conns[i])) continue;
+        const event_t *t = last(&fx.rec, EV_TRIAL, conns[i]);
+        ck_assert_uint_eq(sent_trial(&fx.rec, t->trial_id), 1); /* three distinct trials */
+        assert_job_status(&fx, job, "running");
+        ck_assert_int_eq(result(&fx, w[i], t->trial_id, t->lease, COMPLETED(0.3)), 0);
+        ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+        cv_sched_dispatch(fx.sched, fx.now);
+        finished++;
+    }
+    ck_assert_int_eq(finished, 3);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, NULL), 3);
+    ck_assert_int_eq(
+        raw_int(&fx, "SELECT count(*) FROM trials WHERE job_id = %lld", (long long)job), 3);
+    assert_job_status(&fx, job, "completed");
+    ck_assert_int_ne(raw_int(&fx, "SELECT finished_at FROM jobs WHERE id = %lld", (long long)job),
+                     -1);
+    ck_assert_int_eq(cv_sched_running(fx.sched, job), 0);
+    ck_assert_int_eq(cv_sched_busy(fx.sched), 0);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* ---- Recovery after a restart ---------------------------------------------------------------- */
+
+/* A trial running across a restart keeps its lease: its worker re-attaches in its hello and its
+ * result is stored as usual, under the same attempt. A finished trial is not run again, and the
+ * job's budget counts the trials it had before the restart. */
+START_TEST(test_restart_reattaches_running_trials_and_skips_finished_ones) {
+    fx_t fx;
+    fx_init(&fx);
+    fx.cfg.reattach_seconds = 30;
+    fx_start(&fx);
+    int64_t job = submit(&fx, 3, 2, "");
+    cv_sched_worker_t *a = join(&fx, &fx.a, "worker-a");
+    join(&fx, &fx.b, "worker-b");
+    cv_sched_dispatch(fx.sched, fx.now);
+    event_t ta = *last(&fx.rec, EV_TRIAL, &fx.a), tb = *last(&fx.rec, EV_TRIAL, &fx.b);
+    ck_assert_int_eq(result(&fx, a, ta.trial_id, ta.lease, COMPLETED(0.2)), 0);
+    fx.now += 5;
+    fx_restart(&fx);
+    assert_trial_status(&fx, ta.trial_id, "completed");
+    assert_trial_status(&fx, tb.trial_id, "running");
+    ck_assert_int_eq(cv_sched_running(fx.sched, job), 1);
+
+    int n = -1;
+    cv_sched_worker_t *b2 = join_claiming(&fx, &fx.c, "worker-b", tb.trial_id, tb.lease, &n);
+    ck_assert_int_eq(n, 1);
+    ck_assert(cv_sched_holds_lease(fx.sched, b2, tb.trial_id, tb.lease));
+    cv_sched_worker_t *d = join(&fx, &fx.d, "worker-d");
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.d), 1);
+    event_t td = *last(&fx.rec, EV_TRIAL, &fx.d);
+    int64_t third = 0;
+    ck_assert_int_eq(cv_store_trial_id(fx.store, job, 2, &third, fx.err), 0);
+    ck_assert_int_eq(td.trial_id, third);
+    ck_assert_uint_eq(sent_trial(&fx.rec, ta.trial_id), 1);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, &fx.c), 0); /* it runs its trial still */
+
+    ck_assert_int_eq(result(&fx, b2, tb.trial_id, tb.lease, COMPLETED(0.4)), 0);
+    ck_assert_int_eq(result(&fx, d, td.trial_id, td.lease, COMPLETED(0.3)), 0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    ck_assert_int_eq(last(&fx.rec, EV_ACK, &fx.c)->stored, 1);
+    assert_trial_status(&fx, tb.trial_id, "completed");
+    ck_assert_int_eq(
+        raw_int(&fx, "SELECT attempts FROM trials WHERE id = %lld", (long long)tb.trial_id), 1);
+    ck_assert_int_eq(raw_int(&fx, "SELECT count(*) FROM trial_attempts WHERE trial_id = %lld",
+                             (long long)tb.trial_id),
+                     1);
+    assert_attempt_outcome(&fx, tb.trial_id, 1, "completed");
+    ck_assert_int_eq(
+        raw_int(&fx, "SELECT count(*) FROM trials WHERE job_id = %lld", (long long)job), 3);
+    assert_job_status(&fx, job, "completed");
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A trial nobody re-attaches to within reattach_seconds goes back to the front of the queue
+ * (interrupted, which uses none of its attempts); its old lease is refused afterwards. */
+START_TEST(test_restart_requeues_a_trial_nobody_reattaches_to) {
+    fx_t fx;
+    fx_init(&fx);
+    fx.cfg.reattach_seconds = 30;
+    fx.cfg.max_attempts = 2;
+    fx_start(&fx);
+    submit(&fx, 1, 1, "");
+    event_t old;
+    join_and_lease(&fx, &fx.a, "worker-a", &old);
+    fx.now += 10;
+    fx_restart(&fx);
+    double started = fx.now;
+
+    cv_sched_tick(fx.sched, started + 29);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, old.trial_id, "running");
+    cv_sched_tick(fx.sched, started + 30);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, old.trial_id, "queued");
+    assert_attempt_interrupted(&fx, old.trial_id, 1, "the coordinator restarted");
+
+    fx.now = started + 31;
+    cv_sched_worker_t *c = join(&fx, &fx.c, "worker-c");
+    cv_sched_dispatch(fx.sched, fx.now);
+    const event_t *again = last(&fx.rec, EV_TRIAL, &fx.c);
+    ck_assert_int_eq(again->trial_id, old.trial_id);
+    ck_assert_str_ne(again->lease, old.lease);
+    int n = -1;
+    join_claiming(&fx, &fx.b, "worker-a", old.trial_id, old.lease, &n);
+    ck_assert_int_eq(n, 0);
+
+    /* The interrupted attempt does not count: losing this lease leaves 1 of 2 used. */
+    cv_sched_worker_leave(fx.sched, c, fx.now);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, old.trial_id, "queued");
+    fx_finish(&fx);
+}
+END_TEST
+
+/* Without a grace (reattach_seconds 0) the trials that were running are queued again as the
+ * scheduler starts, their attempts interrupted. */
+START_TEST(test_restart_without_grace_requeues_at_once) {
+    fx_t fx;
+    fx_init(&fx);
+    fx_start(&fx);
+    int64_t job = submit(&fx, 1, 1, "");
+    event_t old;
+    join_and_lease(&fx, &fx.a, "worker-a", &old);
+    ck_assert_int_eq(cv_sched_running(fx.sched, job), 1);
+    fx_restart(&fx);
+    assert_trial_status(&fx, old.trial_id, "queued");
+    assert_attempt_outcome(&fx, old.trial_id, 1, "interrupted");
+    ck_assert_int_eq(cv_sched_running(fx.sched, job), 0);
+    join(&fx, &fx.b, "worker-b");
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_int_eq(last(&fx.rec, EV_TRIAL, &fx.b)->trial_id, old.trial_id);
+    fx_finish(&fx);
+}
+END_TEST
+
+#define ASHA ", \"search\": {\"pruner\": \"asha\", \"asha\": {\"min_epochs\": 1, \"eta\": 2}}"
+
+/* The pruner's decisions are stored and replayed after a restart: a decision is never made (or
+ * stored) twice, a stop that may not have reached its worker is sent again when it re-attaches,
+ * and later decisions rank against the results judged before the restart. With eta 2 a trial
+ * goes on at a rung when its rank among the k results there is at most ceil(k / 2). */
+START_TEST(test_restart_does_not_make_asha_decisions_twice) {
+    fx_t fx;
+    fx_init(&fx);
+    fx.cfg.reattach_seconds = 30;
+    fx_start(&fx);
+    int64_t job = submit(&fx, 3, 3, ASHA);
+    cv_sched_worker_t *a = join(&fx, &fx.a, "worker-a");
+    cv_sched_worker_t *b = join(&fx, &fx.b, "worker-b");
+    cv_sched_dispatch(fx.sched, fx.now);
+    event_t ta = *last(&fx.rec, EV_TRIAL, &fx.a), tb = *last(&fx.rec, EV_TRIAL, &fx.b);
+    ck_assert_int_eq(progress(&fx, a, ta.trial_id, ta.lease, "{\"epoch\": 1, \"dev_error\": 0.2}"),
+                     0);
+    ck_assert_int_eq(progress(&fx, b, tb.trial_id, tb.lease, "{\"epoch\": 1, \"dev_error\": 0.5}"),
+                     0);
+    ck_assert_uint_eq(count(&fx.rec, EV_DECISION, NULL), 0); /* sent after the commit */
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    const event_t *da = last(&fx.rec, EV_DECISION, &fx.a), *db = last(&fx.rec, EV_DECISION, &fx.b);
+    ck_assert_int_eq(da->trial_id, ta.trial_id);
+    ck_assert_int_eq(da->epoch, 1);
+    ck_assert_int_eq(da->stop, 0); /* rank 1 of 1 */
+    ck_assert_int_eq(db->trial_id, tb.trial_id);
+    ck_assert_int_eq(db->epoch, 1);
+    ck_assert_int_eq(db->stop, 1); /* rank 2 of 2 > ceil(2 / 2) */
+    ck_assert_int_eq(
+        raw_int(&fx, "SELECT count(*) FROM decisions WHERE job_id = %lld", (long long)job), 2);
+
+    fx.now += 5;
+    fx_restart(&fx);
+    int n = -1;
+    cv_sched_worker_t *a2 = join_claiming(&fx, &fx.c, "worker-a", ta.trial_id, ta.lease, &n);
+    ck_assert_int_eq(n, 1);
+    join_claiming(&fx, &fx.d, "worker-b", tb.trial_id, tb.lease, &n);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    ck_assert_uint_eq(count(&fx.rec, EV_DECISION, &fx.d), 1); /* the stop, sent again */
+    db = last(&fx.rec, EV_DECISION, &fx.d);
+    ck_assert_int_eq(db->trial_id, tb.trial_id);
+    ck_assert_int_eq(db->epoch, 1);
+    ck_assert_int_eq(db->stop, 1);
+    ck_assert_uint_eq(count(&fx.rec, EV_DECISION, &fx.c), 0);
+
+    /* worker-a sends its epoch 1 again: the decision made before the restart is repeated, not
+     * made (and stored) a second time. */
+    ck_assert_int_eq(progress(&fx, a2, ta.trial_id, ta.lease, "{\"epoch\": 1, \"dev_error\": 0.2}"),
+                     0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    da = last(&fx.rec, EV_DECISION, &fx.c);
+    ck_assert_int_eq(da->trial_id, ta.trial_id);
+    ck_assert_int_eq(da->stop, 0);
+    ck_assert_int_eq(
+        raw_int(&fx, "SELECT count(*) FROM decisions WHERE job_id = %lld", (long long)job), 2);
+
+    /* A new trial at rung 1 ranks against the two results judged before the restart: 0.6 is
+     * third of three, beyond ceil(3 / 2) = 2, so it stops (alone at the rung it would go on). */
+    event_t te;
+    cv_sched_worker_t *e = join_and_lease(&fx, &fx.a, "worker-e", &te);
+    ck_assert_int_ne(te.trial_id, ta.trial_id);
+    ck_assert_int_ne(te.trial_id, tb.trial_id);
+    ck_assert_int_eq(progress(&fx, e, te.trial_id, te.lease, "{\"epoch\": 1, \"dev_error\": 0.6}"),
+                     0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    const event_t *de = last(&fx.rec, EV_DECISION, &fx.a);
+    ck_assert_int_eq(de->trial_id, te.trial_id);
+    ck_assert_int_eq(de->stop, 1);
+    ck_assert_int_eq(
+        raw_int(&fx, "SELECT count(*) FROM decisions WHERE job_id = %lld", (long long)job), 3);
+    fx_finish(&fx);
+}
+END_TEST
+
+static Suite *scheduler_suite(void) {
+    Suite *s = suite_create("scheduler");
+    TCase *leases = tcase_create("leases");
+    tcase_add_test(leases, test_lost_lease_requeues_the_trial_under_a_new_token);
+    tcase_add_test(leases, test_trial_fails_after_losing_max_attempts_leases);
+    tcase_add_test(leases, test_result_under_a_stale_lease_stores_nothing);
+    tcase_add_test(leases, test_stopped_result_gives_the_trial_back);
+    tcase_add_test(leases, test_cancel_stops_running_trials);
+    suite_add_tcase(s, leases);
+    TCase *quarantine = tcase_create("quarantine");
+    tcase_add_test(quarantine, test_failures_in_a_row_quarantine_the_worker);
+    tcase_add_test(quarantine, test_quarantine_ends_when_its_time_is_up);
+    tcase_add_test(quarantine, test_a_jobs_own_failure_fails_the_job_not_the_worker);
+    suite_add_tcase(s, quarantine);
+    TCase *budget = tcase_create("budget");
+    tcase_add_test(budget, test_max_trials_bounds_the_trials_proposed);
+    suite_add_tcase(s, budget);
+    TCase *restart = tcase_create("restart");
+    tcase_add_test(restart, test_restart_reattaches_running_trials_and_skips_finished_ones);
+    tcase_add_test(restart, test_restart_requeues_a_trial_nobody_reattaches_to);
+    tcase_add_test(restart, test_restart_without_grace_requeues_at_once);
+    tcase_add_test(restart, test_restart_does_not_make_asha_decisions_twice);
+    suite_add_tcase(s, restart);
+    return s;
+}
+
+CV_TEST_MAIN(scheduler_suite)
