@@ -316,7 +316,7 @@ def suggest(trial, space):
         elif scale == "one_minus_log":  # 1 − β on a log scale
             params[name] = 1.0 - trial.suggest_float(f"one_minus_{name}", 1.0 - p["max"],
                                                      1.0 - p["min"], log=True)
-        elif scale == "power_of_two":  # a uniform exponent, the reachable ones (server/space.c)
+        elif scale == "power_of_two":  # a uniform exponent, the reachable ones (common/space.c)
             lo = math.frexp(p["min"])[1] - (1 if math.frexp(p["min"])[0] == 0.5 else 0)
             hi = math.frexp(p["max"])[1] - 1
             params[name] = 2 ** trial.suggest_int(f"log2_{name}", lo, hi)

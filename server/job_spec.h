@@ -16,7 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "server/search.h"
-#include "server/space.h"
+#include "common/space.h"
 
 #define CV_JOB_NAME_MAX     128    /* bytes of a job name, without the NUL */
 #define CV_JOB_MAX_TRIALS   100000 /* budget.max_trials at most */

@@ -10,7 +10,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "server/job_spec.h"
-#include "server/space.h"
+#include "common/space.h"
 
 /* What cv_sched_extend reads of the job from the store. */
 typedef struct {

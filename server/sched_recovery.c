@@ -16,7 +16,7 @@
 #include "common/err.h"
 #include "common/rng.h"
 #include "server/job_spec.h"
-#include "server/space.h"
+#include "common/space.h"
 
 /* A trial the store has running since before the restart waits for its worker (by worker_id)
  * to claim its lease. */

@@ -12,7 +12,7 @@
 #include "common/rng.h"
 #include "server/job_spec.h"
 #include "server/search.h"
-#include "server/space.h"
+#include "common/space.h"
 
 #define SAMPLE_TRIES 1000  /* proposals per wanted configuration before the job's space counts
                               as exhausted */

@@ -14,7 +14,7 @@
 #include "common/json.h"
 #include "server/job_spec.h"
 #include "server/paths.h"
-#include "server/space.h"
+#include "common/space.h"
 
 void sched_job_free(job_t *job) {
     if (!job) return;

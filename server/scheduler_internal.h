@@ -12,7 +12,7 @@
 #include "server/job_spec.h"
 #include "server/scheduler.h"
 #include "server/search.h"
-#include "server/space.h"
+#include "common/space.h"
 
 typedef struct job job_t;
 

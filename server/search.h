@@ -20,7 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "common/rng.h"
-#include "server/space.h"
+#include "common/space.h"
 
 #define CV_SEARCH_MAX_RUNGS 32 /* decision epochs of one trial at most */
 

@@ -14,7 +14,7 @@
 #include "common/err.h"
 #include "common/rng.h"
 #include "server/search.h"
-#include "server/space.h"
+#include "common/space.h"
 #include "testutil.h"
 
 #define MAX_TRIALS 1300

@@ -1,4 +1,4 @@
-/* Unit tests of server/space.c: the distribution of samples on each scale, reproducibility,
+/* Unit tests of common/space.c: the distribution of samples on each scale, reproducibility,
  * the canonical form, coarse-to-fine refinement (with bounds worked out by hand from the rule in
  * space.h), regions as JSON, and the rejections of the space parser.
  *
@@ -11,7 +11,7 @@
 
 #include "common/err.h"
 #include "common/rng.h"
-#include "server/space.h"
+#include "common/space.h"
 #include "testutil.h"
 
 #define N_SAMPLES 10000

@@ -1,7 +1,7 @@
 /* Search space: parsing the "space" object of a job, drawing configurations on each parameter's
  * scale, coarse-to-fine refinement around the best trials, and the JSON form of a region.
  * See space.h for the contracts. */
-#include "server/space.h"
+#include "common/space.h"
 
 #include <math.h>
 #include <stdarg.h>
