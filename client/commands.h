@@ -40,6 +40,7 @@ int cv_cmd_delete(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_extend(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_evaluate(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_export(cv_cli_t *cli, int argc, char **argv, char *err);
+int cv_cmd_importance(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_workers(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_model(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_run(cv_cli_t *cli, int argc, char **argv, char *err);

@@ -7,6 +7,7 @@
  *     cmd_trials.c  best, trials, trial
  *     cmd_models.c  model, evaluate, export (CSV, or an Optuna study by optuna_export.c)
  *     cmd_run.c     run: a private caviard, one job, its best trials and test result
+ *     cmd_importance.c  importance: fANOVA of the completed trials, computed here
  *
  * main() finds each command in its table (client/main.c) and calls the cv_cmd_* function
  * declared in commands.h. */

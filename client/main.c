@@ -46,6 +46,8 @@ static const command_t COMMANDS[] = {
      "test accuracy of the best trial (or the top-K ensemble)"},
     {"export", cv_cmd_export, 1, "export JOB --csv [-o FILE] | --optuna FILE [--study NAME]",
      "every trial as CSV, or as an Optuna 3.1 study (SQLite) for optuna-dashboard"},
+    {"importance", cv_cmd_importance, 1, "importance JOB",
+     "how much of the objective each searched parameter explains (fANOVA)"},
     {"model", cv_cmd_model, 1, "model TRIAL [-o FILE]",
      "download a trial's model file (default trial-TRIAL.model; - for stdout)"},
     {"workers", cv_cmd_workers, 1, "workers [--release ID]",
