@@ -274,6 +274,19 @@ class Coordinator:
             time.sleep(0.05)
         raise TimeoutError(f"{n} workers did not connect:\n" + self.log_text())
 
+    def moons(self, n=600):
+        """The path of a two-moons CSV file of n rows in this coordinator's directory."""
+        path = os.path.join(self.dir, "moons.csv")
+        if not os.path.exists(path):
+            write_moons(path, n=n)
+        return path
+
+    def run_job(self, spec, timeout=120):
+        """Submits spec, waits for the job to end and returns its final reply."""
+        status, body = self.request("POST", "/v1/jobs", spec)
+        assert status == 201, body
+        return self.wait_job(body["id"], timeout=timeout)
+
     def wait_job(self, job_id, timeout=300):
         deadline = time.time() + timeout
         while time.time() < deadline:

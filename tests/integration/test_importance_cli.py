@@ -14,7 +14,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from caviar_harness import Coordinator, write_moons  # noqa: E402
+from caviar_harness import Coordinator  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
 CAVIAR = os.path.join(BUILD, "client", "caviar")
@@ -37,14 +37,9 @@ class Importance(unittest.TestCase):
     def setUpClass(cls):
         cls.c = Coordinator(BUILD, workers=2).start()
         cls.c.wait_workers(2)
-        csv = os.path.join(cls.c.dir, "moons.csv")
-        write_moons(csv, n=600)
-        status, body = cls.c.request("POST", "/v1/jobs", job_spec(csv, 24))
-        assert status == 201, body
-        cls.job = cls.c.wait_job(body["id"], timeout=120)["id"]
-        status, body = cls.c.request("POST", "/v1/jobs", job_spec(csv, 1))
-        assert status == 201, body
-        cls.single = cls.c.wait_job(body["id"], timeout=60)["id"]
+        csv = cls.c.moons()
+        cls.job = cls.c.run_job(job_spec(csv, 24))["id"]
+        cls.single = cls.c.run_job(job_spec(csv, 1))["id"]
 
     @classmethod
     def tearDownClass(cls):
