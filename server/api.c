@@ -17,6 +17,7 @@
 #include "common/trial_spec.h"
 #include "server/evaluation.h"
 #include "server/job_spec.h"
+#include "server/metrics.h"
 #include "server/read_pool.h"
 
 #define MAX_ENSEMBLE CV_MSG_MODELS_MAX
@@ -93,8 +94,11 @@ struct read_op {
     cv_sched_worker_view_t *views; /* workers: the scheduler's live view, copied on the loop;
                                       owned, one block with the ids it points to */
     size_t n_views;
+    cv_metrics_snapshot_t *metrics; /* GET /metrics: the figures taken on the loop, owned */
     int status;      /* HTTP status of the answer */
     char *text;      /* the answer rendered (cJSON's allocator), NULL when out of memory */
+    char *plain;     /* a text route's answer (malloc'd) instead of text, with its type */
+    const char *content_type;
     char err[CV_ERRLEN];
     read_op_t *next; /* the next read waiting for a turn */
 };
@@ -115,6 +119,7 @@ struct cv_api {
     int max_active;                   /* one per reader connection */
     read_op_t *waiting;               /* reads waiting for a turn, oldest first */
     read_op_t **waiting_end;          /* where the next waiting read goes */
+    cv_metrics_http_table_t answered; /* HTTP answers by route, method and status (/metrics) */
 };
 
 int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t *ro,
@@ -268,6 +273,8 @@ static int add_schedule(cJSON *job) {
 
 /* Frees a read and what it owns. */
 static void read_free(read_op_t *op) {
+    free(op->metrics);
+    free(op->plain);
     free(op->views);
     free(op);
 }
@@ -282,6 +289,7 @@ static void read_work(uv_work_t *work) {
     cv_store_t *store = cv_read_pool_acquire(op->api->readers);
     op->status = op->run(op, store, &reply, op->err);
     cv_read_pool_release(op->api->readers, store);
+    if (op->plain) return; /* a text route rendered its answer itself */
     if (!reply) {
         reply = cJSON_CreateObject();
         if (reply && !cJSON_AddStringToObject(reply, "error", op->err)) {
@@ -323,6 +331,9 @@ static void after_read(uv_work_t *work, int status) {
         cv_http_response_t res = {0};
         if (status)
             cv_http_json_error(&res, 503, "the query was cancelled");
+        else if (op->plain)
+            cv_http_respond_text(&res, op->status, op->content_type, op->plain,
+                                 strlen(op->plain));
         else if (!op->text)
             cv_http_json_error(&res, 500, "out of memory");
         else
@@ -1299,6 +1310,38 @@ static void get_stats(cv_api_t *api, const route_args_t *a, const cv_http_reques
     cv_http_respond_json(res, 200, o);
 }
 
+/* Thread pool: the trial counts from the store, then the exposition text of every figure. */
+static int read_metrics(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
+    read_op_t *w = (read_op_t *)op; /* the op is this read's own until after_read */
+    int rc = cv_store_trial_counts(store, w->metrics->trials, err);
+    if (rc) return 500;
+    w->plain = cv_metrics_render(w->metrics);
+    w->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    if (!w->plain) {
+        cv_errf(err, CV_ENOMEM, "out of memory");
+        return 500;
+    }
+    *reply = NULL;
+    return 200;
+}
+
+static void get_metrics(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                        cv_http_response_t *res) {
+    (void)a, (void)req;
+    read_op_t *op = read_new(read_metrics, res);
+    if (!op) return;
+    op->metrics = calloc(1, sizeof *op->metrics + sizeof api->answered);
+    if (!op->metrics) {
+        read_free(op);
+        REPLY(cv_http_json_error(res, 500, "out of memory"));
+    }
+    cv_sched_stats(api->sched, &op->metrics->sched);
+    cv_metrics_http_table_t *copy = (cv_metrics_http_table_t *)(op->metrics + 1);
+    *copy = api->answered;
+    op->metrics->http = copy;
+    start_read(api, op, res);
+}
+
 static const route_t routes[] = {
     {"/v1/health", "GET", 1, get_health, NULL, NULL},
     {"/v1/jobs", "GET or POST", 0, get_jobs, post_job, NULL},
@@ -1312,7 +1355,20 @@ static const route_t routes[] = {
     {"/v1/jobs/{id}/cancel", "POST", 0, NULL, cancel_job, NULL},
     {"/v1/jobs/{id}/extend", "POST", 0, NULL, extend_job, NULL},
     {"/v1/jobs/{id}/evaluate", "POST", 0, NULL, evaluate_job, NULL},
+    {"/metrics", "GET", 0, get_metrics, NULL, NULL},
 };
+
+#define N_ROUTES (sizeof routes / sizeof *routes)
+
+/* An answer's tag (cv_http_response_t.tag): 0 for no route, else 1 + route · 4 + method. */
+static const char *const tag_methods[] = {"GET", "POST", "DELETE", "other"};
+
+void cv_api_on_answered(void *userdata, int tag, int status) {
+    cv_api_t *api = userdata;
+    size_t route = tag > 0 ? (size_t)(tag - 1) / 4 : N_ROUTES;
+    cv_metrics_http_count(&api->answered, route < N_ROUTES ? routes[route].pattern : "other",
+                          tag > 0 ? tag_methods[(tag - 1) % 4] : "other", status);
+}
 
 /* Paths below these prefixes that match no route are answered "no route <path>"; a prefix
  * ending in {id} only when what follows it is not an id. Anything else is "no route <method>
@@ -1345,8 +1401,12 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     const char *m = req->method, *p = req->path;
     route_args_t args;
     const route_t *r = NULL;
-    for (size_t i = 0; !r && i < sizeof routes / sizeof *routes; i++)
+    for (size_t i = 0; !r && i < N_ROUTES; i++)
         if (route_match(routes[i].pattern, p, 0, &args)) r = &routes[i];
+    if (r) {
+        int method = !strcmp(m, "GET") ? 0 : !strcmp(m, "POST") ? 1 : !strcmp(m, "DELETE") ? 2 : 3;
+        res->tag = 1 + (int)(r - routes) * 4 + method;
+    }
     if ((!r || !r->public) && !token_ok(api, req->authorization))
         REPLY(cv_http_json_error(res, 401, "missing or wrong API token"));
     if (r) {

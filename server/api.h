@@ -33,4 +33,8 @@ void cv_api_stop(cv_api_t *api);
 /* The cv_http_on_request_t handler; userdata is the cv_api_t. */
 void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_response_t *res);
 
+/* The HTTP server's on_answered (userdata: the API): counts each answer by route, method and
+ * status for GET /metrics. */
+void cv_api_on_answered(void *userdata, int tag, int status);
+
 #endif

@@ -96,6 +96,7 @@ struct cv_http_deferred {
     conn_t *conn;
     int keep_alive;
     int head_only;
+    int tag; /* the promised response's tag (cv_http_response_t) */
 };
 
 struct cv_http_server {
@@ -105,6 +106,7 @@ struct cv_http_server {
     struct sockaddr_storage addr;
     cv_http_limits_t limits;
     cv_http_on_request_t on_request;
+    cv_http_on_answered_t on_answered; /* NULL: nobody counts responses */
     void *userdata;
     conn_t *conns;     /* unfreed connections, any state */
     unsigned counted;  /* connections served, <= limits.max_connections */
@@ -213,6 +215,7 @@ cv_http_deferred_t *cv_http_defer(cv_http_response_t *res) {
     cv_http_deferred_t *d = calloc(1, sizeof(*d));
     if (!d) return NULL;
     response_clear(res);
+    d->tag = res->tag;
     res->deferred = d;
     return d;
 }
@@ -258,7 +261,8 @@ static int conn_write(conn_t *c, const char *head, size_t head_len, const char *
 
 /* Serialises res and queues it. keep_alive chooses the Connection header; head_only leaves the
  * body out (HEAD requests) while still announcing its length. Does not take res. */
-static int send_response(conn_t *c, const cv_http_response_t *res, int keep_alive, int head_only) {
+static int send_response(conn_t *c, const cv_http_response_t *res, int tag, int keep_alive,
+                         int head_only) {
     static const char oom_body[] = "{\"error\":\"out of memory\"}";
     static const char bad_status_body[] = "{\"error\":\"handler set no valid status\"}";
     int status = res->status;
@@ -291,6 +295,7 @@ static int send_response(conn_t *c, const cv_http_response_t *res, int keep_aliv
         body_len = res->text_len;
     }
 
+    if (c->server->on_answered) c->server->on_answered(c->server->userdata, tag, status);
     char head[RESPONSE_HEAD_MAX];
     const char *reason = http_status_str((enum http_status)status);
     if (reason[0] == '<') reason = "Unknown";
@@ -332,7 +337,7 @@ static void send_error(conn_t *c, int status, const char *fmt, ...) {
     cv_http_response_t res;
     memset(&res, 0, sizeof(res));
     cv_http_json_error(&res, status, "%s", msg);
-    int rc = send_response(c, &res, 0, 0);
+    int rc = send_response(c, &res, 0, 0, 0);
     response_clear(&res);
     if (rc == 0) conn_drain(c);
 }
@@ -540,14 +545,14 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
 
 void cv_http_deferred_finish(cv_http_deferred_t *d, cv_http_response_t *res) {
     conn_t *c = d->conn;
-    int keep_alive = d->keep_alive, head_only = d->head_only;
+    int keep_alive = d->keep_alive, head_only = d->head_only, tag = d->tag;
     free(d);
     if (!c || c->state != CONN_READING) {
         response_clear(res);
         return;
     }
     c->deferred = NULL;
-    int rc = send_response(c, res, keep_alive, head_only);
+    int rc = send_response(c, res, tag, keep_alive, head_only);
     response_clear(res);
     if (rc < 0) return; /* the connection was closed */
     if (!keep_alive)
@@ -917,7 +922,7 @@ static void dispatch(conn_t *c, cv_http_read_result_t *ev) {
         response_clear(&res);
         return;
     }
-    int rc = send_response(c, &res, ev->keep_alive, ev->head_only);
+    int rc = send_response(c, &res, res.tag, ev->keep_alive, ev->head_only);
     response_clear(&res);
     if (rc == 0 && !ev->keep_alive) conn_drain(c);
 }
@@ -1108,6 +1113,10 @@ int cv_http_server_create(cv_http_server_t **out, uv_loop_t *loop, const char *h
     s->userdata = userdata;
     *out = s;
     return 0;
+}
+
+void cv_http_server_on_answered(cv_http_server_t *server, cv_http_on_answered_t on_answered) {
+    server->on_answered = on_answered;
 }
 
 int cv_http_server_start(cv_http_server_t *s, char *err) {

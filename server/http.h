@@ -60,6 +60,8 @@ typedef struct {
     char content_type[64]; /* Content-Type of a raw text body */
     int failed;            /* set when a helper ran out of memory; the server then sends a 500 */
     struct cv_http_deferred *deferred; /* set by cv_http_defer; the server's, not the handler's */
+    int tag; /* the handler's label for this answer (its route, say), handed to on_answered with
+                the status sent; kept across cv_http_defer; 0 by default */
 } cv_http_response_t;
 
 /* A response promised by a handler and given later (cv_http_defer). */
@@ -71,6 +73,11 @@ typedef struct cv_http_deferred cv_http_deferred_t;
  * request is then not sent. */
 typedef void (*cv_http_on_request_t)(void *userdata, const cv_http_request_t *req,
                                      cv_http_response_t *res);
+
+/* Called for every response as it is queued, with the handler's res->tag (0 for answers the
+ * server gives itself: malformed requests, limits) and the status sent (a 500 when the handler's
+ * response could not be rendered). For counting; it must not touch the connection. */
+typedef void (*cv_http_on_answered_t)(void *userdata, int tag, int status);
 
 /* Called once the server and all its connections are closed and freed. */
 typedef void (*cv_http_on_closed_t)(void *userdata);
@@ -89,6 +96,9 @@ void cv_http_limits_default(cv_http_limits_t *limits);
 int cv_http_server_create(cv_http_server_t **out, uv_loop_t *loop, const char *host, int port,
                           const cv_http_limits_t *limits, cv_http_on_request_t on_request,
                           void *userdata, char *err);
+
+/* Sets the observer of every response (NULL: none); userdata is the one given at creation. */
+void cv_http_server_on_answered(cv_http_server_t *server, cv_http_on_answered_t on_answered);
 
 /* Binds and listens. Returns 0, or CV_EIO with libuv's reason (address in use, ...) in err; the
  * server must still be closed after a failure. */

@@ -751,6 +751,7 @@ int main(int argc, char **argv) {
         goto shutdown;
     }
     cv_worker_server_attach(d.workers, d.sched);
+    cv_http_server_on_answered(d.http, cv_api_on_answered);
     if (!d.token[0] && !is_loopback(d.opt.listen_host))
         cv_log(&d.log, CV_LOG_WARN, "no API token is set and the API listens on %s: anyone who "
                "can reach it can submit and cancel jobs", d.opt.listen_host);

@@ -1,6 +1,6 @@
 /* The scheduler's durable write path: the open write group every state change goes into, the
  * group commit (cv_sched_flush) and the acknowledgements and pruner decisions that wait for it,
- * and the histogram of result-to-commit latencies (cv_sched_stats). */
+ * the histogram of result-to-commit latencies and the counters and state cv_sched_stats reports. */
 
 #include "server/scheduler_internal.h"
 
@@ -98,6 +98,7 @@ int cv_sched_flush(cv_sched_t *s, double now) {
         int b = lat > 1e-6 ? (int)(4 * log2(lat * 1e6)) : 0;
         s->latency[b < LATENCY_BUCKETS ? b : LATENCY_BUCKETS - 1]++;
         if (lat > s->latency_max) s->latency_max = lat;
+        s->latency_sum += lat;
         if (s->acks[i].w) s->cfg.ops.send_ack(s->acks[i].w->conn, s->acks[i].trial_id, 1);
     }
     s->results += n;
@@ -122,10 +123,32 @@ static double latency_quantile(const cv_sched_t *s, double q) {
     return s->latency_max;
 }
 
+const double cv_sched_latency_edges[CV_SCHED_LATENCY_EDGES] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+
+void cv_sched_count_served(cv_sched_t *s, uint64_t bytes) {
+    s->bytes_served += bytes;
+}
+
 void cv_sched_stats(const cv_sched_t *s, cv_sched_stats_t *out) {
-    out->results = s->results;
-    out->commits = s->commits;
-    out->latency_p50 = latency_quantile(s, 0.5);
-    out->latency_p99 = latency_quantile(s, 0.99);
-    out->latency_max = s->latency_max;
+    *out = (cv_sched_stats_t){.results = s->results,
+                              .commits = s->commits,
+                              .latency_p50 = latency_quantile(s, 0.5),
+                              .latency_p99 = latency_quantile(s, 0.99),
+                              .latency_max = s->latency_max,
+                              .latency_sum = s->latency_sum,
+                              .bytes_served = s->bytes_served};
+    for (int b = 0; b < LATENCY_BUCKETS; b++) {
+        double upper = 1e-6 * exp2((b + 1) / 4.0);
+        for (int e = 0; e < CV_SCHED_LATENCY_EDGES; e++)
+            if (upper <= cv_sched_latency_edges[e] * (1 + 1e-9))
+                out->latency_within[e] += s->latency[b];
+    }
+    for (const job_t *job = s->jobs; job; job = job->next)
+        for (const trial_t *t = job->qhead; t; t = t->qnext) out->queued++;
+    for (const cv_sched_worker_t *w = s->workers; w; w = w->next) {
+        out->workers_connected++;
+        out->workers_busy += w->trial != NULL;
+        out->workers_quarantined += w->quarantined != 0;
+    }
 }

@@ -267,14 +267,32 @@ int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id
 int cv_sched_best_models(cv_sched_t *sched, int64_t job_id, int k, char (*paths)[1024],
                          int64_t *trial_ids, char **trial_spec_json, char *err);
 
-/* Counters of the durable write path since start-up. */
+#define CV_SCHED_LATENCY_EDGES 12
+
+/* Counters of the durable write path since start-up, and the scheduler's state now. */
 typedef struct {
     uint64_t results;          /* results committed */
     uint64_t commits;          /* non-empty commits */
     double latency_p50;        /* seconds from a result's arrival to its commit: median */
     double latency_p99;        /* ... 99th percentile (quarter-octave histogram resolution) */
     double latency_max;        /* ... largest */
+    double latency_sum;        /* ... summed over every result, seconds */
+    /* Results committed within each of CV_SCHED_LATENCY_EDGES seconds (cumulative, at the
+     * histogram's quarter-octave resolution: a bucket counts under the first edge at or above
+     * its upper end). */
+    uint64_t latency_within[CV_SCHED_LATENCY_EDGES];
+    uint64_t queued;              /* trials of running jobs waiting for a worker */
+    unsigned workers_connected;   /* workers holding a connection */
+    unsigned workers_busy;        /* of them, running a trial */
+    unsigned workers_quarantined; /* of them, quarantined */
+    uint64_t bytes_served;        /* dataset and model bytes sent to workers since start-up */
 } cv_sched_stats_t;
+
+/* The latency edges of cv_sched_stats_t.latency_within, in seconds. */
+extern const double cv_sched_latency_edges[];
+
+/* Counts bytes of a file sent to a worker (worker_server.c, as each data frame is written). */
+void cv_sched_count_served(cv_sched_t *sched, uint64_t bytes);
 
 void cv_sched_stats(const cv_sched_t *sched, cv_sched_stats_t *out);
 

@@ -135,6 +135,8 @@ struct cv_sched {
     uint64_t results, commits;
     uint64_t latency[LATENCY_BUCKETS]; /* result-to-commit latency histogram */
     double latency_max;
+    double latency_sum;      /* seconds, over every committed result */
+    uint64_t bytes_served;   /* dataset and model bytes sent to workers */
     job_t *rr;               /* round-robin cursor for dispatch */
     resume_check_t *checks;  /* dataset checks of resumed jobs in flight */
     int broken;              /* 1 after a failed commit: nothing is acknowledged any more */

@@ -436,6 +436,9 @@ int cv_store_trials_ranked(cv_store_t *store, int64_t job_id, const cv_store_ran
  * CV_STORE_NOT_FOUND for an unknown trial. *out is caller-owned. */
 int cv_store_trial_get(cv_store_t *store, int64_t trial_id, cJSON **out, char *err);
 
+/* The number of trials of every job in each status, indexed by cv_store_trial_status_t. */
+int cv_store_trial_counts(cv_store_t *store, int64_t counts[CV_STORE_TRIAL_STATUSES], char *err);
+
 /* Workers whose id sorts after after_id (NULL: from the first; borrowed), by id: [{id,
  * version, threads, host, first_seen, last_seen, trials_done, consecutive_failures,
  * quarantined, quarantine_reason, quarantined_until}]. *out is caller-owned. */

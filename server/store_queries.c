@@ -351,3 +351,19 @@ int cv_store_workers_list(cv_store_t *store, const char *after_id, int64_t limit
         return store_bind_failed(store, ST_WORKERS_LIST, err, "list workers");
     return query_array(store, ST_WORKERS_LIST, out, "list workers", err);
 }
+
+int cv_store_trial_counts(cv_store_t *store, int64_t counts[CV_STORE_TRIAL_STATUSES], char *err) {
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(store->db, "SELECT status, COUNT(*) FROM trials GROUP BY status",
+                                -1, &q, NULL);
+    memset(counts, 0, CV_STORE_TRIAL_STATUSES * sizeof *counts);
+    if (rc != SQLITE_OK) return store_failf(store, rc, err, "count trials");
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        cv_store_trial_status_t st;
+        if (cv_store_trial_status_parse((const char *)sqlite3_column_text(q, 0), &st) == 0)
+            counts[st] = sqlite3_column_int64(q, 1);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : store_failf(store, rc, err, "count trials");
+    sqlite3_finalize(q);
+    return ret;
+}

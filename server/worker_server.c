@@ -494,6 +494,7 @@ static void after_xfer_write(uv_write_t *req, int status) {
         return;
     }
     c->last_seen = cv_clock_wall(); /* a peer that reads what we send is alive */
+    if (c->ws->sched) cv_sched_count_served(c->ws->sched, x->chunk - CV_FRAME_HEADER_SIZE);
     if (x->left > 0) xfer_read_next(x);
     else xfer_end(x, NULL);
 }
