@@ -11,6 +11,7 @@
  *           [--db-max-bytes N] [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
  *           [--allow-remote-workers-without-token]
  *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]
+ *           [--web-root DIR]
  * One caviard runs per database: it holds an exclusive lock on <db>.lock while it runs. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +38,7 @@
 #include "server/paths.h"
 #include "server/scheduler.h"
 #include "server/store.h"
+#include "server/web.h"
 #include "server/worker_server.h"
 
 #define MAX_LOCAL_WORKERS 256
@@ -73,6 +75,7 @@ typedef struct {
     int allow_remote_without_token; /* a non-loopback --listen without an API token */
     int allow_remote_workers_without_token; /* a non-loopback --worker-listen without a token */
     cv_http_limits_t http;          /* --http-idle-ms, --http-request-ms, --http-max-connections */
+    const char *web_root;           /* --web-root: the dashboard's files (server/web.h) */
 } options_t;
 
 typedef struct daemon daemon_t;
@@ -92,6 +95,7 @@ struct daemon {
     cv_store_t *store, *ro;
     cv_sched_t *sched;
     cv_api_t *api;
+    cv_web_t *web; /* the dashboard, in front of the API */
     cv_http_server_t *http;
     cv_worker_server_t *workers;
     uv_check_t check;
@@ -103,6 +107,7 @@ struct daemon {
     uv_signal_t sigterm, sigint;
     local_worker_t local[MAX_LOCAL_WORKERS];
     char worker_bin[PATH_MAX];
+    char web_root[PATH_MAX]; /* --web-root, or the one found (find_web_root) */
     char token[512], worker_token[512];
     char **worker_env;    /* environment of local workers (make_worker_env), owned */
     char dataset_roots[CV_PATHS_MAX_ROOTS][PATH_MAX]; /* canonical --dataset-root values */
@@ -123,6 +128,7 @@ static void usage(FILE *out) {
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
           "               [--allow-remote-workers-without-token]\n"
           "               [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]\n"
+          "               [--web-root DIR]\n"
           "Every option takes its value as --opt VALUE or --opt=VALUE.\n"
           "Defaults: --listen 127.0.0.1:8470 --worker-listen 127.0.0.1:8471 --db caviar.db\n"
           "          --data-dir caviar-data --workers 0\n"
@@ -133,7 +139,9 @@ static void usage(FILE *out) {
           "the token alone; surrounding whitespace is stripped, an empty or blank one refused.\n"
           "Without a token, a non-loopback --listen (--worker-listen) is refused unless\n"
           "--allow-remote-without-token (--allow-remote-workers-without-token).\n"
-          "Local workers get the worker token in their environment and exit with caviard.\n",
+          "Local workers get the worker token in their environment and exit with caviard.\n"
+          "--web-root DIR: the dashboard's files, served at / (default: share/caviar/web\n"
+          "  beside the binary, else the web/ directory of the source tree it was built from).\n",
           out);
 }
 
@@ -163,6 +171,7 @@ enum {
     OPT_TOKEN_FILE, OPT_WORKER_TOKEN_FILE,
     OPT_SYNCHRONOUS, OPT_DB_MAX_BYTES, OPT_VERBOSE, OPT_DATASET_ROOT, OPT_ALLOW_REMOTE,
     OPT_ALLOW_REMOTE_WORKERS, OPT_HTTP_IDLE_MS, OPT_HTTP_REQUEST_MS, OPT_HTTP_MAX_CONNECTIONS,
+    OPT_WEB_ROOT,
 };
 
 static const struct option LONG_OPTIONS[] = {
@@ -193,6 +202,7 @@ static const struct option LONG_OPTIONS[] = {
     {"http-idle-ms", required_argument, NULL, OPT_HTTP_IDLE_MS},
     {"http-request-ms", required_argument, NULL, OPT_HTTP_REQUEST_MS},
     {"http-max-connections", required_argument, NULL, OPT_HTTP_MAX_CONNECTIONS},
+    {"web-root", required_argument, NULL, OPT_WEB_ROOT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -286,6 +296,7 @@ static int apply_option(options_t *o, int val, const char *v) {
         o->max_dataset_bytes = (uint64_t)n;
         break;
     case OPT_TOKEN_FILE: o->token_file = v; break;
+    case OPT_WEB_ROOT: o->web_root = v; break;
     case OPT_WORKER_TOKEN_FILE: o->worker_token_file = v; break;
     case OPT_SYNCHRONOUS:
         if (!strcmp(v, "normal")) o->synchronous_normal = 1;
@@ -577,6 +588,31 @@ static void find_worker_bin(daemon_t *d) {
     snprintf(d->worker_bin, sizeof d->worker_bin, "caviar-worker");
 }
 
+/* The dashboard's directory: --web-root, else share/caviar/web beside an installed binary, else
+ * the source tree's web/ this build came from (CV_WEB_DIR). */
+static void find_web_root(daemon_t *d) {
+    if (d->opt.web_root) {
+        snprintf(d->web_root, sizeof d->web_root, "%s", d->opt.web_root);
+        return;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(d->web_root, sizeof d->web_root, "%.*s/../share/caviar/web/index.html",
+                     (int)(sizeof d->web_root - 64), self);
+            if (access(d->web_root, R_OK) == 0) {
+                d->web_root[strlen(d->web_root) - strlen("/index.html")] = '\0';
+                return;
+            }
+        }
+    }
+    snprintf(d->web_root, sizeof d->web_root, "%s", CV_WEB_DIR);
+}
+
 /* ---- loop hooks ------------------------------------------------------------------------- */
 
 static void stop(daemon_t *d, int code);
@@ -754,8 +790,10 @@ int main(int argc, char **argv) {
         cv_sched_create(&d.sched, &sc, cv_clock_wall(), err) ||
         cv_api_create(&d.api, d.loop, d.sched, d.ro, d.token, &d.log, err) ||
         cv_api_open_readers(d.api, d.opt.db, API_READERS, err) ||
+        (find_web_root(&d), cv_web_create(&d.web, d.loop, d.web_root, d.opt.db, d.token, d.api,
+                                          err)) ||
         cv_http_server_create(&d.http, d.loop, d.opt.listen_host, d.opt.listen_port, &d.opt.http,
-                              cv_api_on_request, d.api, err) ||
+                              cv_web_on_request, d.web, err) ||
         cv_http_server_start(d.http, err)) {
         fprintf(stderr, "caviard: %s\n", err);
         d.exit_code = 1;
@@ -804,13 +842,20 @@ int main(int argc, char **argv) {
     cv_log(&d.log, CV_LOG_INFO, "API on http://%s:%d, workers on %s:%d, database %s, %d local "
            "workers", d.opt.listen_host, cv_http_server_port(d.http), d.opt.worker_host,
            cv_worker_server_port(d.workers), d.opt.db, d.opt.workers);
+    if (cv_web_root(d.web)[0])
+        cv_log(&d.log, CV_LOG_INFO, "dashboard on http://%s:%d/ (files from %s)",
+               d.opt.listen_host, cv_http_server_port(d.http), cv_web_root(d.web));
+    else
+        cv_log(&d.log, CV_LOG_WARN, "no dashboard: %s is not a directory (see --web-root)",
+               d.web_root);
     if (d.opt.port_file && write_port_file(d.opt.port_file, cv_http_server_port(d.http),
                                               cv_worker_server_port(d.workers))) {
         fprintf(stderr, "caviard: cannot write %s: %s\n", d.opt.port_file, strerror(errno));
         stop(&d, 1);
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
-    while (!cv_api_idle(d.api) || !cv_sched_idle(d.sched)) uv_run(d.loop, UV_RUN_ONCE);
+    while (!cv_api_idle(d.api) || !cv_web_idle(d.web) || !cv_sched_idle(d.sched))
+        uv_run(d.loop, UV_RUN_ONCE);
 
 shutdown:
     if (!d.stopping) {
@@ -819,6 +864,7 @@ shutdown:
     }
     uv_walk(d.loop, on_walk_close, NULL);
     uv_run(d.loop, UV_RUN_DEFAULT);
+    cv_web_destroy(d.web);
     cv_api_destroy(d.api);
     cv_sched_destroy(d.sched);
     cv_store_close(d.ro);

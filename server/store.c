@@ -2,6 +2,7 @@
  * operations (each atomic, grouped by cv_store_begin/commit) and the JSON queries of the API.
  * See store.h for the contract and the trial lifecycle. */
 #include "server/store.h"
+#include "server/store_history.h" /* cv_store_sqlite, defined here */
 
 #include <math.h>
 #include <stdarg.h>
@@ -621,6 +622,10 @@ static int failf(cv_store_t *s, int rc, char *err, const char *fmt, ...) {
     va_end(ap);
     return cv_errf(err, sql_code(rc), "store: %s: %s", what, sqlite3_errmsg(s->db));
 }
+
+/* ---- hook for the store_*.c query files (store_history.h) ---- */
+struct sqlite3 *cv_store_sqlite(cv_store_t *store) { return store->db; }
+/* ---- end of hook ---- */
 
 /* Ends a use of a statement: resets it (closing its read snapshot) and drops the borrowed
  * bindings so no dangling pointer outlives the call. */
