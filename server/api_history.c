@@ -12,9 +12,9 @@
 #include "server/read_pool.h"
 #include "server/store_history.h"
 
-#define HISTORY_WAITING_MAX 64  /* reads waiting for the connection; more get a 503 */
+#define HISTORY_WAITING_MAX 64   /* reads waiting for the connection; more get a 503 */
 #define HISTORY_RUNNING_MAX 1000 /* running trials listed in one reply */
-#define HISTORY_PARAMS_MAX 64    /* searched parameters given a column */
+#define HISTORY_PARAMS_MAX  CV_STORE_HISTORY_PARAMS_MAX /* parameters given a column */
 
 /* One history read: parsed on the loop, run on the thread pool, answered on the loop. */
 typedef struct history_read {
@@ -28,14 +28,14 @@ typedef struct history_read {
     int status;                   /* HTTP status of the answer */
     char *text;                   /* the answer rendered (cJSON's allocator); NULL: no memory */
     char err[CV_ERRLEN];
-    struct history_read *next;    /* the next read waiting */
+    struct history_read *next; /* the next read waiting */
 } history_read_t;
 
 struct cv_history {
     uv_loop_t *loop;
-    cv_read_pool_t *pool;        /* one read-only connection */
-    history_read_t *running;     /* the read on the thread pool, or NULL */
-    history_read_t *waiting;     /* reads waiting, oldest first */
+    cv_read_pool_t *pool;    /* one read-only connection */
+    history_read_t *running; /* the read on the thread pool, or NULL */
+    history_read_t *waiting; /* reads waiting, oldest first */
     history_read_t **waiting_end;
     int n_waiting;
 };
@@ -60,7 +60,9 @@ void cv_history_destroy(cv_history_t *h) {
     free(h);
 }
 
-int cv_history_idle(const cv_history_t *h) { return !h || (!h->running && !h->waiting); }
+int cv_history_idle(const cv_history_t *h) {
+    return !h || (!h->running && !h->waiting);
+}
 
 int cv_history_cursor_parse(const char *text, double *finished_at, int64_t *id) {
     uint64_t bits = 0;
@@ -95,58 +97,74 @@ void cv_history_cursor_format(double finished_at, int64_t id, char *out, size_t 
 
 /* ---- building the columns (thread pool) ------------------------------------------------- */
 
-/* The reply's columns while they are filled; the arrays belong to `finished` once attached. */
+/* One column of the reply while it is filled: a JSON array's text, "[v0,v1,...", each value the
+ * JSON text SQLite gave (store_history.h), so that 100,000 trials cost no JSON node per value. */
 typedef struct {
-    cJSON *id, *number, *status, *value, *epochs, *worker;
-    cJSON *params[HISTORY_PARAMS_MAX]; /* one column per name */
-    const char *names[HISTORY_PARAMS_MAX];
+    char *text; /* malloc'd; NULL until the first value */
+    size_t len, cap;
+} column_t;
+
+#define N_BASE 6 /* id, number, status, value, epochs_run, worker_id */
+static const char *const BASE_NAMES[N_BASE] = {"id",    "number",     "status",
+                                               "value", "epochs_run", "worker_id"};
+
+/* The reply's columns while they are filled. */
+typedef struct {
+    column_t base[N_BASE];                 /* in BASE_NAMES order */
+    column_t params[HISTORY_PARAMS_MAX];   /* one per name */
+    const char *names[HISTORY_PARAMS_MAX]; /* borrowed from the job's spec */
     int n_params;
-    cJSON *running; /* array of running-trial objects */
+    cJSON *running; /* array of running-trial objects, owned by the reply */
     double last_at; /* key of the last finished row added */
     int64_t last_id;
     int64_t rows;
 } columns_t;
 
-/* Appends item (taken over; NULL means out of memory) to array. Returns 0 or -1. */
-static int push(cJSON *array, cJSON *item) {
-    if (!item) return -1;
-    if (!cJSON_AddItemToArray(array, item)) {
-        cJSON_Delete(item);
-        return -1;
+/* Appends the JSON text value to the column, after a comma unless it is the first. Returns 0
+ * or -1 when out of memory. */
+static int column_add(column_t *c, const char *value) {
+    size_t n = strlen(value);
+    if (c->len + n + 3 > c->cap) { /* the separator, "]" and the NUL */
+        size_t cap = c->cap ? c->cap * 2 : 4096;
+        while (cap < c->len + n + 3)
+            cap *= 2;
+        char *grown = realloc(c->text, cap);
+        if (!grown) return -1;
+        c->text = grown, c->cap = cap;
     }
+    char separator = c->len ? ',' : '[';
+    c->text[c->len++] = separator;
+    memcpy(c->text + c->len, value, n);
+    c->len += n;
     return 0;
 }
 
-static cJSON *number_or_null(double v) {
-    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+/* Adds the column, closed, to obj under key as a raw JSON item. Returns 0 or -1. */
+static int column_attach(cJSON *obj, const char *key, column_t *c) {
+    if (!c->text) return cJSON_AddArrayToObject(obj, key) ? 0 : -1;
+    c->text[c->len] = ']';
+    c->text[c->len + 1] = '\0';
+    return cJSON_AddRawToObject(obj, key, c->text) ? 0 : -1;
 }
 
-/* Moves each named parameter out of the row's params text into its column (null when the
- * trial has none). */
-static int push_params(columns_t *c, const char *text, cJSON **columns) {
-    cJSON *params = cJSON_Parse(text);
-    int ret = 0;
-    for (int i = 0; i < c->n_params && ret == 0; i++) {
-        cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(params, c->names[i]);
-        ret = push(columns[i], v ? v : cJSON_CreateNull());
-    }
-    cJSON_Delete(params);
-    return ret;
+static void columns_free(columns_t *c) {
+    for (int i = 0; i < N_BASE; i++)
+        free(c->base[i].text);
+    for (int i = 0; i < c->n_params; i++)
+        free(c->params[i].text);
 }
 
 static int on_finished(void *userdata, const cv_store_history_row_t *row, char *err) {
     columns_t *c = userdata;
-    if (push(c->id, cJSON_CreateNumber((double)row->id)) ||
-        push(c->number, cJSON_CreateNumber((double)row->number)) ||
-        push(c->status, cJSON_CreateString(row->status)) ||
-        push(c->value, number_or_null(row->value)) ||
-        push(c->epochs, row->epochs_run >= 0 ? cJSON_CreateNumber((double)row->epochs_run)
-                                             : cJSON_CreateNull()) ||
-        push(c->worker, row->worker_id ? cJSON_CreateString(row->worker_id) : cJSON_CreateNull()) ||
-        push_params(c, row->params, c->params))
-        return cv_errf(err, CV_ENOMEM, "out of memory");
-    c->last_at = row->finished_at;
-    c->last_id = row->id;
+    const char *base[N_BASE] = {row->id_json,    row->number_json, row->status_json,
+                                row->value_json, row->epochs_json, row->worker_json};
+    for (int i = 0; i < N_BASE; i++)
+        if (column_add(&c->base[i], base[i])) return cv_errf(err, CV_ENOMEM, "out of memory");
+    for (int i = 0; i < c->n_params; i++)
+        if (column_add(&c->params[i], row->param_json[i]))
+            return cv_errf(err, CV_ENOMEM, "out of memory");
+    if (row->finished_at > c->last_at || (row->finished_at == c->last_at && row->id > c->last_id))
+        c->last_at = row->finished_at, c->last_id = row->id; /* the cursor: the latest given */
     c->rows++;
     return 0;
 }
@@ -155,8 +173,11 @@ static int on_running(void *userdata, const cv_store_history_row_t *row, char *e
     columns_t *c = userdata;
     cJSON *o = cJSON_CreateObject();
     cJSON *params = cJSON_Parse(row->params);
-    if (!o || push(c->running, o) || !params ||
-        !cJSON_AddNumberToObject(o, "id", (double)row->id) ||
+    if (!o || !cJSON_AddItemToArray(c->running, o)) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    if (!o || !params || !cJSON_AddNumberToObject(o, "id", (double)row->id) ||
         !cJSON_AddNumberToObject(o, "number", (double)row->number) ||
         !(row->worker_id ? cJSON_AddStringToObject(o, "worker_id", row->worker_id)
                          : cJSON_AddNullToObject(o, "worker_id")) ||
@@ -169,45 +190,43 @@ static int on_running(void *userdata, const cv_store_history_row_t *row, char *e
     return 0;
 }
 
-/* Adds a new array under key to obj; returns it (owned by obj) or NULL. */
-static cJSON *add_array(cJSON *obj, const char *key) {
-    cJSON *a = cJSON_CreateArray();
-    if (a && !cJSON_AddItemToObject(obj, key, a)) {
-        cJSON_Delete(a);
-        return NULL;
-    }
-    return a;
-}
-
-/* The reply's skeleton: job fields, the parameter names of the job's space, empty columns. */
+/* The reply's skeleton: job fields, the parameter names of the job's space (borrowed from
+ * space into c->names), the array of running trials. */
 static cJSON *skeleton(const history_read_t *r, const char *objective, const char *status,
                        const cJSON *space, columns_t *c) {
-    cJSON *o = cJSON_CreateObject(), *names = NULL, *finished = NULL, *pcols = NULL;
+    cJSON *o = cJSON_CreateObject(), *names = NULL;
     if (!o || !cJSON_AddNumberToObject(o, "job_id", (double)r->job_id) ||
         !cJSON_AddStringToObject(o, "status", status) ||
-        !cJSON_AddStringToObject(o, "objective", objective) || !(names = add_array(o, "params")) ||
-        !(finished = cJSON_AddObjectToObject(o, "finished")) ||
-        !(c->id = add_array(finished, "id")) || !(c->number = add_array(finished, "number")) ||
-        !(c->status = add_array(finished, "status")) ||
-        !(c->value = add_array(finished, "value")) ||
-        !(c->epochs = add_array(finished, "epochs_run")) ||
-        !(c->worker = add_array(finished, "worker_id")) ||
-        !(pcols = cJSON_AddObjectToObject(finished, "params")) ||
-        !(c->running = add_array(o, "running"))) {
+        !cJSON_AddStringToObject(o, "objective", objective) ||
+        !(names = cJSON_AddArrayToObject(o, "params")) ||
+        !(c->running = cJSON_AddArrayToObject(o, "running"))) {
         cJSON_Delete(o);
         return NULL;
     }
     const cJSON *p;
     cJSON_ArrayForEach(p, space) {
         if (c->n_params == HISTORY_PARAMS_MAX) break;
-        if (push(names, cJSON_CreateString(p->string)) ||
-            !(c->params[c->n_params] = add_array(pcols, p->string))) {
+        cJSON *name = cJSON_CreateString(p->string);
+        if (!name || !cJSON_AddItemToArray(names, name)) {
+            cJSON_Delete(name);
             cJSON_Delete(o);
             return NULL;
         }
         c->names[c->n_params++] = p->string;
     }
     return o;
+}
+
+/* Adds {"id": [...], ..., "params": {name: [...]}} under "finished" in o. Returns 0 or -1. */
+static int attach_finished(cJSON *o, columns_t *c) {
+    cJSON *finished = cJSON_AddObjectToObject(o, "finished"), *params = NULL;
+    if (!finished) return -1;
+    for (int i = 0; i < N_BASE; i++)
+        if (column_attach(finished, BASE_NAMES[i], &c->base[i])) return -1;
+    if (!(params = cJSON_AddObjectToObject(finished, "params"))) return -1;
+    for (int i = 0; i < c->n_params; i++)
+        if (column_attach(params, c->names[i], &c->params[i])) return -1;
+    return 0;
 }
 
 /* The whole read, on a borrowed store. Returns the HTTP status with *reply, or an error status
@@ -231,17 +250,17 @@ static int history_run(const history_read_t *r, cv_store_t *store, cJSON **reply
         cv_errf(err, CV_ENOMEM, "out of memory");
         goto cleanup;
     }
-    if ((rc = cv_store_history_finished(store, r->job_id, !strcmp(objective, "dev_cost"),
-                                        &r->after, r->limit, on_finished, &c, &more, err)) ||
-        (rc = cv_store_history_running(store, r->job_id, HISTORY_RUNNING_MAX, on_running, &c,
-                                       err)))
+    if ((rc = cv_store_history_finished(store, r->job_id, !strcmp(objective, "dev_cost"), c.names,
+                                        c.n_params, &r->after, r->limit, on_finished, &c, &more,
+                                        err)) ||
+        (rc = cv_store_history_running(store, r->job_id, HISTORY_RUNNING_MAX, on_running, &c, err)))
         goto cleanup;
-    if (c.rows || r->has_cursor) cv_history_cursor_format(c.last_at, c.last_id, cursor,
-                                                          sizeof cursor);
-    if (!cJSON_AddNumberToObject(o, "count", (double)c.rows) ||
+    int has_cursor = c.rows || r->has_cursor;
+    if (has_cursor) cv_history_cursor_format(c.last_at, c.last_id, cursor, sizeof cursor);
+    if (attach_finished(o, &c) || !cJSON_AddNumberToObject(o, "count", (double)c.rows) ||
         !cJSON_AddBoolToObject(o, "more", more) ||
-        !((c.rows || r->has_cursor) ? cJSON_AddStringToObject(o, "next_cursor", cursor)
-                                    : cJSON_AddNullToObject(o, "next_cursor"))) {
+        !(has_cursor ? cJSON_AddStringToObject(o, "next_cursor", cursor)
+                     : cJSON_AddNullToObject(o, "next_cursor"))) {
         cv_errf(err, CV_ENOMEM, "out of memory");
         goto cleanup;
     }
@@ -249,6 +268,7 @@ static int history_run(const history_read_t *r, cv_store_t *store, cJSON **reply
     o = NULL;
     http = 200;
 cleanup:
+    columns_free(&c);
     cJSON_Delete(o);
     cJSON_Delete(spec);
     free(spec_text);

@@ -16,7 +16,7 @@
 #include "server/api_history.h"
 #include "server/paths.h"
 
-#define VENDOR_PREFIX "/vendor/uplot/"         /* where the charting library is served */
+#define VENDOR_PREFIX "/vendor/uplot/"           /* where the charting library is served */
 #define VENDOR_DIR    "node_modules/uplot/dist/" /* where npm installs it, under the root */
 
 /* One static file read on the thread pool. */
@@ -29,16 +29,16 @@ typedef struct file_read {
     int status;                   /* 200, 404 or 500 */
     char *data;                   /* the file (malloc'd) when status is 200 */
     size_t len;
-    char err[CV_ERRLEN];          /* the reason of any other status */
+    char err[CV_ERRLEN]; /* the reason of any other status */
 } file_read_t;
 
 struct cv_web {
     uv_loop_t *loop;
-    cv_api_t *api;          /* borrowed */
-    cv_history_t *history;  /* owned */
-    char *token;            /* NULL: none */
-    char root[PATH_MAX];    /* canonical; "" when the directory does not exist */
-    int reads;              /* file reads in flight */
+    cv_api_t *api;         /* borrowed */
+    cv_history_t *history; /* owned */
+    char *token;           /* NULL: none */
+    char root[PATH_MAX];   /* canonical; "" when the directory does not exist */
+    int reads;             /* file reads in flight */
 };
 
 int cv_web_create(cv_web_t **out, uv_loop_t *loop, const char *root, const char *db_path,
@@ -71,16 +71,22 @@ int cv_web_idle(const cv_web_t *web) {
     return !web || (web->reads == 0 && cv_history_idle(web->history));
 }
 
-const char *cv_web_root(const cv_web_t *web) { return web->root; }
+const char *cv_web_root(const cv_web_t *web) {
+    return web->root;
+}
 
 const char *cv_web_content_type(const char *path) {
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {".html", "text/html; charset=utf-8"},   {".js", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},     {".json", "application/json"},
-        {".map", "application/json"},            {".svg", "image/svg+xml"},
-        {".png", "image/png"},                   {".ico", "image/x-icon"},
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".map", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
     };
     if (!strcmp(path, "/")) return types[0].type;
     const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
@@ -172,8 +178,10 @@ static void after_file(uv_work_t *work, int status) {
 static void get_file(cv_web_t *web, const char *path, cv_http_response_t *res) {
     const char *type = cv_web_content_type(path);
     if (!cv_web_path_ok(path)) {
-        cv_http_json_error(res, 400, "path: %s is refused (only plain names under the dashboard's "
-                           "directory are served)", path);
+        cv_http_json_error(res, 400,
+                           "path: %s is refused (only plain names under the dashboard's "
+                           "directory are served)",
+                           path);
         return;
     }
     if (!type || !strncmp(path, "/node_modules/", 14)) {
@@ -254,8 +262,10 @@ void cv_web_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
         return;
     }
     if (is_static(req->path)) {
-        if (!get) cv_http_json_error(res, 405, "use GET on %s", req->path);
-        else get_file(web, req->path, res);
+        if (!get)
+            cv_http_json_error(res, 405, "use GET on %s", req->path);
+        else
+            get_file(web, req->path, res);
         return;
     }
     cv_api_on_request(web->api, req, res);

@@ -29,19 +29,64 @@ function drawHook(box, pointSeries) {
   };
 }
 
-const dots = (fill, size = 3) => ({ show: true, size, fill, stroke: fill, width: 0 });
+// Draws the points of the "dots" series itself, after uPlot drew the axes and lines: each point
+// a square of size CSS pixels set in one ImageData of the plotting area, laid over the canvas
+// with one drawImage. 100,000 points cost a pass over them and one blit, where a path of
+// 100,000 shapes (uPlot's points) takes the rasterizer seconds.
+function drawDots(u, dotSeries, size) {
+  const { left, top, width, height } = u.bbox;
+  const w = Math.max(1, Math.round(width)), hgt = Math.max(1, Math.round(height));
+  const img = new ImageData(w, hgt);
+  const px = new Uint32Array(img.data.buffer);
+  const d = Math.max(1, Math.round(size * devicePixelRatio)), r = d >> 1;
+  const xs = u.data[0];
+  for (const { idx, rgba } of dotSeries) {
+    if (!u.series[idx].show) continue;
+    const ys = u.data[idx], scale = u.series[idx].scale;
+    const i0 = u.series[0].idxs?.[0] ?? 0, i1 = u.series[0].idxs?.[1] ?? xs.length - 1;
+    for (let i = i0; i <= i1; i++) {
+      const y = ys[i];
+      if (y === null || y === undefined) continue;
+      const cx = Math.round(u.valToPos(xs[i], 'x', true) - left) - r;
+      const cy = Math.round(u.valToPos(y, scale, true) - top) - r;
+      for (let dy = 0; dy < d; dy++) {
+        const row = cy + dy;
+        if (row < 0 || row >= hgt) continue;
+        for (let dx = 0; dx < d; dx++) {
+          const col = cx + dx;
+          if (col >= 0 && col < w) px[row * w + col] = rgba;
+        }
+      }
+    }
+  }
+  const layer = document.createElement('canvas');
+  layer.width = w;
+  layer.height = hgt;
+  layer.getContext('2d').putImageData(img, 0, 0);
+  u.ctx.drawImage(layer, left, top);
+}
+
+// "#rrggbb" as the little-endian RGBA word of an ImageData pixel, opaque.
+function rgbaWord(hex) {
+  const v = parseInt(hex.slice(1), 16);
+  return (0xff << 24 | (v & 0xff) << 16 | (v >> 8 & 0xff) << 8 | v >> 16) >>> 0;
+}
 
 // A uPlot chart of data (aligned arrays, x first). series: [{label, color, dots?, step?}];
-// x: {label, log (10 or 2), categories}; the series drawn as dots count as points.
+// x: {label, log (10 or 2), categories}; the series drawn as dots count as points. A chart of
+// dots only needs no sorted x (drawDots draws every point inside the plot, zoomed or not); one
+// with lines does.
 export function makeChart(box, plotEl, data, { x = {}, y = {}, series, width = 560, height = 260 }) {
   const pointSeries = [];
   const uSeries = [{ label: x.label ?? 'x' }];
-  const size = data[0].length > 2000 ? 2.5 : 6; // dots shrink when there are many
+  const size = data[0].length > 2000 ? 2 : 5; // dots shrink when there are many
+  const dotSeries = [];
   series.forEach((s, i) => {
     if (s.dots) {
       pointSeries.push(i + 1);
-      uSeries.push({ label: s.label, stroke: s.color, paths: () => null,
-                     points: dots(s.color, size) });
+      dotSeries.push({ idx: i + 1, rgba: rgbaWord(s.color) });
+      uSeries.push({ label: s.label, stroke: s.color, fill: s.color, width: 0,
+                     paths: () => null, points: { show: false } });
     } else {
       if (s.countPoints) pointSeries.push(i + 1);
       uSeries.push({
@@ -76,15 +121,29 @@ export function makeChart(box, plotEl, data, { x = {}, y = {}, series, width = 5
     axes: [xAxis, { label: y.label, size: 60, values: (u, s) => s.map(v => num(v, 3)) }],
     legend: { show: true, live: false },
     cursor: { drag: { x: true, y: true } },
-    hooks: { draw: [drawHook(box, pointSeries)] },
+    hooks: { draw: [u => drawDots(u, dotSeries, size), drawHook(box, pointSeries)] },
   };
   return new uPlot(opts, data, plotEl);
 }
 
-// Sorts the parallel columns by the first one, returning new plain arrays.
+// Sorts the parallel columns by the first one, returning new plain arrays. Trial numbers, dense
+// and distinct, are placed directly; anything else is sorted.
 export function sortedBy(xs, ...cols) {
-  const idx = new Uint32Array(xs.length);
-  for (let i = 0; i < idx.length; i++) idx[i] = i;
-  idx.sort((a, b) => xs[a] - xs[b]);
+  const n = xs.length;
+  let dense = true;
+  const slot = new Int32Array(n).fill(-1);
+  for (let i = 0; i < n && dense; i++) {
+    const x = xs[i];
+    if (!Number.isInteger(x) || x < 0 || x >= n || slot[x] !== -1) dense = false;
+    else slot[x] = i;
+  }
+  let idx;
+  if (dense) {
+    idx = slot;
+  } else {
+    idx = new Uint32Array(n);
+    for (let i = 0; i < n; i++) idx[i] = i;
+    idx.sort((a, b) => xs[a] - xs[b]);
+  }
   return [Array.from(idx, i => xs[i]), ...cols.map(c => Array.from(idx, i => c[i]))];
 }
