@@ -163,6 +163,11 @@ static void after_file(uv_work_t *work, int status) {
     file_read_t *r = work->data;
     cv_http_response_t res = {0};
     r->web->reads--;
+    if (!r->deferred) { /* the promise could not be made: a 500 was given at once */
+        free(r->data);
+        free(r);
+        return;
+    }
     if (status)
         cv_http_json_error(&res, 503, "the read was cancelled");
     else if (r->status == 200)

@@ -37,7 +37,7 @@ SOURCE = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "."
 SHOTS = os.path.join(BUILD, "meson-logs", "dashboard")
 
 
-def pruned_job(csv, trials, epochs, name="dashboard"):
+def pruned_job(csv, trials, epochs, name="dashboard", pruner="asha"):
     """Learning rates from hopeless to good, so that ASHA stops some trials at its rungs."""
     return {"name": name,
             "trial": {"dataset": {"format": "csv", "csv": csv, "label_column": "label"},
@@ -51,7 +51,7 @@ def pruned_job(csv, trials, epochs, name="dashboard"):
                       "activation": {"type": "categorical", "values": ["relu", "tanh"]}},
             "budget": {"max_trials": trials, "max_parallel": 2},
             "refine": {"rounds": [trials]},
-            "search": {"sampler": "random", "pruner": "asha"},
+            "search": {"sampler": "random", "pruner": pruner},
             "seed": 4}
 
 
@@ -209,7 +209,7 @@ class Dashboard(unittest.TestCase):
         self.shot("workers")
 
     def test_running_job_page_updates_without_reloading(self):
-        status, body = self.c.request("POST", "/v1/jobs", pruned_job(self.data, 400, 27, "live"))
+        status, body = self.c.request("POST", "/v1/jobs", pruned_job(self.data, 2000, 150, "live", pruner="none"))
         self.assertEqual(status, 201, body)
         job = body["id"]
         try:
@@ -218,7 +218,7 @@ class Dashboard(unittest.TestCase):
             first = int(self.css("#history-chart")[0].get_attribute("data-points"))
             progress = self.css("#job-progress")[0].text
             self.wait(lambda d: int(self.css("#history-chart")[0].get_attribute("data-points"))
-                      >= first + 2, timeout=60)
+                      >= first + 2, timeout=120)
             self.assertNotEqual(self.css("#job-progress")[0].text, progress)
             self.assertTrue(self.driver.execute_script("return window.notReloaded === true;"))
             self.assertEqual(self.css("#job-status")[0].text, "running")

@@ -24,10 +24,10 @@ from caviar_harness import Coordinator, write_moons  # noqa: E402
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
 
 
-def job_spec(csv, trials):
+def job_spec(csv, trials, epochs=3):
     return {"name": "history",
             "trial": {"dataset": {"format": "csv", "csv": csv, "label_column": "label"},
-                      "split": {"train": 0.6, "dev": 0.2, "test": 0.2}, "epochs": 3,
+                      "split": {"train": 0.6, "dev": 0.2, "test": 0.2}, "epochs": epochs,
                       "optimizer": "adam", "hidden_units": 4},
             "space": {"learning_rate": {"type": "float", "scale": "log", "min": 1e-4, "max": 0.3},
                       "activation": {"type": "categorical", "values": ["relu", "tanh"]}},
@@ -56,7 +56,7 @@ class History(unittest.TestCase):
         return {t["id"]: t for t in self.get(f"/v1/jobs/{job}/trials?limit=1000")["trials"]}
 
     def test_polling_with_the_cursor_returns_each_finished_trial_once(self):
-        status, body = self.c.request("POST", "/v1/jobs", job_spec(self.data, 24))
+        status, body = self.c.request("POST", "/v1/jobs", job_spec(self.data, 12, epochs=1500))
         self.assertEqual(status, 201, body)
         job = body["id"]
         seen, cursor, polls, saw_running = [], None, 0, False
@@ -75,7 +75,7 @@ class History(unittest.TestCase):
             cursor = reply["next_cursor"] or cursor
             if reply["status"] != "running" and not reply["running"]:
                 break
-            time.sleep(0.1)
+            time.sleep(0.05)
         self.assertEqual(len(seen), len(set(seen)), "a trial came twice")
         trials = self.trials_by_id(job)
         self.assertEqual(sorted(seen), sorted(trials))
