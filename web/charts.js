@@ -103,22 +103,23 @@ export function makeChart(box, plotEl, data, { x = {}, y = {}, series, width = 5
   }
   const yScale = { auto: true };
   if (y.log) Object.assign(yScale, { distr: 3, log: 10 });
+  const isPower = (v, base) => Math.abs(Math.log(v) / Math.log(base) -
+                                        Math.round(Math.log(v) / Math.log(base))) < 1e-6;
   const xAxis = { label: x.label };
   if (x.categories) {
     xAxis.splits = () => x.categories.map((_, i) => i);
     xAxis.values = (u, splits) => splits.map(v => x.categories[v] ?? '');
   } else if (x.log) {
     // Label the powers of the base only; the other splits are minor ticks.
-    const isPower = v => Math.abs(Math.log(v) / Math.log(x.log) -
-                                  Math.round(Math.log(v) / Math.log(x.log))) < 1e-6;
-    xAxis.values = (u, splits) => splits.map(v => (isPower(v) ? num(v, 3) : ''));
+    xAxis.values = (u, splits) => splits.map(v => (isPower(v, x.log) ? num(v, 3) : ''));
   } else {
     xAxis.values = (u, splits) => splits.map(v => num(v, 3));
   }
   const opts = {
     width, height, series: uSeries,
     scales: { x: xScale, y: yScale },
-    axes: [xAxis, { label: y.label, size: 60, values: (u, s) => s.map(v => num(v, 3)) }],
+    axes: [xAxis, { label: y.label, size: 60, values: (u, s) => s.map(v =>
+      (y.log && !isPower(v, 10) ? '' : num(v, 3))) }],
     legend: { show: true, live: false },
     cursor: { drag: { x: true, y: true } },
     hooks: { draw: [u => drawDots(u, dotSeries, size), drawHook(box, pointSeries)] },

@@ -194,6 +194,7 @@ class Dashboard(unittest.TestCase):
         verdict = self.css("#diagnosis .verdict")[0].text
         self.assertEqual(verdict, trial["diagnosis"].replace("_", " "))
         self.assertTrue(self.css("#diagnosis .remedy")[0].text)
+        self.assertNotIn("null", self.css("#diagnosis")[0].text)  # no error, nothing printed
         params = {r.find_element("css selector", "th").text for r in self.css("#params tr")}
         self.assertEqual(params, set(trial["params"]))
         self.assertEqual(len(self.css("#attempts tbody tr")), len(trial["attempts_history"]))

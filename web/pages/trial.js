@@ -87,7 +87,7 @@ export default {
         ? h('p', {}, h('b', { class: 'verdict', text: t.diagnosis.replaceAll('_', ' ') }), ': ',
             h('span', { class: 'remedy', text: REMEDIES[t.diagnosis] ?? '' }))
         : h('p', { class: 'muted', text: 'no diagnosis until the trial ends' }),
-        t.error ? h('p', { class: 'status-failed', text: t.error }) : null);
+        ...(t.error ? [h('p', { class: 'status-failed', text: t.error })] : []));
       params.replaceChildren(...Object.entries(t.params).map(([k, v]) =>
         h('tr', {}, h('th', { text: k }), h('td', { class: 'num', text: num(v, 6) }))));
       attempts.replaceChildren(...t.attempts_history.map(a => h('tr', {},
