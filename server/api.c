@@ -15,6 +15,7 @@
 #include "common/json.h"
 #include "common/message.h"
 #include "common/trial_spec.h"
+#include "server/api_history.h"
 #include "server/evaluation.h"
 #include "server/job_spec.h"
 #include "server/metrics.h"
@@ -108,6 +109,7 @@ struct cv_api {
     cv_sched_t *sched;
     cv_store_t *ro;
     cv_read_pool_t *readers; /* connections of the thread-pool reads */
+    cv_history_t *history;   /* GET /v1/jobs/{id}/history: its own reads (api_history.h) */
     char *token;
     const cv_log_t *log;
     eval_t *evals;                    /* in flight */
@@ -138,6 +140,7 @@ int cv_api_create(cv_api_t **out, uv_loop_t *loop, cv_sched_t *sched, cv_store_t
 int cv_api_open_readers(cv_api_t *api, const char *db_path, int n, char *err) {
     if (api->readers) return cv_errf(err, CV_EINVAL, "the API's readers are already open");
     int rc = cv_read_pool_create(&api->readers, db_path, n, err);
+    if (rc == 0) rc = cv_history_create(&api->history, api->loop, db_path, err);
     if (rc == 0) api->max_active = n;
     return rc;
 }
@@ -145,13 +148,14 @@ int cv_api_open_readers(cv_api_t *api, const char *db_path, int n, char *err) {
 void cv_api_destroy(cv_api_t *api) {
     if (!api) return;
     cv_read_pool_destroy(api->readers);
+    cv_history_destroy(api->history);
     free(api->token);
     free(api);
 }
 
 int cv_api_idle(const cv_api_t *api) {
     return api->evals == NULL && api->model_reads == 0 && api->submissions == NULL &&
-           api->reads == 0;
+           api->reads == 0 && (!api->history || cv_history_idle(api->history));
 }
 
 void cv_api_stop(cv_api_t *api) {
@@ -1342,6 +1346,12 @@ static void get_metrics(cv_api_t *api, const route_args_t *a, const cv_http_requ
     start_read(api, op, res);
 }
 
+static void get_history(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                        cv_http_response_t *res) {
+    if (!api->history) REPLY(cv_http_json_error(res, 500, "the API has no store readers"));
+    cv_history_get(api->history, a->id, req->query, res);
+}
+
 static const route_t routes[] = {
     {"/v1/health", "GET", 1, get_health, NULL, NULL},
     {"/v1/jobs", "GET or POST", 0, get_jobs, post_job, NULL},
@@ -1352,6 +1362,7 @@ static const route_t routes[] = {
     {"/v1/trials/{id}/model", "GET", 0, get_trial_model, NULL, NULL},
     {"/v1/jobs/{id}", "GET or DELETE", 0, get_job, NULL, delete_job},
     {"/v1/jobs/{id}/trials", "GET", 0, get_trials, NULL, NULL},
+    {"/v1/jobs/{id}/history", "GET", 0, get_history, NULL, NULL},
     {"/v1/jobs/{id}/cancel", "POST", 0, NULL, cancel_job, NULL},
     {"/v1/jobs/{id}/extend", "POST", 0, NULL, extend_job, NULL},
     {"/v1/jobs/{id}/evaluate", "POST", 0, NULL, evaluate_job, NULL},

@@ -107,6 +107,7 @@ struct cv_http_server {
     cv_http_limits_t limits;
     cv_http_on_request_t on_request;
     cv_http_on_answered_t on_answered; /* NULL: nobody counts responses */
+    void *answered_userdata;
     void *userdata;
     conn_t *conns;     /* unfreed connections, any state */
     unsigned counted;  /* connections served, <= limits.max_connections */
@@ -295,7 +296,7 @@ static int send_response(conn_t *c, const cv_http_response_t *res, int tag, int 
         body_len = res->text_len;
     }
 
-    if (c->server->on_answered) c->server->on_answered(c->server->userdata, tag, status);
+    if (c->server->on_answered) c->server->on_answered(c->server->answered_userdata, tag, status);
     char head[RESPONSE_HEAD_MAX];
     const char *reason = http_status_str((enum http_status)status);
     if (reason[0] == '<') reason = "Unknown";
@@ -1115,8 +1116,10 @@ int cv_http_server_create(cv_http_server_t **out, uv_loop_t *loop, const char *h
     return 0;
 }
 
-void cv_http_server_on_answered(cv_http_server_t *server, cv_http_on_answered_t on_answered) {
+void cv_http_server_on_answered(cv_http_server_t *server, cv_http_on_answered_t on_answered,
+                                void *userdata) {
     server->on_answered = on_answered;
+    server->answered_userdata = userdata;
 }
 
 int cv_http_server_start(cv_http_server_t *s, char *err) {

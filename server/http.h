@@ -75,8 +75,9 @@ typedef void (*cv_http_on_request_t)(void *userdata, const cv_http_request_t *re
                                      cv_http_response_t *res);
 
 /* Called for every response as it is queued, with the handler's res->tag (0 for answers the
- * server gives itself: malformed requests, limits) and the status sent (a 500 when the handler's
- * response could not be rendered). For counting; it must not touch the connection. */
+ * server gives itself: malformed requests, limits, and any handler that sets none) and the
+ * status sent (a 500 when the handler's response could not be rendered). For counting; it must
+ * not touch the connection. */
 typedef void (*cv_http_on_answered_t)(void *userdata, int tag, int status);
 
 /* Called once the server and all its connections are closed and freed. */
@@ -97,8 +98,9 @@ int cv_http_server_create(cv_http_server_t **out, uv_loop_t *loop, const char *h
                           const cv_http_limits_t *limits, cv_http_on_request_t on_request,
                           void *userdata, char *err);
 
-/* Sets the observer of every response (NULL: none); userdata is the one given at creation. */
-void cv_http_server_on_answered(cv_http_server_t *server, cv_http_on_answered_t on_answered);
+/* Sets the observer of every response (NULL: none) and the userdata it is called with. */
+void cv_http_server_on_answered(cv_http_server_t *server, cv_http_on_answered_t on_answered,
+                                void *userdata);
 
 /* Binds and listens. Returns 0, or CV_EIO with libuv's reason (address in use, ...) in err; the
  * server must still be closed after a failure. */

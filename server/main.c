@@ -11,6 +11,7 @@
  *           [--db-max-bytes N] [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
  *           [--allow-remote-workers-without-token]
  *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]
+ *           [--web-root DIR]
  * One caviard runs per database: it holds an exclusive lock on <db>.lock while it runs. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +39,7 @@
 #include "server/paths.h"
 #include "server/scheduler.h"
 #include "server/store.h"
+#include "server/web.h"
 #include "server/worker_server.h"
 
 #define MAX_LOCAL_WORKERS 256
@@ -74,6 +76,7 @@ typedef struct {
     int allow_remote_without_token; /* a non-loopback --listen without an API token */
     int allow_remote_workers_without_token; /* a non-loopback --worker-listen without a token */
     cv_http_limits_t http;          /* --http-idle-ms, --http-request-ms, --http-max-connections */
+    const char *web_root;           /* --web-root: the dashboard's files (server/web.h) */
 } options_t;
 
 typedef struct daemon daemon_t;
@@ -93,6 +96,7 @@ struct daemon {
     cv_store_t *store, *ro;
     cv_sched_t *sched;
     cv_api_t *api;
+    cv_web_t *web; /* the dashboard, in front of the API */
     cv_http_server_t *http;
     cv_worker_server_t *workers;
     uv_check_t check;
@@ -104,6 +108,7 @@ struct daemon {
     uv_signal_t sigterm, sigint;
     local_worker_t local[MAX_LOCAL_WORKERS];
     char worker_bin[PATH_MAX];
+    char web_root[PATH_MAX]; /* --web-root, or the one found (find_web_root) */
     char token[512], worker_token[512];
     char **worker_env;    /* environment of local workers (make_worker_env), owned */
     char dataset_roots[CV_PATHS_MAX_ROOTS][PATH_MAX]; /* canonical --dataset-root values */
@@ -124,6 +129,7 @@ static void usage(FILE *out) {
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
           "               [--allow-remote-workers-without-token]\n"
           "               [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]\n"
+          "               [--web-root DIR]\n"
           "Every option takes its value as --opt VALUE or --opt=VALUE.\n"
           "Defaults: --listen 127.0.0.1:8470 --worker-listen 127.0.0.1:8471 --db caviar.db\n"
           "          --data-dir caviar-data --workers 0\n"
@@ -134,7 +140,9 @@ static void usage(FILE *out) {
           "the token alone; surrounding whitespace is stripped, an empty or blank one refused.\n"
           "Without a token, a non-loopback --listen (--worker-listen) is refused unless\n"
           "--allow-remote-without-token (--allow-remote-workers-without-token).\n"
-          "Local workers get the worker token in their environment and exit with caviard.\n",
+          "Local workers get the worker token in their environment and exit with caviard.\n"
+          "--web-root DIR: the dashboard's files, served at / (default: share/caviar/web\n"
+          "  beside the binary, else the web/ directory of the source tree it was built from).\n",
           out);
 }
 
@@ -199,6 +207,7 @@ static const option_spec_t OPTIONS[] = {
     {"worker-threads", ARG_INT, FIELD(worker_threads), 0, 1, 1024, "an integer from 1 to 1024",
      NULL},
     {"worker-bin", ARG_STRING, FIELD(worker_bin), 0, 0, 0, NULL, NULL},
+    {"web-root", ARG_STRING, FIELD(web_root), 0, 0, 0, NULL, NULL},
     {"noop-workers", ARG_FLAG, FIELD(noop_workers), 0, 0, 0, NULL, NULL},
     {"port-file", ARG_STRING, FIELD(port_file), 0, 0, 0, NULL, NULL},
     {"lease-seconds", ARG_POSITIVE, FIELD(lease_seconds), 0, 0, 0, "a number of seconds above 0",
@@ -566,6 +575,31 @@ static void find_worker_bin(daemon_t *d) {
     snprintf(d->worker_bin, sizeof d->worker_bin, "caviar-worker");
 }
 
+/* The dashboard's directory: --web-root, else share/caviar/web beside an installed binary, else
+ * the source tree's web/ this build came from (CV_WEB_DIR). */
+static void find_web_root(daemon_t *d) {
+    if (d->opt.web_root) {
+        snprintf(d->web_root, sizeof d->web_root, "%s", d->opt.web_root);
+        return;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(d->web_root, sizeof d->web_root, "%.*s/../share/caviar/web/index.html",
+                     (int)(sizeof d->web_root - 64), self);
+            if (access(d->web_root, R_OK) == 0) {
+                d->web_root[strlen(d->web_root) - strlen("/index.html")] = '\0';
+                return;
+            }
+        }
+    }
+    snprintf(d->web_root, sizeof d->web_root, "%s", CV_WEB_DIR);
+}
+
 /* ---- loop hooks ------------------------------------------------------------------------- */
 
 static void stop(daemon_t *d, int code);
@@ -743,15 +777,16 @@ int main(int argc, char **argv) {
         cv_sched_create(&d.sched, &sc, cv_clock_wall(), err) ||
         cv_api_create(&d.api, d.loop, d.sched, d.ro, d.token, &d.log, err) ||
         cv_api_open_readers(d.api, d.opt.db, API_READERS, err) ||
+        (find_web_root(&d), cv_web_create(&d.web, d.loop, d.web_root, d.api, err)) ||
         cv_http_server_create(&d.http, d.loop, d.opt.listen_host, d.opt.listen_port, &d.opt.http,
-                              cv_api_on_request, d.api, err) ||
+                              cv_web_on_request, d.web, err) ||
         cv_http_server_start(d.http, err)) {
         fprintf(stderr, "caviard: %s\n", err);
         d.exit_code = 1;
         goto shutdown;
     }
     cv_worker_server_attach(d.workers, d.sched);
-    cv_http_server_on_answered(d.http, cv_api_on_answered);
+    cv_http_server_on_answered(d.http, cv_api_on_answered, d.api);
     if (!d.token[0] && !is_loopback(d.opt.listen_host))
         cv_log(&d.log, CV_LOG_WARN, "no API token is set and the API listens on %s: anyone who "
                "can reach it can submit and cancel jobs", d.opt.listen_host);
@@ -794,13 +829,20 @@ int main(int argc, char **argv) {
     cv_log(&d.log, CV_LOG_INFO, "API on http://%s:%d, workers on %s:%d, database %s, %d local "
            "workers", d.opt.listen_host, cv_http_server_port(d.http), d.opt.worker_host,
            cv_worker_server_port(d.workers), d.opt.db, d.opt.workers);
+    if (cv_web_root(d.web)[0])
+        cv_log(&d.log, CV_LOG_INFO, "dashboard on http://%s:%d/ (files from %s)",
+               d.opt.listen_host, cv_http_server_port(d.http), cv_web_root(d.web));
+    else
+        cv_log(&d.log, CV_LOG_WARN, "no dashboard: %s is not a directory (see --web-root)",
+               d.web_root);
     if (d.opt.port_file && write_port_file(d.opt.port_file, cv_http_server_port(d.http),
                                               cv_worker_server_port(d.workers))) {
         fprintf(stderr, "caviard: cannot write %s: %s\n", d.opt.port_file, strerror(errno));
         stop(&d, 1);
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
-    while (!cv_api_idle(d.api) || !cv_sched_idle(d.sched)) uv_run(d.loop, UV_RUN_ONCE);
+    while (!cv_api_idle(d.api) || !cv_web_idle(d.web) || !cv_sched_idle(d.sched))
+        uv_run(d.loop, UV_RUN_ONCE);
 
 shutdown:
     if (!d.stopping) {
@@ -809,6 +851,7 @@ shutdown:
     }
     uv_walk(d.loop, on_walk_close, NULL);
     uv_run(d.loop, UV_RUN_DEFAULT);
+    cv_web_destroy(d.web);
     cv_api_destroy(d.api);
     cv_sched_destroy(d.sched);
     cv_store_close(d.ro);

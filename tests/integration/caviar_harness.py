@@ -26,6 +26,7 @@ API_REPLIES = [
     ("GET", r"/v1/jobs", 200, "jobs_list"),
     ("GET", r"/v1/jobs/\d+", 200, "job"),
     ("GET", r"/v1/jobs/\d+/trials", 200, "trials_list"),
+    ("GET", r"/v1/jobs/\d+/history", 200, "history"),
     ("DELETE", r"/v1/jobs/\d+", 200, "job_deleted"),
     ("POST", r"/v1/jobs/\d+/cancel", 200, "cancel"),
     ("POST", r"/v1/jobs/\d+/extend", 200, "job_extended"),

@@ -136,7 +136,7 @@ class HostileHttp(unittest.TestCase):
             self.assertRefused(exchange(self.port, line), 400)
 
     def test_unknown_routes_are_404(self):
-        for path in ("/", "/v1", "/v1/nope", "/v1/jobs/abc", "/v1/jobs/1/nope", "/v1/trials/x",
+        for path in ("/v1", "/v1/nope", "/v1/jobs/abc", "/v1/jobs/1/nope", "/v1/trials/x",
                      "/v2/jobs", "/v1/jobs/99999999999999999999999"):
             self.assertRefused(self.c.request("GET", path), 404)
 

@@ -19,7 +19,8 @@ import jsonschema
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 REPLIES = ["health", "error", "job_created", "jobs_list", "job", "trials_list", "trial", "cancel",
-           "job_deleted", "job_extended", "evaluate", "stats", "workers", "worker_released"]
+           "job_deleted", "job_extended", "evaluate", "stats", "workers", "worker_released",
+           "history"]
 
 REGION = {"learning_rate": {"min": 0.0001, "max": 0.3},
           "activation": {"weights": {"relu": 0.5, "tanh": 0.5}}}
@@ -145,6 +146,25 @@ class ApiSchema(unittest.TestCase):
                                            "attempts_history", 0, "outcome", "pruned"))
         self.assert_invalid("trial", changed(detail, "attempts_history", 0, "outcome", "gone"))
         self.assert_invalid("trial", changed(detail, "curve", DELETE))
+
+    def test_history(self):
+        history = {"job_id": 1, "status": "running", "objective": "dev_error",
+                   "params": ["learning_rate", "activation"],
+                   "finished": {"id": [3, 4], "number": [2, 3], "status": ["completed", "pruned"],
+                                "value": [0.04, None], "epochs_run": [5, 2],
+                                "worker_id": ["local-0", None],
+                                "params": {"learning_rate": [0.2, 0.01],
+                                           "activation": ["tanh", "relu"]}},
+                   "running": [{"id": 5, "number": 4, "worker_id": "local-1", "epochs_run": None,
+                                "params": {"learning_rate": 0.1, "activation": "relu"}}],
+                   "count": 2, "more": False, "next_cursor": "41dac45a4284cdcc.4"}
+        self.assert_valid("history", history)
+        self.assert_valid("history", changed(history, "next_cursor", None))
+        self.assert_invalid("history", changed(history, "finished", "status", 1, "queued"))
+        self.assert_invalid("history", changed(history, "finished", "value", DELETE))
+        self.assert_invalid("history", changed(history, "more", DELETE))
+        self.assert_invalid("history", changed(history, "next_cursor", "17"))
+        self.assert_invalid("history", changed(history, "running", 0, "params", DELETE))
 
     def test_evaluate(self):
         self.assert_valid("evaluate", {"status": "evaluating"})

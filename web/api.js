@@ -1,0 +1,49 @@
+// The dashboard's calls to caviard's API (schemas/api.md): the token from sessionStorage as a
+// bearer header, a 401 reported as an AuthError so that the page asks for the token.
+
+const TOKEN_KEY = 'caviar-token';
+
+export class AuthError extends Error {}
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export function setToken(token) {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+// GET path and return its JSON; AuthError on 401, ApiError on any other failure.
+export async function get(path) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const res = await fetch(path, { headers, cache: 'no-store' });
+  let body = null;
+  try {
+    body = await res.json();
+  } catch (e) {
+    body = null;
+  }
+  if (res.status === 401) throw new AuthError(body?.error ?? 'missing or wrong API token');
+  if (!res.ok) throw new ApiError(res.status, `${path}: ${res.status} ${body?.error ?? ''}`);
+  return body;
+}
+
+// Every row of a paginated list (schemas/api.md "Pagination"), at most maxPages pages.
+export async function getAll(path, key, maxPages = 20) {
+  const rows = [];
+  let cursor = null;
+  for (let page = 0; page < maxPages; page++) {
+    const sep = path.includes('?') ? '&' : '?';
+    const body = await get(cursor ? `${path}${sep}limit=1000&after=${encodeURIComponent(cursor)}`
+                                  : `${path}${sep}limit=1000`);
+    rows.push(...body[key]);
+    cursor = body.next_cursor;
+    if (!cursor) break;
+  }
+  return rows;
+}
