@@ -71,7 +71,7 @@ class Routes(unittest.TestCase):
 
     def test_no_route_elsewhere_names_the_method_and_the_path(self):
         for method, path in (("GET", "/v1/jobs/3/nothing"), ("PUT", "/v1/jobs/3/x"),
-                             ("GET", "/v2/jobs"), ("GET", "/"), ("GET", "/v1/health/more"),
+                             ("GET", "/v2/jobs"), ("GET", "/v1"), ("GET", "/v1/health/more"),
                              ("GET", "/v1/workersx")):
             self.assert_error(method, path, 404, f"no route {method} {path}")
 
