@@ -10,6 +10,7 @@ python3-optuna, 3.1) against a real search: caviard, two caviar-worker processes
   the distributions of the job's space: log scales log, powers of two log integers.
 - Each epoch of a trial's curve is an intermediate value at its epoch; Optuna's best trial is
   caviar's best.
+- optuna's trials_dataframe() gives the same trials, parameter for parameter.
 - An existing file is refused and left as it was.
 
 Usage: test_optuna_export.py BUILD_DIR SOURCE_ROOT"""
@@ -42,6 +43,8 @@ for t in study.get_trials(deepcopy=False):
                           for k, d in t.distributions.items()},
         "intermediate": {str(k): v for k, v in t.intermediate_values.items()},
         "user_attrs": t.user_attrs, "fail_reason": t.system_attrs.get("fail_reason")})
+frame = study.trials_dataframe(attrs=("number", "value", "state", "params"))
+out["frame"] = json.loads(frame.to_json(orient="records", double_precision=15))
 print(json.dumps(out))
 """
 
@@ -132,6 +135,19 @@ class OptunaExport(unittest.TestCase):
             self.assertEqual(o["user_attrs"]["caviar_status"], t["status"])
             self.assertEqual(o["user_attrs"]["caviar_epochs_run"], t["epochs_run"])
         self.assertEqual(study["best"], self.job["best"]["number"])
+        # trials_dataframe (pandas), the table most Optuna users read: row for row, parameter
+        # for parameter.
+        frame = {row["number"]: row for row in study["frame"]}
+        self.assertEqual(sorted(frame), sorted(by_number))
+        for t in self.trials:
+            row = frame[t["number"]]
+            self.assertEqual(row["state"], states[t["status"]])
+            self.assertAlmostEqual(row["value"], by_number[t["number"]]["value"], places=12)
+            for name, v in t["params"].items():
+                if isinstance(v, str):
+                    self.assertEqual(row["params_" + name], v, (t, row))
+                else:
+                    self.assertAlmostEqual(row["params_" + name], v, places=12, msg=(t, row))
 
     def test_cancelled_trials_fail_with_the_reason_and_study_takes_a_name(self):
         path = os.path.join(self.c.dir, "cancelled.db")
