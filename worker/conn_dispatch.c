@@ -1,6 +1,6 @@
 /* caviar-worker's message dispatch: every frame from the coordinator is validated with
  * cv_msg_parse and handed to the handler of its type (welcome, trial, ack, stop, decision,
- * dataset and its data, error). */
+ * nudge, dataset and its data, error). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -205,6 +205,9 @@ int cv_conn_on_frame(worker_t *w, const cv_frame_t *f) {
             break;
         case CV_MSG_EVALUATE:
             rc = cv_conn_on_evaluate(w, &msg);
+            break;
+        case CV_MSG_NUDGE:
+            rc = cv_conn_on_nudge(w, &msg.nudge);
             break;
         case CV_MSG_ERROR:
             LOG(w, CV_LOG_ERROR, "coordinator refused this worker: %s", msg.error.message);

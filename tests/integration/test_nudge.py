@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Specification of nudges (panda mode) with real processes: caviard with one local worker on
+loopback ephemeral ports, a temporary SQLite file.
+
+- A running trial nudged twice (learning_rate, then keep_prob) lists both nudges with the epochs
+  the worker reported, and its curve's learning_rate column holds the new rate from the first
+  nudge's epoch on (the old one just before it): the trial was not restarted.
+- A bad nudge is refused with 400 naming the field; a field that cannot change mid-training is
+  refused with the list of those that can; a nudge of a trial that is not running is 409.
+
+Usage: test_nudge.py BUILD_DIR SOURCE_ROOT"""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from caviar_harness import Coordinator, CoordinatorChecks, write_moons  # noqa: E402
+
+BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
+
+
+class NudgeTest(CoordinatorChecks, unittest.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.c = Coordinator(BUILD, workers=1).start()
+        self.csv = os.path.join(self.c.dir, "moons.csv")
+        write_moons(self.csv, n=3000)
+
+    def test_a_running_trial_takes_nudges_at_the_epochs_it_reports(self):
+        job = {"name": "panda",
+               "trial": {"dataset": {"format": "csv", "csv": self.csv, "label_column": "label"},
+                         "split": {"train": 0.6, "dev": 0.2, "test": 0.2}, "epochs": 100000,
+                         "hidden_units": 32, "keep_prob": 0.8, "learning_rate": 0.001,
+                         "batch_size": 32},
+               "space": {}, "budget": {"max_trials": 1, "max_parallel": 1}, "seed": 3}
+        status, reply = self.c.request("POST", "/v1/jobs", job)
+        self.assertEqual(status, 201, reply)
+        job_id = reply["id"]
+        trial_id = self.wait_for("the trial to run", lambda: next(
+            (t["id"] for t in self.c.request("GET", f"/v1/jobs/{job_id}/trials")[1]["trials"]
+             if t["status"] == "running"), None))
+        self.wait_for("two epochs", lambda: len(self.trial(trial_id)["curve"]) >= 2)
+
+        status, reply = self.c.request("POST", f"/v1/trials/{trial_id}/nudge",
+                                       {"learning_rate": 3e-4})
+        self.assertEqual((status, reply["seq"]), (200, 1), reply)
+        first = self.wait_for("the first nudge to take effect", lambda: self.trial(
+            trial_id)["nudges"][0]["epoch"])
+        status, reply = self.c.request("POST", f"/v1/trials/{trial_id}/nudge",
+                                       {"keep_prob": 0.9})
+        self.assertEqual((status, reply["seq"]), (200, 2), reply)
+        second = self.wait_for("the second nudge to take effect", lambda: self.trial(
+            trial_id)["nudges"][1]["epoch"])
+        self.assertGreaterEqual(second, first)
+
+        body = self.wait_for("the curve to pass the second nudge", lambda: (
+            lambda b: b if len(b["curve"]) > second else None)(self.trial(trial_id)))
+        nudges = body["nudges"]
+        self.assertEqual([(n["seq"], n["values"]) for n in nudges],
+                         [(1, {"learning_rate": 3e-4}), (2, {"keep_prob": 0.9})])
+        rates = {p["epoch"]: p["learning_rate"] for p in body["curve"]}
+        self.assertGreater(first, 1)
+        self.assertAlmostEqual(rates[first - 1], 0.001, places=9)
+        for epoch in range(first, second + 1):
+            self.assertAlmostEqual(rates[epoch], 3e-4, places=9, msg=f"epoch {epoch}")
+        self.assertEqual(sorted(rates), list(range(1, len(rates) + 1)))  # no restart
+
+        status, reply = self.c.request("POST", f"/v1/trials/{trial_id}/nudge",
+                                       {"learning_rate": -1})
+        self.assertEqual(status, 400)
+        self.assertEqual(reply["error"], "learning_rate: must be in (0, 10], got -1")
+        status, reply = self.c.request("POST", f"/v1/trials/{trial_id}/nudge",
+                                       {"hidden_units": 3})
+        self.assertEqual(status, 400)
+        self.assertTrue(reply["error"].startswith("hidden_units: cannot be nudged; nudgeable: "
+                                                  "learning_rate, "), reply)
+        self.assertEqual(len(self.trial(trial_id)["nudges"]), 2)  # refused ones are not stored
+
+        status, _ = self.c.request("POST", f"/v1/jobs/{job_id}/cancel")
+        self.assertEqual(status, 200)
+        status, reply = self.c.request("POST", f"/v1/trials/{trial_id}/nudge",
+                                       {"learning_rate": 1e-4})
+        self.assertEqual(status, 409, reply)
+        self.assertIn("only a running trial can be nudged", reply["error"])
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1], verbosity=2)
