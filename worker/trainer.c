@@ -213,6 +213,7 @@ int cv_train_run(const cv_trial_spec_t *spec_in, const cv_train_options_t *opts,
             res->job_fault = 1;
             goto failed;
         }
+        if (epoch >= live.epochs) break; /* nudged to fewer epochs: ends as completed */
         m.learning_rate = cv_learning_rate_at(spec, epoch);
         rc = train_epoch(&t, spec, batch, (float)m.learning_rate, &rng, tr->m);
         double e1 = cv_clock_monotonic();

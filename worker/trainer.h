@@ -52,7 +52,8 @@ typedef int (*cv_on_epoch_fn)(const cv_epoch_metrics_t *m, void *userdata);
  * when it changed them, else 0. The trainer then carries the change over without restarting:
  * the network keeps its parameters, the optimizer its moments, and when learning_rate changed
  * the schedule is rebased so that this epoch runs at exactly the new rate and later ones follow
- * the schedule's shape from it. */
+ * the schedule's shape from it. epochs nudged to no more than the epochs already run ends the
+ * trial before this epoch, as a completed one with its best epoch's metrics and model. */
 typedef int (*cv_before_epoch_fn)(cv_trial_spec_t *live, int epoch, void *userdata);
 
 typedef struct {

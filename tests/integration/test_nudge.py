@@ -5,13 +5,20 @@ loopback ephemeral ports, a temporary SQLite file.
 - A running trial nudged twice (learning_rate, then keep_prob) lists both nudges with the epochs
   the worker reported, and its curve's learning_rate column holds the new rate from the first
   nudge's epoch on (the old one just before it): the trial was not restarted.
+- `caviar panda SPEC.json` runs one long trial and prints its curve; `caviar nudge` from another
+  shell reaches it (and a bad value is refused naming the field); Ctrl-C stops it at its next
+  epoch boundary, and it ends completed with its best epoch's metrics and model.
 - A bad nudge is refused with 400 naming the field; a field that cannot change mid-training is
   refused with the list of those that can; a nudge of a trial that is not running is 409.
 
 Usage: test_nudge.py BUILD_DIR SOURCE_ROOT"""
 
+import json
 import os
+import signal
+import subprocess
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -83,6 +90,63 @@ class NudgeTest(CoordinatorChecks, unittest.TestCase):
                                        {"learning_rate": 1e-4})
         self.assertEqual(status, 409, reply)
         self.assertIn("only a running trial can be nudged", reply["error"])
+
+
+    def test_panda_runs_one_trial_that_nudge_steers_and_ctrl_c_stops(self):
+        caviar = os.path.join(BUILD, "client", "caviar")
+        url = f"http://127.0.0.1:{self.c.port}"
+        spec_path = os.path.join(self.c.dir, "panda.json")
+        with open(spec_path, "w") as f:
+            json.dump({"dataset": {"format": "csv", "csv": "moons.csv", "label_column": "label"},
+                       "split": {"train": 0.6, "dev": 0.2, "test": 0.2}, "epochs": 100000,
+                       "hidden_units": 16, "learning_rate": 0.001, "batch_size": 32}, f)
+        panda = subprocess.Popen([caviar, "--server", url, "panda", spec_path, "--interval",
+                                  "0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(panda.stdout), daemon=True)
+        reader.start()
+        try:
+            head = self.wait_for("panda's first line", lambda: next(
+                (line for line in list(lines) if line.startswith("panda: job")), None))
+            trial_id = int(head.split("trial ")[1].split(".")[0])
+            self.wait_for("three epochs shown", lambda: sum(
+                line.startswith("epoch ") for line in list(lines)) >= 3)
+
+            bad = subprocess.run([caviar, "--server", url, "nudge", str(trial_id),
+                                  "learning_rate=-1"], capture_output=True, text=True)
+            self.assertEqual(bad.returncode, 1, bad)
+            self.assertIn("learning_rate: must be in (0, 10], got -1", bad.stderr)
+            usage = subprocess.run([caviar, "--server", url, "nudge", str(trial_id),
+                                    "learning_rate"], capture_output=True, text=True)
+            self.assertEqual(usage.returncode, 2, usage)
+            self.assertIn("\"learning_rate\": expected FIELD=VALUE", usage.stderr)
+            good = subprocess.run([caviar, "--server", url, "nudge", str(trial_id),
+                                   "learning_rate=3e-4"], capture_output=True, text=True)
+            self.assertEqual(good.returncode, 0, good)
+            self.assertIn(f"trial {trial_id}: nudge 1 sent", good.stdout)
+            shown = self.wait_for("the nudge shown", lambda: next(
+                (line for line in list(lines) if line.startswith("nudge 1 took effect")), None))
+            epoch = int(shown.split("epoch ")[1].split(":")[0])
+            self.assertIn('{"learning_rate":0.0003}', shown)
+
+            panda.send_signal(signal.SIGINT)
+            self.assertEqual(panda.wait(60), 0, panda.stderr.read())
+            reader.join(10)
+        finally:
+            if panda.poll() is None:
+                panda.kill()
+                panda.wait()
+        body = self.trial(trial_id)
+        self.assertEqual(body["status"], "completed")
+        self.assertGreaterEqual(body["epochs_run"], epoch)
+        best = min(body["curve"], key=lambda p: (p["dev_cost"], p["epoch"]))
+        self.assertEqual(body["best_epoch"], best["epoch"])
+        self.assertAlmostEqual(body["dev_cost"], best["dev_cost"], places=9)
+        self.assertTrue(body["model_path"], body)
+        self.assertEqual([n["epoch"] for n in body["nudges"]][0], epoch)
+        self.assertTrue(any(line.startswith(f"trial {trial_id} completed after ")
+                            for line in lines), lines)
 
 
 if __name__ == "__main__":
