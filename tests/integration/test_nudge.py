@@ -8,6 +8,9 @@ loopback ephemeral ports, a temporary SQLite file.
 - `caviar panda SPEC.json` runs one long trial and prints its curve; `caviar nudge` from another
   shell reaches it (and a bad value is refused naming the field); Ctrl-C stops it at its next
   epoch boundary, and it ends completed with its best epoch's metrics and model.
+- A coordinator SIGKILL and restart neither loses a nudge nor applies it twice: a nudge stored
+  while its worker was frozen reaches it after the restart (the worker re-attaches to the same
+  attempt), takes effect once, and a later restart does not apply it again.
 - A bad nudge is refused with 400 naming the field; a field that cannot change mid-training is
   refused with the list of those that can; a nudge of a trial that is not running is 409.
 
@@ -34,12 +37,14 @@ class NudgeTest(CoordinatorChecks, unittest.TestCase):
         self.csv = os.path.join(self.c.dir, "moons.csv")
         write_moons(self.csv, n=3000)
 
-    def test_a_running_trial_takes_nudges_at_the_epochs_it_reports(self):
+    def start_long_trial(self):
+        """Submits a job of one long trial (nothing to search); returns (job id, trial id) once
+        the trial has run two epochs."""
         job = {"name": "panda",
                "trial": {"dataset": {"format": "csv", "csv": self.csv, "label_column": "label"},
                          "split": {"train": 0.6, "dev": 0.2, "test": 0.2}, "epochs": 100000,
-                         "hidden_units": 32, "keep_prob": 0.8, "learning_rate": 0.001,
-                         "batch_size": 32},
+                         "hidden_units": [128, 128], "keep_prob": 0.8,
+                         "learning_rate": 0.001, "batch_size": 16},
                "space": {}, "budget": {"max_trials": 1, "max_parallel": 1}, "seed": 3}
         status, reply = self.c.request("POST", "/v1/jobs", job)
         self.assertEqual(status, 201, reply)
@@ -48,6 +53,54 @@ class NudgeTest(CoordinatorChecks, unittest.TestCase):
             (t["id"] for t in self.c.request("GET", f"/v1/jobs/{job_id}/trials")[1]["trials"]
              if t["status"] == "running"), None))
         self.wait_for("two epochs", lambda: len(self.trial(trial_id)["curve"]) >= 2)
+        return job_id, trial_id
+
+    def restart_coordinator(self):
+        """SIGKILLs caviard and starts it again on the same database and worker port."""
+        self.assertEqual(self.c.stop(signal.SIGKILL), -signal.SIGKILL)
+        self.c.extra += ["--worker-listen", f"127.0.0.1:{self.c.worker_port}"]
+        self.c.start()
+
+    def test_a_nudge_survives_coordinator_restarts_and_takes_effect_once(self):
+        self.c.close()
+        self.c = Coordinator(BUILD, workers=0, extra=["--heartbeat-seconds", "0.3"]).start()
+        self.csv = os.path.join(self.c.dir, "moons.csv")
+        write_moons(self.csv, n=3000)
+        worker = self.start_worker("w1")
+        job_id, trial_id = self.start_long_trial()
+
+        worker.send_signal(signal.SIGSTOP)  # the nudge cannot reach it before the kill
+        status, reply = self.c.request("POST", f"/v1/trials/{trial_id}/nudge",
+                                       {"learning_rate": 3e-4})
+        self.assertEqual((status, reply["seq"]), (200, 1), reply)
+        self.restart_coordinator()
+        worker.send_signal(signal.SIGCONT)
+        epoch = self.wait_for("the nudge to take effect after the restart", lambda: self.trial(
+            trial_id)["nudges"][0]["epoch"])
+        self.wait_for("epochs after the nudge", lambda: max(
+            p["epoch"] for p in self.trial(trial_id)["curve"]) > epoch + 2)
+
+        self.restart_coordinator()
+        self.wait_for("the worker to re-attach", lambda: any(
+            w.get("trial_id") == trial_id for w in self.c.request("GET", "/v1/workers")[1][
+                "workers"]))
+        before = max(p["epoch"] for p in self.trial(trial_id)["curve"])
+        body = self.wait_for("more epochs after the second restart", lambda: (
+            lambda b: b if max(p["epoch"] for p in b["curve"]) > before + 2 else None)(
+                self.trial(trial_id)))
+        self.assertEqual([(n["seq"], n["epoch"]) for n in body["nudges"]], [(1, epoch)])
+        self.assertEqual(body["attempts"], 1)  # re-attached: never restarted
+        for p in body["curve"]:
+            want = 3e-4 if p["epoch"] >= epoch else 0.001
+            self.assertAlmostEqual(p["learning_rate"], want, places=9, msg=f"epoch {p['epoch']}")
+        log = self.worker_log("w1")
+        self.assertEqual(log.count(f"trial {trial_id}: nudge 1 took effect"), 1, log)
+        self.assertEqual(log.count(f"trial {trial_id}: nudge 1 received"), 1, log)
+        status, _ = self.c.request("POST", f"/v1/jobs/{job_id}/cancel")
+        self.assertEqual(status, 200)
+
+    def test_a_running_trial_takes_nudges_at_the_epochs_it_reports(self):
+        job_id, trial_id = self.start_long_trial()
 
         status, reply = self.c.request("POST", f"/v1/trials/{trial_id}/nudge",
                                        {"learning_rate": 3e-4})
@@ -66,12 +119,15 @@ class NudgeTest(CoordinatorChecks, unittest.TestCase):
         nudges = body["nudges"]
         self.assertEqual([(n["seq"], n["values"]) for n in nudges],
                          [(1, {"learning_rate": 3e-4}), (2, {"keep_prob": 0.9})])
-        rates = {p["epoch"]: p["learning_rate"] for p in body["curve"]}
-        self.assertGreater(first, 1)
-        self.assertAlmostEqual(rates[first - 1], 0.001, places=9)
-        for epoch in range(first, second + 1):
-            self.assertAlmostEqual(rates[epoch], 3e-4, places=9, msg=f"epoch {epoch}")
-        self.assertEqual(sorted(rates), list(range(1, len(rates) + 1)))  # no restart
+        self.assertGreater(first, 2)
+        epochs = [p["epoch"] for p in body["curve"]]
+        self.assertEqual(epochs, sorted(set(epochs)))  # one run from epoch 1: no restart
+        self.assertEqual(body["attempts"], 1)
+        for p in body["curve"]:
+            want = 3e-4 if p["epoch"] >= first else 0.001
+            self.assertAlmostEqual(p["learning_rate"], want, places=9, msg=f"epoch {p['epoch']}")
+        self.assertIn(first - 1, epochs)
+        self.assertIn(first, epochs)
 
         status, reply = self.c.request("POST", f"/v1/trials/{trial_id}/nudge",
                                        {"learning_rate": -1})
