@@ -193,6 +193,8 @@ class NudgeTest(CoordinatorChecks, unittest.TestCase):
             if panda.poll() is None:
                 panda.kill()
                 panda.wait()
+            panda.stdout.close()
+            panda.stderr.close()
         body = self.trial(trial_id)
         self.assertEqual(body["status"], "completed")
         self.assertGreaterEqual(body["epochs_run"], epoch)
@@ -203,6 +205,11 @@ class NudgeTest(CoordinatorChecks, unittest.TestCase):
         self.assertEqual([n["epoch"] for n in body["nudges"]][0], epoch)
         self.assertTrue(any(line.startswith(f"trial {trial_id} completed after ")
                             for line in lines), lines)
+        shown = subprocess.run([caviar, "--server", url, "trial", str(trial_id)],
+                               capture_output=True, text=True)
+        self.assertEqual(shown.returncode, 0, shown)
+        self.assertIn(f"nudges\n  1 at epoch {epoch}  {{\"learning_rate\":0.0003}}\n",
+                      shown.stdout)
 
 
 if __name__ == "__main__":
