@@ -11,6 +11,8 @@ loopback ephemeral ports, a temporary SQLite file.
 - A coordinator SIGKILL and restart neither loses a nudge nor applies it twice: a nudge stored
   while its worker was frozen reaches it after the restart (the worker re-attaches to the same
   attempt), takes effect once, and a later restart does not apply it again.
+- A trial that runs again from epoch 1 after a lost lease gets its nudges again, each taking
+  effect at the epoch it took effect at before: the re-run's curve changes rate at that epoch.
 - A bad nudge is refused with 400 naming the field; a field that cannot change mid-training is
   refused with the list of those that can; a nudge of a trial that is not running is 409.
 
@@ -96,6 +98,39 @@ class NudgeTest(CoordinatorChecks, unittest.TestCase):
         log = self.worker_log("w1")
         self.assertEqual(log.count(f"trial {trial_id}: nudge 1 took effect"), 1, log)
         self.assertEqual(log.count(f"trial {trial_id}: nudge 1 received"), 1, log)
+        status, _ = self.c.request("POST", f"/v1/jobs/{job_id}/cancel")
+        self.assertEqual(status, 200)
+
+    def test_a_rerun_after_a_lost_lease_takes_the_nudges_at_their_epochs(self):
+        self.c.close()
+        self.c = Coordinator(BUILD, workers=0, extra=["--lease-seconds", "2",
+                                                      "--heartbeat-seconds", "0.3"]).start()
+        self.csv = os.path.join(self.c.dir, "moons.csv")
+        write_moons(self.csv, n=3000)
+        first = self.start_worker("w1")
+        job_id, trial_id = self.start_long_trial()
+        status, reply = self.c.request("POST", f"/v1/trials/{trial_id}/nudge",
+                                       {"learning_rate": 3e-4})
+        self.assertEqual(status, 200, reply)
+        epoch = self.wait_for("the nudge to take effect", lambda: self.trial(
+            trial_id)["nudges"][0]["epoch"])
+
+        first.send_signal(signal.SIGSTOP)  # silent: its lease runs out
+        self.wait_for("the lease to be lost", lambda: self.trial(trial_id)["status"] == "queued")
+        self.start_worker("w2")
+        body = self.wait_for("the re-run to pass the nudge's epoch", lambda: (
+            lambda b: b if b["attempts"] == 2 and b["curve"] and max(
+                p["epoch"] for p in b["curve"]) > epoch + 2 else None)(self.trial(trial_id)))
+        self.assertEqual([(n["seq"], n["epoch"]) for n in body["nudges"]], [(1, epoch)])
+        epochs = [p["epoch"] for p in body["curve"]]
+        self.assertEqual(epochs[0], 1)  # the curve is the re-run's, from epoch 1
+        self.assertIn(epoch - 1, epochs)
+        self.assertIn(epoch, epochs)
+        for p in body["curve"]:
+            want = 3e-4 if p["epoch"] >= epoch else 0.001
+            self.assertAlmostEqual(p["learning_rate"], want, places=9, msg=f"epoch {p['epoch']}")
+        self.assertIn(f"trial {trial_id}: nudge 1 took effect at epoch {epoch}",
+                      self.worker_log("w2"))
         status, _ = self.c.request("POST", f"/v1/jobs/{job_id}/cancel")
         self.assertEqual(status, 200)
 
