@@ -447,57 +447,56 @@ static void nudge_spec(cv_trial_spec_t *spec, char *path, const char *extra) {
     make_spec(spec, path, "{\"train\": 0.75, \"dev\": 0.25, \"test\": 0}", fields);
 }
 
+/* Runs the nudge spec with extra fields twice, plainly and with nudge json before epoch at;
+ * both complete 10 epochs and agree bit for bit before at (the nudge changes nothing earlier).
+ * Returns the nudged run (the caller frees it) and the plain curve in *plain. */
+static nudging_t *run_both(const char *extra, int at, const char *json, curve_t **plain) {
+    char path[CV_TEST_PATH];
+    cv_trial_spec_t spec;
+    nudge_spec(&spec, path, extra);
+    cv_train_result_t plain_res, res;
+    *plain = run_completed(&spec, &plain_res);
+    nudging_t *n = calloc(1, sizeof *n);
+    ck_assert_ptr_nonnull(n);
+    run_nudged(&spec, n, at, json, &res);
+    ck_assert_int_eq(res.status, CV_TRIAL_COMPLETED);
+    ck_assert_int_eq(n->curve.n, 10);
+    for (int e = 0; e < at - 1; e++)
+        ck_assert_int_eq(memcmp(&n->curve.m[e].train_cost, &(*plain)->m[e].train_cost,
+                                sizeof(double)), 0);
+    unlink(path);
+    return n;
+}
+
 START_TEST(a_learning_rate_nudge_rebases_the_schedule_without_restarting) {
     /* inverse_time: α(e) = α₀ / (1 + 0.5·(e − 1)) for 1-based epoch e. Nudged to 0.002 before
      * epoch 4, epoch 4 runs at exactly 0.002 and later ones keep the schedule's shape:
-     * α(e) = 0.002 · (1 + 0.5·3) / (1 + 0.5·(e − 1)). The epochs before are the un-nudged run's
-     * bit for bit, and the epoch after goes on from the trained weights (no restart). */
-    char path[CV_TEST_PATH];
-    cv_trial_spec_t spec;
-    nudge_spec(&spec, path, ", \"decay\": \"inverse_time\", \"decay_rate\": 0.5");
-    cv_train_result_t plain_res, res;
-    curve_t *plain = run_completed(&spec, &plain_res);
-    nudging_t *n = calloc(1, sizeof *n);
-    ck_assert_ptr_nonnull(n);
-    run_nudged(&spec, n, 4, "{\"learning_rate\": 0.002}", &res);
-    ck_assert_int_eq(res.status, CV_TRIAL_COMPLETED);
-    ck_assert_int_eq(n->curve.n, 10);
+     * α(e) = 0.002 · (1 + 0.5·3) / (1 + 0.5·(e − 1)). The epoch after the nudge goes on from the
+     * trained weights (no restart). */
+    curve_t *plain;
+    nudging_t *n = run_both(", \"decay\": \"inverse_time\", \"decay_rate\": 0.5", 4,
+                            "{\"learning_rate\": 0.002}", &plain);
     for (int e = 1; e <= 10; e++) {
         double want = e < 4 ? 0.01 / (1 + 0.5 * (e - 1)) : 0.002 * 2.5 / (1 + 0.5 * (e - 1));
         ck_assert_double_eq_tol(n->curve.m[e - 1].learning_rate, want, 1e-15);
     }
-    for (int e = 0; e < 3; e++)
-        ck_assert_int_eq(memcmp(&n->curve.m[e].train_cost, &plain->m[e].train_cost,
-                                sizeof(double)), 0);
     ck_assert_double_lt(n->curve.m[3].train_cost, n->curve.m[0].train_cost);
     ck_assert_double_lt(n->curve.m[3].train_cost, LN2 / 2);
     free(n);
     free(plain);
-    unlink(path);
 }
 END_TEST
 
 START_TEST(a_keep_prob_nudge_turns_dropout_on_mid_training) {
     /* Without dropout in the spec the network has no masks; a nudge to 0.5 rebuilds it with
-     * them, keeping the weights: the epochs before are the un-nudged run's, the nudged epoch
-     * trains differently, and the trial still learns. */
-    char path[CV_TEST_PATH];
-    cv_trial_spec_t spec;
-    nudge_spec(&spec, path, "");
-    cv_train_result_t plain_res, res;
-    curve_t *plain = run_completed(&spec, &plain_res);
-    nudging_t *n = calloc(1, sizeof *n);
-    ck_assert_ptr_nonnull(n);
-    run_nudged(&spec, n, 3, "{\"keep_prob\": 0.5, \"input_keep_prob\": 0.9}", &res);
-    ck_assert_int_eq(res.status, CV_TRIAL_COMPLETED);
-    for (int e = 0; e < 2; e++)
-        ck_assert_int_eq(memcmp(&n->curve.m[e].train_cost, &plain->m[e].train_cost,
-                                sizeof(double)), 0);
+     * them, keeping the weights: the nudged epoch trains differently, and the trial still
+     * learns. */
+    curve_t *plain;
+    nudging_t *n = run_both("", 3, "{\"keep_prob\": 0.5, \"input_keep_prob\": 0.9}", &plain);
     ck_assert(memcmp(&n->curve.m[2].train_cost, &plain->m[2].train_cost, sizeof(double)) != 0);
     ck_assert_double_lt(n->curve.m[9].train_cost, LN2 / 2);
     free(n);
     free(plain);
-    unlink(path);
 }
 END_TEST
 
