@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/commands_internal.h"
 #include "common/err.h"
 #include "common/json.h"
-#include "client/commands_internal.h"
 
-#define NUDGE_WORDS_MAX 32        /* field=value words of one nudge */
+#define NUDGE_WORDS_MAX 32         /* field=value words of one nudge */
 #define SPEC_FILE_MAX   (1u << 20) /* bytes of a trial spec file */
 
 /* Reads one FIELD=VALUE word into obj: the value is JSON (a number, a boolean, a quoted string,
@@ -69,8 +69,10 @@ int cv_cmd_nudge(cv_cli_t *cli, int argc, char **argv, char *err) {
     if (rc == 0 && body == NULL) rc = cv_errf(err, CV_ENOMEM, "out of memory");
     if (rc == 0) rc = post_nudge(cli, id, body, &seq, err);
     if (rc == 0 && !cli->json)
-        fprintf(cli->out, "trial %" PRId64 ": nudge %" PRId64 " sent %s; it takes effect at the "
-                "next epoch\n", id, seq, body);
+        fprintf(cli->out,
+                "trial %" PRId64 ": nudge %" PRId64 " sent %s; it takes effect at the "
+                "next epoch\n",
+                id, seq, body);
     cJSON_free(body);
     cJSON_Delete(obj);
     return rc;
@@ -178,8 +180,10 @@ static int panda_stop(cv_cli_t *cli, int64_t id, const panda_view_t *v, char *er
     snprintf(body, sizeof body, "{\"epochs\":%" PRId64 "}", v->last_epoch > 0 ? v->last_epoch : 1);
     int rc = post_nudge(cli, id, body, &seq, err);
     if (rc == 0 && !cli->json)
-        fprintf(cli->out, "stopping trial %" PRId64 " at its next epoch boundary; its best epoch "
-                "is kept (Ctrl-C again to cancel the job)\n", id);
+        fprintf(cli->out,
+                "stopping trial %" PRId64 " at its next epoch boundary; its best epoch "
+                "is kept (Ctrl-C again to cancel the job)\n",
+                id);
     return rc;
 }
 
@@ -206,9 +210,11 @@ int cv_cmd_panda(cv_cli_t *cli, int argc, char **argv, char *err) {
     job = (int64_t)cv_cli_field_num(reply.json, "id", 0);
     cv_http_reply_finish(&reply);
     if ((rc = panda_trial_id(cli, job, &trial, err)) < 0) return rc;
-    fprintf(cli->out, "panda: job %" PRId64 ", trial %" PRId64 ". Nudge it from another shell: "
+    fprintf(cli->out,
+            "panda: job %" PRId64 ", trial %" PRId64 ". Nudge it from another shell: "
             "caviar nudge %" PRId64 " learning_rate=3e-4; stop it: Ctrl-C here, or caviar nudge "
-            "%" PRId64 " epochs=N\n", job, trial, trial, trial);
+            "%" PRId64 " epochs=N\n",
+            job, trial, trial, trial);
     snprintf(path, sizeof path, "/v1/trials/%" PRId64, trial);
     for (;;) {
         if (*cli->stop) {
@@ -216,8 +222,10 @@ int cv_cmd_panda(cv_cli_t *cli, int argc, char **argv, char *err) {
             if (stopping) {
                 char why[CV_ERRLEN];
                 if (cv_cli_cancel_job(cli, job, why) < 0)
-                    return cv_errf(err, CV_ESTOPPED, "interrupted; job %" PRId64 " could not be "
-                                   "cancelled: %s", job, why);
+                    return cv_errf(err, CV_ESTOPPED,
+                                   "interrupted; job %" PRId64 " could not be "
+                                   "cancelled: %s",
+                                   job, why);
                 return cv_errf(err, CV_ESTOPPED, "interrupted: job %" PRId64 " cancelled", job);
             }
             stopping = 1;
@@ -227,9 +235,10 @@ int cv_cmd_panda(cv_cli_t *cli, int argc, char **argv, char *err) {
         panda_show(cli, reply.json, &view);
         const char *status = cv_cli_field_str(reply.json, "status", "");
         if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0) {
-            fprintf(cli->out, "trial %" PRId64 " %s after %.0f epochs: best epoch %.0f, dev_error "
-                    "%.4f, dev_cost %.4f; its model: caviar model %" PRId64 "\n", trial, status,
-                    cv_cli_field_num(reply.json, "epochs_run", 0),
+            fprintf(cli->out,
+                    "trial %" PRId64 " %s after %.0f epochs: best epoch %.0f, dev_error "
+                    "%.4f, dev_cost %.4f; its model: caviar model %" PRId64 "\n",
+                    trial, status, cv_cli_field_num(reply.json, "epochs_run", 0),
                     cv_cli_field_num(reply.json, "best_epoch", 0),
                     cv_cli_field_num(reply.json, "dev_error", NAN),
                     cv_cli_field_num(reply.json, "dev_cost", NAN), trial);

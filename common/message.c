@@ -17,9 +17,9 @@
 #define PATH_CAP     96 /* bytes of a field path such as "leases[15].trial_id" */
 
 static const char *const type_names[] = {
-    "none",  "hello", "heartbeat", "progress", "result", "dataset_get", "welcome",
-    "trial", "ack",   "stop",      "dataset",  "error",  "decision", "evaluate", "evaluation",
-    "nudge", "nudged",
+    "none",     "hello",    "heartbeat",  "progress", "result",  "dataset_get",
+    "welcome",  "trial",    "ack",        "stop",     "dataset", "error",
+    "decision", "evaluate", "evaluation", "nudge",    "nudged",
 };
 _Static_assert(ARRAY_LEN(type_names) == CV_MSG_NUDGED + 1, "type names");
 

@@ -182,10 +182,10 @@ typedef struct {
  * the trial's nudges from 1 in the order they were made; a worker applies each seq once. */
 typedef struct {
     int64_t trial_id;
-    int64_t seq;          /* 1.. */
-    const cJSON *values;  /* the new values object, borrowed from the message tree */
-    int at_epoch;         /* 0: at the next epoch boundary; else the epoch (1..CV_MSG_EPOCH_MAX)
-                             it took effect at in an earlier attempt, to take effect at again */
+    int64_t seq;         /* 1.. */
+    const cJSON *values; /* the new values object, borrowed from the message tree */
+    int at_epoch;        /* 0: at the next epoch boundary; else the epoch (1..CV_MSG_EPOCH_MAX)
+                            it took effect at in an earlier attempt, to take effect at again */
 } cv_msg_nudge_t;
 
 /* nudged: the worker's answer to a nudge, once it took effect (or, for a seq it had applied
@@ -199,8 +199,9 @@ typedef struct {
 
 /* A validated message in plain C. Which member of the union is valid is said by type; the
  * messages without fields (heartbeat) use none. The cJSON pointers inside (progress.epoch,
- * result.result, trial.spec, evaluate.spec, evaluation.error, error.message, nudge.values) borrow from the
- * message tree: from root after cv_msg_parse, from the caller's tree after cv_msg_validate. */
+ * result.result, trial.spec, evaluate.spec, evaluation.error, error.message, nudge.values) borrow
+ * from the message tree: from root after cv_msg_parse, from the caller's tree after
+ * cv_msg_validate. */
 typedef struct {
     cv_msg_type_t type;
     union {

@@ -617,15 +617,17 @@ int cv_trial_spec_load(cv_trial_spec_t *spec, const char *path, char *err) {
  * regularization strengths, the dropout probabilities, the optimizer's moment decays, and when
  * to stop. The architecture, the data and the optimizer's kind cannot. */
 static const char *const nudgeable_fields[] = {
-    "learning_rate", "decay_rate", "decay_base", "decay_k", "decay_every", "decay_min",
-    "l2",            "l1",         "keep_prob",  "input_keep_prob", "beta", "beta1",
-    "beta2",         "patience",   "epochs",
+    "learning_rate", "decay_rate", "decay_base", "decay_k",   "decay_every",
+    "decay_min",     "l2",         "l1",         "keep_prob", "input_keep_prob",
+    "beta",          "beta1",      "beta2",      "patience",  "epochs",
 };
-#define NUDGEABLE_LIST                                                                          \
-    "learning_rate, decay_rate, decay_base, decay_k, decay_every, decay_min, l2, l1, "         \
+#define NUDGEABLE_LIST                                                                             \
+    "learning_rate, decay_rate, decay_base, decay_k, decay_every, decay_min, l2, l1, "             \
     "keep_prob, input_keep_prob, beta, beta1, beta2, patience, epochs"
 
-const char *cv_trial_spec_nudgeable(void) { return NUDGEABLE_LIST; }
+const char *cv_trial_spec_nudgeable(void) {
+    return NUDGEABLE_LIST;
+}
 
 int cv_trial_spec_nudge(cv_trial_spec_t *spec, const cJSON *nudge, char *err) {
     if (!cJSON_IsObject(nudge))
@@ -641,14 +643,15 @@ int cv_trial_spec_nudge(cv_trial_spec_t *spec, const cJSON *nudge, char *err) {
         const char *near =
             cv_json_closest_name(m->string, nudgeable_fields, ARRAY_LEN(nudgeable_fields));
         if (near)
-            return cv_errf(err, CV_EINVAL,
-                           "%s: cannot be nudged (did you mean \"%s\"?); nudgeable: " NUDGEABLE_LIST,
-                           m->string, near);
+            return cv_errf(
+                err, CV_EINVAL,
+                "%s: cannot be nudged (did you mean \"%s\"?); nudgeable: " NUDGEABLE_LIST,
+                m->string, near);
         return cv_errf(err, CV_EINVAL, "%s: cannot be nudged; nudgeable: " NUDGEABLE_LIST,
                        m->string);
     }
-    int rc = cv_json_check_fields(nudge, "nudge", nudgeable_fields, ARRAY_LEN(nudgeable_fields),
-                                  err);
+    int rc =
+        cv_json_check_fields(nudge, "nudge", nudgeable_fields, ARRAY_LEN(nudgeable_fields), err);
     if (rc != 0) return rc;
     cv_trial_spec_t next = *spec;
     for (size_t k = 0; k < ARRAY_LEN(scalar_fields); k++) {

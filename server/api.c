@@ -937,7 +937,8 @@ static void nudge_trial(cv_api_t *api, const route_args_t *a, const cv_http_requ
     cJSON *body = NULL;
     int64_t seq = 0;
     int rc = req->body_len ? cv_json_decode(req->body, req->body_len, &body, err)
-                           : cv_errf(err, CV_EINVAL, "nudge: the body must be a JSON object of "
+                           : cv_errf(err, CV_EINVAL,
+                                     "nudge: the body must be a JSON object of "
                                      "new values");
     if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
     rc = cv_sched_nudge(api->sched, a->id, body, cv_clock_wall(), &seq, err);
@@ -945,11 +946,12 @@ static void nudge_trial(cv_api_t *api, const route_args_t *a, const cv_http_requ
         cJSON_Delete(body);
         REPLY(cv_http_json_error(res, 404, "trial not found"));
     }
-    if (rc == CV_STORE_STALE || rc == CV_EINVAL || rc == CV_ERANGE || rc) {
+    if (rc) {
         cJSON_Delete(body);
-        REPLY(cv_http_json_error(res, rc == CV_STORE_STALE             ? 409
-                                      : rc == CV_EINVAL || rc == CV_ERANGE ? 400
-                                                                           : 500,
+        REPLY(cv_http_json_error(res,
+                                 rc == CV_STORE_STALE                 ? 409
+                                 : rc == CV_EINVAL || rc == CV_ERANGE ? 400
+                                                                      : 500,
                                  "%s", err));
     }
     cJSON *o = cJSON_CreateObject();

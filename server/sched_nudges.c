@@ -24,8 +24,8 @@ static int check_values(const trial_t *t, const cJSON *values, char *err) {
     return rc;
 }
 
-int cv_sched_nudge(cv_sched_t *s, int64_t trial_id, const cJSON *values, double now,
-                   int64_t *seq, char *err) {
+int cv_sched_nudge(cv_sched_t *s, int64_t trial_id, const cJSON *values, double now, int64_t *seq,
+                   char *err) {
     trial_t *t = sched_map_get(s, trial_id);
     if (t == NULL || t->status != CV_STORE_TRIAL_RUNNING) {
         cv_store_trial_status_t st = CV_STORE_TRIAL_QUEUED;
@@ -46,8 +46,8 @@ int cv_sched_nudge(cv_sched_t *s, int64_t trial_id, const cJSON *values, double 
     rc = sched_group(s, err);
     if (rc == 0)
         rc = sched_checked(s, cv_store_nudges_each(s->cfg.store, t->id, NULL, NULL, &last, err));
-    cv_store_nudge_t n = {.trial_id = t->id, .seq = last + 1, .values_json = text,
-                          .created_at = now};
+    cv_store_nudge_t n = {
+        .trial_id = t->id, .seq = last + 1, .values_json = text, .created_at = now};
     if (rc == 0) rc = sched_checked(s, cv_store_nudge_add(s->cfg.store, &n, err));
     if (rc == 0) rc = sched_commit(s, err);
     free(text);
@@ -57,8 +57,10 @@ int cv_sched_nudge(cv_sched_t *s, int64_t trial_id, const cJSON *values, double 
            (long long)n.seq);
     if (t->worker && s->cfg.ops.send_nudge &&
         s->cfg.ops.send_nudge(t->worker->conn, t->id, n.seq, values, 0))
-        cv_log(s->cfg.log, CV_LOG_WARN, "trial %lld: nudge %lld not sent; it goes again when its "
-               "worker re-attaches", (long long)t->id, (long long)n.seq);
+        cv_log(s->cfg.log, CV_LOG_WARN,
+               "trial %lld: nudge %lld not sent; it goes again when its "
+               "worker re-attaches",
+               (long long)t->id, (long long)n.seq);
     return 0;
 }
 
@@ -86,8 +88,8 @@ static int resend_one(void *ctx, const cv_store_nudge_t *n) {
     resend_t *r = ctx;
     if (!r->all && n->epoch > 0) return 0;
     cJSON *values = cJSON_Parse(n->values_json);
-    if (values == NULL || r->s->cfg.ops.send_nudge(r->conn, n->trial_id, n->seq, values,
-                                                   r->all ? n->epoch : 0))
+    if (values == NULL ||
+        r->s->cfg.ops.send_nudge(r->conn, n->trial_id, n->seq, values, r->all ? n->epoch : 0))
         r->failed = 1;
     cJSON_Delete(values);
     return 0;

@@ -99,8 +99,7 @@ typedef struct {
     cv_eval_send_fn send_evaluate;
     /* Nudge seq of a running trial: values (borrowed) to apply at the next epoch boundary, or
      * at at_epoch (a re-run re-applying it where it took effect before); NULL: none are sent. */
-    int (*send_nudge)(void *conn, int64_t trial_id, int64_t seq, const cJSON *values,
-                      int at_epoch);
+    int (*send_nudge)(void *conn, int64_t trial_id, int64_t seq, const cJSON *values, int at_epoch);
 } cv_sched_ops_t;
 
 typedef struct {
@@ -253,8 +252,8 @@ int cv_sched_nudge(cv_sched_t *sched, int64_t trial_id, const cJSON *values, dou
                    int64_t *seq, char *err);
 /* A nudged message: nudge seq of trial_id under lease took effect at epoch; recorded once.
  * CV_STORE_STALE when the lease is not worker w's current one. */
-int cv_sched_on_nudged(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id,
-                       const char *lease, int64_t seq, int epoch, double now, char *err);
+int cv_sched_on_nudged(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
+                       int64_t seq, int epoch, double now, char *err);
 /* The transport sent worker w its welcome: the nudges of a trial it re-attached to that did not
  * take effect yet go to it again. */
 void cv_sched_worker_welcomed(cv_sched_t *sched, cv_sched_worker_t *w);

@@ -524,8 +524,8 @@ int cv_store_nudge_add(cv_store_t *store, const cv_store_nudge_t *n, char *err);
 
 /* Records that nudge seq of trial_id took effect at epoch, unless an epoch is recorded already
  * (a repeated answer changes nothing). */
-int cv_store_nudge_applied(cv_store_t *store, int64_t trial_id, int64_t seq, int epoch,
-                           double now, char *err);
+int cv_store_nudge_applied(cv_store_t *store, int64_t trial_id, int64_t seq, int epoch, double now,
+                           char *err);
 
 /* Visits a trial's nudges in seq order. *last_seq (may be NULL) gets the highest seq, 0 for
  * none. on_nudge may be NULL. */

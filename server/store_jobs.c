@@ -113,10 +113,10 @@ end:
 
 int cv_store_job_delete(cv_store_t *store, int64_t job_id, int64_t *trials_deleted, char *err) {
     /* Children before parents: the foreign keys are enforced. */
-    static const int steps[] = {ST_JOB_DELETE_CURVES,    ST_JOB_DELETE_ATTEMPTS,
-                                ST_JOB_DELETE_DECISIONS, ST_JOB_DELETE_NUDGES,
-                                ST_JOB_DELETE_TRIALS,
-                                ST_JOB_DELETE_ROUNDS,    ST_JOB_DELETE};
+    static const int steps[] = {
+        ST_JOB_DELETE_CURVES, ST_JOB_DELETE_ATTEMPTS, ST_JOB_DELETE_DECISIONS,
+        ST_JOB_DELETE_NUDGES, ST_JOB_DELETE_TRIALS,   ST_JOB_DELETE_ROUNDS,
+        ST_JOB_DELETE};
     cv_store_job_status_t status = CV_STORE_JOB_RUNNING;
     int objective = 0;
     int ret = store_op_begin(store, err);
@@ -202,8 +202,8 @@ int cv_store_nudge_add(cv_store_t *store, const cv_store_nudge_t *n, char *err) 
     return store_run(store, ST_NUDGE_INSERT, err, "add nudge");
 }
 
-int cv_store_nudge_applied(cv_store_t *store, int64_t trial_id, int64_t seq, int epoch,
-                           double now, char *err) {
+int cv_store_nudge_applied(cv_store_t *store, int64_t trial_id, int64_t seq, int epoch, double now,
+                           char *err) {
     sqlite3_stmt *q = store->st[ST_NUDGE_APPLIED];
     if (sqlite3_bind_int64(q, 1, trial_id) || sqlite3_bind_int64(q, 2, seq) ||
         sqlite3_bind_int(q, 3, epoch) || bind_real(q, 4, now))
@@ -225,8 +225,8 @@ int cv_store_nudges_each(cv_store_t *store, int64_t trial_id, cv_store_on_nudge_
             .values_json = (const char *)sqlite3_column_text(q, 1),
             .epoch = sqlite3_column_type(q, 2) == SQLITE_NULL ? 0 : sqlite3_column_int(q, 2),
             .created_at = sqlite3_column_double(q, 3),
-            .applied_at = sqlite3_column_type(q, 4) == SQLITE_NULL ? NAN
-                                                                   : sqlite3_column_double(q, 4),
+            .applied_at =
+                sqlite3_column_type(q, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 4),
         };
         if (last_seq) *last_seq = n.seq;
         if (on_nudge && n.values_json) ret = on_nudge(ctx, &n);

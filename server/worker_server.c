@@ -337,8 +337,8 @@ static int op_send_nudge(void *conn, int64_t trial_id, int64_t seq, const cJSON 
 }
 
 cv_sched_ops_t cv_worker_server_ops(void) {
-    return (cv_sched_ops_t){op_send_trial,    op_send_ack,      op_send_stop, op_send_decision,
-                            op_send_evaluate, op_send_nudge};
+    return (cv_sched_ops_t){op_send_trial,    op_send_ack,      op_send_stop,
+                            op_send_decision, op_send_evaluate, op_send_nudge};
 }
 
 /* ---- messages --------------------------------------------------------------------------- */
@@ -650,10 +650,10 @@ static int on_message(conn_t *c, const char *payload, size_t len) {
         case CV_MSG_RESULT: rc = on_result(c, &m); break;
         case CV_MSG_DATASET_GET: rc = serve_dataset(c, m.dataset_get_hash); break;
         case CV_MSG_NUDGED:
-            if (cv_sched_on_nudged(ws->sched, c->w, m.nudged.trial_id, m.nudged.lease,
-                                   m.nudged.seq, m.nudged.epoch, cv_clock_wall(), err) < 0)
-                cv_log(ws->log, CV_LOG_ERROR, "trial %lld nudged: %s",
-                       (long long)m.nudged.trial_id, err);
+            if (cv_sched_on_nudged(ws->sched, c->w, m.nudged.trial_id, m.nudged.lease, m.nudged.seq,
+                                   m.nudged.epoch, cv_clock_wall(), err) < 0)
+                cv_log(ws->log, CV_LOG_ERROR, "trial %lld nudged: %s", (long long)m.nudged.trial_id,
+                       err);
             break;
         case CV_MSG_EVALUATION:
             if (cv_evals_on_answer(cv_sched_evals(ws->sched), ws->sched, c->w, c->id,

@@ -86,6 +86,7 @@ static int on_trial(worker_t *w, cv_msg_t *msg) {
         return 0;
     }
     prep_t *p = &w->prep;
+    cv_conn_nudges_reset(&w->nudges, t->trial_id);
     p->active = 1;
     p->trial_id = t->trial_id;
     memcpy(p->lease, t->lease, sizeof p->lease);

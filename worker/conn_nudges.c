@@ -22,6 +22,13 @@ static void clear_locked(nudge_box_t *b) {
     b->trial_id = 0;
 }
 
+void cv_conn_nudges_reset(nudge_box_t *b, int64_t trial_id) {
+    pthread_mutex_lock(&b->lock);
+    clear_locked(b);
+    b->trial_id = trial_id;
+    pthread_mutex_unlock(&b->lock);
+}
+
 void cv_conn_nudges_finish(nudge_box_t *b) {
     clear_locked(b);
     free(b->items);
@@ -113,7 +120,7 @@ int cv_conn_nudges_answer(worker_t *w, const run_t *r) {
     pthread_mutex_lock(&b->lock);
     for (size_t i = 0; b->trial_id == r->trial_id && i < b->n; i++) {
         nudge_t *n = &b->items[i];
-        if (n->epoch <= 0 || n->answered) continue;
+        if (n->epoch == 0 || n->answered) continue;
         n->answered = 1;
         seqs[k] = n->seq;
         epochs[k++] = n->epoch;
@@ -121,10 +128,15 @@ int cv_conn_nudges_answer(worker_t *w, const run_t *r) {
     pthread_mutex_unlock(&b->lock);
     for (size_t i = 0; i < k; i++) {
         char err[CV_ERRLEN];
+        if (epochs[i] < 0) { /* the coordinator checked it against this spec: not expected */
+            LOG(w, CV_LOG_WARN, "trial %lld: nudge %lld does not fit the trial; not applied",
+                (long long)r->trial_id, (long long)seqs[i]);
+            continue;
+        }
         LOG(w, CV_LOG_INFO, "trial %lld: nudge %lld took effect at epoch %d",
             (long long)r->trial_id, (long long)seqs[i], epochs[i]);
-        int rc = cv_conn_send_msg(w, cv_msg_nudged(r->trial_id, r->lease, seqs[i], epochs[i], err),
-                                  err);
+        int rc =
+            cv_conn_send_msg(w, cv_msg_nudged(r->trial_id, r->lease, seqs[i], epochs[i], err), err);
         if (rc) return rc;
     }
     return 0;

@@ -50,11 +50,11 @@ _Static_assert(CV_MSG_HASH_HEX + 1 == CV_SHA256_HEX, "a file's hash is a SHA-256
 
 /* One nudge of the trial held (protocol.md, "Nudges"). */
 typedef struct {
-    int64_t seq;    /* the trial's nudge number, from 1 */
-    int at_epoch;   /* 0: at the next boundary; else the epoch to take effect at again */
-    cJSON *values;  /* owned: the new values */
-    int epoch;      /* the epoch it took effect at; 0 while waiting, -1 when refused */
-    int answered;   /* main thread only: nudged was sent for it */
+    int64_t seq;   /* the trial's nudge number, from 1 */
+    int at_epoch;  /* 0: at the next boundary; else the epoch to take effect at again */
+    cJSON *values; /* owned: the new values */
+    int epoch;     /* the epoch it took effect at; 0 while waiting, -1 when refused */
+    int answered;  /* main thread only: nudged was sent for it */
 } nudge_t;
 
 /* The nudges of one trial, shared by the main thread (which adds and answers them) and the
@@ -251,6 +251,10 @@ int cv_conn_nudges_init(nudge_box_t *b);
 
 /* Frees what the box holds. */
 void cv_conn_nudges_finish(nudge_box_t *b);
+
+/* Empties the box for trial_id, which starts from epoch 1 (a trial message): whatever this
+ * worker applied in an earlier attempt of it is applied again as the coordinator resends it. */
+void cv_conn_nudges_reset(nudge_box_t *b, int64_t trial_id);
 
 /* A nudge message: kept for the trial held (being prepared or training), answered at once when
  * its seq took effect already, ignored for another trial. */

@@ -148,8 +148,8 @@ static int carry_dropout(trial_t *t, const cv_trial_spec_t *spec, size_t batch, 
 
 /* Asks the caller for nudges before epoch (0-based) and carries them into the running trial
  * (see cv_before_epoch_fn). live is the trial's working copy of its spec. */
-static int take_nudges(trial_t *t, cv_trial_spec_t *live, const cv_train_options_t *opts,
-                       int epoch, size_t batch, char *err) {
+static int take_nudges(trial_t *t, cv_trial_spec_t *live, const cv_train_options_t *opts, int epoch,
+                       size_t batch, char *err) {
     double lr = live->learning_rate;
     if (!opts->before_epoch || !opts->before_epoch(live, epoch + 1, opts->userdata)) return 0;
     if (live->learning_rate != lr) { /* rebase α₀ so that this epoch runs at the new rate */

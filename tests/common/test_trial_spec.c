@@ -730,8 +730,10 @@ static void nudge_case(cv_trial_spec_t *spec, const char *nudge, int code, const
 
 START_TEST(nudge_sets_the_new_values) {
     cv_trial_spec_t s;
-    nudge_case(&s, "{\"learning_rate\": 0.0003, \"keep_prob\": [0.9, 0.5], \"l2\": 0.1, "
-                   "\"beta1\": 0.8, \"patience\": 3, \"epochs\": 50}", 0, NULL);
+    nudge_case(&s,
+               "{\"learning_rate\": 0.0003, \"keep_prob\": [0.9, 0.5], \"l2\": 0.1, "
+               "\"beta1\": 0.8, \"patience\": 3, \"epochs\": 50}",
+               0, NULL);
     ck_assert_double_eq(s.learning_rate, 0.0003);
     ck_assert_float_eq(s.keep_prob[0], 0.9f);
     ck_assert_float_eq(s.keep_prob[1], 0.5f);

@@ -401,7 +401,6 @@ START_TEST(a_pruned_trial_reports_and_saves_its_best_epoch_so_far) {
 }
 END_TEST
 
-
 /* ---- nudges ------------------------------------------------------------------------------ */
 
 /* A nudge given to the trainer before epoch `at`, as the worker's connection gives it. */
@@ -431,8 +430,8 @@ static void run_nudged(const cv_trial_spec_t *spec, nudging_t *n, int at, const 
                        cv_train_result_t *res) {
     n->at = at;
     n->json = json;
-    cv_train_options_t opts = {.on_epoch = nudge_collect, .before_epoch = nudge_before,
-                               .userdata = n};
+    cv_train_options_t opts = {
+        .on_epoch = nudge_collect, .before_epoch = nudge_before, .userdata = n};
     char err[CV_ERRLEN] = "";
     ck_assert_msg(cv_train_run(spec, &opts, res, err) == 0, "cv_train_run: %s", err);
 }
@@ -443,7 +442,8 @@ static void nudge_spec(cv_trial_spec_t *spec, char *path, const char *extra) {
     write_points_csv(path, "moons-nudge.csv", MOONS, 200, 0.1, 0, 3, -1);
     snprintf(fields, sizeof fields,
              "\"hidden_units\": [16], \"activation\": \"tanh\", \"optimizer\": \"adam\","
-             " \"learning_rate\": 0.01, \"batch_size\": 32, \"epochs\": 10%s", extra);
+             " \"learning_rate\": 0.01, \"batch_size\": 32, \"epochs\": 10%s",
+             extra);
     make_spec(spec, path, "{\"train\": 0.75, \"dev\": 0.25, \"test\": 0}", fields);
 }
 
@@ -462,8 +462,8 @@ static nudging_t *run_both(const char *extra, int at, const char *json, curve_t 
     ck_assert_int_eq(res.status, CV_TRIAL_COMPLETED);
     ck_assert_int_eq(n->curve.n, 10);
     for (int e = 0; e < at - 1; e++)
-        ck_assert_int_eq(memcmp(&n->curve.m[e].train_cost, &(*plain)->m[e].train_cost,
-                                sizeof(double)), 0);
+        ck_assert_int_eq(
+            memcmp(&n->curve.m[e].train_cost, &(*plain)->m[e].train_cost, sizeof(double)), 0);
     unlink(path);
     return n;
 }
