@@ -240,6 +240,11 @@ class NudgeTest(CoordinatorChecks, unittest.TestCase):
         self.assertEqual([n["epoch"] for n in body["nudges"]][0], epoch)
         self.assertTrue(any(line.startswith(f"trial {trial_id} completed after ")
                             for line in lines), lines)
+        late = subprocess.run([caviar, "--server", url, "nudge", str(trial_id),
+                               "learning_rate=1e-4"], capture_output=True, text=True)
+        self.assertEqual(late.returncode, 1, late)
+        self.assertIn(f"trial {trial_id} is completed: only a running trial can be nudged "
+                      "(HTTP 409)", late.stderr)
         shown = subprocess.run([caviar, "--server", url, "trial", str(trial_id)],
                                capture_output=True, text=True)
         self.assertEqual(shown.returncode, 0, shown)
