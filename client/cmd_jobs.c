@@ -53,7 +53,7 @@ static int spec_directory(const char *path, char *dir, size_t cap, char *err) {
  * test_images, test_labels) relative to the directory of the spec file at path, the way a user
  * reads them, instead of to caviard's working directory. Absolute paths are left as they are.
  * Sets *changed when a path was rewritten. tree is modified in place. */
-static int resolve_dataset_paths(cJSON *tree, const char *path, int *changed, char *err) {
+int cv_cli_resolve_dataset_paths(cJSON *tree, const char *path, int *changed, char *err) {
     char dir[PATH_MAX], joined[2 * PATH_MAX];
     cJSON *ds = cJSON_GetObjectItemCaseSensitive(cv_cli_field(tree, "trial"), "dataset");
     *changed = 0;
@@ -84,7 +84,7 @@ static int resolve_dataset_paths(cJSON *tree, const char *path, int *changed, ch
 }
 
 /* Reads a job spec file whole after checking it is a JSON object, and makes its relative
- * dataset paths relative to the file's directory (resolve_dataset_paths). On success *text
+ * dataset paths relative to the file's directory (cv_cli_resolve_dataset_paths). On success *text
  * holds the spec to send (malloc'd; the caller frees it) and *len its length. */
 int cv_cli_read_job_file(const char *path, char **text, size_t *len, char *err) {
     int rc = 0, changed = 0;
@@ -118,7 +118,7 @@ int cv_cli_read_job_file(const char *path, char **text, size_t *len, char *err) 
         rc = cv_errf(err, CV_EFORMAT, "%s: a job spec must be a JSON object", path);
         goto out;
     }
-    rc = resolve_dataset_paths(tree, path, &changed, why);
+    rc = cv_cli_resolve_dataset_paths(tree, path, &changed, why);
     if (rc < 0) {
         rc = cv_errf(err, rc, "%s: %s", path, why);
         goto out;

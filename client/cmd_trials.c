@@ -206,6 +206,24 @@ static int print_curve(cv_cli_t *cli, const cJSON *trial, char *err) {
     return rc;
 }
 
+/* The trial's nudges (panda mode), one line each: seq, the epoch it took effect at, values. */
+static void print_nudges(FILE *out, const cJSON *trial) {
+    const cJSON *n;
+    if (cJSON_GetArraySize(cv_cli_field(trial, "nudges")) == 0) return;
+    fprintf(out, "nudges\n");
+    cJSON_ArrayForEach(n, cv_cli_field(trial, "nudges")) {
+        char *values = cJSON_PrintUnformatted(cv_cli_field(n, "values"));
+        double epoch = cv_cli_field_num(n, "epoch", 0);
+        if (epoch > 0)
+            fprintf(out, "  %.0f at epoch %.0f  %s\n", cv_cli_field_num(n, "seq", 0), epoch,
+                    values ? values : "");
+        else
+            fprintf(out, "  %.0f not applied yet  %s\n", cv_cli_field_num(n, "seq", 0),
+                    values ? values : "");
+        cJSON_free(values);
+    }
+}
+
 /* `caviar trial ID` in text. */
 static int print_trial_detail(cv_cli_t *cli, int64_t id, const cJSON *trial, char *err) {
     static const char *const metrics[] = {"dev_error",  "dev_cost",           "train_error",
@@ -254,6 +272,7 @@ static int print_trial_detail(cv_cli_t *cli, int64_t id, const cJSON *trial, cha
                         strcmp(cv_cli_field_str(trial, "status", ""), "pruned") == 0
                     ? ""
                     : " (only completed and pruned trials keep their model)");
+    print_nudges(out, trial);
     return print_curve(cli, trial, err);
 }
 

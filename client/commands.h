@@ -44,5 +44,7 @@ int cv_cmd_importance(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_workers(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_model(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_run(cv_cli_t *cli, int argc, char **argv, char *err);
+int cv_cmd_nudge(cv_cli_t *cli, int argc, char **argv, char *err);
+int cv_cmd_panda(cv_cli_t *cli, int argc, char **argv, char *err);
 
 #endif

@@ -8,6 +8,7 @@
  *     cmd_models.c  model, evaluate, export (CSV, or an Optuna study by optuna_export.c)
  *     cmd_run.c     run: a private caviard, one job, its best trials and test result
  *     cmd_importance.c  importance: fANOVA of the completed trials, computed here
+ *     cmd_panda.c   nudge and panda: steer one running trial, babysit one long trial
  *
  * main() finds each command in its table (client/main.c) and calls the cv_cmd_* function
  * declared in commands.h. */
@@ -121,6 +122,10 @@ int cv_cli_read_job_file(const char *path, char **text, size_t *len, char *err);
  * a terminal, one line per change otherwise (one JSON line per change with --json). 0 when the
  * job completed, CV_CLI_EJOB when it ended otherwise, CV_ESTOPPED when interrupted. */
 int cv_cli_watch_job(cv_cli_t *cli, int64_t id, double interval, char *err);
+
+/* Makes the relative dataset paths of a job spec tree (trial.dataset.*) relative to the
+ * directory of the file at path, in place; *changed says whether one was rewritten. */
+int cv_cli_resolve_dataset_paths(cJSON *tree, const char *path, int *changed, char *err);
 
 /* Posts a job spec file; on success *id is the new job's id. */
 int cv_cli_submit_file(cv_cli_t *cli, const char *path, int64_t *id, char *err);

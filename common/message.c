@@ -17,10 +17,11 @@
 #define PATH_CAP     96 /* bytes of a field path such as "leases[15].trial_id" */
 
 static const char *const type_names[] = {
-    "none",  "hello", "heartbeat", "progress", "result", "dataset_get", "welcome",
-    "trial", "ack",   "stop",      "dataset",  "error",  "decision", "evaluate", "evaluation",
+    "none",     "hello",    "heartbeat",  "progress", "result",  "dataset_get",
+    "welcome",  "trial",    "ack",        "stop",     "dataset", "error",
+    "decision", "evaluate", "evaluation", "nudge",    "nudged",
 };
-_Static_assert(ARRAY_LEN(type_names) == CV_MSG_EVALUATION + 1, "type names");
+_Static_assert(ARRAY_LEN(type_names) == CV_MSG_NUDGED + 1, "type names");
 
 static const char *const status_names[] = {"completed", "diverged", "failed", "stopped", "pruned"};
 _Static_assert(ARRAY_LEN(status_names) == CV_MSG_STATUS_PRUNED + 1, "status names");
@@ -680,6 +681,39 @@ static int validate_evaluation(const vctx_t *c, const cJSON *msg, cv_msg_evaluat
 }
 
 /* The messages whose only fields besides type are a few scalars. */
+static int validate_nudge(const vctx_t *c, const cJSON *msg, cv_msg_nudge_t *n) {
+    static const char *const known[] = {"type", "trial_id", "seq", "values", "at_epoch"};
+    char got[64];
+    int64_t v = 0;
+    int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
+    if (rc) return rc;
+    REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &n->trial_id));
+    REQ(msg, "seq", "seq", get_id(c, ITEM, "seq", &n->seq));
+    if ((rc = require(c, msg, "values", "values", &n->values))) return rc;
+    if (!cJSON_IsObject(n->values) || n->values->child == NULL) {
+        describe_value(n->values, got, sizeof got);
+        return fail(c, CV_EINVAL, "values", "must be a non-empty object, got %s", got);
+    }
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(msg, "at_epoch");
+    if (at == NULL) return 0;
+    if ((rc = get_int(c, at, "at_epoch", 1, CV_MSG_EPOCH_MAX, &v))) return rc;
+    n->at_epoch = (int)v;
+    return 0;
+}
+
+static int validate_nudged(const vctx_t *c, const cJSON *msg, cv_msg_nudged_t *n) {
+    static const char *const known[] = {"type", "trial_id", "lease", "seq", "epoch"};
+    int64_t v = 0;
+    int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
+    if (rc) return rc;
+    REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &n->trial_id));
+    REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, n->lease));
+    REQ(msg, "seq", "seq", get_id(c, ITEM, "seq", &n->seq));
+    REQ(msg, "epoch", "epoch", get_int(c, ITEM, "epoch", 1, CV_MSG_EPOCH_MAX, &v));
+    n->epoch = (int)v;
+    return 0;
+}
+
 static int validate_small(const vctx_t *c, const cJSON *msg, cv_msg_t *out) {
     static const char *const only_type[] = {"type"};
     static const char *const with_hash[] = {"type", "hash"};
@@ -779,6 +813,12 @@ int cv_msg_validate(const cJSON *msg, cv_msg_t *out, char *err) {
         break;
     case CV_MSG_EVALUATION:
         rc = validate_evaluation(&c, msg, &out->evaluation);
+        break;
+    case CV_MSG_NUDGE:
+        rc = validate_nudge(&c, msg, &out->nudge);
+        break;
+    case CV_MSG_NUDGED:
+        rc = validate_nudged(&c, msg, &out->nudged);
         break;
     default:
         rc = validate_small(&c, msg, out);
@@ -1070,6 +1110,21 @@ cJSON *cv_msg_error(const char *message, char *err) {
 }
 
 /* ---- encoding ----------------------------------------------------------------------------- */
+
+cJSON *cv_msg_nudge(int64_t trial_id, int64_t seq, const cJSON *values, int at_epoch, char *err) {
+    cJSON *o = start(CV_MSG_NUDGE);
+    int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_int(o, "seq", seq) ||
+                 add(o, "values", values ? cJSON_Duplicate(values, 1) : cJSON_CreateNull()) ||
+                 (at_epoch != 0 && add_int(o, "at_epoch", at_epoch));
+    return finish_build(o, failed, CV_MSG_NUDGE, err);
+}
+
+cJSON *cv_msg_nudged(int64_t trial_id, const char *lease, int64_t seq, int epoch, char *err) {
+    cJSON *o = start(CV_MSG_NUDGED);
+    int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_str(o, "lease", lease) ||
+                 add_int(o, "seq", seq) || add_int(o, "epoch", epoch);
+    return finish_build(o, failed, CV_MSG_NUDGED, err);
+}
 
 int cv_msg_encode(const cJSON *msg, unsigned char **buf, size_t *len, char *err) {
     *buf = NULL;

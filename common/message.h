@@ -58,6 +58,8 @@ typedef enum {
     CV_MSG_DECISION,    /* coordinator → worker: the pruner's verdict on a trial at an epoch */
     CV_MSG_EVALUATE,    /* coordinator → worker: score a job's best models on its test set */
     CV_MSG_EVALUATION,  /* worker → coordinator: the test-set score, or why there is none */
+    CV_MSG_NUDGE,       /* coordinator → worker: new hyperparameter values for a running trial */
+    CV_MSG_NUDGED,      /* worker → coordinator: a nudge took effect at an epoch */
 } cv_msg_type_t;
 
 /* How a trial ended, as result.result.status. */
@@ -175,10 +177,31 @@ typedef struct {
     int job_fault;        /* with error: 1 when the job's data is at fault, 0 the worker */
 } cv_msg_evaluation_t;
 
+/* nudge: new values for the nudgeable hyperparameters of a running trial (the trial spec's
+ * cv_trial_spec_nudge rules them), applied at an epoch boundary without restarting. seq numbers
+ * the trial's nudges from 1 in the order they were made; a worker applies each seq once. */
+typedef struct {
+    int64_t trial_id;
+    int64_t seq;         /* 1.. */
+    const cJSON *values; /* the new values object, borrowed from the message tree */
+    int at_epoch;        /* 0: at the next epoch boundary; else the epoch (1..CV_MSG_EPOCH_MAX)
+                            it took effect at in an earlier attempt, to take effect at again */
+} cv_msg_nudge_t;
+
+/* nudged: the worker's answer to a nudge, once it took effect (or, for a seq it had applied
+ * already, at once with the epoch it took effect at). */
+typedef struct {
+    int64_t trial_id;
+    char lease[CV_MSG_LEASE_HEX + 1];
+    int64_t seq;
+    int epoch; /* the first epoch trained with the new values, 1..CV_MSG_EPOCH_MAX */
+} cv_msg_nudged_t;
+
 /* A validated message in plain C. Which member of the union is valid is said by type; the
  * messages without fields (heartbeat) use none. The cJSON pointers inside (progress.epoch,
- * result.result, trial.spec, evaluate.spec, evaluation.error, error.message) borrow from the
- * message tree: from root after cv_msg_parse, from the caller's tree after cv_msg_validate. */
+ * result.result, trial.spec, evaluate.spec, evaluation.error, error.message, nudge.values) borrow
+ * from the message tree: from root after cv_msg_parse, from the caller's tree after
+ * cv_msg_validate. */
 typedef struct {
     cv_msg_type_t type;
     union {
@@ -190,6 +213,8 @@ typedef struct {
         cv_msg_trial_t trial;
         cv_msg_evaluate_t evaluate;
         cv_msg_evaluation_t evaluation;
+        cv_msg_nudge_t nudge;
+        cv_msg_nudged_t nudged;
         struct {
             int64_t trial_id;
             int stored; /* 1: committed; 0: refused as stale */
@@ -293,6 +318,12 @@ cJSON *cv_msg_evaluate(int64_t job_id, const char *lease, const cJSON *spec,
 cJSON *cv_msg_evaluation(const cv_msg_evaluation_t *e, char *err);
 
 cJSON *cv_msg_error(const char *message, char *err);
+
+/* nudge: values (copied) is the object of new values; at_epoch 0 leaves at_epoch out. */
+cJSON *cv_msg_nudge(int64_t trial_id, int64_t seq, const cJSON *values, int at_epoch, char *err);
+
+/* nudged: nudge seq of trial_id (under lease) took effect at epoch. */
+cJSON *cv_msg_nudged(int64_t trial_id, const char *lease, int64_t seq, int epoch, char *err);
 
 /* Encodes msg as one JSON frame: the 8-byte header followed by the compact JSON text. *buf is a
  * new buffer of *len bytes that the caller frees. msg is borrowed and not validated again.

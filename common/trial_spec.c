@@ -611,6 +611,65 @@ int cv_trial_spec_load(cv_trial_spec_t *spec, const char *path, char *err) {
     return rc;
 }
 
+/* ---- nudges ------------------------------------------------------------------------------ */
+
+/* What can change between two epochs without restarting: the step size and its schedule, the
+ * regularization strengths, the dropout probabilities, the optimizer's moment decays, and when
+ * to stop. The architecture, the data and the optimizer's kind cannot. */
+static const char *const nudgeable_fields[] = {
+    "learning_rate", "decay_rate", "decay_base", "decay_k",   "decay_every",
+    "decay_min",     "l2",         "l1",         "keep_prob", "input_keep_prob",
+    "beta",          "beta1",      "beta2",      "patience",  "epochs",
+};
+#define NUDGEABLE_LIST                                                                             \
+    "learning_rate, decay_rate, decay_base, decay_k, decay_every, decay_min, l2, l1, "             \
+    "keep_prob, input_keep_prob, beta, beta1, beta2, patience, epochs"
+
+const char *cv_trial_spec_nudgeable(void) {
+    return NUDGEABLE_LIST;
+}
+
+int cv_trial_spec_nudge(cv_trial_spec_t *spec, const cJSON *nudge, char *err) {
+    if (!cJSON_IsObject(nudge))
+        return cv_errf(err, CV_EINVAL, "nudge: must be an object of new values, got %s",
+                       cv_json_type_name(nudge));
+    if (nudge->child == NULL)
+        return cv_errf(err, CV_EINVAL, "nudge: empty; give new values for any of " NUDGEABLE_LIST);
+    for (const cJSON *m = nudge->child; m != NULL; m = m->next) {
+        size_t k = 0;
+        while (k < ARRAY_LEN(nudgeable_fields) && strcmp(nudgeable_fields[k], m->string) != 0)
+            k++;
+        if (k < ARRAY_LEN(nudgeable_fields)) continue;
+        const char *near =
+            cv_json_closest_name(m->string, nudgeable_fields, ARRAY_LEN(nudgeable_fields));
+        if (near)
+            return cv_errf(
+                err, CV_EINVAL,
+                "%s: cannot be nudged (did you mean \"%s\"?); nudgeable: " NUDGEABLE_LIST,
+                m->string, near);
+        return cv_errf(err, CV_EINVAL, "%s: cannot be nudged; nudgeable: " NUDGEABLE_LIST,
+                       m->string);
+    }
+    int rc =
+        cv_json_check_fields(nudge, "nudge", nudgeable_fields, ARRAY_LEN(nudgeable_fields), err);
+    if (rc != 0) return rc;
+    cv_trial_spec_t next = *spec;
+    for (size_t k = 0; k < ARRAY_LEN(scalar_fields); k++) {
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(nudge, scalar_fields[k].name);
+        if (item != NULL && (rc = apply_scalar(&next, &scalar_fields[k], item, err)) != 0)
+            return rc;
+    }
+    for (size_t k = 0; k < ARRAY_LEN(per_layer_fields); k++) {
+        if (strcmp(per_layer_fields[k].name, "keep_prob") != 0) continue;
+        if ((rc = parse_per_layer(&next, nudge, &per_layer_fields[k], err)) != 0) return rc;
+    }
+    if (next.warmup_epochs >= next.epochs)
+        return cv_errf(err, CV_EINVAL, "epochs: must be more than warmup_epochs (%d), got %d",
+                       next.warmup_epochs, next.epochs);
+    *spec = next;
+    return 0;
+}
+
 const char *cv_activation_name(cv_activation_t a) {
     return (unsigned)a < ARRAY_LEN(activation_names) ? activation_names[a] : "unknown";
 }

@@ -131,6 +131,18 @@ int cv_trial_spec_parse(cv_trial_spec_t *spec, const char *text, size_t len, cha
 /* Reads and parses a JSON file of at most 1 MiB; every reason begins with the path. */
 int cv_trial_spec_load(cv_trial_spec_t *spec, const char *path, char *err);
 
+/* The hyperparameters a nudge may change while a trial trains, as a list for messages:
+ * "learning_rate, decay_rate, ...". Static storage. */
+const char *cv_trial_spec_nudgeable(void);
+
+/* Applies a nudge (a JSON object of new values for nudgeable hyperparameters) to spec. Each
+ * value obeys the same rule and gets the same message as in a trial spec ("learning_rate: must
+ * be in (0, 10], got -1"); keep_prob is one value or a per-layer array as in a spec; epochs must
+ * stay above warmup_epochs. An empty object, a field that is not a hyperparameter or one that
+ * cannot change mid-training is refused with the list of those that can. On failure spec is
+ * left as it was. spec is caller-owned, nudge borrowed; nothing is allocated. */
+int cv_trial_spec_nudge(cv_trial_spec_t *spec, const cJSON *nudge, char *err);
+
 /* Names used in JSON for the enums ("relu", "adam", "inverse_time", ...). */
 const char *cv_activation_name(cv_activation_t a);
 const char *cv_optimizer_name(cv_optimizer_t o);

@@ -596,11 +596,38 @@ static int read_trials(const read_op_t *op, cv_store_t *store, cJSON **reply, ch
     return *reply ? 200 : 500;
 }
 
+/* Appends one nudge to the array ctx as {seq, values, epoch (null until applied),
+ * created_at, applied_at}. */
+static int nudge_to_json(void *ctx, const cv_store_nudge_t *n) {
+    cJSON *o = cJSON_CreateObject(), *values = NULL;
+    if (!o || !cJSON_AddItemToArray(ctx, o)) { /* from here the array owns o */
+        cJSON_Delete(o);
+        return CV_ENOMEM;
+    }
+    values = cJSON_Parse(n->values_json);
+    if (!values || !cJSON_AddItemToObject(o, "values", values)) {
+        cJSON_Delete(values);
+        return CV_ENOMEM;
+    }
+    int applied = n->epoch > 0;
+    int ok = cJSON_AddNumberToObject(o, "seq", (double)n->seq) &&
+             (applied ? cJSON_AddNumberToObject(o, "epoch", n->epoch) != NULL
+                      : cJSON_AddNullToObject(o, "epoch") != NULL) &&
+             cJSON_AddNumberToObject(o, "created_at", n->created_at) &&
+             (applied ? cJSON_AddNumberToObject(o, "applied_at", n->applied_at) != NULL
+                      : cJSON_AddNullToObject(o, "applied_at") != NULL);
+    return ok ? 0 : CV_ENOMEM;
+}
+
 static int read_trial(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
     int rc = cv_store_trial_get(store, op->id, reply, err);
     if (rc) return read_error(rc, "trial", err);
     round_to_user(*reply);
-    return 200;
+    cJSON *nudges = cJSON_AddArrayToObject(*reply, "nudges");
+    if (!nudges) return cv_errf(err, CV_ENOMEM, "out of memory"), 500;
+    rc = cv_store_nudges_each(store, op->id, nudge_to_json, nudges, NULL, err);
+    if (rc == CV_ENOMEM) cv_errf(err, rc, "out of memory");
+    return rc ? 500 : 200;
 }
 
 /* The live view of worker id among views[0..n): the connection running a trial, else the one
@@ -913,6 +940,44 @@ static void cancel_job(cv_api_t *api, const route_args_t *a, const cv_http_reque
               !cJSON_AddNumberToObject(o, "trials_cancelled", (double)n))) {
         cJSON_Delete(o);
         o = NULL;
+    }
+    cv_http_respond_json(res, 200, o);
+}
+
+/* POST /v1/trials/{id}/nudge {field: value, ...}: new values for the hyperparameters of a
+ * running trial, applied by its worker at the next epoch boundary (cv_sched_nudge). */
+static void nudge_trial(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                        cv_http_response_t *res) {
+    char err[CV_ERRLEN];
+    cJSON *body = NULL;
+    int64_t seq = 0;
+    int rc = req->body_len ? cv_json_decode(req->body, req->body_len, &body, err)
+                           : cv_errf(err, CV_EINVAL,
+                                     "nudge: the body must be a JSON object of "
+                                     "new values");
+    if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
+    rc = cv_sched_nudge(api->sched, a->id, body, cv_clock_wall(), &seq, err);
+    if (rc == CV_STORE_NOT_FOUND) {
+        cJSON_Delete(body);
+        REPLY(cv_http_json_error(res, 404, "trial not found"));
+    }
+    if (rc) {
+        cJSON_Delete(body);
+        REPLY(cv_http_json_error(res,
+                                 rc == CV_STORE_STALE                 ? 409
+                                 : rc == CV_EINVAL || rc == CV_ERANGE ? 400
+                                                                      : 500,
+                                 "%s", err));
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddNumberToObject(o, "trial_id", (double)a->id) ||
+              !cJSON_AddNumberToObject(o, "seq", (double)seq) ||
+              !cJSON_AddItemToObject(o, "values", body))) {
+        if (!cJSON_GetObjectItemCaseSensitive(o, "values")) cJSON_Delete(body);
+        cJSON_Delete(o);
+        o = NULL;
+    } else if (!o) {
+        cJSON_Delete(body);
     }
     cv_http_respond_json(res, 200, o);
 }
@@ -1360,6 +1425,7 @@ static const route_t routes[] = {
     {"/v1/workers/{worker}/release", "POST", 0, NULL, release_worker, NULL},
     {"/v1/trials/{id}", "GET", 0, get_trial, NULL, NULL},
     {"/v1/trials/{id}/model", "GET", 0, get_trial_model, NULL, NULL},
+    {"/v1/trials/{id}/nudge", "POST", 0, NULL, nudge_trial, NULL},
     {"/v1/jobs/{id}", "GET or DELETE", 0, get_job, NULL, delete_job},
     {"/v1/jobs/{id}/trials", "GET", 0, get_trials, NULL, NULL},
     {"/v1/jobs/{id}/history", "GET", 0, get_history, NULL, NULL},

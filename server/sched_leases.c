@@ -231,6 +231,8 @@ static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, ch
         if (s->cfg.ops.send_trial(w->conn, t->id, job->id, token, text, job->files, job->rungs,
                                   n_at))
             rc = cv_errf(err, CV_EIO, "cannot send to worker %s", w->id);
+        else
+            sched_nudges_send(s, t, 1); /* a re-run gets its nudges again */
     }
     free(text);
     return rc;

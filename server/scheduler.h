@@ -97,6 +97,9 @@ typedef struct {
     int (*send_decision)(void *conn, int64_t trial_id, int epoch, int stop);
     /* A test-set evaluation (server/evaluation.h); NULL: workers get none. */
     cv_eval_send_fn send_evaluate;
+    /* Nudge seq of a running trial: values (borrowed) to apply at the next epoch boundary, or
+     * at at_epoch (a re-run re-applying it where it took effect before); NULL: none are sent. */
+    int (*send_nudge)(void *conn, int64_t trial_id, int64_t seq, const cJSON *values, int at_epoch);
 } cv_sched_ops_t;
 
 typedef struct {
@@ -240,6 +243,20 @@ typedef struct {
  * how many are connected (more than cap when out is too small; call with cap 0 to count). A
  * worker id appears twice while an old connection of a reconnected worker is being closed. */
 size_t cv_sched_workers_view(const cv_sched_t *sched, cv_sched_worker_view_t *out, size_t cap);
+
+/* Nudges a running trial (panda mode): values (borrowed) is checked against the trial's spec by
+ * the trial spec's rules, stored as its next nudge (*seq) and committed, then sent to its worker
+ * when one holds it. CV_STORE_NOT_FOUND for an unknown trial, CV_STORE_STALE (err: its status)
+ * when it is not running, CV_EINVAL/CV_ERANGE naming the field, CV_EIO when the store failed. */
+int cv_sched_nudge(cv_sched_t *sched, int64_t trial_id, const cJSON *values, double now,
+                   int64_t *seq, char *err);
+/* A nudged message: nudge seq of trial_id under lease took effect at epoch; recorded once.
+ * CV_STORE_STALE when the lease is not worker w's current one. */
+int cv_sched_on_nudged(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
+                       int64_t seq, int epoch, double now, char *err);
+/* The transport sent worker w its welcome: the nudges of a trial it re-attached to that did not
+ * take effect yet go to it again. */
+void cv_sched_worker_welcomed(cv_sched_t *sched, cv_sched_worker_t *w);
 
 /* A progress message: one epoch of trial_id under lease. Returns 0 when applied, CV_STORE_STALE
  * when the lease is not current, CV_EINVAL when the worker does not hold that trial. */

@@ -195,6 +195,10 @@ int sched_checked(cv_sched_t *s, int rc);
 int sched_push_decision(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, int epoch, int stop);
 int sched_push_ack(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id);
 
+/* sched_nudges.c: sends trial t's nudges to its worker, all of them (with the epochs the
+ * applied ones took effect at) for a fresh lease, else the unapplied ones */
+void sched_nudges_send(cv_sched_t *s, const trial_t *t, int all);
+
 /* sched_rounds.c: rounds, trial specs and proposals */
 int sched_job_fixed_text(job_t *job, char *err);
 char *sched_trial_spec_text(const job_t *job, const char *params);

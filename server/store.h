@@ -39,7 +39,7 @@
                                 under that lease token, or the job is no longer running */
 #define CV_STORE_NOT_FOUND 2 /* a query named a job, trial or number that does not exist */
 
-#define CV_STORE_SCHEMA_VERSION 7          /* PRAGMA user_version written by the newest migration */
+#define CV_STORE_SCHEMA_VERSION 8          /* PRAGMA user_version written by the newest migration */
 #define CV_STORE_APPLICATION_ID 0x43415652 /* PRAGMA application_id: "CAVR" */
 
 typedef struct cv_store cv_store_t;
@@ -508,6 +508,32 @@ int cv_store_decision_add(cv_store_t *store, int64_t job_id, const cv_store_deci
 /* Visits a job's decisions in the order they were made. */
 int cv_store_decisions_each(cv_store_t *store, int64_t job_id, cv_store_on_decision_t on_decision,
                             void *ctx, char *err);
+
+/* One nudge of a trial (panda mode, schemas/protocol.md): its number, its new values as JSON
+ * text, and the epoch it took effect at (0 while its worker has not said). */
+typedef struct {
+    int64_t trial_id;
+    int64_t seq;             /* 1.. in the order the trial's nudges were made */
+    const char *values_json; /* borrowed from the statement during the visit */
+    int epoch;               /* 0: not yet applied */
+    double created_at;       /* wall seconds */
+    double applied_at;       /* wall seconds; NaN while not applied */
+} cv_store_nudge_t;
+
+typedef int (*cv_store_on_nudge_t)(void *ctx, const cv_store_nudge_t *n);
+
+/* Records nudge n->seq of n->trial_id with its values (epoch and applied_at are ignored). */
+int cv_store_nudge_add(cv_store_t *store, const cv_store_nudge_t *n, char *err);
+
+/* Records that nudge seq of trial_id took effect at epoch, unless an epoch is recorded already
+ * (a repeated answer changes nothing). */
+int cv_store_nudge_applied(cv_store_t *store, int64_t trial_id, int64_t seq, int epoch, double now,
+                           char *err);
+
+/* Visits a trial's nudges in seq order. *last_seq (may be NULL) gets the highest seq, 0 for
+ * none. on_nudge may be NULL. */
+int cv_store_nudges_each(cv_store_t *store, int64_t trial_id, cv_store_on_nudge_t on_nudge,
+                         void *ctx, int64_t *last_seq, char *err);
 
 /* The lowest dev error and dev cost over the curve of a trial's current attempt (NaN when it
  * has no epoch yet). */

@@ -113,9 +113,10 @@ end:
 
 int cv_store_job_delete(cv_store_t *store, int64_t job_id, int64_t *trials_deleted, char *err) {
     /* Children before parents: the foreign keys are enforced. */
-    static const int steps[] = {ST_JOB_DELETE_CURVES,    ST_JOB_DELETE_ATTEMPTS,
-                                ST_JOB_DELETE_DECISIONS, ST_JOB_DELETE_TRIALS,
-                                ST_JOB_DELETE_ROUNDS,    ST_JOB_DELETE};
+    static const int steps[] = {
+        ST_JOB_DELETE_CURVES, ST_JOB_DELETE_ATTEMPTS, ST_JOB_DELETE_DECISIONS,
+        ST_JOB_DELETE_NUDGES, ST_JOB_DELETE_TRIALS,   ST_JOB_DELETE_ROUNDS,
+        ST_JOB_DELETE};
     cv_store_job_status_t status = CV_STORE_JOB_RUNNING;
     int objective = 0;
     int ret = store_op_begin(store, err);
@@ -189,6 +190,48 @@ int cv_store_decisions_each(cv_store_t *store, int64_t job_id, cv_store_on_decis
         ret = on_decision(ctx, &d);
     }
     if (ret == 0 && rc != SQLITE_DONE) ret = store_failf(store, rc, err, "visit decisions");
+    done(q);
+    return ret;
+}
+
+int cv_store_nudge_add(cv_store_t *store, const cv_store_nudge_t *n, char *err) {
+    sqlite3_stmt *q = store->st[ST_NUDGE_INSERT];
+    if (sqlite3_bind_int64(q, 1, n->trial_id) || sqlite3_bind_int64(q, 2, n->seq) ||
+        bind_text(q, 3, n->values_json) || bind_real(q, 4, n->created_at))
+        return store_bind_failed(store, ST_NUDGE_INSERT, err, "add nudge");
+    return store_run(store, ST_NUDGE_INSERT, err, "add nudge");
+}
+
+int cv_store_nudge_applied(cv_store_t *store, int64_t trial_id, int64_t seq, int epoch, double now,
+                           char *err) {
+    sqlite3_stmt *q = store->st[ST_NUDGE_APPLIED];
+    if (sqlite3_bind_int64(q, 1, trial_id) || sqlite3_bind_int64(q, 2, seq) ||
+        sqlite3_bind_int(q, 3, epoch) || bind_real(q, 4, now))
+        return store_bind_failed(store, ST_NUDGE_APPLIED, err, "record nudge");
+    return store_run(store, ST_NUDGE_APPLIED, err, "record nudge");
+}
+
+int cv_store_nudges_each(cv_store_t *store, int64_t trial_id, cv_store_on_nudge_t on_nudge,
+                         void *ctx, int64_t *last_seq, char *err) {
+    sqlite3_stmt *q = store->st[ST_NUDGES_EACH];
+    if (last_seq) *last_seq = 0;
+    if (sqlite3_bind_int64(q, 1, trial_id))
+        return store_bind_failed(store, ST_NUDGES_EACH, err, "visit nudges");
+    int ret = 0, rc = SQLITE_DONE;
+    while (ret == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        cv_store_nudge_t n = {
+            .trial_id = trial_id,
+            .seq = sqlite3_column_int64(q, 0),
+            .values_json = (const char *)sqlite3_column_text(q, 1),
+            .epoch = sqlite3_column_type(q, 2) == SQLITE_NULL ? 0 : sqlite3_column_int(q, 2),
+            .created_at = sqlite3_column_double(q, 3),
+            .applied_at =
+                sqlite3_column_type(q, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 4),
+        };
+        if (last_seq) *last_seq = n.seq;
+        if (on_nudge && n.values_json) ret = on_nudge(ctx, &n);
+    }
+    if (ret == 0 && rc != SQLITE_DONE) ret = store_failf(store, rc, err, "visit nudges");
     done(q);
     return ret;
 }

@@ -232,6 +232,18 @@ static const char *const k_migrations[] = {
     "CREATE INDEX decisions_by_job ON decisions (job_id, seq);"
     "ALTER TABLE jobs ADD COLUMN busy_seconds REAL NOT NULL DEFAULT 0;"
     "ALTER TABLE jobs ADD COLUMN available_seconds REAL NOT NULL DEFAULT 0;",
+    /* 8: nudges (panda mode): new hyperparameter values for a running trial, numbered from 1
+     * per trial in the order they were made, with the epoch they took effect at once its worker
+     * said so (NULL before). */
+    "CREATE TABLE nudges ("
+    "  trial_id    INTEGER NOT NULL REFERENCES trials (id),"
+    "  seq         INTEGER NOT NULL CHECK (seq >= 1),"
+    "  values_json TEXT NOT NULL,"
+    "  epoch       INTEGER CHECK (epoch >= 1),"
+    "  created_at  REAL NOT NULL,"
+    "  applied_at  REAL,"
+    "  PRIMARY KEY (trial_id, seq)"
+    ");",
 };
 
 _Static_assert(sizeof k_migrations / sizeof k_migrations[0] == CV_STORE_SCHEMA_VERSION,

@@ -205,6 +205,14 @@ const char *const store_statements[ST_COUNT] = {
     [ST_TRIAL_CURVE_BEST] = "SELECT min(dev_error), min(dev_cost) FROM curves "
                             "WHERE trial_id = ?1",
     [ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+    [ST_NUDGE_INSERT] = "INSERT INTO nudges (trial_id, seq, values_json, created_at) "
+                        "VALUES (?1, ?2, ?3, ?4)",
+    [ST_NUDGE_APPLIED] = "UPDATE nudges SET epoch = ?3, applied_at = ?4 "
+                         "WHERE trial_id = ?1 AND seq = ?2 AND epoch IS NULL",
+    [ST_NUDGES_EACH] = "SELECT seq, values_json, epoch, created_at, applied_at FROM nudges "
+                       "WHERE trial_id = ?1 ORDER BY seq",
+    [ST_JOB_DELETE_NUDGES] = "DELETE FROM nudges WHERE trial_id IN "
+                             "(SELECT id FROM trials WHERE job_id = ?1)",
     [ST_JOB_ROW] = "SELECT id, name, objective, spec, status, round, region, created_at, "
                    "busy_seconds, available_seconds FROM jobs WHERE id = ?1",
     [ST_JOB_SET_SPEC] = "UPDATE jobs SET spec = ?2 WHERE id = ?1",

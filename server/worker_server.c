@@ -331,9 +331,14 @@ static int op_send_evaluate(void *conn, int64_t job_id, const char *lease, const
     return send_msg(c, msg);
 }
 
+static int op_send_nudge(void *conn, int64_t trial_id, int64_t seq, const cJSON *values,
+                         int at_epoch) {
+    return send_msg(conn, cv_msg_nudge(trial_id, seq, values, at_epoch, NULL));
+}
+
 cv_sched_ops_t cv_worker_server_ops(void) {
-    return (cv_sched_ops_t){op_send_trial, op_send_ack, op_send_stop, op_send_decision,
-                            op_send_evaluate};
+    return (cv_sched_ops_t){op_send_trial,    op_send_ack,      op_send_stop,
+                            op_send_decision, op_send_evaluate, op_send_nudge};
 }
 
 /* ---- messages --------------------------------------------------------------------------- */
@@ -364,8 +369,10 @@ static int on_hello(conn_t *c, const cv_msg_hello_t *h) {
     ws->n_workers++;
     cv_log(ws->log, CV_LOG_INFO, "worker %s connected (%d threads, %s)", c->id, h->threads,
            h->host);
-    return send_msg(c, cv_msg_welcome(ws->cfg.heartbeat_seconds, ws->cfg.lease_seconds,
-                                      reattached, (size_t)n, err));
+    int rc = send_msg(c, cv_msg_welcome(ws->cfg.heartbeat_seconds, ws->cfg.lease_seconds,
+                                        reattached, (size_t)n, err));
+    if (rc == 0) cv_sched_worker_welcomed(ws->sched, c->w);
+    return rc;
 }
 
 static int finish_result(conn_t *c, int64_t trial_id, const char *lease, const cJSON *result,
@@ -643,6 +650,12 @@ static int on_message(conn_t *c, const char *payload, size_t len) {
             break;
         case CV_MSG_RESULT: rc = on_result(c, &m); break;
         case CV_MSG_DATASET_GET: rc = serve_dataset(c, m.dataset_get_hash); break;
+        case CV_MSG_NUDGED:
+            if (cv_sched_on_nudged(ws->sched, c->w, m.nudged.trial_id, m.nudged.lease, m.nudged.seq,
+                                   m.nudged.epoch, cv_clock_wall(), err) < 0)
+                cv_log(ws->log, CV_LOG_ERROR, "trial %lld nudged: %s", (long long)m.nudged.trial_id,
+                       err);
+            break;
         case CV_MSG_EVALUATION:
             if (cv_evals_on_answer(cv_sched_evals(ws->sched), ws->sched, c->w, c->id,
                                    &m.evaluation, err) < 0)

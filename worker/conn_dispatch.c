@@ -1,6 +1,6 @@
 /* caviar-worker's message dispatch: every frame from the coordinator is validated with
  * cv_msg_parse and handed to the handler of its type (welcome, trial, ack, stop, decision,
- * dataset and its data, error). */
+ * nudge, dataset and its data, error). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +86,7 @@ static int on_trial(worker_t *w, cv_msg_t *msg) {
         return 0;
     }
     prep_t *p = &w->prep;
+    cv_conn_nudges_reset(&w->nudges, t->trial_id);
     p->active = 1;
     p->trial_id = t->trial_id;
     memcpy(p->lease, t->lease, sizeof p->lease);
@@ -205,6 +206,9 @@ int cv_conn_on_frame(worker_t *w, const cv_frame_t *f) {
             break;
         case CV_MSG_EVALUATE:
             rc = cv_conn_on_evaluate(w, &msg);
+            break;
+        case CV_MSG_NUDGE:
+            rc = cv_conn_on_nudge(w, &msg.nudge);
             break;
         case CV_MSG_ERROR:
             LOG(w, CV_LOG_ERROR, "coordinator refused this worker: %s", msg.error.message);

@@ -76,9 +76,20 @@ static int on_epoch(const cv_epoch_metrics_t *m, void *userdata) {
     return atomic_load(&r->prune) ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
 }
 
+/* Training thread, before each epoch: applies the nudges waiting for this boundary. */
+static int before_epoch(cv_trial_spec_t *live, int epoch, void *userdata) {
+    run_t *r = userdata;
+    if (!cv_conn_nudges_apply(r->nudges, r->trial_id, live, epoch)) return 0;
+    wake_main(r->wake_fd); /* the main thread answers nudged */
+    return 1;
+}
+
 static void *train_main(void *arg) {
     run_t *r = arg;
-    cv_train_options_t opts = {.on_epoch = on_epoch, .userdata = r, .save_model = r->model_path};
+    cv_train_options_t opts = {.on_epoch = on_epoch,
+                               .before_epoch = before_epoch,
+                               .userdata = r,
+                               .save_model = r->model_path};
     r->rc = cv_train_run(&r->spec, &opts, &r->res, r->err);
     if (r->rc == 0 && cv_conn_model_digest(r->model_path, &r->model_bytes, &r->model_crc32) != 0)
         r->model_bytes = 0;
@@ -159,6 +170,7 @@ void cv_conn_train_start(worker_t *w) {
     memcpy(r->lease, p->lease, sizeof r->lease);
     r->spec = p->parsed;
     r->wake_fd = w->wake[1];
+    r->nudges = &w->nudges;
     atomic_init(&r->stop, 0);
     atomic_init(&r->prune, 0);
     memcpy(r->decide_at, p->decide_at, sizeof r->decide_at);
@@ -226,6 +238,8 @@ int cv_conn_train_service(worker_t *w) {
                 cv_conn_send_msg(w, cv_msg_progress(r->trial_id, r->lease, &batch[i], err), err);
             if (rc) return rc;
         }
+        int rc = cv_conn_nudges_answer(w, r);
+        if (rc) return rc;
         if (!done) return 0;
         pthread_join(r->thread, NULL);
         run_sync_finish(r);

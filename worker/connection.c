@@ -345,6 +345,7 @@ static void shutdown_worker(worker_t *w) {
     cv_bytes_finish(&w->deferred);
     close(w->wake[0]);
     close(w->wake[1]);
+    cv_conn_nudges_finish(&w->nudges);
 }
 
 int cv_conn_run(const cv_conn_options_t *opts, char *err) {
@@ -358,8 +359,13 @@ int cv_conn_run(const cv_conn_options_t *opts, char *err) {
     cv_dcache_init(&w->cache, opts->cache_dir, opts->log);
     cv_rng_seed(&w->rng, (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
                              (uint64_t)(cv_clock_monotonic() * 1e9));
+    if (cv_conn_nudges_init(&w->nudges) != 0) {
+        free(w);
+        return cv_errf(err, CV_ENOMEM, "cannot create a mutex");
+    }
     if (pipe(w->wake) != 0) {
         int rc = cv_errf(err, CV_EIO, "cannot create a pipe: %s", strerror(errno));
+        cv_conn_nudges_finish(&w->nudges);
         free(w);
         return rc;
     }

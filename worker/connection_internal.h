@@ -7,6 +7,7 @@
  *     conn_evaluate.c  a test-set evaluation: its files and models, its answer
  *     conn_training.c  the training thread and its outbox
  *     conn_results.c   unacknowledged results and the model upload that follows each
+ *     conn_nudges.c    the nudges of the trial held: kept, applied by the thread, answered
  *
  * with the byte queue (byte_queue.h) and the dataset cache (dataset_cache.h) underneath. Every
  * function here runs on the main thread unless its comment says otherwise. */
@@ -39,12 +40,31 @@
 #define PENDING_MAX     8              /* unacknowledged results kept; beyond, the oldest go */
 #define WPATH           CV_DCACHE_PATH /* bytes of a file path */
 #define STOP_GRACE      3.0 /* seconds a stopping worker waits for its acknowledgements */
+#define NUDGES_MAX      256 /* nudges kept for one trial; beyond, new ones are ignored */
 
 _Static_assert(UPLOAD_CHUNK <= CV_FRAME_MAX, "a model chunk fits in one frame");
 _Static_assert(PENDING_MAX + 2 <= CV_MSG_LEASES_MAX, "hello.leases holds every lease");
 _Static_assert(CV_MSG_HASH_HEX + 1 == CV_SHA256_HEX, "a file's hash is a SHA-256 in hex");
 
 #define LOG(w, level, ...) cv_log((w)->opt->log, (level), __VA_ARGS__)
+
+/* One nudge of the trial held (protocol.md, "Nudges"). */
+typedef struct {
+    int64_t seq;   /* the trial's nudge number, from 1 */
+    int at_epoch;  /* 0: at the next boundary; else the epoch to take effect at again */
+    cJSON *values; /* owned: the new values */
+    int epoch;     /* the epoch it took effect at; 0 while waiting, -1 when refused */
+    int answered;  /* main thread only: nudged was sent for it */
+} nudge_t;
+
+/* The nudges of one trial, shared by the main thread (which adds and answers them) and the
+ * training thread (which applies them before each epoch). */
+typedef struct {
+    pthread_mutex_t lock; /* guards every field */
+    int64_t trial_id;     /* whose nudges these are; 0 for none */
+    nudge_t *items;       /* owned, n of cap, in seq order of arrival */
+    size_t n, cap;
+} nudge_box_t;
 
 /* One trial training in its own thread. Created and freed by the main thread. */
 typedef struct {
@@ -77,6 +97,7 @@ typedef struct {
     int64_t model_bytes;  /* size of the saved model, 0 when none */
     uint32_t model_crc32; /* zlib crc32 of the model file */
     int discard;          /* main thread only: stopped, send nothing more */
+    nudge_box_t *nudges;  /* the worker's nudge box, borrowed (it outlives the thread) */
 } run_t;
 
 /* A result sent (or to send) and not yet acknowledged. */
@@ -144,6 +165,7 @@ typedef struct {
     size_t n_pending;
     cv_dcache_t cache; /* dataset files: hashes of spec paths, the cache directory */
     cv_wk_eval_t *eval; /* the test-set evaluation held (worker/evaluate.h), or NULL */
+    nudge_box_t nudges; /* the nudges of the trial held */
 } worker_t;
 
 /* Whose fault a failed trial is, as result.fault says: the job's (its data, its spec, its size:
@@ -221,6 +243,31 @@ void cv_conn_train_decide(run_t *r, int epoch, int stop);
 
 /* Stops and joins the training thread, if any, and frees it; its model file is removed. */
 void cv_conn_train_shutdown(worker_t *w);
+
+/* ---- conn_nudges.c ---- */
+
+/* Sets up an empty box. Returns 0 or -1. */
+int cv_conn_nudges_init(nudge_box_t *b);
+
+/* Frees what the box holds. */
+void cv_conn_nudges_finish(nudge_box_t *b);
+
+/* Empties the box for trial_id, which starts from epoch 1 (a trial message): whatever this
+ * worker applied in an earlier attempt of it is applied again as the coordinator resends it. */
+void cv_conn_nudges_reset(nudge_box_t *b, int64_t trial_id);
+
+/* A nudge message: kept for the trial held (being prepared or training), answered at once when
+ * its seq took effect already, ignored for another trial. */
+int cv_conn_on_nudge(worker_t *w, const cv_msg_nudge_t *m);
+
+/* Training thread, before epoch (1-based) of trial_id: applies to live, in order, the nudges
+ * that wait for this boundary (no at_epoch, or an at_epoch not after epoch) and records the
+ * epoch. Returns 1 when live changed. */
+int cv_conn_nudges_apply(nudge_box_t *b, int64_t trial_id, cv_trial_spec_t *live, int epoch);
+
+/* Sends nudged for each nudge of run r that took effect and was not answered yet, while the
+ * connection is welcomed. */
+int cv_conn_nudges_answer(worker_t *w, const run_t *r);
 
 /* ---- conn_results.c ---- */
 

@@ -129,10 +129,47 @@ static int train_epoch(trial_t *t, const cv_trial_spec_t *spec, size_t batch, fl
     return 0;
 }
 
-int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
+/* Rebuilds the network when the live spec's dropout differs from the network's: the new one has
+ * the same parameter layout, so the parameters and statistics are copied over. */
+static int carry_dropout(trial_t *t, const cv_trial_spec_t *spec, size_t batch, char *err) {
+    cv_arch_t arch;
+    int rc = cv_arch_from_spec(&arch, spec, (int)t->data.train.n, t->data.classes, err);
+    if (rc) return rc;
+    if (memcmp(arch.keep_prob, t->net->arch.keep_prob, sizeof arch.keep_prob) == 0) return 0;
+    cv_nnf_net_t *next = NULL;
+    if ((rc = cv_nnf_create(&next, &arch, batch > SCORE_CHUNK ? batch : SCORE_CHUNK, err)))
+        return rc;
+    memcpy(next->params, t->net->params, t->net->n_params * sizeof(float));
+    memcpy(next->stats, t->net->stats, t->net->n_stats * sizeof(float));
+    cv_nnf_destroy(t->net);
+    t->net = next;
+    return 0;
+}
+
+/* Asks the caller for nudges before epoch (0-based) and carries them into the running trial
+ * (see cv_before_epoch_fn). live is the trial's working copy of its spec. */
+static int take_nudges(trial_t *t, cv_trial_spec_t *live, const cv_train_options_t *opts, int epoch,
+                       size_t batch, char *err) {
+    double lr = live->learning_rate;
+    if (!opts->before_epoch || !opts->before_epoch(live, epoch + 1, opts->userdata)) return 0;
+    if (live->learning_rate != lr) { /* rebase α₀ so that this epoch runs at the new rate */
+        double wanted = live->learning_rate;
+        live->learning_rate = 1.0;
+        double shape = cv_learning_rate_at(live, epoch);
+        live->learning_rate = shape > 0 && isfinite(shape) ? wanted / shape : wanted;
+    }
+    t->opt.beta = (float)live->beta;
+    t->opt.beta1 = (float)live->beta1;
+    t->opt.beta2 = (float)live->beta2;
+    return carry_dropout(t, live, batch, err);
+}
+
+int cv_train_run(const cv_trial_spec_t *spec_in, const cv_train_options_t *opts,
                  cv_train_result_t *res, char *err) {
     static const cv_train_options_t no_opts = {0};
     if (!opts) opts = &no_opts;
+    cv_trial_spec_t live = *spec_in; /* what nudges change as the trial trains */
+    const cv_trial_spec_t *spec = &live;
     memset(res, 0, sizeof *res);
     double t0 = cv_clock_monotonic();
     trial_t t = {0};
@@ -172,6 +209,11 @@ int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
     for (int epoch = 0; epoch < spec->epochs; epoch++) {
         double e0 = cv_clock_monotonic();
         cv_epoch_metrics_t m = {.epoch = epoch + 1};
+        if ((rc = take_nudges(&t, &live, opts, epoch, batch, res->error))) {
+            res->job_fault = 1;
+            goto failed;
+        }
+        if (epoch >= live.epochs) break; /* nudged to fewer epochs: ends as completed */
         m.learning_rate = cv_learning_rate_at(spec, epoch);
         rc = train_epoch(&t, spec, batch, (float)m.learning_rate, &rng, tr->m);
         double e1 = cv_clock_monotonic();

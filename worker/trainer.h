@@ -47,8 +47,18 @@ typedef enum {
  * (any other non-zero value stops the trial as CV_EPOCH_STOP does). */
 typedef int (*cv_on_epoch_fn)(const cv_epoch_metrics_t *m, void *userdata);
 
+/* Called before every epoch with the trial's live hyperparameters, which it may change by
+ * applying nudges (cv_trial_spec_nudge); epoch is the 1-based epoch about to train. Returns 1
+ * when it changed them, else 0. The trainer then carries the change over without restarting:
+ * the network keeps its parameters, the optimizer its moments, and when learning_rate changed
+ * the schedule is rebased so that this epoch runs at exactly the new rate and later ones follow
+ * the schedule's shape from it. epochs nudged to no more than the epochs already run ends the
+ * trial before this epoch, as a completed one with its best epoch's metrics and model. */
+typedef int (*cv_before_epoch_fn)(cv_trial_spec_t *live, int epoch, void *userdata);
+
 typedef struct {
     cv_on_epoch_fn on_epoch;    /* may be NULL */
+    cv_before_epoch_fn before_epoch; /* may be NULL; gets the same userdata */
     void *userdata;
     int evaluate_test;          /* 1: score the test set with the best model at the end */
     const char *save_model;     /* overrides spec->save_model when non-NULL */

@@ -128,6 +128,11 @@ static int dump(void) {
     failed |= emit(cv_msg_error("unknown token", err), "error", err);
     failed |= emit(cv_msg_decision(45, 2, 1, err), "decision", err);
     failed |= emit(cv_msg_decision(45, 1, 0, err), "decision to go on", err);
+    cJSON *values = cJSON_Parse("{\"learning_rate\":0.0003,\"keep_prob\":0.9}");
+    failed |= emit(cv_msg_nudge(45, 1, values, 0, err), "nudge", err);
+    failed |= emit(cv_msg_nudge(45, 2, values, 7, err), "nudge again at its epoch", err);
+    cJSON_Delete(values);
+    failed |= emit(cv_msg_nudged(45, LEASE, 2, 7, err), "nudged", err);
     return failed;
 }
 

@@ -672,6 +672,39 @@ START_TEST(decision_round_trips_both_verdicts) {
 }
 END_TEST
 
+START_TEST(nudge_and_nudged_round_trip) {
+    char err[CV_ERRLEN] = "";
+    cv_msg_t m;
+    cJSON *values = cJSON_Parse("{\"learning_rate\":0.0003,\"keep_prob\":[0.9,0.8]}");
+    round_trip(cv_msg_nudge(12, 2, values, 0, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_NUDGE);
+    ck_assert_int_eq(m.nudge.trial_id, 12);
+    ck_assert_int_eq(m.nudge.seq, 2);
+    ck_assert_int_eq(m.nudge.at_epoch, 0);
+    ck_assert(cJSON_Compare(m.nudge.values, values, 1));
+    ck_assert_ptr_null(cJSON_GetObjectItem(m.root, "at_epoch"));
+    cv_msg_finish(&m);
+    round_trip(cv_msg_nudge(12, 3, values, 40, err), &m);
+    ck_assert_int_eq(m.nudge.at_epoch, 40);
+    cv_msg_finish(&m);
+    round_trip(cv_msg_nudged(12, LEASE, 3, 41, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_NUDGED);
+    ck_assert_int_eq(m.nudged.trial_id, 12);
+    ck_assert_str_eq(m.nudged.lease, LEASE);
+    ck_assert_int_eq(m.nudged.seq, 3);
+    ck_assert_int_eq(m.nudged.epoch, 41);
+    cv_msg_finish(&m);
+    cJSON *empty = cJSON_CreateObject();
+    ck_assert_ptr_null(cv_msg_nudge(12, 1, empty, 0, err));
+    ck_assert_str_eq(err, "nudge: values: must be a non-empty object, got object");
+    ck_assert_ptr_null(cv_msg_nudged(12, LEASE, 1, 0, err));
+    ck_assert_ptr_nonnull(strstr(err, "nudged: epoch: must be an integer in [1, 100000], got 0"));
+    cJSON_Delete(empty);
+    cJSON_Delete(values);
+    ck_assert_str_eq(cv_msg_type_name(CV_MSG_NUDGED), "nudged");
+}
+END_TEST
+
 START_TEST(pruned_result_round_trips_with_its_best_epoch) {
     char err[CV_ERRLEN] = "";
     cJSON *r = completed_result();
@@ -747,6 +780,7 @@ static Suite *message_suite(void) {
     tcase_add_test(rt, type_names_match_the_wire);
     tcase_add_test(rt, trial_decide_at_round_trips);
     tcase_add_test(rt, decision_round_trips_both_verdicts);
+    tcase_add_test(rt, nudge_and_nudged_round_trip);
     tcase_add_test(rt, pruned_result_round_trips_with_its_best_epoch);
     suite_add_tcase(s, rt);
     TCase *bad = tcase_create("refusals");

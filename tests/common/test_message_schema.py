@@ -24,7 +24,8 @@ import jsonschema
 DUMP = sys.argv.pop(1) if len(sys.argv) > 1 else "build/tests/common/dump_messages"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TYPES = {"hello", "heartbeat", "progress", "result", "dataset_get", "welcome", "trial", "ack",
-         "stop", "dataset", "error", "decision", "evaluate", "evaluation"}
+         "stop", "dataset", "error", "decision", "evaluate", "evaluation",
+         "nudge", "nudged"}
 
 
 def load(name):
@@ -261,6 +262,19 @@ class MessageSchema(unittest.TestCase):
         case("evaluation error of 1025 characters", "evaluation", failure("job", "e" * 1025))
         case("evaluation failure without fault", "evaluation",
              lambda m: (failure("job")(m), m.pop("fault")))
+        case("nudge values empty", "nudge", setter("values", {}))
+        case("nudge values as an array", "nudge", setter("values", [1]))
+        case("nudge missing values", "nudge", deleter("values"))
+        case("nudge seq 0", "nudge", setter("seq", 0))
+        case("nudge at_epoch 0", "nudge", setter("at_epoch", 0))
+        case("nudge at_epoch 100001", "nudge", setter("at_epoch", 100001))
+        case("nudge at_epoch 3", "nudge", setter("at_epoch", 3))
+        case("nudge extra field", "nudge", setter("lease", "a" * 32))
+        case("nudged epoch 0", "nudged", setter("epoch", 0))
+        case("nudged epoch 2.5", "nudged", setter("epoch", 2.5))
+        case("nudged missing lease", "nudged", deleter("lease"))
+        case("nudged lease in upper case", "nudged", setter("lease", "A" * 32))
+        case("nudged missing seq", "nudged", deleter("seq"))
         return cases
 
     def test_c_and_the_schema_agree_on_broken_messages(self):
@@ -285,7 +299,9 @@ class MessageSchema(unittest.TestCase):
                   "trial decide_at 33 epochs": "decide_at",
                   "evaluate model hash in upper case": "models[0].hash",
                   "evaluate 17 models": "models", "evaluation examples 0": "examples",
-                  "evaluation failure of nobody": "fault"}
+                  "evaluation failure of nobody": "fault",
+                  "nudge values empty": "values", "nudge at_epoch 0": "at_epoch",
+                  "nudged missing seq": "seq"}
         verdicts = c_verdicts([cases[k] for k in probes])
         for (what, word), verdict in zip(probes.items(), verdicts):
             with self.subTest(what):

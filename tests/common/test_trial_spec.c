@@ -709,6 +709,78 @@ START_TEST(label_smoothing_of_wrong_type_is_refused) {
 }
 END_TEST
 
+/* ---- nudges ---- */
+
+/* Applies nudge (JSON text) to a spec of two hidden layers with dropout, expecting code and, on
+ * refusal, exactly the reason want; the spec must then be unchanged. */
+static void nudge_case(cv_trial_spec_t *spec, const char *nudge, int code, const char *want) {
+    parse_ok(spec, "{" IDX_DATASET ", \"hidden_units\": [8, 4], \"keep_prob\": 0.8, "
+                   "\"learning_rate\": 0.01, \"warmup_epochs\": 2, \"epochs\": 5}");
+    cv_trial_spec_t before = *spec;
+    cJSON *obj = cJSON_Parse(nudge);
+    ck_assert_ptr_nonnull(obj);
+    char err[CV_ERRLEN] = "";
+    ck_assert_int_eq(cv_trial_spec_nudge(spec, obj, err), code);
+    cJSON_Delete(obj);
+    if (code != 0) {
+        ck_assert_str_eq(err, want);
+        ck_assert_int_eq(memcmp(&before, spec, sizeof before), 0);
+    }
+}
+
+START_TEST(nudge_sets_the_new_values) {
+    cv_trial_spec_t s;
+    nudge_case(&s,
+               "{\"learning_rate\": 0.0003, \"keep_prob\": [0.9, 0.5], \"l2\": 0.1, "
+               "\"beta1\": 0.8, \"patience\": 3, \"epochs\": 50}",
+               0, NULL);
+    ck_assert_double_eq(s.learning_rate, 0.0003);
+    ck_assert_float_eq(s.keep_prob[0], 0.9f);
+    ck_assert_float_eq(s.keep_prob[1], 0.5f);
+    ck_assert_double_eq(s.l2, 0.1);
+    ck_assert_double_eq(s.beta1, 0.8);
+    ck_assert_int_eq(s.patience, 3);
+    ck_assert_int_eq(s.epochs, 50);
+    ck_assert_int_eq(s.hidden_units[0], 8); /* the rest stays */
+}
+END_TEST
+
+START_TEST(nudge_out_of_range_names_the_field) {
+    cv_trial_spec_t s;
+    nudge_case(&s, "{\"l2\": 0.1, \"learning_rate\": -1}", CV_ERANGE,
+               "learning_rate: must be in (0, 10], got -1");
+    nudge_case(&s, "{\"keep_prob\": 0}", CV_ERANGE, "keep_prob: must be in (0, 1], got 0");
+    nudge_case(&s, "{\"keep_prob\": [0.5]}", CV_EINVAL,
+               "keep_prob: per-layer array must have 2 entries (one per hidden layer), got 1");
+    nudge_case(&s, "{\"patience\": \"3\"}", CV_EINVAL, "patience: must be an integer, got string");
+}
+END_TEST
+
+START_TEST(nudge_of_epochs_within_the_warmup_is_refused) {
+    cv_trial_spec_t s;
+    nudge_case(&s, "{\"epochs\": 2}", CV_EINVAL,
+               "epochs: must be more than warmup_epochs (2), got 2");
+}
+END_TEST
+
+START_TEST(nudge_of_a_fixed_field_lists_the_nudgeable_ones) {
+    cv_trial_spec_t s;
+    nudge_case(&s, "{\"hidden_units\": 16}", CV_EINVAL,
+               "hidden_units: cannot be nudged; nudgeable: learning_rate, decay_rate, "
+               "decay_base, decay_k, decay_every, decay_min, l2, l1, keep_prob, input_keep_prob, "
+               "beta, beta1, beta2, patience, epochs");
+    nudge_case(&s, "{\"learning_rat\": 0.1}", CV_EINVAL,
+               "learning_rat: cannot be nudged (did you mean \"learning_rate\"?); nudgeable: "
+               "learning_rate, decay_rate, decay_base, decay_k, decay_every, decay_min, l2, l1, "
+               "keep_prob, input_keep_prob, beta, beta1, beta2, patience, epochs");
+    nudge_case(&s, "{}", CV_EINVAL,
+               "nudge: empty; give new values for any of learning_rate, decay_rate, decay_base, "
+               "decay_k, decay_every, decay_min, l2, l1, keep_prob, input_keep_prob, beta, beta1, "
+               "beta2, patience, epochs");
+    nudge_case(&s, "[1]", CV_EINVAL, "nudge: must be an object of new values, got array");
+}
+END_TEST
+
 static Suite *trial_spec_suite(void) {
     Suite *s = suite_create("trial_spec");
     TCase *shape = tcase_create("shapes");
@@ -793,6 +865,13 @@ static Suite *trial_spec_suite(void) {
     tcase_add_test(bad, label_smoothing_of_wrong_type_is_refused);
     tcase_add_test(bad, syntax_error_reports_an_offset);
     suite_add_tcase(s, bad);
+
+    TCase *nudge = tcase_create("nudges");
+    tcase_add_test(nudge, nudge_sets_the_new_values);
+    tcase_add_test(nudge, nudge_out_of_range_names_the_field);
+    tcase_add_test(nudge, nudge_of_epochs_within_the_warmup_is_refused);
+    tcase_add_test(nudge, nudge_of_a_fixed_field_lists_the_nudgeable_ones);
+    suite_add_tcase(s, nudge);
 
     TCase *files = tcase_create("files");
     tcase_add_test(files, load_prefixes_reasons_with_the_path);

@@ -30,6 +30,7 @@ API_REPLIES = [
     ("DELETE", r"/v1/jobs/\d+", 200, "job_deleted"),
     ("POST", r"/v1/jobs/\d+/cancel", 200, "cancel"),
     ("POST", r"/v1/jobs/\d+/extend", 200, "job_extended"),
+    ("POST", r"/v1/trials/\d+/nudge", 200, "nudged"),
     ("POST", r"/v1/jobs/\d+/evaluate", 200, "evaluate"),
     ("POST", r"/v1/jobs/\d+/evaluate", 202, "evaluate"),
     ("GET", r"/v1/trials/\d+", 200, "trial"),

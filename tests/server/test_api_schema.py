@@ -140,8 +140,17 @@ class ApiSchema(unittest.TestCase):
         detail = dict(TRIAL, config_key="{}", curve=[], attempts_history=[
             {"attempt": 1, "worker_id": "w", "started_at": 1.0, "ended_at": 2.0,
              "outcome": "stale", "error": None}],
-            spec={"dataset": {"format": "csv", "csv": "moons.csv"}, "learning_rate": 0.2})
+            spec={"dataset": {"format": "csv", "csv": "moons.csv"}, "learning_rate": 0.2},
+            nudges=[{"seq": 1, "values": {"learning_rate": 3e-4}, "epoch": 12,
+                     "created_at": 1.5, "applied_at": 1.7},
+                    {"seq": 2, "values": {"keep_prob": 0.9}, "epoch": None,
+                     "created_at": 1.8, "applied_at": None}])
         self.assert_valid("trial", detail)
+        self.assert_invalid("trial", changed(detail, "nudges", DELETE))
+        self.assert_invalid("trial", changed(detail, "nudges", 0, "epoch", 0))
+        self.assert_invalid("trial", changed(detail, "nudges", 1, "values", {}))
+        self.assert_valid("nudged", {"trial_id": 3, "seq": 1, "values": {"l2": 0.1}})
+        self.assert_invalid("nudged", {"trial_id": 3, "seq": 0, "values": {"l2": 0.1}})
         self.assert_valid("trial", changed(changed(detail, "status", "pruned"),
                                            "attempts_history", 0, "outcome", "pruned"))
         self.assert_invalid("trial", changed(detail, "attempts_history", 0, "outcome", "gone"))

@@ -126,6 +126,8 @@ static void raw_exec(const char *path, const char *sql) {
     "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, number) "                        \
     "WHERE status = 'completed'; "
 
+#define UNDO_MIGRATION_8 "DROP TABLE nudges; "
+
 #define UNDO_MIGRATION_7                                                                           \
     "DROP INDEX decisions_by_job; DROP TABLE decisions; "                                          \
     "ALTER TABLE jobs DROP COLUMN busy_seconds; ALTER TABLE jobs DROP COLUMN available_seconds; "
@@ -777,7 +779,8 @@ START_TEST(test_version_2_file_gains_n_params_and_keeps_its_results) {
     finish(&fx, t[0], "L", 0.1, 0.5);
     cv_store_close(fx.store);
     fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3 "PRAGMA user_version = 2;");
+    raw_exec(fx.path, UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3
+             "PRAGMA user_version = 2;");
     ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
     ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
     start(&fx, t[1], "M");
@@ -1037,8 +1040,9 @@ START_TEST(test_version_1_file_migrates_and_keeps_its_rows) {
     ck_assert_int_eq(cv_store_worker_seen(fx.store, "w1", "0.1.0", 4, "host", NOW, fx.err), 0);
     cv_store_close(fx.store);
     fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3 "DROP INDEX trial_attempts_by_worker; "
-                      "DROP TABLE trial_attempts; PRAGMA user_version = 1;");
+    raw_exec(fx.path, UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3
+             "DROP INDEX trial_attempts_by_worker; "
+             "DROP TABLE trial_attempts; PRAGMA user_version = 1;");
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema "
                                       "WHERE name LIKE 'trial_attempts%'"),
                      0);
@@ -1080,7 +1084,7 @@ START_TEST(test_version_2_file_migrates_and_restart_losses_become_interrupted) {
     fx.store = NULL;
     char sql[4096];
     snprintf(sql, sizeof sql,
-             UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3
+             UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3
              "DROP INDEX trial_attempts_by_worker; DROP TABLE trial_attempts;"
              "CREATE TABLE trial_attempts ("
              "  trial_id   INTEGER NOT NULL REFERENCES trials (id),"
@@ -1239,7 +1243,7 @@ START_TEST(test_version_5_file_migrates_and_takes_pruned_results) {
     finish(&fx, t[0], "L", 0.25, 0.5);
     cv_store_close(fx.store);
     fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_7 UNDO_MIGRATION_6);
+    raw_exec(fx.path, UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_6);
     cv_store_result_t r = completed(0.2, 0.4);
     r.status = CV_STORE_TRIAL_PRUNED;
     ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
@@ -1263,6 +1267,49 @@ START_TEST(test_version_5_file_migrates_and_takes_pruned_results) {
     ck_assert_msg(cv_store_put_result(fx.store, t[1], "M", &r, NOW + 3, fx.err) == 0, "%s", fx.err);
     /* Foreign keys are enforced again after the migration. */
     ck_assert_int_eq(cv_store_curve_add(fx.store, 999, NULL, &p, 1, fx.err) != 0, 1);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* Collects a trial's nudges as "seq:epoch:values;" text. */
+static int nudge_text(void *ctx, const cv_store_nudge_t *n) {
+    char *out = ctx;
+    size_t len = strlen(out);
+    snprintf(out + len, 512 - len, "%lld:%d:%s;", (long long)n->seq, n->epoch, n->values_json);
+    return 0;
+}
+
+/* A version-7 file migrates to nudges; a nudge is stored without an epoch, gets the first one
+ * its worker reports and keeps it, and goes with its job. */
+START_TEST(test_version_7_file_migrates_and_nudges_keep_their_first_epoch) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t job = add_job(&fx, "panda", CV_STORE_OBJ_DEV_ERROR), t = 0, last = -1;
+    add_trials(&fx, job, 0, 1, &t);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+    raw_exec(fx.path, UNDO_MIGRATION_8 "PRAGMA user_version = 7;");
+    ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
+    char text[512] = "";
+    ck_assert_int_eq(cv_store_nudges_each(fx.store, t, nudge_text, text, &last, fx.err), 0);
+    ck_assert_int_eq(last, 0);
+    cv_store_nudge_t n = {
+        .trial_id = t, .seq = 1, .values_json = "{\"learning_rate\":0.0003}", .created_at = NOW};
+    ck_assert_msg(cv_store_nudge_add(fx.store, &n, fx.err) == 0, "%s", fx.err);
+    n.seq = 2, n.values_json = "{\"keep_prob\":0.9}";
+    ck_assert_msg(cv_store_nudge_add(fx.store, &n, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_ne(cv_store_nudge_add(fx.store, &n, fx.err), 0); /* seq 2 again */
+    ck_assert_int_eq(cv_store_nudge_applied(fx.store, t, 1, 12, NOW + 1, fx.err), 0);
+    ck_assert_int_eq(cv_store_nudge_applied(fx.store, t, 1, 30, NOW + 2, fx.err), 0); /* kept */
+    ck_assert_int_eq(cv_store_nudges_each(fx.store, t, nudge_text, text, &last, fx.err), 0);
+    ck_assert_str_eq(text, "1:12:{\"learning_rate\":0.0003};2:0:{\"keep_prob\":0.9};");
+    ck_assert_int_eq(last, 2);
+    ck_assert_msg(
+        cv_store_job_set_status(fx.store, job, CV_STORE_JOB_COMPLETED, NULL, NOW + 9, fx.err) == 0,
+        "%s", fx.err);
+    ck_assert_msg(cv_store_job_delete(fx.store, job, NULL, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM nudges"), 0);
     fx_finish(&fx);
 }
 END_TEST
@@ -2504,6 +2551,7 @@ static Suite *store_suite(void) {
     tcase_add_test(history, test_fresh_file_has_the_current_schema_with_the_attempts_table);
     tcase_add_test(history, test_version_1_file_migrates_and_keeps_its_rows);
     tcase_add_test(history, test_version_5_file_migrates_and_takes_pruned_results);
+    tcase_add_test(history, test_version_7_file_migrates_and_nudges_keep_their_first_epoch);
     tcase_add_test(history, test_pruned_result_is_stored_like_a_completed_one_but_does_not_rank);
     tcase_add_test(history, test_version_2_file_gains_n_params_and_keeps_its_results);
     tcase_add_test(history,

@@ -401,6 +401,125 @@ START_TEST(a_pruned_trial_reports_and_saves_its_best_epoch_so_far) {
 }
 END_TEST
 
+/* ---- nudges ------------------------------------------------------------------------------ */
+
+/* A nudge given to the trainer before epoch `at`, as the worker's connection gives it. */
+typedef struct {
+    curve_t curve;
+    int at;           /* the epoch before which it is applied */
+    const char *json; /* its values */
+} nudging_t;
+
+static int nudge_collect(const cv_epoch_metrics_t *m, void *userdata) {
+    return collect_epoch(m, &((nudging_t *)userdata)->curve);
+}
+
+static int nudge_before(cv_trial_spec_t *live, int epoch, void *userdata) {
+    const nudging_t *n = userdata;
+    if (epoch != n->at) return 0;
+    char err[CV_ERRLEN] = "";
+    cJSON *values = cJSON_Parse(n->json);
+    ck_assert_ptr_nonnull(values);
+    ck_assert_msg(cv_trial_spec_nudge(live, values, err) == 0, "%s", err);
+    cJSON_Delete(values);
+    return 1;
+}
+
+/* Runs spec with nudge json before epoch at; the curve is n->curve. */
+static void run_nudged(const cv_trial_spec_t *spec, nudging_t *n, int at, const char *json,
+                       cv_train_result_t *res) {
+    n->at = at;
+    n->json = json;
+    cv_train_options_t opts = {
+        .on_epoch = nudge_collect, .before_epoch = nudge_before, .userdata = n};
+    char err[CV_ERRLEN] = "";
+    ck_assert_msg(cv_train_run(spec, &opts, res, err) == 0, "cv_train_run: %s", err);
+}
+
+/* The moons spec of the nudge tests, with extra fields. */
+static void nudge_spec(cv_trial_spec_t *spec, char *path, const char *extra) {
+    char fields[512];
+    write_points_csv(path, "moons-nudge.csv", MOONS, 200, 0.1, 0, 3, -1);
+    snprintf(fields, sizeof fields,
+             "\"hidden_units\": [16], \"activation\": \"tanh\", \"optimizer\": \"adam\","
+             " \"learning_rate\": 0.01, \"batch_size\": 32, \"epochs\": 10%s",
+             extra);
+    make_spec(spec, path, "{\"train\": 0.75, \"dev\": 0.25, \"test\": 0}", fields);
+}
+
+/* Runs the nudge spec with extra fields twice, plainly and with nudge json before epoch at;
+ * both complete 10 epochs and agree bit for bit before at (the nudge changes nothing earlier).
+ * Returns the nudged run (the caller frees it) and the plain curve in *plain. */
+static nudging_t *run_both(const char *extra, int at, const char *json, curve_t **plain) {
+    char path[CV_TEST_PATH];
+    cv_trial_spec_t spec;
+    nudge_spec(&spec, path, extra);
+    cv_train_result_t plain_res, res;
+    *plain = run_completed(&spec, &plain_res);
+    nudging_t *n = calloc(1, sizeof *n);
+    ck_assert_ptr_nonnull(n);
+    run_nudged(&spec, n, at, json, &res);
+    ck_assert_int_eq(res.status, CV_TRIAL_COMPLETED);
+    ck_assert_int_eq(n->curve.n, 10);
+    for (int e = 0; e < at - 1; e++)
+        ck_assert_int_eq(
+            memcmp(&n->curve.m[e].train_cost, &(*plain)->m[e].train_cost, sizeof(double)), 0);
+    unlink(path);
+    return n;
+}
+
+START_TEST(a_learning_rate_nudge_rebases_the_schedule_without_restarting) {
+    /* inverse_time: α(e) = α₀ / (1 + 0.5·(e − 1)) for 1-based epoch e. Nudged to 0.002 before
+     * epoch 4, epoch 4 runs at exactly 0.002 and later ones keep the schedule's shape:
+     * α(e) = 0.002 · (1 + 0.5·3) / (1 + 0.5·(e − 1)). The epoch after the nudge goes on from the
+     * trained weights (no restart). */
+    curve_t *plain;
+    nudging_t *n = run_both(", \"decay\": \"inverse_time\", \"decay_rate\": 0.5", 4,
+                            "{\"learning_rate\": 0.002}", &plain);
+    for (int e = 1; e <= 10; e++) {
+        double want = e < 4 ? 0.01 / (1 + 0.5 * (e - 1)) : 0.002 * 2.5 / (1 + 0.5 * (e - 1));
+        ck_assert_double_eq_tol(n->curve.m[e - 1].learning_rate, want, 1e-15);
+    }
+    ck_assert_double_lt(n->curve.m[3].train_cost, n->curve.m[0].train_cost);
+    ck_assert_double_lt(n->curve.m[3].train_cost, LN2 / 2);
+    free(n);
+    free(plain);
+}
+END_TEST
+
+START_TEST(a_keep_prob_nudge_turns_dropout_on_mid_training) {
+    /* Without dropout in the spec the network has no masks; a nudge to 0.5 rebuilds it with
+     * them, keeping the weights: the nudged epoch trains differently, and the trial still
+     * learns. */
+    curve_t *plain;
+    nudging_t *n = run_both("", 3, "{\"keep_prob\": 0.5, \"input_keep_prob\": 0.9}", &plain);
+    ck_assert(memcmp(&n->curve.m[2].train_cost, &plain->m[2].train_cost, sizeof(double)) != 0);
+    ck_assert_double_lt(n->curve.m[9].train_cost, LN2 / 2);
+    free(n);
+    free(plain);
+}
+END_TEST
+
+START_TEST(an_epochs_nudge_below_the_epochs_run_ends_the_trial_completed) {
+    /* epochs nudged to 5 before epoch 6: the trial ends after 5 epochs as completed, with the
+     * best of those 5 epochs. */
+    char path[CV_TEST_PATH];
+    cv_trial_spec_t spec;
+    nudge_spec(&spec, path, "");
+    nudging_t *n = calloc(1, sizeof *n);
+    ck_assert_ptr_nonnull(n);
+    cv_train_result_t res;
+    run_nudged(&spec, n, 6, "{\"epochs\": 5}", &res);
+    ck_assert_int_eq(res.status, CV_TRIAL_COMPLETED);
+    ck_assert_int_eq(res.epochs_run, 5);
+    ck_assert_int_eq(n->curve.n, 5);
+    ck_assert_int_ge(res.best_epoch, 1);
+    ck_assert_int_le(res.best_epoch, 5);
+    free(n);
+    unlink(path);
+}
+END_TEST
+
 /* 1 when two curves agree bit for bit in everything but the timings. */
 static int same_curves(const curve_t *a, const curve_t *b) {
     if (a->n != b->n) return 0;
@@ -638,6 +757,9 @@ static Suite *trainer_suite(void) {
     tcase_add_test(tc, batch_norm_on_hidden_layers_learns_and_scores_dev_in_inference_mode);
     tcase_add_test(tc, batch_norm_inference_of_a_row_does_not_depend_on_the_rest_of_the_batch);
     tcase_add_test(tc, a_label_outside_the_declared_classes_fails_the_trial_naming_the_labels);
+    tcase_add_test(tc, a_learning_rate_nudge_rebases_the_schedule_without_restarting);
+    tcase_add_test(tc, a_keep_prob_nudge_turns_dropout_on_mid_training);
+    tcase_add_test(tc, an_epochs_nudge_below_the_epochs_run_ends_the_trial_completed);
     suite_add_tcase(s, tc);
     return s;
 }
