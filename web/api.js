@@ -33,6 +33,23 @@ export async function get(path) {
   return body;
 }
 
+// POST body (an object, sent as JSON) to path; returns {status, body} whatever the status, so that
+// a form can show the API's refusal; AuthError on 401.
+export async function post(path, body) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = { 'Content-Type': 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body) });
+  let reply = null;
+  try {
+    reply = await res.json();
+  } catch (e) {
+    reply = null;
+  }
+  if (res.status === 401) throw new AuthError(reply?.error ?? 'missing or wrong API token');
+  return { status: res.status, body: reply };
+}
+
 // Every row of a paginated list (schemas/api.md "Pagination"), at most maxPages pages.
 export async function getAll(path, key, maxPages = 20) {
   const rows = [];

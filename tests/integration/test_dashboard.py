@@ -200,6 +200,53 @@ class Dashboard(unittest.TestCase):
         self.assertEqual(len(self.css("#attempts tbody tr")), len(trial["attempts_history"]))
         self.shot("trial")
 
+    def test_a_nudge_from_the_trial_page_reaches_the_worker(self):
+        long_trial = {"name": "panda",
+                      "trial": {"dataset": {"format": "csv", "csv": self.data,
+                                            "label_column": "label"},
+                                "split": {"train": 0.6, "dev": 0.2, "test": 0.2},
+                                "epochs": 100000, "hidden_units": [64, 64], "batch_size": 16,
+                                "learning_rate": 0.001},
+                      "space": {}, "budget": {"max_trials": 1, "max_parallel": 1}, "seed": 3}
+        status, body = self.c.request("POST", "/v1/jobs", long_trial)
+        self.assertEqual(status, 201, body)
+        job = body["id"]
+        try:
+            trial = self.wait(lambda d: next(
+                (t for t in self.c.request("GET", f"/v1/jobs/{job}/trials")[1]["trials"]
+                 if t["status"] == "running"), None), timeout=60)
+            self.open(f"#/trials/{trial['id']}", "#curve-lr[data-points]")
+            self.wait(lambda d: self.css("#nudge-form")[0].is_displayed())
+            field = self.css("#nudge-values")[0]
+            field.send_keys("hidden_units=3")
+            self.css("#nudge-send")[0].click()
+            self.wait(lambda d: "cannot be nudged" in self.css("#nudge-message")[0].text)
+            self.assertIn("hidden_units", self.css("#nudge-message")[0].text)
+            # The refusal is the only console error: the browser logs the 400 it was shown.
+            errors = console_errors(self.driver)
+            self.assertEqual(len(errors), 1, errors)
+            self.assertIn("/nudge - Failed to load resource", errors[0]["message"])
+            field.clear()
+            field.send_keys("learning_rate=0.0123")
+            self.css("#nudge-send")[0].click()
+            self.wait(lambda d: "nudge 1 sent" in self.css("#nudge-message")[0].text)
+            # The worker reports the epoch it took effect at; the page shows it and marks it.
+            cell = self.wait(lambda d: [c for c in self.css("#nudges .nudge-epoch")
+                                        if c.text not in ("", "pending")], timeout=60)[0]
+            epoch = int(cell.text)
+            _, t = self.c.request("GET", f"/v1/trials/{trial['id']}")
+            self.assertEqual(t["nudges"][0]["values"], {"learning_rate": 0.0123})
+            self.assertEqual(t["nudges"][0]["epoch"], epoch)
+            self.assertEqual(t["attempts"], 1)  # no restart
+            rates = {p["epoch"]: p["learning_rate"] for p in t["curve"]}
+            self.assertAlmostEqual(rates[epoch], 0.0123, places=12)
+            self.assertAlmostEqual(rates[epoch - 1], 0.001, places=12)
+            self.wait(lambda d: int(self.css("#curve-lr")[0].get_attribute("data-points")) >
+                      epoch)  # the rate per epoch plus the nudge's mark
+            self.shot("trial-nudged")
+        finally:
+            self.c.request("POST", f"/v1/jobs/{job}/cancel")
+
     def test_workers_page_lists_the_workers(self):
         self.open("#/workers", "#workers tr[data-worker-id]")
         rows = {r.get_attribute("data-worker-id"): r.get_attribute("data-state")

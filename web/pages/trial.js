@@ -1,7 +1,8 @@
-// One trial: its learning curves (train/dev cost and error, learning rate per epoch), its
-// parameters, the bias/variance diagnosis with the course's remedy, and its attempts.
+// One trial: its learning curves (train/dev cost and error, learning rate per epoch, nudges
+// marked), its parameters, the bias/variance diagnosis with the course's remedy, its attempts,
+// and the panda control: nudge a running trial's hyperparameters (POST /v1/trials/{id}/nudge).
 
-import { get } from '../api.js';
+import { get, post } from '../api.js';
 import { chartBox, color, makeChart } from '../charts.js';
 import { h, num, pct, statusCell, when } from '../format.js';
 
@@ -20,10 +21,32 @@ const REMEDIES = {
     'initialization (He for relu, Xavier for tanh)',
 };
 
+// "learning_rate=3e-4 keep_prob=0.9" as {learning_rate: 3e-4, keep_prob: 0.9}, as `caviar nudge`
+// reads it: each word FIELD=VALUE, the value JSON when it parses, else a string. Throws an Error
+// naming the word that is not.
+export function parseNudge(text) {
+  const values = {};
+  const words = text.trim().split(/\s+/).filter(w => w);
+  if (!words.length) throw new Error('write FIELD=VALUE, e.g. learning_rate=3e-4');
+  for (const w of words) {
+    const eq = w.indexOf('=');
+    if (eq <= 0) throw new Error(`"${w}": expected FIELD=VALUE`);
+    const name = w.slice(0, eq), raw = w.slice(eq + 1);
+    if (!raw) throw new Error(`${name}: no value after =`);
+    try {
+      values[name] = JSON.parse(raw);
+    } catch (e) {
+      values[name] = raw;
+    }
+  }
+  return values;
+}
+
 const CHARTS = [
   { id: 'curve-cost', title: 'cost per epoch', keys: ['train_cost', 'dev_cost'] },
   { id: 'curve-error', title: 'error per epoch', keys: ['train_error', 'dev_error'] },
-  { id: 'curve-lr', title: 'learning rate per epoch', keys: ['learning_rate'], log: true },
+  { id: 'curve-lr', title: 'learning rate per epoch', keys: ['learning_rate'], log: true,
+    nudges: true },
 ];
 
 export default {
@@ -37,18 +60,48 @@ export default {
     const diagnosis = h('div', { id: 'diagnosis' });
     const params = h('tbody');
     const attempts = h('tbody');
-    el.append(title, cards, charts, h('h2', { text: 'Diagnosis' }), diagnosis,
+    const nudges = h('tbody');
+    const nudgeInput = h('input', { id: 'nudge-values', size: 40,
+                                    placeholder: 'learning_rate=3e-4 keep_prob=0.9' });
+    const nudgeMessage = h('span', { id: 'nudge-message', class: 'muted' });
+    const nudgeForm = h('form', { id: 'nudge-form', onsubmit: e => { e.preventDefault(); nudge(); } },
+      nudgeInput, ' ', h('button', { id: 'nudge-send', type: 'submit', text: 'Nudge' }), ' ',
+      nudgeMessage);
+    el.append(title, cards, charts, h('h2', { text: 'Nudges' }), nudgeForm,
+      h('table', { id: 'nudges' },
+        h('thead', {}, h('tr', {}, ['nudge', 'values', 'from epoch', 'made']
+          .map(t => h('th', { text: t })))), nudges),
+      h('h2', { text: 'Diagnosis' }), diagnosis,
       h('h2', { text: 'Parameters' }), h('table', { id: 'params' }, params),
       h('h2', { text: 'Attempts' }), h('table', { id: 'attempts' },
         h('thead', {}, h('tr', {}, ['attempt', 'worker', 'started', 'ended', 'outcome', 'error']
           .map(t => h('th', { text: t })))), attempts));
     const plots = new Map();
-    let lastEpochs = -1, lastStatus = null;
+    let lastEpochs = -1, lastApplied = -1, lastStatus = null;
 
-    function drawCurves(curve) {
+    // Sends the form's nudge and says what the API answered.
+    async function nudge() {
+      let values;
+      try {
+        values = parseNudge(nudgeInput.value);
+      } catch (e) {
+        nudgeMessage.textContent = e.message;
+        return;
+      }
+      const { status, body } = await post(`/v1/trials/${id}/nudge`, values);
+      nudgeMessage.textContent = status === 200
+        ? `nudge ${body.seq} sent; the worker applies it at its next epoch`
+        : body?.error ?? `HTTP ${status}`;
+      if (status === 200) nudgeInput.value = '';
+    }
+
+    // The learning-rate chart marks each applied nudge: a dot at its first epoch.
+    function drawCurves(curve, applied) {
       const epochs = curve.map(p => p.epoch);
+      const at = new Set(applied.map(n => n.epoch));
       for (const c of CHARTS) {
         const data = [epochs, ...c.keys.map(k => curve.map(p => p[k]))];
+        if (c.nudges) data.push(curve.map(p => (at.has(p.epoch) ? p.learning_rate : null)));
         let plot = plots.get(c.id);
         if (plot) {
           plot.setData(data);
@@ -59,7 +112,8 @@ export default {
         plot = makeChart(box, plotEl, data, {
           x: { label: 'epoch' }, y: { label: c.keys.length > 1 ? c.title.split(' ')[0] : 'rate',
                                       log: c.log },
-          series: c.keys.map((k, i) => ({ label: k, color: color(i), countPoints: true })),
+          series: [...c.keys.map((k, i) => ({ label: k, color: color(i), countPoints: true })),
+                   ...(c.nudges ? [{ label: 'nudged', color: color(3), dots: true }] : [])],
           width: 420, height: 220,
         });
         plots.set(c.id, plot);
@@ -81,8 +135,15 @@ export default {
         h('div', {}, h('span', { text: 'round' }), t.round),
         h('div', {}, h('span', { text: 'worker' }), t.worker_id ?? '–'),
         h('div', {}, h('span', { text: 'examples/s' }), num(t.examples_per_second, 3)));
-      if (t.curve.length !== lastEpochs) drawCurves(t.curve);
+      const applied = (t.nudges ?? []).filter(n => n.epoch !== null);
+      if (t.curve.length !== lastEpochs || applied.length !== lastApplied) drawCurves(t.curve, applied);
       lastEpochs = t.curve.length;
+      lastApplied = applied.length;
+      nudgeForm.hidden = t.status !== 'running';
+      nudges.replaceChildren(...(t.nudges ?? []).map(n => h('tr', { dataset: { seq: n.seq } },
+        h('td', { class: 'num', text: n.seq }), h('td', { text: JSON.stringify(n.values) }),
+        h('td', { class: 'num nudge-epoch', text: n.epoch ?? 'pending' }),
+        h('td', { text: when(n.created_at) }))));
       diagnosis.replaceChildren(t.diagnosis
         ? h('p', {}, h('b', { class: 'verdict', text: t.diagnosis.replaceAll('_', ' ') }), ': ',
             h('span', { class: 'remedy', text: REMEDIES[t.diagnosis] ?? '' }))
