@@ -368,12 +368,12 @@ static int validate_hello(const vctx_t *c, const cJSON *msg, cv_msg_hello_t *h) 
     return leases ? validate_leases(c, leases, h) : 0;
 }
 
-/* The fields of an epoch object, in the order cv_msg_epoch_t holds them. */
+/* The fields of an epoch object, in the order cv_epoch_t holds them. */
 static const char *const epoch_fields[] = {"epoch",         "train_cost",  "train_cost_reg",
                                            "dev_cost",      "train_error", "dev_error",
                                            "learning_rate", "seconds",     "examples_per_second"};
 
-static int validate_epoch(const vctx_t *c, const cJSON *e, cv_msg_epoch_t *m) {
+static int validate_epoch(const vctx_t *c, const cJSON *e, cv_epoch_t *m) {
     static const num_rule_t rules[] = {NUM_FINITE,   NUM_FINITE,   NUM_FINITE, NUM_FRACTION,
                                        NUM_FRACTION, NUM_POSITIVE, NUM_NONNEG, NUM_NONNEG};
     double *dst[] = {&m->train_cost, &m->train_cost_reg, &m->dev_cost, &m->train_error,
@@ -396,7 +396,6 @@ static int validate_progress(const vctx_t *c, const cJSON *msg, cv_msg_progress_
     REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &p->trial_id));
     REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, p->lease));
     REQ(msg, "epoch", "epoch", validate_epoch(c, ITEM, &p->metrics));
-    p->epoch = cJSON_GetObjectItemCaseSensitive(msg, "epoch");
     return 0;
 }
 
@@ -813,9 +812,6 @@ cJSON *cv_msg_take_object(cv_msg_t *msg) {
     const cJSON **slot;
     if (msg == NULL || msg->root == NULL) return NULL;
     switch (msg->type) {
-    case CV_MSG_PROGRESS:
-        name = "epoch", slot = &msg->progress.epoch;
-        break;
     case CV_MSG_RESULT:
         name = "result", slot = &msg->result.result;
         break;
@@ -920,7 +916,7 @@ cJSON *cv_msg_heartbeat(char *err) {
     return finish_build(start(CV_MSG_HEARTBEAT), 0, CV_MSG_HEARTBEAT, err);
 }
 
-cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_msg_epoch_t *m, char *err) {
+cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_epoch_t *m, char *err) {
     const double values[] = {(double)m->epoch, m->train_cost,  m->train_cost_reg,
                              m->dev_cost,      m->train_error, m->dev_error,
                              m->learning_rate, m->seconds,     m->examples_per_second};

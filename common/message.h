@@ -25,6 +25,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/epoch.h"
+
 #define CV_MSG_PROTOCOL      1          /* protocol version carried by hello and welcome */
 #define CV_MSG_LEASE_HEX     32         /* hex digits of a lease token */
 #define CV_MSG_HASH_HEX      64         /* hex digits of a SHA-256 */
@@ -82,19 +84,6 @@ typedef struct {
     int64_t bytes;                  /* file size, >= 0 */
 } cv_msg_file_t;
 
-/* One epoch's metrics: progress.epoch. */
-typedef struct {
-    int64_t epoch;              /* 1-based */
-    double train_cost;          /* cross-entropy on the scored training examples */
-    double train_cost_reg;      /* train_cost plus the regularization term */
-    double dev_cost;            /* cross-entropy on the dev set */
-    double train_error;         /* fraction misclassified, [0, 1] */
-    double dev_error;           /* fraction misclassified, [0, 1] */
-    double learning_rate;       /* > 0 */
-    double seconds;             /* wall time of the epoch, >= 0 */
-    double examples_per_second; /* >= 0 */
-} cv_msg_epoch_t;
-
 typedef struct {
     char worker_id[CV_MSG_WORKER_ID_MAX + 1];
     char version[4 * CV_MSG_VERSION_MAX + 1]; /* UTF-8; the limit counts characters */
@@ -109,8 +98,7 @@ typedef struct {
 typedef struct {
     int64_t trial_id;
     char lease[CV_MSG_LEASE_HEX + 1];
-    cv_msg_epoch_t metrics; /* the epoch object's numbers */
-    const cJSON *epoch;     /* the epoch object, borrowed from the message tree */
+    cv_epoch_t metrics; /* the epoch object */
 } cv_msg_progress_t;
 
 typedef struct {
@@ -176,9 +164,9 @@ typedef struct {
 } cv_msg_evaluation_t;
 
 /* A validated message in plain C. Which member of the union is valid is said by type; the
- * messages without fields (heartbeat) use none. The cJSON pointers inside (progress.epoch,
- * result.result, trial.spec, evaluate.spec, evaluation.error, error.message) borrow from the
- * message tree: from root after cv_msg_parse, from the caller's tree after cv_msg_validate. */
+ * messages without fields (heartbeat) use none. The cJSON pointers inside (result.result,
+ * trial.spec, evaluate.spec, evaluation.error, error.message) borrow from the message tree:
+ * from root after cv_msg_parse, from the caller's tree after cv_msg_validate. */
 typedef struct {
     cv_msg_type_t type;
     union {
@@ -235,8 +223,8 @@ int cv_msg_parse(const char *payload, size_t len, cv_msg_t *out, char *err);
  * already finished or never filled (all zero). */
 void cv_msg_finish(cv_msg_t *msg);
 
-/* Takes the sub-object the receiver forwards out of a parsed message: progress's epoch, result's
- * result, or trial's spec. The caller owns the returned tree (cJSON_Delete); the message's
+/* Takes the sub-object the receiver forwards out of a parsed message: result's result, trial's
+ * spec or evaluate's spec. The caller owns the returned tree (cJSON_Delete); the message's
  * pointer to it becomes NULL. Returns NULL for other types, when msg does not own its tree
  * (cv_msg_validate), or when it was already taken. */
 cJSON *cv_msg_take_object(cv_msg_t *msg);
@@ -254,7 +242,7 @@ cJSON *cv_msg_hello(const cv_msg_hello_t *h, char *err);
 cJSON *cv_msg_heartbeat(char *err);
 
 /* progress: the epoch object is built from the numbers in m. */
-cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_msg_epoch_t *m, char *err);
+cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_epoch_t *m, char *err);
 
 /* result: result is the trial's result object (e.g. from cv_report_result), copied. */
 cJSON *cv_msg_result(int64_t trial_id, const char *lease, const cJSON *result, int64_t model_bytes,

@@ -61,26 +61,17 @@ static int trial_judge(cv_sched_t *s, trial_t *t, int epoch, double value, doubl
                : 0;
 }
 
-int cv_sched_on_progress(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
-                         const char *lease, const cJSON *epoch, char *err) {
+int cv_sched_on_progress(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
+                         const cv_epoch_t *epoch, char *err) {
     trial_t *t = w->trial;
     if (!t || t->id != trial_id || strcmp(t->lease, lease)) return CV_STORE_STALE;
-    cv_store_curve_point_t p = {
-        .epoch = (int)number_or_nan(epoch, "epoch"),
-        .train_cost = number_or_nan(epoch, "train_cost"),
-        .train_cost_reg = number_or_nan(epoch, "train_cost_reg"),
-        .dev_cost = number_or_nan(epoch, "dev_cost"),
-        .train_error = number_or_nan(epoch, "train_error"),
-        .dev_error = number_or_nan(epoch, "dev_error"),
-        .learning_rate = number_or_nan(epoch, "learning_rate"),
-        .seconds = number_or_nan(epoch, "seconds"),
-    };
     int rc = sched_group(s, err);
-    if (rc == 0) rc = sched_checked(s, cv_store_curve_add(s->cfg.store, t->id, lease, &p, 1, err));
-    double v = t->job->spec.objective == CV_OBJECTIVE_DEV_COST ? p.dev_cost : p.dev_error;
+    if (rc == 0)
+        rc = sched_checked(s, cv_store_curve_add(s->cfg.store, t->id, lease, epoch, 1, err));
+    double v = t->job->spec.objective == CV_OBJECTIVE_DEV_COST ? epoch->dev_cost : epoch->dev_error;
     if (rc == 0 && isfinite(v) && !(v >= t->best_value)) t->best_value = v;
     if (rc == 0 && t->rung_value && isfinite(t->best_value))
-        rc = trial_judge(s, t, p.epoch, t->best_value, cv_clock_wall(), err);
+        rc = trial_judge(s, t, (int)epoch->epoch, t->best_value, cv_clock_wall(), err);
     return rc;
 }
 

@@ -244,7 +244,7 @@ size_t cv_sched_workers_view(const cv_sched_t *sched, cv_sched_worker_view_t *ou
 /* A progress message: one epoch of trial_id under lease. Returns 0 when applied, CV_STORE_STALE
  * when the lease is not current, CV_EINVAL when the worker does not hold that trial. */
 int cv_sched_on_progress(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id,
-                         const char *lease, const cJSON *epoch, char *err);
+                         const char *lease, const cv_epoch_t *epoch, char *err);
 /* 1 when worker w holds trial_id running under exactly this lease token, 0 otherwise. Read-only:
  * the transport asks it when a result arrives, before it accepts a byte of the model file that
  * follows, so that a stale result's upload is never written to disk. */

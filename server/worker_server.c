@@ -636,7 +636,7 @@ static int on_message(conn_t *c, const char *payload, size_t len) {
         case CV_MSG_HEARTBEAT: break;
         case CV_MSG_PROGRESS:
             if (cv_sched_on_progress(ws->sched, c->w, m.progress.trial_id, m.progress.lease,
-                                     m.progress.epoch, err) < 0)
+                                     &m.progress.metrics, err) < 0)
                 cv_log(ws->log, CV_LOG_ERROR, "trial %lld progress: %s",
                        (long long)m.progress.trial_id, err);
             break;

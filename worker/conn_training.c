@@ -51,27 +51,18 @@ static void await_decision(run_t *r, int epoch) {
     pthread_mutex_unlock(&r->lock);
 }
 
-static int on_epoch(const cv_epoch_metrics_t *m, void *userdata) {
+static int on_epoch(const cv_epoch_t *m, void *userdata) {
     run_t *r = userdata;
-    cv_msg_epoch_t e = {.epoch = m->epoch,
-                        .train_cost = m->train_cost,
-                        .train_cost_reg = m->train_cost_reg,
-                        .dev_cost = m->dev_cost,
-                        .train_error = m->train_error,
-                        .dev_error = m->dev_error,
-                        .learning_rate = m->learning_rate,
-                        .seconds = m->seconds,
-                        .examples_per_second = m->examples_per_second};
     pthread_mutex_lock(&r->lock);
     if (r->count == EPOCH_RING) { /* the main thread is behind: drop the oldest epoch */
         r->head = (r->head + 1) % EPOCH_RING;
         r->count--;
     }
-    r->epochs[(r->head + r->count) % EPOCH_RING] = e;
+    r->epochs[(r->head + r->count) % EPOCH_RING] = *m;
     r->count++;
     pthread_mutex_unlock(&r->lock);
     wake_main(r->wake_fd);
-    if (is_decision_epoch(r, m->epoch)) await_decision(r, m->epoch);
+    if (is_decision_epoch(r, (int)m->epoch)) await_decision(r, (int)m->epoch);
     if (atomic_load(&r->stop)) return CV_EPOCH_STOP;
     return atomic_load(&r->prune) ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
 }
@@ -207,7 +198,7 @@ failed:
 int cv_conn_train_service(worker_t *w) {
     run_t *r = w->run;
     if (r) {
-        cv_msg_epoch_t batch[EPOCH_RING];
+        cv_epoch_t batch[EPOCH_RING];
         size_t n = 0;
         pthread_mutex_lock(&r->lock);
         for (; n < r->count; n++)

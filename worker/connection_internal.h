@@ -68,7 +68,7 @@ typedef struct {
     int decided_epoch;                 /* the latest epoch a decision named, 0 for none */
     int unanswered_epoch;              /* the latest epoch whose wait ran out, 0 for none */
     int unanswered_logged;             /* main thread only: unanswered_epoch already logged */
-    cv_msg_epoch_t epochs[EPOCH_RING]; /* epochs not yet drained, oldest at head */
+    cv_epoch_t epochs[EPOCH_RING];     /* epochs not yet drained, oldest at head */
     size_t head, count;
     int done; /* the thread has finished; the fields below are final */
     int rc;   /* cv_train_run's return */

@@ -14,7 +14,7 @@ static int add_number(cJSON *obj, const char *name, double v) {
     return 0;
 }
 
-cJSON *cv_report_epoch(const cv_epoch_metrics_t *m) {
+cJSON *cv_report_epoch(const cv_epoch_t *m) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     if (add_number(o, "epoch", m->epoch) || add_number(o, "train_cost", m->train_cost) ||
@@ -32,7 +32,7 @@ cJSON *cv_report_epoch(const cv_epoch_metrics_t *m) {
 cJSON *cv_report_result(const cv_train_result_t *res, cJSON *curve) {
     cJSON *o = cJSON_CreateObject(), *d = NULL;
     if (!o) goto oom;
-    const cv_epoch_metrics_t *b = &res->best;
+    const cv_epoch_t *b = &res->best;
     if (!cJSON_AddStringToObject(o, "status", cv_trial_status_name(res->status))) goto oom;
     if (add_number(o, "best_epoch", res->best_epoch) ||
         add_number(o, "epochs_run", res->epochs_run) ||

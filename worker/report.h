@@ -9,7 +9,7 @@
 
 /* New object {"epoch", "train_cost", "train_cost_reg", "dev_cost", "train_error", "dev_error",
  * "learning_rate", "seconds", "examples_per_second"}; caller frees; NULL when out of memory. */
-cJSON *cv_report_epoch(const cv_epoch_metrics_t *m);
+cJSON *cv_report_epoch(const cv_epoch_t *m);
 
 /* New object with "status", "best_epoch", "epochs_run", "train_error", "dev_error",
  * "train_cost", "train_cost_reg", "dev_cost", "diagnosis" {name, avoidable_bias, variance,

@@ -171,7 +171,7 @@ int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
     res->status = CV_TRIAL_COMPLETED;
     for (int epoch = 0; epoch < spec->epochs; epoch++) {
         double e0 = cv_clock_monotonic();
-        cv_epoch_metrics_t m = {.epoch = epoch + 1};
+        cv_epoch_t m = {.epoch = epoch + 1};
         m.learning_rate = cv_learning_rate_at(spec, epoch);
         rc = train_epoch(&t, spec, batch, (float)m.learning_rate, &rng, tr->m);
         double e1 = cv_clock_monotonic();

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "common/epoch.h"
 #include "common/err.h"
 #include "common/trial_spec.h"
 #include "worker/diagnosis.h"
@@ -24,18 +25,6 @@ typedef enum {
 
 const char *cv_trial_status_name(cv_trial_status_t s);
 
-typedef struct {
-    int epoch;                  /* 1-based */
-    double train_cost;          /* cross-entropy on the scored training examples */
-    double train_cost_reg;      /* train_cost + λ/2m·Σ‖W‖² (+ L1 term), m = training examples */
-    double dev_cost;            /* cross-entropy on the dev set */
-    double train_error;         /* fraction misclassified, scored training examples */
-    double dev_error;           /* fraction misclassified, dev set */
-    double learning_rate;       /* α used during the epoch */
-    double seconds;             /* wall time of the epoch, training and scoring */
-    double examples_per_second; /* training examples per second of training steps */
-} cv_epoch_metrics_t;
-
 /* What an epoch callback answers. */
 typedef enum {
     CV_EPOCH_GO_ON = 0, /* train the next epoch */
@@ -45,7 +34,7 @@ typedef enum {
 
 /* Called after every epoch, once the best epoch so far is known; returns a cv_epoch_verdict_t
  * (any other non-zero value stops the trial as CV_EPOCH_STOP does). */
-typedef int (*cv_on_epoch_fn)(const cv_epoch_metrics_t *m, void *userdata);
+typedef int (*cv_on_epoch_fn)(const cv_epoch_t *m, void *userdata);
 
 typedef struct {
     cv_on_epoch_fn on_epoch;    /* may be NULL */
@@ -59,7 +48,7 @@ typedef struct {
     int epochs_run;             /* epochs completed */
     int best_epoch;             /* 1-based epoch of the lowest dev cost; 0 if none */
     int diverged_epoch;         /* 1-based epoch whose cost went non-finite; 0 if none */
-    cv_epoch_metrics_t best;    /* metrics of best_epoch: what the trial reports */
+    cv_epoch_t best;            /* metrics of best_epoch: what the trial reports */
     double examples_per_second; /* training throughput over all epochs */
     double seconds;             /* wall time of the whole trial, loading included */
     cv_diagnosis_t diagnosis;   /* from best's errors and the spec's human_error */

@@ -50,15 +50,15 @@ static int dump(void) {
 
     failed |= emit(cv_msg_heartbeat(err), "heartbeat", err);
 
-    cv_msg_epoch_t e = {.epoch = 3,
-                        .train_cost = 0.41,
-                        .train_cost_reg = 0.43,
-                        .dev_cost = 0.47,
-                        .train_error = 0.12,
-                        .dev_error = 0.15,
-                        .learning_rate = 0.01,
-                        .seconds = 0.2,
-                        .examples_per_second = 30000};
+    cv_epoch_t e = {.epoch = 3,
+                    .train_cost = 0.41,
+                    .train_cost_reg = 0.43,
+                    .dev_cost = 0.47,
+                    .train_error = 0.12,
+                    .dev_error = 0.15,
+                    .learning_rate = 0.01,
+                    .seconds = 0.2,
+                    .examples_per_second = 30000};
     failed |= emit(cv_msg_progress(42, LEASE, &e, err), "progress", err);
 
     cJSON *done = cJSON_Parse(

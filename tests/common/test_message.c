@@ -146,15 +146,15 @@ START_TEST(heartbeat_round_trips_as_its_type_alone) {
 END_TEST
 
 START_TEST(progress_round_trips_every_metric) {
-    cv_msg_epoch_t e = {.epoch = 7,
-                        .train_cost = 0.5,
-                        .train_cost_reg = 0.625,
-                        .dev_cost = 0.75,
-                        .train_error = 0.125,
-                        .dev_error = 0.25,
-                        .learning_rate = 0.001,
-                        .seconds = 1.5,
-                        .examples_per_second = 4096};
+    cv_epoch_t e = {.epoch = 7,
+                    .train_cost = 0.5,
+                    .train_cost_reg = 0.625,
+                    .dev_cost = 0.75,
+                    .train_error = 0.125,
+                    .dev_error = 0.25,
+                    .learning_rate = 0.001,
+                    .seconds = 1.5,
+                    .examples_per_second = 4096};
     char err[CV_ERRLEN] = "";
     cv_msg_t m;
     round_trip(cv_msg_progress(5, LEASE, &e, err), &m);
@@ -170,8 +170,6 @@ START_TEST(progress_round_trips_every_metric) {
     ck_assert_double_eq(m.progress.metrics.learning_rate, 0.001);
     ck_assert_double_eq(m.progress.metrics.seconds, 1.5);
     ck_assert_double_eq(m.progress.metrics.examples_per_second, 4096);
-    ck_assert_ptr_nonnull(m.progress.epoch);
-    ck_assert_double_eq(cJSON_GetObjectItem(m.progress.epoch, "dev_error")->valuedouble, 0.25);
     cv_msg_finish(&m);
 }
 END_TEST
@@ -596,7 +594,7 @@ START_TEST(builders_refuse_what_the_peer_would_refuse) {
     char err[CV_ERRLEN] = "";
     ck_assert_ptr_null(cv_msg_stop(0, err));
     ck_assert_ptr_nonnull(strstr(err, "stop: trial_id"));
-    cv_msg_epoch_t e = {.epoch = 1, .learning_rate = 0.1, .dev_error = NAN};
+    cv_epoch_t e = {.epoch = 1, .learning_rate = 0.1, .dev_error = NAN};
     ck_assert_ptr_null(cv_msg_progress(1, LEASE, &e, err));
     ck_assert_ptr_nonnull(strstr(err, "progress: epoch.dev_error"));
     ck_assert_ptr_null(cv_msg_progress(1, "NOT-A-LEASE", &e, err));

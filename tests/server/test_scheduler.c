@@ -6,6 +6,7 @@
  * queries independent of the store's API. */
 #include <check.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,13 +250,29 @@ static int result(fx_t *fx, cv_sched_worker_t *w, int64_t trial_id, const char *
     return rc;
 }
 
+/* A member of obj as a number, NAN when it is absent. */
+static double number_in(const cJSON *obj, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* Sends worker w's progress for trial_id under lease: one epoch given as JSON text, the metrics
+ * it leaves out not a number. */
 static int progress(fx_t *fx, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
                     const char *json) {
     cJSON *e = cJSON_Parse(json);
     ck_assert_ptr_nonnull(e);
-    int rc = cv_sched_on_progress(fx->sched, w, trial_id, lease, e, fx->err);
+    cv_epoch_t m = {.epoch = (int64_t)number_in(e, "epoch"),
+                    .train_cost = number_in(e, "train_cost"),
+                    .train_cost_reg = number_in(e, "train_cost_reg"),
+                    .dev_cost = number_in(e, "dev_cost"),
+                    .train_error = number_in(e, "train_error"),
+                    .dev_error = number_in(e, "dev_error"),
+                    .learning_rate = number_in(e, "learning_rate"),
+                    .seconds = number_in(e, "seconds"),
+                    .examples_per_second = number_in(e, "examples_per_second")};
     cJSON_Delete(e);
-    return rc;
+    return cv_sched_on_progress(fx->sched, w, trial_id, lease, &m, fx->err);
 }
 
 #define COMPLETED(dev_error)                                                                       \

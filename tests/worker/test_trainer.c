@@ -95,10 +95,10 @@ static void make_spec(cv_trial_spec_t *spec, const char *csv, const char *split,
 /* The per-epoch metrics a trial reported through on_epoch. */
 typedef struct {
     int n;
-    cv_epoch_metrics_t m[MAX_EPOCHS];
+    cv_epoch_t m[MAX_EPOCHS];
 } curve_t;
 
-static int collect_epoch(const cv_epoch_metrics_t *m, void *userdata) {
+static int collect_epoch(const cv_epoch_t *m, void *userdata) {
     curve_t *curve = userdata;
     ck_assert_int_lt(curve->n, MAX_EPOCHS);
     ck_assert_int_eq(m->epoch, curve->n + 1); /* epochs arrive in order, 1-based */
@@ -127,7 +127,7 @@ static curve_t *run_completed(const cv_trial_spec_t *spec, cv_train_result_t *re
     return curve;
 }
 
-static const cv_epoch_metrics_t *last_epoch(const curve_t *curve) {
+static const cv_epoch_t *last_epoch(const curve_t *curve) {
     ck_assert_int_gt(curve->n, 0);
     return &curve->m[curve->n - 1];
 }
@@ -158,7 +158,7 @@ static curve_t *train_spirals(uint64_t data_seed, uint64_t seed, const char *act
  * error means noise was learnt by heart. 60 training and 540 dev examples, three hidden layers
  * of 128 relu units (about 33,000 parameters), Adam at 0.01 with batch GD for 300 epochs, plus
  * the regularization fields in reg. Returns the last epoch's metrics. */
-static cv_epoch_metrics_t overfit_last_epoch(uint64_t data_seed, uint64_t seed, const char *reg) {
+static cv_epoch_t overfit_last_epoch(uint64_t data_seed, uint64_t seed, const char *reg) {
     char path[CV_TEST_PATH], fields[1024];
     write_points_csv(path, "moons-overfit.csv", MOONS, 300, 0.1, 0.2, data_seed, -1);
     cv_trial_spec_t spec;
@@ -172,16 +172,16 @@ static cv_epoch_metrics_t overfit_last_epoch(uint64_t data_seed, uint64_t seed, 
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_uint_eq(res.m_train, 60);
     ck_assert_uint_eq(res.m_dev, 540);
-    cv_epoch_metrics_t last = *last_epoch(curve);
+    cv_epoch_t last = *last_epoch(curve);
     free(curve);
     unlink(path);
     return last;
 }
 
-static double error_gap(const cv_epoch_metrics_t *m) {
+static double error_gap(const cv_epoch_t *m) {
     return m->dev_error - m->train_error;
 }
-static double cost_gap(const cv_epoch_metrics_t *m) {
+static double cost_gap(const cv_epoch_t *m) {
     return m->dev_cost - m->train_cost;
 }
 
@@ -190,7 +190,7 @@ static double cost_gap(const cv_epoch_metrics_t *m) {
  * narrowed by 7 to 40 points (L2, λ = 3) and 9 to 35 points (dropout, keep_prob 0.5); the cost
  * gap shrank to at most 7% (L2) and 30% (dropout) of the unregularized 2.3 to 7. */
 static void assert_narrows_the_gap(const char *reg) {
-    cv_epoch_metrics_t plain = overfit_last_epoch(1, 1, ""), regd = overfit_last_epoch(1, 1, reg);
+    cv_epoch_t plain = overfit_last_epoch(1, 1, ""), regd = overfit_last_epoch(1, 1, reg);
     ck_assert_msg(error_gap(&regd) < error_gap(&plain) - 0.04,
                   "%s: error gap %.3f (train %.3f, dev %.3f), unregularized %.3f", reg,
                   error_gap(&regd), regd.train_error, regd.dev_error, error_gap(&plain));
@@ -226,7 +226,7 @@ START_TEST(training_error_falls_to_below_5_percent_on_spirals) {
      * 0% at epoch 150 for data seeds 1..20). The cost must at least halve on the way. */
     cv_train_result_t res;
     curve_t *curve = train_spirals(1, 1, "tanh", 150, "", &res);
-    const cv_epoch_metrics_t *first = &curve->m[0], *last = last_epoch(curve);
+    const cv_epoch_t *first = &curve->m[0], *last = last_epoch(curve);
     ck_assert_int_eq(curve->n, 150);
     ck_assert_msg(last->train_cost < first->train_cost / 2, "cost %g → %g", first->train_cost,
                   last->train_cost);
@@ -270,7 +270,7 @@ START_TEST(a_big_network_on_few_examples_overfits_without_regularization) {
     /* The training error falls below the 20% of flipped labels (the noise was learnt) while the
      * dev error stays above it: over seeds 1..40 the training error was at most 8% and the
      * error gap at least 18 points, the cost gap at least 2.3. */
-    cv_epoch_metrics_t m = overfit_last_epoch(1, 1, "");
+    cv_epoch_t m = overfit_last_epoch(1, 1, "");
     ck_assert_msg(m.train_error < 0.15, "training error %g", m.train_error);
     ck_assert_msg(m.dev_error > 0.2, "dev error %g", m.dev_error);
     ck_assert_msg(error_gap(&m) >= 0.12, "error gap %g", error_gap(&m));
@@ -332,7 +332,7 @@ START_TEST(early_stopping_keeps_the_best_epoch_and_stops_patience_epochs_later) 
     ck_assert_int_lt(res.epochs_run, 500);
     ck_assert_int_eq(res.best_epoch, res.epochs_run - 2);
 
-    const cv_epoch_metrics_t *best = &curve->m[res.best_epoch - 1];
+    const cv_epoch_t *best = &curve->m[res.best_epoch - 1];
     ck_assert_int_eq(res.best.epoch, res.best_epoch);
     ck_assert_double_eq(res.best.train_cost, best->train_cost);
     ck_assert_double_eq(res.best.train_cost_reg, best->train_cost_reg);
@@ -359,7 +359,7 @@ typedef struct {
     int prune_at;
 } pruning_t;
 
-static int prune_at_epoch(const cv_epoch_metrics_t *m, void *userdata) {
+static int prune_at_epoch(const cv_epoch_t *m, void *userdata) {
     pruning_t *p = userdata;
     collect_epoch(m, &p->curve);
     return m->epoch == p->prune_at ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
@@ -387,7 +387,7 @@ START_TEST(a_pruned_trial_reports_and_saves_its_best_epoch_so_far) {
     ck_assert_int_eq(res.epochs_run, 40);
     ck_assert_int_eq(p->curve.n, 40);
     ck_assert_int_lt(res.best_epoch, 40);
-    const cv_epoch_metrics_t *best = &p->curve.m[res.best_epoch - 1];
+    const cv_epoch_t *best = &p->curve.m[res.best_epoch - 1];
     ck_assert_double_eq(res.best.dev_cost, best->dev_cost);
     ck_assert_double_eq(res.best.dev_error, best->dev_error);
     for (int e = 0; e < p->curve.n; e++)
@@ -405,7 +405,7 @@ END_TEST
 static int same_curves(const curve_t *a, const curve_t *b) {
     if (a->n != b->n) return 0;
     for (int e = 0; e < a->n; e++) {
-        const cv_epoch_metrics_t *x = &a->m[e], *y = &b->m[e];
+        const cv_epoch_t *x = &a->m[e], *y = &b->m[e];
         if (x->epoch != y->epoch || memcmp(&x->train_cost, &y->train_cost, sizeof(double)) ||
             memcmp(&x->train_cost_reg, &y->train_cost_reg, sizeof(double)) ||
             memcmp(&x->dev_cost, &y->dev_cost, sizeof(double)) ||
@@ -456,7 +456,7 @@ static void assert_learns_with_batch(uint32_t batch_size, int epochs, double lr)
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_uint_eq(res.m_train, 300);
     ck_assert_int_eq(res.epochs_run, epochs);
-    const cv_epoch_metrics_t *first = &curve->m[0], *last = last_epoch(curve);
+    const cv_epoch_t *first = &curve->m[0], *last = last_epoch(curve);
     ck_assert_msg(last->train_cost < first->train_cost, "batch %u: cost %g → %g",
                   (unsigned)batch_size, first->train_cost, last->train_cost);
     ck_assert_msg(last->train_cost < LN2 / 2, "batch %u: final cost %g", (unsigned)batch_size,
@@ -505,7 +505,7 @@ END_TEST
 
 /* Trains the moons (200 per class, noise 0.1, 60/20/20) toward targets smoothed by ε and returns
  * the last epoch's metrics. */
-static cv_epoch_metrics_t smoothed_moons_last_epoch(double eps) {
+static cv_epoch_t smoothed_moons_last_epoch(double eps) {
     char path[CV_TEST_PATH], fields[512];
     write_points_csv(path, "moons-smoothed.csv", MOONS, 200, 0.1, 0, 7, -1);
     cv_trial_spec_t spec;
@@ -516,7 +516,7 @@ static cv_epoch_metrics_t smoothed_moons_last_epoch(double eps) {
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}", fields);
     cv_train_result_t res;
     curve_t *curve = run_completed(&spec, &res);
-    cv_epoch_metrics_t last = *last_epoch(curve);
+    cv_epoch_t last = *last_epoch(curve);
     free(curve);
     unlink(path);
     return last;
@@ -528,8 +528,8 @@ static cv_epoch_metrics_t smoothed_moons_last_epoch(double eps) {
  * under which the smoothed cost the network minimizes cannot go, so what is reported is the
  * plain cross-entropy and not the smoothed one. The moons are still learnt. */
 START_TEST(label_smoothing_learns_but_reports_the_plain_cross_entropy) {
-    cv_epoch_metrics_t plain = smoothed_moons_last_epoch(0);
-    cv_epoch_metrics_t smoothed = smoothed_moons_last_epoch(0.4);
+    cv_epoch_t plain = smoothed_moons_last_epoch(0);
+    cv_epoch_t smoothed = smoothed_moons_last_epoch(0.4);
     ck_assert_msg(smoothed.train_error < 0.05, "train error %g", smoothed.train_error);
     ck_assert_msg(plain.train_cost < 0.1, "unsmoothed train cost %g", plain.train_cost);
     ck_assert_msg(smoothed.train_cost > 0.15 && smoothed.train_cost < 0.45, /* 0.224 seen */
