@@ -304,7 +304,7 @@ static int run_trainer(const options_t *o, size_t batch, rates_t *out) {
     }
     epoch_log_t log = {0};
     cv_train_options_t opts = {.on_epoch = on_epoch, .userdata = &log};
-    cv_train_result_t res;
+    cv_trial_result_t res;
     if (cv_train_run(&spec, &opts, &res, err) != 0 || res.status != CV_TRIAL_COMPLETED ||
         log.epochs != o->epochs) {
         fprintf(stderr, "train_bench: trial at batch %zu: %s %s\n", batch,

@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "common/epoch.h"
+#include "common/result.h"
 
 #define CV_MSG_PROTOCOL      1          /* protocol version carried by hello and welcome */
 #define CV_MSG_LEASE_HEX     32         /* hex digits of a lease token */
@@ -62,15 +63,6 @@ typedef enum {
     CV_MSG_EVALUATION,  /* worker → coordinator: the test-set score, or why there is none */
 } cv_msg_type_t;
 
-/* How a trial ended, as result.result.status. */
-typedef enum {
-    CV_MSG_STATUS_COMPLETED,
-    CV_MSG_STATUS_DIVERGED,
-    CV_MSG_STATUS_FAILED,
-    CV_MSG_STATUS_STOPPED,
-    CV_MSG_STATUS_PRUNED, /* stopped early by the coordinator's pruner: the best epoch so far */
-} cv_msg_status_t;
-
 /* One lease a worker holds: hello.leases[i]. */
 typedef struct {
     int64_t trial_id;                 /* >= 1 */
@@ -101,17 +93,16 @@ typedef struct {
     cv_epoch_t metrics; /* the epoch object */
 } cv_msg_progress_t;
 
+/* result: the trial's result, and the model file's data frames that follow. */
 typedef struct {
     int64_t trial_id;
     char lease[CV_MSG_LEASE_HEX + 1];
     int64_t model_bytes;  /* 0..CV_MSG_MODEL_MAX data bytes that follow */
     uint32_t model_crc32; /* zlib crc32 of those bytes (0 when there are none) */
-    cv_msg_status_t status;
-    int64_t best_epoch; /* 0 when no epoch finished */
-    int64_t epochs_run;
-    double dev_error;    /* NAN when null */
-    double dev_cost;     /* NAN when null */
-    const cJSON *result; /* the result object, borrowed from the message tree */
+    cv_trial_result_t result; /* the result object's members (diagnosis.remedy borrows from the
+                                 message tree; members the object leaves out are NAN, 0 or "") */
+    const cJSON *object;      /* the result object itself, borrowed from the message tree: it may
+                                 hold members this worker does not know */
 } cv_msg_result_t;
 
 typedef struct {
@@ -164,7 +155,7 @@ typedef struct {
 } cv_msg_evaluation_t;
 
 /* A validated message in plain C. Which member of the union is valid is said by type; the
- * messages without fields (heartbeat) use none. The cJSON pointers inside (result.result,
+ * messages without fields (heartbeat) use none. The cJSON pointers inside (result.object,
  * trial.spec, evaluate.spec, evaluation.error, error.message) borrow from the message tree:
  * from root after cv_msg_parse, from the caller's tree after cv_msg_validate. */
 typedef struct {
@@ -204,9 +195,6 @@ typedef struct {
 /* The wire name of a type ("hello", "dataset_get", ...), or "none". Static storage. */
 const char *cv_msg_type_name(cv_msg_type_t type);
 
-/* The wire name of a result status ("completed", ...). Static storage. */
-const char *cv_msg_status_name(cv_msg_status_t status);
-
 /* Checks that msg is one valid message and fills out (caller-allocated) with its fields. msg is
  * only borrowed: out's cJSON pointers point into it, and out->root is NULL, so cv_msg_finish does
  * not free msg. Returns 0, CV_EINVAL for a missing, unknown or mistyped field or an unknown type,
@@ -244,9 +232,18 @@ cJSON *cv_msg_heartbeat(char *err);
 /* progress: the epoch object is built from the numbers in m. */
 cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_epoch_t *m, char *err);
 
-/* result: result is the trial's result object (e.g. from cv_report_result), copied. */
-cJSON *cv_msg_result(int64_t trial_id, const char *lease, const cJSON *result, int64_t model_bytes,
-                     uint32_t model_crc32, char *err);
+/* result: the result object is built from res (see cv_msg_result_object). */
+cJSON *cv_msg_result(int64_t trial_id, const char *lease, const cv_trial_result_t *res,
+                     int64_t model_bytes, uint32_t model_crc32, char *err);
+
+/* The result object of res alone, as result.result: status, best_epoch, epochs_run; the best
+ * epoch's train_error, dev_error, train_cost, train_cost_reg and dev_cost (null without a best
+ * epoch or when not finite), examples_per_second and seconds (null when not finite); the sizes
+ * m_train, m_dev, m_test and n_params when n_params > 0 and the trial was not failed or stopped;
+ * diagnosis (null without a best epoch or a verdict); test_error and test_cost when tested;
+ * diverged_epoch when set; error when not ""; fault for a failed or stopped trial. Not checked
+ * against the schema (cv_msg_result does that). Caller frees; NULL when out of memory. */
+cJSON *cv_msg_result_object(const cv_trial_result_t *res);
 
 cJSON *cv_msg_dataset_get(const char *hash, char *err);
 

@@ -74,6 +74,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "common/result.h"
 #include "server/dataset_check.h"
 #include "server/evaluation.h"
 #include "server/store.h"
@@ -256,9 +257,9 @@ int cv_sched_holds_lease(const cv_sched_t *sched, const cv_sched_worker_t *w, in
  * becomes stale in the history), which includes a result for a trial of a job that has ended
  * (no longer in memory; the store says the trial exists). Returns 0 or CV_EINVAL when no such
  * trial exists (a protocol violation: drop the worker). */
-int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id,
-                       const char *lease, const cJSON *result, const char *model_path,
-                       double now, char *err);
+int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
+                       const cv_trial_result_t *result, const char *model_path, double now,
+                       char *err);
 
 /* ---- evaluation ------------------------------------------------------------------------ */
 

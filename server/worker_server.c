@@ -84,7 +84,8 @@ struct conn {
     uint32_t model_crc, model_expect;
     int64_t model_trial;
     char model_lease[CV_MSG_LEASE_HEX + 1];
-    cJSON *model_result;       /* the result waiting for its model (owned) */
+    cv_trial_result_t model_result; /* the result waiting for its model */
+    cJSON *model_object;            /* its result object (owned): what model_result borrows from */
     int64_t discard_left;      /* bytes of a refused result's model still to read and drop */
     unsigned char *out;        /* frames queued this loop iteration, written by flush */
     size_t out_len, out_cap;
@@ -145,8 +146,8 @@ static void conn_close(conn_t *c, const char *why) {
         unlink(c->model_tmp);
         c->model = NULL;
     }
-    cJSON_Delete(c->model_result);
-    c->model_result = NULL;
+    cJSON_Delete(c->model_object);
+    c->model_object = NULL;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
@@ -368,8 +369,8 @@ static int on_hello(conn_t *c, const cv_msg_hello_t *h) {
                                       reattached, (size_t)n, err));
 }
 
-static int finish_result(conn_t *c, int64_t trial_id, const char *lease, const cJSON *result,
-                         const char *model_path) {
+static int finish_result(conn_t *c, int64_t trial_id, const char *lease,
+                         const cv_trial_result_t *result, const char *model_path) {
     char err[CV_ERRLEN];
     int rc = cv_sched_on_result(c->ws->sched, c->w, trial_id, lease, result, model_path,
                                 cv_clock_wall(), err);
@@ -384,12 +385,12 @@ static int finish_result(conn_t *c, int64_t trial_id, const char *lease, const c
 static int on_result(conn_t *c, cv_msg_t *m) {
     cv_worker_server_t *ws = c->ws;
     const cv_msg_result_t *r = &m->result;
-    if (r->model_bytes == 0) return finish_result(c, r->trial_id, r->lease, r->result, NULL);
+    if (r->model_bytes == 0) return finish_result(c, r->trial_id, r->lease, &r->result, NULL);
     if (!cv_sched_holds_lease(ws->sched, c->w, r->trial_id, r->lease)) {
         /* A stale lease: refused now (ack stored false, or the connection closed for a trial
          * that does not exist), and the model's data frames are read and dropped unwritten. */
         c->discard_left = r->model_bytes;
-        return finish_result(c, r->trial_id, r->lease, r->result, NULL);
+        return finish_result(c, r->trial_id, r->lease, &r->result, NULL);
     }
     snprintf(c->model_tmp, sizeof c->model_tmp, "%s/tmp/%llu-%lld.model.part", ws->data_dir,
              (unsigned long long)++ws->serial, (long long)r->trial_id);
@@ -403,8 +404,9 @@ static int on_result(conn_t *c, cv_msg_t *m) {
     c->model_crc = (uint32_t)crc32(0L, Z_NULL, 0);
     c->model_trial = r->trial_id;
     memcpy(c->model_lease, r->lease, sizeof c->model_lease);
-    c->model_result = cv_msg_take_object(m);
-    return c->model_result ? 0 : -1;
+    c->model_result = r->result;
+    c->model_object = cv_msg_take_object(m);
+    return c->model_object ? 0 : -1;
 }
 
 static int on_data(conn_t *c, const unsigned char *data, size_t len) {
@@ -431,10 +433,9 @@ static int on_data(conn_t *c, const unsigned char *data, size_t len) {
         conn_close(c, ok ? "model checksum mismatch" : "cannot write the model file");
         return -1;
     }
-    cJSON *result = c->model_result;
-    c->model_result = NULL;
-    int rc = finish_result(c, c->model_trial, c->model_lease, result, c->model_tmp);
-    cJSON_Delete(result);
+    int rc = finish_result(c, c->model_trial, c->model_lease, &c->model_result, c->model_tmp);
+    cJSON_Delete(c->model_object);
+    c->model_object = NULL;
     return rc;
 }
 

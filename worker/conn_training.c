@@ -13,7 +13,6 @@
 
 #include "common/err.h"
 #include "worker/connection_internal.h"
-#include "worker/report.h"
 
 static void wake_main(int fd) {
     const char byte = 1;
@@ -80,26 +79,6 @@ static void *train_main(void *arg) {
     return NULL;
 }
 
-/* The result object of a finished run (NULL when out of memory). Metrics of a run without a
- * best epoch are null: there is nothing to report. */
-static cJSON *run_result(const run_t *r) {
-    static const char *const metrics[] = {"train_error", "dev_error", "train_cost",
-                                          "train_cost_reg", "dev_cost"};
-    if (r->rc != 0 || r->res.status == CV_TRIAL_FAILED)
-        return cv_conn_failed_result(r->res.error[0] ? r->res.error : r->err, r->res.seconds,
-                                     r->res.job_fault ? FAULT_JOB : FAULT_WORKER);
-    cJSON *o = cv_report_result(&r->res, NULL);
-    for (size_t i = 0; o && r->res.best_epoch == 0 && i < sizeof metrics / sizeof *metrics; i++) {
-        cJSON *null = cJSON_CreateNull();
-        if (null == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(o, metrics[i], null)) {
-            cJSON_Delete(null);
-            cJSON_Delete(o);
-            return NULL;
-        }
-    }
-    return o;
-}
-
 /* Main thread: tells the training thread whether decisions can reach it (online: welcomed). */
 void cv_conn_train_set_online(run_t *r, int online) {
     pthread_mutex_lock(&r->lock);
@@ -136,8 +115,7 @@ void cv_conn_train_start(worker_t *w) {
     if (w->opt->fail_trials) { /* the test hook of a broken worker (connection.h) */
         snprintf(reason, sizeof reason, "CAVIAR_WORKER_FAIL_TRIALS is set: failing on purpose");
         LOG(w, CV_LOG_WARN, "trial %lld: %s", (long long)p->trial_id, reason);
-        cv_conn_add_result(w, p->trial_id, p->lease, cv_conn_failed_result(reason, 0, FAULT_WORKER),
-                           "", 0, 0);
+        cv_conn_add_failure(w, p->trial_id, p->lease, CV_TRIAL_FAILED, reason, 0, FAULT_WORKER);
         cv_conn_prep_clear(w);
         return;
     }
@@ -187,8 +165,7 @@ void cv_conn_train_start(worker_t *w) {
     return;
 failed:
     free(r);
-    cv_conn_add_result(w, p->trial_id, p->lease, cv_conn_failed_result(reason, 0, FAULT_WORKER), "",
-                       0, 0);
+    cv_conn_add_failure(w, p->trial_id, p->lease, CV_TRIAL_FAILED, reason, 0, FAULT_WORKER);
     cv_conn_prep_clear(w);
 }
 
@@ -229,9 +206,14 @@ int cv_conn_train_service(worker_t *w) {
             LOG(w, CV_LOG_INFO, "trial %lld: %s after %d epochs", (long long)r->trial_id,
                 cv_trial_status_name(r->res.status), r->res.epochs_run);
             if (r->model_bytes == 0) unlink(r->model_path);
-            cv_conn_add_result(w, r->trial_id, r->lease, run_result(r),
-                               r->model_bytes > 0 ? r->model_path : "", r->model_bytes,
-                               r->model_crc32);
+            if (r->rc != 0 || r->res.status == CV_TRIAL_FAILED)
+                cv_conn_add_failure(w, r->trial_id, r->lease, CV_TRIAL_FAILED,
+                                    r->res.error[0] ? r->res.error : r->err, r->res.seconds,
+                                    r->res.job_fault ? FAULT_JOB : FAULT_WORKER);
+            else
+                cv_conn_add_result(w, r->trial_id, r->lease, &r->res,
+                                   r->model_bytes > 0 ? r->model_path : "", r->model_bytes,
+                                   r->model_crc32);
         }
         free(r);
     }

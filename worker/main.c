@@ -161,7 +161,7 @@ static int cmd_train(int argc, char **argv) {
         fprintf(stderr, "caviar-worker: out of memory\n");
         return 1;
     }
-    cv_train_result_t res;
+    cv_trial_result_t res;
     int rc = cv_train_run(&spec, &opts, &res, err);
     if (view.json) {
         cJSON *out = cv_report_result(&res, view.curve);

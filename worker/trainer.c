@@ -16,17 +16,6 @@
 
 #define SCORE_CHUNK 1024 /* rows per inference pass when scoring */
 
-const char *cv_trial_status_name(cv_trial_status_t s) {
-    switch (s) {
-    case CV_TRIAL_COMPLETED: return "completed";
-    case CV_TRIAL_DIVERGED: return "diverged";
-    case CV_TRIAL_FAILED: return "failed";
-    case CV_TRIAL_STOPPED: return "stopped";
-    case CV_TRIAL_PRUNED: return "pruned";
-    }
-    return "unknown";
-}
-
 void cv_train_score(cv_nnf_net_t *net, const cv_dataset_t *ds, size_t chunk,
                     const cv_normalizer_t *norm, float *scratch, double *cost, double *error) {
     double loss_sum = 0, wrong = 0;
@@ -130,7 +119,7 @@ static int train_epoch(trial_t *t, const cv_trial_spec_t *spec, size_t batch, fl
 }
 
 int cv_train_run(const cv_trial_spec_t *spec, const cv_train_options_t *opts,
-                 cv_train_result_t *res, char *err) {
+                 cv_trial_result_t *res, char *err) {
     static const cv_train_options_t no_opts = {0};
     if (!opts) opts = &no_opts;
     memset(res, 0, sizeof *res);

@@ -240,20 +240,44 @@ static cv_sched_worker_t *join_and_lease(fx_t *fx, fake_conn_t *conn, const char
     return w;
 }
 
-/* Sends worker w's result (JSON text) for trial_id under lease. */
-static int result(fx_t *fx, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
-                  const char *json) {
-    cJSON *r = cJSON_Parse(json);
-    ck_assert_ptr_nonnull(r);
-    int rc = cv_sched_on_result(fx->sched, w, trial_id, lease, r, NULL, fx->now, fx->err);
-    cJSON_Delete(r);
-    return rc;
-}
-
 /* A member of obj as a number, NAN when it is absent. */
 static double number_in(const cJSON *obj, const char *name) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* Sends worker w's result for trial_id under lease: the result object given as JSON text, the
+ * numbers it leaves out not a number and the integers 0. */
+static int result(fx_t *fx, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
+                  const char *json) {
+    static const char *const statuses[] = {"completed", "diverged", "failed", "stopped", "pruned"};
+    cJSON *o = cJSON_Parse(json);
+    ck_assert_ptr_nonnull(o);
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(o, "status"));
+    const char *error = cJSON_GetStringValue(cJSON_GetObjectItem(o, "error"));
+    const char *fault = cJSON_GetStringValue(cJSON_GetObjectItem(o, "fault"));
+    cJSON *diagnosis = cJSON_GetObjectItem(o, "diagnosis");
+    cv_trial_result_t r = {.best = {.train_cost = number_in(o, "train_cost"),
+                                    .train_cost_reg = number_in(o, "train_cost_reg"),
+                                    .dev_cost = number_in(o, "dev_cost"),
+                                    .train_error = number_in(o, "train_error"),
+                                    .dev_error = number_in(o, "dev_error")},
+                           .examples_per_second = number_in(o, "examples_per_second"),
+                           .job_fault = fault && !strcmp(fault, "job")};
+    for (size_t i = 0; status && i < sizeof statuses / sizeof *statuses; i++)
+        if (!strcmp(status, statuses[i])) r.status = (cv_trial_status_t)i;
+    if (isfinite(number_in(o, "best_epoch"))) r.best_epoch = (int)number_in(o, "best_epoch");
+    if (isfinite(number_in(o, "epochs_run"))) r.epochs_run = (int)number_in(o, "epochs_run");
+    if (isfinite(number_in(o, "n_params"))) r.n_params = (size_t)number_in(o, "n_params");
+    if (error) snprintf(r.error, sizeof r.error, "%s", error);
+    for (int k = CV_DIAG_FINE; k <= CV_DIAG_COLLAPSED; k++) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(diagnosis, "name"));
+        if (name && !strcmp(name, cv_diagnosis_name((cv_diagnosis_kind_t)k)))
+            r.diagnosis.kind = (cv_diagnosis_kind_t)k, r.diagnosis.name = name;
+    }
+    int rc = cv_sched_on_result(fx->sched, w, trial_id, lease, &r, NULL, fx->now, fx->err);
+    cJSON_Delete(o);
+    return rc;
 }
 
 /* Sends worker w's progress for trial_id under lease: one epoch given as JSON text, the metrics

@@ -108,7 +108,7 @@ static int collect_epoch(const cv_epoch_t *m, void *userdata) {
 
 /* Runs spec and requires a result (completed, diverged or stopped). Returns the per-epoch curve
  * on the heap; the caller frees it. */
-static curve_t *run_trial(const cv_trial_spec_t *spec, cv_train_result_t *res) {
+static curve_t *run_trial(const cv_trial_spec_t *spec, cv_trial_result_t *res) {
     curve_t *curve = calloc(1, sizeof *curve);
     ck_assert_ptr_nonnull(curve);
     cv_train_options_t opts = {.on_epoch = collect_epoch, .userdata = curve};
@@ -119,7 +119,7 @@ static curve_t *run_trial(const cv_trial_spec_t *spec, cv_train_result_t *res) {
 }
 
 /* Runs spec and requires it to complete (all its epochs, or until early stopping). */
-static curve_t *run_completed(const cv_trial_spec_t *spec, cv_train_result_t *res) {
+static curve_t *run_completed(const cv_trial_spec_t *spec, cv_trial_result_t *res) {
     curve_t *curve = run_trial(spec, res);
     ck_assert_msg(res->status == CV_TRIAL_COMPLETED, "status %s: %s",
                   cv_trial_status_name(res->status), res->error);
@@ -138,7 +138,7 @@ static const cv_epoch_t *last_epoch(const curve_t *curve) {
  * (act), Adam at 0.01, mini-batches of 32, for the given epochs, plus the fields in extra.
  * Returns the curve. */
 static curve_t *train_spirals(uint64_t data_seed, uint64_t seed, const char *act, int epochs,
-                              const char *extra, cv_train_result_t *res) {
+                              const char *extra, cv_trial_result_t *res) {
     char path[CV_TEST_PATH], fields[1024];
     write_points_csv(path, "spirals.csv", SPIRALS, 200, 0.03, 0, data_seed, -1);
     cv_trial_spec_t spec;
@@ -168,7 +168,7 @@ static cv_epoch_t overfit_last_epoch(uint64_t data_seed, uint64_t seed, const ch
              " \"epochs\": 300, \"seed\": %llu%.512s",
              (unsigned long long)seed, reg);
     make_spec(&spec, path, "{\"train\": 0.1, \"dev\": 0.9, \"test\": 0}", fields);
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_uint_eq(res.m_train, 60);
     ck_assert_uint_eq(res.m_dev, 540);
@@ -208,7 +208,7 @@ START_TEST(split_fractions_size_the_sets_and_the_data_size_the_network) {
     cv_trial_spec_t spec;
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}",
               "\"hidden_units\": [16, 16], \"epochs\": 1");
-    cv_train_result_t res;
+    cv_trial_result_t res;
     free(run_completed(&spec, &res));
     ck_assert_uint_eq(res.m_train, 300);
     ck_assert_uint_eq(res.m_dev, 100);
@@ -224,7 +224,7 @@ START_TEST(training_error_falls_to_below_5_percent_on_spirals) {
     /* Spirals are not linearly separable: after the first epoch the training error is still
      * 28% or more, and two hidden layers of 32 tanh units with Adam bring it under 5% (it was
      * 0% at epoch 150 for data seeds 1..20). The cost must at least halve on the way. */
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = train_spirals(1, 1, "tanh", 150, "", &res);
     const cv_epoch_t *first = &curve->m[0], *last = last_epoch(curve);
     ck_assert_int_eq(curve->n, 150);
@@ -247,7 +247,7 @@ START_TEST(a_network_without_hidden_layers_cannot_learn_the_spirals) {
     make_spec(&spec, path, "{\"train\": 0.7, \"dev\": 0.15, \"test\": 0.15}",
               "\"hidden_layers\": 0, \"optimizer\": \"adam\", \"learning_rate\": 0.01,"
               " \"batch_size\": 32, \"epochs\": 150");
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_uint_eq(res.n_params, 2 * 2 + 2);
     ck_assert_msg(last_epoch(curve)->train_error > 0.20, "training error %g",
@@ -258,7 +258,7 @@ START_TEST(a_network_without_hidden_layers_cannot_learn_the_spirals) {
 END_TEST
 
 START_TEST(relu_network_also_learns_the_spirals) {
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = train_spirals(2, 3, "relu", 150, "", &res);
     ck_assert_msg(last_epoch(curve)->train_error < 0.05, "final training error %g",
                   last_epoch(curve)->train_error);
@@ -302,7 +302,7 @@ START_TEST(a_huge_learning_rate_diverges_and_says_when) {
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}",
               "\"hidden_units\": [32, 32], \"optimizer\": \"gd\", \"learning_rate\": 10,"
               " \"init_scale\": 1e6, \"batch_size\": 8, \"epochs\": 20");
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_trial(&spec, &res);
     ck_assert_str_eq(cv_trial_status_name(res.status), "diverged");
     ck_assert_int_ge(res.diverged_epoch, 1);
@@ -327,7 +327,7 @@ START_TEST(early_stopping_keeps_the_best_epoch_and_stops_patience_epochs_later) 
     make_spec(&spec, path, "{\"train\": 0.1, \"dev\": 0.9, \"test\": 0}",
               "\"hidden_units\": [128, 128, 128], \"optimizer\": \"adam\","
               " \"learning_rate\": 0.01, \"batch_size\": 60, \"epochs\": 500, \"patience\": 2");
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_int_lt(res.epochs_run, 500);
     ck_assert_int_eq(res.best_epoch, res.epochs_run - 2);
@@ -380,7 +380,7 @@ START_TEST(a_pruned_trial_reports_and_saves_its_best_epoch_so_far) {
     ck_assert_ptr_nonnull(p);
     p->prune_at = 40;
     cv_train_options_t opts = {.on_epoch = prune_at_epoch, .userdata = p, .save_model = model};
-    cv_train_result_t res;
+    cv_trial_result_t res;
     ck_assert_int_eq(cv_train_run(&spec, &opts, &res, err), 0);
     ck_assert_str_eq(cv_trial_status_name(res.status), "pruned");
     ck_assert_int_eq(res.status, CV_TRIAL_PRUNED);
@@ -421,7 +421,7 @@ START_TEST(the_same_spec_and_seed_give_bit_identical_runs) {
     /* Dropout and batch norm draw from and update every piece of random and running state. The
      * suite pins OpenBLAS to one thread (see the suite), so summation order is fixed too. */
     static const char extra[] = ", \"keep_prob\": 0.8, \"batch_norm\": true";
-    cv_train_result_t a, b;
+    cv_trial_result_t a, b;
     curve_t *ca = train_spirals(4, 9, "relu", 20, extra, &a);
     curve_t *cb = train_spirals(4, 9, "relu", 20, extra, &b);
     ck_assert_int_eq(a.epochs_run, 20);
@@ -429,7 +429,7 @@ START_TEST(the_same_spec_and_seed_give_bit_identical_runs) {
     ck_assert_int_eq(a.best_epoch, b.best_epoch);
     ck_assert_int_eq(memcmp(&a.best.dev_cost, &b.best.dev_cost, sizeof(double)), 0);
     /* A different trial seed gives a different run: the seed is actually used. */
-    cv_train_result_t c;
+    cv_trial_result_t c;
     curve_t *cc = train_spirals(4, 10, "relu", 20, extra, &c);
     ck_assert(!same_curves(ca, cc));
     free(ca);
@@ -452,7 +452,7 @@ static void assert_learns_with_batch(uint32_t batch_size, int epochs, double lr)
              lr, (unsigned)batch_size, epochs);
     cv_trial_spec_t spec;
     make_spec(&spec, path, "{\"train\": 0.75, \"dev\": 0.25, \"test\": 0}", fields);
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_uint_eq(res.m_train, 300);
     ck_assert_int_eq(res.epochs_run, epochs);
@@ -492,7 +492,7 @@ START_TEST(a_sigmoid_output_learns_the_moons) {
               " \"optimizer\": \"adam\", \"learning_rate\": 0.01, \"batch_size\": 32,"
               " \"epochs\": 60");
     ck_assert_int_eq(spec.output, CV_OUT_SIGMOID);
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     /* (2·16 + 16) + (16·16 + 16) + (16·1 + 1): one output unit. */
     ck_assert_uint_eq(res.n_params, 48 + 272 + 17);
@@ -514,7 +514,7 @@ static cv_epoch_t smoothed_moons_last_epoch(double eps) {
              " \"learning_rate\": 0.01, \"batch_size\": 32, \"epochs\": 60,"
              " \"label_smoothing\": %g", eps);
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}", fields);
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     cv_epoch_t last = *last_epoch(curve);
     free(curve);
@@ -542,7 +542,7 @@ START_TEST(batch_norm_on_hidden_layers_learns_and_scores_dev_in_inference_mode) 
     /* Dev metrics are computed in inference mode, i.e. with the running statistics: they must
      * be finite and as good as without batch norm (spirals: dev error < 10%; it was at most 2%
      * over seeds 1..20). Batch norm replaces each hidden bias b by γ and β. */
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = train_spirals(5, 2, "relu", 150, ", \"batch_norm\": true", &res);
     ck_assert_uint_eq(res.n_params, (2 * 32 + 64) + (32 * 32 + 64) + (32 * 2 + 2));
     for (int e = 0; e < curve->n; e++) {
@@ -599,7 +599,7 @@ START_TEST(a_label_outside_the_declared_classes_fails_the_trial_naming_the_label
     write_points_csv(path, "bad-label.csv", MOONS, 50, 0.1, 0, 1, 2);
     cv_trial_spec_t spec;
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}", "\"epochs\": 1");
-    cv_train_result_t res;
+    cv_trial_result_t res;
     char err[CV_ERRLEN] = "";
     int rc = cv_train_run(&spec, NULL, &res, err);
     ck_assert_int_lt(rc, 0);
