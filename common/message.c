@@ -1077,22 +1077,27 @@ static int add_files(cJSON *o, const cv_msg_file_t *files, size_t n) {
     return failed ? -1 : 0;
 }
 
-cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
-                    const cv_msg_file_t *files, size_t n_files, const int *decide_at,
-                    size_t n_decide_at, char *err) {
-    if (n_decide_at > CV_MSG_DECIDE_MAX) {
+cJSON *cv_msg_trial(const cv_msg_trial_t *t, char *err) {
+    if (t->n_decide_at > CV_MSG_DECIDE_MAX) {
         cv_errf(err, CV_ERANGE, "trial: decide_at: must hold at most %d epochs, got %zu",
-                CV_MSG_DECIDE_MAX, n_decide_at);
+                CV_MSG_DECIDE_MAX, t->n_decide_at);
+        return NULL;
+    }
+    if (t->n_files > CV_MSG_FILES_MAX) {
+        cv_errf(err, CV_ERANGE, "trial: files: must hold at most %d files, got %zu",
+                CV_MSG_FILES_MAX, t->n_files);
         return NULL;
     }
     cJSON *o = start(CV_MSG_TRIAL);
-    int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_int(o, "job_id", job_id) ||
-                 add_str(o, "lease", lease) || (spec && add(o, "spec", cJSON_Duplicate(spec, 1))) ||
-                 add_files(o, files, n_files);
+    int failed = o == NULL || add_int(o, "trial_id", t->trial_id) ||
+                 add_int(o, "job_id", t->job_id) || add_str(o, "lease", t->lease) ||
+                 (t->spec && add(o, "spec", cJSON_Duplicate(t->spec, 1))) ||
+                 add_files(o, t->files, t->n_files);
     cJSON *arr = NULL;
-    if (!failed && n_decide_at > 0) failed = (arr = cJSON_AddArrayToObject(o, "decide_at")) == NULL;
-    for (size_t i = 0; !failed && i < n_decide_at; i++) {
-        cJSON *e = create_int(decide_at[i]);
+    if (!failed && t->n_decide_at > 0)
+        failed = (arr = cJSON_AddArrayToObject(o, "decide_at")) == NULL;
+    for (size_t i = 0; !failed && i < t->n_decide_at; i++) {
+        cJSON *e = create_int(t->decide_at[i]);
         failed = e == NULL || !cJSON_AddItemToArray(arr, e);
         if (failed) cJSON_Delete(e);
     }

@@ -251,12 +251,10 @@ cJSON *cv_msg_dataset_get(const char *hash, char *err);
 cJSON *cv_msg_welcome(double heartbeat_seconds, double lease_seconds, const int64_t *reattached,
                       size_t n_reattached, char *err);
 
-/* trial: spec (copied) is the trial spec object; files[0..n_files) become the files object;
- * decide_at[0..n_decide_at) (strictly ascending epochs, at most CV_MSG_DECIDE_MAX) becomes
- * decide_at, which is left out when n_decide_at is 0. */
-cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
-                    const cv_msg_file_t *files, size_t n_files, const int *decide_at,
-                    size_t n_decide_at, char *err);
+/* trial from t: spec (copied) is the trial spec object; files[0..n_files) become the files
+ * object; decide_at[0..n_decide_at) (strictly ascending epochs, at most CV_MSG_DECIDE_MAX)
+ * becomes decide_at, which is left out when n_decide_at is 0. */
+cJSON *cv_msg_trial(const cv_msg_trial_t *t, char *err);
 
 cJSON *cv_msg_ack(int64_t trial_id, int stored, char *err);
 

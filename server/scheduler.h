@@ -86,11 +86,10 @@ typedef struct cv_sched_worker cv_sched_worker_t;
  * returns 0, or non-zero when the message could not be queued (the transport then drops the
  * worker itself). */
 typedef struct {
-    /* decide_at: the n_decide_at epochs (ascending) after which the worker waits for a
-     * decision on the trial before it trains on (the pruner's decision epochs); may be none. */
-    int (*send_trial)(void *conn, int64_t trial_id, int64_t job_id, const char *lease,
-                      const char *spec_json, const cJSON *files, const int *decide_at,
-                      size_t n_decide_at);
+    /* A trial to train (borrowed): its decide_at are the epochs (ascending) after which the
+     * worker waits for a decision on the trial before it trains on (the pruner's decision
+     * epochs); may be none. */
+    int (*send_trial)(void *conn, const cv_msg_trial_t *trial);
     int (*send_ack)(void *conn, int64_t trial_id, int stored);
     int (*send_stop)(void *conn, int64_t trial_id);
     /* The pruner's decision on a trial at an epoch: stop 1 ends it as pruned at its next epoch

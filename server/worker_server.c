@@ -259,44 +259,14 @@ static int send_msg(conn_t *c, cJSON *msg) {
 
 /* ---- the scheduler's operations -------------------------------------------------------- */
 
-/* Reads the scheduler's files object ({field: {hash, bytes}}) into out (CV_MSG_FILES_MAX
- * entries). Returns the count, or -1 when it does not fit the message (the builder's validator
- * names anything else that is wrong). */
-static int files_of(const cJSON *files, cv_msg_file_t *out) {
-    const cJSON *e;
-    int n = 0;
-    cJSON_ArrayForEach(e, files) {
-        if (n == CV_MSG_FILES_MAX || strlen(e->string) >= sizeof out[n].field) return -1;
-        const cJSON *hash = cJSON_GetObjectItemCaseSensitive(e, "hash");
-        const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(e, "bytes");
-        if (!cJSON_IsString(hash) || strlen(hash->valuestring) != CV_MSG_HASH_HEX ||
-            !cJSON_IsNumber(bytes))
-            return -1;
-        snprintf(out[n].field, sizeof out[n].field, "%s", e->string);
-        memcpy(out[n].hash, hash->valuestring, CV_MSG_HASH_HEX + 1);
-        out[n].bytes = (int64_t)bytes->valuedouble;
-        n++;
-    }
-    return n;
-}
-
-/* The trial message is built by cv_msg_trial, the builder the protocol schema test checks, from
- * the spec text the scheduler composed (parsed again here: a spec is a few hundred bytes). */
-static int op_send_trial(void *conn, int64_t trial_id, int64_t job_id, const char *lease,
-                         const char *spec_json, const cJSON *files, const int *decide_at,
-                         size_t n_decide_at) {
+/* The trial message is built by cv_msg_trial, the builder the protocol schema test checks. */
+static int op_send_trial(void *conn, const cv_msg_trial_t *trial) {
     conn_t *c = conn;
-    cv_msg_file_t list[CV_MSG_FILES_MAX];
     char err[CV_ERRLEN];
-    int n_files = files_of(files, list);
-    cJSON *spec = n_files < 0 ? NULL : cJSON_Parse(spec_json);
-    cJSON *msg = spec ? cv_msg_trial(trial_id, job_id, lease, spec, list, (size_t)n_files,
-                                     decide_at, n_decide_at, err)
-                      : NULL;
-    cJSON_Delete(spec);
+    cJSON *msg = cv_msg_trial(trial, err);
     if (msg == NULL) {
         cv_log(c->ws->log, CV_LOG_ERROR, "trial %lld: cannot build its message: %s",
-               (long long)trial_id, spec ? err : "bad spec or files");
+               (long long)trial->trial_id, err);
         return -1;
     }
     return send_msg(c, msg);

@@ -126,10 +126,15 @@ static int dump(void) {
                     "\"tanh\",\"learning_rate\":0.01,\"epochs\":3,\"seed\":3}");
     cv_msg_file_t files[1] = {{.field = "csv", .bytes = 25000}};
     memcpy(files[0].hash, HASH, sizeof HASH);
-    failed |= emit(cv_msg_trial(42, 7, LEASE, spec, files, 1, NULL, 0, err), "trial", err);
-    const int decide_at[] = {1, 2, 5};
-    failed |= emit(cv_msg_trial(45, 7, LEASE, spec, files, 1, decide_at, 3, err),
-                   "trial with decide_at", err);
+    cv_msg_trial_t trial = {
+        .trial_id = 42, .job_id = 7, .lease = LEASE, .spec = spec, .n_files = 1};
+    trial.files[0] = files[0];
+    failed |= emit(cv_msg_trial(&trial, err), "trial", err);
+    cv_msg_trial_t decided = trial;
+    decided.trial_id = 45;
+    decided.decide_at[0] = 1, decided.decide_at[1] = 2, decided.decide_at[2] = 5;
+    decided.n_decide_at = 3;
+    failed |= emit(cv_msg_trial(&decided, err), "trial with decide_at", err);
     cv_msg_model_t models[2] = {{.trial_id = 42, .bytes = 2048}, {.trial_id = 45, .bytes = 2048}};
     memcpy(models[0].hash, HASH, sizeof HASH);
     memcpy(models[1].hash, HASH, sizeof HASH);

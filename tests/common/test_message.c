@@ -73,6 +73,22 @@ static void expect_accepted(const char *text, cv_msg_type_t type) {
     cv_msg_finish(&msg);
 }
 
+/* cv_msg_trial of a trial message filled from the arguments (n_decide_at is kept as given, so
+ * that a count over CV_MSG_DECIDE_MAX reaches the builder; only the first entries are copied). */
+static cJSON *build_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
+                          const cv_msg_file_t *files, size_t n_files, const int *decide_at,
+                          size_t n_decide_at, char *err) {
+    cv_msg_trial_t t = {.trial_id = trial_id, .job_id = job_id, .spec = spec};
+    snprintf(t.lease, sizeof t.lease, "%s", lease);
+    for (size_t i = 0; i < n_files && i < CV_MSG_FILES_MAX; i++)
+        t.files[i] = files[i];
+    for (size_t i = 0; i < n_decide_at && i < CV_MSG_DECIDE_MAX; i++)
+        t.decide_at[i] = decide_at[i];
+    t.n_files = n_files;
+    t.n_decide_at = n_decide_at;
+    return cv_msg_trial(&t, err);
+}
+
 /* A completed trial's result, as the trainer fills it. */
 static cv_trial_result_t completed_result(void) {
     cv_trial_result_t r = {.status = CV_TRIAL_COMPLETED,
@@ -341,7 +357,7 @@ START_TEST(trial_round_trips_and_its_spec_can_be_taken) {
     strcpy(files[0].hash, HASH);
     strcpy(files[1].hash, HASH);
     cv_msg_t m;
-    round_trip(cv_msg_trial(8, 2, LEASE, spec, files, 2, NULL, 0, err), &m);
+    round_trip(build_trial(8, 2, LEASE, spec, files, 2, NULL, 0, err), &m);
     cJSON_Delete(spec);
     ck_assert_int_eq(m.type, CV_MSG_TRIAL);
     ck_assert_int_eq(m.trial.trial_id, 8);
@@ -682,15 +698,15 @@ START_TEST(builders_refuse_what_the_peer_would_refuse) {
     cv_msg_file_t f = {.field = "weights", .bytes = 1};
     strcpy(f.hash, HASH);
     cJSON *spec = cJSON_CreateObject();
-    ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, &f, 1, NULL, 0, err));
+    ck_assert_ptr_null(build_trial(1, 1, LEASE, spec, &f, 1, NULL, 0, err));
     ck_assert_ptr_nonnull(strstr(err, "trial: files: unknown field \"weights\""));
     const int backwards[] = {3, 2};
-    ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, NULL, 0, backwards, 2, err));
+    ck_assert_ptr_null(build_trial(1, 1, LEASE, spec, NULL, 0, backwards, 2, err));
     ck_assert_ptr_nonnull(strstr(err, "trial: decide_at[1]: must be above the epoch before it"));
     int many[CV_MSG_DECIDE_MAX + 1];
     for (int i = 0; i <= CV_MSG_DECIDE_MAX; i++)
         many[i] = i + 1;
-    ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, NULL, 0, many, CV_MSG_DECIDE_MAX + 1, err));
+    ck_assert_ptr_null(build_trial(1, 1, LEASE, spec, NULL, 0, many, CV_MSG_DECIDE_MAX + 1, err));
     ck_assert_ptr_nonnull(strstr(err, "trial: decide_at: must hold at most 32 epochs, got 33"));
     ck_assert_ptr_null(cv_msg_decision(1, 0, 1, err));
     ck_assert_ptr_nonnull(strstr(err, "decision: epoch: must be an integer in [1, 100000], got 0"));
@@ -715,7 +731,7 @@ START_TEST(trial_decide_at_round_trips) {
     cJSON *spec = cJSON_Parse("{\"epochs\":40}");
     const int at[] = {1, 2, 10, 100000};
     cv_msg_t m;
-    round_trip(cv_msg_trial(9, 3, LEASE, spec, NULL, 0, at, 4, err), &m);
+    round_trip(build_trial(9, 3, LEASE, spec, NULL, 0, at, 4, err), &m);
     cJSON_Delete(spec);
     ck_assert_int_eq(m.type, CV_MSG_TRIAL);
     ck_assert_uint_eq(m.trial.n_decide_at, 4);

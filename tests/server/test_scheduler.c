@@ -62,14 +62,11 @@ static event_t *record(void *conn, ev_kind_t kind, int64_t trial_id) {
     return e;
 }
 
-static int fake_send_trial(void *conn, int64_t trial_id, int64_t job_id, const char *lease,
-                           const char *spec_json, const cJSON *files, const int *decide_at,
-                           size_t n_decide_at) {
-    (void)spec_json, (void)files, (void)decide_at, (void)n_decide_at;
-    event_t *e = record(conn, EV_TRIAL, trial_id);
-    e->job_id = job_id;
-    ck_assert_uint_eq(strlen(lease), 32);
-    memcpy(e->lease, lease, 33);
+static int fake_send_trial(void *conn, const cv_msg_trial_t *trial) {
+    event_t *e = record(conn, EV_TRIAL, trial->trial_id);
+    e->job_id = trial->job_id;
+    ck_assert_uint_eq(strlen(trial->lease), 32);
+    memcpy(e->lease, trial->lease, 33);
     return 0;
 }
 
