@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/frame.h"
@@ -87,8 +89,7 @@ struct conn {
     cv_trial_result_t model_result; /* the result waiting for its model */
     cJSON *model_object;            /* its result object (owned): what model_result borrows from */
     int64_t discard_left;      /* bytes of a refused result's model still to read and drop */
-    unsigned char *out;        /* frames queued this loop iteration, written by flush */
-    size_t out_len, out_cap;
+    cv_buf_t out;              /* frames queued this loop iteration, written by flush */
     conn_t *next, *prev;
 };
 
@@ -115,7 +116,7 @@ static void conn_free(conn_t *c) {
     ws->n_conns--;
     cv_frame_decoder_finish(&c->dec);
     free(c->rbuf);
-    free(c->out);
+    cv_buf_finish(&c->out);
     free(c);
     /* libuv runs close callbacks in no promised order: the last one frees the server. */
     if (ws->closing && ws->listener_closed && ws->n_conns == 0) server_free(ws);
@@ -153,7 +154,7 @@ static void conn_close(conn_t *c, const char *why) {
 
 /* Bytes queued for the peer: written this iteration or waiting in libuv's write queue. */
 static size_t conn_queued(const conn_t *c) {
-    return c->inflight + c->out_len;
+    return c->inflight + c->out.len;
 }
 
 /* 1 when the connection may take more input: it is open, sends no dataset, and its output queue
@@ -205,15 +206,15 @@ static void after_write(uv_write_t *req, int status) {
 /* Writes what the connection queued this iteration in one write. While a dataset streams, the
  * frames wait for its last data frame. */
 static int conn_flush(conn_t *c) {
-    if (!c->out_len || c->closing || (c->xfer && c->xfer->streaming)) return 0;
+    if (!c->out.len || c->closing || (c->xfer && c->xfer->streaming)) return 0;
     write_t *w = calloc(1, sizeof *w);
     if (!w) return -1;
-    w->owned = c->out;
-    w->len = c->out_len;
-    w->buf = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+    w->owned = c->out.data; /* the write takes the queue's memory over */
+    w->len = c->out.len;
+    w->buf = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
     w->req.data = c;
-    c->out = NULL;
-    c->out_len = c->out_cap = 0;
+    c->out.data = NULL;
+    c->out.len = c->out.cap = 0;
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &w->buf, 1, after_write)) {
         free(w->owned);
         free(w);
@@ -230,21 +231,9 @@ static int send_raw(conn_t *c, unsigned char *frame, size_t len) {
         free(frame);
         return -1;
     }
-    if (c->out_len + len > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 4096;
-        while (cap < c->out_len + len) cap *= 2;
-        unsigned char *out = realloc(c->out, cap);
-        if (!out) {
-            free(frame);
-            return -1;
-        }
-        c->out = out;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, frame, len);
-    c->out_len += len;
+    int rc = cv_buf_append(&c->out, frame, len);
     free(frame);
-    return 0;
+    return rc ? -1 : 0;
 }
 
 /* Encodes and queues a message; frees msg. */
@@ -687,6 +676,7 @@ static void on_connection(uv_stream_t *server, int status) {
         return; /* the connection waits in the backlog until memory returns */
     }
     c->ws = ws;
+    cv_buf_init(&c->out, 4096, SIZE_MAX);
     cv_frame_decoder_init(&c->dec);
     uv_tcp_init(ws->loop, &c->tcp);
     c->tcp.data = c;
