@@ -67,6 +67,12 @@ static int fake_send_trial(void *conn, const cv_msg_trial_t *trial) {
     e->job_id = trial->job_id;
     ck_assert_uint_eq(strlen(trial->lease), 32);
     memcpy(e->lease, trial->lease, 33);
+    /* What the worker needs to train it: the composed spec and the job's checked files. */
+    ck_assert(cJSON_IsObject(trial->spec));
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(trial->spec, "learning_rate")));
+    ck_assert_uint_ge(trial->n_files, 1);
+    for (size_t i = 0; i < trial->n_files; i++)
+        ck_assert_uint_eq(strlen(trial->files[i].hash), 64);
     return 0;
 }
 
