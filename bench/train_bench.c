@@ -277,14 +277,14 @@ typedef struct {
     unsigned long allocs_at_end[MAX_EPOCHS];  /* allocation calls counted when epoch ended */
 } epoch_log_t;
 
-static int on_epoch(const cv_epoch_metrics_t *m, void *userdata) {
+static int on_epoch(const cv_epoch_t *m, void *userdata) {
     epoch_log_t *log = userdata;
-    int e = m->epoch - 1;
+    int e = (int)m->epoch - 1;
     if (e >= 0 && e < MAX_EPOCHS) {
         log->allocs_at_end[e] = cv_bench_alloc_count(); /* first, before anything allocates */
         log->rate[e] = m->examples_per_second;
         log->dev_error[e] = m->dev_error;
-        log->epochs = m->epoch;
+        log->epochs = (int)m->epoch;
     }
     return 0;
 }
@@ -304,7 +304,7 @@ static int run_trainer(const options_t *o, size_t batch, rates_t *out) {
     }
     epoch_log_t log = {0};
     cv_train_options_t opts = {.on_epoch = on_epoch, .userdata = &log};
-    cv_train_result_t res;
+    cv_trial_result_t res;
     if (cv_train_run(&spec, &opts, &res, err) != 0 || res.status != CV_TRIAL_COMPLETED ||
         log.epochs != o->epochs) {
         fprintf(stderr, "train_bench: trial at batch %zu: %s %s\n", batch,

@@ -24,7 +24,7 @@ static const char *const type_names[] = {
 _Static_assert(ARRAY_LEN(type_names) == CV_MSG_NUDGED + 1, "type names");
 
 static const char *const status_names[] = {"completed", "diverged", "failed", "stopped", "pruned"};
-_Static_assert(ARRAY_LEN(status_names) == CV_MSG_STATUS_PRUNED + 1, "status names");
+_Static_assert(ARRAY_LEN(status_names) == CV_TRIAL_PRUNED + 1, "status names");
 
 /* result.fault: whose fault a failed trial is (absent: the worker's, as older workers meant). */
 static const char *const fault_names[] = {"job", "worker"};
@@ -32,6 +32,7 @@ static const char *const fault_names[] = {"job", "worker"};
 static const char *const diagnosis_names[] = {
     "fine",     "high_bias", "high_variance", "high_bias_and_variance", "learning_rate_too_high",
     "collapsed"};
+_Static_assert(ARRAY_LEN(diagnosis_names) == CV_DIAG_COLLAPSED + 1, "diagnosis names");
 
 /* The trial spec's dataset path fields: the keys a trial's files object may use. */
 static const char *const file_fields[] = {"images",      "labels", "test_images",
@@ -42,8 +43,12 @@ const char *cv_msg_type_name(cv_msg_type_t type) {
     return (unsigned)type < ARRAY_LEN(type_names) ? type_names[type] : "none";
 }
 
-const char *cv_msg_status_name(cv_msg_status_t status) {
+const char *cv_trial_status_name(cv_trial_status_t status) {
     return (unsigned)status < ARRAY_LEN(status_names) ? status_names[status] : "unknown";
+}
+
+const char *cv_diagnosis_name(cv_diagnosis_kind_t kind) {
+    return (unsigned)kind < ARRAY_LEN(diagnosis_names) ? diagnosis_names[kind] : NULL;
 }
 
 /* ---- reasons ------------------------------------------------------------------------------ */
@@ -369,12 +374,12 @@ static int validate_hello(const vctx_t *c, const cJSON *msg, cv_msg_hello_t *h) 
     return leases ? validate_leases(c, leases, h) : 0;
 }
 
-/* The fields of an epoch object, in the order cv_msg_epoch_t holds them. */
+/* The fields of an epoch object, in the order cv_epoch_t holds them. */
 static const char *const epoch_fields[] = {"epoch",         "train_cost",  "train_cost_reg",
                                            "dev_cost",      "train_error", "dev_error",
                                            "learning_rate", "seconds",     "examples_per_second"};
 
-static int validate_epoch(const vctx_t *c, const cJSON *e, cv_msg_epoch_t *m) {
+static int validate_epoch(const vctx_t *c, const cJSON *e, cv_epoch_t *m) {
     static const num_rule_t rules[] = {NUM_FINITE,   NUM_FINITE,   NUM_FINITE, NUM_FRACTION,
                                        NUM_FRACTION, NUM_POSITIVE, NUM_NONNEG, NUM_NONNEG};
     double *dst[] = {&m->train_cost, &m->train_cost_reg, &m->dev_cost, &m->train_error,
@@ -397,89 +402,130 @@ static int validate_progress(const vctx_t *c, const cJSON *msg, cv_msg_progress_
     REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &p->trial_id));
     REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, p->lease));
     REQ(msg, "epoch", "epoch", validate_epoch(c, ITEM, &p->metrics));
-    p->epoch = cJSON_GetObjectItemCaseSensitive(msg, "epoch");
     return 0;
 }
 
-static int validate_diagnosis(const vctx_t *c, const cJSON *d) {
+/* diagnosis: null (out->name stays NULL) or the verdict of the best epoch. */
+static int validate_diagnosis(const vctx_t *c, const cJSON *d, cv_diagnosis_t *out) {
     static const char *const known[] = {"name",       "avoidable_bias",      "variance",
                                         "remedy",     "human_error_assumed", "human_error_given",
                                         "explanation"};
-    double x;
-    int e, given;
+    int kind = 0;
     const cJSON *item;
     if (cJSON_IsNull(d)) return 0;
     int rc = check_fields(c, d, "result.diagnosis", known, ARRAY_LEN(known));
     if (rc) return rc;
     REQ(d, "name", "result.diagnosis.name",
         get_enum(c, ITEM, "result.diagnosis.name", diagnosis_names, ARRAY_LEN(diagnosis_names),
-                 &e));
+                 &kind));
     REQ(d, "avoidable_bias", "result.diagnosis.avoidable_bias",
-        get_num(c, ITEM, "result.diagnosis.avoidable_bias", NUM_FINITE, 0, &x));
+        get_num(c, ITEM, "result.diagnosis.avoidable_bias", NUM_FINITE, 0, &out->avoidable_bias));
     REQ(d, "variance", "result.diagnosis.variance",
-        get_num(c, ITEM, "result.diagnosis.variance", NUM_FINITE, 0, &x));
+        get_num(c, ITEM, "result.diagnosis.variance", NUM_FINITE, 0, &out->variance));
     REQ(d, "remedy", "result.diagnosis.remedy",
         get_str(c, ITEM, "result.diagnosis.remedy", SIZE_MAX, NULL, 0));
+    out->remedy = cJSON_GetObjectItemCaseSensitive(d, "remedy")->valuestring;
     /* Optional: what older workers do not send. */
     if ((item = cJSON_GetObjectItemCaseSensitive(d, "human_error_assumed")) != NULL &&
-        (rc = get_num(c, item, "result.diagnosis.human_error_assumed", NUM_FRACTION, 0, &x)))
+        (rc = get_num(c, item, "result.diagnosis.human_error_assumed", NUM_FRACTION, 0,
+                      &out->human_error)))
         return rc;
     if ((item = cJSON_GetObjectItemCaseSensitive(d, "human_error_given")) != NULL &&
-        (rc = get_bool(c, item, "result.diagnosis.human_error_given", &given)))
+        (rc = get_bool(c, item, "result.diagnosis.human_error_given", &out->human_error_given)))
         return rc;
-    if ((item = cJSON_GetObjectItemCaseSensitive(d, "explanation")) != NULL &&
-        (rc = get_str(c, item, "result.diagnosis.explanation", SIZE_MAX, NULL, 0)))
-        return rc;
+    if ((item = cJSON_GetObjectItemCaseSensitive(d, "explanation")) != NULL) {
+        if ((rc = get_str(c, item, "result.diagnosis.explanation", SIZE_MAX, NULL, 0))) return rc;
+        snprintf(out->explanation, sizeof out->explanation, "%s", item->valuestring);
+    }
+    out->kind = (cv_diagnosis_kind_t)kind;
+    out->name = diagnosis_names[kind];
     return 0;
 }
 
+/* A size member the schema leaves open (m_train, m_dev, m_test): read when it is a whole number
+ * >= 0, else 0; never a reason to refuse the message. */
+static size_t size_or_zero(const cJSON *obj, const char *name) {
+    double x;
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!number_of(item, &x) || !(x >= 0 && x <= (double)CV_MSG_ID_MAX) || x != floor(x)) return 0;
+    return (size_t)x;
+}
+
 /* The result object is open (the schema allows more members than it names), so only the named
- * members are checked. */
-static int validate_result_object(const vctx_t *c, const cJSON *r, cv_msg_result_t *out) {
-    static const struct {
+ * members are checked. Each is read into out; one left out is NAN (numbers), 0 or "". */
+static int validate_result_object(const vctx_t *c, const cJSON *r, cv_trial_result_t *out) {
+    const struct {
         const char *name;
         num_rule_t rule;
-    } optional[] = {{"train_error", NUM_FRACTION},
-                    {"train_cost", NUM_FINITE},
-                    {"train_cost_reg", NUM_FINITE},
-                    {"examples_per_second", NUM_FINITE},
-                    {"seconds", NUM_FINITE}};
+        double *dst;
+    } optional[] = {{"train_error", NUM_FRACTION, &out->best.train_error},
+                    {"train_cost", NUM_FINITE, &out->best.train_cost},
+                    {"train_cost_reg", NUM_FINITE, &out->best.train_cost_reg},
+                    {"examples_per_second", NUM_FINITE, &out->examples_per_second},
+                    {"seconds", NUM_FINITE, &out->seconds}};
     char path[PATH_CAP], got[64];
     int status = 0;
-    double x;
-    int64_t epoch;
+    int64_t n;
     if (!cJSON_IsObject(r)) {
         describe_value(r, got, sizeof got);
         return fail(c, CV_EINVAL, "result", "must be an object, got %s", got);
     }
+    out->best = (cv_epoch_t){.epoch = 0,
+                             .train_cost = NAN,
+                             .train_cost_reg = NAN,
+                             .dev_cost = NAN,
+                             .train_error = NAN,
+                             .dev_error = NAN,
+                             .learning_rate = NAN,
+                             .seconds = NAN,
+                             .examples_per_second = NAN};
+    out->examples_per_second = out->seconds = out->test_error = out->test_cost = NAN;
     REQ(r, "status", "result.status",
         get_enum(c, ITEM, "result.status", status_names, ARRAY_LEN(status_names), &status));
-    out->status = (cv_msg_status_t)status;
+    out->status = (cv_trial_status_t)status;
     REQ(r, "best_epoch", "result.best_epoch",
-        get_int(c, ITEM, "result.best_epoch", 0, CV_MSG_ID_MAX, &out->best_epoch));
+        get_int(c, ITEM, "result.best_epoch", 0, CV_MSG_ID_MAX, &n));
+    out->best_epoch = n > INT32_MAX ? INT32_MAX : (int)n;
+    out->best.epoch = n;
     REQ(r, "epochs_run", "result.epochs_run",
-        get_int(c, ITEM, "result.epochs_run", 0, CV_MSG_ID_MAX, &out->epochs_run));
+        get_int(c, ITEM, "result.epochs_run", 0, CV_MSG_ID_MAX, &n));
+    out->epochs_run = n > INT32_MAX ? INT32_MAX : (int)n;
     REQ(r, "dev_error", "result.dev_error",
-        get_num(c, ITEM, "result.dev_error", NUM_FRACTION, 1, &out->dev_error));
+        get_num(c, ITEM, "result.dev_error", NUM_FRACTION, 1, &out->best.dev_error));
     REQ(r, "dev_cost", "result.dev_cost",
-        get_num(c, ITEM, "result.dev_cost", NUM_FINITE, 1, &out->dev_cost));
+        get_num(c, ITEM, "result.dev_cost", NUM_FINITE, 1, &out->best.dev_cost));
     for (size_t i = 0; i < ARRAY_LEN(optional); i++) {
         const cJSON *item = cJSON_GetObjectItemCaseSensitive(r, optional[i].name);
         snprintf(path, sizeof path, "result.%s", optional[i].name);
-        int rc = item ? get_num(c, item, path, optional[i].rule, 1, &x) : 0;
+        int rc = item ? get_num(c, item, path, optional[i].rule, 1, optional[i].dst) : 0;
         if (rc) return rc;
     }
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(r, "diagnosis");
-    int rc = item ? validate_diagnosis(c, item) : 0;
-    if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "diverged_epoch")) != NULL)
-        rc = get_int(c, item, "result.diverged_epoch", 1, CV_MSG_ID_MAX, &epoch);
-    if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "n_params")) != NULL)
-        rc = get_int(c, item, "result.n_params", 0, CV_MSG_ID_MAX, &epoch);
-    if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "error")) != NULL)
-        rc = get_str(c, item, "result.error", SIZE_MAX, NULL, 0);
-    int fault = 0;
+    int rc = item ? validate_diagnosis(c, item, &out->diagnosis) : 0;
+    if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "diverged_epoch")) != NULL) {
+        rc = get_int(c, item, "result.diverged_epoch", 1, CV_MSG_ID_MAX, &n);
+        out->diverged_epoch = rc ? 0 : n > INT32_MAX ? INT32_MAX : (int)n;
+    }
+    if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "n_params")) != NULL) {
+        rc = get_int(c, item, "result.n_params", 0, CV_MSG_ID_MAX, &n);
+        out->n_params = rc ? 0 : (size_t)n;
+    }
+    if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "error")) != NULL &&
+        (rc = get_str(c, item, "result.error", SIZE_MAX, NULL, 0)) == 0)
+        snprintf(out->error, sizeof out->error, "%s", item->valuestring);
+    int fault = 1;
     if (rc == 0 && (item = cJSON_GetObjectItemCaseSensitive(r, "fault")) != NULL)
         rc = get_enum(c, item, "result.fault", fault_names, ARRAY_LEN(fault_names), &fault);
+    out->job_fault = fault == 0;
+    if (rc == 0) {
+        out->m_train = size_or_zero(r, "m_train");
+        out->m_dev = size_or_zero(r, "m_dev");
+        out->m_test = size_or_zero(r, "m_test");
+        const cJSON *te = cJSON_GetObjectItemCaseSensitive(r, "test_error");
+        const cJSON *tc = cJSON_GetObjectItemCaseSensitive(r, "test_cost");
+        out->tested = cJSON_IsNumber(te) && cJSON_IsNumber(tc);
+        if (out->tested) out->test_error = te->valuedouble, out->test_cost = tc->valuedouble;
+    }
     return rc;
 }
 
@@ -491,8 +537,8 @@ static int validate_result(const vctx_t *c, const cJSON *msg, cv_msg_result_t *r
     if (rc) return rc;
     REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &r->trial_id));
     REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, r->lease));
-    REQ(msg, "result", "result", validate_result_object(c, ITEM, r));
-    r->result = cJSON_GetObjectItemCaseSensitive(msg, "result");
+    REQ(msg, "result", "result", validate_result_object(c, ITEM, &r->result));
+    r->object = cJSON_GetObjectItemCaseSensitive(msg, "result");
     REQ(msg, "model_bytes", "model_bytes",
         get_int(c, ITEM, "model_bytes", 0, CV_MSG_MODEL_MAX, &r->model_bytes));
     REQ(msg, "model_crc32", "model_crc32", get_int(c, ITEM, "model_crc32", 0, UINT32_MAX, &crc));
@@ -853,11 +899,8 @@ cJSON *cv_msg_take_object(cv_msg_t *msg) {
     const cJSON **slot;
     if (msg == NULL || msg->root == NULL) return NULL;
     switch (msg->type) {
-    case CV_MSG_PROGRESS:
-        name = "epoch", slot = &msg->progress.epoch;
-        break;
     case CV_MSG_RESULT:
-        name = "result", slot = &msg->result.result;
+        name = "result", slot = &msg->result.object;
         break;
     case CV_MSG_TRIAL:
         name = "spec", slot = &msg->trial.spec;
@@ -960,7 +1003,7 @@ cJSON *cv_msg_heartbeat(char *err) {
     return finish_build(start(CV_MSG_HEARTBEAT), 0, CV_MSG_HEARTBEAT, err);
 }
 
-cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_msg_epoch_t *m, char *err) {
+cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_epoch_t *m, char *err) {
     const double values[] = {(double)m->epoch, m->train_cost,  m->train_cost_reg,
                              m->dev_cost,      m->train_error, m->dev_error,
                              m->learning_rate, m->seconds,     m->examples_per_second};
@@ -974,11 +1017,65 @@ cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_msg_epoch_t
     return finish_build(o, failed, CV_MSG_PROGRESS, err);
 }
 
-cJSON *cv_msg_result(int64_t trial_id, const char *lease, const cJSON *result, int64_t model_bytes,
-                     uint32_t model_crc32, char *err) {
+/* Adds a number, or null when it is not finite (JSON has no NaN). Returns 0 or -1. */
+static int add_num_or_null(cJSON *obj, const char *name, double x) {
+    return add(obj, name, isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull());
+}
+
+/* Adds the diagnosis object d, or null when there is none. Returns 0 or -1. */
+static int add_diagnosis(cJSON *o, const cv_diagnosis_t *d, int best_epoch) {
+    if (best_epoch <= 0 || d->name == NULL) return add(o, "diagnosis", cJSON_CreateNull());
+    cJSON *obj = cJSON_AddObjectToObject(o, "diagnosis");
+    int failed = obj == NULL || add_str(obj, "name", d->name) ||
+                 add_num_or_null(obj, "avoidable_bias", d->avoidable_bias) ||
+                 add_num_or_null(obj, "variance", d->variance) ||
+                 add_str(obj, "remedy", d->remedy ? d->remedy : "") ||
+                 add_num_or_null(obj, "human_error_assumed", d->human_error) ||
+                 add(obj, "human_error_given", cJSON_CreateBool(d->human_error_given != 0)) ||
+                 add_str(obj, "explanation", d->explanation);
+    return failed ? -1 : 0;
+}
+
+cJSON *cv_msg_result_object(const cv_trial_result_t *res) {
+    const cv_epoch_t *b = &res->best;
+    const double nan = NAN, *none = res->best_epoch > 0 ? NULL : &nan;
+    int ended = res->status == CV_TRIAL_FAILED || res->status == CV_TRIAL_STOPPED;
+    cJSON *o = cJSON_CreateObject();
+    int failed = o == NULL || add_str(o, "status", cv_trial_status_name(res->status)) ||
+                 add_int(o, "best_epoch", res->best_epoch) ||
+                 add_int(o, "epochs_run", res->epochs_run) ||
+                 add_num_or_null(o, "train_error", none ? *none : b->train_error) ||
+                 add_num_or_null(o, "dev_error", none ? *none : b->dev_error) ||
+                 add_num_or_null(o, "train_cost", none ? *none : b->train_cost) ||
+                 add_num_or_null(o, "train_cost_reg", none ? *none : b->train_cost_reg) ||
+                 add_num_or_null(o, "dev_cost", none ? *none : b->dev_cost) ||
+                 add_num_or_null(o, "examples_per_second", res->examples_per_second) ||
+                 add_num_or_null(o, "seconds", res->seconds);
+    if (!failed && !ended && res->n_params > 0)
+        failed = add_int(o, "m_train", (int64_t)res->m_train) ||
+                 add_int(o, "m_dev", (int64_t)res->m_dev) ||
+                 add_int(o, "m_test", (int64_t)res->m_test) ||
+                 add_int(o, "n_params", (int64_t)res->n_params);
+    failed = failed || add_diagnosis(o, &res->diagnosis, res->best_epoch);
+    if (!failed && res->tested)
+        failed = add_num_or_null(o, "test_error", res->test_error) ||
+                 add_num_or_null(o, "test_cost", res->test_cost);
+    if (!failed && res->diverged_epoch > 0)
+        failed = add_int(o, "diverged_epoch", res->diverged_epoch);
+    if (!failed && res->error[0]) failed = add_str(o, "error", res->error);
+    if (!failed && ended) failed = add_str(o, "fault", fault_names[res->job_fault ? 0 : 1]);
+    if (failed) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+cJSON *cv_msg_result(int64_t trial_id, const char *lease, const cv_trial_result_t *res,
+                     int64_t model_bytes, uint32_t model_crc32, char *err) {
     cJSON *o = start(CV_MSG_RESULT);
     int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_str(o, "lease", lease) ||
-                 (result && add(o, "result", cJSON_Duplicate(result, 1))) ||
+                 (res && add(o, "result", cv_msg_result_object(res))) ||
                  add_int(o, "model_bytes", model_bytes) || add_int(o, "model_crc32", model_crc32);
     return finish_build(o, failed, CV_MSG_RESULT, err);
 }
@@ -1020,22 +1117,27 @@ static int add_files(cJSON *o, const cv_msg_file_t *files, size_t n) {
     return failed ? -1 : 0;
 }
 
-cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
-                    const cv_msg_file_t *files, size_t n_files, const int *decide_at,
-                    size_t n_decide_at, char *err) {
-    if (n_decide_at > CV_MSG_DECIDE_MAX) {
+cJSON *cv_msg_trial(const cv_msg_trial_t *t, char *err) {
+    if (t->n_decide_at > CV_MSG_DECIDE_MAX) {
         cv_errf(err, CV_ERANGE, "trial: decide_at: must hold at most %d epochs, got %zu",
-                CV_MSG_DECIDE_MAX, n_decide_at);
+                CV_MSG_DECIDE_MAX, t->n_decide_at);
+        return NULL;
+    }
+    if (t->n_files > CV_MSG_FILES_MAX) {
+        cv_errf(err, CV_ERANGE, "trial: files: must hold at most %d files, got %zu",
+                CV_MSG_FILES_MAX, t->n_files);
         return NULL;
     }
     cJSON *o = start(CV_MSG_TRIAL);
-    int failed = o == NULL || add_int(o, "trial_id", trial_id) || add_int(o, "job_id", job_id) ||
-                 add_str(o, "lease", lease) || (spec && add(o, "spec", cJSON_Duplicate(spec, 1))) ||
-                 add_files(o, files, n_files);
+    int failed = o == NULL || add_int(o, "trial_id", t->trial_id) ||
+                 add_int(o, "job_id", t->job_id) || add_str(o, "lease", t->lease) ||
+                 (t->spec && add(o, "spec", cJSON_Duplicate(t->spec, 1))) ||
+                 add_files(o, t->files, t->n_files);
     cJSON *arr = NULL;
-    if (!failed && n_decide_at > 0) failed = (arr = cJSON_AddArrayToObject(o, "decide_at")) == NULL;
-    for (size_t i = 0; !failed && i < n_decide_at; i++) {
-        cJSON *e = create_int(decide_at[i]);
+    if (!failed && t->n_decide_at > 0)
+        failed = (arr = cJSON_AddArrayToObject(o, "decide_at")) == NULL;
+    for (size_t i = 0; !failed && i < t->n_decide_at; i++) {
+        cJSON *e = create_int(t->decide_at[i]);
         failed = e == NULL || !cJSON_AddItemToArray(arr, e);
         if (failed) cJSON_Delete(e);
     }

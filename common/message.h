@@ -25,6 +25,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/epoch.h"
+#include "common/result.h"
+
 #define CV_MSG_PROTOCOL      1          /* protocol version carried by hello and welcome */
 #define CV_MSG_LEASE_HEX     32         /* hex digits of a lease token */
 #define CV_MSG_HASH_HEX      64         /* hex digits of a SHA-256 */
@@ -62,15 +65,6 @@ typedef enum {
     CV_MSG_NUDGED,      /* worker → coordinator: a nudge took effect at an epoch */
 } cv_msg_type_t;
 
-/* How a trial ended, as result.result.status. */
-typedef enum {
-    CV_MSG_STATUS_COMPLETED,
-    CV_MSG_STATUS_DIVERGED,
-    CV_MSG_STATUS_FAILED,
-    CV_MSG_STATUS_STOPPED,
-    CV_MSG_STATUS_PRUNED, /* stopped early by the coordinator's pruner: the best epoch so far */
-} cv_msg_status_t;
-
 /* One lease a worker holds: hello.leases[i]. */
 typedef struct {
     int64_t trial_id;                 /* >= 1 */
@@ -83,19 +77,6 @@ typedef struct {
     char hash[CV_MSG_HASH_HEX + 1]; /* SHA-256 of the file's bytes, lowercase hex */
     int64_t bytes;                  /* file size, >= 0 */
 } cv_msg_file_t;
-
-/* One epoch's metrics: progress.epoch. */
-typedef struct {
-    int64_t epoch;              /* 1-based */
-    double train_cost;          /* cross-entropy on the scored training examples */
-    double train_cost_reg;      /* train_cost plus the regularization term */
-    double dev_cost;            /* cross-entropy on the dev set */
-    double train_error;         /* fraction misclassified, [0, 1] */
-    double dev_error;           /* fraction misclassified, [0, 1] */
-    double learning_rate;       /* > 0 */
-    double seconds;             /* wall time of the epoch, >= 0 */
-    double examples_per_second; /* >= 0 */
-} cv_msg_epoch_t;
 
 typedef struct {
     char worker_id[CV_MSG_WORKER_ID_MAX + 1];
@@ -111,21 +92,19 @@ typedef struct {
 typedef struct {
     int64_t trial_id;
     char lease[CV_MSG_LEASE_HEX + 1];
-    cv_msg_epoch_t metrics; /* the epoch object's numbers */
-    const cJSON *epoch;     /* the epoch object, borrowed from the message tree */
+    cv_epoch_t metrics; /* the epoch object */
 } cv_msg_progress_t;
 
+/* result: the trial's result, and the model file's data frames that follow. */
 typedef struct {
     int64_t trial_id;
     char lease[CV_MSG_LEASE_HEX + 1];
     int64_t model_bytes;  /* 0..CV_MSG_MODEL_MAX data bytes that follow */
     uint32_t model_crc32; /* zlib crc32 of those bytes (0 when there are none) */
-    cv_msg_status_t status;
-    int64_t best_epoch; /* 0 when no epoch finished */
-    int64_t epochs_run;
-    double dev_error;    /* NAN when null */
-    double dev_cost;     /* NAN when null */
-    const cJSON *result; /* the result object, borrowed from the message tree */
+    cv_trial_result_t result; /* the result object's members (diagnosis.remedy borrows from the
+                                 message tree; members the object leaves out are NAN, 0 or "") */
+    const cJSON *object;      /* the result object itself, borrowed from the message tree: it may
+                                 hold members this worker does not know */
 } cv_msg_result_t;
 
 typedef struct {
@@ -198,10 +177,9 @@ typedef struct {
 } cv_msg_nudged_t;
 
 /* A validated message in plain C. Which member of the union is valid is said by type; the
- * messages without fields (heartbeat) use none. The cJSON pointers inside (progress.epoch,
- * result.result, trial.spec, evaluate.spec, evaluation.error, error.message, nudge.values) borrow
- * from the message tree: from root after cv_msg_parse, from the caller's tree after
- * cv_msg_validate. */
+ * messages without fields (heartbeat) use none. The cJSON pointers inside (result.object,
+ * trial.spec, evaluate.spec, evaluation.error, error.message, nudge.values) borrow from the
+ * message tree: from root after cv_msg_parse, from the caller's tree after cv_msg_validate. */
 typedef struct {
     cv_msg_type_t type;
     union {
@@ -241,9 +219,6 @@ typedef struct {
 /* The wire name of a type ("hello", "dataset_get", ...), or "none". Static storage. */
 const char *cv_msg_type_name(cv_msg_type_t type);
 
-/* The wire name of a result status ("completed", ...). Static storage. */
-const char *cv_msg_status_name(cv_msg_status_t status);
-
 /* Checks that msg is one valid message and fills out (caller-allocated) with its fields. msg is
  * only borrowed: out's cJSON pointers point into it, and out->root is NULL, so cv_msg_finish does
  * not free msg. Returns 0, CV_EINVAL for a missing, unknown or mistyped field or an unknown type,
@@ -260,8 +235,8 @@ int cv_msg_parse(const char *payload, size_t len, cv_msg_t *out, char *err);
  * already finished or never filled (all zero). */
 void cv_msg_finish(cv_msg_t *msg);
 
-/* Takes the sub-object the receiver forwards out of a parsed message: progress's epoch, result's
- * result, or trial's spec. The caller owns the returned tree (cJSON_Delete); the message's
+/* Takes the sub-object the receiver forwards out of a parsed message: result's result, trial's
+ * spec or evaluate's spec. The caller owns the returned tree (cJSON_Delete); the message's
  * pointer to it becomes NULL. Returns NULL for other types, when msg does not own its tree
  * (cv_msg_validate), or when it was already taken. */
 cJSON *cv_msg_take_object(cv_msg_t *msg);
@@ -279,11 +254,20 @@ cJSON *cv_msg_hello(const cv_msg_hello_t *h, char *err);
 cJSON *cv_msg_heartbeat(char *err);
 
 /* progress: the epoch object is built from the numbers in m. */
-cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_msg_epoch_t *m, char *err);
+cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_epoch_t *m, char *err);
 
-/* result: result is the trial's result object (e.g. from cv_report_result), copied. */
-cJSON *cv_msg_result(int64_t trial_id, const char *lease, const cJSON *result, int64_t model_bytes,
-                     uint32_t model_crc32, char *err);
+/* result: the result object is built from res (see cv_msg_result_object). */
+cJSON *cv_msg_result(int64_t trial_id, const char *lease, const cv_trial_result_t *res,
+                     int64_t model_bytes, uint32_t model_crc32, char *err);
+
+/* The result object of res alone, as result.result: status, best_epoch, epochs_run; the best
+ * epoch's train_error, dev_error, train_cost, train_cost_reg and dev_cost (null without a best
+ * epoch or when not finite), examples_per_second and seconds (null when not finite); the sizes
+ * m_train, m_dev, m_test and n_params when n_params > 0 and the trial was not failed or stopped;
+ * diagnosis (null without a best epoch or a verdict); test_error and test_cost when tested;
+ * diverged_epoch when set; error when not ""; fault for a failed or stopped trial. Not checked
+ * against the schema (cv_msg_result does that). Caller frees; NULL when out of memory. */
+cJSON *cv_msg_result_object(const cv_trial_result_t *res);
 
 cJSON *cv_msg_dataset_get(const char *hash, char *err);
 
@@ -291,12 +275,10 @@ cJSON *cv_msg_dataset_get(const char *hash, char *err);
 cJSON *cv_msg_welcome(double heartbeat_seconds, double lease_seconds, const int64_t *reattached,
                       size_t n_reattached, char *err);
 
-/* trial: spec (copied) is the trial spec object; files[0..n_files) become the files object;
- * decide_at[0..n_decide_at) (strictly ascending epochs, at most CV_MSG_DECIDE_MAX) becomes
- * decide_at, which is left out when n_decide_at is 0. */
-cJSON *cv_msg_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
-                    const cv_msg_file_t *files, size_t n_files, const int *decide_at,
-                    size_t n_decide_at, char *err);
+/* trial from t: spec (copied) is the trial spec object; files[0..n_files) become the files
+ * object; decide_at[0..n_decide_at) (strictly ascending epochs, at most CV_MSG_DECIDE_MAX)
+ * becomes decide_at, which is left out when n_decide_at is 0. */
+cJSON *cv_msg_trial(const cv_msg_trial_t *t, char *err);
 
 cJSON *cv_msg_ack(int64_t trial_id, int stored, char *err);
 

@@ -15,14 +15,15 @@ void cv_csv_scan_init(cv_csv_scan_t *s, const cv_csv_scan_options_t *opt) {
     memset(s, 0, sizeof *s);
     s->opt = *opt;
     s->min_label = s->max_label = -1;
+    cv_buf_init(&s->first, 1024, CV_CSV_SCAN_MAX_LINE + 2);
 }
 
 void cv_csv_scan_finish(cv_csv_scan_t *s) {
     if (!s) return;
-    free(s->first);
+    cv_buf_finish(&s->first);
     free(s->names);
     free(s->name_of);
-    s->first = s->names = NULL;
+    s->names = NULL;
     s->name_of = NULL;
 }
 
@@ -123,7 +124,7 @@ static int check_label(cv_csv_scan_t *s, const char *text, int truncated, char *
  * header names; when it is data, checks its label. */
 static int take_layout(cv_csv_scan_t *s, char *err) {
     const char *f = s->opt.field, *p = s->opt.path;
-    char *line = s->first;
+    char *line = (char *)s->first.data;
     if (s->lineno == 1 && !strncmp(line, "\xEF\xBB\xBF", 3)) line += 3; /* byte-order mark */
     size_t n = 1;
     for (const char *c = line; *c; c++)
@@ -195,15 +196,11 @@ static int take_layout(cv_csv_scan_t *s, char *err) {
 
 /* Appends a byte to the buffered first line. */
 static int first_append(cv_csv_scan_t *s, char c, char *err) {
-    if (s->line_len + 2 > s->first_cap) {
-        size_t cap = s->first_cap ? 2 * s->first_cap : 1024;
-        char *grown = realloc(s->first, cap);
-        if (!grown) return fail(s, CV_ENOMEM, err, "%s: out of memory", s->opt.field);
-        s->first = grown;
-        s->first_cap = cap;
-    }
-    s->first[s->line_len] = c;
-    s->first[s->line_len + 1] = '\0';
+    s->first.len = s->line_len; /* the bytes of the line so far */
+    if (cv_buf_reserve(&s->first, 2))
+        return fail(s, CV_ENOMEM, err, "%s: out of memory", s->opt.field);
+    s->first.data[s->line_len] = (unsigned char)c;
+    s->first.data[s->line_len + 1] = '\0';
     return 0;
 }
 

@@ -20,6 +20,8 @@
 #define CV_CSV_SCAN_H
 
 #include <stddef.h>
+
+#include "common/buf.h"
 #include <stdint.h>
 
 #include "common/dataset.h"
@@ -46,8 +48,7 @@ typedef struct {
     int nonblank;         /* the current line has a byte other than blanks */
     int pending_cr;       /* the last byte was '\r', which ends the line if '\n' follows */
     int have_layout;      /* 1 once the first non-blank line fixed the columns */
-    char *first;          /* the current line while !have_layout (owned), NUL-terminated */
-    size_t first_cap;
+    cv_buf_t first;       /* the current line while !have_layout, NUL-terminated in data */
     size_t ncols;         /* fields per row */
     size_t label_col;     /* 0-based label column */
     size_t layout_line;   /* line number of the first non-blank line */

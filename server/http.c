@@ -18,6 +18,7 @@
 
 #include <http_parser.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 #define READ_CHUNK            65536 /* bytes offered to each read */
@@ -48,13 +49,6 @@ typedef enum { CONN_READING, CONN_DRAINING, CONN_LINGERING, CONN_CLOSING } conn_
  * dropped. */
 enum { HDR_NONE = -1, HDR_AUTHORIZATION, HDR_CONTENT_TYPE, HDR_EXPECT, HDR_COUNT };
 static const char *const kept_header_names[HDR_COUNT] = {"authorization", "content-type", "expect"};
-
-/* A growable byte string; once data is non-NULL it is NUL-terminated at len. */
-typedef struct {
-    char *data; /* owned, cap bytes */
-    size_t len; /* bytes used, excluding the NUL */
-    size_t cap; /* bytes allocated */
-} bytes_t;
 
 /* One queued response (or 100 Continue), freed in after_write. */
 typedef struct {
@@ -130,30 +124,20 @@ static void parse_input(conn_t *c, char *base, size_t off, size_t len);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-/* Appends n bytes to b, growing it geometrically but never beyond limit + 1 bytes. The caller
- * has already checked that b->len + n <= limit. Returns 0 or CV_ENOMEM. */
-static int bytes_append(bytes_t *b, const char *at, size_t n, size_t limit) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (cap > limit + 1) cap = limit + 1;
-        char *data = realloc(b->data, cap);
-        if (!data) return CV_ENOMEM;
-        b->data = data;
-        b->cap = cap;
-    }
+/* Appends n bytes to b, a byte string NUL-terminated at len once its data is allocated (its
+ * limit leaves room for the NUL). The caller has already checked that b->len + n is within the
+ * limit. Returns 0 or CV_ENOMEM. */
+static int bytes_append(cv_buf_t *b, const char *at, size_t n) {
+    if (cv_buf_reserve(b, n + 1)) return CV_ENOMEM;
     memcpy(b->data + b->len, at, n);
     b->len += n;
     b->data[b->len] = '\0';
     return 0;
 }
 
-static void bytes_free(bytes_t *b) {
-    free(b->data);
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
+/* The text of byte string b (see bytes_append). */
+static char *bytes_text(const cv_buf_t *b) {
+    return (char *)b->data;
 }
 
 static void response_clear(cv_http_response_t *res) {
@@ -579,9 +563,9 @@ struct cv_http_reader {
     int keep_alive;             /* the completed request allows another one */
     size_t head_bytes;          /* request line and header bytes counted, <= max_header_bytes */
     int error_status;           /* HTTP status chosen by the callback that stopped the parser */
-    bytes_t url;                /* request target, bounded by max_header_bytes */
-    bytes_t body;               /* decoded body, bounded by max_body_bytes */
-    bytes_t headers[HDR_COUNT]; /* values of the kept headers */
+    cv_buf_t url;               /* request target, bounded by max_header_bytes */
+    cv_buf_t body;              /* decoded body, bounded by max_body_bytes */
+    cv_buf_t headers[HDR_COUNT]; /* values of the kept headers */
     int have_header[HDR_COUNT]; /* which kept headers were seen */
     char field[FIELD_NAME_MAX]; /* name of the header being read, lowercase, not terminated */
     size_t field_len;           /* bytes in field */
@@ -596,7 +580,7 @@ struct cv_http_reader {
 static void request_reset(cv_http_reader_t *r) {
     r->url.len = 0;
     r->body.len = 0;
-    if (r->body.cap > BODY_KEEP_MAX) bytes_free(&r->body);
+    if (r->body.cap > BODY_KEEP_MAX) cv_buf_finish(&r->body);
     for (int i = 0; i < HDR_COUNT; i++) {
         r->headers[i].len = 0;
         r->have_header[i] = 0;
@@ -636,7 +620,7 @@ static int on_message_begin(http_parser *p) {
 static int on_url(http_parser *p, const char *at, size_t n) {
     cv_http_reader_t *r = p->data;
     if (head_count(r, n) < 0) return -1;
-    if (bytes_append(&r->url, at, n, r->max_header_bytes) < 0) return out_of_memory(r);
+    if (bytes_append(&r->url, at, n) < 0) return out_of_memory(r);
     return 0;
 }
 
@@ -680,12 +664,11 @@ static int on_header_value(http_parser *p, const char *at, size_t n) {
                 return -1;
             }
             r->have_header[r->current] = 1;
-            if (bytes_append(&r->headers[r->current], "", 0, 0) < 0) return out_of_memory(r);
+            if (bytes_append(&r->headers[r->current], "", 0) < 0) return out_of_memory(r);
         }
     }
     if (head_count(r, n) < 0) return -1;
-    if (r->current != HDR_NONE &&
-        bytes_append(&r->headers[r->current], at, n, r->max_header_bytes) < 0)
+    if (r->current != HDR_NONE && bytes_append(&r->headers[r->current], at, n) < 0)
         return out_of_memory(r);
     return 0;
 }
@@ -704,7 +687,7 @@ static int on_headers_complete(http_parser *p) {
     }
     int want_continue = 0;
     if (r->have_header[HDR_EXPECT]) {
-        if (strcasecmp(r->headers[HDR_EXPECT].data, "100-continue") != 0) {
+        if (strcasecmp(bytes_text(&r->headers[HDR_EXPECT]), "100-continue") != 0) {
             r->error_status = 417;
             return -1;
         }
@@ -713,10 +696,7 @@ static int on_headers_complete(http_parser *p) {
     if (!chunked && p->content_length != ULLONG_MAX && p->content_length > 0 &&
         r->body.cap < p->content_length + 1) {
         /* Reserve the declared body at once; it is within max_body_bytes. */
-        char *data = realloc(r->body.data, (size_t)p->content_length + 1);
-        if (!data) return out_of_memory(r);
-        r->body.data = data;
-        r->body.cap = (size_t)p->content_length + 1;
+        if (cv_buf_reserve(&r->body, (size_t)p->content_length + 1)) return out_of_memory(r);
     }
     if (want_continue) {
         r->event = CV_HTTP_READ_CONTINUE;
@@ -740,7 +720,7 @@ static int on_body(http_parser *p, const char *at, size_t n) {
         r->error_status = 413;
         return -1;
     }
-    if (bytes_append(&r->body, at, n, r->max_body_bytes) < 0) return out_of_memory(r);
+    if (bytes_append(&r->body, at, n) < 0) return out_of_memory(r);
     return 0;
 }
 
@@ -770,12 +750,12 @@ static const http_parser_settings reader_settings = {
 static int split_target(cv_http_reader_t *r, const char **path, const char **query) {
     struct http_parser_url u;
     http_parser_url_init(&u);
-    if (r->url.len == 0 ||
-        http_parser_parse_url(r->url.data, r->url.len, r->parser.method == HTTP_CONNECT, &u) != 0)
+    if (r->url.len == 0 || http_parser_parse_url(bytes_text(&r->url), r->url.len,
+                                                 r->parser.method == HTTP_CONNECT, &u) != 0)
         return -1;
     *path = "/";
     *query = "";
-    char *url = r->url.data;
+    char *url = bytes_text(&r->url);
     if (u.field_set & (1u << UF_QUERY)) {
         *query = url + u.field_data[UF_QUERY].off;
         url[u.field_data[UF_QUERY].off + u.field_data[UF_QUERY].len] = '\0';
@@ -822,6 +802,10 @@ int cv_http_reader_create(cv_http_reader_t **out, const cv_http_limits_t *limits
     if (!r) return CV_ENOMEM;
     r->max_header_bytes = l.max_header_bytes;
     r->max_body_bytes = l.max_body_bytes;
+    cv_buf_init(&r->url, 256, l.max_header_bytes + 1);
+    cv_buf_init(&r->body, 256, l.max_body_bytes + 1);
+    for (int i = 0; i < HDR_COUNT; i++)
+        cv_buf_init(&r->headers[i], 256, l.max_header_bytes + 1);
     r->event = CV_HTTP_READ_MORE;
     r->finished = CV_HTTP_READ_MORE;
     http_parser_init(&r->parser, HTTP_REQUEST);
@@ -833,10 +817,10 @@ int cv_http_reader_create(cv_http_reader_t **out, const cv_http_limits_t *limits
 
 void cv_http_reader_destroy(cv_http_reader_t *r) {
     if (!r) return;
-    bytes_free(&r->url);
-    bytes_free(&r->body);
+    cv_buf_finish(&r->url);
+    cv_buf_finish(&r->body);
     for (int i = 0; i < HDR_COUNT; i++)
-        bytes_free(&r->headers[i]);
+        cv_buf_finish(&r->headers[i]);
     free(r);
 }
 
@@ -868,12 +852,12 @@ cv_http_read_t cv_http_reader_feed(cv_http_reader_t *r, const char *data, size_t
         if (split_target(r, &req->path, &req->query) < 0)
             return reader_fail(r, out, 400, "malformed request target");
         req->method = http_method_str((enum http_method)r->parser.method);
-        req->body = r->body.len ? r->body.data : "";
+        req->body = r->body.len ? bytes_text(&r->body) : "";
         req->body_len = r->body.len;
         req->authorization =
-            r->have_header[HDR_AUTHORIZATION] ? r->headers[HDR_AUTHORIZATION].data : NULL;
+            r->have_header[HDR_AUTHORIZATION] ? bytes_text(&r->headers[HDR_AUTHORIZATION]) : NULL;
         req->content_type =
-            r->have_header[HDR_CONTENT_TYPE] ? r->headers[HDR_CONTENT_TYPE].data : NULL;
+            r->have_header[HDR_CONTENT_TYPE] ? bytes_text(&r->headers[HDR_CONTENT_TYPE]) : NULL;
         out->keep_alive = r->keep_alive;
         out->head_only = r->parser.method == HTTP_HEAD;
         if (!out->keep_alive) r->finished = CV_HTTP_READ_DONE;

@@ -37,15 +37,18 @@ int sched_job_apply_files(cv_sched_t *s, job_t *job, const cv_dataset_check_t *c
     cJSON *ds = cJSON_GetObjectItemCaseSensitive(job->spec.trial, "dataset");
     const cv_dataset_file_t *files;
     size_t n = cv_dataset_check_files(check, &files);
-    cJSON_Delete(job->files);
-    if (!(job->files = cJSON_CreateObject())) return cv_errf(err, CV_ENOMEM, "out of memory");
+    if (n > CV_MSG_FILES_MAX)
+        return cv_errf(err, CV_EINVAL, "%zu dataset files, at most %d fit a trial message", n,
+                       CV_MSG_FILES_MAX);
+    job->n_files = 0;
     for (size_t i = 0; i < n; i++) {
         const cv_dataset_file_t *f = &files[i];
+        cv_msg_file_t *to = &job->files[job->n_files++];
         if (register_dataset(s, f->hash, f->path)) return cv_errf(err, CV_ENOMEM, "out of memory");
-        cJSON *entry = cJSON_AddObjectToObject(job->files, f->field);
-        if (!entry || !cJSON_AddStringToObject(entry, "hash", f->hash) ||
-            !cJSON_AddNumberToObject(entry, "bytes", (double)f->bytes) ||
-            !cJSON_ReplaceItemInObjectCaseSensitive(ds, f->field, cJSON_CreateString(f->path)))
+        snprintf(to->field, sizeof to->field, "%s", f->field);
+        snprintf(to->hash, sizeof to->hash, "%s", f->hash);
+        to->bytes = f->bytes;
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(ds, f->field, cJSON_CreateString(f->path)))
             return cv_errf(err, CV_ENOMEM, "out of memory");
     }
     return 0;

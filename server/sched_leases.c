@@ -208,6 +208,27 @@ static job_t *next_job(cv_sched_t *s) {
     return NULL;
 }
 
+/* Sends trial t, leased to worker w under t->lease, as a trial message whose spec is text. */
+static int send_trial(cv_sched_t *s, cv_sched_worker_t *w, const trial_t *t, const char *text,
+                      char *err) {
+    const job_t *job = t->job;
+    cv_msg_trial_t m = {.trial_id = t->id, .job_id = job->id, .n_files = job->n_files};
+    memcpy(m.lease, t->lease, sizeof m.lease);
+    memcpy(m.files, job->files, job->n_files * sizeof *m.files);
+    while (m.n_decide_at < job->n_rungs && job->rungs[m.n_decide_at] < t->epochs &&
+           m.n_decide_at < CV_MSG_DECIDE_MAX) {
+        m.decide_at[m.n_decide_at] = job->rungs[m.n_decide_at];
+        m.n_decide_at++;
+    }
+    cJSON *spec = cJSON_Parse(text);
+    m.spec = spec;
+    int rc = spec && s->cfg.ops.send_trial(w->conn, &m) == 0
+                 ? 0
+                 : cv_errf(err, CV_EIO, "cannot send to worker %s", w->id);
+    cJSON_Delete(spec);
+    return rc;
+}
+
 /* Leases trial t to worker w and sends it. */
 static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, char *err) {
     job_t *job = t->job;
@@ -226,13 +247,8 @@ static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, ch
         w->trial = t;
         job->running++;
         t->best_value = NAN;
-        size_t n_at = 0;
-        while (n_at < job->n_rungs && job->rungs[n_at] < t->epochs) n_at++;
-        if (s->cfg.ops.send_trial(w->conn, t->id, job->id, token, text, job->files, job->rungs,
-                                  n_at))
-            rc = cv_errf(err, CV_EIO, "cannot send to worker %s", w->id);
-        else
-            sched_nudges_send(s, t, 1); /* a re-run gets its nudges again */
+        rc = send_trial(s, w, t, text, err);
+        if (rc == 0) sched_nudges_send(s, t, 1); /* a re-run gets its nudges again */
     }
     free(text);
     return rc;

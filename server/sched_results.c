@@ -14,19 +14,6 @@
 #include "common/err.h"
 #include "server/job_spec.h"
 
-/* An integer field, or def when it is absent or not a number in int range. */
-static int int_or(const cJSON *obj, const char *name, int def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= INT_MIN && v->valuedouble <= INT_MAX))
-        return def;
-    return (int)v->valuedouble;
-}
-
-static double number_or_nan(const cJSON *obj, const char *name) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 /* The pruner's turn after epoch p of running trial t: at a decision epoch the trial is judged
  * once (a trial that runs again after a lost lease gets the decision made the first time) and
  * the decision is stored in the open group, then sent to the worker after the commit. */
@@ -61,26 +48,17 @@ static int trial_judge(cv_sched_t *s, trial_t *t, int epoch, double value, doubl
                : 0;
 }
 
-int cv_sched_on_progress(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
-                         const char *lease, const cJSON *epoch, char *err) {
+int cv_sched_on_progress(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
+                         const cv_epoch_t *epoch, char *err) {
     trial_t *t = w->trial;
     if (!t || t->id != trial_id || strcmp(t->lease, lease)) return CV_STORE_STALE;
-    cv_store_curve_point_t p = {
-        .epoch = (int)number_or_nan(epoch, "epoch"),
-        .train_cost = number_or_nan(epoch, "train_cost"),
-        .train_cost_reg = number_or_nan(epoch, "train_cost_reg"),
-        .dev_cost = number_or_nan(epoch, "dev_cost"),
-        .train_error = number_or_nan(epoch, "train_error"),
-        .dev_error = number_or_nan(epoch, "dev_error"),
-        .learning_rate = number_or_nan(epoch, "learning_rate"),
-        .seconds = number_or_nan(epoch, "seconds"),
-    };
     int rc = sched_group(s, err);
-    if (rc == 0) rc = sched_checked(s, cv_store_curve_add(s->cfg.store, t->id, lease, &p, 1, err));
-    double v = t->job->spec.objective == CV_OBJECTIVE_DEV_COST ? p.dev_cost : p.dev_error;
+    if (rc == 0)
+        rc = sched_checked(s, cv_store_curve_add(s->cfg.store, t->id, lease, epoch, 1, err));
+    double v = t->job->spec.objective == CV_OBJECTIVE_DEV_COST ? epoch->dev_cost : epoch->dev_error;
     if (rc == 0 && isfinite(v) && !(v >= t->best_value)) t->best_value = v;
     if (rc == 0 && t->rung_value && isfinite(t->best_value))
-        rc = trial_judge(s, t, p.epoch, t->best_value, cv_clock_wall(), err);
+        rc = trial_judge(s, t, (int)epoch->epoch, t->best_value, cv_clock_wall(), err);
     return rc;
 }
 
@@ -104,9 +82,9 @@ static int on_unloaded_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial
     return s->cfg.ops.send_ack(w->conn, trial_id, 0) ? CV_EIO : 0;
 }
 
-int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
-                       const char *lease, const cJSON *result, const char *model_path,
-                       double now, char *err) {
+int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
+                       const cv_trial_result_t *result, const char *model_path, double now,
+                       char *err) {
     trial_t *t = sched_map_get(s, trial_id);
     if (!t) return on_unloaded_result(s, w, trial_id, lease, model_path, err);
     if (w->trial != t || strcmp(t->lease, lease)) {
@@ -119,8 +97,7 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
         return s->cfg.ops.send_ack(w->conn, trial_id, 0) ? CV_EIO : 0;
     }
     job_t *job = t->job;
-    const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "status"));
-    if (status && !strcmp(status, "stopped")) {
+    if (result->status == CV_TRIAL_STOPPED) {
         /* The worker was told to stop (SIGTERM: preemption, a time limit, scaling down) and gives
          * the trial back: to the front of the queue, its attempt recorded as interrupted (which
          * uses none of its attempts, also after a restart), and that worker gets no more
@@ -132,34 +109,26 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id,
         w->leaving = 1;
         return sched_push_ack(s, w, trial_id) ? cv_errf(err, CV_ENOMEM, "out of memory") : 0;
     }
+    const cv_epoch_t *best = &result->best;
     cv_store_result_t r = {
-        .status = !status || !strcmp(status, "completed") ? CV_STORE_TRIAL_COMPLETED
-                  : !strcmp(status, "diverged")           ? CV_STORE_TRIAL_DIVERGED
-                  : !strcmp(status, "pruned")             ? CV_STORE_TRIAL_PRUNED
-                                                          : CV_STORE_TRIAL_FAILED,
-        .dev_error = number_or_nan(result, "dev_error"),
-        .dev_cost = number_or_nan(result, "dev_cost"),
-        .train_error = number_or_nan(result, "train_error"),
-        .train_cost = number_or_nan(result, "train_cost"),
-        .train_cost_reg = number_or_nan(result, "train_cost_reg"),
-        .best_epoch = int_or(result, "best_epoch", -1),
-        .epochs_run = int_or(result, "epochs_run", -1),
-        .examples_per_second = number_or_nan(result, "examples_per_second"),
-        .n_params = int_or(result, "n_params", 0),
-        .error = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "error")),
+        .status = result->status == CV_TRIAL_COMPLETED  ? CV_STORE_TRIAL_COMPLETED
+                  : result->status == CV_TRIAL_DIVERGED ? CV_STORE_TRIAL_DIVERGED
+                  : result->status == CV_TRIAL_PRUNED   ? CV_STORE_TRIAL_PRUNED
+                                                        : CV_STORE_TRIAL_FAILED,
+        .dev_error = best->dev_error,
+        .dev_cost = best->dev_cost,
+        .train_error = best->train_error,
+        .train_cost = best->train_cost,
+        .train_cost_reg = best->train_cost_reg,
+        .best_epoch = result->best_epoch,
+        .epochs_run = result->epochs_run,
+        .examples_per_second = result->examples_per_second,
+        .n_params = (int64_t)result->n_params,
+        .error = result->error[0] ? result->error : NULL,
+        .diagnosis = result->diagnosis.name,
     };
     /* A failure of the job's own making (result.fault "job") fails the job, not the worker. */
-    const char *fault = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(result, "fault"));
-    int job_fault = r.status == CV_STORE_TRIAL_FAILED && fault && !strcmp(fault, "job");
-    const cJSON *diag = cJSON_GetObjectItemCaseSensitive(result, "diagnosis");
-    r.diagnosis = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(diag, "name"));
-    static const char *const verdicts[] = {"fine", "high_bias", "high_variance",
-                                            "high_bias_and_variance", "learning_rate_too_high",
-                                            "collapsed"};
-    int known = 0;
-    for (size_t i = 0; r.diagnosis && i < sizeof verdicts / sizeof *verdicts; i++)
-        known |= !strcmp(r.diagnosis, verdicts[i]);
-    if (!known) r.diagnosis = NULL; /* only the known verdicts are stored */
+    int job_fault = r.status == CV_STORE_TRIAL_FAILED && result->job_fault;
     char dest[PATH_MAX];
     int rc = 0;
     if (model_path) {

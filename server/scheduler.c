@@ -29,7 +29,6 @@ void sched_job_free(job_t *job) {
     free(job->trials);
     free(job->keys);
     free(job->fixed);
-    cJSON_Delete(job->files);
     cv_job_spec_finish(&job->spec);
     free(job);
 }

@@ -74,6 +74,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "common/result.h"
 #include "server/dataset_check.h"
 #include "server/evaluation.h"
 #include "server/store.h"
@@ -85,11 +86,10 @@ typedef struct cv_sched_worker cv_sched_worker_t;
  * returns 0, or non-zero when the message could not be queued (the transport then drops the
  * worker itself). */
 typedef struct {
-    /* decide_at: the n_decide_at epochs (ascending) after which the worker waits for a
-     * decision on the trial before it trains on (the pruner's decision epochs); may be none. */
-    int (*send_trial)(void *conn, int64_t trial_id, int64_t job_id, const char *lease,
-                      const char *spec_json, const cJSON *files, const int *decide_at,
-                      size_t n_decide_at);
+    /* A trial to train (borrowed): its decide_at are the epochs (ascending) after which the
+     * worker waits for a decision on the trial before it trains on (the pruner's decision
+     * epochs); may be none. */
+    int (*send_trial)(void *conn, const cv_msg_trial_t *trial);
     int (*send_ack)(void *conn, int64_t trial_id, int stored);
     int (*send_stop)(void *conn, int64_t trial_id);
     /* The pruner's decision on a trial at an epoch: stop 1 ends it as pruned at its next epoch
@@ -261,7 +261,7 @@ void cv_sched_worker_welcomed(cv_sched_t *sched, cv_sched_worker_t *w);
 /* A progress message: one epoch of trial_id under lease. Returns 0 when applied, CV_STORE_STALE
  * when the lease is not current, CV_EINVAL when the worker does not hold that trial. */
 int cv_sched_on_progress(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id,
-                         const char *lease, const cJSON *epoch, char *err);
+                         const char *lease, const cv_epoch_t *epoch, char *err);
 /* 1 when worker w holds trial_id running under exactly this lease token, 0 otherwise. Read-only:
  * the transport asks it when a result arrives, before it accepts a byte of the model file that
  * follows, so that a stale result's upload is never written to disk. */
@@ -273,9 +273,9 @@ int cv_sched_holds_lease(const cv_sched_t *sched, const cv_sched_worker_t *w, in
  * becomes stale in the history), which includes a result for a trial of a job that has ended
  * (no longer in memory; the store says the trial exists). Returns 0 or CV_EINVAL when no such
  * trial exists (a protocol violation: drop the worker). */
-int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id,
-                       const char *lease, const cJSON *result, const char *model_path,
-                       double now, char *err);
+int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
+                       const cv_trial_result_t *result, const char *model_path, double now,
+                       char *err);
 
 /* ---- evaluation ------------------------------------------------------------------------ */
 

@@ -53,7 +53,8 @@ struct job {
     uint64_t *keys;          /* hash set of configuration keys (0 = empty slot) */
     size_t keys_cap, keys_used;
     double created_at;
-    cJSON *files;            /* {dataset field: {hash, bytes}} sent with every trial */
+    cv_msg_file_t files[CV_MSG_FILES_MAX]; /* the dataset files sent with every trial */
+    size_t n_files;
     char *fixed;             /* the fixed trial fields as JSON text without the closing brace,
                                 with "seed" added when the job does not fix it */
     int checking;            /* 1 while its dataset files are being checked (a resumed job):

@@ -33,6 +33,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/epoch.h"
+
 /* Positive outcomes: the call worked but did not change anything. err is not written. */
 #define CV_STORE_STALE                                                                             \
     1                        /* a guarded write did not apply: the trial is no longer running      \
@@ -259,23 +261,12 @@ typedef struct {
 int cv_store_put_result(cv_store_t *store, int64_t trial_id, const char *lease_token,
                         const cv_store_result_t *result, double now, char *err);
 
-/* One epoch of a learning curve. Non-finite values are stored as NULL. */
-typedef struct {
-    int epoch;             /* as the worker numbers it (1-based) */
-    double train_cost;     /* without regularization */
-    double train_cost_reg; /* with it */
-    double dev_cost;
-    double train_error;
-    double dev_error;
-    double learning_rate; /* the decayed rate used in this epoch */
-    double seconds;       /* wall-clock seconds the epoch took */
-} cv_store_curve_point_t;
-
-/* Appends n curve points of a trial, all or none. When lease_token is not NULL the points are
+/* Appends n epochs of a trial's learning curve, all or none (examples_per_second is not kept;
+ * non-finite values are stored as NULL). When lease_token is not NULL the points are
  * stored only while the trial runs under it (else CV_STORE_STALE). A point for an epoch already
  * stored replaces it. */
 int cv_store_curve_add(cv_store_t *store, int64_t trial_id, const char *lease_token,
-                       const cv_store_curve_point_t *points, size_t n, char *err);
+                       const cv_epoch_t *points, size_t n, char *err);
 
 /* Takes a running trial off its worker and records the attempt as lost: to_status QUEUED puts it
  * back in line (worker and started_at cleared, queued_at kept so it keeps its place), FAILED

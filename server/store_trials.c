@@ -159,7 +159,7 @@ int cv_store_put_result(cv_store_t *store, int64_t trial_id, const char *lease_t
 }
 
 int cv_store_curve_add(cv_store_t *store, int64_t trial_id, const char *lease_token,
-                       const cv_store_curve_point_t *points, size_t n, char *err) {
+                       const cv_epoch_t *points, size_t n, char *err) {
     if (n == 0) return 0;
     if (!points) return cv_errf(err, CV_EINVAL, "store: add curve: no points given");
     int ret = store_op_begin(store, err);
@@ -181,8 +181,8 @@ int cv_store_curve_add(cv_store_t *store, int64_t trial_id, const char *lease_to
     }
     q = store->st[ST_CURVE_INSERT];
     for (size_t i = 0; i < n && ret == 0; i++) {
-        const cv_store_curve_point_t *p = &points[i];
-        if (sqlite3_bind_int64(q, 1, trial_id) || sqlite3_bind_int(q, 2, p->epoch) ||
+        const cv_epoch_t *p = &points[i];
+        if (sqlite3_bind_int64(q, 1, trial_id) || sqlite3_bind_int64(q, 2, p->epoch) ||
             bind_real(q, 3, p->train_cost) || bind_real(q, 4, p->train_cost_reg) ||
             bind_real(q, 5, p->dev_cost) || bind_real(q, 6, p->train_error) ||
             bind_real(q, 7, p->dev_error) || bind_real(q, 8, p->learning_rate) ||
@@ -192,8 +192,8 @@ int cv_store_curve_add(cv_store_t *store, int64_t trial_id, const char *lease_to
         }
         int rc = sqlite3_step(q);
         if (rc != SQLITE_DONE)
-            ret = store_failf(store, rc, err, "add curve: trial %lld epoch %d", (long long)trial_id,
-                              p->epoch);
+            ret = store_failf(store, rc, err, "add curve: trial %lld epoch %lld",
+                              (long long)trial_id, (long long)p->epoch);
         done(q);
     }
 end:

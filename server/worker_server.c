@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/frame.h"
@@ -84,10 +86,10 @@ struct conn {
     uint32_t model_crc, model_expect;
     int64_t model_trial;
     char model_lease[CV_MSG_LEASE_HEX + 1];
-    cJSON *model_result;       /* the result waiting for its model (owned) */
+    cv_trial_result_t model_result; /* the result waiting for its model */
+    cJSON *model_object;            /* its result object (owned): what model_result borrows from */
     int64_t discard_left;      /* bytes of a refused result's model still to read and drop */
-    unsigned char *out;        /* frames queued this loop iteration, written by flush */
-    size_t out_len, out_cap;
+    cv_buf_t out;              /* frames queued this loop iteration, written by flush */
     conn_t *next, *prev;
 };
 
@@ -114,7 +116,7 @@ static void conn_free(conn_t *c) {
     ws->n_conns--;
     cv_frame_decoder_finish(&c->dec);
     free(c->rbuf);
-    free(c->out);
+    cv_buf_finish(&c->out);
     free(c);
     /* libuv runs close callbacks in no promised order: the last one frees the server. */
     if (ws->closing && ws->listener_closed && ws->n_conns == 0) server_free(ws);
@@ -145,14 +147,14 @@ static void conn_close(conn_t *c, const char *why) {
         unlink(c->model_tmp);
         c->model = NULL;
     }
-    cJSON_Delete(c->model_result);
-    c->model_result = NULL;
+    cJSON_Delete(c->model_object);
+    c->model_object = NULL;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
 /* Bytes queued for the peer: written this iteration or waiting in libuv's write queue. */
 static size_t conn_queued(const conn_t *c) {
-    return c->inflight + c->out_len;
+    return c->inflight + c->out.len;
 }
 
 /* 1 when the connection may take more input: it is open, sends no dataset, and its output queue
@@ -204,15 +206,15 @@ static void after_write(uv_write_t *req, int status) {
 /* Writes what the connection queued this iteration in one write. While a dataset streams, the
  * frames wait for its last data frame. */
 static int conn_flush(conn_t *c) {
-    if (!c->out_len || c->closing || (c->xfer && c->xfer->streaming)) return 0;
+    if (!c->out.len || c->closing || (c->xfer && c->xfer->streaming)) return 0;
     write_t *w = calloc(1, sizeof *w);
     if (!w) return -1;
-    w->owned = c->out;
-    w->len = c->out_len;
-    w->buf = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+    w->owned = c->out.data; /* the write takes the queue's memory over */
+    w->len = c->out.len;
+    w->buf = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
     w->req.data = c;
-    c->out = NULL;
-    c->out_len = c->out_cap = 0;
+    c->out.data = NULL;
+    c->out.len = c->out.cap = 0;
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &w->buf, 1, after_write)) {
         free(w->owned);
         free(w);
@@ -229,21 +231,9 @@ static int send_raw(conn_t *c, unsigned char *frame, size_t len) {
         free(frame);
         return -1;
     }
-    if (c->out_len + len > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 4096;
-        while (cap < c->out_len + len) cap *= 2;
-        unsigned char *out = realloc(c->out, cap);
-        if (!out) {
-            free(frame);
-            return -1;
-        }
-        c->out = out;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, frame, len);
-    c->out_len += len;
+    int rc = cv_buf_append(&c->out, frame, len);
     free(frame);
-    return 0;
+    return rc ? -1 : 0;
 }
 
 /* Encodes and queues a message; frees msg. */
@@ -258,44 +248,14 @@ static int send_msg(conn_t *c, cJSON *msg) {
 
 /* ---- the scheduler's operations -------------------------------------------------------- */
 
-/* Reads the scheduler's files object ({field: {hash, bytes}}) into out (CV_MSG_FILES_MAX
- * entries). Returns the count, or -1 when it does not fit the message (the builder's validator
- * names anything else that is wrong). */
-static int files_of(const cJSON *files, cv_msg_file_t *out) {
-    const cJSON *e;
-    int n = 0;
-    cJSON_ArrayForEach(e, files) {
-        if (n == CV_MSG_FILES_MAX || strlen(e->string) >= sizeof out[n].field) return -1;
-        const cJSON *hash = cJSON_GetObjectItemCaseSensitive(e, "hash");
-        const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(e, "bytes");
-        if (!cJSON_IsString(hash) || strlen(hash->valuestring) != CV_MSG_HASH_HEX ||
-            !cJSON_IsNumber(bytes))
-            return -1;
-        snprintf(out[n].field, sizeof out[n].field, "%s", e->string);
-        memcpy(out[n].hash, hash->valuestring, CV_MSG_HASH_HEX + 1);
-        out[n].bytes = (int64_t)bytes->valuedouble;
-        n++;
-    }
-    return n;
-}
-
-/* The trial message is built by cv_msg_trial, the builder the protocol schema test checks, from
- * the spec text the scheduler composed (parsed again here: a spec is a few hundred bytes). */
-static int op_send_trial(void *conn, int64_t trial_id, int64_t job_id, const char *lease,
-                         const char *spec_json, const cJSON *files, const int *decide_at,
-                         size_t n_decide_at) {
+/* The trial message is built by cv_msg_trial, the builder the protocol schema test checks. */
+static int op_send_trial(void *conn, const cv_msg_trial_t *trial) {
     conn_t *c = conn;
-    cv_msg_file_t list[CV_MSG_FILES_MAX];
     char err[CV_ERRLEN];
-    int n_files = files_of(files, list);
-    cJSON *spec = n_files < 0 ? NULL : cJSON_Parse(spec_json);
-    cJSON *msg = spec ? cv_msg_trial(trial_id, job_id, lease, spec, list, (size_t)n_files,
-                                     decide_at, n_decide_at, err)
-                      : NULL;
-    cJSON_Delete(spec);
+    cJSON *msg = cv_msg_trial(trial, err);
     if (msg == NULL) {
         cv_log(c->ws->log, CV_LOG_ERROR, "trial %lld: cannot build its message: %s",
-               (long long)trial_id, spec ? err : "bad spec or files");
+               (long long)trial->trial_id, err);
         return -1;
     }
     return send_msg(c, msg);
@@ -375,8 +335,8 @@ static int on_hello(conn_t *c, const cv_msg_hello_t *h) {
     return rc;
 }
 
-static int finish_result(conn_t *c, int64_t trial_id, const char *lease, const cJSON *result,
-                         const char *model_path) {
+static int finish_result(conn_t *c, int64_t trial_id, const char *lease,
+                         const cv_trial_result_t *result, const char *model_path) {
     char err[CV_ERRLEN];
     int rc = cv_sched_on_result(c->ws->sched, c->w, trial_id, lease, result, model_path,
                                 cv_clock_wall(), err);
@@ -391,12 +351,12 @@ static int finish_result(conn_t *c, int64_t trial_id, const char *lease, const c
 static int on_result(conn_t *c, cv_msg_t *m) {
     cv_worker_server_t *ws = c->ws;
     const cv_msg_result_t *r = &m->result;
-    if (r->model_bytes == 0) return finish_result(c, r->trial_id, r->lease, r->result, NULL);
+    if (r->model_bytes == 0) return finish_result(c, r->trial_id, r->lease, &r->result, NULL);
     if (!cv_sched_holds_lease(ws->sched, c->w, r->trial_id, r->lease)) {
         /* A stale lease: refused now (ack stored false, or the connection closed for a trial
          * that does not exist), and the model's data frames are read and dropped unwritten. */
         c->discard_left = r->model_bytes;
-        return finish_result(c, r->trial_id, r->lease, r->result, NULL);
+        return finish_result(c, r->trial_id, r->lease, &r->result, NULL);
     }
     snprintf(c->model_tmp, sizeof c->model_tmp, "%s/tmp/%llu-%lld.model.part", ws->data_dir,
              (unsigned long long)++ws->serial, (long long)r->trial_id);
@@ -410,8 +370,9 @@ static int on_result(conn_t *c, cv_msg_t *m) {
     c->model_crc = (uint32_t)crc32(0L, Z_NULL, 0);
     c->model_trial = r->trial_id;
     memcpy(c->model_lease, r->lease, sizeof c->model_lease);
-    c->model_result = cv_msg_take_object(m);
-    return c->model_result ? 0 : -1;
+    c->model_result = r->result;
+    c->model_object = cv_msg_take_object(m);
+    return c->model_object ? 0 : -1;
 }
 
 static int on_data(conn_t *c, const unsigned char *data, size_t len) {
@@ -438,10 +399,9 @@ static int on_data(conn_t *c, const unsigned char *data, size_t len) {
         conn_close(c, ok ? "model checksum mismatch" : "cannot write the model file");
         return -1;
     }
-    cJSON *result = c->model_result;
-    c->model_result = NULL;
-    int rc = finish_result(c, c->model_trial, c->model_lease, result, c->model_tmp);
-    cJSON_Delete(result);
+    int rc = finish_result(c, c->model_trial, c->model_lease, &c->model_result, c->model_tmp);
+    cJSON_Delete(c->model_object);
+    c->model_object = NULL;
     return rc;
 }
 
@@ -644,7 +604,7 @@ static int on_message(conn_t *c, const char *payload, size_t len) {
         case CV_MSG_HEARTBEAT: break;
         case CV_MSG_PROGRESS:
             if (cv_sched_on_progress(ws->sched, c->w, m.progress.trial_id, m.progress.lease,
-                                     m.progress.epoch, err) < 0)
+                                     &m.progress.metrics, err) < 0)
                 cv_log(ws->log, CV_LOG_ERROR, "trial %lld progress: %s",
                        (long long)m.progress.trial_id, err);
             break;
@@ -730,6 +690,7 @@ static void on_connection(uv_stream_t *server, int status) {
         return; /* the connection waits in the backlog until memory returns */
     }
     c->ws = ws;
+    cv_buf_init(&c->out, 4096, SIZE_MAX);
     cv_frame_decoder_init(&c->dec);
     uv_tcp_init(ws->loop, &c->tcp);
     c->tcp.data = c;

@@ -15,8 +15,7 @@ void cv_conn_prep_clear(worker_t *w) {
 /* Fails the trial being prepared with a result saying why and whose fault it is. */
 void cv_conn_prep_fail(worker_t *w, const char *reason, fault_t fault) {
     LOG(w, CV_LOG_WARN, "trial %lld: failed: %s", (long long)w->prep.trial_id, reason);
-    cv_conn_add_result(w, w->prep.trial_id, w->prep.lease, cv_conn_failed_result(reason, 0, fault),
-                       "", 0, 0);
+    cv_conn_add_failure(w, w->prep.trial_id, w->prep.lease, CV_TRIAL_FAILED, reason, 0, fault);
     cv_conn_prep_clear(w);
 }
 

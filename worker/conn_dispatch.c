@@ -45,30 +45,21 @@ static int on_welcome(worker_t *w, const cv_msg_welcome_t *m) {
     return cv_conn_prep_advance(w);
 }
 
-/* The --noop answer: a completed result computed from the spec's learning rate alone. It is
- * formatted straight into a frame: this mode exists to measure the coordinator, so the worker
- * should cost as little as possible. */
+/* The --noop answer: a completed result computed from the spec's learning rate alone, with no
+ * model (this mode exists to measure the coordinator). */
 static void noop_trial(worker_t *w, const cv_msg_trial_t *t) {
     const cJSON *lr = cJSON_GetObjectItemCaseSensitive(t->spec, "learning_rate");
     double d = cv_conn_noop_dev_error(cJSON_IsNumber(lr) ? lr->valuedouble : 1e-3, t->trial_id);
-    enum { CAP = 512 };
-    unsigned char *frame = malloc(CV_FRAME_HEADER_SIZE + CAP);
-    if (!frame) {
-        LOG(w, CV_LOG_ERROR, "trial %lld: out of memory", (long long)t->trial_id);
-        return;
-    }
-    int n = snprintf((char *)frame + CV_FRAME_HEADER_SIZE, CAP,
-                     "{\"type\":\"result\",\"trial_id\":%lld,\"lease\":\"%s\",\"model_bytes\":0,"
-                     "\"model_crc32\":0,\"result\":{\"status\":\"completed\",\"best_epoch\":1,"
-                     "\"epochs_run\":1,\"train_error\":%.17g,\"dev_error\":%.17g,"
-                     "\"train_cost\":%.17g,\"train_cost_reg\":%.17g,\"dev_cost\":%.17g,"
-                     "\"diagnosis\":null,\"examples_per_second\":0,\"seconds\":0}}",
-                     (long long)t->trial_id, t->lease, 0.9 * d, d, 1.8 * d, 1.8 * d, 2 * d);
-    if (n <= 0 || n >= CAP || cv_frame_encode_header(CV_FRAME_JSON, (size_t)n, frame, NULL)) {
-        free(frame);
-        return;
-    }
-    cv_conn_queue_result(w, t->trial_id, t->lease, frame, CV_FRAME_HEADER_SIZE + (size_t)n, "", 0);
+    cv_trial_result_t r = {.status = CV_TRIAL_COMPLETED,
+                           .epochs_run = 1,
+                           .best_epoch = 1,
+                           .best = {.epoch = 1,
+                                    .train_error = 0.9 * d,
+                                    .dev_error = d,
+                                    .train_cost = 1.8 * d,
+                                    .train_cost_reg = 1.8 * d,
+                                    .dev_cost = 2 * d}};
+    cv_conn_add_result(w, t->trial_id, t->lease, &r, "", 0, 0);
 }
 
 static int on_trial(worker_t *w, cv_msg_t *msg) {

@@ -27,43 +27,35 @@ void cv_conn_drop_pending(worker_t *w, pending_t *p) {
     w->n_pending--;
 }
 
-/* A failed trial's result object: no metrics, the reason in error, whose fault in fault. NULL
- * when out of memory. */
-cJSON *cv_conn_failed_result(const char *reason, double seconds, fault_t fault) {
-    static const char *const nulls[] = {"train_error",        "dev_error", "train_cost",
-                                        "train_cost_reg",     "dev_cost",  "diagnosis",
-                                        "examples_per_second"};
-    cJSON *o = cJSON_CreateObject();
-    int ok = o && cJSON_AddStringToObject(o, "status", "failed") &&
-             cJSON_AddNumberToObject(o, "best_epoch", 0) &&
-             cJSON_AddNumberToObject(o, "epochs_run", 0);
-    for (size_t i = 0; ok && i < sizeof nulls / sizeof nulls[0]; i++)
-        ok = cJSON_AddNullToObject(o, nulls[i]) != NULL;
-    ok = ok && cJSON_AddNumberToObject(o, "seconds", isfinite(seconds) ? seconds : 0) &&
-         cJSON_AddStringToObject(o, "error", reason) &&
-         cJSON_AddStringToObject(o, "fault", fault == FAULT_JOB ? "job" : "worker");
-    if (!ok) {
-        cJSON_Delete(o);
-        return NULL;
-    }
-    return o;
+/* The result of a trial that ended without metrics: status, the reason in error, whose fault. */
+static cv_trial_result_t failure(cv_trial_status_t status, const char *reason, double seconds,
+                                 fault_t fault) {
+    cv_trial_result_t r = {.status = status,
+                           .examples_per_second = NAN,
+                           .seconds = isfinite(seconds) ? seconds : 0,
+                           .job_fault = fault == FAULT_JOB};
+    snprintf(r.error, sizeof r.error, "%s", reason);
+    return r;
 }
 
-/* A result the validator refuses is replaced by a failed result giving the reason; one that
- * cannot be encoded is dropped with its model file. */
-void cv_conn_add_result(worker_t *w, int64_t trial_id, const char *lease, cJSON *result,
-                        const char *model_path, int64_t model_bytes, uint32_t crc) {
-    char err[CV_ERRLEN] = "out of memory building the result";
-    cJSON *msg = result ? cv_msg_result(trial_id, lease, result, model_bytes, crc, err) : NULL;
-    cJSON_Delete(result);
+void cv_conn_add_failure(worker_t *w, int64_t trial_id, const char *lease, cv_trial_status_t status,
+                         const char *reason, double seconds, fault_t fault) {
+    cv_trial_result_t r = failure(status, reason, seconds, fault);
+    cv_conn_add_result(w, trial_id, lease, &r, "", 0, 0);
+}
+
+void cv_conn_add_result(worker_t *w, int64_t trial_id, const char *lease,
+                        const cv_trial_result_t *result, const char *model_path,
+                        int64_t model_bytes, uint32_t crc) {
+    char err[CV_ERRLEN];
+    cJSON *msg = cv_msg_result(trial_id, lease, result, model_bytes, crc, err);
     if (msg == NULL) {
         LOG(w, CV_LOG_ERROR, "trial %lld: %s; reporting it as failed", (long long)trial_id, err);
         if (model_path[0]) unlink(model_path);
         model_path = "";
         model_bytes = 0;
-        cJSON *failed = cv_conn_failed_result(err, 0, FAULT_WORKER);
-        msg = failed ? cv_msg_result(trial_id, lease, failed, 0, 0, err) : NULL;
-        cJSON_Delete(failed);
+        cv_trial_result_t failed = failure(CV_TRIAL_FAILED, err, 0, FAULT_WORKER);
+        msg = cv_msg_result(trial_id, lease, &failed, 0, 0, err);
         if (msg == NULL) {
             LOG(w, CV_LOG_ERROR, "trial %lld: result dropped: %s", (long long)trial_id, err);
             return;
@@ -182,17 +174,4 @@ int cv_conn_model_digest(const char *path, int64_t *bytes, uint32_t *crc) {
     *bytes = total;
     *crc = (uint32_t)c;
     return 0;
-}
-
-/* A trial handed back unfinished: status stopped, no metrics, the reason in error. */
-cJSON *cv_conn_stopped_result(void) {
-    cJSON *o = cv_conn_failed_result("the worker was stopped (SIGTERM or SIGINT) and gives it back",
-                                     0, FAULT_WORKER);
-    cJSON *status = o ? cJSON_CreateString("stopped") : NULL;
-    if (status == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(o, "status", status)) {
-        cJSON_Delete(status);
-        cJSON_Delete(o);
-        return NULL;
-    }
-    return o;
 }

@@ -13,7 +13,6 @@
 
 #include "common/err.h"
 #include "worker/connection_internal.h"
-#include "worker/report.h"
 
 static void wake_main(int fd) {
     const char byte = 1;
@@ -51,27 +50,18 @@ static void await_decision(run_t *r, int epoch) {
     pthread_mutex_unlock(&r->lock);
 }
 
-static int on_epoch(const cv_epoch_metrics_t *m, void *userdata) {
+static int on_epoch(const cv_epoch_t *m, void *userdata) {
     run_t *r = userdata;
-    cv_msg_epoch_t e = {.epoch = m->epoch,
-                        .train_cost = m->train_cost,
-                        .train_cost_reg = m->train_cost_reg,
-                        .dev_cost = m->dev_cost,
-                        .train_error = m->train_error,
-                        .dev_error = m->dev_error,
-                        .learning_rate = m->learning_rate,
-                        .seconds = m->seconds,
-                        .examples_per_second = m->examples_per_second};
     pthread_mutex_lock(&r->lock);
     if (r->count == EPOCH_RING) { /* the main thread is behind: drop the oldest epoch */
         r->head = (r->head + 1) % EPOCH_RING;
         r->count--;
     }
-    r->epochs[(r->head + r->count) % EPOCH_RING] = e;
+    r->epochs[(r->head + r->count) % EPOCH_RING] = *m;
     r->count++;
     pthread_mutex_unlock(&r->lock);
     wake_main(r->wake_fd);
-    if (is_decision_epoch(r, m->epoch)) await_decision(r, m->epoch);
+    if (is_decision_epoch(r, (int)m->epoch)) await_decision(r, (int)m->epoch);
     if (atomic_load(&r->stop)) return CV_EPOCH_STOP;
     return atomic_load(&r->prune) ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
 }
@@ -98,26 +88,6 @@ static void *train_main(void *arg) {
     pthread_mutex_unlock(&r->lock);
     wake_main(r->wake_fd);
     return NULL;
-}
-
-/* The result object of a finished run (NULL when out of memory). Metrics of a run without a
- * best epoch are null: there is nothing to report. */
-static cJSON *run_result(const run_t *r) {
-    static const char *const metrics[] = {"train_error", "dev_error", "train_cost",
-                                          "train_cost_reg", "dev_cost"};
-    if (r->rc != 0 || r->res.status == CV_TRIAL_FAILED)
-        return cv_conn_failed_result(r->res.error[0] ? r->res.error : r->err, r->res.seconds,
-                                     r->res.job_fault ? FAULT_JOB : FAULT_WORKER);
-    cJSON *o = cv_report_result(&r->res, NULL);
-    for (size_t i = 0; o && r->res.best_epoch == 0 && i < sizeof metrics / sizeof *metrics; i++) {
-        cJSON *null = cJSON_CreateNull();
-        if (null == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(o, metrics[i], null)) {
-            cJSON_Delete(null);
-            cJSON_Delete(o);
-            return NULL;
-        }
-    }
-    return o;
 }
 
 /* Main thread: tells the training thread whether decisions can reach it (online: welcomed). */
@@ -156,8 +126,7 @@ void cv_conn_train_start(worker_t *w) {
     if (w->opt->fail_trials) { /* the test hook of a broken worker (connection.h) */
         snprintf(reason, sizeof reason, "CAVIAR_WORKER_FAIL_TRIALS is set: failing on purpose");
         LOG(w, CV_LOG_WARN, "trial %lld: %s", (long long)p->trial_id, reason);
-        cv_conn_add_result(w, p->trial_id, p->lease, cv_conn_failed_result(reason, 0, FAULT_WORKER),
-                           "", 0, 0);
+        cv_conn_add_failure(w, p->trial_id, p->lease, CV_TRIAL_FAILED, reason, 0, FAULT_WORKER);
         cv_conn_prep_clear(w);
         return;
     }
@@ -208,8 +177,7 @@ void cv_conn_train_start(worker_t *w) {
     return;
 failed:
     free(r);
-    cv_conn_add_result(w, p->trial_id, p->lease, cv_conn_failed_result(reason, 0, FAULT_WORKER), "",
-                       0, 0);
+    cv_conn_add_failure(w, p->trial_id, p->lease, CV_TRIAL_FAILED, reason, 0, FAULT_WORKER);
     cv_conn_prep_clear(w);
 }
 
@@ -219,7 +187,7 @@ failed:
 int cv_conn_train_service(worker_t *w) {
     run_t *r = w->run;
     if (r) {
-        cv_msg_epoch_t batch[EPOCH_RING];
+        cv_epoch_t batch[EPOCH_RING];
         size_t n = 0;
         pthread_mutex_lock(&r->lock);
         for (; n < r->count; n++)
@@ -252,9 +220,14 @@ int cv_conn_train_service(worker_t *w) {
             LOG(w, CV_LOG_INFO, "trial %lld: %s after %d epochs", (long long)r->trial_id,
                 cv_trial_status_name(r->res.status), r->res.epochs_run);
             if (r->model_bytes == 0) unlink(r->model_path);
-            cv_conn_add_result(w, r->trial_id, r->lease, run_result(r),
-                               r->model_bytes > 0 ? r->model_path : "", r->model_bytes,
-                               r->model_crc32);
+            if (r->rc != 0 || r->res.status == CV_TRIAL_FAILED)
+                cv_conn_add_failure(w, r->trial_id, r->lease, CV_TRIAL_FAILED,
+                                    r->res.error[0] ? r->res.error : r->err, r->res.seconds,
+                                    r->res.job_fault ? FAULT_JOB : FAULT_WORKER);
+            else
+                cv_conn_add_result(w, r->trial_id, r->lease, &r->res,
+                                   r->model_bytes > 0 ? r->model_path : "", r->model_bytes,
+                                   r->model_crc32);
         }
         free(r);
     }

@@ -305,16 +305,21 @@ static double next_delay(worker_t *w) {
     return d;
 }
 
+/* Why a trial handed back unfinished ended. */
+#define STOPPED_REASON "the worker was stopped (SIGTERM or SIGINT) and gives it back"
+
 /* Hands back the trial being trained and the one being prepared as `stopped` results. */
 static void give_back_held(worker_t *w) {
     if (w->run && !w->run->discard) {
         LOG(w, CV_LOG_INFO, "trial %lld: stopping; handing it back", (long long)w->run->trial_id);
-        cv_conn_add_result(w, w->run->trial_id, w->run->lease, cv_conn_stopped_result(), "", 0, 0);
+        cv_conn_add_failure(w, w->run->trial_id, w->run->lease, CV_TRIAL_STOPPED, STOPPED_REASON, 0,
+                            FAULT_WORKER);
         cv_conn_train_discard(w);
     }
     if (w->prep.active) {
         LOG(w, CV_LOG_INFO, "trial %lld: stopping; handing it back", (long long)w->prep.trial_id);
-        cv_conn_add_result(w, w->prep.trial_id, w->prep.lease, cv_conn_stopped_result(), "", 0, 0);
+        cv_conn_add_failure(w, w->prep.trial_id, w->prep.lease, CV_TRIAL_STOPPED, STOPPED_REASON, 0,
+                            FAULT_WORKER);
         cv_conn_prep_clear(w);
     }
 }

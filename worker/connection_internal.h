@@ -88,11 +88,11 @@ typedef struct {
     int decided_epoch;                 /* the latest epoch a decision named, 0 for none */
     int unanswered_epoch;              /* the latest epoch whose wait ran out, 0 for none */
     int unanswered_logged;             /* main thread only: unanswered_epoch already logged */
-    cv_msg_epoch_t epochs[EPOCH_RING]; /* epochs not yet drained, oldest at head */
+    cv_epoch_t epochs[EPOCH_RING];     /* epochs not yet drained, oldest at head */
     size_t head, count;
     int done; /* the thread has finished; the fields below are final */
     int rc;   /* cv_train_run's return */
-    cv_train_result_t res;
+    cv_trial_result_t res;
     char err[CV_ERRLEN];
     int64_t model_bytes;  /* size of the saved model, 0 when none */
     uint32_t model_crc32; /* zlib crc32 of the model file */
@@ -278,19 +278,17 @@ pending_t *cv_conn_find_pending(worker_t *w, int64_t trial_id);
  * goes on from its open stream. */
 void cv_conn_drop_pending(worker_t *w, pending_t *p);
 
-/* A failed trial's result object: no metrics, the reason in error, whose fault in fault. NULL
- * when out of memory. The caller owns it. */
-cJSON *cv_conn_failed_result(const char *reason, double seconds, fault_t fault);
+/* Turns a trial's end into an unacknowledged result to send. result is borrowed; model_path
+ * (may be "") is the model file, which the pending result then owns. A result the validator
+ * refuses is replaced by a failed result giving the reason. */
+void cv_conn_add_result(worker_t *w, int64_t trial_id, const char *lease,
+                        const cv_trial_result_t *result, const char *model_path,
+                        int64_t model_bytes, uint32_t crc);
 
-/* A trial handed back unfinished: status stopped, no metrics, the reason in error. NULL when
- * out of memory. The caller owns it. */
-cJSON *cv_conn_stopped_result(void);
-
-/* Turns a trial's end into an unacknowledged result to send. result is consumed (NULL: out of
- * memory); model_path (may be "") is the model file, which the pending result then owns. A
- * result the validator refuses is replaced by a failed result giving the reason. */
-void cv_conn_add_result(worker_t *w, int64_t trial_id, const char *lease, cJSON *result,
-                        const char *model_path, int64_t model_bytes, uint32_t crc);
+/* Sends the end of a trial that has no metrics to report: status FAILED (reason and whose fault
+ * it is) or STOPPED (handed back unfinished), after seconds of wall time. */
+void cv_conn_add_failure(worker_t *w, int64_t trial_id, const char *lease, cv_trial_status_t status,
+                         const char *reason, double seconds, fault_t fault);
 
 /* Keeps an encoded result frame (taken over) until its acknowledgement, and marks it to send. */
 void cv_conn_queue_result(worker_t *w, int64_t trial_id, const char *lease, unsigned char *frame,

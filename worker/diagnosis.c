@@ -60,19 +60,19 @@ cv_diagnosis_t cv_diagnose(double train_error, double dev_error, double human_er
         snprintf(d.explanation + n, sizeof d.explanation - (size_t)n, "%s", note);
     if (bias && variance) {
         d.kind = CV_DIAG_HIGH_BOTH;
-        d.name = "high_bias_and_variance";
+        d.name = cv_diagnosis_name(d.kind);
         d.remedy = d.avoidable_bias >= d.variance ? k_remedy_bias_first : k_remedy_variance_first;
     } else if (bias) {
         d.kind = CV_DIAG_HIGH_BIAS;
-        d.name = "high_bias";
+        d.name = cv_diagnosis_name(d.kind);
         d.remedy = k_remedy_bias;
     } else if (variance) {
         d.kind = CV_DIAG_HIGH_VARIANCE;
-        d.name = "high_variance";
+        d.name = cv_diagnosis_name(d.kind);
         d.remedy = k_remedy_variance;
     } else {
         d.kind = CV_DIAG_FINE;
-        d.name = "fine";
+        d.name = cv_diagnosis_name(d.kind);
         d.remedy = k_remedy_fine;
     }
     return d;
@@ -111,7 +111,7 @@ cv_diagnosis_t cv_diagnose_trial(const cv_diagnosis_input_t *in) {
     char evidence[CV_DIAG_TEXT / 2];
     if (in->diverged_epoch > 0) {
         d.kind = CV_DIAG_LR_TOO_HIGH;
-        d.name = "learning_rate_too_high";
+        d.name = cv_diagnosis_name(d.kind);
         d.remedy = k_remedy_lr;
         snprintf(d.explanation, sizeof d.explanation,
                  "the cost became NaN or infinite in epoch %d with learning rate %g",
@@ -119,7 +119,7 @@ cv_diagnosis_t cv_diagnose_trial(const cv_diagnosis_input_t *in) {
     } else if (in->train_cost >= CV_DIAG_CHANCE_COST * chance_cost &&
                in->train_error >= CV_DIAG_CHANCE_ERROR * chance_error) {
         d.kind = CV_DIAG_COLLAPSED;
-        d.name = "collapsed";
+        d.name = cv_diagnosis_name(d.kind);
         d.remedy = k_remedy_collapsed;
         snprintf(d.explanation, sizeof d.explanation,
                  "at its best epoch the training cost is %.3f (chance: ln %d = %.3f) and the "
@@ -135,7 +135,7 @@ cv_diagnosis_t cv_diagnose_trial(const cv_diagnosis_input_t *in) {
                 d.explanation[n] = '\0';
         } else {
             d.kind = CV_DIAG_LR_TOO_HIGH;
-            d.name = "learning_rate_too_high";
+            d.name = cv_diagnosis_name(d.kind);
             d.remedy = k_remedy_lr;
             snprintf(d.explanation, sizeof d.explanation, "%s", evidence);
         }

@@ -20,28 +20,7 @@
 
 #include <stddef.h>
 
-typedef enum {
-    CV_DIAG_FINE,          /* neither gap is large */
-    CV_DIAG_HIGH_BIAS,     /* training and dev error far above human level */
-    CV_DIAG_HIGH_VARIANCE, /* dev error far above training error */
-    CV_DIAG_HIGH_BOTH,     /* both */
-    CV_DIAG_LR_TOO_HIGH,   /* the cost became non-finite or the training cost rose */
-    CV_DIAG_COLLAPSED,     /* the best epoch predicts at chance level */
-} cv_diagnosis_kind_t;
-
-#define CV_DIAG_TEXT 512 /* bytes of the explanation, with its NUL */
-
-typedef struct {
-    cv_diagnosis_kind_t kind;
-    const char *name;      /* "fine", "high_bias", "high_variance", "high_bias_and_variance",
-                              "learning_rate_too_high", "collapsed" */
-    double avoidable_bias; /* train_error − human_error */
-    double variance;       /* dev_error − train_error */
-    double human_error;    /* the human-level error assumed, [0, 1] */
-    int human_error_given; /* 1: the trial spec's human_error; 0: the default, 0 */
-    const char *remedy;    /* the course's remedy for the verdict, one sentence */
-    char explanation[CV_DIAG_TEXT]; /* the evidence, with its numbers, in one or two sentences */
-} cv_diagnosis_t;
+#include "common/result.h"
 
 /* A gap counts as large above this many absolute error points (0.02 = 2%). */
 #define CV_DIAG_TOLERANCE 0.02

@@ -106,7 +106,7 @@ typedef struct {
     cJSON *curve; /* epoch reports collected for --json */
 } train_view_t;
 
-static int on_epoch(const cv_epoch_metrics_t *m, void *userdata) {
+static int on_epoch(const cv_epoch_t *m, void *userdata) {
     train_view_t *v = userdata;
     if (v->json) {
         cJSON *e = cv_report_epoch(m);
@@ -115,7 +115,7 @@ static int on_epoch(const cv_epoch_metrics_t *m, void *userdata) {
     }
     printf("epoch %3d  lr %.3g  train cost %.4f (with reg %.4f) error %6.2f%%  "
            "dev cost %.4f error %6.2f%%  %7.0f ex/s  %.1f s\n",
-           m->epoch, m->learning_rate, m->train_cost, m->train_cost_reg, 100 * m->train_error,
+           (int)m->epoch, m->learning_rate, m->train_cost, m->train_cost_reg, 100 * m->train_error,
            m->dev_cost, 100 * m->dev_error, m->examples_per_second, m->seconds);
     fflush(stdout);
     return 0;
@@ -161,7 +161,7 @@ static int cmd_train(int argc, char **argv) {
         fprintf(stderr, "caviar-worker: out of memory\n");
         return 1;
     }
-    cv_train_result_t res;
+    cv_trial_result_t res;
     int rc = cv_train_run(&spec, &opts, &res, err);
     if (view.json) {
         cJSON *out = cv_report_result(&res, view.curve);

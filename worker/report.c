@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+#include "common/message.h"
+
 /* Adds a number, or null when it is not finite (JSON has no NaN). Returns 0 on success. */
 static int add_number(cJSON *obj, const char *name, double v) {
     cJSON *item = isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
@@ -14,7 +16,7 @@ static int add_number(cJSON *obj, const char *name, double v) {
     return 0;
 }
 
-cJSON *cv_report_epoch(const cv_epoch_metrics_t *m) {
+cJSON *cv_report_epoch(const cv_epoch_t *m) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     if (add_number(o, "epoch", m->epoch) || add_number(o, "train_cost", m->train_cost) ||
@@ -29,47 +31,13 @@ cJSON *cv_report_epoch(const cv_epoch_metrics_t *m) {
     return o;
 }
 
-cJSON *cv_report_result(const cv_train_result_t *res, cJSON *curve) {
-    cJSON *o = cJSON_CreateObject(), *d = NULL;
-    if (!o) goto oom;
-    const cv_epoch_metrics_t *b = &res->best;
-    if (!cJSON_AddStringToObject(o, "status", cv_trial_status_name(res->status))) goto oom;
-    if (add_number(o, "best_epoch", res->best_epoch) ||
-        add_number(o, "epochs_run", res->epochs_run) ||
-        add_number(o, "train_error", b->train_error) || add_number(o, "dev_error", b->dev_error) ||
-        add_number(o, "train_cost", b->train_cost) ||
-        add_number(o, "train_cost_reg", b->train_cost_reg) ||
-        add_number(o, "dev_cost", b->dev_cost) ||
-        add_number(o, "examples_per_second", res->examples_per_second) ||
-        add_number(o, "seconds", res->seconds) || add_number(o, "m_train", (double)res->m_train) ||
-        add_number(o, "m_dev", (double)res->m_dev) || add_number(o, "m_test", (double)res->m_test) ||
-        add_number(o, "n_params", (double)res->n_params))
-        goto oom;
-    if (res->best_epoch > 0) {
-        d = cJSON_AddObjectToObject(o, "diagnosis");
-        if (!d || !cJSON_AddStringToObject(d, "name", res->diagnosis.name) ||
-            add_number(d, "avoidable_bias", res->diagnosis.avoidable_bias) ||
-            add_number(d, "variance", res->diagnosis.variance) ||
-            !cJSON_AddStringToObject(d, "remedy", res->diagnosis.remedy) ||
-            add_number(d, "human_error_assumed", res->diagnosis.human_error) ||
-            !cJSON_AddBoolToObject(d, "human_error_given", res->diagnosis.human_error_given) ||
-            !cJSON_AddStringToObject(d, "explanation", res->diagnosis.explanation))
-            goto oom;
-    } else if (!cJSON_AddNullToObject(o, "diagnosis")) {
-        goto oom;
-    }
-    if (res->tested &&
-        (add_number(o, "test_error", res->test_error) || add_number(o, "test_cost", res->test_cost)))
-        goto oom;
-    if (res->diverged_epoch && add_number(o, "diverged_epoch", res->diverged_epoch)) goto oom;
-    if (res->error[0] && !cJSON_AddStringToObject(o, "error", res->error)) goto oom;
-    if (curve) {
-        cJSON_AddItemToObject(o, "curve", curve);
-        curve = NULL;
+cJSON *cv_report_result(const cv_trial_result_t *res, cJSON *curve) {
+    cJSON *o = cv_msg_result_object(res);
+    if (o && curve && cJSON_AddItemToObject(o, "curve", curve)) return o;
+    cJSON_Delete(curve);
+    if (o && curve) {
+        cJSON_Delete(o);
+        return NULL;
     }
     return o;
-oom:
-    cJSON_Delete(o);
-    cJSON_Delete(curve);
-    return NULL;
 }

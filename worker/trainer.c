@@ -16,17 +16,6 @@
 
 #define SCORE_CHUNK 1024 /* rows per inference pass when scoring */
 
-const char *cv_trial_status_name(cv_trial_status_t s) {
-    switch (s) {
-    case CV_TRIAL_COMPLETED: return "completed";
-    case CV_TRIAL_DIVERGED: return "diverged";
-    case CV_TRIAL_FAILED: return "failed";
-    case CV_TRIAL_STOPPED: return "stopped";
-    case CV_TRIAL_PRUNED: return "pruned";
-    }
-    return "unknown";
-}
-
 void cv_train_score(cv_nnf_net_t *net, const cv_dataset_t *ds, size_t chunk,
                     const cv_normalizer_t *norm, float *scratch, double *cost, double *error) {
     double loss_sum = 0, wrong = 0;
@@ -165,7 +154,7 @@ static int take_nudges(trial_t *t, cv_trial_spec_t *live, const cv_train_options
 }
 
 int cv_train_run(const cv_trial_spec_t *spec_in, const cv_train_options_t *opts,
-                 cv_train_result_t *res, char *err) {
+                 cv_trial_result_t *res, char *err) {
     static const cv_train_options_t no_opts = {0};
     if (!opts) opts = &no_opts;
     cv_trial_spec_t live = *spec_in; /* what nudges change as the trial trains */
@@ -208,7 +197,7 @@ int cv_train_run(const cv_trial_spec_t *spec_in, const cv_train_options_t *opts,
     res->status = CV_TRIAL_COMPLETED;
     for (int epoch = 0; epoch < spec->epochs; epoch++) {
         double e0 = cv_clock_monotonic();
-        cv_epoch_metrics_t m = {.epoch = epoch + 1};
+        cv_epoch_t m = {.epoch = epoch + 1};
         if ((rc = take_nudges(&t, &live, opts, epoch, batch, res->error))) {
             res->job_fault = 1;
             goto failed;

@@ -5,6 +5,7 @@
  *                            "ok <type>" or "refused <reason>" as cv_msg_parse judges it
  * The Python test validates the examples against schemas/worker-messages.schema.json and compares
  * the C verdicts with the schema's. Exits 1 when a builder fails or input cannot be read. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,47 +51,67 @@ static int dump(void) {
 
     failed |= emit(cv_msg_heartbeat(err), "heartbeat", err);
 
-    cv_msg_epoch_t e = {.epoch = 3,
-                        .train_cost = 0.41,
-                        .train_cost_reg = 0.43,
-                        .dev_cost = 0.47,
-                        .train_error = 0.12,
-                        .dev_error = 0.15,
-                        .learning_rate = 0.01,
-                        .seconds = 0.2,
-                        .examples_per_second = 30000};
+    cv_epoch_t e = {.epoch = 3,
+                    .train_cost = 0.41,
+                    .train_cost_reg = 0.43,
+                    .dev_cost = 0.47,
+                    .train_error = 0.12,
+                    .dev_error = 0.15,
+                    .learning_rate = 0.01,
+                    .seconds = 0.2,
+                    .examples_per_second = 30000};
     failed |= emit(cv_msg_progress(42, LEASE, &e, err), "progress", err);
 
-    cJSON *done = cJSON_Parse(
-        "{\"status\":\"completed\",\"best_epoch\":3,\"epochs_run\":5,\"train_error\":0.12,"
-        "\"dev_error\":0.15,\"train_cost\":0.41,\"train_cost_reg\":0.43,\"dev_cost\":0.47,"
-        "\"examples_per_second\":30000,\"seconds\":1.5,\"m_train\":600,\"m_dev\":200,"
-        "\"m_test\":200,\"n_params\":354,\"diagnosis\":{\"name\":\"collapsed\","
-        "\"avoidable_bias\":0.1,\"variance\":0.03,\"remedy\":\"lower the learning rate\","
-        "\"human_error_assumed\":0,\"human_error_given\":false,"
-        "\"explanation\":\"the network predicts no better than chance\"}}");
-    failed |= emit(cv_msg_result(42, LEASE, done, 2048, 3735928559u, err), "result", err);
-    cJSON_Delete(done);
-    cJSON *bad = cJSON_Parse("{\"status\":\"failed\",\"best_epoch\":0,\"epochs_run\":0,"
-                             "\"train_error\":null,\"dev_error\":null,\"train_cost\":null,"
-                             "\"train_cost_reg\":null,\"dev_cost\":null,\"diagnosis\":null,"
-                             "\"examples_per_second\":null,\"seconds\":0,"
-                             "\"error\":\"dataset.csv: no such file\"}");
-    failed |= emit(cv_msg_result(43, LEASE, bad, 0, 0, err), "failed result", err);
-    cJSON_Delete(bad);
-    cJSON *diverged = cJSON_Parse("{\"status\":\"diverged\",\"best_epoch\":1,\"epochs_run\":2,"
-                                  "\"dev_error\":0.5,\"dev_cost\":0.69,\"diverged_epoch\":2,"
-                                  "\"error\":\"the cost became NaN\"}");
-    failed |= emit(cv_msg_result(44, LEASE, diverged, 100, 7, err), "diverged result", err);
-    cJSON_Delete(diverged);
-    cJSON *pruned = cJSON_Parse(
-        "{\"status\":\"pruned\",\"best_epoch\":2,\"epochs_run\":2,\"train_error\":0.2,"
-        "\"dev_error\":0.25,\"train_cost\":0.5,\"train_cost_reg\":0.52,\"dev_cost\":0.6,"
-        "\"examples_per_second\":30000,\"seconds\":0.4,\"n_params\":354,\"diagnosis\":"
-        "{\"name\":\"high_bias\",\"avoidable_bias\":0.2,\"variance\":0.05,"
-        "\"remedy\":\"a bigger network\"}}");
-    failed |= emit(cv_msg_result(45, LEASE, pruned, 2048, 11, err), "pruned result", err);
-    cJSON_Delete(pruned);
+    cv_trial_result_t done = {.status = CV_TRIAL_COMPLETED,
+                              .best_epoch = 3,
+                              .epochs_run = 5,
+                              .best = {.epoch = 3,
+                                       .train_error = 0.12,
+                                       .dev_error = 0.15,
+                                       .train_cost = 0.41,
+                                       .train_cost_reg = 0.43,
+                                       .dev_cost = 0.47},
+                              .examples_per_second = 30000,
+                              .seconds = 1.5,
+                              .m_train = 600,
+                              .m_dev = 200,
+                              .m_test = 200,
+                              .n_params = 354,
+                              .diagnosis = {.kind = CV_DIAG_COLLAPSED,
+                                            .name = "collapsed",
+                                            .avoidable_bias = 0.1,
+                                            .variance = 0.03,
+                                            .remedy = "lower the learning rate",
+                                            .explanation = "the network predicts no better than "
+                                                           "chance"}};
+    failed |= emit(cv_msg_result(42, LEASE, &done, 2048, 3735928559u, err), "result", err);
+    cv_trial_result_t bad = {.status = CV_TRIAL_FAILED,
+                             .examples_per_second = NAN,
+                             .error = "dataset.csv: no such file"};
+    failed |= emit(cv_msg_result(43, LEASE, &bad, 0, 0, err), "failed result", err);
+    cv_trial_result_t diverged = {.status = CV_TRIAL_DIVERGED,
+                                  .best_epoch = 1,
+                                  .epochs_run = 2,
+                                  .best = {.epoch = 1,
+                                           .train_error = NAN,
+                                           .dev_error = 0.5,
+                                           .train_cost = NAN,
+                                           .train_cost_reg = NAN,
+                                           .dev_cost = 0.69},
+                                  .examples_per_second = NAN,
+                                  .seconds = NAN,
+                                  .diverged_epoch = 2,
+                                  .error = "the cost became NaN"};
+    failed |= emit(cv_msg_result(44, LEASE, &diverged, 100, 7, err), "diverged result", err);
+    cv_trial_result_t pruned = done;
+    pruned.status = CV_TRIAL_PRUNED;
+    pruned.best_epoch = pruned.epochs_run = 2;
+    pruned.diagnosis = (cv_diagnosis_t){.kind = CV_DIAG_HIGH_BIAS,
+                                        .name = "high_bias",
+                                        .avoidable_bias = 0.2,
+                                        .variance = 0.05,
+                                        .remedy = "a bigger network"};
+    failed |= emit(cv_msg_result(45, LEASE, &pruned, 2048, 11, err), "pruned result", err);
 
     failed |= emit(cv_msg_dataset_get(HASH, err), "dataset_get", err);
 
@@ -105,10 +126,15 @@ static int dump(void) {
                     "\"tanh\",\"learning_rate\":0.01,\"epochs\":3,\"seed\":3}");
     cv_msg_file_t files[1] = {{.field = "csv", .bytes = 25000}};
     memcpy(files[0].hash, HASH, sizeof HASH);
-    failed |= emit(cv_msg_trial(42, 7, LEASE, spec, files, 1, NULL, 0, err), "trial", err);
-    const int decide_at[] = {1, 2, 5};
-    failed |= emit(cv_msg_trial(45, 7, LEASE, spec, files, 1, decide_at, 3, err),
-                   "trial with decide_at", err);
+    cv_msg_trial_t trial = {
+        .trial_id = 42, .job_id = 7, .lease = LEASE, .spec = spec, .n_files = 1};
+    trial.files[0] = files[0];
+    failed |= emit(cv_msg_trial(&trial, err), "trial", err);
+    cv_msg_trial_t decided = trial;
+    decided.trial_id = 45;
+    decided.decide_at[0] = 1, decided.decide_at[1] = 2, decided.decide_at[2] = 5;
+    decided.n_decide_at = 3;
+    failed |= emit(cv_msg_trial(&decided, err), "trial with decide_at", err);
     cv_msg_model_t models[2] = {{.trial_id = 42, .bytes = 2048}, {.trial_id = 45, .bytes = 2048}};
     memcpy(models[0].hash, HASH, sizeof HASH);
     memcpy(models[1].hash, HASH, sizeof HASH);

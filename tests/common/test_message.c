@@ -73,15 +73,53 @@ static void expect_accepted(const char *text, cv_msg_type_t type) {
     cv_msg_finish(&msg);
 }
 
-/* A valid result object of a completed trial, as cv_report_result writes it. */
-static cJSON *completed_result(void) {
-    const char *text = "{\"status\":\"completed\",\"best_epoch\":3,\"epochs_run\":5,"
-                       "\"train_error\":0.125,\"dev_error\":0.25,\"train_cost\":0.3,"
-                       "\"train_cost_reg\":0.31,\"dev_cost\":0.5,\"diagnosis\":{\"name\":"
-                       "\"high_variance\",\"avoidable_bias\":0.1,\"variance\":0.125,\"remedy\":"
-                       "\"more data\"},\"examples_per_second\":1000,\"seconds\":2.5,"
-                       "\"m_train\":600}";
-    return cJSON_Parse(text);
+/* cv_msg_trial of a trial message filled from the arguments (n_decide_at is kept as given, so
+ * that a count over CV_MSG_DECIDE_MAX reaches the builder; only the first entries are copied). */
+static cJSON *build_trial(int64_t trial_id, int64_t job_id, const char *lease, const cJSON *spec,
+                          const cv_msg_file_t *files, size_t n_files, const int *decide_at,
+                          size_t n_decide_at, char *err) {
+    cv_msg_trial_t t = {.trial_id = trial_id, .job_id = job_id, .spec = spec};
+    snprintf(t.lease, sizeof t.lease, "%s", lease);
+    for (size_t i = 0; i < n_files && i < CV_MSG_FILES_MAX; i++)
+        t.files[i] = files[i];
+    for (size_t i = 0; i < n_decide_at && i < CV_MSG_DECIDE_MAX; i++)
+        t.decide_at[i] = decide_at[i];
+    t.n_files = n_files;
+    t.n_decide_at = n_decide_at;
+    return cv_msg_trial(&t, err);
+}
+
+/* A completed trial's result, as the trainer fills it. */
+static cv_trial_result_t completed_result(void) {
+    cv_trial_result_t r = {.status = CV_TRIAL_COMPLETED,
+                           .best_epoch = 3,
+                           .epochs_run = 5,
+                           .best = {.epoch = 3,
+                                    .train_error = 0.125,
+                                    .dev_error = 0.25,
+                                    .train_cost = 0.3,
+                                    .train_cost_reg = 0.31,
+                                    .dev_cost = 0.5},
+                           .diagnosis = {.kind = CV_DIAG_HIGH_VARIANCE,
+                                         .name = "high_variance",
+                                         .avoidable_bias = 0.1,
+                                         .variance = 0.125,
+                                         .remedy = "more data"},
+                           .examples_per_second = 1000,
+                           .seconds = 2.5,
+                           .m_train = 600,
+                           .n_params = 354};
+    return r;
+}
+
+/* A failed trial's result: no metrics, the reason, whose fault. */
+static cv_trial_result_t failed_result(const char *reason, int job_fault) {
+    cv_trial_result_t r = {.status = CV_TRIAL_FAILED,
+                           .examples_per_second = NAN,
+                           .seconds = NAN,
+                           .job_fault = job_fault};
+    snprintf(r.error, sizeof r.error, "%s", reason);
+    return r;
 }
 
 /* ---- round trips -------------------------------------------------------------------------- */
@@ -146,15 +184,15 @@ START_TEST(heartbeat_round_trips_as_its_type_alone) {
 END_TEST
 
 START_TEST(progress_round_trips_every_metric) {
-    cv_msg_epoch_t e = {.epoch = 7,
-                        .train_cost = 0.5,
-                        .train_cost_reg = 0.625,
-                        .dev_cost = 0.75,
-                        .train_error = 0.125,
-                        .dev_error = 0.25,
-                        .learning_rate = 0.001,
-                        .seconds = 1.5,
-                        .examples_per_second = 4096};
+    cv_epoch_t e = {.epoch = 7,
+                    .train_cost = 0.5,
+                    .train_cost_reg = 0.625,
+                    .dev_cost = 0.75,
+                    .train_error = 0.125,
+                    .dev_error = 0.25,
+                    .learning_rate = 0.001,
+                    .seconds = 1.5,
+                    .examples_per_second = 4096};
     char err[CV_ERRLEN] = "";
     cv_msg_t m;
     round_trip(cv_msg_progress(5, LEASE, &e, err), &m);
@@ -170,58 +208,109 @@ START_TEST(progress_round_trips_every_metric) {
     ck_assert_double_eq(m.progress.metrics.learning_rate, 0.001);
     ck_assert_double_eq(m.progress.metrics.seconds, 1.5);
     ck_assert_double_eq(m.progress.metrics.examples_per_second, 4096);
-    ck_assert_ptr_nonnull(m.progress.epoch);
-    ck_assert_double_eq(cJSON_GetObjectItem(m.progress.epoch, "dev_error")->valuedouble, 0.25);
     cv_msg_finish(&m);
 }
 END_TEST
 
 START_TEST(result_round_trips_and_keeps_extra_result_members) {
     char err[CV_ERRLEN] = "";
-    cJSON *r = completed_result();
+    cv_trial_result_t r = completed_result();
     cv_msg_t m;
-    round_trip(cv_msg_result(3, LEASE, r, 1234, 4294967295u, err), &m);
-    cJSON_Delete(r);
+    round_trip(cv_msg_result(3, LEASE, &r, 1234, 4294967295u, err), &m);
     ck_assert_int_eq(m.type, CV_MSG_RESULT);
     ck_assert_int_eq(m.result.trial_id, 3);
     ck_assert_str_eq(m.result.lease, LEASE);
     ck_assert_int_eq(m.result.model_bytes, 1234);
     ck_assert_uint_eq(m.result.model_crc32, 4294967295u);
-    ck_assert_int_eq(m.result.status, CV_MSG_STATUS_COMPLETED);
-    ck_assert_int_eq(m.result.best_epoch, 3);
-    ck_assert_int_eq(m.result.epochs_run, 5);
-    ck_assert_double_eq(m.result.dev_error, 0.25);
-    ck_assert_double_eq(m.result.dev_cost, 0.5);
-    ck_assert_double_eq(cJSON_GetObjectItem(m.result.result, "m_train")->valuedouble, 600);
+    ck_assert_int_eq(m.result.result.status, CV_TRIAL_COMPLETED);
+    ck_assert_int_eq(m.result.result.best_epoch, 3);
+    ck_assert_int_eq(m.result.result.epochs_run, 5);
+    ck_assert_double_eq(m.result.result.best.dev_error, 0.25);
+    ck_assert_double_eq(m.result.result.best.dev_cost, 0.5);
+    ck_assert_double_eq(cJSON_GetObjectItem(m.result.object, "m_train")->valuedouble, 600);
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(result_struct_round_trips_member_by_member) {
+    char err[CV_ERRLEN] = "";
+    cv_trial_result_t r = completed_result();
+    r.status = CV_TRIAL_DIVERGED;
+    r.diverged_epoch = 4;
+    r.m_dev = 200;
+    r.m_test = 100;
+    r.tested = 1;
+    r.test_error = 0.375;
+    r.test_cost = 0.75;
+    r.diagnosis.human_error = 0.0625;
+    r.diagnosis.human_error_given = 1;
+    snprintf(r.diagnosis.explanation, sizeof r.diagnosis.explanation, "dev error 25%%");
+    snprintf(r.error, sizeof r.error, "the cost became NaN at epoch 4");
+    cv_msg_t m;
+    round_trip(cv_msg_result(3, LEASE, &r, 0, 0, err), &m);
+    const cv_trial_result_t *got = &m.result.result;
+    ck_assert_int_eq(got->status, CV_TRIAL_DIVERGED);
+    ck_assert_int_eq(got->best_epoch, 3);
+    ck_assert_int_eq(got->best.epoch, 3);
+    ck_assert_int_eq(got->epochs_run, 5);
+    ck_assert_int_eq(got->diverged_epoch, 4);
+    ck_assert_double_eq(got->best.train_error, 0.125);
+    ck_assert_double_eq(got->best.dev_error, 0.25);
+    ck_assert_double_eq(got->best.train_cost, 0.3);
+    ck_assert_double_eq(got->best.train_cost_reg, 0.31);
+    ck_assert_double_eq(got->best.dev_cost, 0.5);
+    ck_assert_double_eq(got->examples_per_second, 1000);
+    ck_assert_double_eq(got->seconds, 2.5);
+    ck_assert_uint_eq(got->m_train, 600);
+    ck_assert_uint_eq(got->m_dev, 200);
+    ck_assert_uint_eq(got->m_test, 100);
+    ck_assert_uint_eq(got->n_params, 354);
+    ck_assert_int_eq(got->tested, 1);
+    ck_assert_double_eq(got->test_error, 0.375);
+    ck_assert_double_eq(got->test_cost, 0.75);
+    ck_assert_int_eq(got->diagnosis.kind, CV_DIAG_HIGH_VARIANCE);
+    ck_assert_str_eq(got->diagnosis.name, "high_variance");
+    ck_assert_double_eq(got->diagnosis.avoidable_bias, 0.1);
+    ck_assert_double_eq(got->diagnosis.variance, 0.125);
+    ck_assert_double_eq(got->diagnosis.human_error, 0.0625);
+    ck_assert_int_eq(got->diagnosis.human_error_given, 1);
+    ck_assert_str_eq(got->diagnosis.remedy, "more data");
+    ck_assert_str_eq(got->diagnosis.explanation, "dev error 25%");
+    ck_assert_str_eq(got->error, "the cost became NaN at epoch 4");
+    ck_assert_int_eq(got->job_fault, 0);
+    ck_assert_ptr_null(cJSON_GetObjectItem(m.result.object, "fault")); /* not failed */
     cv_msg_finish(&m);
 }
 END_TEST
 
 START_TEST(failed_result_with_null_metrics_round_trips_as_nan) {
     char err[CV_ERRLEN] = "";
-    cJSON *r = cJSON_Parse("{\"status\":\"failed\",\"best_epoch\":0,\"epochs_run\":0,"
-                           "\"train_error\":null,\"dev_error\":null,\"dev_cost\":null,"
-                           "\"diagnosis\":null,\"seconds\":null,\"error\":\"no such file\"}");
+    cv_trial_result_t r = failed_result("no such file", 0);
     cv_msg_t m;
-    round_trip(cv_msg_result(4, LEASE, r, 0, 0, err), &m);
-    cJSON_Delete(r);
-    ck_assert_int_eq(m.result.status, CV_MSG_STATUS_FAILED);
-    ck_assert(isnan(m.result.dev_error));
-    ck_assert(isnan(m.result.dev_cost));
-    ck_assert_str_eq(cJSON_GetObjectItem(m.result.result, "error")->valuestring, "no such file");
+    round_trip(cv_msg_result(4, LEASE, &r, 0, 0, err), &m);
+    ck_assert_int_eq(m.result.result.status, CV_TRIAL_FAILED);
+    ck_assert(isnan(m.result.result.best.dev_error));
+    ck_assert(isnan(m.result.result.best.dev_cost));
+    ck_assert_str_eq(cJSON_GetObjectItem(m.result.object, "error")->valuestring, "no such file");
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(m.result.object, "diagnosis"));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(m.result.object, "diagnosis")));
+    ck_assert_ptr_null(m.result.result.diagnosis.name);
     cv_msg_finish(&m);
 }
 END_TEST
 
 START_TEST(result_fault_names_job_or_worker) {
     char err[CV_ERRLEN] = "";
-    cJSON *r = cJSON_Parse("{\"status\":\"failed\",\"best_epoch\":0,\"epochs_run\":0,"
-                           "\"dev_error\":null,\"dev_cost\":null,\"error\":\"bad label\","
-                           "\"fault\":\"job\"}");
+    cv_trial_result_t r = failed_result("bad label", 1);
     cv_msg_t m;
-    round_trip(cv_msg_result(4, LEASE, r, 0, 0, err), &m);
-    cJSON_Delete(r);
-    ck_assert_str_eq(cJSON_GetObjectItem(m.result.result, "fault")->valuestring, "job");
+    round_trip(cv_msg_result(4, LEASE, &r, 0, 0, err), &m);
+    ck_assert_str_eq(cJSON_GetObjectItem(m.result.object, "fault")->valuestring, "job");
+    ck_assert_int_eq(m.result.result.job_fault, 1);
+    cv_msg_finish(&m);
+    r = failed_result("disk full", 0);
+    round_trip(cv_msg_result(4, LEASE, &r, 0, 0, err), &m);
+    ck_assert_str_eq(cJSON_GetObjectItem(m.result.object, "fault")->valuestring, "worker");
+    ck_assert_int_eq(m.result.result.job_fault, 0);
     cv_msg_finish(&m);
     expect_refused("{\"type\":\"result\",\"trial_id\":4,"
                    "\"lease\":\"0123456789abcdef0123456789abcdef\","
@@ -268,7 +357,7 @@ START_TEST(trial_round_trips_and_its_spec_can_be_taken) {
     strcpy(files[0].hash, HASH);
     strcpy(files[1].hash, HASH);
     cv_msg_t m;
-    round_trip(cv_msg_trial(8, 2, LEASE, spec, files, 2, NULL, 0, err), &m);
+    round_trip(build_trial(8, 2, LEASE, spec, files, 2, NULL, 0, err), &m);
     cJSON_Delete(spec);
     ck_assert_int_eq(m.type, CV_MSG_TRIAL);
     ck_assert_int_eq(m.trial.trial_id, 8);
@@ -341,7 +430,7 @@ START_TEST(type_names_match_the_wire) {
     ck_assert_str_eq(cv_msg_type_name(CV_MSG_DATASET_GET), "dataset_get");
     ck_assert_str_eq(cv_msg_type_name(CV_MSG_ERROR), "error");
     ck_assert_str_eq(cv_msg_type_name((cv_msg_type_t)99), "none");
-    ck_assert_str_eq(cv_msg_status_name(CV_MSG_STATUS_STOPPED), "stopped");
+    ck_assert_str_eq(cv_trial_status_name(CV_TRIAL_STOPPED), "stopped");
 }
 END_TEST
 
@@ -596,7 +685,7 @@ START_TEST(builders_refuse_what_the_peer_would_refuse) {
     char err[CV_ERRLEN] = "";
     ck_assert_ptr_null(cv_msg_stop(0, err));
     ck_assert_ptr_nonnull(strstr(err, "stop: trial_id"));
-    cv_msg_epoch_t e = {.epoch = 1, .learning_rate = 0.1, .dev_error = NAN};
+    cv_epoch_t e = {.epoch = 1, .learning_rate = 0.1, .dev_error = NAN};
     ck_assert_ptr_null(cv_msg_progress(1, LEASE, &e, err));
     ck_assert_ptr_nonnull(strstr(err, "progress: epoch.dev_error"));
     ck_assert_ptr_null(cv_msg_progress(1, "NOT-A-LEASE", &e, err));
@@ -609,15 +698,15 @@ START_TEST(builders_refuse_what_the_peer_would_refuse) {
     cv_msg_file_t f = {.field = "weights", .bytes = 1};
     strcpy(f.hash, HASH);
     cJSON *spec = cJSON_CreateObject();
-    ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, &f, 1, NULL, 0, err));
+    ck_assert_ptr_null(build_trial(1, 1, LEASE, spec, &f, 1, NULL, 0, err));
     ck_assert_ptr_nonnull(strstr(err, "trial: files: unknown field \"weights\""));
     const int backwards[] = {3, 2};
-    ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, NULL, 0, backwards, 2, err));
+    ck_assert_ptr_null(build_trial(1, 1, LEASE, spec, NULL, 0, backwards, 2, err));
     ck_assert_ptr_nonnull(strstr(err, "trial: decide_at[1]: must be above the epoch before it"));
     int many[CV_MSG_DECIDE_MAX + 1];
     for (int i = 0; i <= CV_MSG_DECIDE_MAX; i++)
         many[i] = i + 1;
-    ck_assert_ptr_null(cv_msg_trial(1, 1, LEASE, spec, NULL, 0, many, CV_MSG_DECIDE_MAX + 1, err));
+    ck_assert_ptr_null(build_trial(1, 1, LEASE, spec, NULL, 0, many, CV_MSG_DECIDE_MAX + 1, err));
     ck_assert_ptr_nonnull(strstr(err, "trial: decide_at: must hold at most 32 epochs, got 33"));
     ck_assert_ptr_null(cv_msg_decision(1, 0, 1, err));
     ck_assert_ptr_nonnull(strstr(err, "decision: epoch: must be an integer in [1, 100000], got 0"));
@@ -642,7 +731,7 @@ START_TEST(trial_decide_at_round_trips) {
     cJSON *spec = cJSON_Parse("{\"epochs\":40}");
     const int at[] = {1, 2, 10, 100000};
     cv_msg_t m;
-    round_trip(cv_msg_trial(9, 3, LEASE, spec, NULL, 0, at, 4, err), &m);
+    round_trip(build_trial(9, 3, LEASE, spec, NULL, 0, at, 4, err), &m);
     cJSON_Delete(spec);
     ck_assert_int_eq(m.type, CV_MSG_TRIAL);
     ck_assert_uint_eq(m.trial.n_decide_at, 4);
@@ -707,16 +796,15 @@ END_TEST
 
 START_TEST(pruned_result_round_trips_with_its_best_epoch) {
     char err[CV_ERRLEN] = "";
-    cJSON *r = completed_result();
-    cJSON_ReplaceItemInObject(r, "status", cJSON_CreateString("pruned"));
+    cv_trial_result_t r = completed_result();
+    r.status = CV_TRIAL_PRUNED;
     cv_msg_t m;
-    round_trip(cv_msg_result(3, LEASE, r, 512, 9, err), &m);
-    cJSON_Delete(r);
-    ck_assert_int_eq(m.result.status, CV_MSG_STATUS_PRUNED);
-    ck_assert_str_eq(cv_msg_status_name(m.result.status), "pruned");
-    ck_assert_int_eq(m.result.best_epoch, 3);
-    ck_assert_int_eq(m.result.epochs_run, 5);
-    ck_assert_double_eq(m.result.dev_error, 0.25);
+    round_trip(cv_msg_result(3, LEASE, &r, 512, 9, err), &m);
+    ck_assert_int_eq(m.result.result.status, CV_TRIAL_PRUNED);
+    ck_assert_str_eq(cv_trial_status_name(m.result.result.status), "pruned");
+    ck_assert_int_eq(m.result.result.best_epoch, 3);
+    ck_assert_int_eq(m.result.result.epochs_run, 5);
+    ck_assert_double_eq(m.result.result.best.dev_error, 0.25);
     ck_assert_int_eq(m.result.model_bytes, 512);
     cv_msg_finish(&m);
 }
@@ -770,6 +858,7 @@ static Suite *message_suite(void) {
     tcase_add_test(rt, heartbeat_round_trips_as_its_type_alone);
     tcase_add_test(rt, progress_round_trips_every_metric);
     tcase_add_test(rt, result_round_trips_and_keeps_extra_result_members);
+    tcase_add_test(rt, result_struct_round_trips_member_by_member);
     tcase_add_test(rt, result_fault_names_job_or_worker);
     tcase_add_test(rt, failed_result_with_null_metrics_round_trips_as_nan);
     tcase_add_test(rt, dataset_get_round_trips);

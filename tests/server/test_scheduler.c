@@ -6,6 +6,7 @@
  * queries independent of the store's API. */
 #include <check.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,14 +62,17 @@ static event_t *record(void *conn, ev_kind_t kind, int64_t trial_id) {
     return e;
 }
 
-static int fake_send_trial(void *conn, int64_t trial_id, int64_t job_id, const char *lease,
-                           const char *spec_json, const cJSON *files, const int *decide_at,
-                           size_t n_decide_at) {
-    (void)spec_json, (void)files, (void)decide_at, (void)n_decide_at;
-    event_t *e = record(conn, EV_TRIAL, trial_id);
-    e->job_id = job_id;
-    ck_assert_uint_eq(strlen(lease), 32);
-    memcpy(e->lease, lease, 33);
+static int fake_send_trial(void *conn, const cv_msg_trial_t *trial) {
+    event_t *e = record(conn, EV_TRIAL, trial->trial_id);
+    e->job_id = trial->job_id;
+    ck_assert_uint_eq(strlen(trial->lease), 32);
+    memcpy(e->lease, trial->lease, 33);
+    /* What the worker needs to train it: the composed spec and the job's checked files. */
+    ck_assert(cJSON_IsObject(trial->spec));
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(trial->spec, "learning_rate")));
+    ck_assert_uint_ge(trial->n_files, 1);
+    for (size_t i = 0; i < trial->n_files; i++)
+        ck_assert_uint_eq(strlen(trial->files[i].hash), 64);
     return 0;
 }
 
@@ -239,23 +243,63 @@ static cv_sched_worker_t *join_and_lease(fx_t *fx, fake_conn_t *conn, const char
     return w;
 }
 
-/* Sends worker w's result (JSON text) for trial_id under lease. */
+/* A member of obj as a number, NAN when it is absent. */
+static double number_in(const cJSON *obj, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* Sends worker w's result for trial_id under lease: the result object given as JSON text, the
+ * numbers it leaves out not a number and the integers 0. */
 static int result(fx_t *fx, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
                   const char *json) {
-    cJSON *r = cJSON_Parse(json);
-    ck_assert_ptr_nonnull(r);
-    int rc = cv_sched_on_result(fx->sched, w, trial_id, lease, r, NULL, fx->now, fx->err);
-    cJSON_Delete(r);
+    static const char *const statuses[] = {"completed", "diverged", "failed", "stopped", "pruned"};
+    cJSON *o = cJSON_Parse(json);
+    ck_assert_ptr_nonnull(o);
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(o, "status"));
+    const char *error = cJSON_GetStringValue(cJSON_GetObjectItem(o, "error"));
+    const char *fault = cJSON_GetStringValue(cJSON_GetObjectItem(o, "fault"));
+    cJSON *diagnosis = cJSON_GetObjectItem(o, "diagnosis");
+    cv_trial_result_t r = {.best = {.train_cost = number_in(o, "train_cost"),
+                                    .train_cost_reg = number_in(o, "train_cost_reg"),
+                                    .dev_cost = number_in(o, "dev_cost"),
+                                    .train_error = number_in(o, "train_error"),
+                                    .dev_error = number_in(o, "dev_error")},
+                           .examples_per_second = number_in(o, "examples_per_second"),
+                           .job_fault = fault && !strcmp(fault, "job")};
+    for (size_t i = 0; status && i < sizeof statuses / sizeof *statuses; i++)
+        if (!strcmp(status, statuses[i])) r.status = (cv_trial_status_t)i;
+    if (isfinite(number_in(o, "best_epoch"))) r.best_epoch = (int)number_in(o, "best_epoch");
+    if (isfinite(number_in(o, "epochs_run"))) r.epochs_run = (int)number_in(o, "epochs_run");
+    if (isfinite(number_in(o, "n_params"))) r.n_params = (size_t)number_in(o, "n_params");
+    if (error) snprintf(r.error, sizeof r.error, "%s", error);
+    for (int k = CV_DIAG_FINE; k <= CV_DIAG_COLLAPSED; k++) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(diagnosis, "name"));
+        if (name && !strcmp(name, cv_diagnosis_name((cv_diagnosis_kind_t)k)))
+            r.diagnosis.kind = (cv_diagnosis_kind_t)k, r.diagnosis.name = name;
+    }
+    int rc = cv_sched_on_result(fx->sched, w, trial_id, lease, &r, NULL, fx->now, fx->err);
+    cJSON_Delete(o);
     return rc;
 }
 
+/* Sends worker w's progress for trial_id under lease: one epoch given as JSON text, the metrics
+ * it leaves out not a number. */
 static int progress(fx_t *fx, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
                     const char *json) {
     cJSON *e = cJSON_Parse(json);
     ck_assert_ptr_nonnull(e);
-    int rc = cv_sched_on_progress(fx->sched, w, trial_id, lease, e, fx->err);
+    cv_epoch_t m = {.epoch = (int64_t)number_in(e, "epoch"),
+                    .train_cost = number_in(e, "train_cost"),
+                    .train_cost_reg = number_in(e, "train_cost_reg"),
+                    .dev_cost = number_in(e, "dev_cost"),
+                    .train_error = number_in(e, "train_error"),
+                    .dev_error = number_in(e, "dev_error"),
+                    .learning_rate = number_in(e, "learning_rate"),
+                    .seconds = number_in(e, "seconds"),
+                    .examples_per_second = number_in(e, "examples_per_second")};
     cJSON_Delete(e);
-    return rc;
+    return cv_sched_on_progress(fx->sched, w, trial_id, lease, &m, fx->err);
 }
 
 #define COMPLETED(dev_error)                                                                       \

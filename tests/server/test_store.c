@@ -899,7 +899,7 @@ static void populate_job(fx_t *fx, int64_t job, int64_t *t) {
                   fx->err);
     add_trials(fx, job, 0, 4, t);
     start(fx, t[0], "A");
-    cv_store_curve_point_t pts[2] = {{.epoch = 1, .dev_error = 0.3}, {.epoch = 2, .dev_error = 0.2}};
+    cv_epoch_t pts[2] = {{.epoch = 1, .dev_error = 0.3}, {.epoch = 2, .dev_error = 0.2}};
     ck_assert_msg(cv_store_curve_add(fx->store, t[0], "A", pts, 2, fx->err) == 0, "%s", fx->err);
     finish(fx, t[0], "A", 0.2, 0.4);
     start(fx, t[1], "B");
@@ -1238,7 +1238,7 @@ START_TEST(test_version_5_file_migrates_and_takes_pruned_results) {
     int64_t job = add_job(&fx, "old", CV_STORE_OBJ_DEV_ERROR), t[2];
     add_trials(&fx, job, 0, 2, t);
     start(&fx, t[0], "L");
-    cv_store_curve_point_t p = {.epoch = 1, .dev_error = 0.25, .dev_cost = 0.5};
+    cv_epoch_t p = {.epoch = 1, .dev_error = 0.25, .dev_cost = 0.5};
     ck_assert_int_eq(cv_store_curve_add(fx.store, t[0], "L", &p, 1, fx.err), 0);
     finish(&fx, t[0], "L", 0.25, 0.5);
     cv_store_close(fx.store);
@@ -2258,7 +2258,7 @@ START_TEST(test_trial_get_returns_the_curve_in_epoch_order) {
     int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), id = 0;
     add_trials(&fx, job, 0, 1, &id);
     start(&fx, id, "L");
-    cv_store_curve_point_t pts[3] = {
+    cv_epoch_t pts[3] = {
         {.epoch = 2, .train_cost = 0.2, .dev_cost = 0.3, .learning_rate = 0.01, .seconds = 1.5},
         {.epoch = 0, .train_cost = 0.9, .dev_cost = 1.0, .learning_rate = 0.01, .seconds = 1.25},
         {.epoch = 1, .train_cost = 0.5, .dev_cost = NAN, .learning_rate = 0.01, .seconds = 1.0},

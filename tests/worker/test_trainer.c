@@ -95,10 +95,10 @@ static void make_spec(cv_trial_spec_t *spec, const char *csv, const char *split,
 /* The per-epoch metrics a trial reported through on_epoch. */
 typedef struct {
     int n;
-    cv_epoch_metrics_t m[MAX_EPOCHS];
+    cv_epoch_t m[MAX_EPOCHS];
 } curve_t;
 
-static int collect_epoch(const cv_epoch_metrics_t *m, void *userdata) {
+static int collect_epoch(const cv_epoch_t *m, void *userdata) {
     curve_t *curve = userdata;
     ck_assert_int_lt(curve->n, MAX_EPOCHS);
     ck_assert_int_eq(m->epoch, curve->n + 1); /* epochs arrive in order, 1-based */
@@ -108,7 +108,7 @@ static int collect_epoch(const cv_epoch_metrics_t *m, void *userdata) {
 
 /* Runs spec and requires a result (completed, diverged or stopped). Returns the per-epoch curve
  * on the heap; the caller frees it. */
-static curve_t *run_trial(const cv_trial_spec_t *spec, cv_train_result_t *res) {
+static curve_t *run_trial(const cv_trial_spec_t *spec, cv_trial_result_t *res) {
     curve_t *curve = calloc(1, sizeof *curve);
     ck_assert_ptr_nonnull(curve);
     cv_train_options_t opts = {.on_epoch = collect_epoch, .userdata = curve};
@@ -119,7 +119,7 @@ static curve_t *run_trial(const cv_trial_spec_t *spec, cv_train_result_t *res) {
 }
 
 /* Runs spec and requires it to complete (all its epochs, or until early stopping). */
-static curve_t *run_completed(const cv_trial_spec_t *spec, cv_train_result_t *res) {
+static curve_t *run_completed(const cv_trial_spec_t *spec, cv_trial_result_t *res) {
     curve_t *curve = run_trial(spec, res);
     ck_assert_msg(res->status == CV_TRIAL_COMPLETED, "status %s: %s",
                   cv_trial_status_name(res->status), res->error);
@@ -127,7 +127,7 @@ static curve_t *run_completed(const cv_trial_spec_t *spec, cv_train_result_t *re
     return curve;
 }
 
-static const cv_epoch_metrics_t *last_epoch(const curve_t *curve) {
+static const cv_epoch_t *last_epoch(const curve_t *curve) {
     ck_assert_int_gt(curve->n, 0);
     return &curve->m[curve->n - 1];
 }
@@ -138,7 +138,7 @@ static const cv_epoch_metrics_t *last_epoch(const curve_t *curve) {
  * (act), Adam at 0.01, mini-batches of 32, for the given epochs, plus the fields in extra.
  * Returns the curve. */
 static curve_t *train_spirals(uint64_t data_seed, uint64_t seed, const char *act, int epochs,
-                              const char *extra, cv_train_result_t *res) {
+                              const char *extra, cv_trial_result_t *res) {
     char path[CV_TEST_PATH], fields[1024];
     write_points_csv(path, "spirals.csv", SPIRALS, 200, 0.03, 0, data_seed, -1);
     cv_trial_spec_t spec;
@@ -158,7 +158,7 @@ static curve_t *train_spirals(uint64_t data_seed, uint64_t seed, const char *act
  * error means noise was learnt by heart. 60 training and 540 dev examples, three hidden layers
  * of 128 relu units (about 33,000 parameters), Adam at 0.01 with batch GD for 300 epochs, plus
  * the regularization fields in reg. Returns the last epoch's metrics. */
-static cv_epoch_metrics_t overfit_last_epoch(uint64_t data_seed, uint64_t seed, const char *reg) {
+static cv_epoch_t overfit_last_epoch(uint64_t data_seed, uint64_t seed, const char *reg) {
     char path[CV_TEST_PATH], fields[1024];
     write_points_csv(path, "moons-overfit.csv", MOONS, 300, 0.1, 0.2, data_seed, -1);
     cv_trial_spec_t spec;
@@ -168,20 +168,20 @@ static cv_epoch_metrics_t overfit_last_epoch(uint64_t data_seed, uint64_t seed, 
              " \"epochs\": 300, \"seed\": %llu%.512s",
              (unsigned long long)seed, reg);
     make_spec(&spec, path, "{\"train\": 0.1, \"dev\": 0.9, \"test\": 0}", fields);
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_uint_eq(res.m_train, 60);
     ck_assert_uint_eq(res.m_dev, 540);
-    cv_epoch_metrics_t last = *last_epoch(curve);
+    cv_epoch_t last = *last_epoch(curve);
     free(curve);
     unlink(path);
     return last;
 }
 
-static double error_gap(const cv_epoch_metrics_t *m) {
+static double error_gap(const cv_epoch_t *m) {
     return m->dev_error - m->train_error;
 }
-static double cost_gap(const cv_epoch_metrics_t *m) {
+static double cost_gap(const cv_epoch_t *m) {
     return m->dev_cost - m->train_cost;
 }
 
@@ -190,7 +190,7 @@ static double cost_gap(const cv_epoch_metrics_t *m) {
  * narrowed by 7 to 40 points (L2, λ = 3) and 9 to 35 points (dropout, keep_prob 0.5); the cost
  * gap shrank to at most 7% (L2) and 30% (dropout) of the unregularized 2.3 to 7. */
 static void assert_narrows_the_gap(const char *reg) {
-    cv_epoch_metrics_t plain = overfit_last_epoch(1, 1, ""), regd = overfit_last_epoch(1, 1, reg);
+    cv_epoch_t plain = overfit_last_epoch(1, 1, ""), regd = overfit_last_epoch(1, 1, reg);
     ck_assert_msg(error_gap(&regd) < error_gap(&plain) - 0.04,
                   "%s: error gap %.3f (train %.3f, dev %.3f), unregularized %.3f", reg,
                   error_gap(&regd), regd.train_error, regd.dev_error, error_gap(&plain));
@@ -208,7 +208,7 @@ START_TEST(split_fractions_size_the_sets_and_the_data_size_the_network) {
     cv_trial_spec_t spec;
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}",
               "\"hidden_units\": [16, 16], \"epochs\": 1");
-    cv_train_result_t res;
+    cv_trial_result_t res;
     free(run_completed(&spec, &res));
     ck_assert_uint_eq(res.m_train, 300);
     ck_assert_uint_eq(res.m_dev, 100);
@@ -224,9 +224,9 @@ START_TEST(training_error_falls_to_below_5_percent_on_spirals) {
     /* Spirals are not linearly separable: after the first epoch the training error is still
      * 28% or more, and two hidden layers of 32 tanh units with Adam bring it under 5% (it was
      * 0% at epoch 150 for data seeds 1..20). The cost must at least halve on the way. */
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = train_spirals(1, 1, "tanh", 150, "", &res);
-    const cv_epoch_metrics_t *first = &curve->m[0], *last = last_epoch(curve);
+    const cv_epoch_t *first = &curve->m[0], *last = last_epoch(curve);
     ck_assert_int_eq(curve->n, 150);
     ck_assert_msg(last->train_cost < first->train_cost / 2, "cost %g → %g", first->train_cost,
                   last->train_cost);
@@ -247,7 +247,7 @@ START_TEST(a_network_without_hidden_layers_cannot_learn_the_spirals) {
     make_spec(&spec, path, "{\"train\": 0.7, \"dev\": 0.15, \"test\": 0.15}",
               "\"hidden_layers\": 0, \"optimizer\": \"adam\", \"learning_rate\": 0.01,"
               " \"batch_size\": 32, \"epochs\": 150");
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_uint_eq(res.n_params, 2 * 2 + 2);
     ck_assert_msg(last_epoch(curve)->train_error > 0.20, "training error %g",
@@ -258,7 +258,7 @@ START_TEST(a_network_without_hidden_layers_cannot_learn_the_spirals) {
 END_TEST
 
 START_TEST(relu_network_also_learns_the_spirals) {
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = train_spirals(2, 3, "relu", 150, "", &res);
     ck_assert_msg(last_epoch(curve)->train_error < 0.05, "final training error %g",
                   last_epoch(curve)->train_error);
@@ -270,7 +270,7 @@ START_TEST(a_big_network_on_few_examples_overfits_without_regularization) {
     /* The training error falls below the 20% of flipped labels (the noise was learnt) while the
      * dev error stays above it: over seeds 1..40 the training error was at most 8% and the
      * error gap at least 18 points, the cost gap at least 2.3. */
-    cv_epoch_metrics_t m = overfit_last_epoch(1, 1, "");
+    cv_epoch_t m = overfit_last_epoch(1, 1, "");
     ck_assert_msg(m.train_error < 0.15, "training error %g", m.train_error);
     ck_assert_msg(m.dev_error > 0.2, "dev error %g", m.dev_error);
     ck_assert_msg(error_gap(&m) >= 0.12, "error gap %g", error_gap(&m));
@@ -302,7 +302,7 @@ START_TEST(a_huge_learning_rate_diverges_and_says_when) {
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}",
               "\"hidden_units\": [32, 32], \"optimizer\": \"gd\", \"learning_rate\": 10,"
               " \"init_scale\": 1e6, \"batch_size\": 8, \"epochs\": 20");
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_trial(&spec, &res);
     ck_assert_str_eq(cv_trial_status_name(res.status), "diverged");
     ck_assert_int_ge(res.diverged_epoch, 1);
@@ -327,12 +327,12 @@ START_TEST(early_stopping_keeps_the_best_epoch_and_stops_patience_epochs_later) 
     make_spec(&spec, path, "{\"train\": 0.1, \"dev\": 0.9, \"test\": 0}",
               "\"hidden_units\": [128, 128, 128], \"optimizer\": \"adam\","
               " \"learning_rate\": 0.01, \"batch_size\": 60, \"epochs\": 500, \"patience\": 2");
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_int_lt(res.epochs_run, 500);
     ck_assert_int_eq(res.best_epoch, res.epochs_run - 2);
 
-    const cv_epoch_metrics_t *best = &curve->m[res.best_epoch - 1];
+    const cv_epoch_t *best = &curve->m[res.best_epoch - 1];
     ck_assert_int_eq(res.best.epoch, res.best_epoch);
     ck_assert_double_eq(res.best.train_cost, best->train_cost);
     ck_assert_double_eq(res.best.train_cost_reg, best->train_cost_reg);
@@ -359,7 +359,7 @@ typedef struct {
     int prune_at;
 } pruning_t;
 
-static int prune_at_epoch(const cv_epoch_metrics_t *m, void *userdata) {
+static int prune_at_epoch(const cv_epoch_t *m, void *userdata) {
     pruning_t *p = userdata;
     collect_epoch(m, &p->curve);
     return m->epoch == p->prune_at ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
@@ -380,14 +380,14 @@ START_TEST(a_pruned_trial_reports_and_saves_its_best_epoch_so_far) {
     ck_assert_ptr_nonnull(p);
     p->prune_at = 40;
     cv_train_options_t opts = {.on_epoch = prune_at_epoch, .userdata = p, .save_model = model};
-    cv_train_result_t res;
+    cv_trial_result_t res;
     ck_assert_int_eq(cv_train_run(&spec, &opts, &res, err), 0);
     ck_assert_str_eq(cv_trial_status_name(res.status), "pruned");
     ck_assert_int_eq(res.status, CV_TRIAL_PRUNED);
     ck_assert_int_eq(res.epochs_run, 40);
     ck_assert_int_eq(p->curve.n, 40);
     ck_assert_int_lt(res.best_epoch, 40);
-    const cv_epoch_metrics_t *best = &p->curve.m[res.best_epoch - 1];
+    const cv_epoch_t *best = &p->curve.m[res.best_epoch - 1];
     ck_assert_double_eq(res.best.dev_cost, best->dev_cost);
     ck_assert_double_eq(res.best.dev_error, best->dev_error);
     for (int e = 0; e < p->curve.n; e++)
@@ -410,7 +410,7 @@ typedef struct {
     const char *json; /* its values */
 } nudging_t;
 
-static int nudge_collect(const cv_epoch_metrics_t *m, void *userdata) {
+static int nudge_collect(const cv_epoch_t *m, void *userdata) {
     return collect_epoch(m, &((nudging_t *)userdata)->curve);
 }
 
@@ -427,7 +427,7 @@ static int nudge_before(cv_trial_spec_t *live, int epoch, void *userdata) {
 
 /* Runs spec with nudge json before epoch at; the curve is n->curve. */
 static void run_nudged(const cv_trial_spec_t *spec, nudging_t *n, int at, const char *json,
-                       cv_train_result_t *res) {
+                       cv_trial_result_t *res) {
     n->at = at;
     n->json = json;
     cv_train_options_t opts = {
@@ -454,7 +454,7 @@ static nudging_t *run_both(const char *extra, int at, const char *json, curve_t 
     char path[CV_TEST_PATH];
     cv_trial_spec_t spec;
     nudge_spec(&spec, path, extra);
-    cv_train_result_t plain_res, res;
+    cv_trial_result_t plain_res, res;
     *plain = run_completed(&spec, &plain_res);
     nudging_t *n = calloc(1, sizeof *n);
     ck_assert_ptr_nonnull(n);
@@ -508,7 +508,7 @@ START_TEST(an_epochs_nudge_below_the_epochs_run_ends_the_trial_completed) {
     nudge_spec(&spec, path, "");
     nudging_t *n = calloc(1, sizeof *n);
     ck_assert_ptr_nonnull(n);
-    cv_train_result_t res;
+    cv_trial_result_t res;
     run_nudged(&spec, n, 6, "{\"epochs\": 5}", &res);
     ck_assert_int_eq(res.status, CV_TRIAL_COMPLETED);
     ck_assert_int_eq(res.epochs_run, 5);
@@ -524,7 +524,7 @@ END_TEST
 static int same_curves(const curve_t *a, const curve_t *b) {
     if (a->n != b->n) return 0;
     for (int e = 0; e < a->n; e++) {
-        const cv_epoch_metrics_t *x = &a->m[e], *y = &b->m[e];
+        const cv_epoch_t *x = &a->m[e], *y = &b->m[e];
         if (x->epoch != y->epoch || memcmp(&x->train_cost, &y->train_cost, sizeof(double)) ||
             memcmp(&x->train_cost_reg, &y->train_cost_reg, sizeof(double)) ||
             memcmp(&x->dev_cost, &y->dev_cost, sizeof(double)) ||
@@ -540,7 +540,7 @@ START_TEST(the_same_spec_and_seed_give_bit_identical_runs) {
     /* Dropout and batch norm draw from and update every piece of random and running state. The
      * suite pins OpenBLAS to one thread (see the suite), so summation order is fixed too. */
     static const char extra[] = ", \"keep_prob\": 0.8, \"batch_norm\": true";
-    cv_train_result_t a, b;
+    cv_trial_result_t a, b;
     curve_t *ca = train_spirals(4, 9, "relu", 20, extra, &a);
     curve_t *cb = train_spirals(4, 9, "relu", 20, extra, &b);
     ck_assert_int_eq(a.epochs_run, 20);
@@ -548,7 +548,7 @@ START_TEST(the_same_spec_and_seed_give_bit_identical_runs) {
     ck_assert_int_eq(a.best_epoch, b.best_epoch);
     ck_assert_int_eq(memcmp(&a.best.dev_cost, &b.best.dev_cost, sizeof(double)), 0);
     /* A different trial seed gives a different run: the seed is actually used. */
-    cv_train_result_t c;
+    cv_trial_result_t c;
     curve_t *cc = train_spirals(4, 10, "relu", 20, extra, &c);
     ck_assert(!same_curves(ca, cc));
     free(ca);
@@ -571,11 +571,11 @@ static void assert_learns_with_batch(uint32_t batch_size, int epochs, double lr)
              lr, (unsigned)batch_size, epochs);
     cv_trial_spec_t spec;
     make_spec(&spec, path, "{\"train\": 0.75, \"dev\": 0.25, \"test\": 0}", fields);
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     ck_assert_uint_eq(res.m_train, 300);
     ck_assert_int_eq(res.epochs_run, epochs);
-    const cv_epoch_metrics_t *first = &curve->m[0], *last = last_epoch(curve);
+    const cv_epoch_t *first = &curve->m[0], *last = last_epoch(curve);
     ck_assert_msg(last->train_cost < first->train_cost, "batch %u: cost %g → %g",
                   (unsigned)batch_size, first->train_cost, last->train_cost);
     ck_assert_msg(last->train_cost < LN2 / 2, "batch %u: final cost %g", (unsigned)batch_size,
@@ -611,7 +611,7 @@ START_TEST(a_sigmoid_output_learns_the_moons) {
               " \"optimizer\": \"adam\", \"learning_rate\": 0.01, \"batch_size\": 32,"
               " \"epochs\": 60");
     ck_assert_int_eq(spec.output, CV_OUT_SIGMOID);
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
     /* (2·16 + 16) + (16·16 + 16) + (16·1 + 1): one output unit. */
     ck_assert_uint_eq(res.n_params, 48 + 272 + 17);
@@ -624,7 +624,7 @@ END_TEST
 
 /* Trains the moons (200 per class, noise 0.1, 60/20/20) toward targets smoothed by ε and returns
  * the last epoch's metrics. */
-static cv_epoch_metrics_t smoothed_moons_last_epoch(double eps) {
+static cv_epoch_t smoothed_moons_last_epoch(double eps) {
     char path[CV_TEST_PATH], fields[512];
     write_points_csv(path, "moons-smoothed.csv", MOONS, 200, 0.1, 0, 7, -1);
     cv_trial_spec_t spec;
@@ -633,9 +633,9 @@ static cv_epoch_metrics_t smoothed_moons_last_epoch(double eps) {
              " \"learning_rate\": 0.01, \"batch_size\": 32, \"epochs\": 60,"
              " \"label_smoothing\": %g", eps);
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}", fields);
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = run_completed(&spec, &res);
-    cv_epoch_metrics_t last = *last_epoch(curve);
+    cv_epoch_t last = *last_epoch(curve);
     free(curve);
     unlink(path);
     return last;
@@ -647,8 +647,8 @@ static cv_epoch_metrics_t smoothed_moons_last_epoch(double eps) {
  * under which the smoothed cost the network minimizes cannot go, so what is reported is the
  * plain cross-entropy and not the smoothed one. The moons are still learnt. */
 START_TEST(label_smoothing_learns_but_reports_the_plain_cross_entropy) {
-    cv_epoch_metrics_t plain = smoothed_moons_last_epoch(0);
-    cv_epoch_metrics_t smoothed = smoothed_moons_last_epoch(0.4);
+    cv_epoch_t plain = smoothed_moons_last_epoch(0);
+    cv_epoch_t smoothed = smoothed_moons_last_epoch(0.4);
     ck_assert_msg(smoothed.train_error < 0.05, "train error %g", smoothed.train_error);
     ck_assert_msg(plain.train_cost < 0.1, "unsmoothed train cost %g", plain.train_cost);
     ck_assert_msg(smoothed.train_cost > 0.15 && smoothed.train_cost < 0.45, /* 0.224 seen */
@@ -661,7 +661,7 @@ START_TEST(batch_norm_on_hidden_layers_learns_and_scores_dev_in_inference_mode) 
     /* Dev metrics are computed in inference mode, i.e. with the running statistics: they must
      * be finite and as good as without batch norm (spirals: dev error < 10%; it was at most 2%
      * over seeds 1..20). Batch norm replaces each hidden bias b by γ and β. */
-    cv_train_result_t res;
+    cv_trial_result_t res;
     curve_t *curve = train_spirals(5, 2, "relu", 150, ", \"batch_norm\": true", &res);
     ck_assert_uint_eq(res.n_params, (2 * 32 + 64) + (32 * 32 + 64) + (32 * 2 + 2));
     for (int e = 0; e < curve->n; e++) {
@@ -718,7 +718,7 @@ START_TEST(a_label_outside_the_declared_classes_fails_the_trial_naming_the_label
     write_points_csv(path, "bad-label.csv", MOONS, 50, 0.1, 0, 1, 2);
     cv_trial_spec_t spec;
     make_spec(&spec, path, "{\"train\": 0.6, \"dev\": 0.2, \"test\": 0.2}", "\"epochs\": 1");
-    cv_train_result_t res;
+    cv_trial_result_t res;
     char err[CV_ERRLEN] = "";
     int rc = cv_train_run(&spec, NULL, &res, err);
     ck_assert_int_lt(rc, 0);
