@@ -121,7 +121,29 @@ class Dashboard(unittest.TestCase):
         self.assertIn("asha pruner", cells[7])
         _, job = self.c.request("GET", f"/v1/jobs/{self.done}")
         self.assertAlmostEqual(float(cells[5]), job["best"]["dev_error"], places=3)
+        self.assertEqual(cells[8], f"{job['round']}/{job['rounds_planned']}")
+        # The list reply carries what the row shows, as GET /v1/jobs/{id} says it.
+        _, listed = self.c.request("GET", "/v1/jobs")
+        row = next(j for j in listed["jobs"] if j["id"] == self.done)
+        self.assertEqual((row["max_trials"], row["finished"], row["running"], row["sampler"],
+                          row["pruner"], row["rounds_planned"]),
+                         (10, 10, 0, "random", "asha", job["rounds_planned"]))
+        self.assertEqual(row["best_value"], job["best"]["dev_error"])
         self.shot("jobs")
+        # Each poll is one list request: no job is fetched on its own.
+        self.wait(lambda d: len(self.jobs_requests()) >= 3, timeout=15)
+        requests = self.jobs_requests()
+        self.assertTrue(all(r.split("/v1/jobs")[1].startswith("?") for r in requests), requests)
+        polls = self.driver.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/v1/')).length;")
+        self.assertEqual(polls, len(requests))
+
+    def jobs_requests(self):
+        """The API requests the page made under /v1/jobs, in order."""
+        return self.driver.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+            ".filter(n => n.includes('/v1/jobs'));")
 
     def test_job_page_draws_every_trial_and_the_parameters_on_their_scales(self):
         hist = self.history(self.done)
