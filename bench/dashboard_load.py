@@ -6,10 +6,10 @@ The trials are written straight into a real SQLite file (the schema caviard crea
 accepted) before caviard starts on it: 90% completed, 10% pruned, over the four scales of
 bench's space (log, power_of_two, one_minus_log, categorical). The figure is the time from the
 navigation's start to the end of the job page's first full draw (history, one chart per
-parameter, rungs, the trial table), read from the page (performance.now(), which counts from the
+parameter with its round's band, parallel coordinates, rungs, the trial table), read from the page (performance.now(), which counts from the
 navigation's start), as the median of --runs loads; each load is a new document. The run fails
 (exit 1) when the median is over --limit seconds or when the history chart holds fewer points
-than trials.
+than trials (or the parallel coordinates fewer lines).
 
 Usage: dashboard_load.py BUILD_DIR [--trials N] [--runs K] [--limit S]
 Skips (exit 77) without chromium, chromium-driver or python3-selenium, unless CI is set."""
@@ -111,6 +111,9 @@ def main():
                 "return document.getElementById('history-chart').dataset.points;")
             if int(points) != args.trials:
                 sys.exit(f"the history chart holds {points} points, not {args.trials}")
+            lines = driver.execute_script("return document.getElementById('parallel').dataset.lines;")
+            if int(lines) != args.trials:
+                sys.exit(f"the parallel coordinates hold {lines} lines, not {args.trials}")
             fetched = driver.execute_script("return document.body.dataset.jobFetchedMs;")
             print(f"  load {len(times) + 1}: the job and its history fetched and parsed at "
                   f"{float(fetched) / 1000:.2f} s, every chart drawn at {float(drawn) / 1000:.2f} s")
@@ -119,7 +122,7 @@ def main():
                 ".map(m => m.name + ' ' + m.duration.toFixed(0) + ' ms').join(', ');")
             print(f"    {measures}")
             times.append(float(drawn) / 1000)
-        errors = console_errors(driver)
+        errors = console_errors(driver, ignore_missing_importance=True)
         if errors:
             sys.exit(f"console errors: {errors}")
         median = statistics.median(times)

@@ -376,8 +376,9 @@ int cv_store_job_first_failure(cv_store_t *store, int64_t job_id, int64_t *trial
  * range scan, however deep into the list it starts). */
 
 /* Jobs with an id greater than after_id (0: from the first), oldest first: [{id, name,
- * objective, status, round, created_at, finished_at, error}]. On success *out is a new array
- * owned by the caller; on failure NULL. */
+ * objective, status, round, created_at, finished_at, error, max_trials, finished, running,
+ * best_value, sampler, pruner, rounds_planned}]. On success *out is a new array owned by the
+ * caller; on failure NULL. */
 int cv_store_jobs_list(cv_store_t *store, int64_t after_id, int64_t limit, cJSON **out, char *err);
 
 /* One job: its columns (spec, region and test_result as JSON values), "counts" (an object with

@@ -111,8 +111,28 @@ const char *const store_statements[ST_COUNT] = {
     [ST_WORKER_QUARANTINED] = "SELECT quarantined, consecutive_failures, quarantined_until "
                               "FROM workers WHERE id = ?1",
     [ST_WORKER_LAST_SEEN] = "UPDATE workers SET last_seen = max(last_seen, ?2) WHERE id = ?1",
-    [ST_JOBS_LIST] = "SELECT id, name, objective, status, round, created_at, finished_at, error "
-                     "FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2",
+    /* With each job what the dashboard's jobs page shows: its budget, its finished and
+     * running trials (counted on trials_by_status), its best objective value (the first row
+     * of the objective's index), its strategy (the spec's names, else the defaults of
+     * job_spec.c) and the rounds it plans (refine.rounds, else the default schedule's
+     * min(max_trials, 3) rounds of job_spec.h). */
+    [ST_JOBS_LIST] =
+        "SELECT id, name, objective, status, round, created_at, finished_at, error, "
+        "json_extract(spec, '$.budget.max_trials') AS max_trials, "
+        "(SELECT count(*) FROM trials t WHERE t.job_id = jobs.id AND t.status NOT IN "
+        "('queued', 'running')) AS finished, "
+        "(SELECT count(*) FROM trials t WHERE t.job_id = jobs.id AND t.status = 'running') "
+        "AS running, "
+        "CASE objective WHEN 'dev_cost' THEN (SELECT dev_cost FROM trials t "
+        "WHERE t.job_id = jobs.id AND t.dev_cost IS NOT NULL AND t.status = 'completed' "
+        "ORDER BY dev_cost LIMIT 1) ELSE (SELECT dev_error FROM trials t "
+        "WHERE t.job_id = jobs.id AND t.dev_error IS NOT NULL AND t.status = 'completed' "
+        "ORDER BY dev_error LIMIT 1) END AS best_value, "
+        "ifnull(json_extract(spec, '$.search.sampler'), 'random') AS sampler, "
+        "ifnull(json_extract(spec, '$.search.pruner'), 'none') AS pruner, "
+        "ifnull(json_array_length(spec, '$.refine.rounds'), "
+        "min(json_extract(spec, '$.budget.max_trials'), 3)) AS rounds_planned "
+        "FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2",
     [ST_JOB_GET] = "SELECT id, name, objective, spec, status, round, region, created_at, "
                    "finished_at, error, test_result FROM jobs WHERE id = ?1",
     [ST_JOB_COUNTS] = "SELECT status, count(*) FROM trials WHERE job_id = ?1 GROUP BY status",

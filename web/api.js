@@ -5,10 +5,12 @@ const TOKEN_KEY = 'caviar-token';
 
 export class AuthError extends Error {}
 
+// A reply other than 2xx or 401: its status and its parsed body (null when not JSON).
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, body = null) {
     super(message);
     this.status = status;
+    this.body = body;
   }
 }
 
@@ -29,7 +31,7 @@ export async function get(path) {
     body = null;
   }
   if (res.status === 401) throw new AuthError(body?.error ?? 'missing or wrong API token');
-  if (!res.ok) throw new ApiError(res.status, `${path}: ${res.status} ${body?.error ?? ''}`);
+  if (!res.ok) throw new ApiError(res.status, `${path}: ${res.status} ${body?.error ?? ''}`, body);
   return body;
 }
 

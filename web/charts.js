@@ -21,10 +21,13 @@ function countPoints(u, seriesIdx) {
   return n;
 }
 
-// Records in the box's data-points the points drawn by the series listed in pointSeries.
+// Records in the box's data-points the points drawn by the series listed in pointSeries, and
+// in data-x-min and data-x-max the x scale's range.
 function drawHook(box, pointSeries) {
   return u => {
     box.dataset.points = String(countPoints(u, pointSeries));
+    box.dataset.xMin = String(u.scales.x.min);
+    box.dataset.xMax = String(u.scales.x.max);
     box.dataset.drawn = String(performance.now());
   };
 }
@@ -66,6 +69,51 @@ function drawDots(u, dotSeries, size) {
   u.ctx.drawImage(layer, left, top);
 }
 
+// Draws the bands under the series, after uPlot cleared the canvas: each band a translucent
+// strip of the plotting area over each of its x intervals (clipped to the plot), labelled with
+// its label at the top of its first strip.
+function drawBands(u, bands) {
+  const { left, top, width, height } = u.bbox;
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.font = `${Math.round(10 * devicePixelRatio)}px sans-serif`;
+  ctx.textBaseline = 'top';
+  bands.forEach((band, b) => {
+    ctx.fillStyle = band.color;
+    band.intervals.forEach(([x0, x1], k) => {
+      const p0 = u.valToPos(x0, 'x', true), p1 = u.valToPos(x1, 'x', true);
+      const a = Math.max(left, Math.min(p0, p1)), z = Math.min(left + width, Math.max(p0, p1));
+      if (!(z > a)) return;
+      ctx.globalAlpha = 0.12;
+      ctx.fillRect(a, top, Math.max(z - a, devicePixelRatio), height);
+      if (k === 0) {
+        ctx.globalAlpha = 0.9;
+        ctx.fillText(band.label, a + 2 * devicePixelRatio, top + (2 + 11 * b) * devicePixelRatio);
+      }
+    });
+  });
+  ctx.restore();
+}
+
+// The range of xs (nulls left out, and values <= 0 on a log scale), padded by 2% of its span
+// (of its span in logs on a log scale). uPlot ranges x from the first and the last value, which
+// only spans unsorted x by chance.
+function extent(xs, log) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of xs) {
+    if (v === null || v === undefined || !Number.isFinite(v) || (log && v <= 0)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (lo > hi) return log ? [1, 10] : [0, 1];
+  if (log) {
+    const f = lo === hi ? 2 : (hi / lo) ** 0.02;
+    return [lo / f, hi * f];
+  }
+  const pad = lo === hi ? Math.abs(lo) * 0.1 || 1 : (hi - lo) * 0.02;
+  return [lo - pad, hi + pad];
+}
+
 // "#rrggbb" as the little-endian RGBA word of an ImageData pixel, opaque.
 function rgbaWord(hex) {
   const v = parseInt(hex.slice(1), 16);
@@ -75,8 +123,11 @@ function rgbaWord(hex) {
 // A uPlot chart of data (aligned arrays, x first). series: [{label, color, dots?, step?}];
 // x: {label, log (10 or 2), categories}; the series drawn as dots count as points. A chart of
 // dots only needs no sorted x (drawDots draws every point inside the plot, zoomed or not); one
-// with lines does.
-export function makeChart(box, plotEl, data, { x = {}, y = {}, series, width = 560, height = 260 }) {
+// with lines does (x.range, [min, max], fixes the x scale's range; else a chart of dots is ranged
+// over its x values, a chart with lines from its first x to its last). bands: [{label, color, intervals: [[x0, x1], ...]}] shaded under the series;
+// the box records their number in data-bands.
+export function makeChart(box, plotEl, data,
+                          { x = {}, y = {}, series, bands = [], width = 560, height = 260 }) {
   const pointSeries = [];
   const uSeries = [{ label: x.label ?? 'x' }];
   const size = data[0].length > 2000 ? 2 : 5; // dots shrink when there are many
@@ -100,6 +151,10 @@ export function makeChart(box, plotEl, data, { x = {}, y = {}, series, width = 5
   if (x.log) Object.assign(xScale, { distr: 3, log: x.log });
   if (x.categories) {
     xScale.range = () => [-0.5, x.categories.length - 0.5];
+  } else if (x.range) {
+    xScale.range = () => x.range;
+  } else if (series.every(s => s.dots)) {
+    xScale.range = u => extent(u.data[0], x.log);
   }
   const yScale = { auto: true };
   if (y.log) Object.assign(yScale, { distr: 3, log: 10 });
@@ -122,8 +177,10 @@ export function makeChart(box, plotEl, data, { x = {}, y = {}, series, width = 5
       (y.log && !isPower(v, 10) ? '' : num(v, 3))) }],
     legend: { show: true, live: false },
     cursor: { drag: { x: true, y: true } },
-    hooks: { draw: [u => drawDots(u, dotSeries, size), drawHook(box, pointSeries)] },
+    hooks: { drawClear: [u => drawBands(u, bands)],
+             draw: [u => drawDots(u, dotSeries, size), drawHook(box, pointSeries)] },
   };
+  box.dataset.bands = String(bands.length);
   return new uPlot(opts, data, plotEl);
 }
 

@@ -4,9 +4,17 @@
 finished and one that is running:
 
 - The jobs page lists the jobs with their status, progress and strategy.
+- The jobs page makes one API request per poll, the list of jobs.
 - The job page draws the optimization history with one point per trial that has an objective
-  value, one chart per searched parameter, the rungs the pruner decided, and the trial table,
-  which sorts by the objective when its header is clicked and filters by status.
+  value, one chart per searched parameter with a band per round of the search, parallel
+  coordinates with one line per trial that has an objective value and an axis per parameter and
+  for the objective, the rungs the pruner decided, learning curves of the measure the user picks
+  (cost or error, train or dev), and the trial table, which sorts by the objective when its header
+  is clicked and filters by status.
+- The importance panel shows "computing..." while the API answers 202 and the bars once it
+  answers 200 (a bar per parameter, the most important first), the API's message on a 409 and
+  "not available" on a 404 (the replies injected into the page's fetch), and one of these states
+  against caviard itself.
 - A trial's page draws its learning curves (a point per epoch and measure) and shows its
   diagnosis with the remedy.
 - The workers page lists both workers.
@@ -21,6 +29,7 @@ Usage: test_dashboard.py BUILD_DIR SOURCE_ROOT
 Skips (exit 77) when chromium, chromium-driver or python3-selenium is missing, unless CI is set."""
 
 import http.client
+import json
 import math
 import os
 import shutil
@@ -37,7 +46,7 @@ SOURCE = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "."
 SHOTS = os.path.join(BUILD, "meson-logs", "dashboard")
 
 
-def pruned_job(csv, trials, epochs, name="dashboard", pruner="asha"):
+def pruned_job(csv, trials, epochs, name="dashboard", pruner="asha", rounds=None):
     """Learning rates from hopeless to good, so that ASHA stops some trials at its rungs."""
     return {"name": name,
             "trial": {"dataset": {"format": "csv", "csv": csv, "label_column": "label"},
@@ -50,9 +59,16 @@ def pruned_job(csv, trials, epochs, name="dashboard", pruner="asha"):
                                 "max": 0.99},
                       "activation": {"type": "categorical", "values": ["relu", "tanh"]}},
             "budget": {"max_trials": trials, "max_parallel": 2},
-            "refine": {"rounds": [trials]},
+            "refine": {"rounds": rounds or [trials]},
             "search": {"sampler": "random", "pruner": pruner},
             "seed": 4}
+
+
+def job_reply(test):
+    """GET /v1/jobs/{id} of the finished job."""
+    status, job = test.c.request("GET", f"/v1/jobs/{test.done}")
+    test.assertEqual(status, 200, job)
+    return job
 
 
 def raw_get(port, path, headers=None):
@@ -75,10 +91,16 @@ class Dashboard(unittest.TestCase):
         cls.c.wait_workers(2)
         cls.data = os.path.join(cls.c.dir, "moons.csv")
         write_moons(cls.data, n=400)
-        status, body = cls.c.request("POST", "/v1/jobs", pruned_job(cls.data, 10, 9))
+        status, body = cls.c.request("POST", "/v1/jobs", pruned_job(cls.data, 10, 9, rounds=[5, 5]))
         assert status == 201, body
         cls.done = body["id"]
+        # A job without a pruner, every trial of which completes (importance needs two).
+        status, body = cls.c.request("POST", "/v1/jobs", pruned_job(cls.data, 4, 2, "plain",
+                                                                    pruner="none"))
+        assert status == 201, body
+        cls.plain = body["id"]
         cls.c.wait_job(cls.done, timeout=240)
+        cls.c.wait_job(cls.plain, timeout=240)
 
     @classmethod
     def tearDownClass(cls):
@@ -86,7 +108,7 @@ class Dashboard(unittest.TestCase):
         cls.c.close()
 
     def tearDown(self):
-        self.assertEqual(console_errors(self.driver), [])
+        self.assertEqual(console_errors(self.driver, ignore_missing_importance=True), [])
 
     def open(self, hash_route, ready_css, timeout=20):
         """Opens the dashboard at hash_route and waits until ready_css matches an element."""
@@ -121,7 +143,29 @@ class Dashboard(unittest.TestCase):
         self.assertIn("asha pruner", cells[7])
         _, job = self.c.request("GET", f"/v1/jobs/{self.done}")
         self.assertAlmostEqual(float(cells[5]), job["best"]["dev_error"], places=3)
+        self.assertEqual(cells[8], f"{job['round']}/{job['rounds_planned']}")
+        # The list reply carries what the row shows, as GET /v1/jobs/{id} says it.
+        _, listed = self.c.request("GET", "/v1/jobs")
+        row = next(j for j in listed["jobs"] if j["id"] == self.done)
+        self.assertEqual((row["max_trials"], row["finished"], row["running"], row["sampler"],
+                          row["pruner"], row["rounds_planned"]),
+                         (10, 10, 0, "random", "asha", job["rounds_planned"]))
+        self.assertEqual(row["best_value"], job["best"]["dev_error"])
         self.shot("jobs")
+        # Each poll is one list request: no job is fetched on its own.
+        self.wait(lambda d: len(self.jobs_requests()) >= 3, timeout=15)
+        requests = self.jobs_requests()
+        self.assertTrue(all(r.split("/v1/jobs")[1].startswith("?") for r in requests), requests)
+        polls = self.driver.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/v1/')).length;")
+        self.assertEqual(polls, len(requests))
+
+    def jobs_requests(self):
+        """The API requests the page made under /v1/jobs, in order."""
+        return self.driver.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+            ".filter(n => n.includes('/v1/jobs'));")
 
     def test_job_page_draws_every_trial_and_the_parameters_on_their_scales(self):
         hist = self.history(self.done)
@@ -141,6 +185,40 @@ class Dashboard(unittest.TestCase):
         for chart in self.css("#param-charts .chart"):
             self.assertEqual(chart.get_attribute("data-points"), str(with_value),
                              chart.get_attribute("data-param"))
+        # Each parameter's chart spans every value it draws, on the parameter's own axis.
+        for chart in self.css("#param-charts .chart"):
+            name = chart.get_attribute("data-param")
+            xs = [v for v, y in zip(hist["finished"]["params"][name], hist["finished"]["value"])
+                  if y is not None and not isinstance(v, str)]
+            if not xs:
+                continue
+            if name == "beta1":
+                xs = [1 - v for v in xs]
+            lo, hi = (float(chart.get_attribute(a)) for a in ("data-x-min", "data-x-max"))
+            self.assertLessEqual(lo, min(xs) * (1 + 1e-9), name)
+            self.assertGreaterEqual(hi, max(xs) * (1 - 1e-9), name)
+        epochs = self.css("#epochs-chart")[0]
+        self.assertLessEqual(float(epochs.get_attribute("data-x-min")), 0)
+        self.assertGreaterEqual(float(epochs.get_attribute("data-x-max")), 9)
+        # A band per round on each parameter's chart; the second round's region is narrower
+        # than the first for the numeric parameters.
+        self.assertEqual(len(job_reply(self)["rounds"]), 2)
+        for chart in self.css("#param-charts .chart"):
+            self.assertEqual(chart.get_attribute("data-bands"), "2", chart.get_attribute("data-param"))
+        # Parallel coordinates: a line per trial with a value, an axis per parameter and one
+        # for the objective.
+        parallel = self.css("#parallel")[0]
+        self.assertEqual(parallel.get_attribute("data-lines"), str(with_value))
+        self.assertEqual(parallel.get_attribute("data-axes"), "5")
+        self.assertTrue(self.css("#parallel canvas"))
+        self.css("#param-charts")[0].screenshot(os.path.join(SHOTS, "job-parameters.png"))
+        parallel.screenshot(os.path.join(SHOTS, "job-parallel.png"))
+        # With fewer than 2 completed trials the importance panel says so without asking.
+        completed = job_reply(self)["counts"].get("completed", 0)
+        self.wait(lambda d: self.css("#importance[data-state]"))
+        if completed < 2:
+            self.assertEqual(self.css("#importance")[0].text,
+                             f"importance needs 2 completed trials; the job has {completed}")
         # The pruner's rungs and the pruned trials.
         _, job = self.c.request("GET", f"/v1/jobs/{self.done}")
         self.assertTrue(job["rungs"], "ASHA decided nothing")
@@ -149,7 +227,15 @@ class Dashboard(unittest.TestCase):
         self.assertEqual(self.css("#epochs-chart")[0].get_attribute("data-points"), "10")
         # Learning curves of the best trial at least.
         self.wait(lambda d: self.css("#curves-chart[data-points]"))
-        self.assertGreater(int(self.css("#curves-chart")[0].get_attribute("data-points")), 0)
+        _, best = self.c.request("GET", f"/v1/trials/{job['best']['id']}")
+        for measure, split in (("cost", "dev"), ("error", "train"), ("error", "dev"),
+                               ("cost", "train")):
+            from selenium.webdriver.support.ui import Select
+            Select(self.css("#curve-set")[0]).select_by_value(split)
+            Select(self.css("#curve-measure")[0]).select_by_value(measure)
+            self.assertEqual(self.css("#curves-chart h3")[0].text, f"{split} {measure} per epoch")
+            self.assertEqual(self.css("#curves-chart")[0].get_attribute("data-points"),
+                             str(sum(p[f"{split}_{measure}"] is not None for p in best["curve"])))
         self.shot("job")
         # The trial table, sorted by the objective with a click on its header.
         self.css('#trials th[data-key="value"]')[0].click()
@@ -180,6 +266,79 @@ class Dashboard(unittest.TestCase):
         self.assertEqual(lines[0], "id,number,status,value,epochs_run,worker_id,learning_rate,"
                                    "batch_size,beta1,activation")
         self.assertEqual(len(lines), 1 + pruned)
+
+    def fake_importance(self, replies):
+        """Makes the next documents' fetch answer the importance route with replies in turn
+        (the last one again after that); returns the script's identifier."""
+        script = ("(() => { const replies = %s; let n = 0; const real = window.fetch.bind(window);"
+                  "window.fetch = (url, opts) => { if (!String(url).includes('/importance'))"
+                  " return real(url, opts); const r = replies[Math.min(n++, replies.length - 1)];"
+                  " return Promise.resolve(new Response(JSON.stringify(r[1]), {status: r[0],"
+                  " headers: {'Content-Type': 'application/json'}})); }; })();"
+                  % json.dumps(replies))
+        return self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                           {"source": script})["identifier"]
+
+    def importance_shows(self, replies, state):
+        """Opens the page of the job without a pruner with the importance route answering replies and waits
+        for the panel's state; returns the panel."""
+        ident = self.fake_importance(replies)
+        try:
+            self.open(f"#/jobs/{self.plain}", f'#importance[data-state="{state}"]')
+        finally:
+            self.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument",
+                                        {"identifier": ident})
+        return self.css("#importance")[0]
+
+    def test_importance_panel_states(self):
+        _, plain = self.c.request("GET", f"/v1/jobs/{self.plain}")
+        self.assertEqual(plain["counts"]["completed"], 4)
+        # Against this caviard: the route answers, or it is not there.
+        self.open(f"#/jobs/{self.plain}", "#importance[data-state]")
+        state = self.css("#importance")[0].get_attribute("data-state")
+        self.assertIn(state, ("unavailable", "computing", "ready"))
+        if state == "unavailable":
+            self.assertTrue(self.css("#importance")[0].text.startswith("not available"))
+        answer = {"job": self.plain, "trials": 7, "computed_at": 1700000000.0,
+                  "interactions": 0.1,
+                  "parameters": [
+                      {"name": "batch_size", "scale": "power_of_two", "importance": 0.05,
+                       "fraction": 0.045},
+                      {"name": "learning_rate", "scale": "log", "importance": 0.9,
+                       "fraction": 0.81},
+                      {"name": "beta1", "scale": "one_minus_log", "importance": 0.05,
+                       "fraction": 0.045},
+                      {"name": "activation", "scale": "categorical", "importance": 0.0,
+                       "fraction": 0.0}]}
+        # 202 first: "computing..."; the next poll gets the 200 and draws the bars.
+        ident = self.fake_importance([[202, {"status": "computing", "trials": 7}], [200, answer]])
+        try:
+            self.open(f"#/jobs/{self.plain}", '#importance[data-state="computing"]')
+            self.assertEqual(self.css("#importance")[0].text, "computing... (over 7 trials)")
+            self.wait(lambda d: self.css('#importance[data-state="ready"]'), timeout=10)
+        finally:
+            self.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument",
+                                        {"identifier": ident})
+        rows = self.css("#importance-table tbody tr")
+        self.assertEqual([r.get_attribute("data-param") for r in rows],
+                         ["learning_rate", "batch_size", "beta1", "activation"])
+        first = [td.text for td in rows[0].find_elements("css selector", "td")]
+        self.assertEqual(first, ["learning_rate", "log", "0.900", "81.0%"])
+        widths = self.driver.execute_script(
+            "return [...document.querySelectorAll('#importance-table .importance .bar i')]"
+            ".map(i => i.style.width);")
+        self.assertEqual(widths, ["90%", "5%", "5%", "0%"])
+        self.assertIn("interactions explain 10.0% of the variance; over 7 completed trials",
+                      self.css("#importance-note")[0].text)
+        self.shot("importance")
+        # 409: the API's reason; 404: no such route on this coordinator.
+        panel = self.importance_shows(
+            [[409, {"error": "job 1 has 1 completed trial; importance needs at least 2"}]],
+            "refused")
+        self.assertEqual(panel.text, "job 1 has 1 completed trial; importance needs at least 2")
+        panel = self.importance_shows([[404, {"error": "no route GET /v1/jobs/1/importance"}]],
+                                      "unavailable")
+        self.assertEqual(panel.text, "not available: this coordinator does not compute importance")
 
     def test_trial_page_draws_its_curves_and_its_diagnosis(self):
         _, job = self.c.request("GET", f"/v1/jobs/{self.done}")

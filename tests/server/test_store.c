@@ -796,6 +796,55 @@ START_TEST(test_version_2_file_gains_n_params_and_keeps_its_results) {
 }
 END_TEST
 
+/* The number field name of a list row, or -1 when it is null. */
+static double row_number(const cJSON *row, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
+    ck_assert_msg(v != NULL, "no field %s", name);
+    return cJSON_IsNull(v) ? -1 : cJSON_GetNumberValue(v);
+}
+
+START_TEST(test_jobs_list_carries_progress_best_and_strategy) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t a = 0, b = 0, ids[4];
+    ck_assert_int_eq(cv_store_job_create(fx.store, "a", CV_STORE_OBJ_DEV_COST,
+                                         "{\"budget\":{\"max_trials\":5},\"search\":{\"sampler\":"
+                                         "\"tpe\",\"pruner\":\"median\"},\"refine\":{\"rounds\":"
+                                         "[2,3]}}",
+                                         "{}", NOW, &a, fx.err),
+                     0);
+    ck_assert_int_eq(cv_store_job_create(fx.store, "b", CV_STORE_OBJ_DEV_ERROR,
+                                         "{\"budget\":{\"max_trials\":2}}", "{}", NOW, &b, fx.err),
+                     0);
+    add_trials(&fx, a, 0, 4, ids);
+    start(&fx, ids[0], "L0");
+    start(&fx, ids[1], "L1");
+    start(&fx, ids[2], "L2");
+    finish(&fx, ids[0], "L0", 0.2, 0.9);
+    finish(&fx, ids[1], "L1", 0.3, 0.4); /* the best by dev_cost, not by dev_error */
+    cJSON *arr = NULL;
+    ck_assert_int_eq(cv_store_jobs_list(fx.store, 0, 0, &arr, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(arr), 2);
+    const cJSON *ra = cJSON_GetArrayItem(arr, 0), *rb = cJSON_GetArrayItem(arr, 1);
+    ck_assert_double_eq(row_number(ra, "max_trials"), 5);
+    ck_assert_double_eq(row_number(ra, "finished"), 2);
+    ck_assert_double_eq(row_number(ra, "running"), 1);
+    ck_assert_double_eq(row_number(ra, "best_value"), 0.4);
+    ck_assert_str_eq(cJSON_GetObjectItem(ra, "sampler")->valuestring, "tpe");
+    ck_assert_str_eq(cJSON_GetObjectItem(ra, "pruner")->valuestring, "median");
+    ck_assert_double_eq(row_number(ra, "rounds_planned"), 2);
+    /* No trials: no best; the defaults of a spec that names no strategy and no rounds. */
+    ck_assert_double_eq(row_number(rb, "finished"), 0);
+    ck_assert_double_eq(row_number(rb, "running"), 0);
+    ck_assert_double_eq(row_number(rb, "best_value"), -1);
+    ck_assert_str_eq(cJSON_GetObjectItem(rb, "sampler")->valuestring, "random");
+    ck_assert_str_eq(cJSON_GetObjectItem(rb, "pruner")->valuestring, "none");
+    ck_assert_double_eq(row_number(rb, "rounds_planned"), 2);
+    cJSON_Delete(arr);
+    fx_finish(&fx);
+}
+END_TEST
+
 START_TEST(test_jobs_and_workers_pages_start_after_a_key) {
     fx_t fx;
     fx_init(&fx);
@@ -2597,6 +2646,7 @@ static Suite *store_suite(void) {
     tcase_add_test(queries, test_trials_list_is_in_submission_order_and_pages);
     tcase_add_test(queries, test_ranked_pages_resume_after_the_last_key);
     tcase_add_test(queries, test_jobs_and_workers_pages_start_after_a_key);
+    tcase_add_test(queries, test_jobs_list_carries_progress_best_and_strategy);
     tcase_add_test(queries, test_trial_get_returns_the_curve_in_epoch_order);
     tcase_add_test(queries, test_trials_each_visits_in_submission_order_with_the_objective);
     tcase_add_test(queries, test_trials_each_gives_running_trials_their_lease_and_interruptions);

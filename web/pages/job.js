@@ -1,6 +1,8 @@
 // One job: optimization history with a best-so-far line, each searched parameter against the
-// objective on its own scale, learning curves of the best and the running trials, rungs and
-// pruned trials, worker utilization, and the trial table (sortable, filterable, CSV).
+// objective on its own scale with each round's region as a band, parallel coordinates of the
+// trials, hyperparameter importance, learning curves of the best and the running trials (cost or
+// error, train or dev), rungs and pruned trials, worker utilization, and the trial table
+// (sortable, filterable, CSV).
 //
 // The trials come from GET /v1/jobs/{id}/history as columns: the whole history once, then,
 // every poll, only the trials that finished after the cursor, appended to the columns.
@@ -8,9 +10,12 @@
 import { get } from '../api.js';
 import { chartBox, color, makeChart, sortedBy } from '../charts.js';
 import { h, num, pct, statusCell } from '../format.js';
+import { drawImportance, fetchImportance } from '../importance.js';
+import { drawParallel } from '../parallel.js';
 
 const TABLE_ROWS = 100;  // rows of the trial table shown at once
 const CURVES_RUNNING = 4; // running trials whose learning curves are drawn beside the best's
+const IMPORTANCE_EVERY_MS = 10000; // importance asked again at most this often as trials finish
 
 // The columns of the history, grown by each poll.
 function emptyColumns(names) {
@@ -24,19 +29,37 @@ function append(cols, finished, names) {
   for (const n of names) for (const v of finished.params[n]) cols.params[n].push(v);
 }
 
-// How a parameter of the job's space is drawn: x values and axis options.
+// How a parameter of the job's space is drawn: x values and axis options (the x range is the
+// space's bounds).
 function paramAxis(name, def, values) {
   const scale = def?.scale ?? 'linear';
   if (def?.type === 'categorical' || values.some(v => typeof v === 'string' || typeof v === 'boolean')) {
     const categories = (def?.values ?? [...new Set(values)]).map(String);
     return { xs: values.map(v => categories.indexOf(String(v))), x: { label: name, categories } };
   }
+  const bounded = typeof def?.min === 'number' && typeof def?.max === 'number' && def.max > def.min;
   if (scale === 'one_minus_log')
     return { xs: values.map(v => (v === null ? null : 1 - v)),
-             x: { label: `1 − ${name} (log)`, log: 10 } };
-  if (scale === 'log') return { xs: values, x: { label: `${name} (log)`, log: 10 } };
-  if (scale === 'power_of_two') return { xs: values, x: { label: `${name} (log₂)`, log: 2 } };
-  return { xs: values, x: { label: name } };
+             x: { label: `1 − ${name} (log)`, log: 10,
+                  range: bounded ? [1 - def.max, 1 - def.min] : undefined } };
+  const range = bounded ? [def.min, def.max] : undefined;
+  if (scale === 'log') return { xs: values, x: { label: `${name} (log)`, log: 10, range } };
+  if (scale === 'power_of_two') return { xs: values, x: { label: `${name} (log₂)`, log: 2, range } };
+  return { xs: values, x: { label: name, range } };
+}
+
+// Each round's region of a parameter as a band on its chart (x as paramAxis drew it): the
+// numeric bounds (as 1 − β for one_minus_log), or the categories the round could draw.
+function roundBands(name, def, x, rounds) {
+  return rounds.map((r, i) => {
+    const reg = r.region?.[name];
+    let intervals = [];
+    if (reg && typeof reg.min === 'number')
+      intervals = def?.scale === 'one_minus_log' ? [[1 - reg.max, 1 - reg.min]] : [[reg.min, reg.max]];
+    else if (reg?.weights && x.categories)
+      intervals = x.categories.flatMap((c, k) => (reg.weights[c] > 0 ? [[k - 0.4, k + 0.4]] : []));
+    return { label: `round ${r.round}`, color: color(i + 1), intervals };
+  });
 }
 
 export default {
@@ -58,6 +81,13 @@ export default {
     const cards = h('div', { class: 'cards', id: 'job-cards' });
     const historyCharts = h('div', { class: 'charts' });
     const paramCharts = h('div', { class: 'charts', id: 'param-charts' });
+    const parallelCanvas = h('canvas', { class: 'parallel' });
+    const parallelBox = h('div', { class: 'chart', id: 'parallel' }, parallelCanvas);
+    const importanceBox = h('div', { id: 'importance' });
+    const curveMeasure = h('select', { id: 'curve-measure' },
+      ['cost', 'error'].map(v => h('option', { value: v, text: v })));
+    const curveSet = h('select', { id: 'curve-set' },
+      ['dev', 'train'].map(v => h('option', { value: v, text: v })));
     const curveCharts = h('div', { class: 'charts' });
     const rungs = h('div', { id: 'rungs' });
     const pruneCharts = h('div', { class: 'charts' });
@@ -65,8 +95,11 @@ export default {
     const tableBox = h('div', { id: 'trial-table' });
     el.append(title, cards,
       h('h2', { text: 'Optimization history' }), historyCharts,
-      h('h2', { text: 'Parameters against the objective' }), paramCharts,
-      h('h2', { text: 'Learning curves: the best and the running trials' }), curveCharts,
+      h('h2', { text: 'Parameters against the objective, each round\'s region a band' }), paramCharts,
+      h('h2', { text: 'Parallel coordinates' }), parallelBox,
+      h('h2', { text: 'Hyperparameter importance' }), importanceBox,
+      h('h2', { text: 'Learning curves: the best and the running trials' }),
+      h('div', { class: 'toolbar' }, 'show', curveSet, curveMeasure), curveCharts,
       h('h2', { text: 'Rungs and pruned trials' }), rungs, pruneCharts,
       h('h2', { text: 'Worker utilization' }), utilization,
       h('h2', { text: 'Trials' }), tableBox);
@@ -74,7 +107,8 @@ export default {
     const charts = new Map(); // id -> uPlot
     function chart(parent, id, title, data, opts) {
       const old = charts.get(id);
-      if (old && old.series.length === data.length) {
+      if (old && old.series.length === data.length && old.caviarTitle === title &&
+          Number(old.root.parentElement.parentElement.dataset.bands) === (opts.bands?.length ?? 0)) {
         old.setData(data);
         return;
       }
@@ -83,7 +117,9 @@ export default {
       const { box, plotEl } = chartBox(id, title);
       if (existing) existing.replaceWith(box);
       else parent.append(box);
-      charts.set(id, makeChart(box, plotEl, data, opts));
+      const u = makeChart(box, plotEl, data, opts);
+      u.caviarTitle = title; // a title change (the curves' measure) draws a new chart
+      charts.set(id, u);
     }
 
     function drawCards() {
@@ -134,25 +170,59 @@ export default {
         chart(paramCharts, `param-${i}`, `${name} (${space[name]?.scale ?? space[name]?.type ?? 'linear'})`,
           data, { x, y: { label: jobNow.objective },
                   series: [{ label: jobNow.objective, color: color(i), dots: true }],
+                  bands: roundBands(name, space[name], x, jobNow.rounds ?? []),
                   width: 420, height: 240 });
         charts.get(`param-${i}`).root.parentElement.parentElement.dataset.param = name;
       });
     }
 
-    async function drawCurves() {
+    function drawParallelCoords() {
+      drawParallel(parallelBox, parallelCanvas, { names, space, params: cols.params,
+                                                  values: cols.value, objective: jobNow.objective });
+    }
+
+    // Importance: asked once the job has 2 completed trials (fewer get a 409), again at each poll
+    // while it is computed, and again at most every IMPORTANCE_EVERY_MS as trials complete.
+    let importance = null, importanceAt = 0, importanceCompleted = -1;
+    async function updateImportance() {
+      const completed = jobNow.counts?.completed ?? 0;
+      if (completed < 2) {
+        drawImportance(importanceBox, { state: 'waiting',
+          message: `importance needs 2 completed trials; the job has ${completed}` });
+        return;
+      }
+      const due = !importance || importance.state === 'computing' ||
+        (importance.state !== 'unavailable' && completed !== importanceCompleted &&
+         performance.now() - importanceAt >= IMPORTANCE_EVERY_MS);
+      if (!due) return;
+      importanceAt = performance.now();
+      importanceCompleted = completed;
+      importance = await fetchImportance(id);
+      drawImportance(importanceBox, importance);
+    }
+
+    let curveTrials = [];
+    async function fetchCurves() {
       const ids = [];
       if (jobNow.best) ids.push(jobNow.best.id);
       for (const r of running.slice(0, CURVES_RUNNING)) if (!ids.includes(r.id)) ids.push(r.id);
-      const trials = await Promise.all(ids.map(t => get(`/v1/trials/${t}`)));
+      curveTrials = await Promise.all(ids.map(t => get(`/v1/trials/${t}`)));
+      drawCurves();
+    }
+
+    // The curves of curveTrials, the measure the selects name (train or dev, cost or error).
+    function drawCurves() {
+      const trials = curveTrials, field = `${curveSet.value}_${curveMeasure.value}`;
+      const what = `${curveSet.value} ${curveMeasure.value}`;
       const maxEpoch = Math.max(0, ...trials.map(t => t.curve.length ? t.curve[t.curve.length - 1].epoch : 0));
       const epochs = Array.from({ length: maxEpoch + 1 }, (_, i) => i);
       const series = trials.map(t => {
         const ys = new Array(epochs.length).fill(null);
-        for (const p of t.curve) ys[p.epoch] = p.dev_cost;
+        for (const p of t.curve) ys[p.epoch] = p[field] ?? null;
         return ys;
       });
-      chart(curveCharts, 'curves-chart', 'dev cost per epoch', [epochs, ...series], {
-        x: { label: 'epoch' }, y: { label: 'dev cost' },
+      chart(curveCharts, 'curves-chart', `${what} per epoch`, [epochs, ...series], {
+        x: { label: 'epoch' }, y: { label: what },
         series: trials.map((t, i) => ({
           label: `${t.id === jobNow.best?.id ? 'best ' : ''}trial ${t.id} (${t.status})`,
           color: color(i), countPoints: true })),
@@ -276,7 +346,8 @@ export default {
     });
 
     function drawAll() {
-      for (const draw of [drawCards, drawHistory, drawParams, drawRungs, drawUtilization, drawTable]) {
+      for (const draw of [drawCards, drawHistory, drawParams, drawParallelCoords, drawRungs,
+                          drawUtilization, drawTable]) {
         const t0 = performance.now();
         draw();
         performance.measure(draw.name, { start: t0 });
@@ -287,7 +358,9 @@ export default {
     // its canvas (bench/dashboard_load.py reads it).
     await new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)));
     document.body.dataset.jobDrawnMs = String(performance.now());
-    await drawCurves();
+    curveSet.addEventListener('change', drawCurves);
+    curveMeasure.addEventListener('change', drawCurves);
+    await Promise.all([fetchCurves(), updateImportance()]);
 
     async function poll() {
       const [j, more] = await Promise.all([get(`/v1/jobs/${id}`),
@@ -303,10 +376,11 @@ export default {
       if (changed) {
         drawHistory();
         drawParams();
+        drawParallelCoords();
         drawRungs();
         drawTable();
       }
-      if (running.length || changed) await drawCurves();
+      await Promise.all([running.length || changed ? fetchCurves() : null, updateImportance()]);
     }
     return { poll, destroy: () => charts.forEach(c => c.destroy()) };
   },
