@@ -97,6 +97,8 @@ typedef struct {
     int (*send_decision)(void *conn, int64_t trial_id, int epoch, int stop);
     /* A test-set evaluation (server/evaluation.h); NULL: workers get none. */
     cv_eval_send_fn send_evaluate;
+    /* An importance task (server/evaluation.h); NULL: workers get none. */
+    cv_importance_send_fn send_importance;
 } cv_sched_ops_t;
 
 typedef struct {

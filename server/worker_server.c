@@ -331,9 +331,23 @@ static int op_send_evaluate(void *conn, int64_t job_id, const char *lease, const
     return send_msg(c, msg);
 }
 
+static int op_send_importance(void *conn, int64_t job_id, const char *lease, int64_t seed,
+                              const double *x, const double *y, size_t n, size_t p,
+                              const double *lo, const double *hi) {
+    conn_t *c = conn;
+    char err[CV_ERRLEN];
+    cJSON *msg = cv_msg_importance(job_id, lease, seed, x, y, n, p, lo, hi, err);
+    if (msg == NULL) {
+        cv_log(c->ws->log, CV_LOG_ERROR, "job %lld: cannot build its importance message: %s",
+               (long long)job_id, err);
+        return -1;
+    }
+    return send_msg(c, msg);
+}
+
 cv_sched_ops_t cv_worker_server_ops(void) {
-    return (cv_sched_ops_t){op_send_trial, op_send_ack, op_send_stop, op_send_decision,
-                            op_send_evaluate};
+    return (cv_sched_ops_t){op_send_trial,    op_send_ack,      op_send_stop,
+                            op_send_decision, op_send_evaluate, op_send_importance};
 }
 
 /* ---- messages --------------------------------------------------------------------------- */
@@ -648,6 +662,12 @@ static int on_message(conn_t *c, const char *payload, size_t len) {
                                    &m.evaluation, err) < 0)
                 cv_log(ws->log, CV_LOG_ERROR, "job %lld evaluation: %s",
                        (long long)m.evaluation.job_id, err);
+            break;
+        case CV_MSG_IMPORTANCE_RESULT:
+            if (cv_evals_on_importance(cv_sched_evals(ws->sched), c->w, c->id,
+                                       &m.importance_result, cv_clock_wall(), err) == CV_ENOMEM)
+                cv_log(ws->log, CV_LOG_ERROR, "job %lld importance: %s",
+                       (long long)m.importance_result.job_id, err);
             break;
         default:
             snprintf(err, sizeof err, "a worker may not send %s", cv_msg_type_name(m.type));
