@@ -1,6 +1,8 @@
-/* Tests of the coordinator's queue of test-set evaluations (server/evaluation.c) without a
+/* Tests of the coordinator's queue of test-set evaluations and importance tasks
+ * (server/evaluation.c) without a
  * network: a fake send records what a worker would get. The paths that store a result through
  * the scheduler are covered by tests/integration/test_evaluation.py with real processes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -44,6 +46,53 @@ static void add_task(cv_evals_t *ev, int64_t job_id, int k) {
         t.models[i].trial_id = 10 + i;
     ck_assert_int_eq(cv_evals_add(ev, &t, err), 0);
     ck_assert_ptr_null(t.spec_json); /* taken */
+}
+
+/* What the fake transport was asked to send as an importance task. */
+typedef struct {
+    int calls;
+    int64_t job_id, seed;
+    size_t n, p;
+    double y0; /* the first objective */
+    char lease[CV_MSG_LEASE_HEX + 1];
+} imp_sent_t;
+
+static imp_sent_t imp_sent;
+
+static int fake_send_importance(void *conn, int64_t job_id, const char *lease, int64_t seed,
+                                const double *x, const double *y, size_t n, size_t p,
+                                const double *lo, const double *hi) {
+    (void)conn, (void)x, (void)lo, (void)hi;
+    imp_sent = (imp_sent_t){imp_sent.calls + 1, job_id, seed, n, p, y[0], ""};
+    snprintf(imp_sent.lease, sizeof imp_sent.lease, "%s", lease);
+    return 0;
+}
+
+/* An importance task of job_id over n trials of two parameters, "learning_rate" (log) and
+ * "epsilon" (log); the objectives are first_y, first_y + 1, ... Returns what
+ * cv_evals_add_importance returned; the rows are freed here when they were not taken. */
+static int add_importance(cv_evals_t *ev, int64_t job_id, size_t n, double first_y) {
+    char err[CV_ERRLEN];
+    cv_importance_task_t t = {.job_id = job_id,
+                              .n = n,
+                              .rows = n,
+                              .p = 2,
+                              .lo = {-6, -9},
+                              .hi = {-1, -8},
+                              .scales = {"log", "log"}};
+    snprintf(t.names[0], sizeof t.names[0], "learning_rate");
+    snprintf(t.names[1], sizeof t.names[1], "epsilon");
+    t.x = calloc(n * 2, sizeof *t.x);
+    t.y = calloc(n, sizeof *t.y);
+    ck_assert_ptr_nonnull(t.x);
+    ck_assert_ptr_nonnull(t.y);
+    for (size_t i = 0; i < n; i++)
+        t.y[i] = first_y + (double)i;
+    int rc = cv_evals_add_importance(ev, &t, err);
+    if (rc == 0) ck_assert_ptr_null(t.x); /* taken */
+    free(t.x);
+    free(t.y);
+    return rc;
 }
 
 /* Stand-ins for two workers: the queue only compares their addresses. */
@@ -175,6 +224,86 @@ START_TEST(a_result_is_never_built_partially) {
 }
 END_TEST
 
+START_TEST(an_importance_task_is_queued_once_per_count_and_sent_seeded_with_the_job) {
+    char err[CV_ERRLEN];
+    cv_evals_t *ev = NULL;
+    memset(&imp_sent, 0, sizeof imp_sent);
+    ck_assert_int_eq(cv_evals_create(&ev, NULL, err), 0);
+    ck_assert_int_eq(add_importance(ev, 4, 10, 0.5), 0);
+    ck_assert_int_eq(add_importance(ev, 4, 10, 0.5), 1);                /* waiting: not again */
+    ck_assert_int_eq(cv_evals_pending(ev, 4), 0);                       /* not an evaluation */
+    ck_assert_int_eq(cv_evals_assign(ev, WA, NULL, "a", fake_send), 0); /* no sender yet */
+    cv_evals_set_importance_send(ev, fake_send_importance);
+    ck_assert_int_eq(add_importance(ev, 4, 12, 7.0), 0); /* newer count: replaces the rows */
+    ck_assert_int_eq(cv_evals_assign(ev, WA, NULL, "a", fake_send), 1);
+    ck_assert_int_eq(imp_sent.calls, 1);
+    ck_assert_int_eq(imp_sent.job_id, 4);
+    ck_assert_int_eq(imp_sent.seed, 4);
+    ck_assert_uint_eq(imp_sent.n, 12);
+    ck_assert_uint_eq(imp_sent.p, 2);
+    ck_assert_double_eq(imp_sent.y0, 7.0);
+    ck_assert_int_eq(cv_evals_busy(ev, WA), 1);
+    ck_assert_int_eq(add_importance(ev, 4, 12, 7.0), 1);                /* running: not again */
+    ck_assert_int_eq(cv_evals_assign(ev, WB, NULL, "b", fake_send), 0); /* nothing else waits */
+    ck_assert_ptr_null(cv_evals_importance(ev, 4, 12));
+    cv_evals_destroy(ev);
+}
+END_TEST
+
+START_TEST(an_answer_is_kept_for_its_count_with_the_most_important_first) {
+    char err[CV_ERRLEN];
+    cv_evals_t *ev = NULL;
+    memset(&imp_sent, 0, sizeof imp_sent);
+    ck_assert_int_eq(cv_evals_create(&ev, NULL, err), 0);
+    cv_evals_set_importance_send(ev, fake_send_importance);
+    ck_assert_int_eq(add_importance(ev, 4, 10, 0.5), 0);
+    ck_assert_int_eq(cv_evals_assign(ev, WA, NULL, "a", fake_send), 1);
+    cv_msg_importance_result_t a = {
+        .job_id = 4, .p = 2, .fraction = {0.0625, 0.75}, .importance = {0.0769, 0.9231}};
+    snprintf(a.lease, sizeof a.lease, "%s", "0123456789abcdef0123456789abcdef");
+    ck_assert_int_eq(cv_evals_on_importance(ev, WA, "a", &a, 1700000000.5, err), CV_STORE_STALE);
+    ck_assert_ptr_nonnull(strstr(err, "worker a answered an importance task of job 4"));
+    snprintf(a.lease, sizeof a.lease, "%s", imp_sent.lease);
+    ck_assert_int_eq(cv_evals_on_importance(ev, WB, "b", &a, 1700000000.5, err), CV_STORE_STALE);
+    ck_assert_int_eq(cv_evals_on_importance(ev, WA, "a", &a, 1700000000.5, err), 0);
+    ck_assert_int_eq(cv_evals_busy(ev, WA), 0);
+    ck_assert_ptr_null(cv_evals_importance(ev, 4, 11));
+    ck_assert_ptr_null(cv_evals_importance(ev, 5, 10));
+    const char *kept = cv_evals_importance(ev, 4, 10);
+    ck_assert_ptr_nonnull(kept);
+    ck_assert_str_eq(kept, "{\"job\":4,\"trials\":10,\"parameters\":[{\"name\":\"epsilon\","
+                           "\"scale\":\"log\",\"importance\":0.9231,\"fraction\":0.75},"
+                           "{\"name\":\"learning_rate\",\"scale\":\"log\",\"importance\":"
+                           "0.0769,\"fraction\":0.0625}],\"interactions\":0.1875,"
+                           "\"computed_at\":1700000000.5}");
+    cv_evals_destroy(ev);
+}
+END_TEST
+
+START_TEST(a_lost_or_failing_worker_passes_the_importance_task_on_then_it_is_dropped) {
+    char err[CV_ERRLEN];
+    cv_evals_t *ev = NULL;
+    memset(&imp_sent, 0, sizeof imp_sent);
+    ck_assert_int_eq(cv_evals_create(&ev, NULL, err), 0);
+    cv_evals_set_importance_send(ev, fake_send_importance);
+    ck_assert_int_eq(add_importance(ev, 4, 10, 0.5), 0);
+    ck_assert_int_eq(cv_evals_assign(ev, WA, NULL, "a", fake_send), 1);
+    cv_evals_worker_left(ev, NULL, WA);
+    ck_assert_int_eq(cv_evals_busy(ev, WA), 0);
+    ck_assert_int_eq(cv_evals_assign(ev, WB, NULL, "b", fake_send), 1); /* attempt 2 */
+    cv_msg_importance_result_t a = {.job_id = 4, .error = "out of memory"};
+    snprintf(a.lease, sizeof a.lease, "%s", imp_sent.lease);
+    ck_assert_int_eq(cv_evals_on_importance(ev, WB, "b", &a, 0, err), 0);
+    ck_assert_int_eq(cv_evals_assign(ev, WA, NULL, "a", fake_send), 1); /* attempt 3 */
+    cv_evals_worker_left(ev, NULL, WA);
+    ck_assert_int_eq(cv_evals_assign(ev, WB, NULL, "b", fake_send), 0); /* dropped */
+    ck_assert_int_eq(imp_sent.calls, 3);
+    ck_assert_ptr_null(cv_evals_importance(ev, 4, 10));
+    ck_assert_int_eq(add_importance(ev, 4, 10, 0.5), 0); /* asked again: queued again */
+    cv_evals_destroy(ev);
+}
+END_TEST
+
 static Suite *evaluation_suite(void) {
     Suite *s = suite_create("evaluation");
     TCase *tc = tcase_create("queue");
@@ -183,6 +312,9 @@ static Suite *evaluation_suite(void) {
     tcase_add_test(tc, a_worker_that_leaves_hands_its_evaluation_back_first_in_line);
     tcase_add_test(tc, a_worker_fault_goes_to_another_worker);
     tcase_add_test(tc, a_result_is_never_built_partially);
+    tcase_add_test(tc, an_importance_task_is_queued_once_per_count_and_sent_seeded_with_the_job);
+    tcase_add_test(tc, an_answer_is_kept_for_its_count_with_the_most_important_first);
+    tcase_add_test(tc, a_lost_or_failing_worker_passes_the_importance_task_on_then_it_is_dropped);
     suite_add_tcase(s, tc);
     return s;
 }
