@@ -951,6 +951,7 @@ static void delete_job(cv_api_t *api, const route_args_t *a, const cv_http_reque
         REPLY(cv_http_json_error(res, 409, "job %lld is running; cancel it first",
                                  (long long)id));
     if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));
+    cv_evals_forget_importance(cv_sched_evals(api->sched), id);
     cJSON *o = cJSON_CreateObject();
     if (o && (!cJSON_AddNumberToObject(o, "id", (double)id) ||
               !cJSON_AddBoolToObject(o, "deleted", 1) ||

@@ -60,6 +60,8 @@ static void task_free(eval_task_t *e) {
     free(e);
 }
 
+static void task_remove(cv_evals_t *ev, eval_task_t *e);
+
 /* The job's task (of the kind) waiting (running 0) or running (running 1), or NULL. */
 static eval_task_t *task_find(const cv_evals_t *ev, task_kind_t kind, int64_t job_id, int running) {
     for (eval_task_t *e = ev->tasks; e; e = e->next)
@@ -124,6 +126,20 @@ int cv_evals_add_importance(cv_evals_t *ev, cv_importance_task_t *task, char *er
     return 0;
 }
 
+void cv_evals_forget_importance(cv_evals_t *ev, int64_t job_id) {
+    for (kept_t **k = &ev->kept; *k; k = &(*k)->next)
+        if ((*k)->job_id == job_id) {
+            kept_t *gone = *k;
+            *k = gone->next;
+            cJSON_free(gone->text);
+            free(gone);
+            break;
+        }
+    eval_task_t *e = task_find(ev, TASK_IMPORTANCE, job_id, 0);
+    if (e) task_remove(ev, e);
+    if ((e = task_find(ev, TASK_IMPORTANCE, job_id, 1))) e->imp.n = 0; /* its answer is dropped */
+}
+
 const char *cv_evals_importance(const cv_evals_t *ev, int64_t job_id, size_t n) {
     for (const kept_t *k = ev->kept; k; k = k->next)
         if (k->job_id == job_id) return k->n == n ? k->text : NULL;
@@ -141,8 +157,6 @@ int cv_evals_busy(const cv_evals_t *ev, const cv_sched_worker_t *w) {
         if (e->worker == w) return 1;
     return 0;
 }
-
-static void task_remove(cv_evals_t *ev, eval_task_t *e);
 
 int cv_evals_assign(cv_evals_t *ev, cv_sched_worker_t *w, void *conn, const char *worker_id,
                     cv_eval_send_fn send) {
@@ -369,6 +383,10 @@ int cv_evals_on_importance(cv_evals_t *ev, const cv_sched_worker_t *w, const cha
         cv_log(ev->log, CV_LOG_WARN, "job %lld: worker %s could not compute the importance: %s",
                (long long)a->job_id, worker_id, why);
         task_retry(ev, NULL, e, why);
+        return 0;
+    }
+    if (e->imp.n == 0) { /* the job was deleted meanwhile */
+        task_remove(ev, e);
         return 0;
     }
     char *text = importance_reply(&e->imp, a, now);

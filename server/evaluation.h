@@ -98,6 +98,9 @@ void cv_evals_set_importance_send(cv_evals_t *ev, cv_importance_send_fn send);
  * untouched), CV_ENOMEM. A task of the job with another count that still waits gets the new
  * rows instead. */
 int cv_evals_add_importance(cv_evals_t *ev, cv_importance_task_t *task, char *err);
+/* The job was deleted: its kept reply and waiting importance task go, and the answer of a
+ * running one will not be kept (a new job may get the same id). */
+void cv_evals_forget_importance(cv_evals_t *ev, int64_t job_id);
 /* The reply text kept for job_id computed from n trials (borrowed; valid until the next
  * answer), or NULL. */
 const char *cv_evals_importance(const cv_evals_t *ev, int64_t job_id, size_t n);

@@ -116,6 +116,11 @@ class ImportanceRoute(unittest.TestCase):
                          (409, {"error": "importance needs at least 2 completed trials; job "
                                          f"{self.single} has 1"}))
 
+    def test_2b_a_deleted_job_is_not_found(self):
+        status, body = self.c.request("DELETE", f"/v1/jobs/{self.single}")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.importance(self.single), (404, {"error": "job not found"}))
+
     def test_3_more_completed_trials_give_a_new_computation(self):
         first = self.wait_figures(self.job)
         status, body = self.c.request("POST", f"/v1/jobs/{self.job}/extend", {"max_trials": 30})

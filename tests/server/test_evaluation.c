@@ -276,6 +276,14 @@ START_TEST(an_answer_is_kept_for_its_count_with_the_most_important_first) {
                            "{\"name\":\"learning_rate\",\"scale\":\"log\",\"importance\":"
                            "0.0769,\"fraction\":0.0625}],\"interactions\":0.1875,"
                            "\"computed_at\":1700000000.5}");
+    ck_assert_int_eq(add_importance(ev, 4, 12, 0.5), 0); /* more trials: computed again */
+    ck_assert_int_eq(cv_evals_assign(ev, WA, NULL, "a", fake_send), 1);
+    cv_evals_forget_importance(ev, 4); /* the job is deleted */
+    ck_assert_ptr_null(cv_evals_importance(ev, 4, 10));
+    snprintf(a.lease, sizeof a.lease, "%s", imp_sent.lease);
+    ck_assert_int_eq(cv_evals_on_importance(ev, WA, "a", &a, 1700000001, err), 0);
+    ck_assert_int_eq(cv_evals_busy(ev, WA), 0);
+    ck_assert_ptr_null(cv_evals_importance(ev, 4, 12)); /* not kept for a deleted job */
     cv_evals_destroy(ev);
 }
 END_TEST
