@@ -59,7 +59,12 @@ class ImportanceRoute(unittest.TestCase):
                 proc.kill()
             proc.wait()
             log.close()
+        cls.c.stop()
+        logs = [cls.c.log_text()] + [open(os.path.join(cls.c.dir, f"{wid}.log")).read()
+                                     for wid in cls.procs]
         cls.c.close()
+        for text in logs:  # a sanitizer build writes its reports there
+            assert "Sanitizer" not in text and "runtime error" not in text, text
 
     def importance(self, job):
         return self.c.request("GET", f"/v1/jobs/{job}/importance")
