@@ -1,7 +1,7 @@
 /* Tests of the coordinator's queue of test-set evaluations and importance tasks
- * (server/evaluation.c) without a
- * network: a fake send records what a worker would get. The paths that store a result through
- * the scheduler are covered by tests/integration/test_evaluation.py with real processes. */
+ * (server/evaluation.c) without a network: a fake send records what a worker would get. The
+ * paths that store a result through the scheduler are covered by
+ * tests/integration/test_evaluation.py with real processes. */
 #include <stdlib.h>
 #include <string.h>
 
