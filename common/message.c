@@ -698,9 +698,13 @@ static int get_numbers(const vctx_t *c, const cJSON *arr, const char *path, size
     const cJSON *e;
     cJSON_ArrayForEach(e, arr) {
         double v = 0;
-        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-        int rc = get_num(c, e, sub, NUM_FINITE, 0, &v);
-        if (rc) return rc;
+        if (cJSON_IsNumber(e) && isfinite(e->valuedouble)) { /* the common case, kept cheap */
+            v = e->valuedouble;
+        } else {
+            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            int rc = get_num(c, e, sub, NUM_FINITE, 0, &v);
+            if (rc) return rc;
+        }
         if (out) out[i] = v;
         i++;
     }
