@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -98,7 +99,8 @@ struct read_op {
                                       owned, one block with the ids it points to */
     size_t n_views;
     cv_metrics_snapshot_t *metrics; /* GET /metrics: the figures taken on the loop, owned */
-    cv_importance_task_t *imp; /* GET importance: the rows the read built, owned (x, y too) */
+    cv_importance_task_t *imp; /* GET importance: the task the read built, owned (its frame
+                                  too) */
     void (*settle)(read_op_t *op); /* loop: may change status and answer after the read */
     const char *answer;            /* settle's answer instead of text (borrowed), or NULL */
     int status;      /* HTTP status of the answer */
@@ -283,8 +285,7 @@ static int add_schedule(cJSON *job) {
 /* Frees a read and what it owns. */
 static void read_free(read_op_t *op) {
     if (op->imp) {
-        free(op->imp->x);
-        free(op->imp->y);
+        free(op->imp->frame);
         free(op->imp);
     }
     free(op->metrics);
@@ -1369,8 +1370,10 @@ static void get_metrics(cv_api_t *api, const route_args_t *a, const cv_http_requ
  * (CV_IMPORTANCE_MAX_TRIALS) send that many rows, evenly spaced in trial order, so that the
  * task fits a frame. */
 static int read_importance(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
-    read_op_t *rw = (read_op_t *)op; /* the read owns its rows; nothing else sees it yet */
-    cJSON *job = NULL, *trials = NULL;
+    read_op_t *rw = (read_op_t *)op; /* the read owns its task; nothing else sees it yet */
+    cJSON *job = NULL, *trials = NULL, *msg = NULL;
+    double *x = NULL, *y = NULL, lo[CV_MSG_IMP_DIMS_MAX], hi[CV_MSG_IMP_DIMS_MAX];
+    unsigned char bits[CV_MSG_LEASE_HEX / 2];
     cv_space_t space;
     int status = 500, rc = cv_store_job_get(store, op->id, &job, err);
     if (rc) return read_error(rc, "job", err);
@@ -1387,13 +1390,13 @@ static int read_importance(const read_op_t *op, cv_store_t *store, cJSON **reply
         goto out;
     size_t rows = (size_t)cJSON_GetArraySize(trials), p = space.n_params, n;
     cv_importance_task_t *t = rw->imp = calloc(1, sizeof *t);
-    if (!t || !(t->x = malloc((rows ? rows : 1) * p * sizeof *t->x)) ||
-        !(t->y = malloc((rows ? rows : 1) * sizeof *t->y))) {
+    if (!t || !(x = malloc((rows ? rows : 1) * p * sizeof *x)) ||
+        !(y = malloc((rows ? rows : 1) * sizeof *y))) {
         cv_errf(err, CV_ENOMEM, "out of memory for %zu trials", rows);
         goto out;
     }
-    n = cv_importance_rows(&space, trials, cJSON_IsString(obj) ? obj->valuestring : "dev_error",
-                           t->x, t->y);
+    n = cv_importance_rows(&space, trials, cJSON_IsString(obj) ? obj->valuestring : "dev_error", x,
+                           y);
     if (n < 2) {
         cv_errf(err, CV_EINVAL, "importance needs at least 2 completed trials; job %lld has %zu",
                 (long long)op->id, n);
@@ -1402,18 +1405,26 @@ static int read_importance(const read_op_t *op, cv_store_t *store, cJSON **reply
     }
     t->job_id = op->id, t->n = n, t->p = p;
     t->rows = n < CV_IMPORTANCE_MAX_TRIALS ? n : CV_IMPORTANCE_MAX_TRIALS;
-    if (n > CV_IMPORTANCE_MAX_TRIALS) { /* evenly spaced rows, in place (i <= k) */
+    if (n > CV_IMPORTANCE_MAX_TRIALS) { /* evenly spaced rows, in place (i >= k) */
         for (size_t k = 0; k < CV_IMPORTANCE_MAX_TRIALS; k++) {
             size_t i = k * n / CV_IMPORTANCE_MAX_TRIALS;
-            memmove(t->x + k * p, t->x + i * p, p * sizeof *t->x);
-            t->y[k] = t->y[i];
+            memmove(x + k * p, x + i * p, p * sizeof *x);
+            y[k] = y[i];
         }
     }
-    cv_importance_bounds(&space, t->lo, t->hi);
+    cv_importance_bounds(&space, lo, hi);
     for (size_t d = 0; d < p; d++) {
         snprintf(t->names[d], sizeof t->names[d], "%s", space.params[d].name);
         t->scales[d] = cv_importance_scale_name(&space.params[d]);
     }
+    if (getrandom(bits, sizeof bits, 0) != (ssize_t)sizeof bits) {
+        cv_errf(err, CV_EIO, "cannot draw a lease: %s", strerror(errno));
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof bits; i++)
+        snprintf(t->lease + 2 * i, 3, "%02x", bits[i]);
+    msg = cv_msg_importance(op->id, t->lease, op->id, x, y, t->rows, p, lo, hi, err);
+    if (!msg || cv_msg_encode(msg, &t->frame, &t->frame_len, err)) goto out;
     cJSON *o = cJSON_CreateObject();
     if (o && cJSON_AddStringToObject(o, "status", "computing") &&
         cJSON_AddNumberToObject(o, "trials", (double)n)) {
@@ -1424,6 +1435,9 @@ static int read_importance(const read_op_t *op, cv_store_t *store, cJSON **reply
         cv_errf(err, CV_ENOMEM, "out of memory");
     }
 out:
+    cJSON_Delete(msg);
+    free(y);
+    free(x);
     cJSON_Delete(trials);
     cJSON_Delete(job);
     return status;

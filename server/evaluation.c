@@ -18,7 +18,7 @@ typedef enum { TASK_EVALUATE, TASK_IMPORTANCE } task_kind_t;
 typedef struct eval_task {
     task_kind_t kind;
     cv_eval_task_t t;                 /* TASK_EVALUATE: spec_json owned */
-    cv_importance_task_t imp;         /* TASK_IMPORTANCE: x and y owned */
+    cv_importance_task_t imp;         /* TASK_IMPORTANCE: frame owned */
     const cv_sched_worker_t *worker;  /* the worker running it, NULL while it waits */
     char lease[CV_MSG_LEASE_HEX + 1]; /* the current lease, "" while it waits */
     int attempts;                     /* workers it was given to */
@@ -55,8 +55,7 @@ int cv_evals_create(cv_evals_t **out, const cv_log_t *log, char *err) {
 
 static void task_free(eval_task_t *e) {
     cJSON_free(e->t.spec_json);
-    free(e->imp.x);
-    free(e->imp.y);
+    free(e->imp.frame);
     free(e);
 }
 
@@ -113,15 +112,14 @@ int cv_evals_add_importance(cv_evals_t *ev, cv_importance_task_t *task, char *er
     if ((running && running->imp.n == task->n) || (waiting && waiting->imp.n == task->n)) return 1;
     eval_task_t *e = waiting;
     if (e) { /* a newer count replaces the rows that still wait */
-        free(e->imp.x);
-        free(e->imp.y);
+        free(e->imp.frame);
     } else if (!(e = calloc(1, sizeof *e))) {
         return cv_errf(err, CV_ENOMEM, "out of memory");
     }
     e->kind = TASK_IMPORTANCE;
     e->t.job_id = task->job_id;
     e->imp = *task;
-    task->x = task->y = NULL;
+    task->frame = NULL;
     if (!waiting) task_append(ev, e);
     return 0;
 }
@@ -164,15 +162,17 @@ int cv_evals_assign(cv_evals_t *ev, cv_sched_worker_t *w, void *conn, const char
     while (e && e->worker)
         e = e->next;
     if (!e || !(e->kind == TASK_EVALUATE ? send != NULL : ev->send_importance != NULL)) return 0;
-    uint64_t a = cv_rng_next(&ev->rng), b = cv_rng_next(&ev->rng);
-    snprintf(e->lease, sizeof e->lease, "%016llx%016llx", (unsigned long long)a,
-             (unsigned long long)b);
-    const cv_importance_task_t *m = &e->imp;
-    int failed = e->kind == TASK_EVALUATE
-                     ? send(conn, e->t.job_id, e->lease, e->t.spec_json, e->t.files, e->t.n_files,
-                            e->t.models, e->t.n_models)
-                     : ev->send_importance(conn, m->job_id, e->lease, m->job_id, m->x, m->y,
-                                           m->rows, m->p, m->lo, m->hi);
+    int failed;
+    if (e->kind == TASK_EVALUATE) {
+        uint64_t a = cv_rng_next(&ev->rng), b = cv_rng_next(&ev->rng);
+        snprintf(e->lease, sizeof e->lease, "%016llx%016llx", (unsigned long long)a,
+                 (unsigned long long)b);
+        failed = send(conn, e->t.job_id, e->lease, e->t.spec_json, e->t.files, e->t.n_files,
+                      e->t.models, e->t.n_models);
+    } else { /* the lease was drawn with the frame; an answer must also come from e->worker */
+        memcpy(e->lease, e->imp.lease, sizeof e->lease);
+        failed = ev->send_importance(conn, e->imp.frame, e->imp.frame_len);
+    }
     if (failed && e->kind == TASK_IMPORTANCE) { /* too large to send, or no memory: drop it */
         cv_log(ev->log, CV_LOG_ERROR, "job %lld: cannot send its importance task; dropped",
                (long long)e->t.job_id);

@@ -58,25 +58,25 @@ typedef struct {
     size_t n_models;
 } cv_eval_task_t;
 
-/* What the API hands over for an importance computation: n completed trials of a job. */
+/* What the API hands over for an importance computation: n completed trials of a job, and the
+ * importance message built from them on the thread pool (building it is too long for the loop
+ * thread when a job has thousands of trials). */
 typedef struct {
     int64_t job_id;
     size_t n, p;    /* completed trials and parameters */
-    size_t rows;    /* rows of x and y: n, or CV_IMPORTANCE_MAX_TRIALS of them evenly spaced
-                       when n is larger (the forest would subsample to that many anyway) */
-    double *x, *y;  /* n × p coordinates, row-major, and n objectives (malloc'd; owned by the
-                       task once added) */
-    double lo[CV_MSG_IMP_DIMS_MAX], hi[CV_MSG_IMP_DIMS_MAX]; /* each parameter's coordinate
-                                                                bounds */
-    char names[CV_MSG_IMP_DIMS_MAX][32];  /* the parameters, in the space's order */
+    size_t rows;    /* rows the message carries: n, or CV_IMPORTANCE_MAX_TRIALS of them evenly
+                       spaced when n is larger (the forest would subsample to that many anyway) */
+    unsigned char *frame; /* the importance message as one encoded frame (malloc'd; owned by
+                             the task once added) */
+    size_t frame_len;
+    char lease[CV_MSG_LEASE_HEX + 1]; /* the lease the message carries, on every attempt */
+    char names[CV_MSG_IMP_DIMS_MAX][32];     /* the parameters, in the space's order */
     const char *scales[CV_MSG_IMP_DIMS_MAX]; /* "log", "categorical"...; static storage */
 } cv_importance_task_t;
 
-/* How the scheduler's transport sends an importance message (built by cv_msg_importance).
+/* How the scheduler's transport sends an importance frame (borrowed: the transport copies it).
  * Returns 0, or non-zero when it could not be queued. */
-typedef int (*cv_importance_send_fn)(void *conn, int64_t job_id, const char *lease, int64_t seed,
-                                     const double *x, const double *y, size_t n, size_t p,
-                                     const double *lo, const double *hi);
+typedef int (*cv_importance_send_fn)(void *conn, const unsigned char *frame, size_t len);
 
 /* How the scheduler's transport sends an evaluate message to the worker on conn: the message is
  * built by cv_msg_evaluate from these fields. Returns 0, or non-zero when it could not be
@@ -93,8 +93,8 @@ void cv_evals_destroy(cv_evals_t *ev);
 /* The transport's importance sender (NULL: importance tasks wait and are never sent). */
 void cv_evals_set_importance_send(cv_evals_t *ev, cv_importance_send_fn send);
 
-/* Queues an importance task: returns 0 when it was queued (the queue takes task->x and ->y and
- * NULLs them), 1 when a task of that job with that many trials already waits or runs (task
+/* Queues an importance task: returns 0 when it was queued (the queue takes task->frame and
+ * NULLs it), 1 when a task of that job with that many trials already waits or runs (task
  * untouched), CV_ENOMEM. A task of the job with another count that still waits gets the new
  * rows instead. */
 int cv_evals_add_importance(cv_evals_t *ev, cv_importance_task_t *task, char *err);

@@ -331,18 +331,12 @@ static int op_send_evaluate(void *conn, int64_t job_id, const char *lease, const
     return send_msg(c, msg);
 }
 
-static int op_send_importance(void *conn, int64_t job_id, const char *lease, int64_t seed,
-                              const double *x, const double *y, size_t n, size_t p,
-                              const double *lo, const double *hi) {
-    conn_t *c = conn;
-    char err[CV_ERRLEN];
-    cJSON *msg = cv_msg_importance(job_id, lease, seed, x, y, n, p, lo, hi, err);
-    if (msg == NULL) {
-        cv_log(c->ws->log, CV_LOG_ERROR, "job %lld: cannot build its importance message: %s",
-               (long long)job_id, err);
-        return -1;
-    }
-    return send_msg(c, msg);
+/* The importance frame was built on the thread pool (server/api.c); it is queued as it is. */
+static int op_send_importance(void *conn, const unsigned char *frame, size_t len) {
+    unsigned char *copy = malloc(len);
+    if (copy == NULL) return -1;
+    memcpy(copy, frame, len);
+    return send_raw(conn, copy, len);
 }
 
 cv_sched_ops_t cv_worker_server_ops(void) {

@@ -8,6 +8,8 @@
 #include <cjson/cJSON.h>
 
 #include "common/err.h"
+#include "common/frame.h"
+#include "common/message.h"
 #include "server/evaluation.h"
 #include "server/store.h"
 #include "testutil.h"
@@ -59,39 +61,52 @@ typedef struct {
 
 static imp_sent_t imp_sent;
 
-static int fake_send_importance(void *conn, int64_t job_id, const char *lease, int64_t seed,
-                                const double *x, const double *y, size_t n, size_t p,
-                                const double *lo, const double *hi) {
-    (void)conn, (void)x, (void)lo, (void)hi;
-    imp_sent = (imp_sent_t){imp_sent.calls + 1, job_id, seed, n, p, y[0], ""};
-    snprintf(imp_sent.lease, sizeof imp_sent.lease, "%s", lease);
+/* Parses the frame as a worker would and records what it says. */
+static int fake_send_importance(void *conn, const unsigned char *frame, size_t len) {
+    (void)conn;
+    char err[CV_ERRLEN];
+    cv_msg_t m;
+    ck_assert_uint_gt(len, CV_FRAME_HEADER_SIZE);
+    ck_assert_int_eq(cv_msg_parse((const char *)frame + CV_FRAME_HEADER_SIZE,
+                                  len - CV_FRAME_HEADER_SIZE, &m, err),
+                     0);
+    ck_assert_int_eq(m.type, CV_MSG_IMPORTANCE);
+    double x[64], y[32], lo[2], hi[2];
+    ck_assert_uint_le(m.importance.n, 32);
+    cv_msg_importance_rows(&m.importance, x, y, lo, hi);
+    imp_sent = (imp_sent_t){imp_sent.calls + 1,
+                            m.importance.job_id,
+                            m.importance.seed,
+                            m.importance.n,
+                            m.importance.p,
+                            y[0],
+                            ""};
+    snprintf(imp_sent.lease, sizeof imp_sent.lease, "%s", m.importance.lease);
+    cv_msg_finish(&m);
     return 0;
 }
 
-/* An importance task of job_id over n trials of two parameters, "learning_rate" (log) and
- * "epsilon" (log); the objectives are first_y, first_y + 1, ... Returns what
- * cv_evals_add_importance returned; the rows are freed here when they were not taken. */
+/* An importance task of job_id over n (at most 32) trials of two parameters, "learning_rate"
+ * (log) and "epsilon" (log), whose objectives are first_y, first_y + 1, ..., with its frame
+ * built as server/api.c builds it. Returns what cv_evals_add_importance returned; the frame is
+ * freed here when it was not taken. */
 static int add_importance(cv_evals_t *ev, int64_t job_id, size_t n, double first_y) {
     char err[CV_ERRLEN];
-    cv_importance_task_t t = {.job_id = job_id,
-                              .n = n,
-                              .rows = n,
-                              .p = 2,
-                              .lo = {-6, -9},
-                              .hi = {-1, -8},
-                              .scales = {"log", "log"}};
+    cv_importance_task_t t = {.job_id = job_id, .n = n, .rows = n, .p = 2};
+    t.scales[0] = t.scales[1] = "log";
     snprintf(t.names[0], sizeof t.names[0], "learning_rate");
     snprintf(t.names[1], sizeof t.names[1], "epsilon");
-    t.x = calloc(n * 2, sizeof *t.x);
-    t.y = calloc(n, sizeof *t.y);
-    ck_assert_ptr_nonnull(t.x);
-    ck_assert_ptr_nonnull(t.y);
+    snprintf(t.lease, sizeof t.lease, "%032llx", (unsigned long long)(job_id * 1000 + (int64_t)n));
+    double x[64] = {0}, y[32], lo[2] = {-6, -9}, hi[2] = {-1, -8};
     for (size_t i = 0; i < n; i++)
-        t.y[i] = first_y + (double)i;
+        y[i] = first_y + (double)i;
+    cJSON *msg = cv_msg_importance(job_id, t.lease, job_id, x, y, n, 2, lo, hi, err);
+    ck_assert_ptr_nonnull(msg);
+    ck_assert_int_eq(cv_msg_encode(msg, &t.frame, &t.frame_len, err), 0);
+    cJSON_Delete(msg);
     int rc = cv_evals_add_importance(ev, &t, err);
-    if (rc == 0) ck_assert_ptr_null(t.x); /* taken */
-    free(t.x);
-    free(t.y);
+    if (rc == 0) ck_assert_ptr_null(t.frame); /* taken */
+    free(t.frame);
     return rc;
 }
 
