@@ -10,6 +10,7 @@
 #include "client/commands_internal.h"
 #include "common/err.h"
 #include "common/importance.h"
+#include "common/importance_rows.h"
 #include "common/space.h"
 
 /* One parameter's answer, for sorting. */
@@ -23,53 +24,6 @@ static int by_importance(const void *a, const void *b) {
     return (u < v) - (u > v);
 }
 
-static const char *scale_name(const cv_space_param_t *p) {
-    static const char *const names[] = {"linear", "log", "one_minus_log", "power_of_two"};
-    return p->type == CV_PARAM_CATEGORICAL ? "categorical" : names[p->scale];
-}
-
-/* The bounds of parameter p in its coordinate; categorical indices span [-0.5, K - 0.5]. */
-static void coord_bounds(const cv_space_param_t *p, double *lo, double *hi) {
-    if (p->type == CV_PARAM_CATEGORICAL) {
-        *lo = -0.5;
-        *hi = (double)p->n_values - 0.5;
-    } else {
-        cv_space_coord_range(p, lo, hi);
-    }
-}
-
-/* A trial's value of p in its coordinate; NAN when it has none the space knows. */
-static double coord_of(const cv_space_param_t *p, const cJSON *v) {
-    if (p->type == CV_PARAM_CATEGORICAL) {
-        int i = cv_space_value_index(p, v);
-        return i < 0 ? NAN : i;
-    }
-    return cJSON_IsNumber(v) ? cv_space_to_coord(p, v->valuedouble) : NAN;
-}
-
-/* Fills x (n × p) and y with the completed trials that have every parameter; returns how many. */
-static size_t gather(const cv_space_t *space, const cJSON *trials, const char *objective, double *x,
-                     double *y) {
-    size_t n = 0;
-    const cJSON *t;
-    cJSON_ArrayForEach(t, trials) {
-        const cJSON *v = cv_cli_trial_objective(t, objective);
-        if (strcmp(cv_cli_field_str(t, "status", ""), "completed") != 0 || !cJSON_IsNumber(v) ||
-            !isfinite(v->valuedouble))
-            continue;
-        size_t d;
-        for (d = 0; d < space->n_params; d++) {
-            double u = coord_of(&space->params[d],
-                                cv_cli_field(cv_cli_field(t, "params"), space->params[d].name));
-            if (!isfinite(u)) break;
-            x[n * space->n_params + d] = u;
-        }
-        if (d < space->n_params) continue;
-        y[n++] = v->valuedouble;
-    }
-    return n;
-}
-
 static void print_importance(cv_cli_t *cli, int64_t id, ranked_t *r, size_t p, size_t n) {
     double explained = 0;
     for (size_t d = 0; d < p; d++)
@@ -78,18 +32,18 @@ static void print_importance(cv_cli_t *cli, int64_t id, ranked_t *r, size_t p, s
         fprintf(cli->out, "{\"job\": %" PRId64 ", \"trials\": %zu, \"parameters\": [", id, n);
         for (size_t d = 0; d < p; d++)
             fprintf(cli->out,
-                    "%s{\"name\": \"%s\", \"scale\": \"%s\", \"importance\": %.6g, "
-                    "\"fraction\": %.6g}",
-                    d ? ", " : "", r[d].param->name, scale_name(r[d].param), r[d].importance,
+                    "%s{\"name\": \"%s\", \"scale\": \"%s\", \"importance\": %.17g, "
+                    "\"fraction\": %.17g}",
+                    d ? ", " : "", r[d].param->name, cv_importance_scale_name(r[d].param), r[d].importance,
                     r[d].fraction);
-        fprintf(cli->out, "], \"interactions\": %.6g}\n", explained < 1 ? 1 - explained : 0);
+        fprintf(cli->out, "], \"interactions\": %.17g}\n", explained < 1 ? 1 - explained : 0);
         return;
     }
     fprintf(cli->out, "importance of each parameter in job %" PRId64 " (%zu completed trials):\n",
             id, n);
     fprintf(cli->out, "%-18s %-13s %10s %9s\n", "PARAMETER", "SCALE", "IMPORTANCE", "VARIANCE");
     for (size_t d = 0; d < p; d++)
-        fprintf(cli->out, "%-18s %-13s %10.3f %8.1f%%\n", r[d].param->name, scale_name(r[d].param),
+        fprintf(cli->out, "%-18s %-13s %10.3f %8.1f%%\n", r[d].param->name, cv_importance_scale_name(r[d].param),
                 r[d].importance, 100 * r[d].fraction);
     fprintf(cli->out,
             "VARIANCE: the share of the objective's variance the parameter explains alone; "
@@ -127,15 +81,14 @@ int cv_cmd_importance(cv_cli_t *cli, int argc, char **argv, char *err) {
         rc = cv_errf(err, CV_ENOMEM, "out of memory for %zu trials", rows);
         goto out_data;
     }
-    size_t n = gather(&space, trials, cv_cli_job_objective(job.json), x, y);
+    size_t n = cv_importance_rows(&space, trials, cv_cli_job_objective(job.json), x, y);
     if (n < 2) {
         rc =
             cv_errf(err, CV_EINVAL,
                     "importance needs at least 2 completed trials; job %" PRId64 " has %zu", id, n);
         goto out_data;
     }
-    for (size_t d = 0; d < p; d++)
-        coord_bounds(&space.params[d], &lo[d], &hi[d]);
+    cv_importance_bounds(&space, lo, hi);
     cv_importance_config_t config = cv_importance_defaults((uint64_t)id);
     rc = cv_importance_fanova(x, y, n, p, lo, hi, &config, fraction, importance, err);
     if (rc == 0) {

@@ -17,11 +17,12 @@
 #define PATH_CAP     96 /* bytes of a field path such as "leases[15].trial_id" */
 
 static const char *const type_names[] = {
-    "none",     "hello",    "heartbeat",  "progress", "result",  "dataset_get",
-    "welcome",  "trial",    "ack",        "stop",     "dataset", "error",
-    "decision", "evaluate", "evaluation", "nudge",    "nudged",
+    "none",       "hello",      "heartbeat",  "progress", "result",  "dataset_get",
+    "welcome",    "trial",      "ack",        "stop",     "dataset", "error",
+    "decision",   "evaluate",   "evaluation", "nudge",    "nudged",  "importance",
+    "importance_result",
 };
-_Static_assert(ARRAY_LEN(type_names) == CV_MSG_NUDGED + 1, "type names");
+_Static_assert(ARRAY_LEN(type_names) == CV_MSG_IMPORTANCE_RESULT + 1, "type names");
 
 static const char *const status_names[] = {"completed", "diverged", "failed", "stopped", "pruned"};
 _Static_assert(ARRAY_LEN(status_names) == CV_TRIAL_PRUNED + 1, "status names");
@@ -726,6 +727,115 @@ static int validate_evaluation(const vctx_t *c, const cJSON *msg, cv_msg_evaluat
     return 0;
 }
 
+/* An array of count finite numbers at path (count 0: any length from 1 to max, stored in
+ * *count_out). Each is checked; values go to out when it is not NULL. */
+static int get_numbers(const vctx_t *c, const cJSON *arr, const char *path, size_t count,
+                       size_t max, size_t *count_out, double *out) {
+    char got[64], sub[PATH_CAP + 16];
+    if (!cJSON_IsArray(arr)) {
+        describe_value(arr, got, sizeof got);
+        return fail(c, CV_EINVAL, path, "must be an array, got %s", got);
+    }
+    size_t n = (size_t)cJSON_GetArraySize(arr);
+    if (count ? n != count : (n < 1 || n > max)) {
+        if (count) return fail(c, CV_ERANGE, path, "must hold %zu numbers, got %zu", count, n);
+        return fail(c, CV_ERANGE, path, "must hold 1 to %zu numbers, got %zu", max, n);
+    }
+    size_t i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) {
+        double v = 0;
+        if (cJSON_IsNumber(e) && isfinite(e->valuedouble)) { /* the common case, kept cheap */
+            v = e->valuedouble;
+        } else {
+            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            int rc = get_num(c, e, sub, NUM_FINITE, 0, &v);
+            if (rc) return rc;
+        }
+        if (out) out[i] = v;
+        i++;
+    }
+    if (count_out) *count_out = n;
+    return 0;
+}
+
+/* importance: rows x of p coordinates with objectives y, bounds lo <= hi. */
+static int validate_importance(const vctx_t *c, const cJSON *msg, cv_msg_importance_t *v) {
+    static const char *const known[] = {"type", "job_id", "lease", "seed", "lo", "hi", "x", "y"};
+    char path[PATH_CAP], got[64];
+    double lo[CV_MSG_IMP_DIMS_MAX], hi[CV_MSG_IMP_DIMS_MAX];
+    int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
+    if (rc) return rc;
+    REQ(msg, "job_id", "job_id", get_id(c, ITEM, "job_id", &v->job_id));
+    REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, v->lease));
+    REQ(msg, "seed", "seed", get_int(c, ITEM, "seed", 0, CV_MSG_ID_MAX, &v->seed));
+    REQ(msg, "lo", "lo", get_numbers(c, ITEM, "lo", 0, CV_MSG_IMP_DIMS_MAX, &v->p, lo));
+    REQ(msg, "hi", "hi", get_numbers(c, ITEM, "hi", v->p, 0, NULL, hi));
+    for (size_t d = 0; d < v->p; d++)
+        if (lo[d] > hi[d]) {
+            snprintf(path, sizeof path, "hi[%zu]", d);
+            return fail(c, CV_ERANGE, path, "must be at least lo[%zu] (%g), got %g", d, lo[d],
+                        hi[d]);
+        }
+    v->lo = cJSON_GetObjectItemCaseSensitive(msg, "lo");
+    v->hi = cJSON_GetObjectItemCaseSensitive(msg, "hi");
+    REQ(msg, "y", "y", get_numbers(c, ITEM, "y", 0, CV_MSG_IMP_ROWS_MAX, &v->n, NULL));
+    if (v->n < 2)
+        return fail(c, CV_ERANGE, "y", "must hold 2 to %d numbers, got %zu", CV_MSG_IMP_ROWS_MAX,
+                    v->n);
+    v->y = cJSON_GetObjectItemCaseSensitive(msg, "y");
+    REQ(msg, "x", "x", 0);
+    v->x = cJSON_GetObjectItemCaseSensitive(msg, "x");
+    if (!cJSON_IsArray(v->x)) {
+        describe_value(v->x, got, sizeof got);
+        return fail(c, CV_EINVAL, "x", "must be an array, got %s", got);
+    }
+    if ((size_t)cJSON_GetArraySize(v->x) != v->n)
+        return fail(c, CV_ERANGE, "x", "must hold one row per objective (%zu), got %d", v->n,
+                    cJSON_GetArraySize(v->x));
+    size_t i = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, v->x) {
+        snprintf(path, sizeof path, "x[%zu]", i++);
+        if ((rc = get_numbers(c, row, path, v->p, 0, NULL, NULL))) return rc;
+    }
+    return 0;
+}
+
+/* importance_result: fraction and importance (p each), or error, never both. */
+static int validate_importance_result(const vctx_t *c, const cJSON *msg,
+                                      cv_msg_importance_result_t *v) {
+    static const char *const figures[] = {"type", "job_id", "lease", "fraction", "importance"};
+    static const char *const failed[] = {"type", "job_id", "lease", "error"};
+    int is_error = cJSON_GetObjectItemCaseSensitive(msg, "error") != NULL;
+    int rc = is_error ? check_fields(c, msg, "", failed, ARRAY_LEN(failed))
+                      : check_fields(c, msg, "", figures, ARRAY_LEN(figures));
+    if (rc) return rc;
+    REQ(msg, "job_id", "job_id", get_id(c, ITEM, "job_id", &v->job_id));
+    REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, v->lease));
+    if (is_error) {
+        REQ(msg, "error", "error", get_str(c, ITEM, "error", CV_MSG_REASON_MAX, NULL, 0));
+        v->error = cJSON_GetObjectItemCaseSensitive(msg, "error")->valuestring;
+        return 0;
+    }
+    REQ(msg, "fraction", "fraction",
+        get_numbers(c, ITEM, "fraction", 0, CV_MSG_IMP_DIMS_MAX, &v->p, v->fraction));
+    REQ(msg, "importance", "importance",
+        get_numbers(c, ITEM, "importance", v->p, 0, NULL, v->importance));
+    char path[PATH_CAP];
+    for (size_t d = 0; d < v->p; d++) {
+        const char *bad = !(v->fraction[d] >= 0 && v->fraction[d] <= 1)       ? "fraction"
+                          : !(v->importance[d] >= 0 && v->importance[d] <= 1) ? "importance"
+                                                                              : NULL;
+        if (bad) {
+            snprintf(path, sizeof path, "%s[%zu]", bad, d);
+            return fail(c, CV_ERANGE, path, "must be a number in [0, 1], got %g",
+                        bad[0] == 'f' ? v->fraction[d] : v->importance[d]);
+        }
+    }
+    return 0;
+}
+
 /* The messages whose only fields besides type are a few scalars. */
 static int validate_nudge(const vctx_t *c, const cJSON *msg, cv_msg_nudge_t *n) {
     static const char *const known[] = {"type", "trial_id", "seq", "values", "at_epoch"};
@@ -865,6 +975,12 @@ int cv_msg_validate(const cJSON *msg, cv_msg_t *out, char *err) {
         break;
     case CV_MSG_NUDGED:
         rc = validate_nudged(&c, msg, &out->nudged);
+        break;
+    case CV_MSG_IMPORTANCE:
+        rc = validate_importance(&c, msg, &out->importance);
+        break;
+    case CV_MSG_IMPORTANCE_RESULT:
+        rc = validate_importance_result(&c, msg, &out->importance_result);
         break;
     default:
         rc = validate_small(&c, msg, out);
@@ -1203,6 +1319,65 @@ cJSON *cv_msg_evaluation(const cv_msg_evaluation_t *e, char *err) {
         failed = add_num(o, "test_accuracy", e->test_accuracy) ||
                  add_num(o, "test_cost", e->test_cost) || add_int(o, "examples", e->examples);
     return finish_build(o, failed, CV_MSG_EVALUATION, err);
+}
+
+/* A new array of the n numbers v, or NULL when out of memory. */
+static cJSON *create_numbers(const double *v, size_t n) {
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *e = cJSON_CreateNumber(v[i]);
+        if (!e || !cJSON_AddItemToArray(arr, e)) {
+            cJSON_Delete(e);
+            cJSON_Delete(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
+cJSON *cv_msg_importance(int64_t job_id, const char *lease, int64_t seed, const double *x,
+                         const double *y, size_t n, size_t p, const double *lo, const double *hi,
+                         char *err) {
+    cJSON *o = start(CV_MSG_IMPORTANCE), *rows = NULL;
+    int failed = o == NULL || add_int(o, "job_id", job_id) || add_str(o, "lease", lease) ||
+                 add_int(o, "seed", seed) || add(o, "lo", create_numbers(lo, p)) ||
+                 add(o, "hi", create_numbers(hi, p)) ||
+                 (rows = cJSON_AddArrayToObject(o, "x")) == NULL;
+    for (size_t i = 0; !failed && i < n; i++) {
+        cJSON *row = create_numbers(x + i * p, p);
+        failed = row == NULL || !cJSON_AddItemToArray(rows, row);
+        if (failed) cJSON_Delete(row);
+    }
+    failed = failed || add(o, "y", create_numbers(y, n));
+    return finish_build(o, failed, CV_MSG_IMPORTANCE, err);
+}
+
+cJSON *cv_msg_importance_result(const cv_msg_importance_result_t *r, char *err) {
+    cJSON *o = start(CV_MSG_IMPORTANCE_RESULT);
+    int failed = o == NULL || add_int(o, "job_id", r->job_id) || add_str(o, "lease", r->lease);
+    if (!failed && r->error)
+        failed = add_str(o, "error", r->error);
+    else if (!failed)
+        failed = add(o, "fraction", create_numbers(r->fraction, r->p)) ||
+                 add(o, "importance", create_numbers(r->importance, r->p));
+    return finish_build(o, failed, CV_MSG_IMPORTANCE_RESULT, err);
+}
+
+void cv_msg_importance_rows(const cv_msg_importance_t *m, double *x, double *y, double *lo,
+                            double *hi) {
+    const cJSON *e, *row;
+    size_t i = 0, j;
+    cJSON_ArrayForEach(e, m->lo) lo[i++] = e->valuedouble;
+    i = 0;
+    cJSON_ArrayForEach(e, m->hi) hi[i++] = e->valuedouble;
+    i = 0;
+    cJSON_ArrayForEach(e, m->y) y[i++] = e->valuedouble;
+    i = 0;
+    cJSON_ArrayForEach(row, m->x) {
+        j = 0;
+        cJSON_ArrayForEach(e, row) x[i * m->p + j++] = e->valuedouble;
+        i++;
+    }
 }
 
 cJSON *cv_msg_error(const char *message, char *err) {

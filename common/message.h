@@ -43,6 +43,8 @@
 #define CV_MSG_EPOCH_MAX     100000             /* largest decide_at or decision epoch */
 #define CV_MSG_MODELS_MAX    16                 /* entries of evaluate.models: the ensemble */
 #define CV_MSG_REASON_MAX    1024               /* characters of evaluation.error */
+#define CV_MSG_IMP_DIMS_MAX  24     /* parameters of an importance task (a space's at most) */
+#define CV_MSG_IMP_ROWS_MAX  100000 /* trials (rows) of an importance task */
 
 /* Every message type; CV_MSG_NONE only marks an empty cv_msg_t. */
 typedef enum {
@@ -63,6 +65,8 @@ typedef enum {
     CV_MSG_EVALUATION,  /* worker → coordinator: the test-set score, or why there is none */
     CV_MSG_NUDGE,       /* coordinator → worker: new hyperparameter values for a running trial */
     CV_MSG_NUDGED,      /* worker → coordinator: a nudge took effect at an epoch */
+    CV_MSG_IMPORTANCE,  /* coordinator → worker: fANOVA importance of a job's completed trials */
+    CV_MSG_IMPORTANCE_RESULT, /* worker → coordinator: the importances, or why there are none */
 } cv_msg_type_t;
 
 /* One lease a worker holds: hello.leases[i]. */
@@ -176,6 +180,31 @@ typedef struct {
     int epoch; /* the first epoch trained with the new values, 1..CV_MSG_EPOCH_MAX */
 } cv_msg_nudged_t;
 
+/* importance: the fANOVA importance (common/importance.h) of n trials in p parameters. The
+ * arrays stay in the message tree; cv_msg_importance_rows copies them out. */
+typedef struct {
+    int64_t job_id;
+    char lease[CV_MSG_LEASE_HEX + 1]; /* the task's token: the answer carries it back */
+    int64_t seed;                     /* the forest's seed, [0, 2^53] */
+    size_t n;                         /* rows, 2..CV_MSG_IMP_ROWS_MAX */
+    size_t p;                         /* parameters, 1..CV_MSG_IMP_DIMS_MAX */
+    const cJSON *lo, *hi; /* p finite bounds, lo[d] <= hi[d], each parameter's coordinate;
+                             borrowed */
+    const cJSON *x;       /* n rows of p finite coordinates; borrowed */
+    const cJSON *y;       /* n finite objectives; borrowed */
+} cv_msg_importance_t;
+
+/* importance_result: the answer to importance. Either p fractions and importances (error NULL)
+ * or the reason there are none. */
+typedef struct {
+    int64_t job_id;
+    char lease[CV_MSG_LEASE_HEX + 1];
+    size_t p;                                 /* 1..CV_MSG_IMP_DIMS_MAX, 0 with error */
+    double fraction[CV_MSG_IMP_DIMS_MAX];   /* variance explained alone, [0, 1] */
+    double importance[CV_MSG_IMP_DIMS_MAX]; /* normalized fractions, [0, 1] */
+    const char *error; /* NULL for figures; else why (borrowed from the message tree) */
+} cv_msg_importance_result_t;
+
 /* A validated message in plain C. Which member of the union is valid is said by type; the
  * messages without fields (heartbeat) use none. The cJSON pointers inside (result.object,
  * trial.spec, evaluate.spec, evaluation.error, error.message, nudge.values) borrow from the
@@ -193,6 +222,8 @@ typedef struct {
         cv_msg_evaluation_t evaluation;
         cv_msg_nudge_t nudge;
         cv_msg_nudged_t nudged;
+        cv_msg_importance_t importance;
+        cv_msg_importance_result_t importance_result;
         struct {
             int64_t trial_id;
             int stored; /* 1: committed; 0: refused as stale */
@@ -298,6 +329,20 @@ cJSON *cv_msg_evaluate(int64_t job_id, const char *lease, const cJSON *spec,
 /* evaluation from e: job_id, lease, and test_accuracy, test_cost, examples when e->error is
  * NULL, else error and fault ("job" when e->job_fault, "worker" otherwise). */
 cJSON *cv_msg_evaluation(const cv_msg_evaluation_t *e, char *err);
+
+/* importance: x (n rows of p, row-major), y (n), lo and hi (p each) are copied as numbers. */
+cJSON *cv_msg_importance(int64_t job_id, const char *lease, int64_t seed, const double *x,
+                         const double *y, size_t n, size_t p, const double *lo, const double *hi,
+                         char *err);
+
+/* importance_result from r: job_id, lease, and fraction and importance (r->p each) when
+ * r->error is NULL, else error. */
+cJSON *cv_msg_importance_result(const cv_msg_importance_result_t *r, char *err);
+
+/* Copies a validated importance message's arrays into x (n × p, row-major), y (n), lo and hi (p
+ * each), all caller-allocated. */
+void cv_msg_importance_rows(const cv_msg_importance_t *m, double *x, double *y, double *lo,
+                            double *hi);
 
 cJSON *cv_msg_error(const char *message, char *err);
 

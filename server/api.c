@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/importance.h"
+#include "common/importance_rows.h"
 #include "common/json.h"
 #include "common/message.h"
 #include "common/trial_spec.h"
@@ -96,6 +99,10 @@ struct read_op {
                                       owned, one block with the ids it points to */
     size_t n_views;
     cv_metrics_snapshot_t *metrics; /* GET /metrics: the figures taken on the loop, owned */
+    cv_importance_task_t *imp; /* GET importance: the task the read built, owned (its frame
+                                  too) */
+    void (*settle)(read_op_t *op); /* loop: may change status and answer after the read */
+    const char *answer;            /* settle's answer instead of text (borrowed), or NULL */
     int status;      /* HTTP status of the answer */
     char *text;      /* the answer rendered (cJSON's allocator), NULL when out of memory */
     char *plain;     /* a text route's answer (malloc'd) instead of text, with its type */
@@ -277,6 +284,10 @@ static int add_schedule(cJSON *job) {
 
 /* Frees a read and what it owns. */
 static void read_free(read_op_t *op) {
+    if (op->imp) {
+        free(op->imp->frame);
+        free(op->imp);
+    }
     free(op->metrics);
     free(op->plain);
     free(op->views);
@@ -331,6 +342,7 @@ static void after_read(uv_work_t *work, int status) {
     api->active--;
     api->reads--;
     read_next(api);
+    if (!status && op->settle && op->text) op->settle(op);
     if (op->deferred) {
         cv_http_response_t res = {0};
         if (status)
@@ -338,6 +350,9 @@ static void after_read(uv_work_t *work, int status) {
         else if (op->plain)
             cv_http_respond_text(&res, op->status, op->content_type, op->plain,
                                  strlen(op->plain));
+        else if (op->answer)
+            cv_http_respond_text(&res, op->status, "application/json", op->answer,
+                                 strlen(op->answer));
         else if (!op->text)
             cv_http_json_error(&res, 500, "out of memory");
         else
@@ -1002,6 +1017,7 @@ static void delete_job(cv_api_t *api, const route_args_t *a, const cv_http_reque
         REPLY(cv_http_json_error(res, 409, "job %lld is running; cancel it first",
                                  (long long)id));
     if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));
+    cv_evals_forget_importance(cv_sched_evals(api->sched), id);
     cJSON *o = cJSON_CreateObject();
     if (o && (!cJSON_AddNumberToObject(o, "id", (double)id) ||
               !cJSON_AddBoolToObject(o, "deleted", 1) ||
@@ -1411,6 +1427,117 @@ static void get_metrics(cv_api_t *api, const route_args_t *a, const cv_http_requ
     start_read(api, op, res);
 }
 
+/* ---- importance ------------------------------------------------------------------------ */
+
+/* Thread pool: the job's completed trials as rows (op->imp) and the 202 reply that goes out
+ * unless the loop finds figures for that many trials. 404 for an unknown job, 409 for fewer
+ * than 2 completed trials. Jobs with more completed trials than the forest uses
+ * (CV_IMPORTANCE_MAX_TRIALS) send that many rows, evenly spaced in trial order, so that the
+ * task fits a frame. */
+static int read_importance(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
+    read_op_t *rw = (read_op_t *)op; /* the read owns its task; nothing else sees it yet */
+    cJSON *job = NULL, *trials = NULL, *msg = NULL;
+    double *x = NULL, *y = NULL, lo[CV_MSG_IMP_DIMS_MAX], hi[CV_MSG_IMP_DIMS_MAX];
+    unsigned char bits[CV_MSG_LEASE_HEX / 2];
+    cv_space_t space;
+    int status = 500, rc = cv_store_job_get(store, op->id, &job, err);
+    if (rc) return read_error(rc, "job", err);
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job, "spec");
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(job, "objective");
+    const cJSON *space_json = cJSON_GetObjectItemCaseSensitive(spec, "space");
+    if (!cJSON_IsObject(space_json) || cJSON_GetArraySize(space_json) == 0) {
+        cv_errf(err, CV_EINVAL, "job %lld searches no parameter", (long long)op->id);
+        status = 409;
+        goto out;
+    }
+    if (cv_space_from_json(&space, space_json, err) ||
+        cv_store_trials_list(store, op->id, -1, 0, &trials, err))
+        goto out;
+    size_t rows = (size_t)cJSON_GetArraySize(trials), p = space.n_params, n;
+    cv_importance_task_t *t = rw->imp = calloc(1, sizeof *t);
+    if (!t || !(x = malloc((rows ? rows : 1) * p * sizeof *x)) ||
+        !(y = malloc((rows ? rows : 1) * sizeof *y))) {
+        cv_errf(err, CV_ENOMEM, "out of memory for %zu trials", rows);
+        goto out;
+    }
+    n = cv_importance_rows(&space, trials, cJSON_IsString(obj) ? obj->valuestring : "dev_error", x,
+                           y);
+    if (n < 2) {
+        cv_errf(err, CV_EINVAL, "importance needs at least 2 completed trials; job %lld has %zu",
+                (long long)op->id, n);
+        status = 409;
+        goto out;
+    }
+    t->job_id = op->id, t->n = n, t->p = p;
+    t->rows = n < CV_IMPORTANCE_MAX_TRIALS ? n : CV_IMPORTANCE_MAX_TRIALS;
+    if (n > CV_IMPORTANCE_MAX_TRIALS) { /* evenly spaced rows, in place (i >= k) */
+        for (size_t k = 0; k < CV_IMPORTANCE_MAX_TRIALS; k++) {
+            size_t i = k * n / CV_IMPORTANCE_MAX_TRIALS;
+            memmove(x + k * p, x + i * p, p * sizeof *x);
+            y[k] = y[i];
+        }
+    }
+    cv_importance_bounds(&space, lo, hi);
+    for (size_t d = 0; d < p; d++) {
+        snprintf(t->names[d], sizeof t->names[d], "%s", space.params[d].name);
+        t->scales[d] = cv_importance_scale_name(&space.params[d]);
+    }
+    if (getrandom(bits, sizeof bits, 0) != (ssize_t)sizeof bits) {
+        cv_errf(err, CV_EIO, "cannot draw a lease: %s", strerror(errno));
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof bits; i++)
+        snprintf(t->lease + 2 * i, 3, "%02x", bits[i]);
+    msg = cv_msg_importance(op->id, t->lease, op->id, x, y, t->rows, p, lo, hi, err);
+    if (!msg || cv_msg_encode(msg, &t->frame, &t->frame_len, err)) goto out;
+    cJSON *o = cJSON_CreateObject();
+    if (o && cJSON_AddStringToObject(o, "status", "computing") &&
+        cJSON_AddNumberToObject(o, "trials", (double)n)) {
+        *reply = o;
+        status = 202;
+    } else {
+        cJSON_Delete(o);
+        cv_errf(err, CV_ENOMEM, "out of memory");
+    }
+out:
+    cJSON_Delete(msg);
+    free(y);
+    free(x);
+    cJSON_Delete(trials);
+    cJSON_Delete(job);
+    return status;
+}
+
+/* Loop: the figures kept for that many trials answer 200; otherwise the rows are queued for a
+ * worker (once per count: cv_evals_add_importance) and the 202 stands. */
+static void settle_importance(read_op_t *op) {
+    cv_importance_task_t *t = op->imp;
+    if (op->status != 202 || !t) return;
+    cv_evals_t *ev = cv_sched_evals(op->api->sched);
+    const char *kept = cv_evals_importance(ev, t->job_id, t->n);
+    if (kept) {
+        op->answer = kept;
+        op->status = 200;
+        return;
+    }
+    int rc = cv_evals_add_importance(ev, t, op->err);
+    if (rc < 0) {
+        op->answer = NULL;
+        cJSON_free(op->text);
+        op->text = NULL; /* answered 500: out of memory */
+    }
+}
+
+static void get_importance(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                           cv_http_response_t *res) {
+    (void)req;
+    read_op_t *op = read_new(read_importance, res);
+    if (!op) return;
+    op->id = a->id;
+    op->settle = settle_importance;
+    start_read(api, op, res);
+}
+
 static void get_history(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
                         cv_http_response_t *res) {
     if (!api->history) REPLY(cv_http_json_error(res, 500, "the API has no store readers"));
@@ -1429,6 +1556,7 @@ static const route_t routes[] = {
     {"/v1/jobs/{id}", "GET or DELETE", 0, get_job, NULL, delete_job},
     {"/v1/jobs/{id}/trials", "GET", 0, get_trials, NULL, NULL},
     {"/v1/jobs/{id}/history", "GET", 0, get_history, NULL, NULL},
+    {"/v1/jobs/{id}/importance", "GET", 0, get_importance, NULL, NULL},
     {"/v1/jobs/{id}/cancel", "POST", 0, NULL, cancel_job, NULL},
     {"/v1/jobs/{id}/extend", "POST", 0, NULL, extend_job, NULL},
     {"/v1/jobs/{id}/evaluate", "POST", 0, NULL, evaluate_job, NULL},

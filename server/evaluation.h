@@ -1,4 +1,6 @@
-/* Test-set evaluations as tasks for workers: the coordinator's side.
+/* Tasks for workers: test-set evaluations and hyperparameter importance, the coordinator's side.
+ * Both kinds wait in one queue and share its lifecycle (below); importance is described after
+ * evaluations.
  *
  * POST /v1/jobs/{id}/evaluate (server/api.c) prepares a task: the job's best K models and the
  * dataset files of the best trial's spec, each with its SHA-256 and size, registered with the
@@ -19,7 +21,16 @@
  * ensemble, trials. A failure of the job's own making (its data cannot be read, its split has no
  * test set) is stored against the job at once and never counts against the worker. An answer
  * under a lease that is not the current one of that worker's task is refused and logged. All
- * calls run on the loop thread. */
+ * calls run on the loop thread.
+ *
+ * Importance (GET /v1/jobs/{id}/importance): the API turns a job's completed trials into rows
+ * (cv_importance_task_t) and adds them with cv_evals_add_importance; a worker gets them as an
+ * importance message (seeded with the job's id) and answers importance_result. The answer is
+ * kept here in memory, one per job with the number of trials it used, as the reply text the API
+ * serves (cv_evals_importance). A task for a job whose task with the same number of trials waits
+ * or runs is not queued again; a newer number replaces the rows of a task that still waits. A
+ * worker lost, or one that answers an error, passes the task on while attempts are left; then
+ * it is dropped (a later request queues it again). */
 #ifndef CV_EVALUATION_H
 #define CV_EVALUATION_H
 
@@ -47,6 +58,26 @@ typedef struct {
     size_t n_models;
 } cv_eval_task_t;
 
+/* What the API hands over for an importance computation: n completed trials of a job, and the
+ * importance message built from them on the thread pool (building it is too long for the loop
+ * thread when a job has thousands of trials). */
+typedef struct {
+    int64_t job_id;
+    size_t n, p;    /* completed trials and parameters */
+    size_t rows;    /* rows the message carries: n, or CV_IMPORTANCE_MAX_TRIALS of them evenly
+                       spaced when n is larger (the forest would subsample to that many anyway) */
+    unsigned char *frame; /* the importance message as one encoded frame (malloc'd; owned by
+                             the task once added) */
+    size_t frame_len;
+    char lease[CV_MSG_LEASE_HEX + 1]; /* the lease the message carries, on every attempt */
+    char names[CV_MSG_IMP_DIMS_MAX][32];     /* the parameters, in the space's order */
+    const char *scales[CV_MSG_IMP_DIMS_MAX]; /* "log", "categorical"...; static storage */
+} cv_importance_task_t;
+
+/* How the scheduler's transport sends an importance frame (borrowed: the transport copies it).
+ * Returns 0, or non-zero when it could not be queued. */
+typedef int (*cv_importance_send_fn)(void *conn, const unsigned char *frame, size_t len);
+
 /* How the scheduler's transport sends an evaluate message to the worker on conn: the message is
  * built by cv_msg_evaluate from these fields. Returns 0, or non-zero when it could not be
  * queued. */
@@ -59,14 +90,36 @@ int cv_evals_create(cv_evals_t **out, const cv_log_t *log, char *err);
 /* Frees the queue and every task in it (none is stored). Accepts NULL. */
 void cv_evals_destroy(cv_evals_t *ev);
 
+/* The transport's importance sender (NULL: importance tasks wait and are never sent). */
+void cv_evals_set_importance_send(cv_evals_t *ev, cv_importance_send_fn send);
+
+/* Queues an importance task: returns 0 when it was queued (the queue takes task->frame and
+ * NULLs it), 1 when a task of that job with that many trials already waits or runs (task
+ * untouched), CV_ENOMEM. A task of the job with another count that still waits gets the new
+ * rows instead. */
+int cv_evals_add_importance(cv_evals_t *ev, cv_importance_task_t *task, char *err);
+/* The job was deleted: its kept reply and waiting importance task go, and the answer of a
+ * running one will not be kept (a new job may get the same id). */
+void cv_evals_forget_importance(cv_evals_t *ev, int64_t job_id);
+/* The reply text kept for job_id computed from n trials (borrowed; valid until the next
+ * answer), or NULL. */
+const char *cv_evals_importance(const cv_evals_t *ev, int64_t job_id, size_t n);
+/* An importance_result from worker w: keeps the figures as the job's reply (computed_at: now,
+ * wall-clock seconds) or passes the task on. Returns 0, CV_STORE_STALE when w holds no such task
+ * under that lease, CV_ENOMEM. */
+int cv_evals_on_importance(cv_evals_t *ev, const cv_sched_worker_t *w, const char *worker_id,
+                           const cv_msg_importance_result_t *a, double now, char *err);
+
 /* Queues task for the next idle worker; on success the queue takes task->spec_json (the rest
  * is copied). CV_ENOMEM when out of memory (task untouched). */
 int cv_evals_add(cv_evals_t *ev, cv_eval_task_t *task, char *err);
-/* The ensemble size of the evaluation of job_id waiting or running, 0 when there is none. */
+/* The ensemble size of the evaluation of job_id waiting or running, 0 when there is none
+ * (importance tasks do not count). */
 int cv_evals_pending(const cv_evals_t *ev, int64_t job_id);
-/* 1 when worker w runs an evaluation. */
+/* 1 when worker w runs a task of either kind. */
 int cv_evals_busy(const cv_evals_t *ev, const cv_sched_worker_t *w);
-/* Gives the oldest waiting evaluation to idle worker w (its transport handle conn and id,
+/* Gives the oldest waiting task (an importance task with the sender set aside by
+ * cv_evals_set_importance_send) to idle worker w (its transport handle conn and id,
  * borrowed) and sends it with send. Returns 1 when w got one, 0 when none waits or the send
  * failed (the task then stays first in the queue). */
 int cv_evals_assign(cv_evals_t *ev, cv_sched_worker_t *w, void *conn, const char *worker_id,

@@ -200,6 +200,7 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
         free(s);
         return CV_ENOMEM;
     }
+    cv_evals_set_importance_send(s->evals, s->cfg.ops.send_importance);
     if (s->cfg.max_attempts < 1) s->cfg.max_attempts = 3;
     if (s->cfg.quarantine_after == 0) s->cfg.quarantine_after = 3;
     uint64_t seed;

@@ -100,6 +100,8 @@ typedef struct {
     /* Nudge seq of a running trial: values (borrowed) to apply at the next epoch boundary, or
      * at at_epoch (a re-run re-applying it where it took effect before); NULL: none are sent. */
     int (*send_nudge)(void *conn, int64_t trial_id, int64_t seq, const cJSON *values, int at_epoch);
+    /* An importance task (server/evaluation.h); NULL: workers get none. */
+    cv_importance_send_fn send_importance;
 } cv_sched_ops_t;
 
 typedef struct {

@@ -296,9 +296,18 @@ static int op_send_nudge(void *conn, int64_t trial_id, int64_t seq, const cJSON 
     return send_msg(conn, cv_msg_nudge(trial_id, seq, values, at_epoch, NULL));
 }
 
+/* The importance frame was built on the thread pool (server/api.c); it is queued as it is. */
+static int op_send_importance(void *conn, const unsigned char *frame, size_t len) {
+    unsigned char *copy = malloc(len);
+    if (copy == NULL) return -1;
+    memcpy(copy, frame, len);
+    return send_raw(conn, copy, len);
+}
+
 cv_sched_ops_t cv_worker_server_ops(void) {
     return (cv_sched_ops_t){op_send_trial,    op_send_ack,      op_send_stop,
-                            op_send_decision, op_send_evaluate, op_send_nudge};
+                            op_send_decision, op_send_evaluate, op_send_nudge,
+                            op_send_importance};
 }
 
 /* ---- messages --------------------------------------------------------------------------- */
@@ -621,6 +630,12 @@ static int on_message(conn_t *c, const char *payload, size_t len) {
                                    &m.evaluation, err) < 0)
                 cv_log(ws->log, CV_LOG_ERROR, "job %lld evaluation: %s",
                        (long long)m.evaluation.job_id, err);
+            break;
+        case CV_MSG_IMPORTANCE_RESULT:
+            if (cv_evals_on_importance(cv_sched_evals(ws->sched), c->w, c->id,
+                                       &m.importance_result, cv_clock_wall(), err) == CV_ENOMEM)
+                cv_log(ws->log, CV_LOG_ERROR, "job %lld importance: %s",
+                       (long long)m.importance_result.job_id, err);
             break;
         default:
             snprintf(err, sizeof err, "a worker may not send %s", cv_msg_type_name(m.type));

@@ -201,6 +201,9 @@ int cv_conn_on_frame(worker_t *w, const cv_frame_t *f) {
         case CV_MSG_NUDGE:
             rc = cv_conn_on_nudge(w, &msg.nudge);
             break;
+        case CV_MSG_IMPORTANCE:
+            rc = cv_conn_on_importance(w, &msg);
+            break;
         case CV_MSG_ERROR:
             LOG(w, CV_LOG_ERROR, "coordinator refused this worker: %s", msg.error.message);
             on_refusal(w, msg.error.message);

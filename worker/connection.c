@@ -250,6 +250,8 @@ static void session_close(worker_t *w) {
     cv_conn_fetch_reset(w);
     cv_wk_eval_destroy(w->eval); /* the coordinator gives it to another worker */
     w->eval = NULL;
+    cv_conn_importance_destroy(w->importance); /* the same */
+    w->importance = NULL;
 }
 
 /* One turn of a connected session: queue what is due, wait for the socket or a wake-up, read
@@ -258,6 +260,7 @@ static int session_step(worker_t *w) {
     char err[CV_ERRLEN];
     int rc = cv_conn_train_service(w);
     if (rc == 0) rc = cv_conn_eval_service(w);
+    if (rc == 0) rc = cv_conn_importance_service(w);
     if (rc == 0) rc = cv_conn_send_next_pending(w);
     if (rc == 0) rc = cv_conn_pump_upload(w);
     double now = cv_clock_monotonic();

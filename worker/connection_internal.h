@@ -5,6 +5,7 @@
  *     conn_dispatch.c  the handling of every coordinator message
  *     conn_dataset.c   resolving a trial's dataset files: local copies, the cache, dataset_get
  *     conn_evaluate.c  a test-set evaluation: its files and models, its answer
+ *     conn_importance.c  a hyperparameter-importance task: its thread, its answer
  *     conn_training.c  the training thread and its outbox
  *     conn_results.c   unacknowledged results and the model upload that follows each
  *     conn_nudges.c    the nudges of the trial held: kept, applied by the thread, answered
@@ -28,6 +29,8 @@
 #include "worker/connection.h"
 #include "worker/dataset_cache.h"
 #include "worker/trainer.h"
+
+typedef struct cv_wk_importance cv_wk_importance_t; /* conn_importance.c */
 
 #define BACKOFF_FIRST   0.1            /* seconds before the first reconnection attempt */
 #define BACKOFF_CAP     10.0           /* seconds, the longest wait between attempts */
@@ -166,6 +169,7 @@ typedef struct {
     cv_dcache_t cache; /* dataset files: hashes of spec paths, the cache directory */
     cv_wk_eval_t *eval; /* the test-set evaluation held (worker/evaluate.h), or NULL */
     nudge_box_t nudges; /* the nudges of the trial held */
+    cv_wk_importance_t *importance; /* the importance task held (conn_importance.c), or NULL */
 } worker_t;
 
 /* Whose fault a failed trial is, as result.fault says: the job's (its data, its spec, its size:
@@ -219,6 +223,18 @@ int cv_conn_eval_fetched(worker_t *w, const fetch_t *t);
 
 /* Sends the evaluation's answer once its scoring thread is done. */
 int cv_conn_eval_service(worker_t *w);
+
+/* ---- conn_importance.c: hyperparameter importance ---- */
+
+/* Takes an importance message: copies its rows and starts the computing thread. CV_EFORMAT
+ * when a task is already held, CV_ENOMEM; a thread that cannot start is answered as an error. */
+int cv_conn_on_importance(worker_t *w, cv_msg_t *msg);
+
+/* Sends the importance_result once the computing thread is done. */
+int cv_conn_importance_service(worker_t *w);
+
+/* Joins the task's thread if one runs and frees it (the session ended). Accepts NULL. */
+void cv_conn_importance_destroy(cv_wk_importance_t *t);
 
 /* ---- conn_training.c ---- */
 

@@ -146,6 +146,17 @@ static int dump(void) {
     cv_msg_evaluation_t refused = {.job_id = 7, .lease = LEASE, .error = "the split has no test set",
                                    .job_fault = 1};
     failed |= emit(cv_msg_evaluation(&refused, err), "failed evaluation", err);
+    const double x[] = {-3.0, 0.5, -1.5, 1.0, -2.25, 0.0}, y[] = {0.31, 0.12, 0.2};
+    const double lo[] = {-4.0, -0.5}, hi[] = {-1.0, 1.5};
+    failed |= emit(cv_msg_importance(7, LEASE, 7, x, y, 3, 2, lo, hi, err), "importance", err);
+    cv_msg_importance_result_t figures = {.job_id = 7,
+                                          .lease = LEASE,
+                                          .p = 2,
+                                          .fraction = {0.75, 0.05},
+                                          .importance = {0.9375, 0.0625}};
+    failed |= emit(cv_msg_importance_result(&figures, err), "importance_result", err);
+    cv_msg_importance_result_t none = {.job_id = 7, .lease = LEASE, .error = "out of memory"};
+    failed |= emit(cv_msg_importance_result(&none, err), "failed importance_result", err);
 
     failed |= emit(cv_msg_ack(42, 1, err), "ack", err);
     failed |= emit(cv_msg_ack(43, 0, err), "stale ack", err);

@@ -850,6 +850,83 @@ START_TEST(malformed_decisions_and_decide_at_are_named) {
 }
 END_TEST
 
+START_TEST(importance_round_trips_rows_bounds_and_seed) {
+    const double x[] = {-3.5, 0.25, -1.0, 1.0, -2.125, 0.0}, y[] = {0.3125, 0.1, 1e-300};
+    const double lo[] = {-4.0, -0.5}, hi[] = {-1.0, 1.5};
+    char err[CV_ERRLEN] = "";
+    cv_msg_t m;
+    round_trip(cv_msg_importance(12, LEASE, 9007199254740992LL, x, y, 3, 2, lo, hi, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_IMPORTANCE);
+    ck_assert_int_eq(m.importance.job_id, 12);
+    ck_assert_str_eq(m.importance.lease, LEASE);
+    ck_assert_int_eq(m.importance.seed, 9007199254740992LL);
+    ck_assert_uint_eq(m.importance.n, 3);
+    ck_assert_uint_eq(m.importance.p, 2);
+    double gx[6], gy[3], glo[2], ghi[2];
+    cv_msg_importance_rows(&m.importance, gx, gy, glo, ghi);
+    for (int i = 0; i < 6; i++)
+        ck_assert_double_eq(gx[i], x[i]);
+    for (int i = 0; i < 3; i++)
+        ck_assert_double_eq(gy[i], y[i]);
+    ck_assert_double_eq(glo[0], -4.0);
+    ck_assert_double_eq(ghi[1], 1.5);
+    cv_msg_finish(&m);
+}
+END_TEST
+
+START_TEST(importance_result_round_trips_figures_or_error) {
+    char err[CV_ERRLEN] = "";
+    cv_msg_importance_result_t r = {.job_id = 12,
+                                    .p = 3,
+                                    .fraction = {0.8, 0.05, 0},
+                                    .importance = {0.9411764705882353, 0.0588235294117647, 0}};
+    memcpy(r.lease, LEASE, sizeof r.lease);
+    cv_msg_t m;
+    round_trip(cv_msg_importance_result(&r, err), &m);
+    ck_assert_int_eq(m.type, CV_MSG_IMPORTANCE_RESULT);
+    ck_assert_uint_eq(m.importance_result.p, 3);
+    ck_assert_ptr_null(m.importance_result.error);
+    for (int d = 0; d < 3; d++) {
+        ck_assert_double_eq(m.importance_result.fraction[d], r.fraction[d]);
+        ck_assert_double_eq(m.importance_result.importance[d], r.importance[d]);
+    }
+    cv_msg_finish(&m);
+    cv_msg_importance_result_t e = {.job_id = 12, .error = "no memory for the forest"};
+    memcpy(e.lease, LEASE, sizeof e.lease);
+    round_trip(cv_msg_importance_result(&e, err), &m);
+    ck_assert_str_eq(m.importance_result.error, "no memory for the forest");
+    ck_assert_uint_eq(m.importance_result.p, 0);
+    cv_msg_finish(&m);
+}
+END_TEST
+
+#define IMP_HEAD                                                                                   \
+    "{\"type\":\"importance\",\"job_id\":3,\"lease\":\"0123456789abcdef0123456789abcdef\","
+
+START_TEST(malformed_importance_tasks_and_answers_are_named) {
+    expect_refused(IMP_HEAD "\"seed\":3,\"lo\":[0],\"hi\":[1],\"x\":[[0.5],[2]],\"y\":[1]}",
+                   CV_ERANGE, "importance: y:", "2 to 100000", NULL);
+    expect_refused(IMP_HEAD "\"seed\":3,\"lo\":[0,0],\"hi\":[1,1],\"x\":[[0.5,1],[2]],"
+                            "\"y\":[1,2]}",
+                   CV_ERANGE, "importance: x[1]:", "must hold 2 numbers, got 1", NULL);
+    expect_refused(IMP_HEAD "\"seed\":3,\"lo\":[2],\"hi\":[1],\"x\":[[0.5],[2]],\"y\":[1,2]}",
+                   CV_ERANGE, "importance: hi[0]:", "at least lo[0]", NULL);
+    expect_refused(IMP_HEAD "\"seed\":3,\"lo\":[0],\"hi\":[1],\"x\":[[0.5],[\"2\"]],"
+                            "\"y\":[1,2]}",
+                   CV_EINVAL, "importance: x[1][0]:", "must be a number", NULL);
+    expect_refused(IMP_HEAD "\"lo\":[0],\"hi\":[1],\"x\":[[0.5],[2]],\"y\":[1,2]}", CV_EINVAL,
+                   "importance: seed:", "missing", NULL);
+    expect_refused("{\"type\":\"importance_result\",\"job_id\":3,\"lease\":"
+                   "\"0123456789abcdef0123456789abcdef\",\"fraction\":[0.5,1.5],"
+                   "\"importance\":[0.25,0.75]}",
+                   CV_ERANGE, "importance_result: fraction[1]:", "[0, 1]", NULL);
+    expect_refused("{\"type\":\"importance_result\",\"job_id\":3,\"lease\":"
+                   "\"0123456789abcdef0123456789abcdef\",\"fraction\":[0.5,0.5],"
+                   "\"importance\":[1]}",
+                   CV_ERANGE, "importance_result: importance:", "must hold 2 numbers", NULL);
+}
+END_TEST
+
 static Suite *message_suite(void) {
     Suite *s = suite_create("message");
     TCase *rt = tcase_create("round_trip");
@@ -871,6 +948,8 @@ static Suite *message_suite(void) {
     tcase_add_test(rt, decision_round_trips_both_verdicts);
     tcase_add_test(rt, nudge_and_nudged_round_trip);
     tcase_add_test(rt, pruned_result_round_trips_with_its_best_epoch);
+    tcase_add_test(rt, importance_round_trips_rows_bounds_and_seed);
+    tcase_add_test(rt, importance_result_round_trips_figures_or_error);
     suite_add_tcase(s, rt);
     TCase *bad = tcase_create("refusals");
     tcase_add_test(bad, unknown_or_missing_type_is_refused);
@@ -890,6 +969,7 @@ static Suite *message_suite(void) {
     tcase_add_test(bad, builders_refuse_what_the_peer_would_refuse);
     tcase_add_test(bad, dataset_builder_refuses_bad_hashes_and_sizes);
     tcase_add_test(bad, malformed_decisions_and_decide_at_are_named);
+    tcase_add_test(bad, malformed_importance_tasks_and_answers_are_named);
     suite_add_tcase(s, bad);
     return s;
 }

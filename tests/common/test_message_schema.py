@@ -25,7 +25,7 @@ DUMP = sys.argv.pop(1) if len(sys.argv) > 1 else "build/tests/common/dump_messag
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TYPES = {"hello", "heartbeat", "progress", "result", "dataset_get", "welcome", "trial", "ack",
          "stop", "dataset", "error", "decision", "evaluate", "evaluation",
-         "nudge", "nudged"}
+         "nudge", "nudged", "importance", "importance_result"}
 
 
 def load(name):
@@ -275,7 +275,50 @@ class MessageSchema(unittest.TestCase):
         case("nudged missing lease", "nudged", deleter("lease"))
         case("nudged lease in upper case", "nudged", setter("lease", "A" * 32))
         case("nudged missing seq", "nudged", deleter("seq"))
+        case("importance one row", "importance", lambda m: (m["x"].pop(), m["y"].pop(),
+                                                             m["x"].pop(), m["y"].pop()))
+        case("importance y not finite", "importance", setter("y", 1, "NaN"))
+        case("importance x entry a string", "importance", setter("x", 0, 1, "0.5"))
+        case("importance seed negative", "importance", setter("seed", -1))
+        case("importance seed 2.5", "importance", setter("seed", 2.5))
+        case("importance missing lo", "importance", deleter("lo"))
+        case("importance no parameters", "importance",
+             lambda m: m.update(lo=[], hi=[], x=[[], [], []]))
+        case("importance 25 parameters", "importance",
+             lambda m: m.update(lo=[0] * 25, hi=[1] * 25, x=[[0] * 25] * 3))
+        case("importance 24 parameters", "importance",
+             lambda m: m.update(lo=[0] * 24, hi=[1] * 24, x=[[0] * 24] * 3))
+        case("importance extra field", "importance", setter("names", ["a", "b"]))
+        case("importance_result fraction 1.5", "importance_result", setter("fraction", 0, 1.5))
+        case("importance_result importance -0.1", "importance_result",
+             setter("importance", 1, -0.1))
+        case("importance_result empty fraction", "importance_result",
+             lambda m: m.update(fraction=[], importance=[]))
+        case("importance_result figures and error", "importance_result", setter("error", "x"))
+        case("importance_result missing lease", "importance_result", deleter("lease"))
+        case("importance_result error as a number", "importance_result",
+             lambda m: (m.pop("fraction"), m.pop("importance"), m.update(error=3)))
+        case("importance_result error of 1025 characters", "importance_result",
+             lambda m: (m.pop("fraction"), m.pop("importance"), m.update(error="e" * 1025)))
         return cases
+
+    def test_c_rows_agree_with_lo_and_y(self):
+        """What the schema cannot say, the C parser checks: the shape of x and lo <= hi."""
+        broken = []
+        for what, change in [
+                ("a row shorter than lo", lambda m: m["x"][1].pop()),
+                ("fewer rows than y", lambda m: m["x"].pop()),
+                ("hi shorter than lo", lambda m: m["hi"].pop()),
+                ("lo above hi", lambda m: m["lo"].__setitem__(0, 0.0))]:
+            msg = self.example("importance")
+            change(msg)
+            broken.append((what, msg))
+        verdicts = c_verdicts([m for _, m in broken])
+        expected = ["x[1]: must hold 2 numbers", "x: must hold one row per objective (3), got 2",
+                    "hi: must hold 2 numbers, got 1", "hi[0]: must be at least lo[0] (0)"]
+        for (what, _), verdict, text in zip(broken, verdicts, expected):
+            with self.subTest(what):
+                self.assertTrue(verdict.startswith("refused importance: " + text), verdict)
 
     def test_c_and_the_schema_agree_on_broken_messages(self):
         cases = self.broken_corpus()

@@ -33,6 +33,8 @@ API_REPLIES = [
     ("POST", r"/v1/trials/\d+/nudge", 200, "nudged"),
     ("POST", r"/v1/jobs/\d+/evaluate", 200, "evaluate"),
     ("POST", r"/v1/jobs/\d+/evaluate", 202, "evaluate"),
+    ("GET", r"/v1/jobs/\d+/importance", 200, "importance"),
+    ("GET", r"/v1/jobs/\d+/importance", 202, "importance"),
     ("GET", r"/v1/trials/\d+", 200, "trial"),
     ("GET", r"/v1/stats", 200, "stats"),
     ("GET", r"/v1/workers", 200, "workers"),
