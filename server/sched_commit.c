@@ -11,6 +11,9 @@
 #include "common/err.h"
 
 int sched_group(cv_sched_t *s, char *err) {
+    if (s->broken)
+        return cv_errf(err, CV_EIO, "an earlier store write failed; nothing more is written "
+                       "until the coordinator restarts");
     if (s->group_open) return 0;
     int rc = cv_store_begin(s->cfg.store, err);
     if (rc == 0) s->group_open = 1;
@@ -27,11 +30,20 @@ int sched_commit(cv_sched_t *s, char *err) {
 
 /* Every store write goes through here. A write that failed inside the open group leaves the
  * disk behind the memory (the store undoes only that statement, or SQLite the whole group), so
- * the scheduler refuses to commit or acknowledge anything more: the next flush fails and the
- * daemon restarts from the store (crash-only). */
+ * the group is abandoned at once and the store frozen: no later write can commit on its own
+ * (after SQLite's own rollback it would run in autocommit mode), nothing more is acknowledged,
+ * the next flush fails and the daemon restarts from the store (crash-only). */
 int sched_checked(cv_sched_t *s, int rc) {
-    if (rc < 0) s->broken = 1;
+    if (rc < 0) sched_break(s);
     return rc;
+}
+
+void sched_break(cv_sched_t *s) {
+    if (s->broken) return;
+    s->broken = 1;
+    s->group_lost = s->group_open;
+    s->group_open = 0;
+    cv_store_freeze(s->cfg.store, NULL);
 }
 
 int sched_push_decision(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, int epoch,
@@ -63,15 +75,12 @@ int cv_sched_flush(cv_sched_t *s, double now) {
     (void)now;
     char err[CV_ERRLEN];
     if (s->broken) {
-        if (s->n_acks || s->group_open)
+        if (s->n_acks || s->group_lost)
             cv_log(s->cfg.log, CV_LOG_ERROR, "a store write failed; %zu results not "
                    "acknowledged, nothing more is committed", s->n_acks);
         s->n_acks = 0;
         s->n_decisions = 0;
-        if (s->group_open) {
-            s->group_open = 0;
-            cv_store_rollback(s->cfg.store, NULL);
-        }
+        s->group_lost = 0;
         return CV_EIO;
     }
     if (sched_commit(s, err)) {
@@ -81,7 +90,7 @@ int cv_sched_flush(cv_sched_t *s, double now) {
                s->n_acks);
         s->n_acks = 0;
         s->n_decisions = 0;
-        s->broken = 1;
+        sched_break(s);
         return CV_EIO;
     }
     for (size_t i = 0; i < s->n_decisions; i++) {

@@ -283,7 +283,7 @@ void cv_sched_dispatch(cv_sched_t *s, double now) {
             sched_queue_push(job, t, 1);
             if (rc > 0) { /* the store says the trial is not queued: memory and disk disagree */
                 snprintf(err, sizeof err, "the store no longer has it queued");
-                s->broken = 1;
+                sched_break(s);
             }
             cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld cannot be leased: %s", (long long)t->id,
                    err);

@@ -140,7 +140,9 @@ struct cv_sched {
     uint64_t bytes_served;   /* dataset and model bytes sent to workers */
     job_t *rr;               /* round-robin cursor for dispatch */
     resume_check_t *checks;  /* dataset checks of resumed jobs in flight */
-    int broken;              /* 1 after a failed commit: nothing is acknowledged any more */
+    int broken;              /* 1 after a failed write or commit: nothing is written or
+                              * acknowledged any more (sched_break) */
+    int group_lost;          /* 1: the group open when it broke is not yet reported */
     orphan_t *orphans;       /* trials running since before start-up, without a worker */
     size_t n_orphans;        /* entries (some NULL); the array goes once the grace is over */
     double reattach_until;   /* wall seconds: orphans wait for their workers until then */
@@ -193,6 +195,7 @@ void sched_job_unmap(cv_sched_t *s, job_t *job);
 int sched_group(cv_sched_t *s, char *err);
 int sched_commit(cv_sched_t *s, char *err);
 int sched_checked(cv_sched_t *s, int rc);
+void sched_break(cv_sched_t *s); /* memory and disk disagree: freeze the store, write no more */
 int sched_push_decision(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, int epoch, int stop);
 int sched_push_ack(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id);
 

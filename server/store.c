@@ -290,3 +290,10 @@ int cv_store_rollback(cv_store_t *store, char *err) {
     if (sqlite3_get_autocommit(store->db)) return 0;
     return store_run(store, ST_ROLLBACK, err, "rollback");
 }
+
+int cv_store_freeze(cv_store_t *store, char *err) {
+    int ret = cv_store_rollback(store, err);
+    int rc = sqlite3_exec(store->db, "PRAGMA query_only = ON", NULL, NULL, NULL);
+    if (rc != SQLITE_OK && ret == 0) ret = store_failf(store, rc, err, "read-only");
+    return ret;
+}

@@ -170,6 +170,12 @@ int cv_store_commit(cv_store_t *store, char *err);
  * when no group is open (then it does nothing). */
 int cv_store_rollback(cv_store_t *store, char *err);
 
+/* Abandons the open group, if any, and makes this connection read-only for good: every later
+ * write fails (SQLITE_READONLY) instead of committing on its own. For a writer whose memory no
+ * longer matches the disk after a failed write: SQLite may have rolled the group back already,
+ * and a write issued after that would run in autocommit mode and store a part of the group. */
+int cv_store_freeze(cv_store_t *store, char *err);
+
 /* ---- Jobs and rounds -------------------------------------------------------------------- */
 
 /* Stores a new running job. name: display name; objective: DEV_ERROR or DEV_COST; spec: the job

@@ -1875,31 +1875,63 @@ START_TEST(test_readonly_store_sees_committed_rows) {
 }
 END_TEST
 
+/* BIG_N new trials (numbers 100 on) with 4 kB specs: more than such a store can take. */
+enum { BIG_SPEC = 4000, BIG_N = 64 };
+typedef struct {
+    char *spec;
+    char (*keys)[16];
+    cv_store_new_trial_t *trials;
+} big_batch_t;
+
+static void big_batch_init(big_batch_t *b) {
+    b->spec = malloc(BIG_SPEC + 16);
+    b->keys = calloc(BIG_N, sizeof *b->keys);
+    b->trials = calloc(BIG_N, sizeof *b->trials);
+    ck_assert(b->spec && b->keys && b->trials);
+    snprintf(b->spec, BIG_SPEC + 16, "{\"pad\":\"%0*d\"}", BIG_SPEC, 0);
+    for (int i = 0; i < BIG_N; i++) {
+        snprintf(b->keys[i], sizeof b->keys[i], "big%d", i);
+        b->trials[i] = (cv_store_new_trial_t){
+            .number = 100 + i, .params = "{}", .config_key = b->keys[i], .spec = b->spec};
+    }
+}
+
+static void big_batch_free(big_batch_t *b) {
+    free(b->trials);
+    free(b->keys);
+    free(b->spec);
+}
+
+/* A store capped at 128 KiB holding one job with 10 trials (numbers 0..9), and a batch too big
+ * for it. */
+static int64_t open_nearly_full(fx_t *fx, big_batch_t *big) {
+    big_batch_init(big);
+    fx_init_closed(fx);
+    cv_store_options_t opt = {.max_bytes = 128 * 1024};
+    ck_assert_msg(cv_store_open_with(fx->path, &opt, &fx->store, fx->err) == 0, "%s", fx->err);
+    int64_t job = add_job(fx, "j", CV_STORE_OBJ_DEV_ERROR);
+    add_trials(fx, job, 0, 10, NULL);
+    return job;
+}
+
+/* Opens a group, adds trial number 10 in it, then fails to add the big batch: disk full. */
+static void overflow_in_a_group(fx_t *fx, int64_t job, big_batch_t *big) {
+    ck_assert_int_eq(cv_store_begin(fx->store, fx->err), 0);
+    add_trials(fx, job, 10, 1, NULL);
+    ck_assert_int_eq(cv_store_trials_add(fx->store, job, big->trials, BIG_N, NOW, NULL, fx->err),
+                     CV_EIO);
+    ck_assert_msg(strstr(fx->err, "full") != NULL, "%s", fx->err);
+}
+
 START_TEST(test_disk_full_is_reported_and_committed_rows_survive) {
     fx_t fx;
-    fx_init_closed(&fx);
-    cv_store_options_t opt = {.max_bytes = 128 * 1024};
-    ck_assert_msg(cv_store_open_with(fx.path, &opt, &fx.store, fx.err) == 0, "%s", fx.err);
-    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR);
-    add_trials(&fx, job, 0, 10, NULL);
-
-    enum { BIG = 4000, N = 64 };
-    char *spec = malloc(BIG + 16);
-    cv_store_new_trial_t *batch = calloc(N, sizeof *batch);
-    char(*keys)[16] = calloc(N, sizeof *keys);
-    ck_assert(spec && batch && keys);
-    snprintf(spec, BIG + 16, "{\"pad\":\"%0*d\"}", BIG, 0);
-    for (int i = 0; i < N; i++) {
-        snprintf(keys[i], sizeof keys[i], "big%d", i);
-        batch[i] = (cv_store_new_trial_t){
-            .number = 100 + i, .params = "{}", .config_key = keys[i], .spec = spec};
-    }
-    ck_assert_int_eq(cv_store_begin(fx.store, fx.err), 0);
-    ck_assert_int_eq(cv_store_trials_add(fx.store, job, batch, N, NOW, NULL, fx.err), CV_EIO);
-    ck_assert_msg(strstr(fx.err, "full") != NULL, "%s", fx.err);
+    big_batch_t big;
+    int64_t job = open_nearly_full(&fx, &big);
+    overflow_in_a_group(&fx, job, &big);
     ck_assert_int_eq(cv_store_rollback(fx.store, fx.err), 0);
     /* outside a group the same batch fails the same way and leaves nothing */
-    ck_assert_int_eq(cv_store_trials_add(fx.store, job, batch, N, NOW, NULL, fx.err), CV_EIO);
+    ck_assert_int_eq(cv_store_trials_add(fx.store, job, big.trials, BIG_N, NOW, NULL, fx.err),
+                     CV_EIO);
     add_trials(&fx, job, 10, 1, NULL); /* small writes still fit */
     cv_store_close(fx.store);
     fx.store = NULL;
@@ -1909,9 +1941,37 @@ START_TEST(test_disk_full_is_reported_and_committed_rows_survive) {
     char ok[16];
     raw_text(fx.path, "PRAGMA integrity_check", ok, sizeof ok);
     ck_assert_str_eq(ok, "ok");
-    free(keys);
-    free(batch);
-    free(spec);
+    big_batch_free(&big);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* After a write in a group fails, the writer freezes the store: the group is gone, no later
+ * write stores anything (not even a small one that would fit and would otherwise commit on its
+ * own in autocommit mode), and the committed rows can still be read. */
+START_TEST(test_frozen_store_after_a_failed_group_writes_nothing_more) {
+    fx_t fx;
+    big_batch_t big;
+    int64_t job = open_nearly_full(&fx, &big);
+    overflow_in_a_group(&fx, job, &big); /* trial 10, added in the group, is lost with it */
+    ck_assert_int_eq(cv_store_freeze(fx.store, fx.err), 0);
+    cv_store_new_trial_t small = {.number = 11, .params = "{}", .config_key = "small",
+                                  .spec = "{}"};
+    ck_assert_int_lt(cv_store_trials_add(fx.store, job, &small, 1, NOW, NULL, fx.err), 0);
+    cv_store_begin(fx.store, NULL); /* a new group may open, but nothing is written in it */
+    ck_assert_int_lt(cv_store_trials_add(fx.store, job, &small, 1, NOW, NULL, fx.err), 0);
+    ck_assert_msg(strstr(fx.err, "readonly") != NULL, "%s", fx.err);
+    cv_store_rollback(fx.store, NULL);
+    cJSON *jobs = NULL;
+    ck_assert_int_eq(cv_store_jobs_list(fx.store, 0, 0, &jobs, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(jobs), 1);
+    cJSON_Delete(jobs);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials"), 10);
+    ck_assert_int_eq(raw_int(fx.path, "SELECT max(number) FROM trials"), 9);
+    big_batch_free(&big);
     fx_finish(&fx);
 }
 END_TEST
@@ -2624,6 +2684,7 @@ static Suite *store_suite(void) {
 
     TCase *txn = tcase_create("transactions");
     tcase_add_test(txn, test_rollback_leaves_nothing_behind);
+    tcase_add_test(txn, test_frozen_store_after_a_failed_group_writes_nothing_more);
     tcase_add_test(txn, test_group_commit_stores_every_result);
     tcase_add_test(txn, test_failed_operation_in_a_group_undoes_only_itself);
     tcase_add_test(txn, test_groups_do_not_nest);
