@@ -68,7 +68,7 @@ int cv_cmd_importance(cv_cli_t *cli, int argc, char **argv, char *err) {
         rc = cv_errf(err, CV_EINVAL, "job %" PRId64 " searches no parameter", id);
         goto out_job;
     }
-    if ((rc = cv_space_from_json(&space, spec_space, err)) < 0) goto out_job;
+    if ((rc = cv_space_from_json_open(&space, spec_space, err)) < 0) goto out_job;
     snprintf(path, sizeof path, "/v1/jobs/%" PRId64 "/trials?order=number", id);
     if ((rc = cv_cli_api_get_list(cli, path, "trials", 0, 0, &answer, err)) < 0) goto out_job;
     cJSON *trials = cv_cli_answer_trials(&answer);

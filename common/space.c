@@ -3,6 +3,7 @@
  * See space.h for the contracts. */
 #include "common/space.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,7 +15,13 @@
 #include "common/json.h"
 
 /* What a searchable parameter holds; it fixes the type a space may give the parameter. */
-typedef enum { KIND_REAL, KIND_INT, KIND_STRING, KIND_BOOL } param_kind_t;
+typedef enum {
+    KIND_REAL,
+    KIND_INT,
+    KIND_STRING,
+    KIND_BOOL,
+    KIND_ANY, /* a parameter of an open space: the type the job gives it */
+} param_kind_t;
 
 /* The hyperparameters a job may search: the flat trial-spec fields that take one value. */
 static const struct {
@@ -321,6 +328,15 @@ static int parse_param(cv_space_param_t *p, const char *name, param_kind_t kind,
                        "%s.type: must be \"float\", \"int\" or \"categorical\", got \"%s\"", where,
                        type->valuestring);
     p->type = (cv_param_type_t)t;
+    if (kind == KIND_ANY) {
+        const cJSON *values = cJSON_GetObjectItemCaseSensitive(obj, "values");
+        p->is_bool = p->type == CV_PARAM_CATEGORICAL && cJSON_IsArray(values) &&
+                     cJSON_IsBool(values->child);
+        kind = p->type == CV_PARAM_FLOAT ? KIND_REAL
+               : p->type == CV_PARAM_INT ? KIND_INT
+               : p->is_bool              ? KIND_BOOL
+                                         : KIND_STRING;
+    }
     cv_param_type_t wanted = kind == KIND_REAL  ? CV_PARAM_FLOAT
                              : kind == KIND_INT ? CV_PARAM_INT
                                                 : CV_PARAM_CATEGORICAL;
@@ -331,32 +347,59 @@ static int parse_param(cv_space_param_t *p, const char *name, param_kind_t kind,
                                            : parse_numeric(p, obj, where, err);
 }
 
-int cv_space_from_json(cv_space_t *space, const cJSON *obj, char *err) {
+/* A name an open space accepts: [A-Za-z_][A-Za-z0-9_]*, shorter than CV_SPACE_NAME_MAX. */
+static int is_open_name(const char *name) {
+    size_t n = strlen(name);
+    if (n == 0 || n >= CV_SPACE_NAME_MAX || isdigit((unsigned char)name[0])) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '_') return 0;
+    return 1;
+}
+
+/* The kind of the searchable parameter called name, or -1 after writing the reason. */
+static int searchable_kind(const char *name, char *err) {
+    for (size_t k = 0; k < N_SEARCHABLE; k++)
+        if (strcmp(name, searchable[k].name) == 0) return (int)searchable[k].kind;
+    char list[CV_ERRLEN / 2] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < N_SEARCHABLE && len < sizeof list; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
+                                searchable[i].name);
+    cv_errf(err, CV_EINVAL, "space.%s: unknown parameter (searchable: %s)", name, list);
+    return -1;
+}
+
+/* Parses a space whose names come from the searchable table, or any names when open. */
+static int parse_space(cv_space_t *space, const cJSON *obj, int open, char *err) {
     memset(space, 0, sizeof *space);
     if (!cJSON_IsObject(obj))
         return cv_errf(err, CV_EINVAL, "space: must be an object, got %s", cv_json_type_name(obj));
     for (const cJSON *c = obj->child; c != NULL; c = c->next) {
-        size_t k = 0;
-        while (k < N_SEARCHABLE && strcmp(c->string, searchable[k].name) != 0)
-            k++;
-        if (k == N_SEARCHABLE) {
-            char list[CV_ERRLEN / 2] = "";
-            size_t len = 0;
-            for (size_t i = 0; i < N_SEARCHABLE && len < sizeof list; i++)
-                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
-                                        searchable[i].name);
-            return cv_errf(err, CV_EINVAL, "space.%s: unknown parameter (searchable: %s)",
-                           c->string, list);
-        }
+        int kind = KIND_ANY;
+        if (open && !is_open_name(c->string))
+            return cv_errf(err, CV_EINVAL, "space.%.40s: a parameter name is a letter or _ "
+                           "followed by letters, digits or _, at most %d bytes",
+                           c->string, CV_SPACE_NAME_MAX - 1);
+        if (!open && (kind = searchable_kind(c->string, err)) < 0) return CV_EINVAL;
         if (cv_space_find(space, c->string) != NULL)
             return cv_errf(err, CV_EINVAL, "space.%s: given twice", c->string);
-        int rc =
-            parse_param(&space->params[space->n_params], c->string, searchable[k].kind, c, err);
+        if (space->n_params == CV_SPACE_MAX_PARAMS)
+            return cv_errf(err, CV_EINVAL, "space: at most %d parameters", CV_SPACE_MAX_PARAMS);
+        int rc = parse_param(&space->params[space->n_params], c->string, (param_kind_t)kind, c,
+                             err);
         if (rc != 0) return rc;
         space->n_params++;
     }
     if (space->n_params == 0) return cv_errf(err, CV_EINVAL, "space: needs at least one parameter");
     return CV_OK;
+}
+
+int cv_space_from_json(cv_space_t *space, const cJSON *obj, char *err) {
+    return parse_space(space, obj, 0, err);
+}
+
+int cv_space_from_json_open(cv_space_t *space, const cJSON *obj, char *err) {
+    return parse_space(space, obj, 1, err);
 }
 
 const cv_space_param_t *cv_space_find(const cv_space_t *space, const char *name) {

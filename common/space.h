@@ -83,6 +83,11 @@ typedef struct {
  * "space.learning_rate.min: log scale needs min > 0, got 0". */
 int cv_space_from_json(cv_space_t *space, const cJSON *obj, char *err);
 
+/* The same for the space of a program caviar does not know (an external trainer, ask/tell): any
+ * name [A-Za-z_][A-Za-z0-9_]* shorter than CV_SPACE_NAME_MAX, of the type the space gives it
+ * (a categorical of JSON booleans is boolean). Also reads back a stored space of any job. */
+int cv_space_from_json_open(cv_space_t *space, const cJSON *obj, char *err);
+
 /* Returns the parameter called name, or NULL. The pointer borrows from space. */
 const cv_space_param_t *cv_space_find(const cv_space_t *space, const char *name);
 

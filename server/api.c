@@ -1450,7 +1450,7 @@ static int read_importance(const read_op_t *op, cv_store_t *store, cJSON **reply
         status = 409;
         goto out;
     }
-    if (cv_space_from_json(&space, space_json, err) ||
+    if (cv_space_from_json_open(&space, space_json, err) ||
         cv_store_trials_list(store, op->id, -1, 0, &trials, err))
         goto out;
     size_t rows = (size_t)cJSON_GetArraySize(trials), p = space.n_params, n;

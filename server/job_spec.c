@@ -24,6 +24,8 @@ void cv_job_spec_init(cv_job_spec_t *job) {
     job->human_error = -1.0;
     job->sampler = &cv_sampler_random;
     job->pruner = &cv_pruner_none;
+    job->trainer_kind = CV_TRAINER_BUILTIN;
+    strcpy(job->trainer, "builtin");
 }
 
 void cv_job_spec_finish(cv_job_spec_t *job) {
@@ -57,6 +59,26 @@ static int parse_name(cv_job_spec_t *job, const cJSON *v, char *err) {
     return rc;
 }
 
+/* Reads "trainer": "builtin" (the default), "ask" or a program's name, [A-Za-z0-9_.-]{1,64}. */
+static int parse_trainer(cv_job_spec_t *job, const cJSON *v, char *err) {
+    if (v == NULL) return CV_OK;
+    int rc = cv_json_get_string(v, "trainer", job->trainer, sizeof job->trainer, err);
+    size_t n = rc == 0 ? strlen(job->trainer) : 0;
+    if (rc == 0 && (n == 0 || strspn(job->trainer, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS"
+                                                   "TUVWXYZ0123456789_.-") != n))
+        rc = cv_errf(err, CV_EINVAL, "trainer: \"builtin\", \"ask\" or the name of a program "
+                     "workers offer: 1 to %d letters, digits, '_', '.' or '-'",
+                     CV_JOB_TRAINER_MAX);
+    if (rc != 0) {
+        strcpy(job->trainer, "builtin");
+        return rc;
+    }
+    job->trainer_kind = !strcmp(job->trainer, "builtin") ? CV_TRAINER_BUILTIN
+                        : !strcmp(job->trainer, "ask")   ? CV_TRAINER_ASK
+                                                         : CV_TRAINER_EXTERNAL;
+    return CV_OK;
+}
+
 /* Copies the fixed trial fields, parses the space (absent or {} is a space of no parameters,
  * whose one configuration is the fixed trial) and refuses a parameter that is both. */
 static int parse_trial_and_space(cv_job_spec_t *job, const cJSON *obj, char *err) {
@@ -69,9 +91,17 @@ static int parse_trial_and_space(cv_job_spec_t *job, const cJSON *obj, char *err
     /* No space, or an empty one, searches nothing: the job runs its one fixed configuration. */
     int rc = CV_OK;
     memset(&job->space, 0, sizeof job->space);
+    int open = job->trainer_kind != CV_TRAINER_BUILTIN;
     if (space != NULL && !(cJSON_IsObject(space) && space->child == NULL))
-        rc = cv_space_from_json(&job->space, space, err);
+        rc = open ? cv_space_from_json_open(&job->space, space, err)
+                  : cv_space_from_json(&job->space, space, err);
     if (rc != 0) return rc;
+    if (open && cJSON_GetObjectItemCaseSensitive(trial, CV_JOB_TRAINER_FIELD))
+        return cv_errf(err, CV_EINVAL, "trial.trainer: reserved: the trainer is named by the "
+                       "job's own \"trainer\" field");
+    if (open && cv_space_find(&job->space, CV_JOB_TRAINER_FIELD))
+        return cv_errf(err, CV_EINVAL, "space.trainer: reserved: the trainer is named by the "
+                       "job's own \"trainer\" field");
     for (size_t i = 0; i < job->space.n_params; i++) {
         const char *name = job->space.params[i].name;
         if (cJSON_GetObjectItemCaseSensitive(trial, name) != NULL)
@@ -362,9 +392,24 @@ static int check_composition(const cv_job_spec_t *job, const cJSON *values,
     return cv_errf(err, rc, "trial%s%s", trial_sep(why), why);
 }
 
+/* A program caviar does not know gets any parameters; only its epochs are read, for the rungs. */
+static int check_program_trial(const cv_job_spec_t *job, char *err) {
+    const cJSON *fixed = cJSON_GetObjectItemCaseSensitive(job->trial, "epochs");
+    const cv_space_param_t *searched = cv_space_find(&job->space, "epochs");
+    int64_t epochs;
+    if (fixed != NULL)
+        return cv_json_get_int(fixed, "trial.epochs", 1, CV_JOB_MAX_EPOCHS, &epochs, err);
+    if (searched != NULL && searched->type != CV_PARAM_INT)
+        return cv_errf(err, CV_EINVAL, "space.epochs.type: epochs takes \"int\"");
+    if (searched != NULL && (searched->min < 1 || searched->max > CV_JOB_MAX_EPOCHS))
+        return cv_errf(err, CV_EINVAL, "space.epochs: must lie in [1, %d]", CV_JOB_MAX_EPOCHS);
+    return CV_OK;
+}
+
 /* Checks the fixed fields with one sampled configuration, then with each corner of the space
  * substituted into it, one parameter at a time. */
 static int check_trial(const cv_job_spec_t *job, char *err) {
+    if (job->trainer_kind != CV_TRAINER_BUILTIN) return check_program_trial(job, err);
     cv_rng_t rng;
     cJSON *base = NULL;
     cv_rng_seed(&rng, cv_rng_derive(job->seed, CHECK_STREAM));
@@ -391,13 +436,14 @@ static int check_trial(const cv_job_spec_t *job, char *err) {
 }
 
 int cv_job_spec_from_json(cv_job_spec_t *job, const cJSON *obj, char *err) {
-    static const char *const fields[] = {"name",   "trial",  "space", "objective",  "budget",
-                                         "refine", "search", "seed",  "human_error"};
+    static const char *const fields[] = {"name",   "trial",  "space", "objective",   "budget",
+                                         "refine", "search", "seed",  "human_error", "trainer"};
     cv_job_spec_init(job);
     if (!cJSON_IsObject(obj))
         return cv_errf(err, CV_EINVAL, "job: must be an object, got %s", cv_json_type_name(obj));
-    int rc = cv_json_check_fields(obj, NULL, fields, 9, err);
+    int rc = cv_json_check_fields(obj, NULL, fields, 10, err);
     if (rc == 0) rc = parse_name(job, cJSON_GetObjectItemCaseSensitive(obj, "name"), err);
+    if (rc == 0) rc = parse_trainer(job, cJSON_GetObjectItemCaseSensitive(obj, "trainer"), err);
     if (rc == 0) rc = parse_trial_and_space(job, obj, err);
     if (rc == 0) rc = parse_objective(job, cJSON_GetObjectItemCaseSensitive(obj, "objective"), err);
     if (rc == 0) rc = parse_budget(job, cJSON_GetObjectItemCaseSensitive(obj, "budget"), err);
@@ -450,7 +496,7 @@ int cv_job_spec_max_epochs(const cv_job_spec_t *job) {
     const cJSON *fixed = cJSON_GetObjectItemCaseSensitive(job->trial, "epochs");
     if (cJSON_IsNumber(fixed)) return (int)fixed->valuedouble;
     const cv_space_param_t *p = cv_space_find(&job->space, "epochs");
-    return p ? (int)p->max : DEFAULT_EPOCHS;
+    return p ? (int)p->max : job->trainer_kind == CV_TRAINER_BUILTIN ? DEFAULT_EPOCHS : 1;
 }
 
 int cv_job_spec_trial_epochs(const cv_job_spec_t *job, const char *params) {

@@ -6,7 +6,13 @@
  * A job is also checked against the trial spec before it is accepted: its fixed fields are
  * composed with one sampled configuration and with every corner of the space (the smallest and
  * largest value of each numeric parameter, each categorical value), and each composition must be
- * a valid trial spec, so a bad dataset path or a bad fixed value is refused at submission. */
+ * a valid trial spec, so a bad dataset path or a bad fixed value is refused at submission.
+ *
+ * A job whose "trainer" is not builtin ("ask", or the name of a program workers offer) trains a
+ * program caviar does not know: its space may name any parameter (cv_space_from_json_open),
+ * its trial holds any fixed parameters, and only "epochs" (an integer in [1, CV_JOB_MAX_EPOCHS],
+ * default 1: how many epochs the program reports, from which the pruner's rungs are computed)
+ * and the reserved name "trainer" are checked. */
 #ifndef CV_JOB_SPEC_H
 #define CV_JOB_SPEC_H
 
@@ -22,13 +28,25 @@
 #define CV_JOB_MAX_TRIALS   100000 /* budget.max_trials at most */
 #define CV_JOB_MAX_PARALLEL 1024   /* budget.max_parallel at most */
 #define CV_JOB_MAX_ROUNDS   64     /* entries of refine.rounds at most */
+#define CV_JOB_TRAINER_MAX  64     /* bytes of a trainer name, without the NUL */
+#define CV_JOB_MAX_EPOCHS   1000000 /* epochs of a trial of a program caviar does not know */
+
+/* Who trains a job's trials (the job's "trainer" field). */
+typedef enum {
+    CV_TRAINER_BUILTIN,  /* absent or "builtin": caviar's trainer; trial is a trial spec */
+    CV_TRAINER_ASK,      /* "ask": handed out over HTTP only (ask/tell), never to workers */
+    CV_TRAINER_EXTERNAL, /* another name: the program a worker offers under that name */
+} cv_trainer_kind_t;
 
 /* The quantity the search minimizes; both are measured on the dev set by the worker. */
 typedef enum { CV_OBJECTIVE_DEV_ERROR, CV_OBJECTIVE_DEV_COST } cv_objective_t;
 
 typedef struct {
     char name[CV_JOB_NAME_MAX + 1];     /* "" when not given */
-    cJSON *trial;                       /* fixed trial-spec fields, merged under every sampled
+    cv_trainer_kind_t trainer_kind;     /* default builtin */
+    char trainer[CV_JOB_TRAINER_MAX + 1]; /* the trainer's name; "builtin" by default */
+    cJSON *trial;                       /* fixed trial-spec fields (any parameters for a trainer
+                                           that is not builtin), merged under every sampled
                                            configuration; owned, freed by cv_job_spec_finish */
     cv_space_t space;                   /* the searched parameters, none of them also in trial;
                                            n_params 0 when nothing is searched */
@@ -92,6 +110,9 @@ int cv_job_spec_max_epochs(const cv_job_spec_t *job);
 
 /* The epochs of one trial of the job whose sampled values are params (JSON text). */
 int cv_job_spec_trial_epochs(const cv_job_spec_t *job, const char *params);
+
+/* The member every trial text of a job of a trainer that is not builtin carries: "trainer". */
+#define CV_JOB_TRAINER_FIELD "trainer"
 
 /* "dev_error" or "dev_cost". */
 const char *cv_objective_name(cv_objective_t objective);

@@ -54,10 +54,12 @@ int sched_job_apply_files(cv_sched_t *s, job_t *job, const cv_dataset_check_t *c
     return 0;
 }
 
-/* A dataset check of a job's trial object under the scheduler's rules. */
-int sched_job_new_check(const cv_sched_t *s, const cJSON *trial, cv_dataset_check_t **check,
+/* A dataset check of a job's trial object under the scheduler's rules. A program caviar does not
+ * know (a trainer that is not builtin) reads its own data: its check has no file. */
+int sched_job_new_check(const cv_sched_t *s, const cv_job_spec_t *spec, cv_dataset_check_t **check,
                         char *err) {
-    int rc = cv_paths_check_job_trial(trial, err);
+    const cJSON *trial = spec->trainer_kind == CV_TRAINER_BUILTIN ? spec->trial : NULL;
+    int rc = trial ? cv_paths_check_job_trial(trial, err) : 0;
     if (rc) return rc;
     return cv_dataset_check_create(check, trial, s->cfg.dataset_roots, s->cfg.n_dataset_roots,
                                    s->cfg.max_dataset_bytes, err);
@@ -69,7 +71,7 @@ int cv_sched_new_check(cv_sched_t *s, const char *text, size_t len,
     *check = NULL;
     cv_job_spec_init(&spec);
     int rc = cv_job_spec_parse(&spec, text, len, err);
-    if (rc == 0) rc = sched_job_new_check(s, spec.trial, check, err);
+    if (rc == 0) rc = sched_job_new_check(s, &spec, check, err);
     cv_job_spec_finish(&spec);
     return rc;
 }

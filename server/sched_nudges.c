@@ -38,6 +38,9 @@ int cv_sched_nudge(cv_sched_t *s, int64_t trial_id, const cJSON *values, double 
         return cv_errf(err, CV_STORE_STALE, "trial %lld is %s: only a running trial can be nudged",
                        (long long)trial_id, cv_store_trial_status_name(st));
     }
+    if (t->job->spec.trainer_kind != CV_TRAINER_BUILTIN)
+        return cv_errf(err, CV_EINVAL, "trial %lld is trained by \"%s\": only the builtin "
+                       "trainer takes nudges", (long long)trial_id, t->job->spec.trainer);
     int rc = check_values(t, values, err);
     if (rc) return rc;
     char *text = cJSON_PrintUnformatted(values);

@@ -121,7 +121,7 @@ void sched_after_resume_check(cv_dataset_check_t *check, void *userdata) {
  * job waits, job->checking, until the check started by start_resume_checks ends), else here. */
 int sched_resume_check_files(cv_sched_t *s, job_t *job, char *err) {
     cv_dataset_check_t *check = NULL;
-    int rc = sched_job_new_check(s, job->spec.trial, &check, err);
+    int rc = sched_job_new_check(s, &job->spec, &check, err);
     if (rc) return rc;
     resume_check_t *rc_ = s->cfg.loop ? calloc(1, sizeof *rc_) : NULL;
     if (rc_) {

@@ -17,12 +17,15 @@
 #define SAMPLE_TRIES 1000  /* proposals per wanted configuration before the job's space counts
                               as exhausted */
 
-/* Prepares job->fixed, the text every trial spec starts with. */
+/* Prepares job->fixed, the text every trial spec starts with: the fixed fields, the seed and,
+ * for a trainer that is not builtin, its name (CV_JOB_TRAINER_FIELD). */
 int sched_job_fixed_text(job_t *job, char *err) {
     cJSON *fixed = cJSON_Duplicate(job->spec.trial, 1);
     char *text = NULL;
-    if (fixed && !cJSON_GetObjectItemCaseSensitive(fixed, "seed") &&
-        !cJSON_AddNumberToObject(fixed, "seed", (double)job->spec.seed)) {
+    if (fixed && ((!cJSON_GetObjectItemCaseSensitive(fixed, "seed") &&
+                   !cJSON_AddNumberToObject(fixed, "seed", (double)job->spec.seed)) ||
+                  (job->spec.trainer_kind != CV_TRAINER_BUILTIN &&
+                   !cJSON_AddStringToObject(fixed, CV_JOB_TRAINER_FIELD, job->spec.trainer)))) {
         cJSON_Delete(fixed);
         fixed = NULL;
     }

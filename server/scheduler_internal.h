@@ -217,7 +217,7 @@ void sched_orphans_expire(cv_sched_t *s, double now);
 
 /* sched_files.c: dataset files and model files */
 int sched_job_apply_files(cv_sched_t *s, job_t *job, const cv_dataset_check_t *check, char *err);
-int sched_job_new_check(const cv_sched_t *s, const cJSON *trial, cv_dataset_check_t **check,
+int sched_job_new_check(const cv_sched_t *s, const cv_job_spec_t *spec, cv_dataset_check_t **check,
                         char *err);
 void sched_remove_models(cv_sched_t *s, int64_t job_id);
 int sched_keep_model(cv_sched_t *s, const trial_t *t, const char *tmp, char *dest, size_t cap,

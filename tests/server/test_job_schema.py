@@ -96,6 +96,24 @@ class JobSchema(unittest.TestCase):
         self.assert_invalid(with_param("momentum", {"type": "float", "scale": "linear",
                                                     "min": 0.8, "max": 0.99}))
 
+    def test_a_program_job_searches_any_names_without_a_dataset(self):
+        space = {"lr": {"type": "float", "scale": "log", "min": 1e-4, "max": 0.1},
+                 "width": {"type": "int", "scale": "power_of_two", "min": 16, "max": 256},
+                 "nesterov": {"type": "categorical", "values": [True, False]}}
+        for trainer in ("ask", "torch-fmnist"):
+            self.assert_valid(with_fields(trainer=trainer, trial={"epochs": 5, "subset": 600},
+                                          space=space))
+        self.assert_invalid(with_fields(space=space))  # builtin: unknown names
+        self.assert_invalid(with_fields(trainer="builtin", trial={"epochs": 5}))  # no dataset
+
+    def test_program_jobs_reserve_trainer_and_check_epochs(self):
+        cat = {"type": "categorical", "values": ["a"]}
+        self.assert_invalid(with_fields(trainer="my trainer", trial={}))
+        self.assert_invalid(with_fields(trainer="t", trial={"trainer": "sh"}))
+        self.assert_invalid(with_fields(trainer="t", trial={}, space={"trainer": cat}))
+        self.assert_invalid(with_fields(trainer="t", trial={}, space={"-x": cat}))
+        self.assert_invalid(with_fields(trainer="t", trial={"epochs": 0}))
+
     def test_a_job_with_nothing_to_search_validates(self):
         self.assert_valid(with_fields(space={}))
         job = copy.deepcopy(MINIMAL)

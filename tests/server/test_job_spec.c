@@ -642,6 +642,75 @@ START_TEST(max_epochs_come_from_the_fixed_trial_the_space_or_the_default) {
 }
 END_TEST
 
+/* ---- trainers ---------------------------------------------------------------------------- */
+
+#define PROGRAM_SPACE                                                                              \
+    "\"space\": {\"lr\": {\"type\": \"float\", \"scale\": \"log\", \"min\": 1e-4, \"max\": 0.1},"   \
+    " \"width\": {\"type\": \"int\", \"scale\": \"power_of_two\", \"min\": 16, \"max\": 256},"      \
+    " \"act\": {\"type\": \"categorical\", \"values\": [\"relu\", \"tanh\"]},"                      \
+    " \"nesterov\": {\"type\": \"categorical\", \"values\": [true, false]}}"
+
+START_TEST(builtin_is_the_default_trainer) {
+    cv_job_spec_t job;
+    parse_ok(&job, "{" TRIAL ", " SPACE ", " BUDGET "}");
+    ck_assert_int_eq(job.trainer_kind, CV_TRAINER_BUILTIN);
+    ck_assert_str_eq(job.trainer, "builtin");
+    cv_job_spec_finish(&job);
+    parse_ok(&job, "{\"trainer\": \"builtin\", " TRIAL ", " SPACE ", " BUDGET "}");
+    ck_assert_int_eq(job.trainer_kind, CV_TRAINER_BUILTIN);
+    cv_job_spec_finish(&job);
+}
+END_TEST
+
+/* A program's job searches names caviar does not know, of the types it gives them, and fixes
+ * anything it likes; no dataset is needed. */
+START_TEST(a_program_job_searches_any_names_and_needs_no_dataset) {
+    cv_job_spec_t job;
+    parse_ok(&job, "{\"trainer\": \"torch-fmnist\", \"trial\": {\"epochs\": 6, \"subset\": 600,"
+                   " \"layers\": [64, 32]}, " PROGRAM_SPACE ", " BUDGET "}");
+    ck_assert_int_eq(job.trainer_kind, CV_TRAINER_EXTERNAL);
+    ck_assert_str_eq(job.trainer, "torch-fmnist");
+    ck_assert_int_eq((int)job.space.n_params, 4);
+    ck_assert_int_eq(job.space.params[1].type, CV_PARAM_INT);
+    ck_assert_int_eq(job.space.params[2].type, CV_PARAM_CATEGORICAL);
+    ck_assert_int_eq(job.space.params[2].is_bool, 0);
+    ck_assert_int_eq(job.space.params[3].is_bool, 1);
+    ck_assert_int_eq(cv_job_spec_max_epochs(&job), 6);
+    cv_job_spec_finish(&job);
+    parse_ok(&job, "{\"trainer\": \"ask\", \"trial\": {}, " PROGRAM_SPACE ", " BUDGET "}");
+    ck_assert_int_eq(job.trainer_kind, CV_TRAINER_ASK);
+    ck_assert_int_eq(cv_job_spec_max_epochs(&job), 1); /* a program reports one epoch by default */
+    cv_job_spec_finish(&job);
+}
+END_TEST
+
+START_TEST(a_builtin_job_still_refuses_names_the_trainer_does_not_know) {
+    parse_fails("{" TRIAL ", " PROGRAM_SPACE ", " BUDGET "}", "space.lr: unknown parameter", NULL);
+}
+END_TEST
+
+START_TEST(bad_trainers_and_program_fields_are_refused_by_name) {
+    parse_fails("{\"trainer\": \"my trainer\", \"trial\": {}, " BUDGET "}", "trainer: ", "letters");
+    parse_fails("{\"trainer\": \"\", \"trial\": {}, " BUDGET "}", "trainer: ", NULL);
+    parse_fails("{\"trainer\": 7, \"trial\": {}, " BUDGET "}", "trainer: ", "string");
+    parse_fails("{\"trainer\": \"t\", \"trial\": {\"trainer\": \"sh\"}, " BUDGET "}",
+                "trial.trainer: reserved", NULL);
+    parse_fails("{\"trainer\": \"t\", \"trial\": {}, \"space\": {\"trainer\": {\"type\": "
+                "\"categorical\", \"values\": [\"a\"]}}, " BUDGET "}",
+                "space.trainer: reserved", NULL);
+    parse_fails("{\"trainer\": \"t\", \"trial\": {}, \"space\": {\"-x\": {\"type\": "
+                "\"categorical\", \"values\": [\"a\"]}}, " BUDGET "}",
+                "space.-x: a parameter name", NULL);
+    parse_fails("{\"trainer\": \"t\", \"trial\": {\"epochs\": 0}, " BUDGET "}",
+                "trial.epochs: ", NULL);
+    parse_fails("{\"trainer\": \"t\", \"trial\": {\"epochs\": \"ten\"}, " BUDGET "}",
+                "trial.epochs: ", NULL);
+    parse_fails("{\"trainer\": \"t\", \"trial\": {}, \"space\": {\"epochs\": {\"type\": "
+                "\"float\", \"scale\": \"linear\", \"min\": 1, \"max\": 5}}, " BUDGET "}",
+                "space.epochs.type", NULL);
+}
+END_TEST
+
 static Suite *job_spec_suite(void) {
     Suite *s = suite_create("job_spec");
     TCase *valid = tcase_create("valid");
@@ -686,6 +755,13 @@ static Suite *job_spec_suite(void) {
     tcase_add_test(reject, malformed_text_is_refused_as_a_format_error);
     tcase_add_test(reject, nesting_beyond_the_depth_limit_is_refused);
     suite_add_tcase(s, reject);
+
+    TCase *trainers = tcase_create("trainers");
+    tcase_add_test(trainers, builtin_is_the_default_trainer);
+    tcase_add_test(trainers, a_program_job_searches_any_names_and_needs_no_dataset);
+    tcase_add_test(trainers, a_builtin_job_still_refuses_names_the_trainer_does_not_know);
+    tcase_add_test(trainers, bad_trainers_and_program_fields_are_refused_by_name);
+    suite_add_tcase(s, trainers);
 
     TCase *trial = tcase_create("trial");
     tcase_add_test(trial, bad_fixed_value_is_reported_under_trial);
