@@ -191,14 +191,21 @@ void cv_sched_detach(cv_sched_t *s) {
     if (s) s->detached = 1;
 }
 
-/* The next job with a queued trial or one more to propose, and room under max_parallel,
- * round-robin over jobs. */
-static job_t *next_job(cv_sched_t *s) {
+/* Whether worker w can train the trials of job: builtin trials go to every worker; those of
+ * "ask" jobs to none (clients ask for them over HTTP). */
+static int worker_takes(const cv_sched_worker_t *w, const job_t *job) {
+    (void)w;
+    return job->spec.trainer_kind == CV_TRAINER_BUILTIN;
+}
+
+/* The next job worker w can train with a queued trial or one more to propose, and room under
+ * max_parallel, round-robin over jobs. */
+static job_t *next_job(cv_sched_t *s, const cv_sched_worker_t *w) {
     job_t *start = s->rr && s->rr->next ? s->rr->next : s->jobs, *j = start;
     if (!j) return NULL;
     do {
         int more = j->qhead || (!j->exhausted && j->n_trials < j->spec.max_trials);
-        if (j->status == CV_STORE_JOB_RUNNING && more && !j->checking &&
+        if (j->status == CV_STORE_JOB_RUNNING && more && !j->checking && worker_takes(w, j) &&
             (uint32_t)j->running < j->spec.max_parallel) {
             s->rr = j;
             return j;
@@ -265,7 +272,7 @@ void cv_sched_dispatch(cv_sched_t *s, double now) {
             cv_evals_assign(s->evals, w, w->conn, w->id, s->cfg.ops.send_evaluate))
             continue;
         job_t *job;
-        while ((job = next_job(s)) && !job->qhead) {
+        while ((job = next_job(s, w)) && !job->qhead) {
             int made = sched_job_propose(s, job, now, err);
             if (made > 0) break;
             if (made < 0) {
@@ -276,7 +283,7 @@ void cv_sched_dispatch(cv_sched_t *s, double now) {
             if (sched_job_settle(s, job, now, err)) /* exhausted: next_job passes it by now */
                 cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, err);
         }
-        if (!job) return;
+        if (!job) continue; /* another worker may take what this one cannot */
         trial_t *t = sched_queue_pop(job);
         int rc = lease(s, w, t, now, err);
         if (rc && t->status == CV_STORE_TRIAL_QUEUED) {
