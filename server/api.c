@@ -192,24 +192,6 @@ static int64_t parse_id(const char *s, const char **rest) {
     return v;
 }
 
-/* Value of key in a query string (no percent-decoding: our values are plain words and numbers).
- * Returns 1 and copies it into out when present. */
-static int query_get(const char *query, const char *key, char *out, size_t cap) {
-    size_t klen = strlen(key);
-    for (const char *p = query; p && *p;) {
-        const char *end = strchr(p, '&');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > klen && !strncmp(p, key, klen) && p[klen] == '=') {
-            size_t vlen = len - klen - 1 < cap - 1 ? len - klen - 1 : cap - 1;
-            memcpy(out, p + klen + 1, vlen);
-            out[vlen] = '\0';
-            return 1;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    return 0;
-}
-
 static void store_error(cv_http_response_t *res, int rc, const char *what, const char *err) {
     if (rc == CV_STORE_NOT_FOUND) cv_http_json_error(res, 404, "%s not found", what);
     else cv_http_json_error(res, 500, "%s", err);
@@ -410,7 +392,7 @@ static read_op_t *read_new(read_fn_t run, cv_http_response_t *res) {
 static int page_parse(const char *query, page_t *page, cv_http_response_t *res) {
     char num[32], other[CURSOR_MAX];
     page->limit = PAGE_DEFAULT;
-    if (query_get(query, "limit", num, sizeof num)) {
+    if (cv_http_query_get(query, "limit", num, sizeof num)) {
         char *end = NULL;
         long long v = strtoll(num, &end, 10);
         if (!num[0] || *end || v < 1 || v > PAGE_MAX) {
@@ -420,14 +402,14 @@ static int page_parse(const char *query, page_t *page, cv_http_response_t *res) 
         }
         page->limit = v;
     }
-    if (query_get(query, "offset", num, sizeof num)) {
+    if (cv_http_query_get(query, "offset", num, sizeof num)) {
         cv_http_json_error(res, 400,
                            "offset: not supported; pass after=<next_cursor> of the "
                            "previous page");
         return -1;
     }
-    int a = query_get(query, "after", page->cursor, sizeof page->cursor);
-    int c = query_get(query, "cursor", other, sizeof other);
+    int a = cv_http_query_get(query, "after", page->cursor, sizeof page->cursor);
+    int c = cv_http_query_get(query, "cursor", other, sizeof other);
     if (a && c && strcmp(page->cursor, other)) {
         cv_http_json_error(res, 400, "after and cursor: give one cursor, not two different ones");
         return -1;
@@ -758,7 +740,7 @@ static void get_trials(cv_api_t *api, const route_args_t *a, const cv_http_reque
     int64_t id = a->id;
     const char *query = req->query;
     char order[16] = "number";
-    query_get(query, "order", order, sizeof order);
+    cv_http_query_get(query, "order", order, sizeof order);
     if (strcmp(order, "best") && strcmp(order, "number"))
         REPLY(cv_http_json_error(res, 400, "order: must be \"best\" or \"number\", got \"%s\"",
                                  order));

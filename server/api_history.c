@@ -327,23 +327,6 @@ static void after_history(uv_work_t *work, int status) {
     history_next(h);
 }
 
-/* Value of key in a query string, copied into out; 1 when present. */
-static int query_value(const char *query, const char *key, char *out, size_t cap) {
-    size_t klen = strlen(key);
-    for (const char *p = query; p && *p;) {
-        const char *end = strchr(p, '&');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > klen && !strncmp(p, key, klen) && p[klen] == '=') {
-            size_t vlen = len - klen - 1 < cap - 1 ? len - klen - 1 : cap - 1;
-            memcpy(out, p + klen + 1, vlen);
-            out[vlen] = '\0';
-            return 1;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    return 0;
-}
-
 void cv_history_get(cv_history_t *h, int64_t job_id, const char *query, cv_http_response_t *res) {
     char value[64];
     history_read_t *r = calloc(1, sizeof *r);
@@ -353,7 +336,7 @@ void cv_history_get(cv_history_t *h, int64_t job_id, const char *query, cv_http_
     }
     r->h = h, r->job_id = job_id, r->work.data = r, r->limit = CV_HISTORY_LIMIT_MAX;
     r->after = (cv_store_history_key_t){.finished_at = -INFINITY, .id = 0};
-    if (query_value(query, "limit", value, sizeof value)) {
+    if (cv_http_query_get(query, "limit", value, sizeof value)) {
         char *end = NULL;
         long long v = strtoll(value, &end, 10);
         if (!*value || *end || v < 1 || v > CV_HISTORY_LIMIT_MAX) {
@@ -364,7 +347,7 @@ void cv_history_get(cv_history_t *h, int64_t job_id, const char *query, cv_http_
         }
         r->limit = v;
     }
-    if (query_value(query, "after", value, sizeof value)) {
+    if (cv_http_query_get(query, "after", value, sizeof value)) {
         if (cv_history_cursor_parse(value, &r->after.finished_at, &r->after.id)) {
             free(r);
             cv_http_json_error(res, 400, "after: \"%s\" is not a cursor this route gave out",

@@ -1144,3 +1144,19 @@ void cv_http_server_close(cv_http_server_t *s, cv_http_on_closed_t on_closed) {
     for (conn_t *c = s->conns; c; c = c->next)
         conn_close(c);
 }
+
+int cv_http_query_get(const char *query, const char *key, char *out, size_t cap) {
+    size_t klen = strlen(key);
+    for (const char *p = query; p && *p;) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > klen && !strncmp(p, key, klen) && p[klen] == '=') {
+            size_t vlen = len - klen - 1 < cap - 1 ? len - klen - 1 : cap - 1;
+            memcpy(out, p + klen + 1, vlen);
+            out[vlen] = '\0';
+            return 1;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}

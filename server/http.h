@@ -147,6 +147,10 @@ void cv_http_json_error(cv_http_response_t *res, int status, const char *fmt, ..
 #endif
     ;
 
+/* The value of key in a request's query string (no percent-decoding: the API's values are plain
+ * words and numbers), copied into out (cap bytes, truncated); 1 when present, else 0. */
+int cv_http_query_get(const char *query, const char *key, char *out, size_t cap);
+
 /* ---- the request reader -----------------------------------------------------------------
  * The server's request parser without any I/O: bytes in, requests and protocol errors out, under
  * the same limits. The server runs one per connection; fuzz/http_request.c drives it directly. */

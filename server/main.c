@@ -550,54 +550,43 @@ static void spawn_worker(local_worker_t *lw) {
     lw->running = 1;
 }
 
-/* The worker binary: --worker-bin, else caviar-worker beside this build's server directory,
- * else caviar-worker on PATH. */
-static void find_worker_bin(daemon_t *d) {
-    if (d->opt.worker_bin) {
-        snprintf(d->worker_bin, sizeof d->worker_bin, "%s", d->opt.worker_bin);
-        return;
-    }
+/* Writes rel, taken from the directory of caviard's own executable, into out (cap bytes);
+ * 1 when that path is accessible with mode (access(2)), else 0. */
+static int beside_self(const char *rel, int mode, char *out, size_t cap) {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(d->worker_bin, sizeof d->worker_bin, "%.*s/../worker/caviar-worker",
-                     (int)(sizeof d->worker_bin - 32), self);
-            if (access(d->worker_bin, X_OK) == 0) return;
-            snprintf(d->worker_bin, sizeof d->worker_bin, "%.*s/caviar-worker",
-                     (int)(sizeof d->worker_bin - 32), self);
-            if (access(d->worker_bin, X_OK) == 0) return;
-        }
-    }
-    snprintf(d->worker_bin, sizeof d->worker_bin, "caviar-worker");
+    if (n <= 0) return 0;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash) return 0;
+    *slash = '\0';
+    int len = snprintf(out, cap, "%s/%s", self, rel);
+    return len > 0 && (size_t)len < cap && access(out, mode) == 0;
+}
+
+/* The worker binary local workers run: --worker-bin, else caviar-worker beside caviard (an
+ * installed tree) or in the build tree's worker/, else caviar-worker from PATH. */
+static void find_worker_bin(daemon_t *d) {
+    char *out = d->worker_bin;
+    size_t cap = sizeof d->worker_bin;
+    if (d->opt.worker_bin)
+        snprintf(out, cap, "%s", d->opt.worker_bin);
+    else if (!beside_self("../worker/caviar-worker", X_OK, out, cap) &&
+             !beside_self("caviar-worker", X_OK, out, cap))
+        snprintf(out, cap, "caviar-worker");
 }
 
 /* The dashboard's directory: --web-root, else share/caviar/web beside an installed binary, else
  * the source tree's web/ this build came from (CV_WEB_DIR). */
 static void find_web_root(daemon_t *d) {
-    if (d->opt.web_root) {
-        snprintf(d->web_root, sizeof d->web_root, "%s", d->opt.web_root);
-        return;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(d->web_root, sizeof d->web_root, "%.*s/../share/caviar/web/index.html",
-                     (int)(sizeof d->web_root - 64), self);
-            if (access(d->web_root, R_OK) == 0) {
-                d->web_root[strlen(d->web_root) - strlen("/index.html")] = '\0';
-                return;
-            }
-        }
-    }
-    snprintf(d->web_root, sizeof d->web_root, "%s", CV_WEB_DIR);
+    char *out = d->web_root;
+    size_t cap = sizeof d->web_root;
+    if (d->opt.web_root)
+        snprintf(out, cap, "%s", d->opt.web_root);
+    else if (beside_self("../share/caviar/web/index.html", R_OK, out, cap))
+        out[strlen(out) - strlen("/index.html")] = '\0';
+    else
+        snprintf(out, cap, "%s", CV_WEB_DIR);
 }
 
 /* ---- loop hooks ------------------------------------------------------------------------- */

@@ -1120,6 +1120,23 @@ START_TEST(a_slow_reader_of_a_long_answer_is_not_cut_at_the_idle_timeout) {
 }
 END_TEST
 
+/* A query value is found by its whole key, copied truncated to the buffer, absent otherwise. */
+START_TEST(query_values_are_found_by_whole_key) {
+    char v[8];
+    ck_assert_int_eq(cv_http_query_get("limit=50&after=7", "after", v, sizeof v), 1);
+    ck_assert_str_eq(v, "7");
+    ck_assert_int_eq(cv_http_query_get("limit=50&after=7", "limit", v, sizeof v), 1);
+    ck_assert_str_eq(v, "50");
+    ck_assert_int_eq(cv_http_query_get("xlimit=5&lim=4", "limit", v, sizeof v), 0);
+    ck_assert_int_eq(cv_http_query_get("limit", "limit", v, sizeof v), 0);
+    ck_assert_int_eq(cv_http_query_get(NULL, "limit", v, sizeof v), 0);
+    ck_assert_int_eq(cv_http_query_get("order=0123456789", "order", v, sizeof v), 1);
+    ck_assert_str_eq(v, "0123456");
+    ck_assert_int_eq(cv_http_query_get("order=", "order", v, sizeof v), 1);
+    ck_assert_str_eq(v, "");
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("http");
     TCase *req = tcase_create("requests");
@@ -1169,6 +1186,10 @@ static Suite *make_suite(void) {
     tcase_add_test(timeouts, idle_keep_alive_connection_is_closed_silently_after_the_timeout);
     tcase_add_test(timeouts, trickling_client_gets_408_at_the_request_timeout);
     suite_add_tcase(s, timeouts);
+
+    TCase *query = tcase_create("query");
+    tcase_add_test(query, query_values_are_found_by_whole_key);
+    suite_add_tcase(s, query);
 
     TCase *later = tcase_create("deferred");
     tcase_set_timeout(later, 60);
