@@ -22,6 +22,7 @@ data_dir (/usr/share/datasets/fashion-mnist)."""
 
 import argparse
 import gzip
+import math
 import os
 import signal
 import struct
@@ -71,15 +72,23 @@ def load_split(data_dir):
 
 
 def trial_params(given):
-    """The parameters of one trial: DEFAULTS overridden by given (other members, such as
-    "trainer", are ignored); ValueError naming a parameter whose value is out of range."""
-    p = dict(DEFAULTS)
-    p.update({k: v for k, v in given.items() if k in DEFAULTS or k == "dropout"})
-    if "dropout" in p:
-        p["keep_prob"] = 1.0 - float(p.pop("dropout"))
+    """The parameters of one trial: DEFAULTS overridden by given ("trainer" is ignored);
+    ValueError naming a parameter that is unknown or whose value is out of range."""
+    given = {k: v for k, v in given.items() if k != "trainer"}
+    for name in given:
+        if name not in DEFAULTS and name != "dropout":
+            raise ValueError(f'unknown parameter "{name}" (known: dropout, '
+                             + ", ".join(sorted(DEFAULTS)) + ")")
+    if "dropout" in given:
+        if "keep_prob" in given:
+            raise ValueError("dropout: give keep_prob or dropout, not both")
+        if isinstance(given["dropout"], bool) or not isinstance(given["dropout"], (int, float)):
+            raise ValueError(f"dropout: must be a number, got {given['dropout']!r}")
+        given["keep_prob"] = 1.0 - given.pop("dropout")
+    p = dict(DEFAULTS, **given)
     for name in ("hidden_units", "batch_size", "epochs", "subset", "seed"):
         if isinstance(p[name], bool) or not isinstance(p[name], (int, float)) \
-                or p[name] != int(p[name]):
+                or not math.isfinite(p[name]) or p[name] != int(p[name]):
             raise ValueError(f"{name}: must be an integer, got {p[name]!r}")
         p[name] = int(p[name])
     for name in ("learning_rate", "keep_prob", "weight_decay"):
@@ -90,7 +99,7 @@ def trial_params(given):
         raise ValueError(f"learning_rate: must be > 0, got {p['learning_rate']}")
     if not 0 < p["keep_prob"] <= 1:
         raise ValueError(f"keep_prob: must be in (0, 1], got {p['keep_prob']}")
-    if p["weight_decay"] < 0:
+    if not p["weight_decay"] >= 0:
         raise ValueError(f"weight_decay: must be >= 0, got {p['weight_decay']}")
     for name in ("hidden_units", "batch_size", "epochs"):
         if p[name] < 1:
@@ -174,7 +183,10 @@ def run_ask(url, job_id, token):
                                     train_cost=m["train_cost"]):
                     break  # pruned: the best epoch so far is the result
         except Exception as e:  # the trial fails with the reason; the next one is asked for
-            trial.fail(f"{type(e).__name__}: {e}")
+            try:
+                trial.fail(f"{type(e).__name__}: {e}")
+            except Exception as lost:  # its lease is gone, say: the trial is not ours any more
+                print(f"fashion_mnist.py: trial {trial.id}: {lost}", file=sys.stderr)
             continue
         trial.tell(dev_error=best["dev_error"], dev_cost=best["dev_cost"])
     return 0
