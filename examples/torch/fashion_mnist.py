@@ -6,7 +6,7 @@ a fixed 10,000 examples of the training file; the test file is never read.
 It runs in either of caviar's two ways (README.md, "Tune your own program"):
 
   as an external trainer, when CAVIAR_PARAMS_FILE is set (a worker started with
-  --trainer torch-fmnist="python3 examples/torch/fashion_mnist.py" runs it once per trial):
+  --trainer torch-fmnist="python3 /ABSOLUTE/PATH/TO/fashion_mnist.py" runs it once per trial):
       reads the trial's parameters from that file and prints one `caviar: epoch=...` line per
       epoch; SIGTERM (a pruned or cancelled trial) ends it at once.
 
@@ -22,6 +22,7 @@ data_dir (/usr/share/datasets/fashion-mnist)."""
 
 import argparse
 import gzip
+import json
 import math
 import os
 import signal
@@ -150,7 +151,6 @@ def train(p, data):
 
 def run_external():
     """One trial, its parameters from $CAVIAR_PARAMS_FILE, one caviar: line per epoch."""
-    import json
     with open(os.environ["CAVIAR_PARAMS_FILE"], encoding="utf-8") as f:
         p = trial_params(json.load(f))
     data = load_split(p["data_dir"])
@@ -202,6 +202,8 @@ def main(argv):
                         help="the API token (default: $CAVIAR_TOKEN)")
     args = parser.parse_args(argv)
     if args.ask:
+        if not args.ask[1].isdigit():
+            parser.error(f"--ask: JOB_ID must be a job's number, got {args.ask[1]!r}")
         return run_ask(args.ask[0], int(args.ask[1]), args.token)
     if "CAVIAR_PARAMS_FILE" not in os.environ:
         parser.error("run by a caviar worker (CAVIAR_PARAMS_FILE set) or with --ask URL JOB_ID")
