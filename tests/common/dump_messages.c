@@ -45,6 +45,9 @@ static int dump(void) {
     memcpy(h.leases[0].lease, LEASE, sizeof LEASE);
     h.leases[1].trial_id = 42;
     memcpy(h.leases[1].lease, LEASE, sizeof LEASE);
+    h.n_trainers = 2;
+    memcpy(h.trainers[0], "torch", sizeof "torch");
+    memcpy(h.trainers[1], "sim-2.1_b", sizeof "sim-2.1_b");
     failed |= emit(cv_msg_hello(&h, err), "hello", err);
     cv_msg_hello_t bare = {.worker_id = "w", .version = "", .threads = 1, .host = ""};
     failed |= emit(cv_msg_hello(&bare, err), "hello without options", err);
