@@ -676,8 +676,9 @@ static int validate_decide_at(const vctx_t *c, const cJSON *arr, cv_msg_trial_t 
 static int get_spec(const vctx_t *c, const cJSON *msg, const cJSON **out);
 
 static int validate_trial(const vctx_t *c, const cJSON *msg, cv_msg_trial_t *t) {
-    static const char *const known[] = {"type", "trial_id", "job_id",   "lease",
-                                        "spec", "files",    "decide_at"};
+    static const char *const known[] = {"type",  "trial_id",  "job_id",   "lease",
+                                        "spec",  "files",     "decide_at", "objective"};
+    static const char *const objectives[] = {"dev_error", "dev_cost"};
     int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
     if (rc) return rc;
     REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &t->trial_id));
@@ -685,6 +686,13 @@ static int validate_trial(const vctx_t *c, const cJSON *msg, cv_msg_trial_t *t) 
     REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, t->lease));
     if ((rc = get_spec(c, msg, &t->spec))) return rc;
     REQ(msg, "files", "files", validate_files(c, ITEM, t->files, &t->n_files));
+    const cJSON *objective = cJSON_GetObjectItemCaseSensitive(msg, "objective");
+    if (objective) {
+        int k = 0;
+        if ((rc = get_enum(c, objective, "objective", objectives, ARRAY_LEN(objectives), &k)))
+            return rc;
+        t->objective = k == 0 ? CV_MSG_OBJECTIVE_DEV_ERROR : CV_MSG_OBJECTIVE_DEV_COST;
+    }
     const cJSON *decide_at = cJSON_GetObjectItemCaseSensitive(msg, "decide_at");
     return decide_at ? validate_decide_at(c, decide_at, t) : 0;
 }
@@ -1316,6 +1324,9 @@ cJSON *cv_msg_trial(const cv_msg_trial_t *t, char *err) {
         failed = e == NULL || !cJSON_AddItemToArray(arr, e);
         if (failed) cJSON_Delete(e);
     }
+    if (!failed && t->objective != CV_MSG_OBJECTIVE_NONE)
+        failed = add_str(o, "objective",
+                         t->objective == CV_MSG_OBJECTIVE_DEV_COST ? "dev_cost" : "dev_error");
     return finish_build(o, failed, CV_MSG_TRIAL, err);
 }
 

@@ -123,6 +123,14 @@ typedef struct {
     size_t n_reattached;
 } cv_msg_welcome_t;
 
+/* trial.objective: the job's objective, sent with the trials of external trainers, whose
+ * worker picks the best reported epoch by it. */
+typedef enum {
+    CV_MSG_OBJECTIVE_NONE,      /* absent */
+    CV_MSG_OBJECTIVE_DEV_ERROR, /* "dev_error" */
+    CV_MSG_OBJECTIVE_DEV_COST,  /* "dev_cost" */
+} cv_msg_objective_t;
+
 typedef struct {
     int64_t trial_id, job_id;
     char lease[CV_MSG_LEASE_HEX + 1];
@@ -132,6 +140,8 @@ typedef struct {
     int decide_at[CV_MSG_DECIDE_MAX]; /* epochs, strictly ascending, in [1, CV_MSG_EPOCH_MAX],
                                          after which the worker waits for a decision */
     size_t n_decide_at;               /* 0 when decide_at is absent */
+    cv_msg_objective_t objective;     /* what "best" means for an external trainer's result;
+                                         CV_MSG_OBJECTIVE_NONE when absent */
 } cv_msg_trial_t;
 
 /* One model of an evaluation's ensemble: evaluate.models[i]. The worker fetches it by hash like

@@ -256,6 +256,9 @@ static int send_trial(cv_sched_t *s, cv_sched_worker_t *w, const trial_t *t, con
                       char *err) {
     const job_t *job = t->job;
     cv_msg_trial_t m = {.trial_id = t->id, .job_id = job->id, .n_files = job->n_files};
+    if (job->spec.trainer_kind == CV_TRAINER_EXTERNAL) /* its worker picks the best epoch */
+        m.objective = job->spec.objective == CV_OBJECTIVE_DEV_COST ? CV_MSG_OBJECTIVE_DEV_COST
+                                                                   : CV_MSG_OBJECTIVE_DEV_ERROR;
     memcpy(m.lease, t->lease, sizeof m.lease);
     memcpy(m.files, job->files, job->n_files * sizeof *m.files);
     while (m.n_decide_at < job->n_rungs && job->rungs[m.n_decide_at] < t->epochs &&

@@ -111,6 +111,7 @@ static void *train_main(void *arg) {
                                      .runs_dir = r->runs_dir,
                                      .grace = r->grace,
                                      .timeout = r->timeout,
+                                     .by_dev_cost = r->by_dev_cost,
                                      .trial_id = r->trial_id,
                                      .job_id = r->job_id,
                                      .on_epoch = on_external_epoch,
@@ -201,6 +202,7 @@ void cv_conn_train_start(worker_t *w) {
         r->runs_dir = w->opt->runs_dir;
         r->grace = w->opt->trainer_grace > 0 ? w->opt->trainer_grace : CV_TRAINER_GRACE_DEFAULT;
         r->timeout = w->opt->trainer_timeout;
+        r->by_dev_cost = p->by_dev_cost;
     } else {
         snprintf(r->model_path, sizeof r->model_path, "%s/caviar-model-%lld-XXXXXX",
                  w->opt->tmp_dir, (long long)r->trial_id);

@@ -107,6 +107,7 @@ typedef struct {
     cJSON *ext_spec;      /* owned, external trials only: the trial text the program gets */
     const char *runs_dir; /* external trials: where the program's working directory goes */
     double grace, timeout; /* external trials: --trainer-grace and --trainer-timeout, seconds */
+    int by_dev_cost;      /* external trials: the best report is the lowest dev_cost */
 } run_t;
 
 /* A result sent (or to send) and not yet acknowledged. */
@@ -156,6 +157,7 @@ typedef struct {
     cv_trial_spec_t parsed;
     int64_t job_id;
     const cv_trainer_def_t *trainer; /* the offered program of a trial naming one, else NULL */
+    int by_dev_cost;                 /* trial.objective is dev_cost */
 } prep_t;
 
 typedef struct {

@@ -198,11 +198,15 @@ typedef struct {
     int killed;                 /* SIGKILL sent */
 } run_t;
 
-/* Lower is better: dev_error when the report has one, else dev_cost. */
-static int better(const cv_epoch_t *a, const cv_epoch_t *b) {
-    if (isfinite(a->dev_error) && isfinite(b->dev_error)) return a->dev_error < b->dev_error;
-    if (isfinite(a->dev_error) != isfinite(b->dev_error)) return isfinite(a->dev_error);
-    return a->dev_cost < b->dev_cost;
+/* 1 when report a beats b: a lower objective (dev_cost when by_cost, else dev_error); a report
+ * without it loses to one with it, and two without it compare by the other metric. */
+static int better(const cv_epoch_t *a, const cv_epoch_t *b, int by_cost) {
+    double x = by_cost ? a->dev_cost : a->dev_error, y = by_cost ? b->dev_cost : b->dev_error;
+    if (isfinite(x) && isfinite(y)) return x < y;
+    if (isfinite(x) != isfinite(y)) return isfinite(x);
+    x = by_cost ? a->dev_error : a->dev_cost;
+    y = by_cost ? b->dev_error : b->dev_cost;
+    return isfinite(x) && (!isfinite(y) || x < y);
 }
 
 static void stop_program(run_t *r, end_t why) {
@@ -238,7 +242,7 @@ static void on_line(run_t *r, const char *line, size_t len) {
         return;
     }
     r->last_epoch = m.epoch;
-    if (r->reports++ == 0 || better(&m, &r->best)) r->best = m;
+    if (r->reports++ == 0 || better(&m, &r->best, r->o->by_dev_cost)) r->best = m;
     int verdict = r->o->on_epoch ? r->o->on_epoch(&m, r->o->userdata) : CV_EPOCH_GO_ON;
     if (verdict == CV_EPOCH_PRUNE) stop_program(r, END_PRUNE);
     else if (verdict != CV_EPOCH_GO_ON) stop_program(r, END_STOP);

@@ -11,9 +11,10 @@
  * of a failed trial.
  *
  * A trial's end, as cv_trial_result_t:
- *   exit 0 with at least one report   COMPLETED with the best report (lowest dev_error, or
- *                                     dev_cost when the reports have no dev_error), or the
- *                                     final line's metrics when it printed one
+ *   exit 0 with at least one report   COMPLETED with the best report (the lowest value of the
+ *                                     job's objective; a report without it ranks after those
+ *                                     with it, by the other), or the final line's metrics when
+ *                                     it printed one
  *   exit 0 without one                FAILED "the program reported no metric"
  *   exit N / signal S                 FAILED "exit status N" / "killed by signal S", stderr tail
  *   a malformed metric line           FAILED naming the stdout line; the program is stopped
@@ -58,6 +59,8 @@ typedef struct {
     const char *runs_dir;  /* parent of the working directories and pgid records; created */
     double grace;          /* seconds between SIGTERM and SIGKILL, > 0 */
     double timeout;        /* seconds the program may run; 0: no limit */
+    int by_dev_cost;       /* 1: the best report has the lowest dev_cost (the job's objective),
+                              0: the lowest dev_error */
     int64_t trial_id, job_id;
     cv_on_epoch_fn on_epoch;   /* each report, with NAN for the metrics it did not give */
     cv_external_poll_fn poll;  /* may be NULL */

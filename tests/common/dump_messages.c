@@ -138,6 +138,12 @@ static int dump(void) {
     decided.decide_at[0] = 1, decided.decide_at[1] = 2, decided.decide_at[2] = 5;
     decided.n_decide_at = 3;
     failed |= emit(cv_msg_trial(&decided, err), "trial with decide_at", err);
+    cJSON *program = cJSON_Parse("{\"lr\":0.01,\"epochs\":6,\"arch\":\"resnet\",\"seed\":3,"
+                                 "\"trainer\":\"torch\"}");
+    cv_msg_trial_t external = {.trial_id = 46, .job_id = 8, .lease = LEASE, .spec = program,
+                               .objective = CV_MSG_OBJECTIVE_DEV_COST};
+    failed |= emit(cv_msg_trial(&external, err), "trial of an external trainer", err);
+    cJSON_Delete(program);
     cv_msg_model_t models[2] = {{.trial_id = 42, .bytes = 2048}, {.trial_id = 45, .bytes = 2048}};
     memcpy(models[0].hash, HASH, sizeof HASH);
     memcpy(models[1].hash, HASH, sizeof HASH);

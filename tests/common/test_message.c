@@ -197,6 +197,29 @@ START_TEST(hello_round_trips_trainers_and_refuses_bad_names) {
 }
 END_TEST
 
+START_TEST(trial_objective_round_trips_and_is_absent_by_default) {
+    cJSON *spec = cJSON_Parse("{\"lr\":0.1,\"trainer\":\"torch\"}");
+    cv_msg_trial_t t = {.trial_id = 3, .job_id = 2, .spec = spec,
+                        .objective = CV_MSG_OBJECTIVE_DEV_COST};
+    strcpy(t.lease, LEASE);
+    char err[CV_ERRLEN] = "";
+    cv_msg_t m;
+    round_trip(cv_msg_trial(&t, err), &m);
+    ck_assert_int_eq(m.trial.objective, CV_MSG_OBJECTIVE_DEV_COST);
+    cv_msg_finish(&m);
+    t.objective = CV_MSG_OBJECTIVE_NONE;
+    cJSON *o = cv_msg_trial(&t, err);
+    ck_assert_ptr_null(cJSON_GetObjectItem(o, "objective"));
+    round_trip(o, &m);
+    ck_assert_int_eq(m.trial.objective, CV_MSG_OBJECTIVE_NONE);
+    cv_msg_finish(&m);
+    cJSON_Delete(spec);
+    expect_refused("{\"type\":\"trial\",\"trial_id\":1,\"job_id\":1,\"lease\":\"0123456789abcdef0123456789abcdef\","
+                   "\"spec\":{},\"files\":{},\"objective\":\"accuracy\"}",
+                   CV_EINVAL, "trial: objective: must be one of", NULL);
+}
+END_TEST
+
 START_TEST(progress_sends_unknown_metrics_as_null) {
     cv_epoch_t e = {.epoch = 3, .dev_error = 0.25, .dev_cost = NAN, .train_cost = NAN,
                     .train_cost_reg = NAN, .train_error = NAN, .learning_rate = NAN,
@@ -994,6 +1017,7 @@ static Suite *message_suite(void) {
     tcase_add_test(rt, hello_without_token_or_leases_omits_them);
     tcase_add_test(rt, hello_round_trips_trainers_and_refuses_bad_names);
     tcase_add_test(rt, progress_sends_unknown_metrics_as_null);
+    tcase_add_test(rt, trial_objective_round_trips_and_is_absent_by_default);
     tcase_add_test(rt, heartbeat_round_trips_as_its_type_alone);
     tcase_add_test(rt, progress_round_trips_every_metric);
     tcase_add_test(rt, result_round_trips_and_keeps_extra_result_members);

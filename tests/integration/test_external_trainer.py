@@ -204,6 +204,20 @@ class ExternalTrainers(CoordinatorChecks, unittest.TestCase):
         self.assertEqual(seen["env"]["CAVIAR_EPOCHS"], "6")
         self.assertEqual(seen["env"]["CAVIAR_JOB_ID"], str(job["id"]))
 
+    def test_the_best_epoch_follows_the_jobs_objective(self):
+        self.start_trainer_worker("w1", self.trainer("epochs"))
+        self.c.wait_workers(1)
+        # Odd epochs report dev_cost, even ones do not; the errors fall but for a bump at 3.
+        spec = self.job("epochs", epochs=6)
+        spec["objective"] = "dev_cost"
+        t = self.only_trial(spec)
+        self.assertEqual(t["status"], "completed", t)
+        with_cost = [p for p in t["curve"] if p["dev_cost"] is not None]
+        self.assertEqual([p["epoch"] for p in with_cost], [1, 3, 5])
+        self.assertEqual(t["best_epoch"], 5)
+        self.assertAlmostEqual(t["dev_cost"], with_cost[2]["dev_cost"], places=9)
+        self.assertEqual(t["epochs_run"], 6)
+
     # ---- failures -----------------------------------------------------------------------------
 
     def test_crashing_silent_and_hanging_programs_fail_with_the_reason(self):
