@@ -19,6 +19,7 @@ Usage: test_external_trainer.py BUILD_DIR"""
 import json
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -254,6 +255,30 @@ class ExternalTrainers(CoordinatorChecks, unittest.TestCase):
                          'offer: epochs, crash)')
         status, body = self.c.request("POST", "/v1/jobs", self.job("epochs"))
         self.assertEqual(status, 201, body)
+
+    def test_caviard_passes_its_trainers_to_its_local_workers(self):
+        self.c.close()
+        self.c = Coordinator(BUILD, workers=1, extra=[
+            "--trainer", f"epochs=exec python3 {self.progs['epochs']}", "--trainer",
+            "hang=sleep 1"]).start()
+        self.c.wait_workers(1)
+        [w] = self.c.request("GET", "/v1/workers")[1]["workers"]
+        self.assertEqual(w["trainers"], ["epochs", "hang"])
+        t = self.only_trial(self.job("epochs", epochs=2))
+        self.assertEqual((t["status"], t["worker_id"], t["best_epoch"]), ("completed",
+                                                                           "local-0", 2))
+        for bad in ("nameless", "=cmd", "x y=cmd", "ask=cmd", "t=  "):
+            proc = subprocess.run([os.path.join(BUILD, "server", "caviard"), "--trainer", bad],
+                                  capture_output=True, text=True, timeout=10)
+            self.assertEqual(proc.returncode, 2, (bad, proc.stderr))
+            self.assertIn(f"caviard: bad value for --trainer: '{bad}'", proc.stderr)
+        for bad, why in (("nameless", "want NAME=COMMAND"), ("x y=cmd", "the name must match"),
+                         ("builtin=cmd", "is reserved"), ("t=", "the command is empty")):
+            proc = subprocess.run([os.path.join(BUILD, "worker", "caviar-worker"), "--connect",
+                                   "127.0.0.1:1", "--trainer", bad], capture_output=True,
+                                  text=True, timeout=10)
+            self.assertEqual(proc.returncode, 2, (bad, proc.stderr))
+            self.assertIn(why, proc.stderr)
 
     # ---- no orphans ---------------------------------------------------------------------------
 
