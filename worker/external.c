@@ -189,6 +189,7 @@ typedef struct {
     int epochs;                 /* CAVIAR_EPOCHS */
     int reports;                /* epoch reports read */
     int64_t last_epoch;
+    double report_at;           /* monotonic seconds of the last report (or of the start) */
     cv_epoch_t best;            /* the best report so far (by best_key) */
     int have_final;
     cv_epoch_t final;
@@ -242,6 +243,9 @@ static void on_line(run_t *r, const char *line, size_t len) {
         return;
     }
     r->last_epoch = m.epoch;
+    double now = cv_clock_monotonic();
+    if (!isfinite(m.seconds)) m.seconds = now - r->report_at; /* since the previous report */
+    r->report_at = now;
     if (r->reports++ == 0 || better(&m, &r->best, r->o->by_dev_cost)) r->best = m;
     int verdict = r->o->on_epoch ? r->o->on_epoch(&m, r->o->userdata) : CV_EPOCH_GO_ON;
     if (verdict == CV_EPOCH_PRUNE) stop_program(r, END_PRUNE);
@@ -524,6 +528,7 @@ int cv_external_run(const cJSON *spec, const cv_external_options_t *o, cv_trial_
     close(out_pipe[1]);
     close(err_pipe[1]);
     r->pid = pid;
+    r->report_at = cv_clock_monotonic();
     r->out_fd = out_pipe[0];
     r->err_fd = err_pipe[0];
     int status = supervise(r);

@@ -7,7 +7,8 @@
  * variables (CAVIAR_PARAMS_FILE, CAVIAR_PARAM_<NAME>, CAVIAR_TRIAL_ID, CAVIAR_JOB_ID,
  * CAVIAR_EPOCHS, CAVIAR_WORKDIR; the worker's own CAVIAR_* variables, its token among them, are
  * not passed on). Its stdout lines are read as metric lines (worker/metric_line.h), each report
- * handed to on_epoch as built-in epochs are; the last 2 KiB of its stderr are kept for the error
+ * handed to on_epoch as built-in epochs are (with seconds, when the line does not give it, the
+ * wall time since the previous report or the start); the last 2 KiB of its stderr are kept for the error
  * of a failed trial.
  *
  * A trial's end, as cv_trial_result_t:

@@ -195,6 +195,8 @@ class ExternalTrainers(CoordinatorChecks, unittest.TestCase):
             self.assertIsNone(curve[1]["dev_cost"])
             self.assertAlmostEqual(curve[1]["train_error"], curve[1]["dev_error"] / 2, places=5)
             self.assertFalse(alive(self.pid(t["id"])))
+            # Without a seconds key, an epoch's seconds are the time since the previous report.
+            self.assertTrue(all(0.15 <= p["seconds"] < 2 for p in curve[1:]), curve)
         # Each program ran in its own fresh, empty working directory (params.json alone), under
         # the worker's cache, which is gone once the trial ended.
         with open(os.path.join(self.out, f"{rows[0]['id']}.json")) as f:
