@@ -282,6 +282,33 @@ class ExternalTrainers(CoordinatorChecks, unittest.TestCase):
             self.assertEqual(proc.returncode, 2, (bad, proc.stderr))
             self.assertIn(why, proc.stderr)
 
+    def test_cancelling_the_job_or_stopping_the_worker_stops_the_program(self):
+        # The hanging program ignores SIGTERM: SIGKILL ends it after the grace period.
+        proc = self.start_trainer_worker("w1", self.trainer("hang"))
+        self.c.wait_workers(1)
+        status, body = self.c.request("POST", "/v1/jobs", self.job("hang"))
+        self.assertEqual(status, 201, body)
+        job = body["id"]
+        running = self.wait_for("a running trial", lambda: [
+            t["id"] for t in self.trials(job) if t["status"] == "running"])
+        pid = self.pid(running[0])
+        self.assertEqual(self.c.request("POST", f"/v1/jobs/{job}/cancel")[0], 200)
+        cancelled = time.time()
+        self.wait_for("the cancelled trial's program to end", lambda: not alive(pid), timeout=5)
+        self.assertLess(time.time() - cancelled, GRACE + 1.5)
+
+        status, body = self.c.request("POST", "/v1/jobs", self.job("hang"))
+        job = body["id"]
+        running = self.wait_for("a running trial", lambda: [
+            t["id"] for t in self.trials(job) if t["status"] == "running"])
+        pid = self.pid(running[0])
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=GRACE + 5), 0)
+        self.assertFalse(alive(pid))
+        # The worker handed the trial back: it waits in the queue for another worker.
+        self.wait_for("the trial back in the queue", lambda: self.trial(running[0])["status"]
+                      == "queued", timeout=5)
+
     # ---- no orphans ---------------------------------------------------------------------------
 
     def test_a_worker_killed_with_sigkill_leaves_no_program_behind(self):
