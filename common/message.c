@@ -346,9 +346,49 @@ static int validate_leases(const vctx_t *c, const cJSON *arr, cv_msg_hello_t *h)
     return 0;
 }
 
+int cv_msg_trainer_name_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n < 1 || n > CV_MSG_TRAINER_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '_' || ch == '-';
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* hello.trainers: at most CV_MSG_TRAINERS_MAX distinct names [A-Za-z0-9_.-]{1,64}. */
+static int validate_trainers(const vctx_t *c, const cJSON *arr, cv_msg_hello_t *h) {
+    char path[PATH_CAP], got[64];
+    if (!cJSON_IsArray(arr)) {
+        describe_value(arr, got, sizeof got);
+        return fail(c, CV_EINVAL, "trainers", "must be an array, got %s", got);
+    }
+    int n = cJSON_GetArraySize(arr);
+    if (n > CV_MSG_TRAINERS_MAX)
+        return fail(c, CV_ERANGE, "trainers", "must hold at most %d names, got %d",
+                    CV_MSG_TRAINERS_MAX, n);
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, arr) {
+        snprintf(path, sizeof path, "trainers[%zu]", i);
+        describe_value(e, got, sizeof got);
+        if (!cJSON_IsString(e) || !cv_msg_trainer_name_ok(e->valuestring))
+            return fail(c, CV_EINVAL, path, "must match [A-Za-z0-9_.-]{1,64}, got %s", got);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(h->trainers[k], e->valuestring) == 0)
+                return fail(c, CV_EINVAL, path, "repeats trainers[%zu], %s", k, got);
+        memcpy(h->trainers[i], e->valuestring, strlen(e->valuestring) + 1);
+        i++;
+    }
+    h->n_trainers = i;
+    return 0;
+}
+
 static int validate_hello(const vctx_t *c, const cJSON *msg, cv_msg_hello_t *h) {
-    static const char *const known[] = {"type",    "protocol", "worker_id", "version",
-                                        "threads", "host",     "token",     "leases"};
+    static const char *const known[] = {"type",    "protocol", "worker_id", "version", "threads",
+                                        "host",    "token",    "leases",    "trainers"};
     int64_t threads = 0;
     int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
     if (rc == 0) rc = get_protocol(c, msg);
@@ -372,7 +412,9 @@ static int validate_hello(const vctx_t *c, const cJSON *msg, cv_msg_hello_t *h) 
         h->has_token = 1;
     }
     const cJSON *leases = cJSON_GetObjectItemCaseSensitive(msg, "leases");
-    return leases ? validate_leases(c, leases, h) : 0;
+    if (leases && (rc = validate_leases(c, leases, h))) return rc;
+    const cJSON *trainers = cJSON_GetObjectItemCaseSensitive(msg, "trainers");
+    return trainers ? validate_trainers(c, trainers, h) : 0;
 }
 
 /* The fields of an epoch object, in the order cv_epoch_t holds them. */
@@ -391,8 +433,11 @@ static int validate_epoch(const vctx_t *c, const cJSON *e, cv_epoch_t *m) {
     REQ(e, "epoch", "epoch.epoch", get_int(c, ITEM, "epoch.epoch", 1, CV_MSG_ID_MAX, &m->epoch));
     for (size_t i = 0; i < ARRAY_LEN(rules); i++) {
         snprintf(path, sizeof path, "epoch.%s", epoch_fields[i + 1]);
-        REQ(e, epoch_fields[i + 1], path, get_num(c, ITEM, path, rules[i], 0, dst[i]));
+        REQ(e, epoch_fields[i + 1], path, get_num(c, ITEM, path, rules[i], 1, dst[i]));
     }
+    /* A metric the trainer does not know is null, but the epoch must say how the dev set did. */
+    if (!isfinite(m->dev_error) && !isfinite(m->dev_cost))
+        return fail(c, CV_EINVAL, "epoch", "dev_error and dev_cost cannot both be null");
     return 0;
 }
 
@@ -631,8 +676,9 @@ static int validate_decide_at(const vctx_t *c, const cJSON *arr, cv_msg_trial_t 
 static int get_spec(const vctx_t *c, const cJSON *msg, const cJSON **out);
 
 static int validate_trial(const vctx_t *c, const cJSON *msg, cv_msg_trial_t *t) {
-    static const char *const known[] = {"type", "trial_id", "job_id",   "lease",
-                                        "spec", "files",    "decide_at"};
+    static const char *const known[] = {"type",  "trial_id",  "job_id",   "lease",
+                                        "spec",  "files",     "decide_at", "objective"};
+    static const char *const objectives[] = {"dev_error", "dev_cost"};
     int rc = check_fields(c, msg, "", known, ARRAY_LEN(known));
     if (rc) return rc;
     REQ(msg, "trial_id", "trial_id", get_id(c, ITEM, "trial_id", &t->trial_id));
@@ -640,6 +686,13 @@ static int validate_trial(const vctx_t *c, const cJSON *msg, cv_msg_trial_t *t) 
     REQ(msg, "lease", "lease", get_hex(c, ITEM, "lease", CV_MSG_LEASE_HEX, t->lease));
     if ((rc = get_spec(c, msg, &t->spec))) return rc;
     REQ(msg, "files", "files", validate_files(c, ITEM, t->files, &t->n_files));
+    const cJSON *objective = cJSON_GetObjectItemCaseSensitive(msg, "objective");
+    if (objective) {
+        int k = 0;
+        if ((rc = get_enum(c, objective, "objective", objectives, ARRAY_LEN(objectives), &k)))
+            return rc;
+        t->objective = k == 0 ? CV_MSG_OBJECTIVE_DEV_ERROR : CV_MSG_OBJECTIVE_DEV_COST;
+    }
     const cJSON *decide_at = cJSON_GetObjectItemCaseSensitive(msg, "decide_at");
     return decide_at ? validate_decide_at(c, decide_at, t) : 0;
 }
@@ -1090,10 +1143,20 @@ static cJSON *finish_build(cJSON *o, int failed, cv_msg_type_t type, char *err) 
     return o;
 }
 
+/* Adds a number, or null when it is not finite (JSON has no NaN). Returns 0 or -1. */
+static int add_num_or_null(cJSON *obj, const char *name, double x) {
+    return add(obj, name, isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull());
+}
+
 cJSON *cv_msg_hello(const cv_msg_hello_t *h, char *err) {
     if (h->n_leases > CV_MSG_LEASES_MAX) {
         cv_errf(err, CV_ERANGE, "hello: leases: must hold at most %d entries, got %zu",
                 CV_MSG_LEASES_MAX, h->n_leases);
+        return NULL;
+    }
+    if (h->n_trainers > CV_MSG_TRAINERS_MAX) {
+        cv_errf(err, CV_ERANGE, "hello: trainers: must hold at most %d names, got %zu",
+                CV_MSG_TRAINERS_MAX, h->n_trainers);
         return NULL;
     }
     cJSON *o = start(CV_MSG_HELLO);
@@ -1110,6 +1173,14 @@ cJSON *cv_msg_hello(const cv_msg_hello_t *h, char *err) {
             failed = e == NULL || !cJSON_AddItemToArray(arr, e) ||
                      add_int(e, "trial_id", h->leases[i].trial_id) ||
                      add_str(e, "lease", h->leases[i].lease);
+        }
+    }
+    if (!failed && h->n_trainers > 0) {
+        cJSON *arr = cJSON_AddArrayToObject(o, "trainers");
+        failed = arr == NULL;
+        for (size_t i = 0; !failed && i < h->n_trainers; i++) {
+            cJSON *name = cJSON_CreateString(h->trainers[i]);
+            failed = name == NULL || !cJSON_AddItemToArray(arr, name);
         }
     }
     return finish_build(o, failed, CV_MSG_HELLO, err);
@@ -1129,14 +1200,10 @@ cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_epoch_t *m,
                  (e = cJSON_AddObjectToObject(o, "epoch")) == NULL;
     failed = failed || add_int(e, "epoch", m->epoch);
     for (size_t i = 1; !failed && i < ARRAY_LEN(values); i++)
-        failed = add_num(e, epoch_fields[i], values[i]);
+        failed = add_num_or_null(e, epoch_fields[i], values[i]);
     return finish_build(o, failed, CV_MSG_PROGRESS, err);
 }
 
-/* Adds a number, or null when it is not finite (JSON has no NaN). Returns 0 or -1. */
-static int add_num_or_null(cJSON *obj, const char *name, double x) {
-    return add(obj, name, isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull());
-}
 
 /* Adds the diagnosis object d, or null when there is none. Returns 0 or -1. */
 static int add_diagnosis(cJSON *o, const cv_diagnosis_t *d, int best_epoch) {
@@ -1257,6 +1324,9 @@ cJSON *cv_msg_trial(const cv_msg_trial_t *t, char *err) {
         failed = e == NULL || !cJSON_AddItemToArray(arr, e);
         if (failed) cJSON_Delete(e);
     }
+    if (!failed && t->objective != CV_MSG_OBJECTIVE_NONE)
+        failed = add_str(o, "objective",
+                         t->objective == CV_MSG_OBJECTIVE_DEV_COST ? "dev_cost" : "dev_error");
     return finish_build(o, failed, CV_MSG_TRIAL, err);
 }
 

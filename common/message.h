@@ -36,6 +36,8 @@
 #define CV_MSG_HOST_MAX      255        /* characters of hello.host */
 #define CV_MSG_TOKEN_MAX     256        /* characters of hello.token */
 #define CV_MSG_LEASES_MAX    16         /* entries of hello.leases and welcome.reattached */
+#define CV_MSG_TRAINERS_MAX  16         /* entries of hello.trainers */
+#define CV_MSG_TRAINER_MAX   64         /* characters of a trainer name: [A-Za-z0-9_.-]{1,64} */
 #define CV_MSG_FILES_MAX     6          /* entries of trial.files: the spec's dataset paths */
 #define CV_MSG_MODEL_MAX     1073741824 /* largest model_bytes, 1 GiB */
 #define CV_MSG_ID_MAX        9007199254740992LL /* largest trial or job id, 2^53 */
@@ -91,6 +93,9 @@ typedef struct {
     int has_token;                        /* 1 when the token field was present */
     cv_msg_lease_t leases[CV_MSG_LEASES_MAX];
     size_t n_leases; /* 0 when leases is absent */
+    char trainers[CV_MSG_TRAINERS_MAX][CV_MSG_TRAINER_MAX + 1]; /* the external trainers it
+                                                                   offers, distinct names */
+    size_t n_trainers; /* 0 when trainers is absent */
 } cv_msg_hello_t;
 
 typedef struct {
@@ -118,6 +123,14 @@ typedef struct {
     size_t n_reattached;
 } cv_msg_welcome_t;
 
+/* trial.objective: the job's objective, sent with the trials of external trainers, whose
+ * worker picks the best reported epoch by it. */
+typedef enum {
+    CV_MSG_OBJECTIVE_NONE,      /* absent */
+    CV_MSG_OBJECTIVE_DEV_ERROR, /* "dev_error" */
+    CV_MSG_OBJECTIVE_DEV_COST,  /* "dev_cost" */
+} cv_msg_objective_t;
+
 typedef struct {
     int64_t trial_id, job_id;
     char lease[CV_MSG_LEASE_HEX + 1];
@@ -127,6 +140,8 @@ typedef struct {
     int decide_at[CV_MSG_DECIDE_MAX]; /* epochs, strictly ascending, in [1, CV_MSG_EPOCH_MAX],
                                          after which the worker waits for a decision */
     size_t n_decide_at;               /* 0 when decide_at is absent */
+    cv_msg_objective_t objective;     /* what "best" means for an external trainer's result;
+                                         CV_MSG_OBJECTIVE_NONE when absent */
 } cv_msg_trial_t;
 
 /* One model of an evaluation's ensemble: evaluate.models[i]. The worker fetches it by hash like
@@ -278,13 +293,18 @@ cJSON *cv_msg_take_object(cv_msg_t *msg);
  * cv_msg_validate, so a builder never returns a message the peer would refuse). Pointer
  * arguments are borrowed; cJSON arguments are copied. */
 
-/* hello from h: worker_id, version, threads, host, the token when has_token, and leases when
- * n_leases > 0. protocol is CV_MSG_PROTOCOL. */
+/* 1 when s is a trainer name as hello.trainers and a job's "trainer" spell it:
+ * [A-Za-z0-9_.-]{1,64}. */
+int cv_msg_trainer_name_ok(const char *s);
+
+/* hello from h: worker_id, version, threads, host, the token when has_token, leases when
+ * n_leases > 0 and trainers when n_trainers > 0. protocol is CV_MSG_PROTOCOL. */
 cJSON *cv_msg_hello(const cv_msg_hello_t *h, char *err);
 
 cJSON *cv_msg_heartbeat(char *err);
 
-/* progress: the epoch object is built from the numbers in m. */
+/* progress: the epoch object is built from the numbers in m; one that is not finite (a metric
+ * the trainer does not know, NAN) is sent as null. dev_error or dev_cost must be finite. */
 cJSON *cv_msg_progress(int64_t trial_id, const char *lease, const cv_epoch_t *m, char *err);
 
 /* result: the result object is built from res (see cv_msg_result_object). */

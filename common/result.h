@@ -52,6 +52,9 @@ typedef struct {
     char explanation[CV_DIAG_TEXT]; /* the evidence, with its numbers, in one or two sentences */
 } cv_diagnosis_t;
 
+#define CV_RESULT_ERROR_MAX 2560 /* bytes of a trial's error with its NUL: room for a reason and
+                                    the tail of an external program's stderr (2 KiB) */
+
 typedef struct {
     cv_trial_status_t status;
     int epochs_run;                /* epochs completed */
@@ -67,8 +70,9 @@ typedef struct {
     size_t n_params;               /* the network's weights and biases; 0 when unknown */
     int tested;                    /* 1 when test_error/test_cost were computed */
     double test_error, test_cost;
-    char error[CV_ERRLEN]; /* reason when FAILED, DIVERGED or STOPPED, else "" (a longer one
-                              received is cut to CV_ERRLEN - 1 bytes) */
+    char error[CV_RESULT_ERROR_MAX]; /* reason when FAILED, DIVERGED or STOPPED, else "" (a
+                                        longer one received is cut to CV_RESULT_ERROR_MAX - 1
+                                        bytes) */
     int job_fault;         /* FAILED only: 1 when the trial itself is at fault (its data could
                               not be loaded or parsed, its spec does not fit the data, its
                               network could not be allocated), so any worker would fail the

@@ -642,8 +642,9 @@ static const cv_sched_worker_view_t *live_worker(const cv_sched_worker_view_t *v
 }
 
 /* Adds what the scheduler knows of a stored worker row: connected, state (idle, running,
- * quarantined or disconnected), trial_id and job_id (null when idle), and last_seen from its
- * last message when it is connected. Returns 0 or CV_ENOMEM. */
+ * quarantined or disconnected), trial_id and job_id (null when idle), the external trainers it
+ * offers ([] when none or disconnected), and last_seen from its last message when it is
+ * connected. Returns 0 or CV_ENOMEM. */
 static int add_live_fields(cJSON *row, const cv_sched_worker_view_t *live) {
     const char *state = "disconnected";
     const cJSON *flag = cJSON_GetObjectItemCaseSensitive(row, "quarantined");
@@ -661,6 +662,13 @@ static int add_live_fields(cJSON *row, const cv_sched_worker_view_t *live) {
     if (!ok) cJSON_Delete(job);
     ok = ok && cJSON_AddBoolToObject(row, "connected", live != NULL) &&
          cJSON_AddStringToObject(row, "state", state);
+    cJSON *trainers = ok ? cJSON_AddArrayToObject(row, "trainers") : NULL;
+    ok = trainers != NULL;
+    for (size_t i = 0; ok && live && i < live->n_trainers; i++) {
+        cJSON *name = cJSON_CreateString(live->trainers[i]);
+        ok = name && cJSON_AddItemToArray(trainers, name);
+        if (!ok) cJSON_Delete(name);
+    }
     if (ok && live) {
         cJSON *seen = cJSON_GetObjectItemCaseSensitive(row, "last_seen");
         if (cJSON_IsNumber(seen) && live->last_seen > seen->valuedouble)
@@ -855,6 +863,30 @@ static void after_check(cv_dataset_check_t *check, void *userdata) {
     free(sub);
 }
 
+/* A valid job spec (text) naming an external trainer that no connected worker offers is refused
+ * with 422 in res: nobody could train it. Returns 1 when refused (or out of memory: 500), 0 when
+ * the job can go on (builtin, ask, or an offered trainer). A job already stored whose trainer's
+ * workers all leave waits for one to come back. */
+static int trainer_unoffered(const cv_api_t *api, const char *text, size_t len,
+                             cv_http_response_t *res) {
+    char err[CV_ERRLEN], offered[CV_ERRLEN / 2];
+    cJSON *spec = NULL;
+    if (cv_json_decode(text, len, &spec, err)) { /* the spec parsed a moment ago */
+        cv_http_json_error(res, 500, "%s", err);
+        return 1;
+    }
+    const cJSON *trainer = cJSON_GetObjectItemCaseSensitive(spec, CV_JOB_TRAINER_FIELD);
+    int refused = cJSON_IsString(trainer) &&
+                  strcmp(trainer->valuestring, "builtin") && strcmp(trainer->valuestring, "ask") &&
+                  !cv_sched_trainer_offered(api->sched, trainer->valuestring, offered,
+                                            sizeof offered);
+    if (refused)
+        cv_http_json_error(res, 422, "trainer: no connected worker offers \"%s\" (workers offer: "
+                           "%s)", trainer->valuestring, offered);
+    cJSON_Delete(spec);
+    return refused;
+}
+
 /* POST /v1/jobs: the spec is validated here; its dataset files are checked (resolved, read,
  * hashed, their CSV labels scanned) on the thread pool, and the answer comes after. */
 static void post_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
@@ -868,6 +900,10 @@ static void post_job(cv_api_t *api, const route_args_t *a, const cv_http_request
     int rc = cv_sched_new_check(api->sched, req->body, req->body_len, &check, err);
     if (rc == CV_ENOMEM) REPLY(cv_http_json_error(res, 500, "%s", err));
     if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
+    if (trainer_unoffered(api, req->body, req->body_len, res)) {
+        cv_dataset_check_destroy(check);
+        return;
+    }
     submission_t *sub = calloc(1, sizeof *sub);
     if (sub) sub->text = malloc(req->body_len + 1);
     if (!sub || !sub->text) {

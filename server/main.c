@@ -9,7 +9,7 @@
  *           [--reattach-seconds S]
  *           [--token-file FILE] [--worker-token-file FILE] [--synchronous full|normal]
  *           [--db-max-bytes N] [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
- *           [--allow-remote-workers-without-token]
+ *           [--allow-remote-workers-without-token] [--trainer NAME=COMMAND]...
  *           [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]
  *           [--web-root DIR]
  * One caviard runs per database: it holds an exclusive lock on <db>.lock while it runs. */
@@ -77,6 +77,8 @@ typedef struct {
     int allow_remote_workers_without_token; /* a non-loopback --worker-listen without a token */
     cv_http_limits_t http;          /* --http-idle-ms, --http-request-ms, --http-max-connections */
     const char *web_root;           /* --web-root: the dashboard's files (server/web.h) */
+    const char *trainers[CV_MSG_TRAINERS_MAX]; /* --trainer NAME=COMMAND, passed to local workers */
+    size_t n_trainers;
 } options_t;
 
 typedef struct daemon daemon_t;
@@ -129,7 +131,7 @@ static void usage(FILE *out) {
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
           "               [--allow-remote-workers-without-token]\n"
           "               [--http-idle-ms MS] [--http-request-ms MS] [--http-max-connections N]\n"
-          "               [--web-root DIR]\n"
+          "               [--web-root DIR] [--trainer NAME=COMMAND]...\n"
           "Every option takes its value as --opt VALUE or --opt=VALUE.\n"
           "Defaults: --listen 127.0.0.1:8470 --worker-listen 127.0.0.1:8471 --db caviar.db\n"
           "          --data-dir caviar-data --workers 0\n"
@@ -141,6 +143,8 @@ static void usage(FILE *out) {
           "Without a token, a non-loopback --listen (--worker-listen) is refused unless\n"
           "--allow-remote-without-token (--allow-remote-workers-without-token).\n"
           "Local workers get the worker token in their environment and exit with caviard.\n"
+          "--trainer NAME=COMMAND (repeatable) is passed on to the local workers, which then\n"
+          "  run COMMAND for the trials of jobs whose trainer is NAME.\n"
           "--web-root DIR: the dashboard's files, served at / (default: share/caviar/web\n"
           "  beside the binary, else the web/ directory of the source tree it was built from).\n",
           out);
@@ -176,6 +180,7 @@ typedef enum {
     ARG_HOSTPORT, /* HOST:PORT into the char[64] field and the int field at offset2 */
     ARG_CHOICE,   /* an int field, the index of the value in choices */
     ARG_ROOT,     /* one more --dataset-root (repeatable) */
+    ARG_TRAINER,  /* one more --trainer NAME=COMMAND (repeatable) */
 } arg_kind_t;
 
 /* One command-line option, Redis-config style: every option is a row, and one function reads a
@@ -232,6 +237,8 @@ static const option_spec_t OPTIONS[] = {
      "a number of bytes of at least 1", NULL},
     {"verbose", ARG_FLAG, FIELD(verbose), 0, 0, 0, NULL, NULL},
     {"dataset-root", ARG_ROOT, 0, 0, 0, 0, "a directory", NULL},
+    {"trainer", ARG_TRAINER, 0, 0, 0, 0,
+     "NAME=COMMAND, NAME matching [A-Za-z0-9_.-]{1,64} and COMMAND not empty", NULL},
     {"allow-remote-without-token", ARG_FLAG, FIELD(allow_remote_without_token), 0, 0, 0, NULL,
      NULL},
     {"allow-remote-workers-without-token", ARG_FLAG, FIELD(allow_remote_workers_without_token), 0,
@@ -310,6 +317,24 @@ static int apply_option(options_t *o, const option_spec_t *spec, const char *v) 
         }
         if (!(bad = !*v)) o->dataset_roots[o->n_dataset_roots++] = v;
         break;
+    case ARG_TRAINER: {
+        if (o->n_trainers == CV_MSG_TRAINERS_MAX) {
+            fprintf(stderr, "caviard: --trainer: at most %d trainers\n", CV_MSG_TRAINERS_MAX);
+            return -1;
+        }
+        const char *eq = strchr(v, '=');
+        char name[CV_MSG_TRAINER_MAX + 1];
+        size_t n = eq ? (size_t)(eq - v) : 0;
+        bad = !eq || n > CV_MSG_TRAINER_MAX || !eq[1 + strspn(eq + 1, " \t")];
+        if (!bad) {
+            memcpy(name, v, n);
+            name[n] = '\0';
+            bad = !cv_msg_trainer_name_ok(name) || !strcmp(name, "builtin") ||
+                  !strcmp(name, "ask");
+        }
+        if (!bad) o->trainers[o->n_trainers++] = v;
+        break;
+    }
     }
     if (bad) {
         fprintf(stderr, "caviard: bad value for --%s: '%s' (want %s)\n", spec->name, v,
@@ -520,7 +545,7 @@ static void spawn_worker(local_worker_t *lw) {
     snprintf(connect, sizeof connect, "127.0.0.1:%d", cv_worker_server_port(d->workers));
     snprintf(id, sizeof id, "local-%d", lw->index);
     snprintf(threads, sizeof threads, "%d", d->opt.worker_threads);
-    char *args[16];
+    char *args[16 + 2 * CV_MSG_TRAINERS_MAX];
     int n = 0;
     args[n++] = d->worker_bin;
     args[n++] = "--connect";
@@ -530,6 +555,10 @@ static void spawn_worker(local_worker_t *lw) {
     args[n++] = "--threads";
     args[n++] = threads;
     if (d->opt.noop_workers) args[n++] = "--noop";
+    for (size_t i = 0; i < d->opt.n_trainers; i++) {
+        args[n++] = "--trainer";
+        args[n++] = (char *)d->opt.trainers[i];
+    }
     /* The worker ends when this process does, even killed by SIGKILL (worker/main.c). */
     snprintf(parent, sizeof parent, "%ld", (long)getpid());
     args[n++] = "--exit-with-parent";

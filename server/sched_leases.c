@@ -193,9 +193,45 @@ void cv_sched_detach(cv_sched_t *s) {
 
 /* Whether worker w can train the trials of job: builtin trials go to every worker; those of
  * "ask" jobs to none (clients ask for them over HTTP). */
+static int offers(const cv_sched_worker_t *w, const char *trainer) {
+    for (size_t i = 0; i < w->n_trainers; i++)
+        if (strcmp(w->trainers[i], trainer) == 0) return 1;
+    return 0;
+}
+
+/* A worker trains built-in trials, and the trials of an external trainer it offers; ask jobs
+ * are handed out over HTTP only. */
 static int worker_takes(const cv_sched_worker_t *w, const job_t *job) {
-    (void)w;
-    return job->spec.trainer_kind == CV_TRAINER_BUILTIN;
+    switch (job->spec.trainer_kind) {
+    case CV_TRAINER_BUILTIN: return 1;
+    case CV_TRAINER_EXTERNAL: return offers(w, job->spec.trainer);
+    default: return 0;
+    }
+}
+
+void cv_sched_worker_set_trainers(cv_sched_worker_t *w, const char (*names)[CV_MSG_TRAINER_MAX + 1],
+                                  size_t n) {
+    w->n_trainers = n < CV_MSG_TRAINERS_MAX ? n : CV_MSG_TRAINERS_MAX;
+    memcpy(w->trainers, names, w->n_trainers * sizeof *w->trainers);
+}
+
+int cv_sched_trainer_offered(const cv_sched_t *s, const char *name, char *offered, size_t cap) {
+    size_t used = 0;
+    if (cap) offered[0] = '\0';
+    for (const cv_sched_worker_t *w = s->workers; w; w = w->next) {
+        if (offers(w, name)) return 1;
+        for (size_t i = 0; i < w->n_trainers; i++) {
+            int seen = 0; /* named by a worker listed before, or earlier in this one's list */
+            for (const cv_sched_worker_t *v = s->workers; v != w && !seen; v = v->next)
+                seen = offers(v, w->trainers[i]);
+            for (size_t k = 0; k < i && !seen; k++) seen = !strcmp(w->trainers[k], w->trainers[i]);
+            if (seen || used >= cap) continue;
+            int k = snprintf(offered + used, cap - used, "%s%s", used ? ", " : "", w->trainers[i]);
+            used += k > 0 ? (size_t)k : 0;
+        }
+    }
+    if (used == 0 && cap) snprintf(offered, cap, "none");
+    return 0;
 }
 
 /* The next job worker w can train with a queued trial or one more to propose, and room under
@@ -220,6 +256,9 @@ static int send_trial(cv_sched_t *s, cv_sched_worker_t *w, const trial_t *t, con
                       char *err) {
     const job_t *job = t->job;
     cv_msg_trial_t m = {.trial_id = t->id, .job_id = job->id, .n_files = job->n_files};
+    if (job->spec.trainer_kind == CV_TRAINER_EXTERNAL) /* its worker picks the best epoch */
+        m.objective = job->spec.objective == CV_OBJECTIVE_DEV_COST ? CV_MSG_OBJECTIVE_DEV_COST
+                                                                   : CV_MSG_OBJECTIVE_DEV_ERROR;
     memcpy(m.lease, t->lease, sizeof m.lease);
     memcpy(m.files, job->files, job->n_files * sizeof *m.files);
     while (m.n_decide_at < job->n_rungs && job->rungs[m.n_decide_at] < t->epochs &&
@@ -313,7 +352,9 @@ size_t cv_sched_workers_view(const cv_sched_t *s, cv_sched_worker_view_t *out, s
             .trial_id = w->trial ? w->trial->id : 0,
             .job_id = w->trial ? w->trial->job->id : 0,
             .last_seen = w->last_seen,
+            .n_trainers = w->n_trainers,
         };
+        memcpy(out[n].trainers, w->trainers, w->n_trainers * sizeof *w->trainers);
     }
     return n;
 }

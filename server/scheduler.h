@@ -74,6 +74,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "common/message.h"
 #include "common/result.h"
 #include "server/dataset_check.h"
 #include "server/evaluation.h"
@@ -210,6 +211,14 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *sched, void *conn, const cha
                                         const int64_t *lease_trials, const char (*leases)[33],
                                         int n_leases, int64_t *reattached, int *n_reattached,
                                         double now);
+/* Records the external trainers worker w offers (hello.trainers: n distinct names, n <=
+ * CV_MSG_TRAINERS_MAX, copied). It is then given the trials of jobs naming one of them, besides
+ * built-in ones. Call before the worker is welcomed. */
+void cv_sched_worker_set_trainers(cv_sched_worker_t *w, const char (*names)[CV_MSG_TRAINER_MAX + 1],
+                                  size_t n);
+/* Read-only: 1 when a connected worker offers the external trainer name, else 0 with the names
+ * connected workers do offer written into offered (cap bytes: "a, b", or "none"), each once. */
+int cv_sched_trainer_offered(const cv_sched_t *sched, const char *name, char *offered, size_t cap);
 /* The worker's connection closed or went silent: its running trial returns to the queue (or is
  * retired as failed), the attempt is recorded as lost, and the slot is freed. After
  * cv_sched_detach the trial instead keeps its lease (nothing is written). */
@@ -239,6 +248,9 @@ typedef struct {
     int64_t trial_id;  /* the trial it runs, 0 when idle */
     int64_t job_id;    /* that trial's job, 0 when idle */
     double last_seen;  /* wall-clock seconds of its last message */
+    char trainers[CV_MSG_TRAINERS_MAX][CV_MSG_TRAINER_MAX + 1]; /* the external trainers it
+                                                                   offers (hello.trainers) */
+    size_t n_trainers;
 } cv_sched_worker_view_t;
 
 /* Read-only: writes the connected workers, newest connection first, into out[0..cap) and returns

@@ -81,6 +81,9 @@ struct cv_sched_worker {
     double quarantined_until; /* wall-clock seconds when the quarantine ends; INFINITY: when
                                  released */
     int leaving;             /* 1: gave its trial back with a `stopped` result; gets no trials */
+    char trainers[CV_MSG_TRAINERS_MAX][CV_MSG_TRAINER_MAX + 1]; /* hello.trainers: the external
+                                                                   trainers it offers */
+    size_t n_trainers;
     cv_sched_worker_t *next, *prev;
 };
 

@@ -335,9 +335,11 @@ static int on_hello(conn_t *c, const cv_msg_hello_t *h) {
         conn_close(c, "out of memory");
         return -1;
     }
+    cv_sched_worker_set_trainers(c->w, (const char(*)[CV_MSG_TRAINER_MAX + 1])h->trainers,
+                                 h->n_trainers);
     ws->n_workers++;
-    cv_log(ws->log, CV_LOG_INFO, "worker %s connected (%d threads, %s)", c->id, h->threads,
-           h->host);
+    cv_log(ws->log, CV_LOG_INFO, "worker %s connected (%d threads, %s, %zu external trainer(s))",
+           c->id, h->threads, h->host, h->n_trainers);
     int rc = send_msg(c, cv_msg_welcome(ws->cfg.heartbeat_seconds, ws->cfg.lease_seconds,
                                         reattached, (size_t)n, err));
     if (rc == 0) cv_sched_worker_welcomed(ws->sched, c->w);

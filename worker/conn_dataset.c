@@ -19,6 +19,26 @@ void cv_conn_prep_fail(worker_t *w, const char *reason, fault_t fault) {
     cv_conn_prep_clear(w);
 }
 
+/* The offered trainer a trial's "trainer" member names, or NULL with the reason: any worker
+ * that does not offer it would refuse the trial the same way, so it is the job's fault. */
+static const cv_trainer_def_t *find_trainer(const worker_t *w, const cJSON *name, char *reason) {
+    char offered[CV_ERRLEN / 2] = "";
+    size_t used = 0;
+    if (!cJSON_IsString(name)) {
+        snprintf(reason, CV_ERRLEN, "trainer: must be a trainer's name");
+        return NULL;
+    }
+    for (size_t i = 0; i < w->opt->n_trainers; i++) {
+        if (!strcmp(w->opt->trainers[i].name, name->valuestring)) return &w->opt->trainers[i];
+        int n = snprintf(offered + used, sizeof offered - used, "%s%s", i ? ", " : "",
+                         w->opt->trainers[i].name);
+        if (n > 0 && used + (size_t)n < sizeof offered) used += (size_t)n;
+    }
+    snprintf(reason, CV_ERRLEN, "trainer: this worker does not offer \"%.64s\" (it offers: %s)",
+             name->valuestring, used ? offered : "none");
+    return NULL;
+}
+
 /* Moves the trial being prepared forward: resolves its files in order, asking the coordinator
  * for a missing one (one transfer at a time), then parses the spec and starts training, or
  * fails the trial with the reason. */
@@ -77,6 +97,16 @@ int cv_conn_prep_advance(worker_t *w) {
         return cv_conn_send_msg(w, cv_msg_dataset_get(f->hash, err), err);
     }
     if (!p->active || p->ready) return 0;
+    const cJSON *trainer = cJSON_GetObjectItemCaseSensitive(p->spec, "trainer");
+    if (trainer) { /* an external trainer's trial: its program must be one offered here */
+        if ((p->trainer = find_trainer(w, trainer, reason)) == NULL) {
+            cv_conn_prep_fail(w, reason, FAULT_JOB);
+            return 0;
+        }
+        p->ready = 1;
+        if (w->run == NULL) cv_conn_train_start(w);
+        return 0;
+    }
     if (cv_trial_spec_from_json(&p->parsed, p->spec, reason) != 0) {
         cv_conn_prep_fail(w, reason, FAULT_JOB);
         return 0;

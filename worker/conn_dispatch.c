@@ -80,6 +80,8 @@ static int on_trial(worker_t *w, cv_msg_t *msg) {
     cv_conn_nudges_reset(&w->nudges, t->trial_id);
     p->active = 1;
     p->trial_id = t->trial_id;
+    p->job_id = t->job_id;
+    p->by_dev_cost = t->objective == CV_MSG_OBJECTIVE_DEV_COST;
     memcpy(p->lease, t->lease, sizeof p->lease);
     memcpy(p->files, t->files, sizeof p->files);
     p->n_files = t->n_files;

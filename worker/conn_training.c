@@ -20,6 +20,11 @@ static void wake_main(int fd) {
     (void)n;
 }
 
+/* Removes the run's model file, when it has one. */
+static void drop_model(const run_t *r) {
+    if (r->model_path[0]) unlink(r->model_path);
+}
+
 static int is_decision_epoch(const run_t *r, int epoch) {
     for (size_t i = 0; i < r->n_decide_at; i++)
         if (r->decide_at[i] == epoch) return 1;
@@ -74,8 +79,51 @@ static int before_epoch(cv_trial_spec_t *live, int epoch, void *userdata) {
     return 1;
 }
 
+/* Training thread, an external trainer's report: into the outbox like a built-in epoch. The
+ * program runs at its own pace, so no decision is waited for: a prune arrives through the flag
+ * and stops it. */
+static int on_external_epoch(const cv_epoch_t *m, void *userdata) {
+    run_t *r = userdata;
+    pthread_mutex_lock(&r->lock);
+    if (r->count == EPOCH_RING) {
+        r->head = (r->head + 1) % EPOCH_RING;
+        r->count--;
+    }
+    r->epochs[(r->head + r->count) % EPOCH_RING] = *m;
+    r->count++;
+    pthread_mutex_unlock(&r->lock);
+    wake_main(r->wake_fd);
+    if (atomic_load(&r->stop)) return CV_EPOCH_STOP;
+    return atomic_load(&r->prune) ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
+}
+
+/* Training thread, while an external program runs: the stop and prune flags. */
+static int poll_flags(void *userdata) {
+    run_t *r = userdata;
+    if (atomic_load(&r->stop)) return CV_EPOCH_STOP;
+    return atomic_load(&r->prune) ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
+}
+
 static void *train_main(void *arg) {
     run_t *r = arg;
+    if (r->trainer) {
+        cv_external_options_t ext = {.command = r->trainer->command,
+                                     .runs_dir = r->runs_dir,
+                                     .grace = r->grace,
+                                     .timeout = r->timeout,
+                                     .by_dev_cost = r->by_dev_cost,
+                                     .trial_id = r->trial_id,
+                                     .job_id = r->job_id,
+                                     .on_epoch = on_external_epoch,
+                                     .poll = poll_flags,
+                                     .userdata = r};
+        r->rc = cv_external_run(r->ext_spec, &ext, &r->res, r->err);
+        pthread_mutex_lock(&r->lock);
+        r->done = 1;
+        pthread_mutex_unlock(&r->lock);
+        wake_main(r->wake_fd);
+        return NULL;
+    }
     cv_train_options_t opts = {.on_epoch = on_epoch,
                                .before_epoch = before_epoch,
                                .userdata = r,
@@ -146,17 +194,28 @@ void cv_conn_train_start(worker_t *w) {
     r->n_decide_at = p->n_decide_at;
     r->decision_wait = w->opt->decision_wait > 0 ? w->opt->decision_wait : CV_DECISION_WAIT;
     r->online = w->welcomed;
-    snprintf(r->model_path, sizeof r->model_path, "%s/caviar-model-%lld-XXXXXX", w->opt->tmp_dir,
-             (long long)r->trial_id);
-    int fd = mkstemp(r->model_path);
-    if (fd < 0) {
-        snprintf(reason, sizeof reason, "cannot create a model file in %s: %s", w->opt->tmp_dir,
-                 strerror(errno));
-        goto failed;
+    r->job_id = p->job_id;
+    if (p->trainer) { /* an external program: no model file; it gets the trial text */
+        r->trainer = p->trainer;
+        r->ext_spec = p->spec;
+        p->spec = NULL;
+        r->runs_dir = w->opt->runs_dir;
+        r->grace = w->opt->trainer_grace > 0 ? w->opt->trainer_grace : CV_TRAINER_GRACE_DEFAULT;
+        r->timeout = w->opt->trainer_timeout;
+        r->by_dev_cost = p->by_dev_cost;
+    } else {
+        snprintf(r->model_path, sizeof r->model_path, "%s/caviar-model-%lld-XXXXXX",
+                 w->opt->tmp_dir, (long long)r->trial_id);
+        int fd = mkstemp(r->model_path);
+        if (fd < 0) {
+            snprintf(reason, sizeof reason, "cannot create a model file in %s: %s",
+                     w->opt->tmp_dir, strerror(errno));
+            goto failed;
+        }
+        close(fd);
     }
-    close(fd);
     if (run_sync_init(r) != 0) {
-        unlink(r->model_path);
+        drop_model(r);
         snprintf(reason, sizeof reason, "cannot create a mutex or condition variable");
         goto failed;
     }
@@ -167,15 +226,20 @@ void cv_conn_train_start(worker_t *w) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         run_sync_finish(r);
-        unlink(r->model_path);
+        drop_model(r);
         snprintf(reason, sizeof reason, "cannot start a training thread: %s", strerror(rc));
         goto failed;
     }
-    LOG(w, CV_LOG_INFO, "trial %lld: training", (long long)r->trial_id);
+    if (r->trainer)
+        LOG(w, CV_LOG_INFO, "trial %lld: running trainer %s", (long long)r->trial_id,
+            r->trainer->name);
+    else
+        LOG(w, CV_LOG_INFO, "trial %lld: training", (long long)r->trial_id);
     w->run = r;
     cv_conn_prep_clear(w);
     return;
 failed:
+    if (r) cJSON_Delete(r->ext_spec);
     free(r);
     cv_conn_add_failure(w, p->trial_id, p->lease, CV_TRIAL_FAILED, reason, 0, FAULT_WORKER);
     cv_conn_prep_clear(w);
@@ -215,11 +279,11 @@ int cv_conn_train_service(worker_t *w) {
         if (r->discard || r->res.status == CV_TRIAL_STOPPED) {
             LOG(w, CV_LOG_INFO, "trial %lld: stopped after %d epochs", (long long)r->trial_id,
                 r->res.epochs_run);
-            unlink(r->model_path);
+            drop_model(r);
         } else {
             LOG(w, CV_LOG_INFO, "trial %lld: %s after %d epochs", (long long)r->trial_id,
                 cv_trial_status_name(r->res.status), r->res.epochs_run);
-            if (r->model_bytes == 0) unlink(r->model_path);
+            if (r->model_bytes == 0) drop_model(r);
             if (r->rc != 0 || r->res.status == CV_TRIAL_FAILED)
                 cv_conn_add_failure(w, r->trial_id, r->lease, CV_TRIAL_FAILED,
                                     r->res.error[0] ? r->res.error : r->err, r->res.seconds,
@@ -229,6 +293,7 @@ int cv_conn_train_service(worker_t *w) {
                                    r->model_bytes > 0 ? r->model_path : "", r->model_bytes,
                                    r->model_crc32);
         }
+        cJSON_Delete(r->ext_spec);
         free(r);
     }
     if (w->run == NULL && w->prep.active && w->prep.ready) cv_conn_train_start(w);
@@ -262,7 +327,8 @@ void cv_conn_train_shutdown(worker_t *w) {
     cv_conn_train_discard(w);
     pthread_join(w->run->thread, NULL);
     run_sync_finish(w->run);
-    unlink(w->run->model_path);
+    drop_model(w->run);
+    cJSON_Delete(w->run->ext_spec);
     free(w->run);
     w->run = NULL;
 }

@@ -223,6 +223,8 @@ static int session_start(worker_t *w) {
         h.leases[h.n_leases].trial_id = w->pending[i].trial_id;
         memcpy(h.leases[h.n_leases++].lease, w->pending[i].lease, CV_MSG_LEASE_HEX + 1);
     }
+    for (size_t i = 0; i < w->opt->n_trainers && i < CV_MSG_TRAINERS_MAX; i++)
+        memcpy(h.trainers[h.n_trainers++], w->opt->trainers[i].name, CV_MSG_TRAINER_MAX + 1);
     cv_frame_decoder_init(&w->dec);
     w->welcomed = 0;
     LOG(w, CV_LOG_INFO, "connected to %s:%s as %s (%zu lease(s) held)", w->opt->host, w->opt->port,

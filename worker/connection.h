@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "common/log.h"
+#include "worker/external.h"
 
 #define CV_DECISION_WAIT     30.0   /* seconds the training thread waits for a decision at most */
 #define CV_DECISION_WAIT_MAX 3600.0 /* largest decision_wait accepted */
@@ -64,6 +65,12 @@ typedef struct {
                                     in (0, CV_DECISION_WAIT_MAX]; 0 means CV_DECISION_WAIT
                                     (caviar-worker reads CAVIAR_WORKER_DECISION_WAIT, a test
                                     hook) */
+    const cv_trainer_def_t *trainers; /* the external trainers offered (hello.trainers) */
+    size_t n_trainers;           /* at most CV_MSG_TRAINERS_MAX, distinct names */
+    double trainer_grace;        /* seconds from SIGTERM to SIGKILL when a program is stopped */
+    double trainer_timeout;      /* seconds a program may run; 0: no limit */
+    const char *runs_dir;        /* the programs' working directories and process-group records
+                                    (worker/external.h); needed when n_trainers > 0 */
     volatile sig_atomic_t *stop; /* set non-zero by the caller's signal handler: return */
     const cv_log_t *log;         /* may be NULL */
 } cv_conn_options_t;

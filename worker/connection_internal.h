@@ -101,6 +101,13 @@ typedef struct {
     uint32_t model_crc32; /* zlib crc32 of the model file */
     int discard;          /* main thread only: stopped, send nothing more */
     nudge_box_t *nudges;  /* the worker's nudge box, borrowed (it outlives the thread) */
+    int64_t job_id;
+    const cv_trainer_def_t *trainer; /* an external trainer's trial: its program (borrowed from
+                                        the options); NULL for a built-in one */
+    cJSON *ext_spec;      /* owned, external trials only: the trial text the program gets */
+    const char *runs_dir; /* external trials: where the program's working directory goes */
+    double grace, timeout; /* external trials: --trainer-grace and --trainer-timeout, seconds */
+    int by_dev_cost;      /* external trials: the best report is the lowest dev_cost */
 } run_t;
 
 /* A result sent (or to send) and not yet acknowledged. */
@@ -145,8 +152,12 @@ typedef struct {
     size_t n_files, next;             /* files[0..next) are resolved */
     int decide_at[CV_MSG_DECIDE_MAX]; /* the trial's decision epochs */
     size_t n_decide_at;
-    int ready; /* spec parsed into parsed; waiting for the previous thread */
+    int ready; /* spec parsed into parsed (or, with trainer, checked); waiting for the previous
+                  thread */
     cv_trial_spec_t parsed;
+    int64_t job_id;
+    const cv_trainer_def_t *trainer; /* the offered program of a trial naming one, else NULL */
+    int by_dev_cost;                 /* trial.objective is dev_cost */
 } prep_t;
 
 typedef struct {

@@ -1,6 +1,7 @@
 /* caviar-worker: the training engine's command line.
  *   --connect HOST:PORT [--id ID] [--threads N] [--token-file FILE | --token T] [--cache DIR]
  *             [--noop] [--once] [--exit-with-parent PID]
+ *             [--trainer NAME=COMMAND]... [--trainer-grace SECONDS] [--trainer-timeout SECONDS]
  *             [--verbose]                              debug log; CAVIAR_WORKER_FAIL_TRIALS=1
  *                                                      fails every trial (a test hook);
  *                                                      CAVIAR_WORKER_DECISION_WAIT=SECONDS
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +57,8 @@ static void usage(FILE *out) {
     fputs("usage: caviar-worker --connect HOST:PORT [--id ID] [--threads N]\n"
           "                     [--token-file FILE | --token T] [--cache DIR]\n"
           "                     [--noop] [--once] [--verbose] [--exit-with-parent PID]\n"
+          "                     [--trainer NAME=COMMAND]... [--trainer-grace SECONDS]\n"
+          "                     [--trainer-timeout SECONDS]\n"
           "       caviar-worker train SPEC.json [--json] [--save MODEL] [--test]\n"
           "       caviar-worker gradcheck SPEC.json [--examples N] [--coords N]\n"
           "       caviar-worker predict MODEL... DATA [--labels FILE] [--label-column NAME]\n"
@@ -71,6 +75,10 @@ static void usage(FILE *out) {
           "The worker token comes from --token-file FILE, else CAVIAR_WORKER_TOKEN; --token T\n"
           "also works but shows the token to every local user in ps.\n"
           "--exit-with-parent PID: stop when process PID, which started this worker, exits.\n"
+          "--trainer NAME=COMMAND (repeatable): run COMMAND with /bin/sh -c for each trial of a\n"
+          "job whose trainer is NAME; --trainer-grace (5) is the seconds from SIGTERM to\n"
+          "SIGKILL when such a program is stopped, --trainer-timeout (0: none) the seconds it\n"
+          "may run.\n"
           "Every option takes its value as --opt VALUE or --opt=VALUE.\n",
           out);
 }
@@ -477,11 +485,16 @@ typedef struct {
     long threads;    /* --threads, 1..1024 */
     long parent;     /* --exit-with-parent, 0 when not given */
     int noop, once, verbose;
+    cv_trainer_def_t trainers[CV_MSG_TRAINERS_MAX]; /* --trainer, in order */
+    size_t n_trainers;
+    double trainer_grace;   /* --trainer-grace, seconds > 0 */
+    double trainer_timeout; /* --trainer-timeout, seconds >= 0 (0: none) */
 } connect_options_t;
 
 enum {
     OPT_CONNECT = 256, OPT_ID, OPT_THREADS, OPT_TOKEN, OPT_TOKEN_FILE, OPT_CACHE, OPT_NOOP,
-    OPT_ONCE, OPT_VERBOSE, OPT_EXIT_WITH_PARENT,
+    OPT_ONCE, OPT_VERBOSE, OPT_EXIT_WITH_PARENT, OPT_TRAINER, OPT_TRAINER_GRACE,
+    OPT_TRAINER_TIMEOUT,
 };
 
 static const struct option CONNECT_OPTIONS[] = {
@@ -495,6 +508,9 @@ static const struct option CONNECT_OPTIONS[] = {
     {"once", no_argument, NULL, OPT_ONCE},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"exit-with-parent", required_argument, NULL, OPT_EXIT_WITH_PARENT},
+    {"trainer", required_argument, NULL, OPT_TRAINER},
+    {"trainer-grace", required_argument, NULL, OPT_TRAINER_GRACE},
+    {"trainer-timeout", required_argument, NULL, OPT_TRAINER_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -508,7 +524,8 @@ static const char *connect_option_name(int val) {
 /* Parses the --connect command line (argv[0] is the program) into o. Returns 0, 1 for --help,
  * or -1 after a message naming the option at fault. */
 static int parse_connect(connect_options_t *o, int argc, char **argv) {
-    *o = (connect_options_t){.threads = 1};
+    *o = (connect_options_t){.threads = 1, .trainer_grace = CV_TRAINER_GRACE_DEFAULT};
+    char err[CV_ERRLEN];
     opterr = 0; /* the messages below name the option */
     optind = 1;
     for (;;) {
@@ -543,6 +560,39 @@ static int parse_connect(connect_options_t *o, int argc, char **argv) {
                 return -1;
             }
             break;
+        case OPT_TRAINER:
+            if (o->n_trainers == CV_MSG_TRAINERS_MAX) {
+                fprintf(stderr, "caviar-worker: --trainer: at most %d trainers\n",
+                        CV_MSG_TRAINERS_MAX);
+                return -1;
+            }
+            if (cv_trainer_def_parse(v, &o->trainers[o->n_trainers], err) != 0) {
+                fprintf(stderr, "caviar-worker: %s\n", err);
+                return -1;
+            }
+            for (size_t i = 0; i < o->n_trainers; i++)
+                if (!strcmp(o->trainers[i].name, o->trainers[o->n_trainers].name)) {
+                    fprintf(stderr, "caviar-worker: --trainer %s is given twice\n",
+                            o->trainers[i].name);
+                    return -1;
+                }
+            o->n_trainers++;
+            break;
+        case OPT_TRAINER_GRACE:
+        case OPT_TRAINER_TIMEOUT: {
+            char *end = NULL;
+            double x = strtod(v, &end);
+            int grace = val == OPT_TRAINER_GRACE;
+            if (end == v || *end || !isfinite(x) || (grace ? x <= 0 : x < 0) || x > 1e7) {
+                fprintf(stderr, "caviar-worker: --%s must be a number of seconds %s, got '%s'\n",
+                        connect_option_name(val), grace ? "above 0" : "of at least 0 (0: none)",
+                        v);
+                return -1;
+            }
+            if (grace) o->trainer_grace = x;
+            else o->trainer_timeout = x;
+            break;
+        }
         case OPT_EXIT_WITH_PARENT:
             if (read_long(v, 1, LONG_MAX, &o->parent) != 0) {
                 fprintf(stderr, "caviar-worker: --exit-with-parent must be a process id, got "
@@ -625,6 +675,16 @@ static int cmd_connect(int argc, char **argv) {
             return 2;
         }
     }
+    /* The external programs' working directories: per worker id, so that workers sharing a
+     * cache never end each other's programs at start-up. */
+    char runs_dir[4096 + 96];
+    snprintf(runs_dir, sizeof runs_dir, "%.4000s/trainer-runs/%s",
+             cache ? cache : tmp && *tmp ? tmp : "/tmp", worker_id);
+    int reaped = cv_external_reap(runs_dir, NULL, err);
+    if (reaped < 0) fprintf(stderr, "caviar-worker: %s\n", err);
+    else if (reaped > 0)
+        fprintf(stderr, "caviar-worker: ended %d trainer process group(s) an earlier run of "
+                "this worker left in %s\n", reaped, runs_dir);
     openblas_set_num_threads((int)threads); /* N workers on a machine do not oversubscribe it */
 
     struct sigaction sa;
@@ -643,7 +703,9 @@ static int cmd_connect(int argc, char **argv) {
         .tmp_dir = tmp && *tmp ? tmp : "/tmp", .noop = noop, .once = once,
         .fail_trials = getenv("CAVIAR_WORKER_FAIL_TRIALS") &&
                        !strcmp(getenv("CAVIAR_WORKER_FAIL_TRIALS"), "1"),
-        .decision_wait = decision_wait, .stop = &stop_requested, .log = &log,
+        .decision_wait = decision_wait, .trainers = co.trainers, .n_trainers = co.n_trainers,
+        .trainer_grace = co.trainer_grace, .trainer_timeout = co.trainer_timeout,
+        .runs_dir = runs_dir, .stop = &stop_requested, .log = &log,
     };
     if (cv_conn_run(&opts, err) != 0) {
         fprintf(stderr, "caviar-worker: %s\n", err);

@@ -280,6 +280,6 @@ failed:
     res->status = CV_TRIAL_FAILED;
     res->seconds = cv_clock_monotonic() - t0;
     trial_finish(&t);
-    if (err) snprintf(err, CV_ERRLEN, "%s", res->error);
+    if (err) snprintf(err, CV_ERRLEN, "%.*s", CV_ERRLEN - 1, res->error);
     return rc;
 }

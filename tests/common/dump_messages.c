@@ -45,6 +45,9 @@ static int dump(void) {
     memcpy(h.leases[0].lease, LEASE, sizeof LEASE);
     h.leases[1].trial_id = 42;
     memcpy(h.leases[1].lease, LEASE, sizeof LEASE);
+    h.n_trainers = 2;
+    memcpy(h.trainers[0], "torch", sizeof "torch");
+    memcpy(h.trainers[1], "sim-2.1_b", sizeof "sim-2.1_b");
     failed |= emit(cv_msg_hello(&h, err), "hello", err);
     cv_msg_hello_t bare = {.worker_id = "w", .version = "", .threads = 1, .host = ""};
     failed |= emit(cv_msg_hello(&bare, err), "hello without options", err);
@@ -135,6 +138,12 @@ static int dump(void) {
     decided.decide_at[0] = 1, decided.decide_at[1] = 2, decided.decide_at[2] = 5;
     decided.n_decide_at = 3;
     failed |= emit(cv_msg_trial(&decided, err), "trial with decide_at", err);
+    cJSON *program = cJSON_Parse("{\"lr\":0.01,\"epochs\":6,\"arch\":\"resnet\",\"seed\":3,"
+                                 "\"trainer\":\"torch\"}");
+    cv_msg_trial_t external = {.trial_id = 46, .job_id = 8, .lease = LEASE, .spec = program,
+                               .objective = CV_MSG_OBJECTIVE_DEV_COST};
+    failed |= emit(cv_msg_trial(&external, err), "trial of an external trainer", err);
+    cJSON_Delete(program);
     cv_msg_model_t models[2] = {{.trial_id = 42, .bytes = 2048}, {.trial_id = 45, .bytes = 2048}};
     memcpy(models[0].hash, HASH, sizeof HASH);
     memcpy(models[1].hash, HASH, sizeof HASH);

@@ -170,6 +170,76 @@ START_TEST(hello_without_token_or_leases_omits_them) {
 }
 END_TEST
 
+START_TEST(hello_round_trips_trainers_and_refuses_bad_names) {
+    cv_msg_hello_t h = {.worker_id = "w1", .version = "", .threads = 1, .host = "",
+                        .n_trainers = 2};
+    strcpy(h.trainers[0], "torch");
+    strcpy(h.trainers[1], "sim-2.1_b");
+    char err[CV_ERRLEN] = "";
+    cv_msg_t m;
+    round_trip(cv_msg_hello(&h, err), &m);
+    ck_assert_uint_eq(m.hello.n_trainers, 2);
+    ck_assert_str_eq(m.hello.trainers[0], "torch");
+    ck_assert_str_eq(m.hello.trainers[1], "sim-2.1_b");
+    cv_msg_finish(&m);
+#define HELLO "{\"type\":\"hello\",\"protocol\":1,\"worker_id\":\"w\",\"version\":\"\"," \
+              "\"threads\":1,\"host\":\"\","
+    expect_refused(HELLO "\"trainers\":[\"ok\",\"x; rm\"]}", CV_EINVAL,
+                   "hello: trainers[1]: must match [A-Za-z0-9_.-]{1,64}", "\"x; rm\"", NULL);
+    expect_refused(HELLO "\"trainers\":[\"a\",\"a\"]}", CV_EINVAL,
+                   "hello: trainers[1]: repeats trainers[0]", NULL);
+    expect_refused(HELLO "\"trainers\":\"a\"}", CV_EINVAL, "hello: trainers: must be an array",
+                   NULL);
+#undef HELLO
+    ck_assert_int_eq(cv_msg_trainer_name_ok("a.b_c-9"), 1);
+    ck_assert_int_eq(cv_msg_trainer_name_ok(""), 0);
+    ck_assert_int_eq(cv_msg_trainer_name_ok("a/b"), 0);
+}
+END_TEST
+
+START_TEST(trial_objective_round_trips_and_is_absent_by_default) {
+    cJSON *spec = cJSON_Parse("{\"lr\":0.1,\"trainer\":\"torch\"}");
+    cv_msg_trial_t t = {.trial_id = 3, .job_id = 2, .spec = spec,
+                        .objective = CV_MSG_OBJECTIVE_DEV_COST};
+    strcpy(t.lease, LEASE);
+    char err[CV_ERRLEN] = "";
+    cv_msg_t m;
+    round_trip(cv_msg_trial(&t, err), &m);
+    ck_assert_int_eq(m.trial.objective, CV_MSG_OBJECTIVE_DEV_COST);
+    cv_msg_finish(&m);
+    t.objective = CV_MSG_OBJECTIVE_NONE;
+    cJSON *o = cv_msg_trial(&t, err);
+    ck_assert_ptr_null(cJSON_GetObjectItem(o, "objective"));
+    round_trip(o, &m);
+    ck_assert_int_eq(m.trial.objective, CV_MSG_OBJECTIVE_NONE);
+    cv_msg_finish(&m);
+    cJSON_Delete(spec);
+    expect_refused("{\"type\":\"trial\",\"trial_id\":1,\"job_id\":1,\"lease\":\"0123456789abcdef0123456789abcdef\","
+                   "\"spec\":{},\"files\":{},\"objective\":\"accuracy\"}",
+                   CV_EINVAL, "trial: objective: must be one of", NULL);
+}
+END_TEST
+
+START_TEST(progress_sends_unknown_metrics_as_null) {
+    cv_epoch_t e = {.epoch = 3, .dev_error = 0.25, .dev_cost = NAN, .train_cost = NAN,
+                    .train_cost_reg = NAN, .train_error = NAN, .learning_rate = NAN,
+                    .seconds = NAN, .examples_per_second = NAN};
+    char err[CV_ERRLEN] = "";
+    cJSON *o = cv_msg_progress(5, LEASE, &e, err);
+    ck_assert_ptr_nonnull(o);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "epoch"), "dev_cost")));
+    cv_msg_t m;
+    round_trip(o, &m);
+    ck_assert_double_eq(m.progress.metrics.dev_error, 0.25);
+    ck_assert(isnan(m.progress.metrics.dev_cost));
+    ck_assert(isnan(m.progress.metrics.learning_rate));
+    cv_msg_finish(&m);
+    e.dev_error = NAN;
+    ck_assert_ptr_null(cv_msg_progress(5, LEASE, &e, err));
+    ck_assert_msg(strstr(err, "dev_error and dev_cost cannot both be null") != NULL, "%s", err);
+}
+END_TEST
+
 START_TEST(heartbeat_round_trips_as_its_type_alone) {
     char err[CV_ERRLEN] = "";
     cJSON *o = cv_msg_heartbeat(err);
@@ -523,17 +593,30 @@ START_TEST(out_of_range_metrics_are_refused) {
 }
 END_TEST
 
-START_TEST(null_where_a_progress_number_is_required_is_refused) {
+START_TEST(null_progress_metrics_are_unknown_but_not_both_dev_ones) {
+    char err[CV_ERRLEN] = "";
+    cv_msg_t m;
+    const char *known_dev_error =
+        "{\"type\":\"progress\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789abcdef\","
+        "\"epoch\":{\"epoch\":1,\"train_cost\":null,\"train_cost_reg\":null,\"dev_cost\":null,"
+        "\"train_error\":null,\"dev_error\":0.5,\"learning_rate\":null,\"seconds\":null,"
+        "\"examples_per_second\":null}}";
+    ck_assert_int_eq(cv_msg_parse(known_dev_error, strlen(known_dev_error), &m, err), 0);
+    ck_assert_double_eq(m.progress.metrics.dev_error, 0.5);
+    ck_assert(isnan(m.progress.metrics.dev_cost));
+    ck_assert(isnan(m.progress.metrics.learning_rate));
+    cv_msg_finish(&m);
     expect_refused("{\"type\":\"progress\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789"
                    "abcdef\",\"epoch\":{\"epoch\":1,\"train_cost\":1,\"train_cost_reg\":1,"
-                   "\"dev_cost\":null,\"train_error\":0,\"dev_error\":0,\"learning_rate\":0.1,"
+                   "\"dev_cost\":null,\"train_error\":0,\"dev_error\":null,\"learning_rate\":0.1,"
                    "\"seconds\":0,\"examples_per_second\":0}}",
-                   CV_EINVAL, "progress: epoch.dev_cost: must be a number, got null", NULL);
+                   CV_EINVAL, "progress: epoch: dev_error and dev_cost cannot both be null", NULL);
     expect_refused("{\"type\":\"progress\",\"trial_id\":1,\"lease\":\"0123456789abcdef0123456789"
                    "abcdef\",\"epoch\":{\"epoch\":1,\"train_cost\":1,\"train_cost_reg\":1,"
                    "\"dev_cost\":1,\"train_error\":0,\"dev_error\":0,\"learning_rate\":0,"
                    "\"seconds\":0,\"examples_per_second\":0}}",
-                   CV_ERANGE, "progress: epoch.learning_rate: must be a number > 0, got 0", NULL);
+                   CV_ERANGE, "progress: epoch.learning_rate: must be a number > 0 or null, got 0",
+                   NULL);
 }
 END_TEST
 
@@ -685,9 +768,9 @@ START_TEST(builders_refuse_what_the_peer_would_refuse) {
     char err[CV_ERRLEN] = "";
     ck_assert_ptr_null(cv_msg_stop(0, err));
     ck_assert_ptr_nonnull(strstr(err, "stop: trial_id"));
-    cv_epoch_t e = {.epoch = 1, .learning_rate = 0.1, .dev_error = NAN};
+    cv_epoch_t e = {.epoch = 1, .learning_rate = 0.1, .dev_error = NAN, .dev_cost = NAN};
     ck_assert_ptr_null(cv_msg_progress(1, LEASE, &e, err));
-    ck_assert_ptr_nonnull(strstr(err, "progress: epoch.dev_error"));
+    ck_assert_ptr_nonnull(strstr(err, "progress: epoch: dev_error and dev_cost"));
     ck_assert_ptr_null(cv_msg_progress(1, "NOT-A-LEASE", &e, err));
     ck_assert_ptr_nonnull(strstr(err, "progress: lease"));
     ck_assert_ptr_null(cv_msg_result(1, LEASE, NULL, 0, 0, err));
@@ -932,6 +1015,9 @@ static Suite *message_suite(void) {
     TCase *rt = tcase_create("round_trip");
     tcase_add_test(rt, hello_round_trips_with_token_and_leases);
     tcase_add_test(rt, hello_without_token_or_leases_omits_them);
+    tcase_add_test(rt, hello_round_trips_trainers_and_refuses_bad_names);
+    tcase_add_test(rt, progress_sends_unknown_metrics_as_null);
+    tcase_add_test(rt, trial_objective_round_trips_and_is_absent_by_default);
     tcase_add_test(rt, heartbeat_round_trips_as_its_type_alone);
     tcase_add_test(rt, progress_round_trips_every_metric);
     tcase_add_test(rt, result_round_trips_and_keeps_extra_result_members);
@@ -958,7 +1044,7 @@ static Suite *message_suite(void) {
     tcase_add_test(bad, wrong_json_types_are_named);
     tcase_add_test(bad, bad_leases_and_hashes_are_refused);
     tcase_add_test(bad, out_of_range_metrics_are_refused);
-    tcase_add_test(bad, null_where_a_progress_number_is_required_is_refused);
+    tcase_add_test(bad, null_progress_metrics_are_unknown_but_not_both_dev_ones);
     tcase_add_test(bad, integers_outside_their_range_are_refused);
     tcase_add_test(bad, unknown_fields_are_refused_where_the_schema_closes_objects);
     tcase_add_test(bad, diagnosis_verdicts_and_optional_members_are_checked);

@@ -170,6 +170,25 @@ class MessageSchema(unittest.TestCase):
         case("trial id as a string", "stop", setter("trial_id", "3"))
         case("progress epoch 0", "progress", setter("epoch", "epoch", 0))
         case("progress dev_error null", "progress", setter("epoch", "dev_error", None))
+        case("progress train metrics null", "progress", lambda m: m["epoch"].update(
+            train_error=None, train_cost=None, train_cost_reg=None, learning_rate=None,
+            seconds=None, examples_per_second=None))
+        case("progress dev_error and dev_cost null", "progress",
+             lambda m: m["epoch"].update(dev_error=None, dev_cost=None))
+        case("progress epoch null", "progress", setter("epoch", "epoch", None))
+        case("trainers of 17 names", "hello", setter("trainers", [f"t{i}" for i in range(17)]))
+        case("trainers of 16 names", "hello", setter("trainers", [f"t{i}" for i in range(16)]))
+        case("trainer name with a space", "hello", setter("trainers", ["a b"]))
+        case("trainer name with a semicolon", "hello", setter("trainers", ["x;rm"]))
+        case("trainer name of 65 characters", "hello", setter("trainers", ["t" * 65]))
+        case("trainer name empty", "hello", setter("trainers", [""]))
+        case("trainer name repeated", "hello", setter("trainers", ["a", "a"]))
+        case("trainer name as a number", "hello", setter("trainers", [5]))
+        case("trainers as a string", "hello", setter("trainers", "torch"))
+        case("trainers empty", "hello", setter("trainers", []))
+        case("trial objective dev_cost", "trial", setter("objective", "dev_cost"))
+        case("trial objective accuracy", "trial", setter("objective", "accuracy"))
+        case("trial objective null", "trial", setter("objective", None))
         case("progress dev_error 1.5", "progress", setter("epoch", "dev_error", 1.5))
         case("progress train_error -0.1", "progress", setter("epoch", "train_error", -0.1))
         case("progress learning_rate 0", "progress", setter("epoch", "learning_rate", 0))
@@ -334,7 +353,8 @@ class MessageSchema(unittest.TestCase):
         cases = dict(self.broken_corpus())
         probes = {"threads as a string": "threads", "lease in upper case": "leases[0].lease",
                   "result dev_error as a string": "result.dev_error",
-                  "progress dev_error null": "epoch.dev_error",
+                  "progress dev_error and dev_cost null": "epoch",
+                  "trainer name with a semicolon": "trainers[0]",
                   "unknown top-level field": "\"extra\"", "missing worker_id": "worker_id",
                   "trial files entry missing bytes": "files.csv.bytes",
                   "unknown type": "heartbeet", "decision stop as 1": "stop",

@@ -202,8 +202,15 @@ class ApiSchema(unittest.TestCase):
         worker = {"id": "local-0", "version": "0.1.0", "threads": 1, "host": "vm",
                   "first_seen": 1.0, "last_seen": 2.0, "trials_done": 2,
                   "consecutive_failures": 0, "quarantined": 0, "connected": True,
-                  "state": "running", "trial_id": 3, "job_id": 1}
+                  "state": "running", "trial_id": 3, "job_id": 1, "trainers": ["torch"]}
         self.assert_valid("workers", {"workers": [worker], "next_cursor": None})
+        self.assert_valid("workers", {"workers": [dict(worker, trainers=[])], "next_cursor": None})
+        self.assert_invalid("workers", {"workers": [dict(worker, trainers=["x; rm"])],
+                                        "next_cursor": None})
+        self.assert_invalid("workers", {"workers": [dict(worker, trainers=["a", "a"])],
+                                        "next_cursor": None})
+        self.assert_invalid("workers", {"workers": [{k: v for k, v in worker.items()
+                                                     if k != "trainers"}], "next_cursor": None})
         self.assert_valid("workers", {"workers": [worker], "next_cursor": "772d61"})
         gone = dict(worker, connected=False, state="disconnected", trial_id=None, job_id=None)
         self.assert_valid("workers", {"workers": [gone], "next_cursor": None})
