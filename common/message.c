@@ -309,9 +309,9 @@ static int worker_id_ok(const char *s) {
     return 1;
 }
 
-/* Checks that arr is an array of at most CV_MSG_LEASES_MAX entries (what, e.g. "trial ids",
- * names them in the message). */
-static int check_bounded_array(const vctx_t *c, const cJSON *arr, const char *field,
+/* Checks that arr is an array of at most max entries (what, e.g. "trial ids", names them in
+ * the message). */
+static int check_bounded_array(const vctx_t *c, const cJSON *arr, const char *field, int max,
                                const char *what) {
     if (!cJSON_IsArray(arr)) {
         char got[64];
@@ -319,16 +319,14 @@ static int check_bounded_array(const vctx_t *c, const cJSON *arr, const char *fi
         return fail(c, CV_EINVAL, field, "must be an array, got %s", got);
     }
     int n = cJSON_GetArraySize(arr);
-    if (n > CV_MSG_LEASES_MAX)
-        return fail(c, CV_ERANGE, field, "must hold at most %d %s, got %d", CV_MSG_LEASES_MAX,
-                    what, n);
+    if (n > max) return fail(c, CV_ERANGE, field, "must hold at most %d %s, got %d", max, what, n);
     return 0;
 }
 
 static int validate_leases(const vctx_t *c, const cJSON *arr, cv_msg_hello_t *h) {
     static const char *const known[] = {"trial_id", "lease"};
     char path[PATH_CAP], sub[PATH_CAP + 16];
-    int rc = check_bounded_array(c, arr, "leases", "entries");
+    int rc = check_bounded_array(c, arr, "leases", CV_MSG_LEASES_MAX, "entries");
     if (rc) return rc;
     const cJSON *e;
     size_t i = 0;
@@ -361,14 +359,8 @@ int cv_msg_trainer_name_ok(const char *s) {
 /* hello.trainers: at most CV_MSG_TRAINERS_MAX distinct names [A-Za-z0-9_.-]{1,64}. */
 static int validate_trainers(const vctx_t *c, const cJSON *arr, cv_msg_hello_t *h) {
     char path[PATH_CAP], got[64];
-    if (!cJSON_IsArray(arr)) {
-        describe_value(arr, got, sizeof got);
-        return fail(c, CV_EINVAL, "trainers", "must be an array, got %s", got);
-    }
-    int n = cJSON_GetArraySize(arr);
-    if (n > CV_MSG_TRAINERS_MAX)
-        return fail(c, CV_ERANGE, "trainers", "must hold at most %d names, got %d",
-                    CV_MSG_TRAINERS_MAX, n);
+    int rc = check_bounded_array(c, arr, "trainers", CV_MSG_TRAINERS_MAX, "names");
+    if (rc) return rc;
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr) {
@@ -606,7 +598,7 @@ static int validate_welcome(const vctx_t *c, const cJSON *msg, cv_msg_welcome_t 
     const cJSON *arr;
     rc = require(c, msg, "reattached", "reattached", &arr);
     if (rc) return rc;
-    if ((rc = check_bounded_array(c, arr, "reattached", "trial ids"))) return rc;
+    if ((rc = check_bounded_array(c, arr, "reattached", CV_MSG_LEASES_MAX, "trial ids"))) return rc;
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr) {
@@ -648,22 +640,14 @@ static int validate_files(const vctx_t *c, const cJSON *files, cv_msg_file_t *ou
  * rule the JSON Schema cannot state). */
 static int validate_decide_at(const vctx_t *c, const cJSON *arr, cv_msg_trial_t *t) {
     char path[PATH_CAP];
-    if (!cJSON_IsArray(arr)) {
-        char got[64];
-        describe_value(arr, got, sizeof got);
-        return fail(c, CV_EINVAL, "decide_at", "must be an array, got %s", got);
-    }
-    int n = cJSON_GetArraySize(arr);
-    if (n > CV_MSG_DECIDE_MAX)
-        return fail(c, CV_ERANGE, "decide_at", "must hold at most %d epochs, got %d",
-                    CV_MSG_DECIDE_MAX, n);
+    int rc = check_bounded_array(c, arr, "decide_at", CV_MSG_DECIDE_MAX, "epochs");
+    if (rc) return rc;
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, arr) {
         int64_t epoch = 0;
         snprintf(path, sizeof path, "decide_at[%zu]", i);
-        int rc = get_int(c, e, path, 1, CV_MSG_EPOCH_MAX, &epoch);
-        if (rc) return rc;
+        if ((rc = get_int(c, e, path, 1, CV_MSG_EPOCH_MAX, &epoch))) return rc;
         if (i > 0 && epoch <= t->decide_at[i - 1])
             return fail(c, CV_EINVAL, path, "must be above the epoch before it (%d), got %lld",
                         t->decide_at[i - 1], (long long)epoch);

@@ -9,6 +9,7 @@
 
 #include "common/err.h"
 #include "common/json.h"
+#include "common/message.h"
 #include "common/rng.h"
 #include "common/trial_spec.h"
 
@@ -63,9 +64,7 @@ static int parse_name(cv_job_spec_t *job, const cJSON *v, char *err) {
 static int parse_trainer(cv_job_spec_t *job, const cJSON *v, char *err) {
     if (v == NULL) return CV_OK;
     int rc = cv_json_get_string(v, "trainer", job->trainer, sizeof job->trainer, err);
-    size_t n = rc == 0 ? strlen(job->trainer) : 0;
-    if (rc == 0 && (n == 0 || strspn(job->trainer, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS"
-                                                   "TUVWXYZ0123456789_.-") != n))
+    if (rc == 0 && !cv_msg_trainer_name_ok(job->trainer))
         rc = cv_errf(err, CV_EINVAL, "trainer: \"builtin\", \"ask\" or the name of a program "
                      "workers offer: 1 to %d letters, digits, '_', '.' or '-'",
                      CV_JOB_TRAINER_MAX);

@@ -55,8 +55,8 @@ static void await_decision(run_t *r, int epoch) {
     pthread_mutex_unlock(&r->lock);
 }
 
-static int on_epoch(const cv_epoch_t *m, void *userdata) {
-    run_t *r = userdata;
+/* Training thread: puts an epoch's metrics in the outbox and wakes the main thread. */
+static void outbox_push(run_t *r, const cv_epoch_t *m) {
     pthread_mutex_lock(&r->lock);
     if (r->count == EPOCH_RING) { /* the main thread is behind: drop the oldest epoch */
         r->head = (r->head + 1) % EPOCH_RING;
@@ -66,9 +66,19 @@ static int on_epoch(const cv_epoch_t *m, void *userdata) {
     r->count++;
     pthread_mutex_unlock(&r->lock);
     wake_main(r->wake_fd);
-    if (is_decision_epoch(r, (int)m->epoch)) await_decision(r, (int)m->epoch);
+}
+
+/* Training thread: what the stop and prune flags ask of the trainer. */
+static int epoch_verdict(run_t *r) {
     if (atomic_load(&r->stop)) return CV_EPOCH_STOP;
     return atomic_load(&r->prune) ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
+}
+
+static int on_epoch(const cv_epoch_t *m, void *userdata) {
+    run_t *r = userdata;
+    outbox_push(r, m);
+    if (is_decision_epoch(r, (int)m->epoch)) await_decision(r, (int)m->epoch);
+    return epoch_verdict(r);
 }
 
 /* Training thread, before each epoch: applies the nudges waiting for this boundary. */
@@ -84,24 +94,13 @@ static int before_epoch(cv_trial_spec_t *live, int epoch, void *userdata) {
  * and stops it. */
 static int on_external_epoch(const cv_epoch_t *m, void *userdata) {
     run_t *r = userdata;
-    pthread_mutex_lock(&r->lock);
-    if (r->count == EPOCH_RING) {
-        r->head = (r->head + 1) % EPOCH_RING;
-        r->count--;
-    }
-    r->epochs[(r->head + r->count) % EPOCH_RING] = *m;
-    r->count++;
-    pthread_mutex_unlock(&r->lock);
-    wake_main(r->wake_fd);
-    if (atomic_load(&r->stop)) return CV_EPOCH_STOP;
-    return atomic_load(&r->prune) ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
+    outbox_push(r, m);
+    return epoch_verdict(r);
 }
 
 /* Training thread, while an external program runs: the stop and prune flags. */
 static int poll_flags(void *userdata) {
-    run_t *r = userdata;
-    if (atomic_load(&r->stop)) return CV_EPOCH_STOP;
-    return atomic_load(&r->prune) ? CV_EPOCH_PRUNE : CV_EPOCH_GO_ON;
+    return epoch_verdict(userdata);
 }
 
 static void *train_main(void *arg) {
