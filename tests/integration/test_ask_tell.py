@@ -14,14 +14,19 @@ schemas/api.schema.json).
 - A SIGKILL of the coordinator between ask and tell keeps the lease: after the restart the
   client's report and tell under it are accepted (scheduler.h, "ask/tell"); a lease nobody
   renews after the restart is lost like any other.
+- The `caviar` CLI does the same from a shell: `ask` prints the trial as JSON, `report` prints
+  continue (exit 0) or stop (exit 3), `tell` stores the result or a failure; a job with no more
+  trials makes `ask` exit 3, a stale lease exits 1 with the server's reason, usage errors 2.
 - Asking a job whose trainer is builtin is 409 naming its trainer; an unknown job is 404; a
   malformed body is 400 naming the field; a token-protected coordinator answers 401 to a client
   without the token and serves one with it.
 
 Usage: test_ask_tell.py BUILD_DIR SOURCE_ROOT"""
 
+import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -31,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from caviar_harness import Coordinator, CoordinatorChecks  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
+CAVIAR = os.path.join(BUILD, "client", "caviar")
 LEASE_SECONDS = 2
 
 
@@ -195,6 +201,51 @@ class AskTell(CoordinatorChecks, unittest.TestCase):
         self.assertEqual(self.tell(dropped, 0.5)[0], 409)
         self.assertEqual(self.tell(again, 0.5)[0], 200)
         self.assertEqual(self.c.wait_job(job_id, timeout=10)["status"], "completed")
+
+    def caviar(self, *args):
+        p = subprocess.run([CAVIAR, "--server", f"http://127.0.0.1:{self.c.port}", *args],
+                           capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_the_cli_asks_reports_and_tells(self):
+        job_id = str(self.submit(ask_job(trials=2, parallel=2, epochs=4, search={
+            "pruner": "asha", "asha": {"min_epochs": 1, "eta": 2}})))
+        code, out, err = self.caviar("ask", job_id, "--client", "script")
+        self.assertEqual(code, 0, err)
+        good = json.loads(out)
+        bad = json.loads(self.caviar("ask", job_id)[1])
+        self.assertEqual(set(good), {"id", "number", "job_id", "params", "epochs", "lease",
+                                     "lease_seconds"})
+        self.assertNotEqual(good["id"], bad["id"])
+        self.assertEqual(self.caviar("ask", job_id, "--no-wait")[0], 3)  # both are out
+        code, out, err = self.caviar("report", str(good["id"]), "--lease", good["lease"],
+                                     "epoch=1", "dev_error=0.1", "dev_cost=0.2")
+        self.assertEqual((code, out), (0, "continue\n"), err)
+        code, out, err = self.caviar("report", str(bad["id"]), "--lease", bad["lease"],
+                                     "epoch=1", "dev_error=0.9", "dev_cost=1.8")
+        self.assertEqual((code, out), (3, "stop\n"), err)
+        self.assertIn("pruned", err)
+        code, out, err = self.caviar("tell", str(bad["id"]), "--lease", bad["lease"],
+                                     "dev_error=0.9", "dev_cost=1.8")
+        self.assertEqual((code, out), (0, f"trial {bad['id']} pruned\n"), err)
+        code, out, err = self.caviar("tell", str(good["id"]), "--lease", bad["lease"],
+                                     "dev_error=0.1", "dev_cost=0.2")
+        self.assertEqual(code, 1)
+        self.assertIn("stale lease", err)
+        for args in (("report", str(good["id"]), "epoch=2", "dev_error=0.1", "dev_cost=0.2"),
+                     ("report", str(good["id"]), "--lease", good["lease"], "epoch=two"),
+                     ("tell", str(good["id"]), "--lease", good["lease"], "--failed", "x",
+                      "dev_error=1")):
+            code, out, err = self.caviar(*args)
+            self.assertEqual(code, 2, (args, out, err))
+        code, out, err = self.caviar("tell", str(good["id"]), "--lease", good["lease"],
+                                     "--failed", "exit status 1")
+        self.assertEqual((code, out), (0, f"trial {good['id']} failed\n"), err)
+        self.assertEqual(self.trial(good["id"])["error"], "exit status 1")
+        self.assertEqual(self.trial(good["id"])["worker_id"], "ask:script")
+        code, out, err = self.caviar("ask", job_id)
+        self.assertEqual((code, out), (3, ""))
+        self.assertIn(f"job {job_id} has ended", err)
 
     def test_a_builtin_job_an_unknown_job_and_bad_bodies_are_refused(self):
         builtin = self.submit({"trial": {"dataset": {"format": "csv", "csv": self.c.moons(),
