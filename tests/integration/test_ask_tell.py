@@ -6,7 +6,7 @@ schemas/api.schema.json).
 - Two clients asking at once (threads) never get the same trial; every trial they tell shows in
   GET /v1/jobs/{id}/trials with the told metrics and the client's name, and the job completes.
 - A report or a tell under a token that is not the trial's current lease is refused 409 "stale
-  lease", and so is a second tell of a trial already told.
+  lease", and so is a second tell of a trial already told, or any after the job is cancelled.
 - A client that stops reporting loses its lease after --ask-lease-seconds: the trial is queued
   again and handed to the next asker under a new lease; the old client's tell is refused, and
   the trial's attempts say lost, then completed.
@@ -141,6 +141,17 @@ class AskTell(CoordinatorChecks, unittest.TestCase):
         self.assertEqual(status, 409, reply)
         self.assertIn("stale lease", reply["error"])
         self.assertEqual(self.trial(trial["id"])["dev_error"], 0.25)
+
+    def test_a_cancelled_jobs_leases_end_at_once(self):
+        job_id = self.submit(ask_job(trials=2, parallel=2))
+        trial = self.ask_trial(job_id)
+        status, reply = self.c.request("POST", f"/v1/jobs/{job_id}/cancel")
+        self.assertEqual((status, reply["status"]), (200, "cancelled"), reply)
+        status, reply = self.report(trial, 1, 0.3)
+        self.assertEqual(status, 409, reply)
+        self.assertIn(f"stale lease: trial {trial['id']} is cancelled", reply["error"])
+        self.assertEqual(self.tell(trial, 0.3)[0], 409)
+        self.assertEqual(self.ask(job_id), {"trial": None, "done": True})
 
     def test_a_silent_client_loses_its_lease_to_the_next_asker(self):
         job_id = self.submit(ask_job(trials=1, parallel=1))
