@@ -50,7 +50,7 @@ static int resume_trial(void *ctx, const cv_store_trial_row_t *row) {
     if (row->status == CV_STORE_TRIAL_QUEUED) sched_queue_push(job, t, 0);
     if (row->status == CV_STORE_TRIAL_RUNNING && job->spec.trainer_kind == CV_TRAINER_ASK) {
         /* An ask client's lease survives the restart: held again for ask_lease_seconds. */
-        if (sched_ask_restore(c->s, t, row->lease, row->worker_id, cv_clock_wall()))
+        if (sched_ask_restore(c->s, t, row->lease, row->worker_id, c->now))
             return cv_errf(c->err, CV_ENOMEM, "out of memory for trial %lld, which was running",
                            (long long)row->id);
     } else if (row->status == CV_STORE_TRIAL_RUNNING &&
@@ -218,7 +218,7 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     int64_t requeued = 0;
     int rc = s->cfg.reattach_seconds > 0 ? 0 : cv_store_recover(s->cfg.store, &requeued, err);
     s->reattach_until = now + (s->cfg.reattach_seconds > 0 ? s->cfg.reattach_seconds : 0);
-    resume_ctx_t ctx = {s, NULL, err};
+    resume_ctx_t ctx = {s, NULL, err, now};
     if (rc == 0) rc = cv_store_jobs_each(s->cfg.store, 1, resume_job, &ctx, err);
     /* A job that ends here stays in the list until sched_unload_finished, after the commit. */
     for (job_t *job = s->jobs; rc == 0 && job; job = job->next) {

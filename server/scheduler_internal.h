@@ -195,6 +195,7 @@ typedef struct {
     cv_sched_t *s;
     job_t *job; /* the job being loaded */
     char *err;  /* the caller's reason buffer */
+    double now; /* wall seconds of the load: an ask lease found running lasts from then */
 } resume_ctx_t;
 
 /* ---- shared between the scheduler files ------------------------------------------------------ */
