@@ -20,6 +20,9 @@
  *      └──────── not claimed in time, or its worker came back without it (interrupted) ┘
  *   queued | running ──job cancelled or over its time budget──▶ cancelled
  *   running ──result `stopped` (the worker got SIGTERM)──▶ queued, the attempt not counted
+ *   An ask job's trial runs on an HTTP client's lease instead (see "ask/tell" below): its report
+ *   or tell is the worker's progress or result, and a client silent for ask_lease_seconds is a
+ *   worker gone (the attempt is lost); across a restart its lease is kept, not orphaned.
  *
  * Restarts: the store keeps a running trial running under its lease across a coordinator
  * restart (or a SIGTERM stop, see cv_sched_detach), and its worker, which keeps training while
