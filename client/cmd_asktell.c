@@ -72,8 +72,10 @@ int cv_cmd_ask(cv_cli_t *cli, int argc, char **argv, char *err) {
         double wait = cv_cli_field_num(reply.json, "retry_after", 1);
         char *text = cJSON_IsObject(trial) ? cJSON_PrintUnformatted(trial) : NULL;
         if (text) {
-            if (cli->json) cv_cli_print_raw(cli, &reply);
-            else fprintf(cli->out, "%s\n", text);
+            if (cli->json)
+                cv_cli_print_raw(cli, &reply);
+            else
+                fprintf(cli->out, "%s\n", text);
         }
         cJSON_free(text);
         int got = cJSON_IsObject(trial);
@@ -100,9 +102,12 @@ static int metrics_body(const char *lease, const char **words, size_t n, cJSON *
     int rc = obj && cJSON_AddStringToObject(obj, "lease", lease)
                  ? 0
                  : cv_errf(err, CV_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n; i++) rc = add_metric(obj, words[i], err);
-    if (rc) cJSON_Delete(obj);
-    else *out = obj;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = add_metric(obj, words[i], err);
+    if (rc)
+        cJSON_Delete(obj);
+    else
+        *out = obj;
     return rc;
 }
 
@@ -128,11 +133,15 @@ int cv_cmd_report(cv_cli_t *cli, int argc, char **argv, char *err) {
     if (rc < 0) return rc;
     const char *decision = cv_cli_field_str(reply.json, "decision", "continue");
     int stop = strcmp(decision, "stop") == 0;
-    if (cli->json) cv_cli_print_raw(cli, &reply);
-    else fprintf(cli->out, "%s\n", stop ? "stop" : "continue");
+    if (cli->json)
+        cv_cli_print_raw(cli, &reply);
+    else
+        fprintf(cli->out, "%s\n", stop ? "stop" : "continue");
     cv_http_reply_finish(&reply);
-    return stop ? cv_errf(err, CV_CLI_ESTOP, "trial %" PRId64 " is pruned: stop training and "
-                          "tell its result", id)
+    return stop ? cv_errf(err, CV_CLI_ESTOP,
+                          "trial %" PRId64 " is pruned: stop training and "
+                          "tell its result",
+                          id)
                 : 0;
 }
 
@@ -151,7 +160,8 @@ int cv_cmd_tell(cv_cli_t *cli, int argc, char **argv, char *err) {
     if (rc == 0 && failed && n_pos > 1)
         rc = cv_errf(err, CV_CLI_EUSAGE, "--failed takes no metrics (a failed trial has none)");
     if (rc == 0 && !failed && n_pos < 2)
-        rc = cv_errf(err, CV_CLI_EUSAGE, "the metrics (dev_error=X dev_cost=Y) or --failed "
+        rc = cv_errf(err, CV_CLI_EUSAGE,
+                     "the metrics (dev_error=X dev_cost=Y) or --failed "
                      "REASON are required");
     cJSON *obj = NULL;
     if (rc == 0) rc = metrics_body(lease, pos + 1, n_pos - 1, &obj, err);
@@ -167,7 +177,8 @@ int cv_cmd_tell(cv_cli_t *cli, int argc, char **argv, char *err) {
     rc = post_json(cli, path, obj, &reply, err);
     cJSON_Delete(obj);
     if (rc < 0) return rc;
-    if (cli->json) cv_cli_print_raw(cli, &reply);
+    if (cli->json)
+        cv_cli_print_raw(cli, &reply);
     else
         fprintf(cli->out, "trial %" PRId64 " %s\n", id,
                 cv_cli_field_str(reply.json, "status", "stored"));

@@ -12,10 +12,10 @@
 #include "server/store.h"
 
 /* Answers with a void responder and leaves the handler. */
-#define REPLY(call) \
-    do {            \
-        call;       \
-        return;     \
+#define REPLY(call)                                                                                \
+    do {                                                                                           \
+        call;                                                                                      \
+        return;                                                                                    \
     } while (0)
 
 /* Which answer a deferred request waits for. */
@@ -24,20 +24,24 @@ typedef enum { WAIT_ASK, WAIT_REPORT, WAIT_TELL } wait_kind_t;
 /* A request whose answer waits for the commit of what it wrote (cv_sched_ask_done_fn). */
 typedef struct {
     wait_kind_t kind;
-    cv_http_deferred_t *d;           /* the answer owed; NULL when it was given at once */
+    cv_http_deferred_t *d; /* the answer owed; NULL when it was given at once */
     int64_t trial_id;
     double lease_seconds;
-    cv_sched_asked_t asked;          /* ask: the trial handed out (its params owned) */
+    cv_sched_asked_t asked;                  /* ask: the trial handed out (its params owned) */
     cv_asktell_answer_trial_fn answer_trial; /* tell */
     void *userdata;
 } waiting_t;
 
 /* The error answer of a scheduler's refusal. */
 static void refuse(cv_http_response_t *res, int rc, const char *what, const char *err) {
-    if (rc == CV_STORE_NOT_FOUND) cv_http_json_error(res, 404, "%s not found", what);
-    else if (rc == CV_STORE_STALE) cv_http_json_error(res, 409, "%s", err);
-    else if (rc == CV_EINVAL || rc == CV_ERANGE) cv_http_json_error(res, 400, "%s", err);
-    else cv_http_json_error(res, 500, "%s", err);
+    if (rc == CV_STORE_NOT_FOUND)
+        cv_http_json_error(res, 404, "%s not found", what);
+    else if (rc == CV_STORE_STALE)
+        cv_http_json_error(res, 409, "%s", err);
+    else if (rc == CV_EINVAL || rc == CV_ERANGE)
+        cv_http_json_error(res, 400, "%s", err);
+    else
+        cv_http_json_error(res, 500, "%s", err);
 }
 
 /* {"trial": {...}} of the trial handed out, or NULL when out of memory. */
@@ -100,8 +104,8 @@ void cv_asktell_ask(cv_sched_t *sched, int64_t job_id, const cv_http_request_t *
     waiting_t *w = calloc(1, sizeof *w);
     if (!w) REPLY(cv_http_json_error(res, 500, "out of memory"));
     w->kind = WAIT_ASK;
-    int rc = cv_sched_ask(sched, job_id, body.client, cv_clock_wall(), &w->asked, on_committed, w,
-                          err);
+    int rc =
+        cv_sched_ask(sched, job_id, body.client, cv_clock_wall(), &w->asked, on_committed, w, err);
     if (rc || !w->asked.trial_id) {
         if (rc) refuse(res, rc, "job", err);
         cJSON *o = rc ? NULL : cJSON_CreateObject();
@@ -159,9 +163,9 @@ void cv_asktell_tell(cv_sched_t *sched, int64_t trial_id, const cv_http_request_
     w->trial_id = trial_id;
     w->answer_trial = answer_trial;
     w->userdata = userdata;
-    rc = cv_sched_ask_tell(sched, trial_id, body->lease, &body->best,
-                           body->failed ? body->error : NULL, cv_clock_wall(), on_committed, w,
-                           err);
+    rc =
+        cv_sched_ask_tell(sched, trial_id, body->lease, &body->best,
+                          body->failed ? body->error : NULL, cv_clock_wall(), on_committed, w, err);
     free(body);
     if (rc) {
         free(w);

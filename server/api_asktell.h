@@ -15,8 +15,7 @@
 
 /* Answers d (taken over) with the stored trial trial_id, as GET /v1/trials/{id} does; userdata
  * is the caller's (the API). */
-typedef void (*cv_asktell_answer_trial_fn)(void *userdata, int64_t trial_id,
-                                           cv_http_deferred_t *d);
+typedef void (*cv_asktell_answer_trial_fn)(void *userdata, int64_t trial_id, cv_http_deferred_t *d);
 
 /* POST /v1/jobs/{job_id}/ask. */
 void cv_asktell_ask(cv_sched_t *sched, int64_t job_id, const cv_http_request_t *req,

@@ -37,8 +37,9 @@ static int get_lease(const cJSON *body, char out[CV_ASK_LEASE_HEX + 1], char *er
     if (!v) return cv_errf(err, CV_EINVAL, "lease: is required");
     const char *s = cJSON_GetStringValue(v);
     if (!s || strlen(s) != CV_ASK_LEASE_HEX || strspn(s, "0123456789abcdef") != CV_ASK_LEASE_HEX)
-        return cv_errf(err, CV_EINVAL, "lease: must be the %d lowercase hex digits the ask "
-                       "returned", CV_ASK_LEASE_HEX);
+        return cv_errf(err, CV_EINVAL,
+                       "lease: must be the %d lowercase hex digits the ask returned",
+                       CV_ASK_LEASE_HEX);
     memcpy(out, s, CV_ASK_LEASE_HEX + 1);
     return 0;
 }
@@ -88,7 +89,7 @@ int cv_ask_parse_ask(const char *text, size_t len, cv_ask_request_t *out, char *
 }
 
 int cv_ask_parse_report(const char *text, size_t len, cv_ask_report_t *out, char *err) {
-    static const char *const known[] = {"lease",      "epoch",      "dev_error",    "dev_cost",
+    static const char *const known[] = {"lease",       "epoch",      "dev_error",    "dev_cost",
                                         "train_error", "train_cost", "learning_rate"};
     cJSON *body = NULL;
     epoch_unknown(&out->epoch);
@@ -103,9 +104,9 @@ int cv_ask_parse_report(const char *text, size_t len, cv_ask_report_t *out, char
 }
 
 int cv_ask_parse_tell(const char *text, size_t len, cv_ask_tell_t *out, char *err) {
-    static const char *const known[] = {"lease",       "status",     "dev_error",
-                                        "dev_cost",    "train_error", "train_cost",
-                                        "learning_rate", "epoch",     "error"};
+    static const char *const known[] = {"lease",         "status",      "dev_error",
+                                        "dev_cost",      "train_error", "train_cost",
+                                        "learning_rate", "epoch",       "error"};
     static const char *const statuses[] = {"completed", "failed"};
     cJSON *body = NULL;
     epoch_unknown(&out->best);
@@ -123,13 +124,19 @@ int cv_ask_parse_tell(const char *text, size_t len, cv_ask_tell_t *out, char *er
                                               "train_cost", "learning_rate", "epoch"};
         for (size_t i = 0; rc == 0 && i < sizeof metrics / sizeof *metrics; i++)
             if (cJSON_GetObjectItemCaseSensitive(body, metrics[i]))
-                rc = cv_errf(err, CV_EINVAL, "%s: not taken with status \"failed\" (a failed "
-                             "trial has no result)", metrics[i]);
-        if (rc == 0 && !e) rc = cv_errf(err, CV_EINVAL, "error: is required with status "
-                                        "\"failed\"");
+                rc = cv_errf(err, CV_EINVAL,
+                             "%s: not taken with status \"failed\" (a failed "
+                             "trial has no result)",
+                             metrics[i]);
+        if (rc == 0 && !e)
+            rc = cv_errf(err, CV_EINVAL,
+                         "error: is required with status "
+                         "\"failed\"");
         const char *s = rc == 0 ? cJSON_GetStringValue(e) : NULL;
-        if (rc == 0 && (!s || !*s)) rc = cv_errf(err, CV_EINVAL, "error: must be a non-empty "
-                                                 "string");
+        if (rc == 0 && (!s || !*s))
+            rc = cv_errf(err, CV_EINVAL,
+                         "error: must be a non-empty "
+                         "string");
         if (rc == 0) snprintf(out->error, sizeof out->error, "%s", s);
     } else if (rc == 0) {
         if (e) rc = cv_errf(err, CV_EINVAL, "error: taken only with status \"failed\"");

@@ -10,8 +10,8 @@
 #include "common/epoch.h"
 #include "common/err.h"
 
-#define CV_ASK_CLIENT_MAX 64 /* bytes of a client's name, without the NUL */
-#define CV_ASK_LEASE_HEX  32 /* hex digits of a lease token */
+#define CV_ASK_CLIENT_MAX 64     /* bytes of a client's name, without the NUL */
+#define CV_ASK_LEASE_HEX  32     /* hex digits of a lease token */
 #define CV_ASK_EPOCH_MAX  100000 /* the largest epoch a report may name (the job spec's bound) */
 
 /* {"client": "name"}: who asks, 1 to 64 printable ASCII characters; optional (the empty body,
@@ -31,15 +31,16 @@ typedef struct {
  * "learning_rate"?, "epoch"?} or {"lease", "status": "failed", "error": "..."}. */
 typedef struct {
     char lease[CV_ASK_LEASE_HEX + 1];
-    int failed;          /* 1: status "failed" */
-    cv_epoch_t best;     /* completed: the final metrics; best.epoch is the epoch they are of,
-                            0 when not given */
+    int failed;            /* 1: status "failed" */
+    cv_epoch_t best;       /* completed: the final metrics; best.epoch is the epoch they are of,
+                              0 when not given */
     char error[CV_ERRLEN]; /* failed: the reason (a longer one is cut to CV_ERRLEN - 1 bytes) */
 } cv_ask_tell_t;
 
 /* Each parses a body of len bytes (borrowed; need not be NUL-terminated) into *out. Returns 0, or
- * CV_EINVAL (CV_EFORMAT for text that is not JSON) with the field and the rule in err ("lease: is required", "epoch: must be an integer
- * in [1, 100000], got 0", "unknown field \"dev_eror\" (did you mean \"dev_error\"?)"). */
+ * CV_EINVAL (CV_EFORMAT for text that is not JSON) with the field and the rule in err ("lease: is
+ * required", "epoch: must be an integer in [1, 100000], got 0", "unknown field \"dev_eror\" (did
+ * you mean \"dev_error\"?)"). */
 int cv_ask_parse_ask(const char *text, size_t len, cv_ask_request_t *out, char *err);
 int cv_ask_parse_report(const char *text, size_t len, cv_ask_report_t *out, char *err);
 int cv_ask_parse_tell(const char *text, size_t len, cv_ask_tell_t *out, char *err);

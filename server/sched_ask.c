@@ -22,8 +22,7 @@ static cv_sched_worker_t *slot_new(cv_sched_t *s, const char *client) {
     cv_sched_worker_t *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->ask = 1;
-    snprintf(w->id, sizeof w->id, "%s%s", client && *client ? "ask:" : "ask",
-             client ? client : "");
+    snprintf(w->id, sizeof w->id, "%s%s", client && *client ? "ask:" : "ask", client ? client : "");
     w->next = s->asks;
     if (s->asks) s->asks->prev = w;
     s->asks = w;
@@ -31,14 +30,17 @@ static cv_sched_worker_t *slot_new(cv_sched_t *s, const char *client) {
 }
 
 static void slot_free(cv_sched_t *s, cv_sched_worker_t *w) {
-    if (w->prev) w->prev->next = w->next;
-    else s->asks = w->next;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        s->asks = w->next;
     if (w->next) w->next->prev = w->prev;
     free(w);
 }
 
 void sched_ask_free_all(cv_sched_t *s) {
-    while (s->asks) slot_free(s, s->asks);
+    while (s->asks)
+        slot_free(s, s->asks);
     free(s->ask_replies);
     s->ask_replies = NULL;
     s->n_ask_replies = s->ask_replies_cap = 0;
@@ -55,8 +57,9 @@ int sched_ask_restore(cv_sched_t *s, trial_t *t, const char *lease, const char *
     t->worker = w;
     t->job->running++;
     if (s->cfg.log)
-        cv_log(s->cfg.log, CV_LOG_INFO, "trial %lld keeps its ask lease (%s) for %g s after the "
-               "restart", (long long)t->id, w->id, s->cfg.ask_lease_seconds);
+        cv_log(s->cfg.log, CV_LOG_INFO,
+               "trial %lld keeps its ask lease (%s) for %g s after the restart",
+               (long long)t->id, w->id, s->cfg.ask_lease_seconds);
     return 0;
 }
 
@@ -66,8 +69,9 @@ void sched_ask_expire(cv_sched_t *s, double now) {
         trial_t *t = w->trial;
         if (!t || now < w->expires) continue;
         if (!lost++) sched_account(s, now);
-        cv_log(s->cfg.log, CV_LOG_WARN, "trial %lld: %s sent no report for %g s; its lease is "
-               "lost", (long long)t->id, w->id, s->cfg.ask_lease_seconds);
+        cv_log(s->cfg.log, CV_LOG_WARN,
+               "trial %lld: %s sent no report for %g s; its lease is lost",
+               (long long)t->id, w->id, s->cfg.ask_lease_seconds);
         w->trial = NULL;
         sched_trial_release(s, t, now);
     }
@@ -102,7 +106,8 @@ void sched_ask_flush(cv_sched_t *s, int committed) {
 
 int cv_sched_ask_leases(const cv_sched_t *s) {
     int n = 0;
-    for (const cv_sched_worker_t *w = s->asks; w; w = w->next) n += w->trial != NULL;
+    for (const cv_sched_worker_t *w = s->asks; w; w = w->next)
+        n += w->trial != NULL;
     return n;
 }
 
@@ -116,12 +121,14 @@ static int ask_unloaded(cv_sched_t *s, int64_t job_id, cv_sched_asked_t *out, ch
     int rc = cv_store_job_get(s->cfg.store, job_id, &job, err);
     if (rc) return rc;
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job, "spec");
-    const char *trainer =
-        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "trainer"));
-    if (trainer && !strcmp(trainer, "ask")) out->done = 1;
+    const char *trainer = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "trainer"));
+    if (trainer && !strcmp(trainer, "ask"))
+        out->done = 1;
     else
-        rc = cv_errf(err, CV_STORE_STALE, "job %lld is not an ask job: its trainer is \"%s\"; "
-                     "its trials go to workers", (long long)job_id, trainer ? trainer : "builtin");
+        rc = cv_errf(err, CV_STORE_STALE,
+                     "job %lld is not an ask job: its trainer is \"%s\"; "
+                     "its trials go to workers",
+                     (long long)job_id, trainer ? trainer : "builtin");
     cJSON_Delete(job);
     return rc;
 }
@@ -146,8 +153,10 @@ int cv_sched_ask(cv_sched_t *s, int64_t job_id, const char *client, double now,
     job_t *job = sched_job_find(s, job_id);
     if (!job) return ask_unloaded(s, job_id, out, err);
     if (job->spec.trainer_kind != CV_TRAINER_ASK)
-        return cv_errf(err, CV_STORE_STALE, "job %lld is not an ask job: its trainer is \"%s\"; "
-                       "its trials go to workers", (long long)job_id, job->spec.trainer);
+        return cv_errf(err, CV_STORE_STALE,
+                       "job %lld is not an ask job: its trainer is \"%s\"; "
+                       "its trials go to workers",
+                       (long long)job_id, job->spec.trainer);
     if (job->status != CV_STORE_JOB_RUNNING) {
         out->done = 1;
         return 0;
@@ -209,15 +218,16 @@ static cv_sched_worker_t *holder(cv_sched_t *s, int64_t trial_id, const char *le
         *rc = cv_errf(err, CV_STORE_STALE, "trial %lld is not an ask trial: a worker trains it",
                       (long long)trial_id);
     else
-        *rc = cv_errf(err, CV_STORE_STALE, "stale lease: trial %lld is %s%s and this lease is not "
-                      "its current one", (long long)trial_id, cv_store_trial_status_name(status),
+        *rc = cv_errf(err, CV_STORE_STALE,
+                      "stale lease: trial %lld is %s%s and this lease is not "
+                      "its current one",
+                      (long long)trial_id, cv_store_trial_status_name(status),
                       t ? "" : " (its job has ended)");
     return NULL;
 }
 
-int cv_sched_ask_report(cv_sched_t *s, int64_t trial_id, const char *lease,
-                        const cv_epoch_t *epoch, double now, cv_sched_ask_done_fn done, void *ctx,
-                        char *err) {
+int cv_sched_ask_report(cv_sched_t *s, int64_t trial_id, const char *lease, const cv_epoch_t *epoch,
+                        double now, cv_sched_ask_done_fn done, void *ctx, char *err) {
     int rc = 0;
     cv_sched_worker_t *w = holder(s, trial_id, lease, &rc, err);
     if (!w) return rc;
@@ -234,9 +244,9 @@ int cv_sched_ask_report(cv_sched_t *s, int64_t trial_id, const char *lease,
     return 0;
 }
 
-int cv_sched_ask_tell(cv_sched_t *s, int64_t trial_id, const char *lease,
-                      const cv_epoch_t *best, const char *error, double now,
-                      cv_sched_ask_done_fn done, void *ctx, char *err) {
+int cv_sched_ask_tell(cv_sched_t *s, int64_t trial_id, const char *lease, const cv_epoch_t *best,
+                      const char *error, double now, cv_sched_ask_done_fn done, void *ctx,
+                      char *err) {
     int rc = 0;
     cv_sched_worker_t *w = holder(s, trial_id, lease, &rc, err);
     if (!w) return rc;
@@ -262,6 +272,9 @@ int cv_sched_ask_tell(cv_sched_t *s, int64_t trial_id, const char *lease,
     if (rc) return rc;
     if ((rc = reply_push(s, done, ctx, 0))) return cv_errf(err, rc, "out of memory");
     cv_log(s->cfg.log, CV_LOG_INFO, "trial %lld told %s by %s", (long long)trial_id,
-           error ? "failed" : t->stopped ? "pruned" : "completed", w->id);
+           error        ? "failed"
+           : t->stopped ? "pruned"
+                        : "completed",
+           w->id);
     return 0;
 }

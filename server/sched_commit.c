@@ -110,7 +110,8 @@ int cv_sched_flush(cv_sched_t *s, double now) {
         s->latency[b < LATENCY_BUCKETS ? b : LATENCY_BUCKETS - 1]++;
         if (lat > s->latency_max) s->latency_max = lat;
         s->latency_sum += lat;
-        if (s->acks[i].w && !s->acks[i].w->ask) s->cfg.ops.send_ack(s->acks[i].w->conn, s->acks[i].trial_id, 1);
+        if (s->acks[i].w && !s->acks[i].w->ask) /* an ask client's answer is sched_ask_flush's */
+            s->cfg.ops.send_ack(s->acks[i].w->conn, s->acks[i].trial_id, 1);
     }
     s->results += n;
     s->commits += n > 0;

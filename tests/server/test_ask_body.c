@@ -51,8 +51,9 @@ END_TEST
 START_TEST(a_report_reads_one_epoch) {
     cv_ask_report_t r;
     char err[CV_ERRLEN];
-    const char *text = "{\"lease\": \"" LEASE "\", \"epoch\": 3, \"dev_error\": 0.12, \"dev_cost\": "
-                       "0.31, \"learning_rate\": 0.01}";
+    const char *text =
+        "{\"lease\": \"" LEASE "\", \"epoch\": 3, \"dev_error\": 0.12, \"dev_cost\": "
+        "0.31, \"learning_rate\": 0.01}";
     ck_assert_int_eq(cv_ask_parse_report(text, strlen(text), &r, err), 0);
     ck_assert_str_eq(r.lease, LEASE);
     ck_assert_int_eq((int)r.epoch.epoch, 3);
@@ -69,7 +70,8 @@ START_TEST(a_bad_report_is_refused_by_field) {
     REFUSED(cv_ask_parse_report, &r, "", "the body must be a JSON object");
     REFUSED(cv_ask_parse_report, &r, "{\"epoch\": 1, \"dev_error\": 0, \"dev_cost\": 0}",
             "lease: is required");
-    REFUSED(cv_ask_parse_report, &r, "{\"lease\": \"0123\", \"epoch\": 1}", "lease: must be the 32");
+    REFUSED(cv_ask_parse_report, &r, "{\"lease\": \"0123\", \"epoch\": 1}",
+            "lease: must be the 32");
     REFUSED(cv_ask_parse_report, &r,
             "{\"lease\": \"" LEASE "\", \"epoch\": 0, \"dev_error\": 0, \"dev_cost\": 0}",
             "epoch: must be an integer in [1, 100000], got 0");
@@ -120,7 +122,8 @@ START_TEST(a_bad_tell_is_refused_by_field) {
             "{\"lease\": \"" LEASE "\", \"status\": \"failed\", \"error\": \"\"}",
             "error: must be a non-empty string");
     REFUSED(cv_ask_parse_tell, &t,
-            "{\"lease\": \"" LEASE "\", \"status\": \"failed\", \"error\": \"x\", \"dev_error\": 1}",
+            "{\"lease\": \"" LEASE
+            "\", \"status\": \"failed\", \"error\": \"x\", \"dev_error\": 1}",
             "dev_error: not taken with status \"failed\"");
     REFUSED(cv_ask_parse_tell, &t,
             "{\"lease\": \"" LEASE "\", \"status\": \"completed\", \"error\": \"x\"}",
