@@ -88,14 +88,14 @@ class Trial:
         body.update(lease=self.lease, status="completed")
         if epoch is not None:
             body["epoch"] = int(epoch)
-        return self.client.request("POST", f"/v1/trials/{self.id}/tell", body)
+        return self.client.request("POST", f"/v1/trials/{self.id}/tell", body, resend=False)
 
     def fail(self, reason):
         """Tells that the trial failed, for reason (a non-empty string). Returns the stored
         trial."""
         return self.client.request("POST", f"/v1/trials/{self.id}/tell",
                                    {"lease": self.lease, "status": "failed",
-                                    "error": str(reason)})
+                                    "error": str(reason)}, resend=False)
 
 
 class Client:
@@ -112,9 +112,12 @@ class Client:
         self.timeout = timeout
         self.retry_seconds = retry_seconds
 
-    def request(self, method, path, body=None):
+    def request(self, method, path, body=None, resend=True):
         """Sends one request and returns its JSON answer; raises Error for an error status (with
-        the server's message) or when the server cannot be reached for retry_seconds."""
+        the server's message) or when the server cannot be reached for retry_seconds. A request
+        whose connection was refused is sent again; one whose connection broke after it was sent
+        only with resend (the server may have applied it: a tell resent would be refused as
+        stale after its result was stored)."""
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else {}
         if self.token:
@@ -135,8 +138,11 @@ class Client:
                     message = raw.decode("utf-8", "replace")[:200] or e.reason
                 raise Error(message, e.code) from None
             except (urllib.error.URLError, ConnectionError) as e:
+                reason = getattr(e, "reason", e)
+                if not resend and not isinstance(reason, ConnectionRefusedError):
+                    raise Error(f"{method} {self.url}{path}: the connection broke ({reason}); "
+                                "the server may have stored it: look at the trial") from None
                 if time.monotonic() + delay > deadline:
-                    reason = getattr(e, "reason", e)
                     raise Error(f"{method} {self.url}{path}: cannot reach caviard: {reason}") \
                         from None
                 time.sleep(delay)
