@@ -3,7 +3,7 @@
  *
  * Every command takes the words after its name, returns 0 or a negative code, and writes a
  * reason into err (CV_ERRLEN bytes). main() turns codes into exit statuses: CV_CLI_EUSAGE exits
- * 2, CV_ESTOPPED (interrupted) exits 130, every other failure exits 1. */
+ * 2, CV_CLI_ESTOP exits 3, CV_ESTOPPED (interrupted) exits 130, every other failure exits 1. */
 #ifndef CV_CLIENT_COMMANDS_H
 #define CV_CLIENT_COMMANDS_H
 
@@ -15,6 +15,7 @@
 #define CV_CLI_EUSAGE -30 /* the command line is wrong; the reason says how */
 #define CV_CLI_EHTTP  -31 /* the server answered with an error status; the reason is its message */
 #define CV_CLI_EJOB   -32 /* the job ended without completing (watch, run) */
+#define CV_CLI_ESTOP  -33 /* ask/tell: stop (report: the trial is pruned; ask: no trial): exit 3 */
 
 #define CV_CLI_DEFAULT_SERVER "http://127.0.0.1:8470"
 
@@ -46,5 +47,8 @@ int cv_cmd_model(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_run(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_nudge(cv_cli_t *cli, int argc, char **argv, char *err);
 int cv_cmd_panda(cv_cli_t *cli, int argc, char **argv, char *err);
+int cv_cmd_ask(cv_cli_t *cli, int argc, char **argv, char *err);
+int cv_cmd_report(cv_cli_t *cli, int argc, char **argv, char *err);
+int cv_cmd_tell(cv_cli_t *cli, int argc, char **argv, char *err);
 
 #endif

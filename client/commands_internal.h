@@ -9,6 +9,7 @@
  *     cmd_run.c     run: a private caviard, one job, its best trials and test result
  *     cmd_importance.c  importance: fANOVA of the completed trials, computed here
  *     cmd_panda.c   nudge and panda: steer one running trial, babysit one long trial
+ *     cmd_asktell.c ask, report, tell: train the trials of an ask job from a shell script
  *
  * main() finds each command in its table (client/main.c) and calls the cv_cmd_* function
  * declared in commands.h. */

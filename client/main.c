@@ -1,6 +1,7 @@
 /* caviar: the command-line client of the caviard coordinator. Parses the global options
  * (--server, --token, --json, which may appear anywhere before "--"), picks the command and
- * maps its result to an exit status: 0 success, 1 failure, 2 usage error, 130 interrupted. */
+ * maps its result to an exit status: 0 success, 1 failure, 2 usage error, 3 stop (a pruned trial's
+ * report, an ask with no trial to hand out), 130 interrupted. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,12 @@ static const command_t COMMANDS[] = {
      "new hyperparameter values for a running trial, from its next epoch (panda mode)"},
     {"panda", cv_cmd_panda, 1, "panda SPEC.json [--name NAME] [--max-seconds S] [--interval S]",
      "run one long trial and watch its curve; nudge it from another shell, Ctrl-C stops it"},
+    {"ask", cv_cmd_ask, 1, "ask JOB [--client NAME] [--no-wait]",
+     "lease the next trial of an ask job; prints it as JSON (exit 3: no more trials)"},
+    {"report", cv_cmd_report, 1, "report TRIAL --lease L epoch=E dev_error=X dev_cost=Y",
+     "one epoch of an asked trial; prints continue, or stop (exit 3: pruned)"},
+    {"tell", cv_cmd_tell, 1, "tell TRIAL --lease L dev_error=X dev_cost=Y | --failed REASON",
+     "the result of an asked trial"},
     {"workers", cv_cmd_workers, 1, "workers [--release ID]",
      "the workers the coordinator knows; --release lifts a worker's quarantine"},
     {"run", cv_cmd_run, 0,
@@ -220,6 +227,9 @@ int main(int argc, char **argv) {
     } else if (rc == CV_CLI_EUSAGE) {
         fprintf(stderr, "caviar %s: %s\nusage: caviar %s\n", cmd->name, err, cmd->usage);
         status = 2;
+    } else if (rc == CV_CLI_ESTOP) {
+        fprintf(stderr, "caviar: %s\n", err);
+        status = 3;
     } else if (rc == CV_ESTOPPED) {
         fprintf(stderr, "caviar: %s\n", err[0] ? err : "interrupted");
         status = 130;

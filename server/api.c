@@ -18,6 +18,7 @@
 #include "common/json.h"
 #include "common/message.h"
 #include "common/trial_spec.h"
+#include "server/api_asktell.h"
 #include "server/api_history.h"
 #include "server/evaluation.h"
 #include "server/job_spec.h"
@@ -1562,6 +1563,46 @@ static void get_history(cv_api_t *api, const route_args_t *a, const cv_http_requ
     cv_history_get(api->history, a->id, req->query, res);
 }
 
+/* ---- ask/tell (server/api_asktell.c) ----------------------------------------------------- */
+
+/* The tell's answer once its result is committed: the stored trial, read on the thread pool as
+ * GET /v1/trials/{id} reads it. Takes d over. */
+static void answer_trial(void *userdata, int64_t trial_id, cv_http_deferred_t *d) {
+    cv_api_t *api = userdata;
+    read_op_t *op = calloc(1, sizeof *op);
+    if (!op || !api->readers) {
+        free(op);
+        cv_http_response_t res = {0};
+        cv_http_json_error(&res, 500, op ? "the API has no store readers" : "out of memory");
+        cv_http_deferred_finish(d, &res);
+        return;
+    }
+    op->api = api;
+    op->work.data = op;
+    op->run = read_trial;
+    op->id = trial_id;
+    op->deferred = d;
+    api->reads++;
+    *api->waiting_end = op;
+    api->waiting_end = &op->next;
+    read_next(api);
+}
+
+static void post_ask(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                     cv_http_response_t *res) {
+    cv_asktell_ask(api->sched, a->id, req, res);
+}
+
+static void post_report(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                        cv_http_response_t *res) {
+    cv_asktell_report(api->sched, a->id, req, res);
+}
+
+static void post_tell(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
+                      cv_http_response_t *res) {
+    cv_asktell_tell(api->sched, a->id, req, res, answer_trial, api);
+}
+
 static const route_t routes[] = {
     {"/v1/health", "GET", 1, get_health, NULL, NULL},
     {"/v1/jobs", "GET or POST", 0, get_jobs, post_job, NULL},
@@ -1571,6 +1612,8 @@ static const route_t routes[] = {
     {"/v1/trials/{id}", "GET", 0, get_trial, NULL, NULL},
     {"/v1/trials/{id}/model", "GET", 0, get_trial_model, NULL, NULL},
     {"/v1/trials/{id}/nudge", "POST", 0, NULL, nudge_trial, NULL},
+    {"/v1/trials/{id}/report", "POST", 0, NULL, post_report, NULL},
+    {"/v1/trials/{id}/tell", "POST", 0, NULL, post_tell, NULL},
     {"/v1/jobs/{id}", "GET or DELETE", 0, get_job, NULL, delete_job},
     {"/v1/jobs/{id}/trials", "GET", 0, get_trials, NULL, NULL},
     {"/v1/jobs/{id}/history", "GET", 0, get_history, NULL, NULL},
@@ -1578,6 +1621,7 @@ static const route_t routes[] = {
     {"/v1/jobs/{id}/cancel", "POST", 0, NULL, cancel_job, NULL},
     {"/v1/jobs/{id}/extend", "POST", 0, NULL, extend_job, NULL},
     {"/v1/jobs/{id}/evaluate", "POST", 0, NULL, evaluate_job, NULL},
+    {"/v1/jobs/{id}/ask", "POST", 0, NULL, post_ask, NULL},
     {"/metrics", "GET", 0, get_metrics, NULL, NULL},
 };
 

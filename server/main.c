@@ -6,7 +6,7 @@
  *           [--workers N] [--worker-threads T] [--worker-bin PATH] [--noop-workers]
  *           [--port-file FILE] [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]
  *           [--quarantine-after N] [--quarantine-seconds S] [--max-dataset-bytes N]
- *           [--reattach-seconds S]
+ *           [--reattach-seconds S] [--ask-lease-seconds S]
  *           [--token-file FILE] [--worker-token-file FILE] [--synchronous full|normal]
  *           [--db-max-bytes N] [--verbose] [--dataset-root DIR]... [--allow-remote-without-token]
  *           [--allow-remote-workers-without-token] [--trainer NAME=COMMAND]...
@@ -66,6 +66,8 @@ typedef struct {
     uint64_t max_dataset_bytes; /* size cap of one dataset file of a job; 0: none */
     double reattach_seconds; /* after a restart, how long running trials wait for their workers
                                 to re-attach before they are queued again; 0: at once */
+    double ask_lease_seconds; /* an ask client's lease not renewed by a report for this long is
+                                 lost (60) */
     const char *token_file, *worker_token_file;
     int synchronous_normal;
     int64_t db_max_bytes; /* --db-max-bytes: cap on the database file in bytes; 0: none */
@@ -125,7 +127,7 @@ static void usage(FILE *out) {
           "               [--lease-seconds S] [--heartbeat-seconds S] [--max-attempts N]\n"
           "               [--quarantine-after N] [--quarantine-seconds S]\n"
           "               [--max-dataset-bytes N]\n"
-          "               [--reattach-seconds S]\n"
+          "               [--reattach-seconds S] [--ask-lease-seconds S]\n"
           "               [--token-file FILE] [--worker-token-file FILE]\n"
           "               [--synchronous full|normal] [--db-max-bytes N] [--verbose]\n"
           "               [--dataset-root DIR]... [--allow-remote-without-token]\n"
@@ -138,6 +140,8 @@ static void usage(FILE *out) {
           "--db-max-bytes N is a cap on the database file; writes beyond it fail.\n"
           "--reattach-seconds S (default 30): after a restart, trials that were running wait\n"
           "  that long for their workers to re-attach before they are queued again.\n"
+          "--ask-lease-seconds S (default 60): a trial handed out by POST /v1/jobs/{id}/ask\n"
+          "  whose client sends no report or tell for that long is queued again.\n"
           "Tokens may also come from CAVIAR_TOKEN and CAVIAR_WORKER_TOKEN. A token file holds\n"
           "the token alone; surrounding whitespace is stripped, an empty or blank one refused.\n"
           "Without a token, a non-loopback --listen (--worker-listen) is refused unless\n"
@@ -229,6 +233,8 @@ static const option_spec_t OPTIONS[] = {
      "a number of bytes (0: no limit)", NULL},
     {"reattach-seconds", ARG_NONNEG, FIELD(reattach_seconds), 0, 0, 0,
      "a number of seconds of at least 0 (0: queue them again at once)", NULL},
+    {"ask-lease-seconds", ARG_POSITIVE, FIELD(ask_lease_seconds), 0, 0, 0,
+     "a number of seconds above 0", NULL},
     {"token-file", ARG_STRING, FIELD(token_file), 0, 0, 0, NULL, NULL},
     {"worker-token-file", ARG_STRING, FIELD(worker_token_file), 0, 0, 0, NULL, NULL},
     {"synchronous", ARG_CHOICE, FIELD(synchronous_normal), 0, 0, 0, "full or normal",
@@ -358,7 +364,7 @@ static int parse_options(options_t *o, int argc, char **argv) {
     *o = (options_t){.listen_port = 8470, .worker_port = 8471, .db = "caviar.db",
                      .data_dir = "caviar-data", .lease_seconds = 10, .heartbeat_seconds = 2,
                      .max_attempts = 3, .quarantine_after = 3, .quarantine_seconds = 600,
-                     .reattach_seconds = 30,
+                     .reattach_seconds = 30, .ask_lease_seconds = 60,
                      .max_dataset_bytes = CV_DATASET_DEFAULT_MAX_BYTES};
     strcpy(o->listen_host, "127.0.0.1");
     strcpy(o->worker_host, "127.0.0.1");
@@ -781,6 +787,7 @@ int main(int argc, char **argv) {
     cv_sched_config_t sc = {.store = d.store, .data_dir = d.opt.data_dir,
                             .max_attempts = d.opt.max_attempts,
                             .reattach_seconds = d.opt.reattach_seconds,
+                            .ask_lease_seconds = d.opt.ask_lease_seconds,
                             .quarantine_after = d.opt.quarantine_after ? d.opt.quarantine_after
                                                                         : -1,
                             .log = &d.log,

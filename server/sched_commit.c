@@ -81,6 +81,7 @@ int cv_sched_flush(cv_sched_t *s, double now) {
         s->n_acks = 0;
         s->n_decisions = 0;
         s->group_lost = 0;
+        sched_ask_flush(s, 0);
         return CV_EIO;
     }
     if (sched_commit(s, err)) {
@@ -91,11 +92,12 @@ int cv_sched_flush(cv_sched_t *s, double now) {
         s->n_acks = 0;
         s->n_decisions = 0;
         sched_break(s);
+        sched_ask_flush(s, 0);
         return CV_EIO;
     }
     for (size_t i = 0; i < s->n_decisions; i++) {
         const pending_decision_t *d = &s->decisions[i];
-        if (d->w && d->w->trial && d->w->trial->id == d->trial_id)
+        if (d->w && !d->w->ask && d->w->trial && d->w->trial->id == d->trial_id)
             s->cfg.ops.send_decision(d->w->conn, d->trial_id, d->epoch, d->stop);
     }
     s->n_decisions = 0;
@@ -108,10 +110,12 @@ int cv_sched_flush(cv_sched_t *s, double now) {
         s->latency[b < LATENCY_BUCKETS ? b : LATENCY_BUCKETS - 1]++;
         if (lat > s->latency_max) s->latency_max = lat;
         s->latency_sum += lat;
-        if (s->acks[i].w) s->cfg.ops.send_ack(s->acks[i].w->conn, s->acks[i].trial_id, 1);
+        if (s->acks[i].w && !s->acks[i].w->ask) /* an ask client's answer is sched_ask_flush's */
+            s->cfg.ops.send_ack(s->acks[i].w->conn, s->acks[i].trial_id, 1);
     }
     s->results += n;
     s->commits += n > 0;
+    sched_ask_flush(s, 1); /* ask clients' answers, and the ask leases that ended go */
     sched_unload_finished(s);
     return 0;
 }

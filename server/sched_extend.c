@@ -105,7 +105,7 @@ static int extend_load(cv_sched_t *s, const extend_row_t *e, const char *spec, j
     job->busy_seconds = e->busy_seconds;
     job->available_seconds = e->available_seconds;
     job->accounted_at = cv_clock_wall();
-    resume_ctx_t ctx = {s, job, err};
+    resume_ctx_t ctx = {s, job, err, 0}; /* a completed job has no trial running */
     if (rc == 0) rc = sched_job_load(&ctx);
     if (rc == 0 && (job->open || job->running || job->qhead))
         rc = cv_errf(err, CV_EFORMAT, "job %lld has unfinished trials", (long long)job->id);

@@ -129,9 +129,10 @@ cv_sched_worker_t *cv_sched_worker_join(cv_sched_t *s, void *conn, const char *w
     return w;
 }
 
-/* Takes a running trial off its worker, recording the attempt as lost: back to the front of the
- * queue, or failed once it used its attempts. */
-static void trial_release(cv_sched_t *s, trial_t *t, double now) {
+/* Takes a running trial off its worker (or ask lease), recording the attempt as lost: back to
+ * the front of the queue, or failed once it used its attempts. The holder's trial is the
+ * caller's to clear. */
+void sched_trial_release(cv_sched_t *s, trial_t *t, double now) {
     char err[CV_ERRLEN];
     job_t *job = t->job;
     int lost = t->attempts - t->interrupted >= s->cfg.max_attempts;
@@ -177,7 +178,7 @@ void cv_sched_worker_leave(cv_sched_t *s, cv_sched_worker_t *w, double now) {
     } else if (w->trial) {
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s left while running trial %lld", w->id,
                (long long)w->trial->id);
-        trial_release(s, w->trial, now);
+        sched_trial_release(s, w->trial, now);
     }
     if (w->prev) w->prev->next = w->next;
     else s->workers = w->next;
@@ -275,29 +276,45 @@ static int send_trial(cv_sched_t *s, cv_sched_worker_t *w, const trial_t *t, con
     return rc;
 }
 
-/* Leases trial t to worker w and sends it. */
-static int lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, char *err) {
-    job_t *job = t->job;
-    char *text = sched_trial_spec_text(job, t->params);
-    int rc = text ? 0 : cv_errf(err, CV_ENOMEM, "out of memory");
+/* Leases t, just taken off the front of its job's queue, to w (a worker or an ask lease) under a
+ * fresh token, in the open group: t is then running on w. On failure t is back at the front of
+ * the queue, err says why, and a store that no longer has it queued is frozen (memory and disk
+ * disagree). */
+int sched_lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, char *err) {
     char token[33];
     new_lease(s, token);
-    if (rc == 0) rc = sched_group(s, err);
+    int rc = sched_group(s, err);
     if (rc == 0)
         rc = sched_checked(s, cv_store_trial_start(s->cfg.store, t->id, w->id, token, now, err));
-    if (rc == 0) {
-        memcpy(t->lease, token, sizeof token);
-        t->status = CV_STORE_TRIAL_RUNNING;
-        t->attempts++;
-        t->worker = w;
-        w->trial = t;
-        job->running++;
-        t->best_value = NAN;
-        rc = send_trial(s, w, t, text, err);
-        if (rc == 0) sched_nudges_send(s, t, 1); /* a re-run gets its nudges again */
+    if (rc) {
+        sched_queue_push(t->job, t, 1);
+        if (rc > 0) {
+            cv_errf(err, CV_EIO, "the store no longer has it queued");
+            sched_break(s);
+        }
+        return rc;
     }
-    free(text);
-    return rc;
+    memcpy(t->lease, token, sizeof token);
+    t->status = CV_STORE_TRIAL_RUNNING;
+    t->attempts++;
+    t->worker = w;
+    w->trial = t;
+    t->job->running++;
+    t->best_value = NAN;
+    return 0;
+}
+
+/* Makes sure job has a queued trial, proposing one when its queue is empty. Returns 1 when it
+ * has one, 0 when none can be proposed (the job is settled: it ends once its open trials are
+ * final), or a negative code with err. */
+int sched_job_fill(cv_sched_t *s, job_t *job, double now, char *err) {
+    if (job->qhead) return 1;
+    int made = sched_job_propose(s, job, now, err);
+    if (made != 0) return made;
+    char why[CV_ERRLEN];
+    if (sched_job_settle(s, job, now, why)) /* exhausted: next_job passes it by now */
+        cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, why);
+    return 0;
 }
 
 void cv_sched_dispatch(cv_sched_t *s, double now) {
@@ -311,26 +328,22 @@ void cv_sched_dispatch(cv_sched_t *s, double now) {
             cv_evals_assign(s->evals, w, w->conn, w->id, s->cfg.ops.send_evaluate))
             continue;
         job_t *job;
-        while ((job = next_job(s, w)) && !job->qhead) {
-            int made = sched_job_propose(s, job, now, err);
-            if (made > 0) break;
-            if (made < 0) {
-                cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: cannot propose a trial: %s",
-                       (long long)job->id, err);
-                return;
-            }
-            if (sched_job_settle(s, job, now, err)) /* exhausted: next_job passes it by now */
-                cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: %s", (long long)job->id, err);
+        int made = 0;
+        while ((job = next_job(s, w)) && (made = sched_job_fill(s, job, now, err)) == 0) {}
+        if (made < 0) {
+            cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: cannot propose a trial: %s",
+                   (long long)job->id, err);
+            return;
         }
         if (!job) continue; /* another worker may take what this one cannot */
         trial_t *t = sched_queue_pop(job);
-        int rc = lease(s, w, t, now, err);
-        if (rc && t->status == CV_STORE_TRIAL_QUEUED) {
-            sched_queue_push(job, t, 1);
-            if (rc > 0) { /* the store says the trial is not queued: memory and disk disagree */
-                snprintf(err, sizeof err, "the store no longer has it queued");
-                sched_break(s);
-            }
+        char *text = sched_trial_spec_text(job, t->params);
+        int rc = text ? sched_lease(s, w, t, now, err) : cv_errf(err, CV_ENOMEM, "out of memory");
+        if (!text) sched_queue_push(job, t, 1);
+        if (rc == 0) rc = send_trial(s, w, t, text, err);
+        if (rc == 0) sched_nudges_send(s, t, 1); /* a re-run gets its nudges again */
+        free(text);
+        if (rc) {
             cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld cannot be leased: %s", (long long)t->id,
                    err);
             return;

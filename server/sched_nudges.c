@@ -58,7 +58,7 @@ int cv_sched_nudge(cv_sched_t *s, int64_t trial_id, const cJSON *values, double 
     *seq = n.seq;
     cv_log(s->cfg.log, CV_LOG_INFO, "trial %lld: nudge %lld stored", (long long)t->id,
            (long long)n.seq);
-    if (t->worker && s->cfg.ops.send_nudge &&
+    if (t->worker && !t->worker->ask && s->cfg.ops.send_nudge &&
         s->cfg.ops.send_nudge(t->worker->conn, t->id, n.seq, values, 0))
         cv_log(s->cfg.log, CV_LOG_WARN,
                "trial %lld: nudge %lld not sent; it goes again when its "
@@ -102,7 +102,7 @@ static int resend_one(void *ctx, const cv_store_nudge_t *n) {
  * epoch 1) or the unapplied ones (a re-attached worker). */
 void sched_nudges_send(cv_sched_t *s, const trial_t *t, int all) {
     char err[CV_ERRLEN];
-    if (!t->worker || !s->cfg.ops.send_nudge) return;
+    if (!t->worker || t->worker->ask || !s->cfg.ops.send_nudge) return;
     resend_t r = {s, t->worker->conn, all, 0};
     if (cv_store_nudges_each(s->cfg.store, t->id, resend_one, &r, NULL, err))
         cv_log(s->cfg.log, CV_LOG_ERROR, "trial %lld: nudges: %s", (long long)t->id, err);

@@ -48,7 +48,13 @@ static int resume_trial(void *ctx, const cv_store_trial_row_t *row) {
         t->best_value = job->spec.objective == CV_OBJECTIVE_DEV_COST ? dev_cost : dev_error;
     }
     if (row->status == CV_STORE_TRIAL_QUEUED) sched_queue_push(job, t, 0);
-    if (row->status == CV_STORE_TRIAL_RUNNING && orphan_add(c->s, t, row->lease, row->worker_id))
+    if (row->status == CV_STORE_TRIAL_RUNNING && job->spec.trainer_kind == CV_TRAINER_ASK) {
+        /* An ask client's lease survives the restart: held again for ask_lease_seconds. */
+        if (sched_ask_restore(c->s, t, row->lease, row->worker_id, c->now))
+            return cv_errf(c->err, CV_ENOMEM, "out of memory for trial %lld, which was running",
+                           (long long)row->id);
+    } else if (row->status == CV_STORE_TRIAL_RUNNING &&
+               orphan_add(c->s, t, row->lease, row->worker_id))
         return cv_errf(c->err, CV_ENOMEM, "out of memory for trial %lld, which was running",
                        (long long)row->id);
     if (!is_final(row->status)) job->open++;
@@ -202,6 +208,7 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     }
     cv_evals_set_importance_send(s->evals, s->cfg.ops.send_importance);
     if (s->cfg.max_attempts < 1) s->cfg.max_attempts = 3;
+    if (!(s->cfg.ask_lease_seconds > 0)) s->cfg.ask_lease_seconds = 60;
     if (s->cfg.quarantine_after == 0) s->cfg.quarantine_after = 3;
     uint64_t seed;
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
@@ -211,7 +218,7 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     int64_t requeued = 0;
     int rc = s->cfg.reattach_seconds > 0 ? 0 : cv_store_recover(s->cfg.store, &requeued, err);
     s->reattach_until = now + (s->cfg.reattach_seconds > 0 ? s->cfg.reattach_seconds : 0);
-    resume_ctx_t ctx = {s, NULL, err};
+    resume_ctx_t ctx = {s, NULL, err, now};
     if (rc == 0) rc = cv_store_jobs_each(s->cfg.store, 1, resume_job, &ctx, err);
     /* A job that ends here stays in the list until sched_unload_finished, after the commit. */
     for (job_t *job = s->jobs; rc == 0 && job; job = job->next) {
@@ -261,6 +268,7 @@ void cv_sched_destroy(cv_sched_t *s) {
         free(s->checks);
         s->checks = next;
     }
+    sched_ask_free_all(s);
     for (size_t i = 0; i < s->n_datasets; i++) free(s->datasets[i].path);
     free(s->datasets);
     free(s->orphans);

@@ -142,7 +142,9 @@ int cv_sched_on_result(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, co
     /* A diverged trial is the hyperparameters' fault, and a job's fault the job's: neither
      * counts against the worker. */
     int failures = 0, quarantine = 0;
-    if (job_fault)
+    if (w->ask) {
+        /* An HTTP client is no worker: it is neither counted nor quarantined. */
+    } else if (job_fault)
         sched_checked(s, cv_store_worker_count(s->cfg.store, w->id, NULL));
     else if (sched_checked(s, cv_store_worker_outcome(s->cfg.store, w->id,
                                                       r.status != CV_STORE_TRIAL_FAILED, &failures,

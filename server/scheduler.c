@@ -233,7 +233,8 @@ fail:
 static void trial_cancel(cv_sched_t *s, trial_t *t) {
     job_t *job = t->job;
     if (t->status == CV_STORE_TRIAL_RUNNING && t->worker) {
-        s->cfg.ops.send_stop(t->worker->conn, t->id);
+        /* An ask client learns it from its next report or tell, refused as stale. */
+        if (!t->worker->ask) s->cfg.ops.send_stop(t->worker->conn, t->id);
         t->worker->trial = NULL;
         t->worker = NULL;
         job->running--;
@@ -314,6 +315,7 @@ int cv_sched_running(const cv_sched_t *s, int64_t job_id) {
 void cv_sched_tick(cv_sched_t *s, double now) {
     char err[CV_ERRLEN];
     if (s->n_orphans && now >= s->reattach_until) sched_orphans_expire(s, now);
+    sched_ask_expire(s, now);
     for (job_t *job = s->jobs; job; job = job->next) {
         if (job->status != CV_STORE_JOB_RUNNING || job->spec.max_seconds <= 0 ||
             now - job->created_at < job->spec.max_seconds)

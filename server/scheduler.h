@@ -20,6 +20,9 @@
  *      └──────── not claimed in time, or its worker came back without it (interrupted) ┘
  *   queued | running ──job cancelled or over its time budget──▶ cancelled
  *   running ──result `stopped` (the worker got SIGTERM)──▶ queued, the attempt not counted
+ *   An ask job's trial runs on an HTTP client's lease instead (see "ask/tell" below): its report
+ *   or tell is the worker's progress or result, and a client silent for ask_lease_seconds is a
+ *   worker gone (the attempt is lost); across a restart its lease is kept, not orphaned.
  *
  * Restarts: the store keeps a running trial running under its lease across a coordinator
  * restart (or a SIGTERM stop, see cv_sched_detach), and its worker, which keeps training while
@@ -125,6 +128,8 @@ typedef struct {
     double quarantine_seconds;   /* how long a quarantine lasts; 0: until released */
     uv_loop_t *loop;             /* the loop whose thread pool checks the datasets of resumed
                                     jobs; NULL: they are checked at once, blocking */
+    double ask_lease_seconds;    /* an ask lease (cv_sched_ask) not renewed by a report for this
+                                    long is lost, in seconds; 0 or less: 60 */
 } cv_sched_config_t;
 
 /* Creates a scheduler and resumes every running job found in the store: trials that were running
@@ -290,6 +295,69 @@ int cv_sched_holds_lease(const cv_sched_t *sched, const cv_sched_worker_t *w, in
 int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id, const char *lease,
                        const cv_trial_result_t *result, const char *model_path, double now,
                        char *err);
+
+/* ---- ask/tell (HTTP clients) ----------------------------------------------------------
+ * The trials of a job whose trainer is "ask" go to no worker: HTTP clients ask for them one at a
+ * time (cv_sched_ask), report each epoch (cv_sched_ask_report: the curve, the pruner's turn, and
+ * the lease renewed for ask_lease_seconds) and tell the result (cv_sched_ask_tell). Each lease is
+ * held by a slot of its own named "ask:<client>" (the attempt's worker_id in the store) that
+ * takes the paths a worker's trial takes: the same lease rule (a stale token is refused, its
+ * attempt recorded as stale), the same pruning, max_parallel, budgets and attempts. A lease not
+ * renewed for ask_lease_seconds is lost (cv_sched_tick): the trial goes back to the front of the
+ * queue, as for a worker that went silent. Each answer waits for the commit of what it
+ * acknowledges: done is called after the next cv_sched_flush.
+ *
+ * A coordinator restart (a SIGKILL included) between an ask and its tell keeps the lease: the
+ * store has the trial running under it, and at start-up the lease is held again for
+ * ask_lease_seconds, so the client's next report or tell is accepted as if nothing happened;
+ * not renewed by then, it is lost as above. (With reattach_seconds 0 every running trial is
+ * queued again at start-up, these too: the client's report or tell is then refused as stale.) */
+
+/* Called once what an ask, a report or a tell wrote is committed (committed 1), or when the
+ * commit failed (0: nothing of it is stored); stop is the pruner's decision on a reported
+ * trial (1: stop training), else 0. ctx is the caller's. */
+typedef void (*cv_sched_ask_done_fn)(void *ctx, int committed, int stop);
+
+/* A trial cv_sched_ask handed out; trial_id 0 when there is none now. */
+typedef struct {
+    int64_t trial_id, job_id;
+    int number;
+    int epochs;                  /* epochs the trial trains at most (its reports' bound) */
+    char lease[33];
+    char *params;                /* JSON object text of every parameter: fixed, sampled and
+                                    seed (malloc'd, the caller's) */
+    double lease_seconds;        /* how long the lease lasts without a report */
+    int done;                    /* no trial: 1 when the job will never have another one */
+} cv_sched_asked_t;
+
+/* Leases the next trial of ask job job_id (its queue's head, or a new proposal) to client (""
+ * for an anonymous one) under a fresh token. Returns 0: out->trial_id is the trial, answered
+ * once done is called after the commit; or out->trial_id 0 (done not called), when there is
+ * none now: the job is at max_parallel, or every trial it will have is out (then out->done is
+ * 0, ask again later) or it has ended (out->done 1). CV_STORE_NOT_FOUND for no such job,
+ * CV_STORE_STALE with the reason in err for a job whose trainer is not "ask", CV_EIO (or
+ * CV_ENOMEM) with err when the store failed. */
+int cv_sched_ask(cv_sched_t *sched, int64_t job_id, const char *client, double now,
+                 cv_sched_asked_t *out, cv_sched_ask_done_fn done, void *ctx, char *err);
+/* One epoch of ask trial trial_id under lease: stored as a point of its curve, judged by the
+ * job's pruner at a decision epoch, and the lease renewed. Returns 0 (done gets the decision
+ * after the commit), CV_STORE_NOT_FOUND for no such trial, CV_STORE_STALE with the reason in
+ * err ("stale lease: ...") when lease is not the trial's current ask lease, CV_EINVAL naming
+ * epoch when it is above the trial's epochs, CV_EIO with err when the store failed. */
+int cv_sched_ask_report(cv_sched_t *sched, int64_t trial_id, const char *lease,
+                        const cv_epoch_t *epoch, double now, cv_sched_ask_done_fn done, void *ctx,
+                        char *err);
+/* The end of ask trial trial_id under lease: completed with the final metrics best (a trial the
+ * pruner stopped is stored pruned), or failed with error (non-NULL). best->epoch (0: not given)
+ * is the epoch they are of; the best reported epoch otherwise. Errors as cv_sched_ask_report's;
+ * on 0 the result is stored and done is called after it is committed. */
+int cv_sched_ask_tell(cv_sched_t *sched, int64_t trial_id, const char *lease,
+                      const cv_epoch_t *best, const char *error, double now,
+                      cv_sched_ask_done_fn done, void *ctx, char *err);
+/* Ask leases held now (each a trial running on an HTTP client). */
+int cv_sched_ask_leases(const cv_sched_t *sched);
+/* How long an ask lease lasts without a report, in seconds. */
+double cv_sched_ask_lease_seconds(const cv_sched_t *sched);
 
 /* ---- evaluation ------------------------------------------------------------------------ */
 

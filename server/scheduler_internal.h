@@ -73,8 +73,8 @@ struct job {
 };
 
 struct cv_sched_worker {
-    void *conn;
-    char id[65];
+    void *conn;              /* the transport's handle; NULL for an ask lease */
+    char id[72];             /* the worker's id (at most 64 bytes), or "ask:<client>" */
     trial_t *trial;          /* the trial it runs, or NULL when idle */
     int quarantined;         /* 1: gets no trials (too many failures in a row) */
     double last_seen;        /* wall-clock seconds of its last message (hello included) */
@@ -84,8 +84,22 @@ struct cv_sched_worker {
     char trainers[CV_MSG_TRAINERS_MAX][CV_MSG_TRAINER_MAX + 1]; /* hello.trainers: the external
                                                                    trainers it offers */
     size_t n_trainers;
+    /* An ask lease (sched_ask.c) is a slot of its own, on s->asks, never on s->workers: the
+     * HTTP client holding trial under its lease. Nothing is sent to it (no ops); its answers
+     * wait for the commit in s->ask_replies. Freed at the flush after its trial is gone. */
+    int ask;                 /* 1: an ask lease, not a connected worker */
+    double expires;          /* ask: wall seconds at which the lease is lost unless renewed */
+    int last_epoch;          /* ask: the highest epoch reported under the lease */
+    int best_epoch;          /* ask: the reported epoch of the best objective, 0 before one */
     cv_sched_worker_t *next, *prev;
 };
+
+/* An answer to an ask client, given once what it acknowledges is committed. */
+typedef struct {
+    cv_sched_ask_done_fn done;
+    void *ctx;
+    int stop;                /* a report's decision */
+} ask_reply_t;
 
 typedef struct {
     cv_sched_worker_t *w;    /* NULL once the worker left */
@@ -153,6 +167,9 @@ struct cv_sched {
     size_t n_finished;       /* jobs that ended and wait for sched_unload_finished */
     int removals;            /* model directories of deleted jobs being removed */
     cv_evals_t *evals;       /* test-set evaluations waiting for or run by workers */
+    cv_sched_worker_t *asks; /* ask leases (sched_ask.c), newest first */
+    ask_reply_t *ask_replies; /* answers waiting for the next commit */
+    size_t n_ask_replies, ask_replies_cap;
 };
 
 /* Spreads a key over the slots of an open-addressing table (a 64-bit finalizer). */
@@ -181,6 +198,7 @@ typedef struct {
     cv_sched_t *s;
     job_t *job; /* the job being loaded */
     char *err;  /* the caller's reason buffer */
+    double now; /* wall seconds of the load: an ask lease found running lasts from then */
 } resume_ctx_t;
 
 /* ---- shared between the scheduler files ------------------------------------------------------ */
@@ -217,6 +235,16 @@ int sched_job_init_search(job_t *job, char *err);
 void sched_orphan_forget(cv_sched_t *s, const trial_t *t);
 void sched_trial_interrupt(cv_sched_t *s, trial_t *t, double now, const char *why);
 void sched_orphans_expire(cv_sched_t *s, double now);
+void sched_trial_release(cv_sched_t *s, trial_t *t, double now);
+int sched_job_fill(cv_sched_t *s, job_t *job, double now, char *err);
+int sched_lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, char *err);
+
+/* sched_ask.c: ask leases of HTTP clients */
+int sched_ask_restore(cv_sched_t *s, trial_t *t, const char *lease, const char *worker_id,
+                      double now);
+void sched_ask_expire(cv_sched_t *s, double now);
+void sched_ask_flush(cv_sched_t *s, int committed);
+void sched_ask_free_all(cv_sched_t *s);
 
 /* sched_files.c: dataset files and model files */
 int sched_job_apply_files(cv_sched_t *s, job_t *job, const cv_dataset_check_t *check, char *err);

@@ -20,7 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 REPLIES = ["health", "error", "job_created", "jobs_list", "job", "trials_list", "trial", "cancel",
            "job_deleted", "job_extended", "evaluate", "stats", "workers", "worker_released",
-           "history"]
+           "history", "asked", "reported"]
 
 REGION = {"learning_rate": {"min": 0.0001, "max": 0.3},
           "activation": {"weights": {"relu": 0.5, "tanh": 0.5}}}
@@ -96,6 +96,53 @@ class ApiSchema(unittest.TestCase):
     def test_every_reply_has_a_def(self):
         for name in REPLIES:
             self.assertIn(name, self.schema["$defs"])
+
+    def test_ask_tell(self):
+        trial = {"id": 5, "number": 4, "job_id": 2, "params": {"lr": 0.01, "seed": 1},
+                 "epochs": 3, "lease": "0123456789abcdef" * 2, "lease_seconds": 60}
+        self.assert_valid("asked", {"trial": trial})
+        self.assert_valid("asked", {"trial": None, "done": False, "retry_after": 1})
+        self.assert_valid("asked", {"trial": None, "done": True})
+        self.assert_invalid("asked", {"trial": changed(trial, "lease", "xyz")})
+        self.assert_invalid("asked", {"trial": changed(trial, "epochs", 0)})
+        self.assert_invalid("asked", {"trial": changed(trial, "params", DELETE)})
+        self.assert_invalid("asked", {"trial": None})
+        self.assert_valid("reported", {"decision": "stop", "lease_seconds": 60})
+        self.assert_valid("reported", {"decision": "continue", "lease_seconds": 0.5})
+        self.assert_invalid("reported", {"decision": "halt", "lease_seconds": 60})
+        self.assert_invalid("reported", {"decision": "stop"})
+        # A told trial is a trial whose spec is its parameters with the trainer's name.
+        detail = dict(TRIAL, config_key="{}", curve=[], attempts_history=[], nudges=[],
+                      spec={"trainer": "ask", "lr": 0.01, "seed": 1})
+        self.assert_valid("trial", detail)
+        self.assert_invalid("trial", changed(detail, "spec", "trainer", "builtin"))
+        self.assert_invalid("trial", changed(detail, "spec", "trainer", "a b"))
+
+    def test_ask_tell_request_bodies(self):
+        def validator(name):
+            with open(ROOT / "schemas" / f"{name}.schema.json", encoding="utf-8") as f:
+                schema = json.load(f)
+            jsonschema.Draft202012Validator.check_schema(schema)
+            return jsonschema.Draft202012Validator(schema)
+        ask, report, tell = validator("ask"), validator("report"), validator("tell")
+        lease = "0123456789abcdef" * 2
+        self.assertTrue(ask.is_valid({}) and ask.is_valid({"client": "laptop 1"}))
+        self.assertFalse(ask.is_valid({"client": ""}) or ask.is_valid({"client": "x" * 65}))
+        self.assertFalse(ask.is_valid({"client": "tab\t"}) or ask.is_valid({"name": "x"}))
+        epoch = {"lease": lease, "epoch": 3, "dev_error": 0.1, "dev_cost": 0.3}
+        self.assertTrue(report.is_valid(epoch))
+        self.assertTrue(report.is_valid(dict(epoch, train_error=0.05, learning_rate=0.01)))
+        self.assertFalse(report.is_valid(changed(epoch, "epoch", 0)))
+        self.assertFalse(report.is_valid(changed(epoch, "dev_cost", DELETE)))
+        self.assertFalse(report.is_valid(changed(epoch, "lease", lease.upper())))
+        done = {"lease": lease, "status": "completed", "dev_error": 0.1, "dev_cost": 0.3}
+        failed = {"lease": lease, "status": "failed", "error": "out of memory"}
+        self.assertTrue(tell.is_valid(done) and tell.is_valid(dict(done, epoch=4)))
+        self.assertTrue(tell.is_valid(failed))
+        self.assertFalse(tell.is_valid(dict(failed, dev_error=0.1)))
+        self.assertFalse(tell.is_valid(dict(done, error="x")))
+        self.assertFalse(tell.is_valid(changed(done, "status", "pruned")))
+        self.assertFalse(tell.is_valid(changed(failed, "error", DELETE)))
 
     def test_health_and_error(self):
         self.assert_valid("health", {"status": "ok"})

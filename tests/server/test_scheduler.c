@@ -937,6 +937,180 @@ START_TEST(test_restart_does_not_make_asha_decisions_twice) {
 }
 END_TEST
 
+/* ---- ask/tell ------------------------------------------------------------------------- */
+
+/* Answers the scheduler gave an ask client: counted, with the last one's flags. */
+typedef struct {
+    int calls, committed, stop;
+} answers_t;
+
+static void on_answer(void *ctx, int committed, int stop) {
+    answers_t *a = ctx;
+    a->calls++;
+    a->committed = committed, a->stop = stop;
+}
+
+/* Submits an ask job of max_trials trials of 3 epochs (max_parallel of them out at once). */
+static int64_t submit_ask(fx_t *fx, int max_trials, int max_parallel) {
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"trainer\": \"ask\", \"trial\": {\"epochs\": 3}, \"space\": {\"lr\": {\"type\": "
+             "\"float\", \"scale\": \"log\", \"min\": 0.001, \"max\": 0.1}}, \"budget\": "
+             "{\"max_trials\": %d, \"max_parallel\": %d}, \"seed\": 7}",
+             max_trials, max_parallel);
+    int64_t job_id = 0;
+    ck_assert_msg(cv_sched_submit(fx->sched, text, strlen(text), fx->now, &job_id, fx->err) == 0,
+                  "%s", fx->err);
+    return job_id;
+}
+
+static cv_sched_asked_t ask(fx_t *fx, int64_t job_id, const char *client, answers_t *answers) {
+    cv_sched_asked_t got;
+    ck_assert_msg(cv_sched_ask(fx->sched, job_id, client, fx->now, &got, on_answer, answers,
+                               fx->err) == 0, "%s", fx->err);
+    return got;
+}
+
+static int report(fx_t *fx, const cv_sched_asked_t *t, const char *lease, int epoch,
+                  double dev_error, answers_t *answers) {
+    cv_epoch_t e = {epoch, NAN, NAN, 2 * dev_error, NAN, dev_error, NAN, NAN, NAN};
+    return cv_sched_ask_report(fx->sched, t->trial_id, lease, &e, fx->now, on_answer, answers,
+                               fx->err);
+}
+
+/* An ask job's trials go to clients, never to workers; a lease is answered only once committed;
+ * a lease not renewed for ask_lease_seconds is lost, to the second, and a report renews it. */
+START_TEST(test_an_ask_lease_is_answered_after_its_commit_and_expires_unless_renewed) {
+    fx_t fx;
+    fx_init(&fx);
+    fx.cfg.ask_lease_seconds = 10;
+    fx_start(&fx);
+    int64_t job = submit_ask(&fx, 1, 1);
+    join(&fx, &fx.a, "worker-a");
+    cv_sched_dispatch(fx.sched, fx.now);
+    ck_assert_uint_eq(count(&fx.rec, EV_TRIAL, NULL), 0);
+
+    answers_t answers = {0};
+    cv_sched_asked_t t = ask(&fx, job, "c1", &answers);
+    ck_assert_int_gt(t.trial_id, 0);
+    ck_assert_int_eq(t.epochs, 3);
+    ck_assert_double_eq(t.lease_seconds, 10);
+    ck_assert_ptr_nonnull(strstr(t.params, "\"lr\":"));
+    ck_assert_ptr_null(strstr(t.params, "trainer"));
+    ck_assert_int_eq(answers.calls, 0); /* not committed yet */
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    ck_assert_int_eq(answers.calls, 1);
+    ck_assert_int_eq(answers.committed, 1);
+    char who[64];
+    raw_text(&fx, who, sizeof who, "SELECT worker_id FROM trials WHERE id = %lld",
+             (long long)t.trial_id);
+    ck_assert_str_eq(who, "ask:c1");
+    ck_assert_int_eq(cv_sched_ask_leases(fx.sched), 1);
+
+    /* At max_parallel: the next asker gets nothing now, and is told to come back. */
+    answers_t none = {0};
+    cv_sched_asked_t nothing = ask(&fx, job, NULL, &none);
+    ck_assert_int_eq(nothing.trial_id, 0);
+    ck_assert_int_eq(nothing.done, 0);
+
+    fx.now += 9;
+    ck_assert_int_eq(report(&fx, &t, t.lease, 1, 0.3, &answers), 0);
+    fx.now += 9.9; /* 18.9 s after the ask, 9.9 s after the report */
+    cv_sched_tick(fx.sched, fx.now);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    ck_assert_int_eq(answers.calls, 2);
+    assert_trial_status(&fx, t.trial_id, "running");
+    fx.now += 0.2;
+    cv_sched_tick(fx.sched, fx.now);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, t.trial_id, "queued");
+    assert_attempt_outcome(&fx, t.trial_id, 1, "lost");
+    ck_assert_int_eq(cv_sched_ask_leases(fx.sched), 0);
+    ck_assert_int_eq(report(&fx, &t, t.lease, 2, 0.2, &answers), CV_STORE_STALE);
+    ck_assert_ptr_nonnull(strstr(fx.err, "stale lease"));
+
+    answers_t again = {0};
+    cv_sched_asked_t second = ask(&fx, job, "c2", &again);
+    ck_assert_int_eq(second.trial_id, t.trial_id);
+    ck_assert_str_ne(second.lease, t.lease);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    cv_epoch_t best = {2, NAN, NAN, 0.4, NAN, 0.2, NAN, NAN, NAN};
+    ck_assert_int_eq(cv_sched_ask_tell(fx.sched, t.trial_id, second.lease, &best, NULL, fx.now,
+                                       on_answer, &again, fx.err), 0);
+    ck_assert_int_eq(again.calls, 1);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    ck_assert_int_eq(again.calls, 2);
+    assert_trial_status(&fx, t.trial_id, "completed");
+    assert_job_status(&fx, job, "completed");
+    free(t.params);
+    free(second.params);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A lease survives a restart (held again for ask_lease_seconds from start-up); without a
+ * re-attachment grace the trial is queued again at start-up and the old lease is stale. */
+START_TEST(test_an_ask_lease_survives_a_restart) {
+    fx_t fx;
+    fx_init(&fx);
+    fx.cfg.ask_lease_seconds = 10;
+    fx.cfg.reattach_seconds = 30;
+    fx_start(&fx);
+    int64_t job = submit_ask(&fx, 2, 2);
+    answers_t answers = {0};
+    cv_sched_asked_t kept = ask(&fx, job, "kept", &answers);
+    cv_sched_asked_t lost = ask(&fx, job, "lost", &answers);
+    ck_assert_int_eq(report(&fx, &kept, kept.lease, 1, 0.3, &answers), 0);
+    fx_restart(&fx);
+    ck_assert_int_eq(cv_sched_ask_leases(fx.sched), 2);
+    fx.now += 9;
+    ck_assert_int_eq(report(&fx, &kept, kept.lease, 2, 0.2, &answers), 0);
+    fx.now += 1.5;
+    cv_sched_tick(fx.sched, fx.now); /* 10.5 s after the restart: the silent one is lost */
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, kept.trial_id, "running");
+    assert_trial_status(&fx, lost.trial_id, "queued");
+    cv_epoch_t best = {0, NAN, NAN, 0.4, NAN, 0.2, NAN, NAN, NAN};
+    ck_assert_int_eq(cv_sched_ask_tell(fx.sched, kept.trial_id, kept.lease, &best, NULL, fx.now,
+                                       on_answer, &answers, fx.err), 0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    assert_trial_status(&fx, kept.trial_id, "completed");
+    ck_assert_int_eq(raw_int(&fx, "SELECT best_epoch FROM trials WHERE id = %lld",
+                             (long long)kept.trial_id), 2);
+
+    cv_sched_asked_t again = ask(&fx, job, NULL, &answers);
+    ck_assert_int_eq(again.trial_id, lost.trial_id);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    fx.cfg.reattach_seconds = 0;
+    fx_restart(&fx);
+    ck_assert_int_eq(cv_sched_ask_leases(fx.sched), 0);
+    ck_assert_int_eq(report(&fx, &again, again.lease, 1, 0.1, &answers), CV_STORE_STALE);
+    assert_trial_status(&fx, lost.trial_id, "queued");
+    free(kept.params);
+    free(lost.params);
+    free(again.params);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* A builtin job is not asked for; an unknown one is not found. */
+START_TEST(test_only_ask_jobs_are_asked_for) {
+    fx_t fx;
+    fx_init(&fx);
+    fx_start(&fx);
+    int64_t job = submit(&fx, 1, 1, "");
+    cv_sched_asked_t got;
+    answers_t answers = {0};
+    ck_assert_int_eq(cv_sched_ask(fx.sched, job, NULL, fx.now, &got, on_answer, &answers, fx.err),
+                     CV_STORE_STALE);
+    ck_assert_ptr_nonnull(strstr(fx.err, "is not an ask job: its trainer is \"builtin\""));
+    ck_assert_int_eq(cv_sched_ask(fx.sched, 999, NULL, fx.now, &got, on_answer, &answers, fx.err),
+                     CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(answers.calls, 0);
+    fx_finish(&fx);
+}
+END_TEST
+
 static Suite *scheduler_suite(void) {
     Suite *s = suite_create("scheduler");
     TCase *leases = tcase_create("leases");
@@ -960,6 +1134,11 @@ static Suite *scheduler_suite(void) {
     tcase_add_test(restart, test_restart_without_grace_requeues_at_once);
     tcase_add_test(restart, test_restart_does_not_make_asha_decisions_twice);
     suite_add_tcase(s, restart);
+    TCase *asks = tcase_create("ask/tell");
+    tcase_add_test(asks, test_an_ask_lease_is_answered_after_its_commit_and_expires_unless_renewed);
+    tcase_add_test(asks, test_an_ask_lease_survives_a_restart);
+    tcase_add_test(asks, test_only_ask_jobs_are_asked_for);
+    suite_add_tcase(s, asks);
     return s;
 }
 
