@@ -262,8 +262,9 @@ static int send_trial(cv_sched_t *s, cv_sched_worker_t *w, const trial_t *t, con
                                                                    : CV_MSG_OBJECTIVE_DEV_ERROR;
     memcpy(m.lease, t->lease, sizeof m.lease);
     memcpy(m.files, job->files, job->n_files * sizeof *m.files);
-    while (m.n_decide_at < job->n_rungs && job->rungs[m.n_decide_at] < t->epochs &&
-           m.n_decide_at < CV_MSG_DECIDE_MAX) {
+    /* Every rung of the job: the worker waits only at those below its epochs, which a nudge
+     * may raise past the ones it started with. */
+    while (m.n_decide_at < job->n_rungs && m.n_decide_at < CV_MSG_DECIDE_MAX) {
         m.decide_at[m.n_decide_at] = job->rungs[m.n_decide_at];
         m.n_decide_at++;
     }

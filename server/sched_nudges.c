@@ -56,6 +56,9 @@ int cv_sched_nudge(cv_sched_t *s, int64_t trial_id, const cJSON *values, double 
     free(text);
     if (rc) return rc;
     *seq = n.seq;
+    /* The pruner judges the rungs below the trial's epochs, nudged ones included. */
+    const cJSON *epochs = cJSON_GetObjectItemCaseSensitive(values, "epochs");
+    if (cJSON_IsNumber(epochs)) t->epochs = (int)epochs->valuedouble;
     cv_log(s->cfg.log, CV_LOG_INFO, "trial %lld: nudge %lld stored", (long long)t->id,
            (long long)n.seq);
     if (t->worker && !t->worker->ask && s->cfg.ops.send_nudge &&

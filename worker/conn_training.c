@@ -77,14 +77,18 @@ static int epoch_verdict(run_t *r) {
 static int on_epoch(const cv_epoch_t *m, void *userdata) {
     run_t *r = userdata;
     outbox_push(r, m);
-    if (is_decision_epoch(r, (int)m->epoch)) await_decision(r, (int)m->epoch);
+    /* The trial's last epoch is decided by its end: no wait there or past it. */
+    if (m->epoch < r->live_epochs && is_decision_epoch(r, (int)m->epoch))
+        await_decision(r, (int)m->epoch);
     return epoch_verdict(r);
 }
 
 /* Training thread, before each epoch: applies the nudges waiting for this boundary. */
 static int before_epoch(cv_trial_spec_t *live, int epoch, void *userdata) {
     run_t *r = userdata;
-    if (!cv_conn_nudges_apply(r->nudges, r->trial_id, live, epoch)) return 0;
+    int nudged = cv_conn_nudges_apply(r->nudges, r->trial_id, live, epoch);
+    r->live_epochs = live->epochs;
+    if (!nudged) return 0;
     wake_main(r->wake_fd); /* the main thread answers nudged */
     return 1;
 }

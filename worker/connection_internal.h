@@ -79,8 +79,10 @@ typedef struct {
     int wake_fd;                      /* write end of the main loop's wake pipe */
     atomic_int stop;                  /* main → thread: stop after the current epoch */
     atomic_int prune;                 /* main → thread: prune after the current epoch */
-    int decide_at[CV_MSG_DECIDE_MAX]; /* epochs after which the thread waits for a decision */
+    int decide_at[CV_MSG_DECIDE_MAX]; /* the job's rungs: after those below live_epochs the
+                                         thread waits for a decision */
     size_t n_decide_at;
+    int live_epochs;                  /* thread only: the trial's epochs, as nudged so far */
     double decision_wait;              /* seconds one such wait lasts at most */
     pthread_mutex_t lock;              /* guards epochs, head, count, done and the decision
                                           fields below */

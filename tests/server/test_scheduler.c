@@ -44,6 +44,9 @@ typedef struct {
     char lease[33];  /* EV_TRIAL */
     int stored;      /* EV_ACK: 1 stored, 0 refused */
     int epoch, stop; /* EV_DECISION */
+    int epochs;      /* EV_TRIAL: the spec's epochs */
+    size_t n_decide_at;
+    int decide_at[CV_MSG_DECIDE_MAX]; /* EV_TRIAL */
 } event_t;
 
 #define MAX_EVENTS 256
@@ -67,6 +70,9 @@ static int fake_send_trial(void *conn, const cv_msg_trial_t *trial) {
     e->job_id = trial->job_id;
     ck_assert_uint_eq(strlen(trial->lease), 32);
     memcpy(e->lease, trial->lease, 33);
+    e->epochs = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(trial->spec, "epochs"));
+    e->n_decide_at = trial->n_decide_at;
+    memcpy(e->decide_at, trial->decide_at, sizeof e->decide_at);
     /* What the worker needs to train it: the composed spec and the job's checked files. */
     ck_assert(cJSON_IsObject(trial->spec));
     ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(trial->spec, "learning_rate")));
@@ -937,6 +943,60 @@ START_TEST(test_restart_does_not_make_asha_decisions_twice) {
 }
 END_TEST
 
+
+/* A trial gets every rung of its job: one nudged to more epochs than it started with is judged
+ * at the rungs it now reaches. Epochs are searched over 2, 4 and 8, so the rungs are 2 and 4. */
+START_TEST(test_a_trial_nudged_to_more_epochs_is_judged_at_the_rungs_it_now_reaches) {
+    fx_t fx;
+    fx_init(&fx);
+    fx_start(&fx);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"trial\": {\"dataset\": {\"format\": \"csv\", \"csv\": "
+             "\"%s/examples/data/moons.csv\", \"header\": true, \"label_column\": \"label\", "
+             "\"classes\": 2}}, \"space\": {\"epochs\": {\"type\": \"int\", \"scale\": "
+             "\"power_of_two\", \"min\": 2, \"max\": 8}, \"learning_rate\": {\"type\": "
+             "\"float\", \"scale\": \"log\", \"min\": 0.001, \"max\": 0.1}}, \"budget\": "
+             "{\"max_trials\": 4, \"max_parallel\": 4}, \"refine\": {\"rounds\": [4]}, "
+             "\"search\": {\"pruner\": \"asha\", \"asha\": {\"min_epochs\": 2, \"eta\": 2}}, "
+             "\"seed\": 7}",
+             CV_SOURCE_ROOT);
+    int64_t job = 0;
+    ck_assert_msg(cv_sched_submit(fx.sched, text, strlen(text), fx.now, &job, fx.err) == 0, "%s",
+                  fx.err);
+    fake_conn_t *conns[4] = {&fx.a, &fx.b, &fx.c, &fx.d};
+    cv_sched_worker_t *ws[4];
+    for (int i = 0; i < 4; i++) ws[i] = join(&fx, conns[i], conns[i]->name);
+    cv_sched_dispatch(fx.sched, fx.now);
+    int pick = -1;
+    event_t t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = *last(&fx.rec, EV_TRIAL, conns[i]);
+        ck_assert_uint_eq(t[i].n_decide_at, 2); /* every rung, whatever the trial's epochs */
+        ck_assert_int_eq(t[i].decide_at[0], 2);
+        ck_assert_int_eq(t[i].decide_at[1], 4);
+        if (t[i].epochs == 2) pick = i;
+    }
+    ck_assert_msg(pick >= 0, "no trial of 2 epochs among the 4 sampled with seed 7");
+    cJSON *values = cJSON_Parse("{\"epochs\": 8}");
+    int64_t seq = 0;
+    ck_assert_msg(cv_sched_nudge(fx.sched, t[pick].trial_id, values, fx.now, &seq, fx.err) == 0,
+                  "%s", fx.err);
+    cJSON_Delete(values);
+    cv_sched_worker_t *w = ws[pick];
+    ck_assert_int_eq(progress(&fx, w, t[pick].trial_id, t[pick].lease,
+                              "{\"epoch\": 2, \"dev_error\": 0.3}"), 0);
+    ck_assert_int_eq(progress(&fx, w, t[pick].trial_id, t[pick].lease,
+                              "{\"epoch\": 4, \"dev_error\": 0.2}"), 0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    const event_t *d = last(&fx.rec, EV_DECISION, conns[pick]);
+    ck_assert_int_eq(d->trial_id, t[pick].trial_id);
+    ck_assert_int_eq(d->epoch, 4);
+    ck_assert_int_eq(d->stop, 0); /* alone at the rung */
+    fx_finish(&fx);
+}
+END_TEST
+
 /* ---- ask/tell ------------------------------------------------------------------------- */
 
 /* Answers the scheduler gave an ask client: counted, with the last one's flags. */
@@ -1133,6 +1193,7 @@ static Suite *scheduler_suite(void) {
     tcase_add_test(restart, test_restart_requeues_a_trial_nobody_reattaches_to);
     tcase_add_test(restart, test_restart_without_grace_requeues_at_once);
     tcase_add_test(restart, test_restart_does_not_make_asha_decisions_twice);
+    tcase_add_test(restart, test_a_trial_nudged_to_more_epochs_is_judged_at_the_rungs_it_now_reaches);
     suite_add_tcase(s, restart);
     TCase *asks = tcase_create("ask/tell");
     tcase_add_test(asks, test_an_ask_lease_is_answered_after_its_commit_and_expires_unless_renewed);
