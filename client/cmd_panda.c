@@ -215,7 +215,6 @@ int cv_cmd_panda(cv_cli_t *cli, int argc, char **argv, char *err) {
             "caviar nudge %" PRId64 " learning_rate=3e-4; stop it: Ctrl-C here, or caviar nudge "
             "%" PRId64 " epochs=N\n",
             job, trial, trial, trial);
-    snprintf(path, sizeof path, "/v1/trials/%" PRId64, trial);
     for (;;) {
         if (*cli->stop) {
             *cli->stop = 0;
@@ -231,6 +230,10 @@ int cv_cmd_panda(cv_cli_t *cli, int argc, char **argv, char *err) {
             stopping = 1;
             if ((rc = panda_stop(cli, trial, &view, err)) < 0) return rc;
         }
+        /* Only the curve points not shown yet: a poll reads what is new, however long the
+         * curve has grown. */
+        snprintf(path, sizeof path, "/v1/trials/%" PRId64 "?curve_after=%" PRId64, trial,
+                 view.epochs_shown);
         if ((rc = cv_cli_api_get(cli, path, &reply, err)) < 0) return rc;
         panda_show(cli, reply.json, &view);
         const char *status = cv_cli_field_str(reply.json, "status", "");

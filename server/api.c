@@ -192,11 +192,25 @@ static const route_t routes[] = {
 
 #define N_ROUTES (sizeof routes / sizeof *routes)
 
-/* An answer's tag (cv_http_response_t.tag): 0 for no route, else 1 + route · 4 + method. */
+/* An answer's tag (cv_http_response_t.tag): 0 for no route, 1 + route · 4 + method for a
+ * route, and -1 - method for a static file of the dashboard. */
 static const char *const tag_methods[] = {"GET", "POST", "DELETE", "other"};
+
+/* The index of method in tag_methods. */
+static int tag_method(const char *m) {
+    return !strcmp(m, "GET") ? 0 : !strcmp(m, "POST") ? 1 : !strcmp(m, "DELETE") ? 2 : 3;
+}
+
+int cv_api_static_tag(const char *method) {
+    return -1 - tag_method(method);
+}
 
 void cv_api_on_answered(void *userdata, int tag, int status) {
     cv_api_t *api = userdata;
+    if (tag < 0) {
+        cv_metrics_http_count(&api->answered, "static", tag_methods[(-1 - tag) % 4], status);
+        return;
+    }
     size_t route = tag > 0 ? (size_t)(tag - 1) / 4 : N_ROUTES;
     cv_metrics_http_count(&api->answered, route < N_ROUTES ? routes[route].pattern : "other",
                           tag > 0 ? tag_methods[(tag - 1) % 4] : "other", status);
@@ -235,10 +249,7 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
     const route_t *r = NULL;
     for (size_t i = 0; !r && i < N_ROUTES; i++)
         if (route_match(routes[i].pattern, p, 0, &args)) r = &routes[i];
-    if (r) {
-        int method = !strcmp(m, "GET") ? 0 : !strcmp(m, "POST") ? 1 : !strcmp(m, "DELETE") ? 2 : 3;
-        res->tag = 1 + (int)(r - routes) * 4 + method;
-    }
+    if (r) res->tag = 1 + (int)(r - routes) * 4 + tag_method(m);
     if ((!r || !r->public) && !token_ok(api, req->authorization))
         REPLY(cv_http_json_error(res, 401, "missing or wrong API token"));
     if (r) {

@@ -34,7 +34,12 @@ void cv_api_stop(cv_api_t *api);
 void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_response_t *res);
 
 /* The HTTP server's on_answered (userdata: the API): counts each answer by route, method and
- * status for GET /metrics. */
+ * status for GET /metrics: under its route's pattern, "static" for the dashboard's files
+ * (cv_api_static_tag), "other" for a path with no route. */
 void cv_api_on_answered(void *userdata, int tag, int status);
+
+/* The tag (cv_http_response_t.tag) of an answer to a request for one of the dashboard's static
+ * files (web.h) made with method: counted under the route "static". Pure. */
+int cv_api_static_tag(const char *method);
 
 #endif

@@ -270,7 +270,7 @@ void api_get_trial_model(cv_api_t *api, const route_args_t *a, const cv_http_req
     int64_t id = a->id;
     char err[CV_ERRLEN];
     cJSON *t = NULL;
-    int rc = cv_store_trial_get(api->ro, id, &t, err);
+    int rc = cv_store_trial_get(api->ro, id, 0, &t, err);
     if (rc == CV_STORE_NOT_FOUND) REPLY(cv_http_json_error(res, 404, "trial %lld not found",
                                                            (long long)id));
     if (rc) REPLY(cv_http_json_error(res, 500, "%s", err));

@@ -92,6 +92,7 @@ struct read_op {
     read_fn_t run;
     int64_t id;      /* the job or trial the route names */
     int64_t running; /* GET job: trials running now (the scheduler's, read on the loop) */
+    int64_t curve_from; /* GET trial: the first epoch of the curve answered; 0: all of it */
     int best;        /* trials: 1 for order=best, 0 for order=number */
     page_t page;     /* list routes */
     cv_sched_worker_view_t *views; /* workers: the scheduler's live view, copied on the loop;
@@ -173,7 +174,8 @@ void api_get_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *
 /* GET /v1/jobs/{id}/trials: a page of a job's trials, by number or best first (api_reads.c). */
 void api_get_trials(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
                     cv_http_response_t *res);
-/* GET /v1/trials/{id}: one trial with its nudges (api_reads.c). */
+/* GET /v1/trials/{id}: one trial with its nudges, its curve after epoch curve_after when the
+ * query names one (api_reads.c). */
 void api_get_trial(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
                    cv_http_response_t *res);
 /* GET /v1/workers: a page of workers, stored rows merged with the scheduler's live view

@@ -412,7 +412,7 @@ static int nudge_to_json(void *ctx, const cv_store_nudge_t *n) {
 }
 
 static int read_trial(const read_op_t *op, cv_store_t *store, cJSON **reply, char *err) {
-    int rc = cv_store_trial_get(store, op->id, reply, err);
+    int rc = cv_store_trial_get(store, op->id, op->curve_from, reply, err);
     if (rc) return api_read_error(rc, "trial", err);
     api_round_to_user(*reply);
     cJSON *nudges = cJSON_AddArrayToObject(*reply, "nudges");
@@ -560,11 +560,21 @@ void api_get_trials(cv_api_t *api, const route_args_t *a, const cv_http_request_
 
 void api_get_trial(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
                    cv_http_response_t *res) {
-    (void)req;
-    int64_t id = a->id;
+    char num[32];
+    int64_t after = -1;
+    if (cv_http_query_get(req->query, "curve_after", num, sizeof num)) {
+        const char *rest = NULL;
+        after = api_parse_id(num, &rest);
+        if (after < 0 || *rest || after > CV_MSG_EPOCH_MAX)
+            REPLY(cv_http_json_error(res, 400,
+                                     "curve_after: must be an epoch, an integer in [0, %d], "
+                                     "got \"%s\"",
+                                     CV_MSG_EPOCH_MAX, num));
+    }
     read_op_t *op = api_read_new(read_trial, res);
     if (!op) return;
-    op->id = id;
+    op->id = a->id;
+    op->curve_from = after + 1;
     api_start_read(api, op, res);
 }
 

@@ -20,7 +20,8 @@
 
 /* One counted series of HTTP answers. */
 typedef struct {
-    const char *route;  /* the route's pattern ("/v1/jobs/{id}"), or "other"; static */
+    const char *route;  /* the route's pattern ("/v1/jobs/{id}"), "static" (the dashboard's
+                           files) or "other"; static */
     const char *method; /* "GET", "POST", "DELETE" or "other"; static */
     int status;
     uint64_t count;

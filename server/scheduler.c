@@ -379,7 +379,8 @@ int cv_sched_best_models(cv_sched_t *s, int64_t job_id, int k, char (*paths)[102
     }
     cJSON_Delete(top);
     if (n == 0) return 0;
-    if ((rc = cv_store_trial_get(s->cfg.store, trial_ids[0], &best, err))) return rc < 0 ? rc : 0;
+    rc = cv_store_trial_get(s->cfg.store, trial_ids[0], 0, &best, err);
+    if (rc) return rc < 0 ? rc : 0;
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(best, "spec");
     *trial_spec_json = spec ? cJSON_PrintUnformatted(spec) : NULL;
     cJSON_Delete(best);

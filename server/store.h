@@ -429,10 +429,12 @@ int cv_store_trials_ranked(cv_store_t *store, int64_t job_id, const cv_store_ran
                            int64_t limit, cv_store_objective_t *objective, cJSON **out, char *err);
 
 /* One trial as in cv_store_trials_list plus config_key, spec, "curve" ([{epoch, train_cost,
- * train_cost_reg, dev_cost, train_error, dev_error, learning_rate, seconds}] by epoch) and
- * "attempts_history" ([{attempt, worker_id, started_at, ended_at, outcome, error}] by attempt).
+ * train_cost_reg, dev_cost, train_error, dev_error, learning_rate, seconds}] by epoch, the
+ * points of epochs >= curve_from only: 0 for the whole curve) and "attempts_history"
+ * ([{attempt, worker_id, started_at, ended_at, outcome, error}] by attempt).
  * CV_STORE_NOT_FOUND for an unknown trial. *out is caller-owned. */
-int cv_store_trial_get(cv_store_t *store, int64_t trial_id, cJSON **out, char *err);
+int cv_store_trial_get(cv_store_t *store, int64_t trial_id, int64_t curve_from, cJSON **out,
+                       char *err);
 
 /* The number of trials of every job in each status, indexed by cv_store_trial_status_t. */
 int cv_store_trial_counts(cv_store_t *store, int64_t counts[CV_STORE_TRIAL_STATUSES], char *err);

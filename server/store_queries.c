@@ -291,7 +291,8 @@ int cv_store_trials_ranked(cv_store_t *store, int64_t job_id, const cv_store_ran
     return query_array(store, id, out, "ranked trials", err);
 }
 
-int cv_store_trial_get(cv_store_t *store, int64_t trial_id, cJSON **out, char *err) {
+int cv_store_trial_get(cv_store_t *store, int64_t trial_id, int64_t curve_from, cJSON **out,
+                       char *err) {
     cJSON *trial = NULL, *curve = NULL;
     *out = NULL;
     sqlite3_stmt *q = store->st[ST_TRIAL_GET];
@@ -311,7 +312,7 @@ int cv_store_trial_get(cv_store_t *store, int64_t trial_id, cJSON **out, char *e
     if (ret != 0) goto fail;
 
     q = store->st[ST_CURVE_GET];
-    if (sqlite3_bind_int64(q, 1, trial_id)) {
+    if (sqlite3_bind_int64(q, 1, trial_id) || sqlite3_bind_int64(q, 2, curve_from)) {
         ret = store_bind_failed(store, ST_CURVE_GET, err, "get curve");
         goto fail;
     }

@@ -158,7 +158,7 @@ const char *const store_statements[ST_COUNT] = {
     [ST_TRIAL_GET] = "SELECT " TRIAL_COLS ", config_key, spec FROM trials WHERE id = ?1",
     [ST_CURVE_GET] = "SELECT epoch, train_cost, train_cost_reg, dev_cost, train_error, "
                      "dev_error, learning_rate, seconds FROM curves WHERE trial_id = ?1 "
-                     "ORDER BY epoch",
+                     "AND epoch >= ?2 ORDER BY epoch",
     [ST_WORKERS_LIST] = "SELECT id, version, threads, host, first_seen, last_seen, trials_done, "
                         "consecutive_failures, quarantined, quarantine_reason, "
                         "quarantined_until FROM workers "

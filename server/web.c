@@ -220,6 +220,7 @@ static int is_static(const char *path) {
 void cv_web_on_request(void *userdata, const cv_http_request_t *req, cv_http_response_t *res) {
     cv_web_t *web = userdata;
     if (is_static(req->path)) {
+        res->tag = cv_api_static_tag(req->method);
         if (strcmp(req->method, "GET"))
             cv_http_json_error(res, 405, "use GET on %s", req->path);
         else

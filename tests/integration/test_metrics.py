@@ -8,7 +8,8 @@ workers, a finished job and a test-set evaluation:
 - the commit-latency histogram counts every committed result: its buckets never decrease and
   +Inf equals _count equals caviar_results_committed_total;
 - caviar_http_requests_total counts each answer under its route pattern, method and status
-  (GET /v1/jobs/{id} 200 and 404, a path with no route as "other");
+  (GET /v1/jobs/{id} 200 and 404), the dashboard's files as "static" (GET /index.html 200, a
+  POST to it 405) and paths with no route (/no/such/path, /v1/nothing) as "other";
 - caviar_dataset_bytes_served_total grows by exactly the bytes of the model files a worker
   fetched to score the ensemble.
 
@@ -101,8 +102,19 @@ class Metrics(unittest.TestCase):
         for _ in range(3):
             self.c.request("GET", "/v1/jobs/{}".format(self.job["id"]))
         self.assertEqual(self.c.request("GET", "/v1/jobs/999999")[0], 404)
-        with self.assertRaises(urllib.error.HTTPError):
-            urllib.request.urlopen(f"http://127.0.0.1:{self.c.port}/no/such/path", timeout=30)
+        for path in ("/no/such/path", "/v1/nothing"):
+            with self.assertRaises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.c.port}{path}", timeout=30)
+            self.assertEqual(e.exception.code, 404, path)
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.c.port}/index.html",
+                                    timeout=30) as r:
+            self.assertEqual(r.status, 200)
+            self.assertIn(b"<html", r.read())
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{self.c.port}/index.html", data=b"", method="POST"),
+                timeout=30)
+        self.assertEqual(e.exception.code, 405)
         after = parse(self.scrape())
         self.assertEqual(value(after, "caviar_http_requests_total", status="200", **route) -
                          value(before, "caviar_http_requests_total", status="200", **route), 3)
@@ -110,7 +122,16 @@ class Metrics(unittest.TestCase):
                          value(before, "caviar_http_requests_total", status="404", **route), 1)
         other = dict(route="other", method="other", status="404")
         self.assertEqual(value(after, "caviar_http_requests_total", **other) -
-                         value(before, "caviar_http_requests_total", **other), 1)
+                         value(before, "caviar_http_requests_total", **other), 2)
+        for method, status in (("GET", "200"), ("POST", "405")):
+            page = dict(route="static", method=method, status=status)
+            self.assertEqual(value(after, "caviar_http_requests_total", **page) -
+                             value(before, "caviar_http_requests_total", **page), 1, page)
+        # "other" counts the two paths with no route and nothing else.
+        grown = {k: v - before.get(k, 0.0) for k, v in after.items()
+                 if k[0] == "caviar_http_requests_total" and ("route", "other") in k[1]}
+        self.assertEqual({k: v for k, v in grown.items() if v}, {
+            ("caviar_http_requests_total", frozenset(other.items())): 2})
         scrape = dict(route="/metrics", method="GET", status="200")
         self.assertGreaterEqual(value(after, "caviar_http_requests_total", **scrape), 1)
 

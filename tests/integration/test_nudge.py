@@ -8,6 +8,11 @@ loopback ephemeral ports, a temporary SQLite file.
 - `caviar panda SPEC.json` runs one long trial and prints its curve; `caviar nudge` from another
   shell reaches it (and a bad value is refused naming the field); Ctrl-C stops it at its next
   epoch boundary, and it ends completed with its best epoch's metrics and model.
+- Each of panda's polls reads only the curve points it has not shown (GET /v1/trials/{id}
+  ?curve_after=E, seen through a recording proxy in front of caviard): every point crosses the
+  wire once, however long the curve grows, and panda prints each epoch once, in order.
+- GET /v1/trials/{id}?curve_after=E answers the points after epoch E, the rest of the trial as
+  without it; a value that is not an epoch is refused with 400 naming curve_after.
 - A coordinator SIGKILL and restart neither loses a nudge nor applies it twice: a nudge stored
   while its worker was frozen reaches it after the restart (the worker re-attaches to the same
   attempt), takes effect once, and a later restart does not apply it again.
@@ -18,6 +23,9 @@ loopback ephemeral ports, a temporary SQLite file.
 
 Usage: test_nudge.py BUILD_DIR SOURCE_ROOT"""
 
+import contextlib
+import http.client
+import http.server
 import json
 import os
 import signal
@@ -30,6 +38,56 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from caviar_harness import Coordinator, CoordinatorChecks, write_moons  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build"
+
+
+class RecordingProxy:
+    """An HTTP proxy on a loopback ephemeral port in front of the coordinator at port: forwards
+    each request as it is and records (method, path, status, reply body) of each answer."""
+
+    def __init__(self, port):
+        self.answers = []
+        lock = threading.Lock()
+        answers = self.answers
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                upstream = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                try:
+                    headers = {k: v for k, v in self.headers.items()
+                               if k.lower() in ("content-type", "authorization")}
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    r = upstream.getresponse()
+                    data = r.read()
+                    status, ctype = r.status, r.getheader("Content-Type", "application/json")
+                finally:
+                    upstream.close()
+                with lock:
+                    answers.append((self.command, self.path, status, data))
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
 
 
 class NudgeTest(CoordinatorChecks, unittest.TestCase):
@@ -183,24 +241,44 @@ class NudgeTest(CoordinatorChecks, unittest.TestCase):
         self.assertIn("only a running trial can be nudged", reply["error"])
 
 
-    def test_panda_runs_one_trial_that_nudge_steers_and_ctrl_c_stops(self):
-        caviar = os.path.join(BUILD, "client", "caviar")
-        url = f"http://127.0.0.1:{self.c.port}"
+    @contextlib.contextmanager
+    def panda(self, url, interval):
+        """Runs `caviar --server url panda` on a trial spec of 100000 epochs polling every
+        interval seconds; yields (the process, the lines it has printed so far, a list that
+        grows, its trial id) and ends it on the way out."""
         spec_path = os.path.join(self.c.dir, "panda.json")
         with open(spec_path, "w") as f:
             json.dump({"dataset": {"format": "csv", "csv": "moons.csv", "label_column": "label"},
                        "split": {"train": 0.6, "dev": 0.2, "test": 0.2}, "epochs": 100000,
                        "hidden_units": 16, "learning_rate": 0.001, "batch_size": 32}, f)
-        panda = subprocess.Popen([caviar, "--server", url, "panda", spec_path, "--interval",
-                                  "0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)
+        proc = subprocess.Popen([os.path.join(BUILD, "client", "caviar"), "--server", url,
+                                 "panda", spec_path, "--interval", str(interval)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines = []
-        reader = threading.Thread(target=lambda: lines.extend(panda.stdout), daemon=True)
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
         reader.start()
         try:
             head = self.wait_for("panda's first line", lambda: next(
                 (line for line in list(lines) if line.startswith("panda: job")), None))
-            trial_id = int(head.split("trial ")[1].split(".")[0])
+            yield proc, lines, int(head.split("trial ")[1].split(".")[0])
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            reader.join(10)
+            proc.stdout.close()
+            proc.stderr.close()
+
+    def interrupt(self, proc):
+        """Ctrl-C: panda stops its trial at its next epoch boundary and exits 0 once the trial
+        has completed."""
+        proc.send_signal(signal.SIGINT)
+        self.assertEqual(proc.wait(60), 0, proc.stderr.read())
+
+    def test_panda_runs_one_trial_that_nudge_steers_and_ctrl_c_stops(self):
+        caviar = os.path.join(BUILD, "client", "caviar")
+        url = f"http://127.0.0.1:{self.c.port}"
+        with self.panda(url, 0.1) as (panda, lines, trial_id):
             self.wait_for("three epochs shown", lambda: sum(
                 line.startswith("epoch ") for line in list(lines)) >= 3)
 
@@ -220,16 +298,7 @@ class NudgeTest(CoordinatorChecks, unittest.TestCase):
                 (line for line in list(lines) if line.startswith("nudge 1 took effect")), None))
             epoch = int(shown.split("epoch ")[1].split(":")[0])
             self.assertIn('{"learning_rate":0.0003}', shown)
-
-            panda.send_signal(signal.SIGINT)
-            self.assertEqual(panda.wait(60), 0, panda.stderr.read())
-            reader.join(10)
-        finally:
-            if panda.poll() is None:
-                panda.kill()
-                panda.wait()
-            panda.stdout.close()
-            panda.stderr.close()
+            self.interrupt(panda)
         body = self.trial(trial_id)
         self.assertEqual(body["status"], "completed")
         self.assertGreaterEqual(body["epochs_run"], epoch)
@@ -250,6 +319,56 @@ class NudgeTest(CoordinatorChecks, unittest.TestCase):
         self.assertEqual(shown.returncode, 0, shown)
         self.assertIn(f"nudges\n  1 at epoch {epoch}  {{\"learning_rate\":0.0003}}\n",
                       shown.stdout)
+
+    def test_each_panda_poll_reads_only_the_curve_points_it_has_not_shown(self):
+        proxy = RecordingProxy(self.c.port)
+
+        def trial_reads():
+            """The curves of the trial reads answered so far, in order."""
+            return [json.loads(body)["curve"] for method, path, status, body in
+                    list(proxy.answers) if method == "GET" and status == 200 and
+                    path.startswith("/v1/trials/")]
+
+        try:
+            with self.panda(f"http://127.0.0.1:{proxy.port}", 0.05) as (panda, lines, trial_id):
+                # Enough polls bringing new points for the curve to have grown between them.
+                self.wait_for("five polls with new epochs", lambda: sum(
+                    1 for curve in trial_reads() if curve) >= 5, timeout=60)
+                self.interrupt(panda)
+        finally:
+            proxy.close()
+
+        epochs = [p["epoch"] for curve in trial_reads() for p in curve]
+        self.assertEqual(epochs, sorted(set(epochs)), "a curve point was read twice")
+        reads = [path for method, path, _, _ in proxy.answers
+                 if method == "GET" and path.startswith("/v1/trials/")]
+        self.assertTrue(all(path.startswith(f"/v1/trials/{trial_id}?curve_after=")
+                            for path in reads), reads)
+        body = self.trial(trial_id)
+        self.assertEqual(body["status"], "completed")
+        self.assertEqual(epochs, [p["epoch"] for p in body["curve"]])
+        shown = [int(line.split()[1]) for line in lines if line.startswith("epoch ")]
+        self.assertEqual(shown, epochs)
+        self.assertTrue(lines[-1].startswith(f"trial {trial_id} completed after "), lines)
+
+    def test_a_trial_read_after_an_epoch_holds_only_the_later_points(self):
+        job_id, trial_id = self.start_long_trial()
+        status, _ = self.c.request("POST", f"/v1/jobs/{job_id}/cancel")
+        self.assertEqual(status, 200)
+        whole = self.trial(trial_id)
+        last = whole["curve"][-1]["epoch"]
+        self.assertGreaterEqual(last, 2)
+        for after in (0, 1, last - 1, last, last + 5):
+            status, part = self.c.request("GET", f"/v1/trials/{trial_id}?curve_after={after}")
+            self.assertEqual(status, 200, part)
+            self.assertEqual(part["curve"], [p for p in whole["curve"] if p["epoch"] > after])
+            self.assertEqual({k: v for k, v in part.items() if k != "curve"},
+                             {k: v for k, v in whole.items() if k != "curve"})
+        for bad in ("-1", "x", "1.5", "", "100001"):
+            status, reply = self.c.request("GET", f"/v1/trials/{trial_id}?curve_after={bad}")
+            self.assertEqual(status, 400, reply)
+            self.assertEqual(reply["error"], "curve_after: must be an epoch, an integer in "
+                             f"[0, 100000], got \"{bad}\"")
 
 
 if __name__ == "__main__":

@@ -546,7 +546,7 @@ START_TEST(test_nonfinite_metrics_are_stored_as_null) {
     ck_assert_int_eq(cv_store_put_result(fx.store, id, "L", &r, NOW, fx.err), 0);
 
     cJSON *t = NULL;
-    ck_assert_int_eq(cv_store_trial_get(fx.store, id, &t, fx.err), 0);
+    ck_assert_int_eq(cv_store_trial_get(fx.store, id, 0, &t, fx.err), 0);
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(t, "dev_error")));
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(t, "dev_cost")));
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(t, "train_cost")));
@@ -2321,7 +2321,7 @@ START_TEST(test_unknown_ids_are_not_found) {
     int64_t id = -5;
     ck_assert_int_eq(cv_store_job_get(fx.store, 7, &out, fx.err), CV_STORE_NOT_FOUND);
     ck_assert_ptr_null(out);
-    ck_assert_int_eq(cv_store_trial_get(fx.store, 7, &out, fx.err), CV_STORE_NOT_FOUND);
+    ck_assert_int_eq(cv_store_trial_get(fx.store, 7, 0, &out, fx.err), CV_STORE_NOT_FOUND);
     ck_assert_int_eq(cv_store_trials_list(fx.store, 7, -1, 0, &out, fx.err), CV_STORE_NOT_FOUND);
     ck_assert_int_eq(cv_store_trials_top(fx.store, 7, CV_STORE_OBJ_JOB, 5, &out, fx.err),
                      CV_STORE_NOT_FOUND);
@@ -2376,7 +2376,7 @@ START_TEST(test_trial_get_returns_the_curve_in_epoch_order) {
     ck_assert_int_eq(cv_store_curve_add(fx.store, id, "other", pts, 1, fx.err), CV_STORE_STALE);
 
     cJSON *t = NULL;
-    ck_assert_int_eq(cv_store_trial_get(fx.store, id, &t, fx.err), 0);
+    ck_assert_int_eq(cv_store_trial_get(fx.store, id, 0, &t, fx.err), 0);
     ck_assert_str_eq(cJSON_GetObjectItem(t, "config_key")->valuestring, "k0");
     ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(t, "spec"), "lr")->valueint, 0);
     cJSON *curve = cJSON_GetObjectItem(t, "curve");
@@ -2388,6 +2388,19 @@ START_TEST(test_trial_get_returns_the_curve_in_epoch_order) {
     ck_assert_double_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(curve, 0), "seconds")->valuedouble,
                         1.25);
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(curve, 1), "dev_cost")));
+    cJSON_Delete(t);
+
+    /* from epoch 1: the later points only, the rest of the trial as before */
+    ck_assert_int_eq(cv_store_trial_get(fx.store, id, 1, &t, fx.err), 0);
+    curve = cJSON_GetObjectItem(t, "curve");
+    ck_assert_int_eq(cJSON_GetArraySize(curve), 2);
+    for (int e = 1; e < 3; e++)
+        ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(curve, e - 1), "epoch")->valueint,
+                         e);
+    ck_assert_str_eq(cJSON_GetObjectItem(t, "config_key")->valuestring, "k0");
+    cJSON_Delete(t);
+    ck_assert_int_eq(cv_store_trial_get(fx.store, id, 3, &t, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(t, "curve")), 0);
     cJSON_Delete(t);
 
     /* a new attempt starts a new curve */
