@@ -30,6 +30,7 @@ static cv_sched_worker_t *slot_new(cv_sched_t *s, const char *client) {
 }
 
 static void slot_free(cv_sched_t *s, cv_sched_worker_t *w) {
+    sched_forget_worker(s, w); /* its tell's acknowledgement may still wait for a sync */
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -86,17 +87,25 @@ static int reply_push(cv_sched_t *s, cv_sched_ask_done_fn done, void *ctx, int s
         s->ask_replies = r;
         s->ask_replies_cap = cap;
     }
-    s->ask_replies[s->n_ask_replies++] = (ask_reply_t){done, ctx, stop};
+    s->ask_replies[s->n_ask_replies++] = (ask_reply_t){done, ctx, stop, 0};
     return 0;
 }
 
-void sched_ask_flush(cv_sched_t *s, int committed) {
-    /* The answers may call back into the scheduler: each is taken off the list first. */
-    for (size_t i = 0; i < s->n_ask_replies; i++) {
+void sched_ask_flush(cv_sched_t *s, int committed, uint64_t upto) {
+    /* The answers may call back into the scheduler: those due are counted first, and what the
+     * calls add stays after them. */
+    size_t k = 0;
+    while (k < s->n_ask_replies && (!committed || (s->ask_replies[k].seq &&
+                                                   s->ask_replies[k].seq <= upto)))
+        k++;
+    for (size_t i = 0; i < k; i++) {
         ask_reply_t r = s->ask_replies[i];
         r.done(r.ctx, committed, r.stop);
     }
-    s->n_ask_replies = 0;
+    if (k)
+        memmove(s->ask_replies, s->ask_replies + k,
+                (s->n_ask_replies - k) * sizeof *s->ask_replies);
+    s->n_ask_replies -= k;
     cv_sched_worker_t *next;
     for (cv_sched_worker_t *w = s->asks; w; w = next) {
         next = w->next;

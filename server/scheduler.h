@@ -5,8 +5,10 @@
  *
  * Durability: every state change is written to the store inside an open write group; the group
  * is committed by cv_sched_flush, which the loop calls once per iteration (group commit). Only
- * after that commit are results acknowledged to workers, so an acknowledged result is always
- * on disk. A job submission commits before it returns.
+ * after that commit is on disk are results acknowledged to workers, so an acknowledged result is
+ * always on disk; with cfg.deferred_sync the loop does not wait for the disk: the commit's sync
+ * runs on the thread pool and the acknowledgements go when it ends. A job submission commits
+ * (and syncs) before it returns.
  *
  * Trial lifecycle (times in seconds):
  *
@@ -130,6 +132,11 @@ typedef struct {
                                     jobs; NULL: they are checked at once, blocking */
     double ask_lease_seconds;    /* an ask lease (cv_sched_ask) not renewed by a report for this
                                     long is lost, in seconds; 0 or less: 60 */
+    int deferred_sync;           /* 1: the store was opened with deferred_sync (store.h): the
+                                    group commit does not wait for the disk; the WAL is synced
+                                    on the loop's thread pool (loop required) and what waits for
+                                    a commit goes once that sync ends. A commit made outside the
+                                    group commit (a submission, a cancel...) is synced at once */
 } cv_sched_config_t;
 
 /* Creates a scheduler and resumes every running job found in the store: trials that were running
@@ -149,7 +156,12 @@ void cv_sched_destroy(cv_sched_t *sched);
  * from the store, and workers resend what was not acknowledged). */
 int cv_sched_flush(cv_sched_t *sched, double now);
 
-/* Results waiting for the next commit. */
+/* With cfg.deferred_sync: syncs the commits not yet durable here, blocking, and sends what
+ * waited for them (for the last flush before the coordinator stops). 0, or CV_EIO as
+ * cv_sched_flush. Without deferred_sync: does nothing. */
+int cv_sched_sync_now(cv_sched_t *sched);
+
+/* Results waiting for the next commit (not those committed and waiting for their sync). */
 size_t cv_sched_pending(const cv_sched_t *sched);
 
 /* ---- jobs (HTTP API) ------------------------------------------------------------------- */
@@ -171,8 +183,8 @@ int cv_sched_new_check(cv_sched_t *sched, const char *text, size_t len,
 int cv_sched_submit_checked(cv_sched_t *sched, const char *text, size_t len,
                             const cv_dataset_check_t *check, double now, int64_t *job_id,
                             char *err);
-/* 1 when no dataset check of a resumed job and no removal of a deleted job's models is in
- * flight (the scheduler may be destroyed). */
+/* 1 when no dataset check of a resumed job, no removal of a deleted job's models and no sync of
+ * the store is in flight (the scheduler may be destroyed). */
 int cv_sched_idle(const cv_sched_t *sched);
 /* Asks the dataset checks in flight to stop (the coordinator is stopping). */
 void cv_sched_stop_checks(cv_sched_t *sched);
