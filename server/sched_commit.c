@@ -155,32 +155,54 @@ static void drop_waiting(cv_sched_t *s) {
 typedef struct sched_sync {
     uv_work_t work;
     cv_sched_t *s;
-    uint64_t upto;         /* the last commit made before the sync started */
+    int checkpoint;        /* 1: a checkpoint; 0: a sync of the WAL */
+    uint64_t upto;         /* a sync: the last commit made before it started */
     int rc;
     char err[CV_ERRLEN];
 } sched_sync_t;
 
 static void sync_work(uv_work_t *work) {
     sched_sync_t *y = work->data;
-    y->rc = cv_store_sync(y->s->cfg.store, y->err);
-    /* A failed checkpoint loses nothing (the WAL holds it all): the next one tries again. */
-    char err[CV_ERRLEN];
-    if (y->rc == 0 && cv_store_checkpoint(y->s->cfg.store, err))
-        snprintf(y->err, sizeof y->err, "%s", err);
+    y->rc = y->checkpoint ? cv_store_checkpoint(y->s->cfg.store, y->err)
+                          : cv_store_sync(y->s->cfg.store, y->err);
 }
 
 static void sync_start(cv_sched_t *s);
+static void checkpoint_done(uv_work_t *work, int status);
+
+/* Starts a checkpoint on the thread pool when the WAL has grown enough and none is in flight;
+ * it runs beside the syncs, so acknowledgements never wait for one. */
+static void checkpoint_start(cv_sched_t *s) {
+    if (s->checkpoint || !s->cfg.loop || !cv_store_checkpoint_due(s->cfg.store)) return;
+    sched_sync_t *y = calloc(1, sizeof *y);
+    if (!y) return; /* the next sync tries again */
+    *y = (sched_sync_t){.s = s, .checkpoint = 1};
+    y->work.data = y;
+    s->checkpoint = y;
+    if (uv_queue_work(s->cfg.loop, &y->work, sync_work, checkpoint_done)) {
+        s->checkpoint = NULL;
+        free(y);
+    }
+}
+
+static void checkpoint_done(uv_work_t *work, int status) {
+    sched_sync_t *y = work->data;
+    y->s->checkpoint = NULL;
+    /* A failed checkpoint loses nothing (the WAL holds it all): the next one tries again. */
+    if (status == 0 && y->rc) cv_log(y->s->cfg.log, CV_LOG_WARN, "%s", y->err);
+    free(y);
+}
 
 static void sync_done(uv_work_t *work, int status) {
     sched_sync_t *y = work->data;
     cv_sched_t *s = y->s;
     s->sync = NULL;
     if (status == 0 && y->rc == 0) {
-        if (y->err[0]) cv_log(s->cfg.log, CV_LOG_WARN, "%s", y->err);
         if (y->upto > s->durable_seq) s->durable_seq = y->upto;
         if (!s->broken) {
             release(s, s->durable_seq);
             sync_start(s);
+            checkpoint_start(s);
         }
     } else if (!s->broken) {
         /* Crash-only, as for a failed commit: the next flush reports it and the daemon stops. */
@@ -193,7 +215,8 @@ static void sync_done(uv_work_t *work, int status) {
 }
 
 /* Starts a sync of the commits not yet durable, unless one is in flight (it starts the next
- * when it ends). Without a thread pool, or when the sync cannot be queued, it runs here. */
+ * when it ends). Without a thread pool, or when the sync cannot be queued, it runs here (and,
+ * without a thread pool, a checkpoint that is due too). */
 static void sync_start(cv_sched_t *s) {
     if (s->sync || s->broken || s->commit_seq <= s->durable_seq) return;
     sched_sync_t *y = calloc(1, sizeof *y);
@@ -210,6 +233,9 @@ static void sync_start(cv_sched_t *s) {
     local.work.data = &local;
     sync_work(&local.work);
     if (local.rc == 0 && local.upto > s->durable_seq) s->durable_seq = local.upto;
+    if (local.rc == 0 && !s->cfg.loop && cv_store_checkpoint_due(s->cfg.store) &&
+        cv_store_checkpoint(s->cfg.store, local.err))
+        cv_log(s->cfg.log, CV_LOG_WARN, "%s", local.err);
     if (local.rc) {
         cv_log(s->cfg.log, CV_LOG_ERROR, "%s; %zu results not acknowledged", local.err,
                s->n_acks);

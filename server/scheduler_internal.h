@@ -154,6 +154,7 @@ struct cv_sched {
     uint64_t commit_seq;     /* the number of the last commit */
     uint64_t durable_seq;    /* the number of the last commit known to be on disk */
     struct sched_sync *sync; /* the sync in flight on the loop's thread pool, or NULL */
+    struct sched_sync *checkpoint; /* the checkpoint in flight there, or NULL */
     pending_ack_t *acks;
     size_t n_acks, acks_cap;
     pending_decision_t *decisions;

@@ -195,6 +195,9 @@ int cv_store_sync(cv_store_t *store, char *err);
  * once. CV_EINVAL without deferred_sync. */
 int cv_store_checkpoint(cv_store_t *store, char *err);
 
+/* 1 when cv_store_checkpoint would copy (the WAL holds 1,000 frames or more). Any thread. */
+int cv_store_checkpoint_due(const cv_store_t *store);
+
 /* ---- Jobs and rounds -------------------------------------------------------------------- */
 
 /* Stores a new running job. name: display name; objective: DEV_ERROR or DEV_COST; spec: the job

@@ -99,9 +99,14 @@ int cv_store_sync(cv_store_t *store, char *err) {
 int cv_store_checkpoint(cv_store_t *store, char *err) {
     if (!store->checkpointer)
         return cv_errf(err, CV_EINVAL, "store: not opened with deferred_sync");
-    if (__atomic_load_n(&store->wal_frames, __ATOMIC_RELAXED) < CHECKPOINT_FRAMES) return 0;
+    if (!cv_store_checkpoint_due(store)) return 0;
     int rc = sqlite3_wal_checkpoint_v2(store->checkpointer, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
                                        NULL);
     if (rc == SQLITE_OK || rc == SQLITE_BUSY) return 0; /* busy: the next one goes further */
     return cv_errf(err, CV_EIO, "store: checkpoint: %s", sqlite3_errmsg(store->checkpointer));
+}
+
+int cv_store_checkpoint_due(const cv_store_t *store) {
+    return store->checkpointer &&
+           __atomic_load_n(&store->wal_frames, __ATOMIC_RELAXED) >= CHECKPOINT_FRAMES;
 }
