@@ -49,16 +49,30 @@ static int group_commit(cv_sched_t *s, char *err) {
     return 0;
 }
 
+/* A commit outside the group commit (a submission, a cancel): its sync, with deferred_sync,
+ * starts at the next flush, and its caller's answer waits for it (cv_sched_after_commit). */
 int sched_commit(cv_sched_t *s, char *err) {
-    if (!s->group_open) return 0;
-    int rc = group_commit(s, err);
-    /* A commit outside the group commit answers its caller at once: it is synced here. */
-    if (rc == 0 && s->cfg.deferred_sync) {
-        uint64_t seq = s->commit_seq;
-        if ((rc = cv_store_sync(s->cfg.store, err)) == 0 && seq > s->durable_seq)
-            s->durable_seq = seq;
+    return group_commit(s, err);
+}
+
+int sched_push_reply(cv_sched_t *s, cv_sched_ask_done_fn done, void *ctx, int stop) {
+    if (s->n_ask_replies == s->ask_replies_cap) {
+        size_t cap = s->ask_replies_cap ? 2 * s->ask_replies_cap : 16;
+        ask_reply_t *r = realloc(s->ask_replies, cap * sizeof *r);
+        if (!r) return CV_ENOMEM;
+        s->ask_replies = r;
+        s->ask_replies_cap = cap;
     }
-    return rc;
+    s->ask_replies[s->n_ask_replies++] = (ask_reply_t){done, ctx, stop, 0};
+    return 0;
+}
+
+int cv_sched_after_commit(cv_sched_t *s, cv_sched_ask_done_fn done, void *ctx) {
+    return sched_push_reply(s, done, ctx, 0);
+}
+
+int cv_sched_all_durable(const cv_sched_t *s) {
+    return !s->broken && !s->group_open && s->commit_seq <= s->durable_seq;
 }
 
 /* Every store write goes through here. A write that failed inside the open group leaves the

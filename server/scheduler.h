@@ -7,8 +7,9 @@
  * is committed by cv_sched_flush, which the loop calls once per iteration (group commit). Only
  * after that commit is on disk are results acknowledged to workers, so an acknowledged result is
  * always on disk; with cfg.deferred_sync the loop does not wait for the disk: the commit's sync
- * runs on the thread pool and the acknowledgements go when it ends. A job submission commits
- * (and syncs) before it returns.
+ * runs on the thread pool and the acknowledgements go when it ends. A job submission, a cancel
+ * and the other operator's writes commit before they return; their answers wait for the sync
+ * through cv_sched_after_commit.
  *
  * Trial lifecycle (times in seconds):
  *
@@ -155,6 +156,19 @@ void cv_sched_destroy(cv_sched_t *sched);
  * state no longer matches the disk, so the coordinator must stop (crash-only: a restart recovers
  * from the store, and workers resend what was not acknowledged). */
 int cv_sched_flush(cv_sched_t *sched, double now);
+
+/* Called once what a request (an ask, a report, a tell, an operator's write) wrote is committed
+ * and on disk (committed 1), or when the commit failed (0: it may be lost); stop is the
+ * pruner's decision on a reported trial (1: stop training), else 0. ctx is the caller's. */
+typedef void (*cv_sched_ask_done_fn)(void *ctx, int committed, int stop);
+
+/* 1 when everything written so far is committed and on disk: an answer about it may go now. */
+int cv_sched_all_durable(const cv_sched_t *sched);
+
+/* Calls done(ctx, committed, 0) once what was written before this call is committed and on disk
+ * (committed 1), or when the store failed first (committed 0); never from within this call.
+ * For the answer to a request that wrote. 0, or CV_ENOMEM (done will not be called). */
+int cv_sched_after_commit(cv_sched_t *sched, cv_sched_ask_done_fn done, void *ctx);
 
 /* With cfg.deferred_sync: syncs the commits not yet durable here, blocking, and sends what
  * waited for them (for the last flush before the coordinator stops). 0, or CV_EIO as
@@ -324,11 +338,6 @@ int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id
  * ask_lease_seconds, so the client's next report or tell is accepted as if nothing happened;
  * not renewed by then, it is lost as above. (With reattach_seconds 0 every running trial is
  * queued again at start-up, these too: the client's report or tell is then refused as stale.) */
-
-/* Called once what an ask, a report or a tell wrote is committed (committed 1), or when the
- * commit failed (0: nothing of it is stored); stop is the pruner's decision on a reported
- * trial (1: stop training), else 0. ctx is the caller's. */
-typedef void (*cv_sched_ask_done_fn)(void *ctx, int committed, int stop);
 
 /* A trial cv_sched_ask handed out; trial_id 0 when there is none now. */
 typedef struct {

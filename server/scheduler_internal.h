@@ -233,6 +233,8 @@ void sched_forget_worker(cv_sched_t *s, const cv_sched_worker_t *w); /* in what 
                                                                         commit: w is gone */
 int sched_push_decision(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, int epoch, int stop);
 int sched_push_ack(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id);
+int sched_push_reply(cv_sched_t *s, cv_sched_ask_done_fn done, void *ctx, int stop); /* an
+                                                        answer for after the commit's sync */
 
 /* sched_nudges.c: sends trial t's nudges to its worker, all of them (with the epochs the
  * applied ones took effect at) for a fresh lease, else the unapplied ones */

@@ -6,7 +6,8 @@ before each real fsync or fdatasync of the -wal file).
 - The loop thread never waits for the disk: the API keeps answering in a fraction of DELAY
   while results are committed, because the WAL is synced on the thread pool.
 - A result is still acknowledged only once it is on disk: the result-to-acknowledgement
-  latency caviard reports is at least DELAY, the time of the sync that made it durable.
+  latency caviard reports is at least DELAY, the time of the sync that made it durable; and an
+  operator's write (a submission, a cancel) is answered only after its sync too.
 
 Usage: test_slow_disk.py BUILD_DIR SLOW_SYNC_SO"""
 
@@ -42,7 +43,9 @@ class SlowDisk(unittest.TestCase):
                 "space": {"learning_rate": {"type": "float", "scale": "log", "min": 1e-4,
                                             "max": 1e-1}},
                 "budget": {"max_trials": 100000, "max_parallel": 2}}
+        t0 = time.monotonic()
         status, body = self.c.request("POST", "/v1/jobs", spec)
+        submitted = time.monotonic() - t0
         self.assertEqual(status, 201, body)
         job = body["id"]
         # Results stream in for 8 syncs' time; the API is asked every 50 ms meanwhile.
@@ -55,7 +58,10 @@ class SlowDisk(unittest.TestCase):
             time.sleep(0.05)
         status, stats = self.c.request("GET", "/v1/stats")
         self.assertEqual(status, 200)
-        self.c.request("POST", f"/v1/jobs/{job}/cancel")
+        t0 = time.monotonic()
+        status, _ = self.c.request("POST", f"/v1/jobs/{job}/cancel")
+        cancelled = time.monotonic() - t0
+        self.assertEqual(status, 200)
         waits.sort()
         p90 = waits[int(0.9 * (len(waits) - 1))]
         self.assertLess(p90, DELAY / 2,
@@ -65,6 +71,8 @@ class SlowDisk(unittest.TestCase):
                            f"too few results acknowledged to judge: {stats}")
         self.assertGreaterEqual(stats["commit_latency_p50_ms"], 0.9 * DELAY * 1000,
                                 f"results were acknowledged before their sync ended: {stats}")
+        self.assertGreaterEqual(submitted, 0.9 * DELAY, "the job was accepted before its sync")
+        self.assertGreaterEqual(cancelled, 0.9 * DELAY, "the cancel was answered before its sync")
 
 
 if __name__ == "__main__":
