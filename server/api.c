@@ -242,6 +242,52 @@ static int route_match(const char *pattern, const char *path, int prefix, route_
     return prefix || *p == '\0';
 }
 
+/* An answer held until what its request wrote is on disk. */
+typedef struct {
+    cv_http_deferred_t *answer;
+    cv_http_response_t res; /* its body owned here until it goes */
+} durable_answer_t;
+
+static void give_durable(void *ctx, int committed, int stop) {
+    (void)stop;
+    durable_answer_t *w = ctx;
+    if (committed) {
+        cv_http_deferred_finish(w->answer, &w->res);
+    } else {
+        cJSON_Delete(w->res.json);
+        free(w->res.text);
+        cv_http_response_t failed = {0};
+        cv_http_json_error(&failed, 500, "the store failed before this was on disk; it may be "
+                           "lost");
+        cv_http_deferred_finish(w->answer, &failed);
+    }
+    free(w);
+}
+
+void api_answer_durable(cv_api_t *api, cv_http_deferred_t *answer, cv_http_response_t *res) {
+    durable_answer_t *w = NULL;
+    if (res->failed || cv_sched_all_durable(api->sched) || !(w = calloc(1, sizeof *w))) {
+        if (answer) cv_http_deferred_finish(answer, res); /* else the server sends res now */
+        return;
+    }
+    w->res = *res;
+    w->res.deferred = NULL;
+    if (!answer) { /* the body moves to w before res is deferred (which clears it) */
+        res->json = NULL, res->text = NULL, res->text_len = 0;
+        if (!(answer = cv_http_defer(res))) { /* out of memory: answered now after all */
+            *res = w->res;
+            free(w);
+            return;
+        }
+    }
+    w->answer = answer;
+    if (cv_sched_after_commit(api->sched, give_durable, w)) { /* out of memory: now */
+        cv_http_response_t now = w->res;
+        free(w);
+        cv_http_deferred_finish(answer, &now);
+    }
+}
+
 void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_response_t *res) {
     cv_api_t *api = userdata;
     const char *m = req->method, *p = req->path;
@@ -258,7 +304,10 @@ void cv_api_on_request(void *userdata, const cv_http_request_t *req, cv_http_res
                         : !strcmp(m, "DELETE") ? r->del
                                                : NULL;
         if (!fn) REPLY(cv_http_json_error(res, 405, "use %s on %s", r->allowed, p));
-        REPLY(fn(api, &args, req, res));
+        fn(api, &args, req, res);
+        /* A write is answered once it is on disk (what reads see is committed already). */
+        if (fn != r->get && !res->deferred) api_answer_durable(api, NULL, res);
+        return;
     }
     for (size_t i = 0; i < sizeof subtrees / sizeof *subtrees; i++) {
         const char *t = subtrees[i];

@@ -145,6 +145,11 @@ void api_round_to_user(cJSON *obj);
 void api_rounds_to_user(cJSON *array);
 void api_job_rounds_to_user(cJSON *job);
 
+/* Gives res once everything written so far is committed and on disk (at once when it is): to the
+ * deferred answer `answer`, or, when answer is NULL, to the request res is being filled for
+ * (res is then deferred, its body taken over). A store that fails first turns it into a 500. */
+void api_answer_durable(cv_api_t *api, cv_http_deferred_t *answer, cv_http_response_t *res);
+
 /* ---- reads on the thread pool (api_reads.c) --------------------------------------------- */
 
 /* A new read of route `run` (the caller owns it until it hands it to api_start_read), or NULL

@@ -60,7 +60,7 @@ static void after_check(cv_dataset_check_t *check, void *userdata) {
         cv_http_json_error(&res, 400, "%s", err);
     else
         create_job(api, sub->text, sub->len, check, &res);
-    cv_http_deferred_finish(sub->answer, &res);
+    api_answer_durable(api, sub->answer, &res);
     cv_dataset_check_destroy(check);
     free(sub->text);
     free(sub);

@@ -30,6 +30,7 @@ static cv_sched_worker_t *slot_new(cv_sched_t *s, const char *client) {
 }
 
 static void slot_free(cv_sched_t *s, cv_sched_worker_t *w) {
+    sched_forget_worker(s, w); /* its tell's acknowledgement may still wait for a sync */
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -77,26 +78,21 @@ void sched_ask_expire(cv_sched_t *s, double now) {
     }
 }
 
-/* Queues an answer for after the commit. */
-static int reply_push(cv_sched_t *s, cv_sched_ask_done_fn done, void *ctx, int stop) {
-    if (s->n_ask_replies == s->ask_replies_cap) {
-        size_t cap = s->ask_replies_cap ? 2 * s->ask_replies_cap : 16;
-        ask_reply_t *r = realloc(s->ask_replies, cap * sizeof *r);
-        if (!r) return CV_ENOMEM;
-        s->ask_replies = r;
-        s->ask_replies_cap = cap;
-    }
-    s->ask_replies[s->n_ask_replies++] = (ask_reply_t){done, ctx, stop};
-    return 0;
-}
-
-void sched_ask_flush(cv_sched_t *s, int committed) {
-    /* The answers may call back into the scheduler: each is taken off the list first. */
-    for (size_t i = 0; i < s->n_ask_replies; i++) {
+void sched_ask_flush(cv_sched_t *s, int committed, uint64_t upto) {
+    /* The answers may call back into the scheduler: those due are counted first, and what the
+     * calls add stays after them. */
+    size_t k = 0;
+    while (k < s->n_ask_replies && (!committed || (s->ask_replies[k].seq &&
+                                                   s->ask_replies[k].seq <= upto)))
+        k++;
+    for (size_t i = 0; i < k; i++) {
         ask_reply_t r = s->ask_replies[i];
         r.done(r.ctx, committed, r.stop);
     }
-    s->n_ask_replies = 0;
+    if (k)
+        memmove(s->ask_replies, s->ask_replies + k,
+                (s->n_ask_replies - k) * sizeof *s->ask_replies);
+    s->n_ask_replies -= k;
     cv_sched_worker_t *next;
     for (cv_sched_worker_t *w = s->asks; w; w = next) {
         next = w->next;
@@ -177,7 +173,7 @@ int cv_sched_ask(cv_sched_t *s, int64_t job_id, const char *client, double now,
         sched_queue_push(job, t, 1);
         return cv_errf(err, CV_ENOMEM, "out of memory");
     }
-    if ((rc = sched_lease(s, w, t, now, err)) == 0 && (rc = reply_push(s, done, ctx, 0)) != 0) {
+    if ((rc = sched_lease(s, w, t, now, err)) == 0 && (rc = sched_push_reply(s, done, ctx, 0)) != 0) {
         cv_errf(err, rc, "out of memory"); /* leased but unanswered: the lease will expire */
     }
     if (rc) {
@@ -240,7 +236,7 @@ int cv_sched_ask_report(cv_sched_t *s, int64_t trial_id, const char *lease, cons
     w->expires = now + s->cfg.ask_lease_seconds;
     if (epoch->epoch > w->last_epoch) w->last_epoch = (int)epoch->epoch;
     if (!(t->best_value >= before) || !w->best_epoch) w->best_epoch = (int)epoch->epoch;
-    if ((rc = reply_push(s, done, ctx, t->stopped))) return cv_errf(err, rc, "out of memory");
+    if ((rc = sched_push_reply(s, done, ctx, t->stopped))) return cv_errf(err, rc, "out of memory");
     return 0;
 }
 
@@ -270,7 +266,7 @@ int cv_sched_ask_tell(cv_sched_t *s, int64_t trial_id, const char *lease, const 
     rc = cv_sched_on_result(s, w, trial_id, lease, r, NULL, now, err);
     free(r);
     if (rc) return rc;
-    if ((rc = reply_push(s, done, ctx, 0))) return cv_errf(err, rc, "out of memory");
+    if ((rc = sched_push_reply(s, done, ctx, 0))) return cv_errf(err, rc, "out of memory");
     cv_log(s->cfg.log, CV_LOG_INFO, "trial %lld told %s by %s", (long long)trial_id,
            error        ? "failed"
            : t->stopped ? "pruned"

@@ -1,11 +1,16 @@
 /* The scheduler's durable write path: the open write group every state change goes into, the
- * group commit (cv_sched_flush) and the acknowledgements and pruner decisions that wait for it,
+ * group commit (cv_sched_flush), the sync that makes it durable off the loop thread when the
+ * store defers it, and the acknowledgements and pruner decisions that wait for it,
  * the histogram of result-to-commit latencies and the counters and state cv_sched_stats reports. */
 
 #include "server/scheduler_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -20,12 +25,54 @@ int sched_group(cv_sched_t *s, char *err) {
     return rc;
 }
 
-int sched_commit(cv_sched_t *s, char *err) {
+/* Gives what waits for a commit and has no commit number yet (the tail of each list) seq. */
+static void number_waiting(cv_sched_t *s, uint64_t seq) {
+    for (size_t i = s->n_acks; i > 0 && !s->acks[i - 1].seq; i--) s->acks[i - 1].seq = seq;
+    for (size_t i = s->n_decisions; i > 0 && !s->decisions[i - 1].seq; i--)
+        s->decisions[i - 1].seq = seq;
+    for (size_t i = s->n_ask_replies; i > 0 && !s->ask_replies[i - 1].seq; i--)
+        s->ask_replies[i - 1].seq = seq;
+}
+
+/* Commits the open group without waiting for the disk when cfg.deferred_sync; what waited for
+ * it now waits for commit number s->commit_seq. */
+static int group_commit(cv_sched_t *s, char *err) {
     if (!s->group_open) return 0;
     s->group_open = 0;
     int rc = cv_store_commit(s->cfg.store, err);
-    if (rc) cv_store_rollback(s->cfg.store, NULL);
-    return rc;
+    if (rc) {
+        cv_store_rollback(s->cfg.store, NULL);
+        return rc;
+    }
+    number_waiting(s, ++s->commit_seq);
+    if (!s->cfg.deferred_sync) s->durable_seq = s->commit_seq;
+    return 0;
+}
+
+/* A commit outside the group commit (a submission, a cancel): its sync, with deferred_sync,
+ * starts at the next flush, and its caller's answer waits for it (cv_sched_after_commit). */
+int sched_commit(cv_sched_t *s, char *err) {
+    return group_commit(s, err);
+}
+
+int sched_push_reply(cv_sched_t *s, cv_sched_ask_done_fn done, void *ctx, int stop) {
+    if (s->n_ask_replies == s->ask_replies_cap) {
+        size_t cap = s->ask_replies_cap ? 2 * s->ask_replies_cap : 16;
+        ask_reply_t *r = realloc(s->ask_replies, cap * sizeof *r);
+        if (!r) return CV_ENOMEM;
+        s->ask_replies = r;
+        s->ask_replies_cap = cap;
+    }
+    s->ask_replies[s->n_ask_replies++] = (ask_reply_t){done, ctx, stop, 0};
+    return 0;
+}
+
+int cv_sched_after_commit(cv_sched_t *s, cv_sched_ask_done_fn done, void *ctx) {
+    return sched_push_reply(s, done, ctx, 0);
+}
+
+int cv_sched_all_durable(const cv_sched_t *s) {
+    return !s->broken && !s->group_open && s->commit_seq <= s->durable_seq;
 }
 
 /* Every store write goes through here. A write that failed inside the open group leaves the
@@ -46,6 +93,13 @@ void sched_break(cv_sched_t *s) {
     cv_store_freeze(s->cfg.store, NULL);
 }
 
+void sched_forget_worker(cv_sched_t *s, const cv_sched_worker_t *w) {
+    for (size_t i = 0; i < s->n_acks; i++)
+        if (s->acks[i].w == w) s->acks[i].w = NULL;
+    for (size_t i = 0; i < s->n_decisions; i++)
+        if (s->decisions[i].w == w) s->decisions[i].w = NULL;
+}
+
 int sched_push_decision(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, int epoch,
                         int stop) {
     if (s->n_decisions == s->decisions_cap) {
@@ -55,7 +109,7 @@ int sched_push_decision(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, i
         s->decisions = d;
         s->decisions_cap = cap;
     }
-    s->decisions[s->n_decisions++] = (pending_decision_t){w, trial_id, epoch, stop};
+    s->decisions[s->n_decisions++] = (pending_decision_t){w, trial_id, epoch, stop, 0};
     return 0;
 }
 
@@ -67,42 +121,24 @@ int sched_push_ack(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id) {
         s->acks = a;
         s->acks_cap = cap;
     }
-    s->acks[s->n_acks++] = (pending_ack_t){w, trial_id, cv_clock_monotonic()};
+    s->acks[s->n_acks++] = (pending_ack_t){w, trial_id, cv_clock_monotonic(), 0};
     return 0;
 }
 
-int cv_sched_flush(cv_sched_t *s, double now) {
-    (void)now;
-    char err[CV_ERRLEN];
-    if (s->broken) {
-        if (s->n_acks || s->group_lost)
-            cv_log(s->cfg.log, CV_LOG_ERROR, "a store write failed; %zu results not "
-                   "acknowledged, nothing more is committed", s->n_acks);
-        s->n_acks = 0;
-        s->n_decisions = 0;
-        s->group_lost = 0;
-        sched_ask_flush(s, 0);
-        return CV_EIO;
-    }
-    if (sched_commit(s, err)) {
-        /* Crash-only: the group is gone, so its acknowledgements are too, and every later flush
-         * fails as well (nothing may be acknowledged against a disk that lost a commit). */
-        cv_log(s->cfg.log, CV_LOG_ERROR, "commit failed: %s; %zu results not acknowledged", err,
-               s->n_acks);
-        s->n_acks = 0;
-        s->n_decisions = 0;
-        sched_break(s);
-        sched_ask_flush(s, 0);
-        return CV_EIO;
-    }
-    for (size_t i = 0; i < s->n_decisions; i++) {
-        const pending_decision_t *d = &s->decisions[i];
+/* Sends what waited for commits up to number upto (all of it once they are durable): the
+ * pruner's decisions, the acknowledgements (timed from the result's arrival) and the ask
+ * clients' answers. */
+static void release(cv_sched_t *s, uint64_t upto) {
+    size_t k = 0;
+    for (; k < s->n_decisions && s->decisions[k].seq && s->decisions[k].seq <= upto; k++) {
+        const pending_decision_t *d = &s->decisions[k];
         if (d->w && !d->w->ask && d->w->trial && d->w->trial->id == d->trial_id)
             s->cfg.ops.send_decision(d->w->conn, d->trial_id, d->epoch, d->stop);
     }
-    s->n_decisions = 0;
-    size_t n = s->n_acks;
-    s->n_acks = 0;
+    if (k) memmove(s->decisions, s->decisions + k, (s->n_decisions - k) * sizeof *s->decisions);
+    s->n_decisions -= k;
+    size_t n = 0;
+    while (n < s->n_acks && s->acks[n].seq && s->acks[n].seq <= upto) n++;
     double done = n ? cv_clock_monotonic() : 0;
     for (size_t i = 0; i < n; i++) {
         double lat = done - s->acks[i].arrived;
@@ -113,15 +149,163 @@ int cv_sched_flush(cv_sched_t *s, double now) {
         if (s->acks[i].w && !s->acks[i].w->ask) /* an ask client's answer is sched_ask_flush's */
             s->cfg.ops.send_ack(s->acks[i].w->conn, s->acks[i].trial_id, 1);
     }
+    if (n) memmove(s->acks, s->acks + n, (s->n_acks - n) * sizeof *s->acks);
+    s->n_acks -= n;
     s->results += n;
     s->commits += n > 0;
-    sched_ask_flush(s, 1); /* ask clients' answers, and the ask leases that ended go */
+    sched_ask_flush(s, 1, upto); /* ask clients' answers */
+}
+
+/* Drops everything that waited for a commit: the store failed, nothing of it may be told. */
+static void drop_waiting(cv_sched_t *s) {
+    s->n_acks = 0;
+    s->n_decisions = 0;
+    s->group_lost = 0;
+    sched_ask_flush(s, 0, UINT64_MAX);
+}
+
+/* ---- deferred sync: the WAL synced on the loop's thread pool ---------------------------- */
+
+typedef struct sched_sync {
+    uv_work_t work;
+    cv_sched_t *s;
+    int checkpoint;        /* 1: a checkpoint; 0: a sync of the WAL */
+    uint64_t upto;         /* a sync: the last commit made before it started */
+    int rc;
+    char err[CV_ERRLEN];
+} sched_sync_t;
+
+static void sync_work(uv_work_t *work) {
+    sched_sync_t *y = work->data;
+    y->rc = y->checkpoint ? cv_store_checkpoint(y->s->cfg.store, y->err)
+                          : cv_store_sync(y->s->cfg.store, y->err);
+}
+
+static void sync_start(cv_sched_t *s);
+static void checkpoint_done(uv_work_t *work, int status);
+
+/* Starts a checkpoint on the thread pool when the WAL has grown enough and none is in flight;
+ * it runs beside the syncs, so acknowledgements never wait for one. */
+static void checkpoint_start(cv_sched_t *s) {
+    if (s->checkpoint || !s->cfg.loop || !cv_store_checkpoint_due(s->cfg.store)) return;
+    sched_sync_t *y = calloc(1, sizeof *y);
+    if (!y) return; /* the next sync tries again */
+    *y = (sched_sync_t){.s = s, .checkpoint = 1};
+    y->work.data = y;
+    s->checkpoint = y;
+    if (uv_queue_work(s->cfg.loop, &y->work, sync_work, checkpoint_done)) {
+        s->checkpoint = NULL;
+        free(y);
+    }
+}
+
+static void checkpoint_done(uv_work_t *work, int status) {
+    sched_sync_t *y = work->data;
+    y->s->checkpoint = NULL;
+    /* A failed checkpoint loses nothing (the WAL holds it all): the next one tries again. */
+    if (status == 0 && y->rc) cv_log(y->s->cfg.log, CV_LOG_WARN, "%s", y->err);
+    free(y);
+}
+
+static void sync_done(uv_work_t *work, int status) {
+    sched_sync_t *y = work->data;
+    cv_sched_t *s = y->s;
+    s->sync = NULL;
+    if (status == 0 && y->rc == 0) {
+        if (y->upto > s->durable_seq) s->durable_seq = y->upto;
+        if (!s->broken) {
+            release(s, s->durable_seq);
+            sync_start(s);
+            checkpoint_start(s);
+        }
+    } else if (!s->broken) {
+        /* Crash-only, as for a failed commit: the next flush reports it and the daemon stops. */
+        cv_log(s->cfg.log, CV_LOG_ERROR, "%s; %zu results not acknowledged",
+               status ? "the WAL sync could not run" : y->err, s->n_acks);
+        sched_break(s);
+        drop_waiting(s);
+    }
+    free(y);
+}
+
+/* Starts a sync of the commits not yet durable, unless one is in flight (it starts the next
+ * when it ends). Without a thread pool, or when the sync cannot be queued, it runs here (and,
+ * without a thread pool, a checkpoint that is due too). */
+static void sync_start(cv_sched_t *s) {
+    if (s->sync || s->broken || s->commit_seq <= s->durable_seq) return;
+    sched_sync_t *y = calloc(1, sizeof *y);
+    if (y) {
+        *y = (sched_sync_t){.s = s, .upto = s->commit_seq};
+        y->work.data = y;
+        s->sync = y;
+        if (s->cfg.loop && uv_queue_work(s->cfg.loop, &y->work, sync_work, sync_done) == 0)
+            return;
+        s->sync = NULL;
+    }
+    sched_sync_t local = {.s = s, .upto = s->commit_seq};
+    free(y);
+    local.work.data = &local;
+    sync_work(&local.work);
+    if (local.rc == 0 && local.upto > s->durable_seq) s->durable_seq = local.upto;
+    if (local.rc == 0 && !s->cfg.loop && cv_store_checkpoint_due(s->cfg.store) &&
+        cv_store_checkpoint(s->cfg.store, local.err))
+        cv_log(s->cfg.log, CV_LOG_WARN, "%s", local.err);
+    if (local.rc) {
+        cv_log(s->cfg.log, CV_LOG_ERROR, "%s; %zu results not acknowledged", local.err,
+               s->n_acks);
+        sched_break(s);
+        drop_waiting(s);
+    }
+}
+
+int cv_sched_flush(cv_sched_t *s, double now) {
+    (void)now;
+    char err[CV_ERRLEN];
+    if (s->broken) {
+        if (s->n_acks || s->group_lost)
+            cv_log(s->cfg.log, CV_LOG_ERROR, "a store write failed; %zu results not "
+                   "acknowledged, nothing more is committed", s->n_acks);
+        drop_waiting(s);
+        return CV_EIO;
+    }
+    if (group_commit(s, err)) {
+        /* Crash-only: the group is gone, so its acknowledgements are too, and every later flush
+         * fails as well (nothing may be acknowledged against a disk that lost a commit). */
+        cv_log(s->cfg.log, CV_LOG_ERROR, "commit failed: %s; %zu results not acknowledged", err,
+               s->n_acks);
+        sched_break(s);
+        drop_waiting(s);
+        return CV_EIO;
+    }
+    /* What waits without having written anything waits for the commits before it. */
+    number_waiting(s, s->commit_seq);
+    if (s->cfg.deferred_sync) sync_start(s);
+    if (s->broken) return CV_EIO;
+    release(s, s->durable_seq);
     sched_unload_finished(s);
     return 0;
 }
 
+int cv_sched_sync_now(cv_sched_t *s) {
+    if (s->broken) return CV_EIO;
+    if (!s->cfg.deferred_sync || s->commit_seq <= s->durable_seq) return 0;
+    char err[CV_ERRLEN];
+    uint64_t seq = s->commit_seq;
+    if (cv_store_sync(s->cfg.store, err)) {
+        cv_log(s->cfg.log, CV_LOG_ERROR, "%s; %zu results not acknowledged", err, s->n_acks);
+        sched_break(s);
+        drop_waiting(s);
+        return CV_EIO;
+    }
+    s->durable_seq = seq;
+    release(s, seq);
+    return 0;
+}
+
 size_t cv_sched_pending(const cv_sched_t *s) {
-    return s->n_acks;
+    size_t n = 0;
+    for (size_t i = s->n_acks; i > 0 && !s->acks[i - 1].seq; i--) n++;
+    return n;
 }
 
 /* Upper edge, in seconds, of the histogram bucket holding quantile q. */

@@ -127,8 +127,27 @@ static void after_removal(uv_work_t *work, int status) {
     free(r);
 }
 
-/* Starts the removal of a deleted job's model directory on the thread pool (at once, blocking,
- * without a loop or when the pool refuses the work). */
+/* Starts a removal once the delete it follows is on disk: on the thread pool (at once,
+ * blocking, without a loop or when the pool refuses the work). Not when the store failed: the
+ * job's rows may come back at the restart, with their models. */
+static void removal_when_durable(void *ctx, int committed, int stop) {
+    (void)stop;
+    removal_t *r = ctx;
+    cv_sched_t *s = r->sched;
+    if (!committed) {
+        cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld: the store failed before its delete was on "
+               "disk; its models are kept", (long long)r->job_id);
+        s->removals--;
+        free(r);
+        return;
+    }
+    if (!s->cfg.loop || uv_queue_work(s->cfg.loop, &r->work, removal_work, after_removal)) {
+        removal_work(&r->work);
+        after_removal(&r->work, 0);
+    }
+}
+
+/* Removes a deleted job's model directory once the delete is durable (see above). */
 void sched_remove_models(cv_sched_t *s, int64_t job_id) {
     removal_t *r = calloc(1, sizeof *r);
     if (!r) {
@@ -139,9 +158,11 @@ void sched_remove_models(cv_sched_t *s, int64_t job_id) {
     r->sched = s, r->job_id = job_id, r->work.data = r;
     snprintf(r->dir, sizeof r->dir, "%s/models/%lld", s->cfg.data_dir, (long long)job_id);
     s->removals++;
-    if (!s->cfg.loop || uv_queue_work(s->cfg.loop, &r->work, removal_work, after_removal)) {
-        removal_work(&r->work);
-        after_removal(&r->work, 0);
+    if (cv_sched_after_commit(s, removal_when_durable, r)) {
+        s->removals--;
+        free(r);
+        cv_log(s->cfg.log, CV_LOG_ERROR, "job %lld deleted; its models were not removed: out "
+               "of memory", (long long)job_id);
     }
 }
 

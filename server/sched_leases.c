@@ -164,10 +164,7 @@ void cv_sched_worker_leave(cv_sched_t *s, cv_sched_worker_t *w, double now) {
     if (sched_group(s, err) ||
         sched_checked(s, cv_store_worker_last_seen(s->cfg.store, w->id, w->last_seen, err)) < 0)
         cv_log(s->cfg.log, CV_LOG_WARN, "worker %s: %s", w->id, err);
-    for (size_t i = 0; i < s->n_acks; i++)
-        if (s->acks[i].w == w) s->acks[i].w = NULL;
-    for (size_t i = 0; i < s->n_decisions; i++)
-        if (s->decisions[i].w == w) s->decisions[i].w = NULL;
+    sched_forget_worker(s, w);
     if (w->trial && s->detached) {
         /* The coordinator stops: the trial stays running under its lease in the store, for the
          * worker to re-attach to after the restart. */

@@ -157,7 +157,8 @@ static void start_resume_checks(cv_sched_t *s) {
 }
 
 int cv_sched_idle(const cv_sched_t *s) {
-    return s->checks == NULL && s->removals == 0;
+    return s->checks == NULL && s->removals == 0 && s->sync == NULL &&
+           s->checkpoint == NULL;
 }
 
 void cv_sched_stop_checks(cv_sched_t *s) {
@@ -202,6 +203,7 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     cv_sched_t *s = calloc(1, sizeof *s);
     if (!s) return cv_errf(err, CV_ENOMEM, "out of memory");
     s->cfg = *config;
+    s->commit_seq = s->durable_seq = 1; /* what the store holds at start-up is on disk */
     if (cv_evals_create(&s->evals, s->cfg.log, err)) {
         free(s);
         return CV_ENOMEM;

@@ -5,8 +5,11 @@
  *
  * Durability: every state change is written to the store inside an open write group; the group
  * is committed by cv_sched_flush, which the loop calls once per iteration (group commit). Only
- * after that commit are results acknowledged to workers, so an acknowledged result is always
- * on disk. A job submission commits before it returns.
+ * after that commit is on disk are results acknowledged to workers, so an acknowledged result is
+ * always on disk; with cfg.deferred_sync the loop does not wait for the disk: the commit's sync
+ * runs on the thread pool and the acknowledgements go when it ends. A job submission, a cancel
+ * and the other operator's writes commit before they return; their answers wait for the sync
+ * through cv_sched_after_commit.
  *
  * Trial lifecycle (times in seconds):
  *
@@ -130,6 +133,11 @@ typedef struct {
                                     jobs; NULL: they are checked at once, blocking */
     double ask_lease_seconds;    /* an ask lease (cv_sched_ask) not renewed by a report for this
                                     long is lost, in seconds; 0 or less: 60 */
+    int deferred_sync;           /* 1: the store was opened with deferred_sync (store.h): the
+                                    group commit does not wait for the disk; the WAL is synced
+                                    on the loop's thread pool (loop required) and what waits for
+                                    a commit goes once that sync ends. A commit made outside the
+                                    group commit (a submission, a cancel...) is synced at once */
 } cv_sched_config_t;
 
 /* Creates a scheduler and resumes every running job found in the store: trials that were running
@@ -149,7 +157,25 @@ void cv_sched_destroy(cv_sched_t *sched);
  * from the store, and workers resend what was not acknowledged). */
 int cv_sched_flush(cv_sched_t *sched, double now);
 
-/* Results waiting for the next commit. */
+/* Called once what a request (an ask, a report, a tell, an operator's write) wrote is committed
+ * and on disk (committed 1), or when the commit failed (0: it may be lost); stop is the
+ * pruner's decision on a reported trial (1: stop training), else 0. ctx is the caller's. */
+typedef void (*cv_sched_ask_done_fn)(void *ctx, int committed, int stop);
+
+/* 1 when everything written so far is committed and on disk: an answer about it may go now. */
+int cv_sched_all_durable(const cv_sched_t *sched);
+
+/* Calls done(ctx, committed, 0) once what was written before this call is committed and on disk
+ * (committed 1), or when the store failed first (committed 0); never from within this call.
+ * For the answer to a request that wrote. 0, or CV_ENOMEM (done will not be called). */
+int cv_sched_after_commit(cv_sched_t *sched, cv_sched_ask_done_fn done, void *ctx);
+
+/* With cfg.deferred_sync: syncs the commits not yet durable here, blocking, and sends what
+ * waited for them (for the last flush before the coordinator stops). 0, or CV_EIO as
+ * cv_sched_flush. Without deferred_sync: does nothing. */
+int cv_sched_sync_now(cv_sched_t *sched);
+
+/* Results waiting for the next commit (not those committed and waiting for their sync). */
 size_t cv_sched_pending(const cv_sched_t *sched);
 
 /* ---- jobs (HTTP API) ------------------------------------------------------------------- */
@@ -171,8 +197,8 @@ int cv_sched_new_check(cv_sched_t *sched, const char *text, size_t len,
 int cv_sched_submit_checked(cv_sched_t *sched, const char *text, size_t len,
                             const cv_dataset_check_t *check, double now, int64_t *job_id,
                             char *err);
-/* 1 when no dataset check of a resumed job and no removal of a deleted job's models is in
- * flight (the scheduler may be destroyed). */
+/* 1 when no dataset check of a resumed job, no removal of a deleted job's models and no sync of
+ * the store is in flight (the scheduler may be destroyed). */
 int cv_sched_idle(const cv_sched_t *sched);
 /* Asks the dataset checks in flight to stop (the coordinator is stopping). */
 void cv_sched_stop_checks(cv_sched_t *sched);
@@ -312,11 +338,6 @@ int cv_sched_on_result(cv_sched_t *sched, cv_sched_worker_t *w, int64_t trial_id
  * ask_lease_seconds, so the client's next report or tell is accepted as if nothing happened;
  * not renewed by then, it is lost as above. (With reattach_seconds 0 every running trial is
  * queued again at start-up, these too: the client's report or tell is then refused as stale.) */
-
-/* Called once what an ask, a report or a tell wrote is committed (committed 1), or when the
- * commit failed (0: nothing of it is stored); stop is the pruner's decision on a reported
- * trial (1: stop training), else 0. ctx is the caller's. */
-typedef void (*cv_sched_ask_done_fn)(void *ctx, int committed, int stop);
 
 /* A trial cv_sched_ask handed out; trial_id 0 when there is none now. */
 typedef struct {

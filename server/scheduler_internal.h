@@ -95,16 +95,20 @@ struct cv_sched_worker {
 };
 
 /* An answer to an ask client, given once what it acknowledges is committed. */
+/* What waits for a commit carries the commit's number (seq) once that commit is made (0 until
+ * then), and goes once that commit is durable (sched_commit.c). */
 typedef struct {
     cv_sched_ask_done_fn done;
     void *ctx;
     int stop;                /* a report's decision */
+    uint64_t seq;
 } ask_reply_t;
 
 typedef struct {
     cv_sched_worker_t *w;    /* NULL once the worker left */
     int64_t trial_id;
     double arrived;          /* cv_clock_monotonic() when the result arrived */
+    uint64_t seq;
 } pending_ack_t;
 
 /* A pruner's decision, sent to the trial's worker once it is committed. */
@@ -113,6 +117,7 @@ typedef struct {
     int64_t trial_id;
     int epoch;
     int stop;
+    uint64_t seq;
 } pending_decision_t;
 
 /* A trial that was running when the coordinator stopped, waiting for its worker's claim. */
@@ -143,6 +148,13 @@ struct cv_sched {
     trial_t **map;           /* open addressing by trial id */
     size_t map_cap, map_used;
     int group_open;
+    /* Commits are numbered from 2 (1 stands for what the store held at start-up). With
+     * cfg.deferred_sync a commit is durable once a cv_store_sync that started after it ended
+     * (sync_work); without, at once. */
+    uint64_t commit_seq;     /* the number of the last commit */
+    uint64_t durable_seq;    /* the number of the last commit known to be on disk */
+    struct sched_sync *sync; /* the sync in flight on the loop's thread pool, or NULL */
+    struct sched_sync *checkpoint; /* the checkpoint in flight there, or NULL */
     pending_ack_t *acks;
     size_t n_acks, acks_cap;
     pending_decision_t *decisions;
@@ -217,8 +229,12 @@ int sched_group(cv_sched_t *s, char *err);
 int sched_commit(cv_sched_t *s, char *err);
 int sched_checked(cv_sched_t *s, int rc);
 void sched_break(cv_sched_t *s); /* memory and disk disagree: freeze the store, write no more */
+void sched_forget_worker(cv_sched_t *s, const cv_sched_worker_t *w); /* in what waits for a
+                                                                        commit: w is gone */
 int sched_push_decision(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id, int epoch, int stop);
 int sched_push_ack(cv_sched_t *s, cv_sched_worker_t *w, int64_t trial_id);
+int sched_push_reply(cv_sched_t *s, cv_sched_ask_done_fn done, void *ctx, int stop); /* an
+                                                        answer for after the commit's sync */
 
 /* sched_nudges.c: sends trial t's nudges to its worker, all of them (with the epochs the
  * applied ones took effect at) for a fresh lease, else the unapplied ones */
@@ -243,7 +259,8 @@ int sched_lease(cv_sched_t *s, cv_sched_worker_t *w, trial_t *t, double now, cha
 int sched_ask_restore(cv_sched_t *s, trial_t *t, const char *lease, const char *worker_id,
                       double now);
 void sched_ask_expire(cv_sched_t *s, double now);
-void sched_ask_flush(cv_sched_t *s, int committed);
+void sched_ask_flush(cv_sched_t *s, int committed, uint64_t upto); /* answers up to commit
+                                                                      upto, or all as failed */
 void sched_ask_free_all(cv_sched_t *s);
 
 /* sched_files.c: dataset files and model files */

@@ -195,6 +195,7 @@ static int store_open(const char *path, const cv_store_options_t *options, int r
 
     cv_store_t *s = calloc(1, sizeof *s);
     if (!s) return cv_errf(err, CV_ENOMEM, "store: out of memory");
+    s->wal_fd = -1;
     int flags = SQLITE_OPEN_NOMUTEX |
                 (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     int rc = sqlite3_open_v2(path, &s->db, flags, opt.vfs);
@@ -223,6 +224,7 @@ static int store_open(const char *path, const cv_store_options_t *options, int r
     } else {
         ret = store_configure(s->db, &opt, path, err);
         if (ret == 0) ret = store_migrate(s->db, version, path, err);
+        if (ret == 0 && opt.deferred_sync) ret = store_sync_open(s, path, &opt, err);
         if (ret != 0) goto fail;
     }
     for (int i = 0; i < ST_COUNT; i++) {
@@ -261,6 +263,7 @@ void cv_store_close(cv_store_t *store) {
         run_quiet(store, ST_ROLLBACK);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(store->st[i]);
+    store_sync_close(store);
     sqlite3_close(store->db);
     free(store);
 }

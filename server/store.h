@@ -53,6 +53,9 @@ typedef struct {
     int64_t max_bytes;      /* cap on the database size (PRAGMA max_page_count); 0 = none.
                                Writes beyond it fail with CV_EIO ("database or disk is full") */
     const char *vfs;        /* name of a registered SQLite VFS, NULL for the default one */
+    int deferred_sync;      /* 1: a commit writes the WAL without waiting for the disk and makes
+                               no checkpoint; cv_store_sync and cv_store_checkpoint do both, off
+                               the writer's thread. Read-write stores only */
 } cv_store_options_t;
 
 /* A job's lifecycle: running until the search ends (completed), the user cancels it, or the
@@ -175,6 +178,25 @@ int cv_store_rollback(cv_store_t *store, char *err);
  * longer matches the disk after a failed write: SQLite may have rolled the group back already,
  * and a write issued after that would run in autocommit mode and store a part of the group. */
 int cv_store_freeze(cv_store_t *store, char *err);
+
+/* ---- Deferred durability (options.deferred_sync) ---------------------------------------- */
+
+/* Makes every commit that returned before this call durable: fdatasync of the WAL file (its
+ * directory entry was synced at open). It uses a file descriptor of its own, not the connection, so
+ * any thread may call it, also while another thread writes through the store. CV_EINVAL when
+ * the store was not opened with deferred_sync; CV_EIO when the disk refused (commits since the
+ * last good sync may be lost: acknowledge none of them). */
+int cv_store_sync(cv_store_t *store, char *err);
+
+/* Once the WAL holds 1,000 frames or more, copies them into the database file (a passive
+ * checkpoint: it never waits for the writer or readers) through a connection of its own, syncing
+ * the WAL before and the database after; the writer restarts the WAL after a complete copy (and
+ * SQLite syncs the new WAL's header then, on the writer's thread). Runs on any thread, concurrently with the store's writer, but never twice at
+ * once. CV_EINVAL without deferred_sync. */
+int cv_store_checkpoint(cv_store_t *store, char *err);
+
+/* 1 when cv_store_checkpoint would copy (the WAL holds 1,000 frames or more). Any thread. */
+int cv_store_checkpoint_due(const cv_store_t *store);
 
 /* ---- Jobs and rounds -------------------------------------------------------------------- */
 

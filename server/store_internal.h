@@ -96,7 +96,17 @@ struct cv_store {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT]; /* prepared at open, finalized at close */
     int in_group;               /* 1 between cv_store_begin and its commit or rollback */
+    /* deferred_sync (store_sync.c): set at open, then only read */
+    int wal_fd;                 /* the WAL file, for cv_store_sync; -1 without deferred_sync */
+    sqlite3 *checkpointer;      /* cv_store_checkpoint's connection, NULL without deferred_sync */
+    int wal_frames;             /* frames in the WAL after the last commit (atomic: the writer
+                                   sets it, cv_store_checkpoint reads it on another thread) */
 };
+
+/* store_sync.c: opens the WAL descriptors and the checkpointing connection of a read-write store
+ * opened with deferred_sync (after its schema is migrated), and closes them. */
+int store_sync_open(cv_store_t *s, const char *path, const cv_store_options_t *opt, char *err);
+void store_sync_close(cv_store_t *s);
 
 /* Ends a use of a statement: resets it (closing its read snapshot) and drops the borrowed
  * bindings so no dangling pointer outlives the call. */

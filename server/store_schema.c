@@ -307,9 +307,13 @@ int store_configure(sqlite3 *db, const cv_store_options_t *opt, const char *path
     sqlite3_finalize(q);
     if (ret != 0) return ret;
 
-    const char *sync =
-        opt->synchronous_normal ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL";
+    /* With deferred_sync the commit leaves the disk sync and the checkpoints to store_sync.c. */
+    const char *sync = opt->synchronous_normal || opt->deferred_sync
+                           ? "PRAGMA synchronous = NORMAL"
+                           : "PRAGMA synchronous = FULL";
     rc = sqlite3_exec(db, sync, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && opt->deferred_sync)
+        rc = sqlite3_exec(db, "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return cv_errf(err, store_sql_code(rc), "store: %s: %s", path, sqlite3_errmsg(db));

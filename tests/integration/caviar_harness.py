@@ -196,8 +196,9 @@ class Coordinator:
     JSON reply request() returns is first checked against schemas/api.schema.json."""
 
     def __init__(self, build, workers=2, extra=(), noop=False, db=None, data_dir=None,
-                 validate=True):
+                 validate=True, env=None):
         self.build = build
+        self.env = dict(env or {})
         self.validate = validate
         self.tmp = tempfile.TemporaryDirectory()
         self.dir = self.tmp.name
@@ -215,7 +216,7 @@ class Coordinator:
         if os.path.exists(port_file):
             os.unlink(port_file)
         self.log = open(self.log_path, "a")
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", **self.env)
         self.proc = subprocess.Popen(
             [os.path.join(self.build, "server", "caviard"), "--listen", "127.0.0.1:0",
              "--worker-listen", "127.0.0.1:0", "--db", self.db, "--data-dir", self.data_dir,

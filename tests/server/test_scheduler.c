@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+#include <uv.h>
 
 #include "common/err.h"
 #include "server/scheduler.h"
@@ -527,6 +528,40 @@ START_TEST(test_result_under_a_stale_lease_stores_nothing) {
     assert_attempt_outcome(&fx, cur.trial_id, 2, "completed");
     assert_job_status(&fx, job, "completed");
     fx_finish(&fx);
+}
+END_TEST
+
+/* With a store that defers its syncs (caviard's default), a result is acknowledged only once
+ * the sync the flush started on the loop's thread pool has ended: the flush commits and sends
+ * nothing, the loop's run sends the acknowledgement, and the scheduler is not idle (may not be
+ * destroyed) while the sync is in flight. */
+START_TEST(test_deferred_sync_acknowledges_once_the_sync_ends) {
+    fx_t fx;
+    fx_init(&fx);
+    cv_store_close(fx.store);
+    cv_store_options_t opt = {.deferred_sync = 1};
+    ck_assert_msg(cv_store_open_with(fx.path, &opt, &fx.store, fx.err) == 0, "%s", fx.err);
+    uv_loop_t loop;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    fx.cfg.store = fx.store;
+    fx.cfg.loop = &loop;
+    fx.cfg.deferred_sync = 1;
+    fx_start(&fx);
+    submit(&fx, 4, 1, "");
+    event_t got;
+    cv_sched_worker_t *w = join_and_lease(&fx, &fx.a, "wa", &got);
+    ck_assert_int_eq(result(&fx, w, got.trial_id, got.lease, COMPLETED(0.2)), 0);
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    ck_assert_uint_eq(count(&fx.rec, EV_ACK, &fx.a), 0);
+    ck_assert_int_eq(raw_int(&fx, "SELECT count(*) FROM trials WHERE status = 'completed'"),
+                     1); /* committed: readers see it */
+    ck_assert(!cv_sched_idle(fx.sched));
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ck_assert_uint_eq(count(&fx.rec, EV_ACK, &fx.a), 1);
+    ck_assert_int_eq(last(&fx.rec, EV_ACK, &fx.a)->stored, 1);
+    ck_assert(cv_sched_idle(fx.sched));
+    fx_finish(&fx);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
 }
 END_TEST
 
@@ -1178,6 +1213,7 @@ static Suite *scheduler_suite(void) {
     tcase_add_test(leases, test_trial_fails_after_losing_max_attempts_leases);
     tcase_add_test(leases, test_result_under_a_stale_lease_stores_nothing);
     tcase_add_test(leases, test_stopped_result_gives_the_trial_back);
+    tcase_add_test(leases, test_deferred_sync_acknowledges_once_the_sync_ends);
     tcase_add_test(leases, test_cancel_stops_running_trials);
     suite_add_tcase(s, leases);
     TCase *quarantine = tcase_create("quarantine");

@@ -177,6 +177,16 @@ static void start(fx_t *fx, int64_t trial, const char *lease) {
                   fx->err);
 }
 
+/* A job "j" with n trials, every one running under lease "L"; their ids into ids. Returns the
+ * job's id. */
+static int64_t add_running_trials(fx_t *fx, int n, int64_t *ids) {
+    int64_t job = add_job(fx, "j", CV_STORE_OBJ_DEV_ERROR);
+    add_trials(fx, job, 0, n, ids);
+    for (int i = 0; i < n; i++)
+        start(fx, ids[i], "L");
+    return job;
+}
+
 static cv_store_result_t completed(double dev_error, double dev_cost) {
     return (cv_store_result_t){.status = CV_STORE_TRIAL_COMPLETED,
                                .dev_error = dev_error,
@@ -1770,10 +1780,8 @@ END_TEST
 START_TEST(test_group_commit_stores_every_result) {
     fx_t fx;
     fx_init(&fx);
-    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), ids[100];
-    add_trials(&fx, job, 0, 100, ids);
-    for (int i = 0; i < 100; i++)
-        start(&fx, ids[i], "L");
+    int64_t ids[100];
+    add_running_trials(&fx, 100, ids);
     ck_assert_int_eq(cv_store_begin(fx.store, fx.err), 0);
     for (int i = 0; i < 100; i++)
         finish(&fx, ids[i], "L", i / 1000.0, 1.0);
@@ -1792,10 +1800,7 @@ END_TEST
 START_TEST(test_failed_operation_in_a_group_undoes_only_itself) {
     fx_t fx;
     fx_init(&fx);
-    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), ids[3];
-    add_trials(&fx, job, 0, 3, ids);
-    for (int i = 0; i < 3; i++)
-        start(&fx, ids[i], "L");
+    int64_t ids[3], job = add_running_trials(&fx, 3, ids);
     ck_assert_int_eq(cv_store_begin(fx.store, fx.err), 0);
     finish(&fx, ids[0], "L", 0.1, 0.1);
     cv_store_new_trial_t batch[] = {
@@ -2013,6 +2018,7 @@ typedef struct {
     long calls;        /* writes and syncs seen since arming */
     long injected;     /* failures returned */
     int persist;       /* 1: every call after the first failure fails too */
+    long syncs;        /* syncs seen, armed or not */
 } fault_state_t;
 
 typedef struct {
@@ -2049,6 +2055,7 @@ static int f_truncate(sqlite3_file *f, sqlite3_int64 size) {
     return real_file(f)->pMethods->xTruncate(real_file(f), size);
 }
 static int f_sync(sqlite3_file *f, int flags) {
+    ((fault_file_t *)f)->state->syncs++;
     if (fault_hit(((fault_file_t *)f)->state)) return SQLITE_IOERR_FSYNC;
     return real_file(f)->pMethods->xSync(real_file(f), flags);
 }
@@ -2194,10 +2201,8 @@ static int commit_results(cv_store_t *s, const int64_t *ids, int first, int n, c
 START_TEST(test_io_faults_never_half_apply_a_group) {
     fx_t fx;
     fx_init(&fx);
-    int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR), ids[200];
-    add_trials(&fx, job, 0, 200, ids);
-    for (int i = 0; i < 200; i++)
-        start(&fx, ids[i], "L");
+    int64_t ids[200];
+    add_running_trials(&fx, 200, ids);
     ck_assert_int_eq(commit_results(fx.store, ids, 0, 100, fx.err), 0);
     cv_store_close(fx.store); /* checkpoints: store.db alone holds the baseline */
     fx.store = NULL;
@@ -2245,6 +2250,56 @@ START_TEST(test_io_faults_never_half_apply_a_group) {
         }
         ck_assert_msg(k > 2 && k < 1000, "faults injected at %ld points", k - 1);
     }
+    ck_assert_int_eq(sqlite3_vfs_unregister(&vfs), SQLITE_OK);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* With deferred_sync a commit waits for no disk sync (the first one into a new WAL syncs its
+ * header): cv_store_sync makes it durable through a descriptor of its own, and
+ * cv_store_checkpoint copies the WAL into the database (syncing both) once it holds 1,000
+ * frames. The same groups on a store without it sync at every commit, and there cv_store_sync
+ * and cv_store_checkpoint are refused. */
+START_TEST(test_deferred_sync_leaves_the_disk_to_sync_and_checkpoint) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t ids[1200];
+    add_running_trials(&fx, 1200, ids);
+    cv_store_close(fx.store);
+    fx.store = NULL;
+
+    sqlite3_vfs vfs;
+    fault_state_t st = {0};
+    fault_vfs_register(&vfs, &st);
+    cv_store_t *plain = NULL, *deferred = NULL;
+    cv_store_options_t opt = {.vfs = "cv_fault"};
+    ck_assert_msg(cv_store_open_with(fx.path, &opt, &plain, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(commit_results(plain, ids, 0, 10, fx.err), 0);
+    st.syncs = 0;
+    ck_assert_int_eq(commit_results(plain, ids, 10, 10, fx.err), 0);
+    ck_assert_int_gt(st.syncs, 0);
+    ck_assert_int_eq(cv_store_sync(plain, fx.err), CV_EINVAL);
+    ck_assert_int_eq(cv_store_checkpoint(plain, fx.err), CV_EINVAL);
+    cv_store_close(plain);
+
+    opt.deferred_sync = 1;
+    ck_assert_msg(cv_store_open_with(fx.path, &opt, &deferred, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(commit_results(deferred, ids, 20, 10, fx.err), 0);
+    st.syncs = 0;
+    ck_assert_int_eq(commit_results(deferred, ids, 30, 10, fx.err), 0);
+    ck_assert_int_eq(st.syncs, 0);
+    ck_assert_msg(cv_store_sync(deferred, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(st.syncs, 0); /* its own descriptor, not the connection's */
+    ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials WHERE status = 'completed'"),
+                     40);
+    ck_assert_msg(cv_store_checkpoint(deferred, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(st.syncs, 0); /* too few frames to copy yet */
+    for (int first = 40; first < 1200; first += 10) /* a group a commit: >= 1,000 frames */
+        ck_assert_int_eq(commit_results(deferred, ids, first, 10, fx.err), 0);
+    ck_assert_int_eq(st.syncs, 0);
+    ck_assert_msg(cv_store_checkpoint(deferred, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_ge(st.syncs, 2); /* the WAL before the copy, the database after */
+    cv_store_close(deferred);
     ck_assert_int_eq(sqlite3_vfs_unregister(&vfs), SQLITE_OK);
     fx_finish(&fx);
 }
@@ -2709,6 +2764,7 @@ static Suite *store_suite(void) {
     tcase_add_test(faults, test_readonly_store_sees_committed_rows);
     tcase_add_test(faults, test_disk_full_is_reported_and_committed_rows_survive);
     tcase_add_test(faults, test_io_faults_never_half_apply_a_group);
+    tcase_add_test(faults, test_deferred_sync_leaves_the_disk_to_sync_and_checkpoint);
     tcase_add_test(faults, test_second_writer_gets_busy_after_the_timeout);
     tcase_add_test(faults, test_readonly_open_needs_a_migrated_store);
     suite_add_tcase(s, faults);
