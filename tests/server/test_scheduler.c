@@ -368,6 +368,15 @@ static void raw_text(const fx_t *fx, char *out, size_t cap, const char *fmt, ...
     sqlite3_close(db);
 }
 
+/* Runs sql on the store's file over a write connection of its own. */
+static void raw_exec(const fx_t *fx, const char *sql) {
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
 static void assert_trial_status(const fx_t *fx, int64_t trial_id, const char *want) {
     char got[64];
     raw_text(fx, got, sizeof got, "SELECT status FROM trials WHERE id = %lld", (long long)trial_id);
@@ -1243,6 +1252,54 @@ START_TEST(test_a_job_whose_trainer_no_worker_offers_is_refused_at_submission) {
 }
 END_TEST
 
+/* The plan stored with job_id: "sampler pruner rounds", or "NULL" when it has none. */
+static void assert_plan(const fx_t *fx, int64_t job_id, const char *want) {
+    char got[64];
+    raw_text(fx, got, sizeof got, "SELECT sampler || ' ' || pruner || ' ' || rounds_planned "
+             "FROM jobs WHERE id = %lld", (long long)job_id);
+    ck_assert_str_eq(got, want);
+}
+
+/* A submitted job is stored with its plan, the job spec's defaults filled in. A store written
+ * before plans were stored (schema 8) gets each job's plan from its spec when the scheduler
+ * starts on it, whether the job runs or not; a job whose spec no longer parses keeps none, and
+ * the start goes on. */
+START_TEST(test_jobs_get_their_plans_at_submission_and_from_a_schema_8_store_at_start_up) {
+    fx_t fx;
+    fx_init(&fx);
+    fx_start(&fx);
+    int64_t plain = submit_ask(&fx, 5, 1); /* default schedule of 5 trials: 2, 2, 1 */
+    int64_t named =
+        submit(&fx, 2, 1, ", \"search\": {\"sampler\": \"tpe\", \"pruner\": \"median\"}");
+    int64_t broken = submit_ask(&fx, 1, 1), n = 0;
+    ck_assert_int_eq(cv_sched_cancel(fx.sched, broken, fx.now, &n, fx.err), 0);
+    assert_plan(&fx, plain, "random none 3");
+    assert_plan(&fx, named, "tpe median 1");
+    ck_assert_int_eq(cv_sched_cancel(fx.sched, plain, fx.now, &n, fx.err), 0);
+
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    cv_sched_destroy(fx.sched);
+    cv_store_close(fx.store);
+    raw_exec(&fx, "ALTER TABLE jobs DROP COLUMN sampler; ALTER TABLE jobs DROP COLUMN pruner; "
+                  "ALTER TABLE jobs DROP COLUMN rounds_planned; PRAGMA user_version = 8;");
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE jobs SET spec = '{\"budget\": {}}' WHERE id = %lld",
+             (long long)broken);
+    raw_exec(&fx, sql);
+    ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
+    assert_plan(&fx, named, "NULL");
+    fx.cfg.store = fx.store;
+    fx_start(&fx);
+    assert_plan(&fx, plain, "random none 3"); /* cancelled: not resumed, planned all the same */
+    assert_plan(&fx, named, "tpe median 1");
+    assert_plan(&fx, broken, "NULL");
+    fx_restart(&fx); /* tried again, and again no harm */
+    assert_plan(&fx, broken, "NULL");
+    assert_job_status(&fx, named, "running");
+    fx_finish(&fx);
+}
+END_TEST
+
 static Suite *scheduler_suite(void) {
     Suite *s = suite_create("scheduler");
     TCase *leases = tcase_create("leases");
@@ -1274,6 +1331,8 @@ static Suite *scheduler_suite(void) {
     suite_add_tcase(s, asks);
     TCase *submission = tcase_create("submission");
     tcase_add_test(submission, test_a_job_whose_trainer_no_worker_offers_is_refused_at_submission);
+    tcase_add_test(submission,
+                   test_jobs_get_their_plans_at_submission_and_from_a_schema_8_store_at_start_up);
     suite_add_tcase(s, submission);
     return s;
 }
