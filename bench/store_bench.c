@@ -28,7 +28,9 @@ static double seconds_now(void) {
 static int prepare(cv_store_t *s, int n, int64_t *ids, char *err) {
     int64_t job = 0;
     char key[32], params[48];
-    int ret = cv_store_job_create(s, "bench", CV_STORE_OBJ_DEV_ERROR, "{}", NULL, 0.0, &job, err);
+    const cv_store_job_plan_t plan = {"random", "none", 1};
+    int ret = cv_store_job_create(s, "bench", CV_STORE_OBJ_DEV_ERROR, "{}", &plan, NULL, 0.0, &job,
+                                  err);
     if (ret == 0) ret = cv_store_begin(s, err);
     for (int i = 0; ret == 0 && i < n; i++) {
         snprintf(key, sizeof key, "lr=%d", i);

@@ -14,6 +14,7 @@ const char *cv_strerror(int code) {
     case CV_ERANGE: return "value out of range";
     case CV_EDIVERGE: return "training diverged";
     case CV_ESTOPPED: return "stopped";
+    case CV_EUNAVAIL: return "unavailable";
     default: return "unknown error";
     }
 }

@@ -19,6 +19,7 @@ enum {
     CV_ERANGE   = -5, /* a value is outside what the format or the limits allow */
     CV_EDIVERGE = -6, /* training produced a NaN or an infinity */
     CV_ESTOPPED = -7, /* work was asked to stop before it finished */
+    CV_EUNAVAIL = -8, /* nothing connected can do the work (no worker offers a job's trainer) */
 };
 
 /* Returns a static, constant description of a CV_E* code. */

@@ -66,32 +66,9 @@ static void after_check(cv_dataset_check_t *check, void *userdata) {
     free(sub);
 }
 
-/* A valid job spec (text) naming an external trainer that no connected worker offers is refused
- * with 422 in res: nobody could train it. Returns 1 when refused (or out of memory: 500), 0 when
- * the job can go on (builtin, ask, or an offered trainer). A job already stored whose trainer's
- * workers all leave waits for one to come back. */
-static int trainer_unoffered(const cv_api_t *api, const char *text, size_t len,
-                             cv_http_response_t *res) {
-    char err[CV_ERRLEN], offered[CV_ERRLEN / 2];
-    cJSON *spec = NULL;
-    if (cv_json_decode(text, len, &spec, err)) { /* the spec parsed a moment ago */
-        cv_http_json_error(res, 500, "%s", err);
-        return 1;
-    }
-    const cJSON *trainer = cJSON_GetObjectItemCaseSensitive(spec, CV_JOB_TRAINER_FIELD);
-    int refused = cJSON_IsString(trainer) &&
-                  strcmp(trainer->valuestring, "builtin") && strcmp(trainer->valuestring, "ask") &&
-                  !cv_sched_trainer_offered(api->sched, trainer->valuestring, offered,
-                                            sizeof offered);
-    if (refused)
-        cv_http_json_error(res, 422, "trainer: no connected worker offers \"%s\" (workers offer: "
-                           "%s)", trainer->valuestring, offered);
-    cJSON_Delete(spec);
-    return refused;
-}
-
-/* POST /v1/jobs: the spec is validated here; its dataset files are checked (resolved, read,
- * hashed, their CSV labels scanned) on the thread pool, and the answer comes after. */
+/* POST /v1/jobs: the spec is validated here, and its trainer checked against the connected
+ * workers (cv_sched_new_check: 422 when none offers it); its dataset files are checked (resolved,
+ * read, hashed, their CSV labels scanned) on the thread pool, and the answer comes after. */
 void api_post_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t *req,
                   cv_http_response_t *res) {
     (void)a;
@@ -102,11 +79,8 @@ void api_post_job(cv_api_t *api, const route_args_t *a, const cv_http_request_t 
     cv_dataset_check_t *check = NULL;
     int rc = cv_sched_new_check(api->sched, req->body, req->body_len, &check, err);
     if (rc == CV_ENOMEM) REPLY(cv_http_json_error(res, 500, "%s", err));
+    if (rc == CV_EUNAVAIL) REPLY(cv_http_json_error(res, 422, "%s", err)); /* nobody can train it */
     if (rc) REPLY(cv_http_json_error(res, 400, "%s", err));
-    if (trainer_unoffered(api, req->body, req->body_len, res)) {
-        cv_dataset_check_destroy(check);
-        return;
-    }
     submission_t *sub = calloc(1, sizeof *sub);
     if (sub) sub->text = malloc(req->body_len + 1);
     if (!sub || !sub->text) {

@@ -160,8 +160,9 @@ int cv_sched_extend(cv_sched_t *s, int64_t job_id, int64_t max_trials, double no
     if ((rc = extend_spec(&e, max_trials, now, &spec, err))) goto done;
     job = NULL;
     if ((rc = extend_load(s, &e, spec, &job, err))) goto done;
+    cv_store_job_plan_t plan = sched_job_plan(&job->spec); /* one round more */
     if ((rc = sched_group(s, err)) ||
-        (rc = sched_checked(s, cv_store_job_set_spec(s->cfg.store, job_id, spec, err))) ||
+        (rc = sched_checked(s, cv_store_job_set_spec(s->cfg.store, job_id, spec, &plan, err))) ||
         (rc = sched_checked(s, cv_store_job_set_status(s->cfg.store, job_id, CV_STORE_JOB_RUNNING,
                                                        NULL, now, err))))
         goto unload;

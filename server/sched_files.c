@@ -65,12 +65,26 @@ int sched_job_new_check(const cv_sched_t *s, const cv_job_spec_t *spec, cv_datas
                                    s->cfg.max_dataset_bytes, err);
 }
 
+/* A job naming an external trainer that no connected worker offers is refused (CV_EUNAVAIL, the
+ * names workers do offer in err): nobody could train it. Builtin and ask jobs always pass. A job
+ * already stored whose trainer's workers all leave waits for one to come back. */
+static int trainer_check(const cv_sched_t *s, const cv_job_spec_t *spec, char *err) {
+    char offered[CV_ERRLEN / 2];
+    if (spec->trainer_kind != CV_TRAINER_EXTERNAL ||
+        cv_sched_trainer_offered(s, spec->trainer, offered, sizeof offered))
+        return 0;
+    return cv_errf(err, CV_EUNAVAIL,
+                   "trainer: no connected worker offers \"%s\" (workers offer: %s)", spec->trainer,
+                   offered);
+}
+
 int cv_sched_new_check(cv_sched_t *s, const char *text, size_t len,
                        cv_dataset_check_t **check, char *err) {
     cv_job_spec_t spec;
     *check = NULL;
     cv_job_spec_init(&spec);
     int rc = cv_job_spec_parse(&spec, text, len, err);
+    if (rc == 0) rc = trainer_check(s, &spec, err);
     if (rc == 0) rc = sched_job_new_check(s, &spec, check, err);
     cv_job_spec_finish(&spec);
     return rc;

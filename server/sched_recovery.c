@@ -198,6 +198,54 @@ static int resume_job(void *ctx, const cv_store_job_row_t *row) {
     return 0;
 }
 
+/* The plans of jobs stored before schema version 9, derived from their specs. */
+typedef struct {
+    cv_sched_t *s;
+    struct planned {
+        int64_t job_id;
+        cv_store_job_plan_t plan;
+    } *rows;
+    size_t n;
+    char *err;
+} backfill_t;
+
+static int collect_plan(void *ctx, const cv_store_job_row_t *row) {
+    backfill_t *b = ctx;
+    cv_job_spec_t spec;
+    char why[CV_ERRLEN];
+    if (cv_job_spec_parse(&spec, row->spec, strlen(row->spec), why)) {
+        cv_log(b->s->cfg.log, CV_LOG_WARN, "job %lld: its spec no longer parses, so the jobs "
+               "list shows no sampler, pruner or rounds for it: %s", (long long)row->id, why);
+        return 0;
+    }
+    struct planned *rows = realloc(b->rows, (b->n + 1) * sizeof *rows);
+    if (rows) {
+        b->rows = rows;
+        rows[b->n++] = (struct planned){row->id, sched_job_plan(&spec)};
+    }
+    cv_job_spec_finish(&spec);
+    return rows ? 0 : cv_errf(b->err, CV_ENOMEM, "out of memory");
+}
+
+/* Jobs stored before schema version 9 have no stored plan (their columns are NULL): each gets
+ * the one its spec plans, derived here through the job spec parser, the one place that knows
+ * the defaults (the store does not parse specs, so its migration cannot). Once per job: a job
+ * whose spec no longer parses keeps NULL and is tried again at the next start. Writes into the
+ * open group; the caller commits. */
+static int backfill_plans(cv_sched_t *s, char *err) {
+    backfill_t b = {.s = s, .err = err};
+    int rc = cv_store_jobs_each(s->cfg.store, CV_STORE_JOBS_UNPLANNED, collect_plan, &b, err);
+    if (rc == 0 && b.n) rc = sched_group(s, err);
+    for (size_t i = 0; rc == 0 && i < b.n; i++)
+        rc = sched_checked(s, cv_store_job_set_plan(s->cfg.store, b.rows[i].job_id,
+                                                     &b.rows[i].plan, err));
+    if (rc == 0 && b.n && s->cfg.log)
+        cv_log(s->cfg.log, CV_LOG_INFO, "%zu jobs stored by an older version got their plans "
+               "(sampler, pruner, rounds) from their specs", b.n);
+    free(b.rows);
+    return rc;
+}
+
 int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double now, char *err) {
     *out = NULL;
     cv_sched_t *s = calloc(1, sizeof *s);
@@ -221,7 +269,9 @@ int cv_sched_create(cv_sched_t **out, const cv_sched_config_t *config, double no
     int rc = s->cfg.reattach_seconds > 0 ? 0 : cv_store_recover(s->cfg.store, &requeued, err);
     s->reattach_until = now + (s->cfg.reattach_seconds > 0 ? s->cfg.reattach_seconds : 0);
     resume_ctx_t ctx = {s, NULL, err, now};
-    if (rc == 0) rc = cv_store_jobs_each(s->cfg.store, 1, resume_job, &ctx, err);
+    if (rc == 0) rc = backfill_plans(s, err);
+    if (rc == 0)
+        rc = cv_store_jobs_each(s->cfg.store, CV_STORE_JOBS_RUNNING, resume_job, &ctx, err);
     /* A job that ends here stays in the list until sched_unload_finished, after the commit. */
     for (job_t *job = s->jobs; rc == 0 && job; job = job->next) {
         ctx.job = job;

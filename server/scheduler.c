@@ -158,6 +158,10 @@ void sched_unload_finished(cv_sched_t *s) {
     }
 }
 
+cv_store_job_plan_t sched_job_plan(const cv_job_spec_t *spec) {
+    return (cv_store_job_plan_t){spec->sampler->name, spec->pruner->name, (int)spec->n_rounds};
+}
+
 int cv_sched_submit(cv_sched_t *s, const char *text, size_t len, double now, int64_t *job_id,
                     char *err) {
     cv_dataset_check_t *check = NULL;
@@ -198,8 +202,9 @@ int cv_sched_submit_checked(cv_sched_t *s, const char *text, size_t len,
     cv_store_objective_t obj = job->spec.objective == CV_OBJECTIVE_DEV_COST
                                    ? CV_STORE_OBJ_DEV_COST
                                    : CV_STORE_OBJ_DEV_ERROR;
+    cv_store_job_plan_t plan = sched_job_plan(&job->spec);
     if ((rc = sched_checked(s, cv_store_job_create(s->cfg.store, job->spec.name, obj, spec_text,
-                                                   region_text, now, &job->id, err))))
+                                                   &plan, region_text, now, &job->id, err))))
         goto rollback;
     job->status = CV_STORE_JOB_RUNNING;
     job->created_at = job->accounted_at = now;

@@ -183,10 +183,13 @@ size_t cv_sched_pending(const cv_sched_t *sched);
 /* Validates a job spec (JSON text), checks its datasets here and now (blocking: for tools and
  * tests; the coordinator uses the two calls below), stores the job and its first round, and
  * commits. On success *job_id is the new job's id. CV_EINVAL (or CV_EFORMAT, CV_ERANGE) with the
- * field and rule in err for a bad spec or dataset; CV_EIO when the store failed. */
+ * field and rule in err for a bad spec or dataset; CV_EUNAVAIL for a job naming an external
+ * trainer that no connected worker offers (err: 'trainer: no connected worker offers "NAME"
+ * (workers offer: a, b)', or "none"); CV_EIO when the store failed. */
 int cv_sched_submit(cv_sched_t *sched, const char *text, size_t len, double now, int64_t *job_id,
                     char *err);
-/* The first half of a submission, on the loop thread: validates the job spec (JSON text) and
+/* The first half of a submission, on the loop thread: validates the job spec (JSON text),
+ * refuses an external trainer no connected worker offers (cv_sched_trainer_offered), and
  * prepares the check of its datasets under the scheduler's dataset roots and size cap, to run
  * on the thread pool (cv_dataset_check_start). On success *check is the caller's
  * (cv_dataset_check_destroy). Errors as cv_sched_submit's. */

@@ -240,6 +240,10 @@ int sched_push_reply(cv_sched_t *s, cv_sched_ask_done_fn done, void *ctx, int st
  * applied ones took effect at) for a fresh lease, else the unapplied ones */
 void sched_nudges_send(cv_sched_t *s, const trial_t *t, int all);
 
+/* scheduler.c: what a parsed spec plans, as the store keeps it (the names are static strings
+ * of the sampler's and pruner's tables, valid after spec is finished) */
+cv_store_job_plan_t sched_job_plan(const cv_job_spec_t *spec);
+
 /* sched_rounds.c: rounds, trial specs and proposals */
 int sched_job_fixed_text(job_t *job, char *err);
 char *sched_trial_spec_text(const job_t *job, const char *params);

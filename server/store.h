@@ -41,7 +41,7 @@
                                 under that lease token, or the job is no longer running */
 #define CV_STORE_NOT_FOUND 2 /* a query named a job, trial or number that does not exist */
 
-#define CV_STORE_SCHEMA_VERSION 8          /* PRAGMA user_version written by the newest migration */
+#define CV_STORE_SCHEMA_VERSION 9          /* PRAGMA user_version written by the newest migration */
 #define CV_STORE_APPLICATION_ID 0x43415652 /* PRAGMA application_id: "CAVR" */
 
 typedef struct cv_store cv_store_t;
@@ -200,12 +200,21 @@ int cv_store_checkpoint_due(const cv_store_t *store);
 
 /* ---- Jobs and rounds -------------------------------------------------------------------- */
 
+/* What a job's search plans, as the job spec module resolved its spec (defaults filled in):
+ * stored beside the spec, in the jobs table's sampler, pruner and rounds_planned columns, so that
+ * the jobs list reads them rather than knowing the spec's defaults. */
+typedef struct {
+    const char *sampler; /* search.sampler's name ("random", "tpe") */
+    const char *pruner;  /* search.pruner's name ("none", "asha", "median") */
+    int rounds;          /* rounds of the schedule (refine.rounds or the default), >= 1 */
+} cv_store_job_plan_t;
+
 /* Stores a new running job. name: display name; objective: DEV_ERROR or DEV_COST; spec: the job
- * spec as JSON text; region: the initial search region as JSON text, or NULL. All borrowed.
- * Writes the new id into *job_id. */
+ * spec as JSON text; plan: what the spec plans; region: the initial search region as JSON text,
+ * or NULL. All borrowed. Writes the new id into *job_id. */
 int cv_store_job_create(cv_store_t *store, const char *name, cv_store_objective_t objective,
-                        const char *spec, const char *region, double now, int64_t *job_id,
-                        char *err);
+                        const char *spec, const cv_store_job_plan_t *plan, const char *region,
+                        double now, int64_t *job_id, char *err);
 
 /* Sets a job's status and error text (NULL clears it). finished_at becomes now for any status
  * other than running, NULL for running. CV_EINVAL for an unknown job. */
@@ -216,9 +225,16 @@ int cv_store_job_set_status(cv_store_t *store, int64_t job_id, cv_store_job_stat
 int cv_store_job_set_round(cv_store_t *store, int64_t job_id, int round, const char *region,
                            char *err);
 
-/* Replaces a job's spec (JSON text, borrowed): its budget was extended. CV_EINVAL when the job
- * does not exist or the text is not JSON. */
-int cv_store_job_set_spec(cv_store_t *store, int64_t job_id, const char *spec, char *err);
+/* Replaces a job's spec (JSON text, borrowed) and what it plans (borrowed): its budget was
+ * extended. CV_EINVAL when the job does not exist or the text is not JSON. */
+int cv_store_job_set_spec(cv_store_t *store, int64_t job_id, const char *spec,
+                          const cv_store_job_plan_t *plan, char *err);
+
+/* Sets what a job's spec plans (borrowed), for a job stored before schema version 9, whose plan
+ * columns are NULL until the coordinator derives them from its spec at start-up (the store does
+ * not parse job specs). CV_EINVAL when the job does not exist. */
+int cv_store_job_set_plan(cv_store_t *store, int64_t job_id, const cv_store_job_plan_t *plan,
+                          char *err);
 
 /* Stores the held-out test evaluation of the job's best model (JSON text). */
 int cv_store_job_set_test_result(cv_store_t *store, int64_t job_id, const char *test_result,
@@ -405,8 +421,9 @@ int cv_store_job_first_failure(cv_store_t *store, int64_t job_id, int64_t *trial
 
 /* Jobs with an id greater than after_id (0: from the first), oldest first: [{id, name,
  * objective, status, round, created_at, finished_at, error, max_trials, finished, running,
- * best_value, sampler, pruner, rounds_planned}]. On success *out is a new array owned by the
- * caller; on failure NULL. */
+ * best_value, sampler, pruner, rounds_planned}], the last three the job's stored plan
+ * (cv_store_job_plan_t; null while a job stored before schema version 9 has none). On success
+ * *out is a new array owned by the caller; on failure NULL. */
 int cv_store_jobs_list(cv_store_t *store, int64_t after_id, int64_t limit, cJSON **out, char *err);
 
 /* One job: its columns (spec, region and test_result as JSON values), "counts" (an object with
@@ -486,9 +503,16 @@ typedef struct {
 
 typedef int (*cv_store_on_job_t)(void *ctx, const cv_store_job_row_t *row);
 
-/* Visits jobs by id; only running ones when running_only is non-zero. */
-int cv_store_jobs_each(cv_store_t *store, int running_only, cv_store_on_job_t on_job, void *ctx,
-                       char *err);
+/* Which jobs cv_store_jobs_each visits. */
+typedef enum {
+    CV_STORE_JOBS_ALL,       /* every job */
+    CV_STORE_JOBS_RUNNING,   /* the running ones */
+    CV_STORE_JOBS_UNPLANNED, /* the ones with no stored plan (stored before schema version 9) */
+} cv_store_jobs_t;
+
+/* Visits the jobs which selects, by id. */
+int cv_store_jobs_each(cv_store_t *store, cv_store_jobs_t which, cv_store_on_job_t on_job,
+                       void *ctx, char *err);
 
 /* Visits the one job job_id, whatever its status. CV_STORE_NOT_FOUND when it does not exist. */
 int cv_store_job_visit(cv_store_t *store, int64_t job_id, cv_store_on_job_t on_job, void *ctx,

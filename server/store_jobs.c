@@ -11,20 +11,38 @@
 
 #include "common/err.h"
 
+/* Binds plan to parameters first..first+2 of statement id (sampler, pruner, rounds). */
+static int bind_plan(cv_store_t *store, int id, int first, const cv_store_job_plan_t *plan) {
+    sqlite3_stmt *q = store->st[id];
+    return bind_text(q, first, plan->sampler) || bind_text(q, first + 1, plan->pruner) ||
+           sqlite3_bind_int(q, first + 2, plan->rounds);
+}
+
+/* CV_EINVAL naming what for a plan that is missing or incomplete. */
+static int plan_check(const cv_store_job_plan_t *plan, const char *what, char *err) {
+    if (!plan || !plan->sampler || !plan->pruner || plan->rounds < 1)
+        return cv_errf(err, CV_EINVAL, "store: %s: the plan needs a sampler, a pruner and at "
+                       "least 1 round", what);
+    return 0;
+}
+
 int cv_store_job_create(cv_store_t *store, const char *name, cv_store_objective_t objective,
-                        const char *spec, const char *region, double now, int64_t *job_id,
-                        char *err) {
+                        const char *spec, const cv_store_job_plan_t *plan, const char *region,
+                        double now, int64_t *job_id, char *err) {
     if (!name || !spec)
         return cv_errf(err, CV_EINVAL, "store: create job: name and spec are required");
+    int ret = plan_check(plan, "create job", err);
+    if (ret) return ret;
     if (objective != CV_STORE_OBJ_DEV_ERROR && objective != CV_STORE_OBJ_DEV_COST)
         return cv_errf(err, CV_EINVAL,
                        "store: create job: objective must be dev_error or "
                        "dev_cost");
     sqlite3_stmt *q = store->st[ST_JOB_INSERT];
     if (bind_text(q, 1, name) || bind_text(q, 2, store_objective_names[objective]) ||
-        bind_text(q, 3, spec) || bind_text(q, 4, region) || bind_real(q, 5, now))
+        bind_text(q, 3, spec) || bind_text(q, 4, region) || bind_real(q, 5, now) ||
+        bind_plan(store, ST_JOB_INSERT, 6, plan))
         return store_bind_failed(store, ST_JOB_INSERT, err, "create job");
-    int ret = store_run(store, ST_JOB_INSERT, err, "create job");
+    ret = store_run(store, ST_JOB_INSERT, err, "create job");
     if (ret == 0 && job_id) *job_id = sqlite3_last_insert_rowid(store->db);
     return ret;
 }
@@ -57,12 +75,26 @@ int cv_store_job_set_round(cv_store_t *store, int64_t job_id, int round, const c
     return job_update(store, ST_JOB_SET_ROUND, job_id, "set job round", err);
 }
 
-int cv_store_job_set_spec(cv_store_t *store, int64_t job_id, const char *spec, char *err) {
+int cv_store_job_set_spec(cv_store_t *store, int64_t job_id, const char *spec,
+                          const cv_store_job_plan_t *plan, char *err) {
     if (!spec) return cv_errf(err, CV_EINVAL, "store: set job spec: spec is required");
+    int ret = plan_check(plan, "set job spec", err);
+    if (ret) return ret;
     sqlite3_stmt *q = store->st[ST_JOB_SET_SPEC];
-    if (sqlite3_bind_int64(q, 1, job_id) || bind_text(q, 2, spec))
+    if (sqlite3_bind_int64(q, 1, job_id) || bind_text(q, 2, spec) ||
+        bind_plan(store, ST_JOB_SET_SPEC, 3, plan))
         return store_bind_failed(store, ST_JOB_SET_SPEC, err, "set job spec");
     return job_update(store, ST_JOB_SET_SPEC, job_id, "set job spec", err);
+}
+
+int cv_store_job_set_plan(cv_store_t *store, int64_t job_id, const cv_store_job_plan_t *plan,
+                          char *err) {
+    int ret = plan_check(plan, "set job plan", err);
+    if (ret) return ret;
+    if (sqlite3_bind_int64(store->st[ST_JOB_SET_PLAN], 1, job_id) ||
+        bind_plan(store, ST_JOB_SET_PLAN, 2, plan))
+        return store_bind_failed(store, ST_JOB_SET_PLAN, err, "set job plan");
+    return job_update(store, ST_JOB_SET_PLAN, job_id, "set job plan", err);
 }
 
 int cv_store_job_set_test_result(cv_store_t *store, int64_t job_id, const char *test_result,
@@ -290,10 +322,12 @@ static int jobs_visit(cv_store_t *store, int id, cv_store_on_job_t on_job, void 
     return ret;
 }
 
-int cv_store_jobs_each(cv_store_t *store, int running_only, cv_store_on_job_t on_job, void *ctx,
-                       char *err) {
+int cv_store_jobs_each(cv_store_t *store, cv_store_jobs_t which, cv_store_on_job_t on_job,
+                       void *ctx, char *err) {
     int64_t count = 0;
-    if (sqlite3_bind_int(store->st[ST_JOBS_EACH], 1, running_only != 0))
+    if ((unsigned)which > CV_STORE_JOBS_UNPLANNED)
+        return cv_errf(err, CV_EINVAL, "store: visit jobs: unknown selection %d", (int)which);
+    if (sqlite3_bind_int(store->st[ST_JOBS_EACH], 1, (int)which))
         return store_bind_failed(store, ST_JOBS_EACH, err, "visit jobs");
     return jobs_visit(store, ST_JOBS_EACH, on_job, ctx, &count, err);
 }

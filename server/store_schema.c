@@ -244,6 +244,14 @@ static const char *const k_migrations[] = {
     "  applied_at  REAL,"
     "  PRIMARY KEY (trial_id, seq)"
     ");",
+    /* 9: what each job's spec plans (cv_store_job_plan_t), written with the spec from the parsed
+     * spec, so that the jobs list does not need the spec's defaults. The store does not parse
+     * specs (the defaults belong to the job spec module), so the jobs stored before this version
+     * keep NULL here until the coordinator fills them in from their specs at start-up
+     * (sched_recovery.c, cv_store_job_set_plan). */
+    "ALTER TABLE jobs ADD COLUMN sampler TEXT;"
+    "ALTER TABLE jobs ADD COLUMN pruner TEXT;"
+    "ALTER TABLE jobs ADD COLUMN rounds_planned INTEGER CHECK (rounds_planned >= 1);",
 };
 
 _Static_assert(sizeof k_migrations / sizeof k_migrations[0] == CV_STORE_SCHEMA_VERSION,

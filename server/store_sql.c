@@ -49,8 +49,8 @@ const char *const store_statements[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT cv_op",
     [ST_RELEASE] = "RELEASE cv_op",
     [ST_ROLLBACK_TO] = "ROLLBACK TO cv_op",
-    [ST_JOB_INSERT] = "INSERT INTO jobs (name, objective, spec, region, created_at) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_JOB_INSERT] = "INSERT INTO jobs (name, objective, spec, region, created_at, sampler, "
+                      "pruner, rounds_planned) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_JOB_SET_STATUS] = "UPDATE jobs SET status = ?2, error = ?3, "
                           "finished_at = CASE WHEN ?2 = 'running' THEN NULL ELSE ?4 END "
                           "WHERE id = ?1",
@@ -113,9 +113,8 @@ const char *const store_statements[ST_COUNT] = {
     [ST_WORKER_LAST_SEEN] = "UPDATE workers SET last_seen = max(last_seen, ?2) WHERE id = ?1",
     /* With each job what the dashboard's jobs page shows: its budget, its finished and
      * running trials (counted on trials_by_status), its best objective value (the first row
-     * of the objective's index), its strategy (the spec's names, else the defaults of
-     * job_spec.c) and the rounds it plans (refine.rounds, else the default schedule's
-     * min(max_trials, 3) rounds of job_spec.h). */
+     * of the objective's index), and its stored plan: its strategy and the rounds it plans
+     * (cv_store_job_plan_t, written from the parsed spec). */
     [ST_JOBS_LIST] =
         "SELECT id, name, objective, status, round, created_at, finished_at, error, "
         "json_extract(spec, '$.budget.max_trials') AS max_trials, "
@@ -128,11 +127,7 @@ const char *const store_statements[ST_COUNT] = {
         "ORDER BY dev_cost LIMIT 1) ELSE (SELECT dev_error FROM trials t "
         "WHERE t.job_id = jobs.id AND t.dev_error IS NOT NULL AND t.status = 'completed' "
         "ORDER BY dev_error LIMIT 1) END AS best_value, "
-        "ifnull(json_extract(spec, '$.search.sampler'), 'random') AS sampler, "
-        "ifnull(json_extract(spec, '$.search.pruner'), 'none') AS pruner, "
-        "ifnull(json_array_length(spec, '$.refine.rounds'), "
-        "min(json_extract(spec, '$.budget.max_trials'), 3)) AS rounds_planned "
-        "FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2",
+        "sampler, pruner, rounds_planned FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2",
     [ST_JOB_GET] = "SELECT id, name, objective, spec, status, round, region, created_at, "
                    "finished_at, error, test_result FROM jobs WHERE id = ?1",
     [ST_JOB_COUNTS] = "SELECT status, count(*) FROM trials WHERE job_id = ?1 GROUP BY status",
@@ -190,7 +185,8 @@ const char *const store_statements[ST_COUNT] = {
                            "ORDER BY a.worker_id",
     [ST_JOBS_EACH] =
         "SELECT id, name, objective, spec, status, round, region, created_at, "
-        "busy_seconds, available_seconds FROM jobs WHERE ?1 = 0 OR status = 'running' ORDER BY id",
+        "busy_seconds, available_seconds FROM jobs WHERE ?1 = 0 OR (?1 = 1 AND status = "
+        "'running') OR (?1 = 2 AND rounds_planned IS NULL) ORDER BY id",
     [ST_TRIALS_EACH] = "SELECT t.id, t.number, t.round, t.status, t.attempts, t.params, "
                        "t.config_key, t.spec, "
                        "CASE j.objective WHEN 'dev_cost' THEN t.dev_cost ELSE t.dev_error END, "
@@ -235,5 +231,8 @@ const char *const store_statements[ST_COUNT] = {
                              "(SELECT id FROM trials WHERE job_id = ?1)",
     [ST_JOB_ROW] = "SELECT id, name, objective, spec, status, round, region, created_at, "
                    "busy_seconds, available_seconds FROM jobs WHERE id = ?1",
-    [ST_JOB_SET_SPEC] = "UPDATE jobs SET spec = ?2 WHERE id = ?1",
+    [ST_JOB_SET_SPEC] = "UPDATE jobs SET spec = ?2, sampler = ?3, pruner = ?4, "
+                        "rounds_planned = ?5 WHERE id = ?1",
+    [ST_JOB_SET_PLAN] = "UPDATE jobs SET sampler = ?2, pruner = ?3, rounds_planned = ?4 "
+                        "WHERE id = ?1",
 };

@@ -171,6 +171,9 @@ class Extend(unittest.TestCase):
         self.assertEqual([(r["round"], r["size"]) for r in job["rounds"]], [(1, 2), (2, 2), (3, 3)])
         self.assertEqual(job["round"], 3)
         self.assertEqual(job["rounds_planned"], 3)
+        # The jobs list shows the plan stored with the grown spec: the same third round.
+        listed = {j["id"]: j for j in self.c.request("GET", "/v1/jobs")[1]["jobs"]}
+        self.assertEqual(listed[self.job]["rounds_planned"], 3)
         # The new round is refined around the best finished trials: narrower than the space.
         space, third = job["rounds"][0]["region"], job["rounds"][2]["region"]
         self.assertNotEqual(space, third)

@@ -196,18 +196,25 @@ static void fx_finish(fx_t *fx) {
     remove_tree(fx->dir);
 }
 
-/* Submits a job over the moons CSV: trials of 4 epochs searching the learning rate, max_trials
- * in one round, extra (may be "") appended to the spec's top-level members. */
+/* The spec of a job over the moons CSV: trials of 4 epochs searching the learning rate,
+ * max_trials in one round, extra (may be "") appended to the spec's top-level members. */
+static void moons_job(char *text, size_t cap, int max_trials, int max_parallel,
+                      const char *extra) {
+    int n = snprintf(text, cap,
+                     "{\"name\": \"unit\", \"trial\": {\"dataset\": {\"format\": \"csv\", "
+                     "\"csv\": \"%s/examples/data/moons.csv\", \"header\": true, "
+                     "\"label_column\": \"label\", \"classes\": 2}, \"epochs\": 4}, \"space\": "
+                     "{\"learning_rate\": {\"type\": \"float\", \"scale\": \"log\", \"min\": "
+                     "0.001, \"max\": 0.1}}, \"budget\": {\"max_trials\": %d, \"max_parallel\": "
+                     "%d}, \"refine\": {\"rounds\": [%d]}, \"seed\": 7%s}",
+                     CV_SOURCE_ROOT, max_trials, max_parallel, max_trials, extra);
+    ck_assert(n > 0 && (size_t)n < cap);
+}
+
+/* Submits moons_job(max_trials, max_parallel, extra); returns its id. */
 static int64_t submit(fx_t *fx, int max_trials, int max_parallel, const char *extra) {
     char text[2048];
-    snprintf(text, sizeof text,
-             "{\"name\": \"unit\", \"trial\": {\"dataset\": {\"format\": \"csv\", \"csv\": "
-             "\"%s/examples/data/moons.csv\", \"header\": true, \"label_column\": \"label\", "
-             "\"classes\": 2}, \"epochs\": 4}, \"space\": {\"learning_rate\": {\"type\": "
-             "\"float\", \"scale\": \"log\", \"min\": 0.001, \"max\": 0.1}}, \"budget\": "
-             "{\"max_trials\": %d, \"max_parallel\": %d}, \"refine\": {\"rounds\": [%d]}, "
-             "\"seed\": 7%s}",
-             CV_SOURCE_ROOT, max_trials, max_parallel, max_trials, extra);
+    moons_job(text, sizeof text, max_trials, max_parallel, extra);
     int64_t job_id = 0;
     ck_assert_msg(cv_sched_submit(fx->sched, text, strlen(text), fx->now, &job_id, fx->err) == 0,
                   "%s", fx->err);
@@ -359,6 +366,15 @@ static void raw_text(const fx_t *fx, char *out, size_t cap, const char *fmt, ...
     const char *t = (const char *)sqlite3_column_text(q, 0);
     snprintf(out, cap, "%s", t ? t : "NULL");
     sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* Runs sql on the store's file over a write connection of its own. */
+static void raw_exec(const fx_t *fx, const char *sql) {
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
     sqlite3_close(db);
 }
 
@@ -1206,6 +1222,119 @@ START_TEST(test_only_ask_jobs_are_asked_for) {
 }
 END_TEST
 
+/* ---- submission ------------------------------------------------------------------------ */
+
+/* cv_sched_new_check on text: its code, with the check it prepared destroyed. */
+static int new_check(fx_t *fx, const char *text) {
+    cv_dataset_check_t *check = NULL;
+    fx->err[0] = '\0';
+    int rc = cv_sched_new_check(fx->sched, text, strlen(text), &check, fx->err);
+    if (rc) ck_assert_ptr_null(check);
+    else ck_assert_ptr_nonnull(check);
+    cv_dataset_check_destroy(check);
+    return rc;
+}
+
+/* A worker joins on conn offering the external trainers names (n of them). */
+static void join_offering(fx_t *fx, fake_conn_t *conn, const char *worker_id,
+                          const char *const *names, size_t n) {
+    char offered[CV_MSG_TRAINERS_MAX][CV_MSG_TRAINER_MAX + 1] = {{0}};
+    ck_assert_uint_le(n, CV_MSG_TRAINERS_MAX);
+    for (size_t i = 0; i < n; i++) snprintf(offered[i], sizeof offered[i], "%s", names[i]);
+    cv_sched_worker_t *w = join(fx, conn, worker_id);
+    cv_sched_worker_set_trainers(w, (const char(*)[CV_MSG_TRAINER_MAX + 1])offered, n);
+}
+
+#define TORCH_JOB                                                                                  \
+    "{\"trainer\": \"torch\", \"trial\": {\"epochs\": 2}, \"space\": {\"lr\": "                    \
+    "{\"type\": \"float\", \"scale\": \"log\", \"min\": 0.001, \"max\": 0.1}}, "                   \
+    "\"budget\": {\"max_trials\": 2}}"
+
+/* A job naming an external trainer is refused at submission while no connected worker offers
+ * it, with the names the workers do offer; builtin and ask jobs are not refused for it, and the
+ * external one passes once a worker offers its trainer. */
+START_TEST(test_a_job_whose_trainer_no_worker_offers_is_refused_at_submission) {
+    fx_t fx;
+    fx_init(&fx);
+    fx_start(&fx);
+    char builtin[2048];
+    moons_job(builtin, sizeof builtin, 2, 1, "");
+    const char *ask_job = "{\"trainer\": \"ask\", \"trial\": {\"epochs\": 2}, \"budget\": "
+                          "{\"max_trials\": 2}}";
+
+    ck_assert_msg(new_check(&fx, TORCH_JOB) == CV_EUNAVAIL, "%s", fx.err);
+    ck_assert_str_eq(fx.err, "trainer: no connected worker offers \"torch\" (workers offer: none)");
+    ck_assert_msg(new_check(&fx, builtin) == 0, "%s", fx.err);
+    ck_assert_msg(new_check(&fx, ask_job) == 0, "%s", fx.err);
+    int64_t id = 0;
+    ck_assert_int_eq(cv_sched_submit(fx.sched, TORCH_JOB, strlen(TORCH_JOB), fx.now, &id, fx.err),
+                     CV_EUNAVAIL);
+    ck_assert_int_eq(raw_int(&fx, "SELECT count(*) FROM jobs"), 0);
+
+    /* Workers that offer other trainers: each name once, the newest worker's first. */
+    join_offering(&fx, &fx.a, "worker-a", (const char *const[]){"sklearn", "xgb"}, 2);
+    join_offering(&fx, &fx.b, "worker-b", (const char *const[]){"xgb", "jax"}, 2);
+    ck_assert_int_eq(new_check(&fx, TORCH_JOB), CV_EUNAVAIL);
+    ck_assert_str_eq(fx.err, "trainer: no connected worker offers \"torch\" (workers offer: xgb, "
+                             "jax, sklearn)");
+
+    join_offering(&fx, &fx.c, "worker-c", (const char *const[]){"torch"}, 1);
+    ck_assert_msg(new_check(&fx, TORCH_JOB) == 0, "%s", fx.err);
+    ck_assert_msg(cv_sched_submit(fx.sched, TORCH_JOB, strlen(TORCH_JOB), fx.now, &id, fx.err) == 0,
+                  "%s", fx.err);
+    ck_assert_int_eq(raw_int(&fx, "SELECT count(*) FROM jobs"), 1);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* The plan stored with job_id: "sampler pruner rounds", or "NULL" when it has none. */
+static void assert_plan(const fx_t *fx, int64_t job_id, const char *want) {
+    char got[64];
+    raw_text(fx, got, sizeof got, "SELECT sampler || ' ' || pruner || ' ' || rounds_planned "
+             "FROM jobs WHERE id = %lld", (long long)job_id);
+    ck_assert_str_eq(got, want);
+}
+
+/* A submitted job is stored with its plan, the job spec's defaults filled in. A store written
+ * before plans were stored (schema 8) gets each job's plan from its spec when the scheduler
+ * starts on it, whether the job runs or not; a job whose spec no longer parses keeps none, and
+ * the start goes on. */
+START_TEST(test_jobs_get_their_plans_at_submission_and_from_a_schema_8_store_at_start_up) {
+    fx_t fx;
+    fx_init(&fx);
+    fx_start(&fx);
+    int64_t plain = submit_ask(&fx, 5, 1); /* default schedule of 5 trials: 2, 2, 1 */
+    int64_t named =
+        submit(&fx, 2, 1, ", \"search\": {\"sampler\": \"tpe\", \"pruner\": \"median\"}");
+    int64_t broken = submit_ask(&fx, 1, 1), n = 0;
+    ck_assert_int_eq(cv_sched_cancel(fx.sched, broken, fx.now, &n, fx.err), 0);
+    assert_plan(&fx, plain, "random none 3");
+    assert_plan(&fx, named, "tpe median 1");
+    ck_assert_int_eq(cv_sched_cancel(fx.sched, plain, fx.now, &n, fx.err), 0);
+
+    ck_assert_int_eq(cv_sched_flush(fx.sched, fx.now), 0);
+    cv_sched_destroy(fx.sched);
+    cv_store_close(fx.store);
+    raw_exec(&fx, "ALTER TABLE jobs DROP COLUMN sampler; ALTER TABLE jobs DROP COLUMN pruner; "
+                  "ALTER TABLE jobs DROP COLUMN rounds_planned; PRAGMA user_version = 8;");
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE jobs SET spec = '{\"budget\": {}}' WHERE id = %lld",
+             (long long)broken);
+    raw_exec(&fx, sql);
+    ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
+    assert_plan(&fx, named, "NULL");
+    fx.cfg.store = fx.store;
+    fx_start(&fx);
+    assert_plan(&fx, plain, "random none 3"); /* cancelled: not resumed, planned all the same */
+    assert_plan(&fx, named, "tpe median 1");
+    assert_plan(&fx, broken, "NULL");
+    fx_restart(&fx); /* tried again, and again no harm */
+    assert_plan(&fx, broken, "NULL");
+    assert_job_status(&fx, named, "running");
+    fx_finish(&fx);
+}
+END_TEST
+
 static Suite *scheduler_suite(void) {
     Suite *s = suite_create("scheduler");
     TCase *leases = tcase_create("leases");
@@ -1236,6 +1365,11 @@ static Suite *scheduler_suite(void) {
     tcase_add_test(asks, test_an_ask_lease_survives_a_restart);
     tcase_add_test(asks, test_only_ask_jobs_are_asked_for);
     suite_add_tcase(s, asks);
+    TCase *submission = tcase_create("submission");
+    tcase_add_test(submission, test_a_job_whose_trainer_no_worker_offers_is_refused_at_submission);
+    tcase_add_test(submission,
+                   test_jobs_get_their_plans_at_submission_and_from_a_schema_8_store_at_start_up);
+    suite_add_tcase(s, submission);
     return s;
 }
 

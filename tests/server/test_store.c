@@ -126,6 +126,10 @@ static void raw_exec(const char *path, const char *sql) {
     "CREATE INDEX trials_by_dev_cost ON trials (job_id, dev_cost, number) "                        \
     "WHERE status = 'completed'; "
 
+#define UNDO_MIGRATION_9                                                                           \
+    "ALTER TABLE jobs DROP COLUMN sampler; ALTER TABLE jobs DROP COLUMN pruner; "                  \
+    "ALTER TABLE jobs DROP COLUMN rounds_planned; "
+
 #define UNDO_MIGRATION_8 "DROP TABLE nudges; "
 
 #define UNDO_MIGRATION_7                                                                           \
@@ -137,13 +141,26 @@ static void raw_exec(const char *path, const char *sql) {
     "ALTER TABLE workers DROP COLUMN quarantined_at; "                                             \
     "ALTER TABLE workers DROP COLUMN quarantined_until; "
 
+/* Takes the fixture's file back to an older schema with undo (SQL that ends by setting its
+ * user_version) and opens it again, which migrates it to the current version. */
+static void fx_migrate_from(fx_t *fx, const char *undo) {
+    cv_store_close(fx->store);
+    fx->store = NULL;
+    raw_exec(fx->path, undo);
+    ck_assert_msg(cv_store_open(fx->path, &fx->store, fx->err) == 0, "%s", fx->err);
+    ck_assert_int_eq(raw_int(fx->path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
+}
+
 /* ---- Helpers over the store API ---------------------------------------------------------- */
 
 #define NOW 1700000000.0 /* a fixed clock: times in the rows are exact */
 
+/* The plan the helpers store with every job: a sampler, a pruner and rounds, as names. */
+static const cv_store_job_plan_t k_plan = {"random", "none", 3};
+
 static int64_t add_job(fx_t *fx, const char *name, cv_store_objective_t objective) {
     int64_t id = 0;
-    ck_assert_msg(cv_store_job_create(fx->store, name, objective, "{\"trials\":10}",
+    ck_assert_msg(cv_store_job_create(fx->store, name, objective, "{\"trials\":10}", &k_plan,
                                       "{\"lr\":[0.001,0.1]}", NOW, &id, fx->err) == 0,
                   "%s", fx->err);
     ck_assert_int_gt(id, 0);
@@ -616,8 +633,8 @@ START_TEST(test_invalid_json_is_refused) {
     fx_t fx;
     fx_init(&fx);
     int64_t id = 0;
-    ck_assert_int_eq(cv_store_job_create(fx.store, "j", CV_STORE_OBJ_DEV_ERROR, "{\"a\":", NULL,
-                                         NOW, &id, fx.err),
+    ck_assert_int_eq(cv_store_job_create(fx.store, "j", CV_STORE_OBJ_DEV_ERROR, "{\"a\":", &k_plan,
+                                         NULL, NOW, &id, fx.err),
                      CV_EINVAL);
     int64_t job = add_job(&fx, "j", CV_STORE_OBJ_DEV_ERROR);
     cv_store_new_trial_t t = {.number = 0, .params = "[1,", .config_key = "k", .spec = "{}"};
@@ -787,12 +804,8 @@ START_TEST(test_version_2_file_gains_n_params_and_keeps_its_results) {
     add_trials(&fx, job, 0, 2, t);
     start(&fx, t[0], "L");
     finish(&fx, t[0], "L", 0.1, 0.5);
-    cv_store_close(fx.store);
-    fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3
-             "PRAGMA user_version = 2;");
-    ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
-    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
+    fx_migrate_from(&fx, UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_4
+                             UNDO_MIGRATION_3 "PRAGMA user_version = 2;");
     start(&fx, t[1], "M");
     cv_store_result_t r = completed(0.1, 0.5);
     r.n_params = 42;
@@ -817,15 +830,28 @@ START_TEST(test_jobs_list_carries_progress_best_and_strategy) {
     fx_t fx;
     fx_init(&fx);
     int64_t a = 0, b = 0, ids[4];
+    const cv_store_job_plan_t plan_a = {"tpe", "median", 2}, plan_b = {"tpe", "asha", 4};
     ck_assert_int_eq(cv_store_job_create(fx.store, "a", CV_STORE_OBJ_DEV_COST,
                                          "{\"budget\":{\"max_trials\":5},\"search\":{\"sampler\":"
                                          "\"tpe\",\"pruner\":\"median\"},\"refine\":{\"rounds\":"
                                          "[2,3]}}",
-                                         "{}", NOW, &a, fx.err),
+                                         &plan_a, "{}", NOW, &a, fx.err),
                      0);
+    /* The plan is what the caller resolved; the store does not read it from the spec. */
     ck_assert_int_eq(cv_store_job_create(fx.store, "b", CV_STORE_OBJ_DEV_ERROR,
-                                         "{\"budget\":{\"max_trials\":2}}", "{}", NOW, &b, fx.err),
+                                         "{\"budget\":{\"max_trials\":2}}", &plan_b, "{}", NOW, &b,
+                                         fx.err),
                      0);
+    const cv_store_job_plan_t no_rounds = {"random", "none", 0};
+    int64_t c = 0;
+    ck_assert_int_eq(cv_store_job_create(fx.store, "c", CV_STORE_OBJ_DEV_ERROR, "{}", NULL, "{}",
+                                         NOW, &c, fx.err),
+                     CV_EINVAL);
+    ck_assert_int_eq(cv_store_job_create(fx.store, "c", CV_STORE_OBJ_DEV_ERROR, "{}", &no_rounds,
+                                         "{}", NOW, &c, fx.err),
+                     CV_EINVAL);
+    ck_assert_str_eq(fx.err, "store: create job: the plan needs a sampler, a pruner and at least "
+                             "1 round");
     add_trials(&fx, a, 0, 4, ids);
     start(&fx, ids[0], "L0");
     start(&fx, ids[1], "L1");
@@ -843,13 +869,13 @@ START_TEST(test_jobs_list_carries_progress_best_and_strategy) {
     ck_assert_str_eq(cJSON_GetObjectItem(ra, "sampler")->valuestring, "tpe");
     ck_assert_str_eq(cJSON_GetObjectItem(ra, "pruner")->valuestring, "median");
     ck_assert_double_eq(row_number(ra, "rounds_planned"), 2);
-    /* No trials: no best; the defaults of a spec that names no strategy and no rounds. */
+    /* No trials: no best; the plan it was stored with. */
     ck_assert_double_eq(row_number(rb, "finished"), 0);
     ck_assert_double_eq(row_number(rb, "running"), 0);
     ck_assert_double_eq(row_number(rb, "best_value"), -1);
-    ck_assert_str_eq(cJSON_GetObjectItem(rb, "sampler")->valuestring, "random");
-    ck_assert_str_eq(cJSON_GetObjectItem(rb, "pruner")->valuestring, "none");
-    ck_assert_double_eq(row_number(rb, "rounds_planned"), 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(rb, "sampler")->valuestring, "tpe");
+    ck_assert_str_eq(cJSON_GetObjectItem(rb, "pruner")->valuestring, "asha");
+    ck_assert_double_eq(row_number(rb, "rounds_planned"), 4);
     cJSON_Delete(arr);
     fx_finish(&fx);
 }
@@ -1047,22 +1073,29 @@ START_TEST(test_one_job_is_visited_whatever_its_status_and_its_spec_replaced) {
                                                                          CV_STORE_OBJ_DEV_COST);
     ck_assert_int_eq(cv_store_job_set_status(fx.store, b, CV_STORE_JOB_COMPLETED, NULL, NOW,
                                              fx.err), 0);
-    ck_assert_int_eq(cv_store_job_set_spec(fx.store, b, "{\"trials\":12}", fx.err), 0);
+    const cv_store_job_plan_t grown = {"tpe", "median", 4};
+    ck_assert_int_eq(cv_store_job_set_spec(fx.store, b, "{\"trials\":12}", &grown, fx.err), 0);
     visited_t v = {0};
     ck_assert_msg(cv_store_job_visit(fx.store, b, on_visited_job, &v, fx.err) == 0, "%s", fx.err);
     ck_assert_int_eq(v.calls, 1);
     ck_assert_int_eq(v.status, CV_STORE_JOB_COMPLETED);
     ck_assert_str_eq(v.spec, "{\"trials\":12}");
+    char plan[64];
+    raw_text(fx.path, "SELECT sampler || ' ' || pruner || ' ' || rounds_planned FROM jobs "
+             "WHERE name = 'b'", plan, sizeof plan);
+    ck_assert_str_eq(plan, "tpe median 4"); /* the plan goes with the spec */
     ck_assert_int_eq(cv_store_job_visit(fx.store, b + 1, on_visited_job, &v, fx.err),
                      CV_STORE_NOT_FOUND);
     ck_assert_int_eq(v.calls, 1);
     char spec[64];
     raw_text(fx.path, "SELECT spec FROM jobs WHERE name = 'a'", spec, sizeof spec);
     ck_assert_str_eq(spec, "{\"trials\":10}"); /* the other job keeps its spec */
-    ck_assert_int_ne(cv_store_job_set_spec(fx.store, a, "{not json", fx.err), 0);
-    raw_text(fx.path, "SELECT spec FROM jobs WHERE name = 'a'", spec, sizeof spec);
-    ck_assert_str_eq(spec, "{\"trials\":10}");
-    ck_assert_int_eq(cv_store_job_set_spec(fx.store, b + 1, "{}", fx.err), CV_EINVAL);
+    ck_assert_int_ne(cv_store_job_set_spec(fx.store, a, "{not json", &grown, fx.err), 0);
+    raw_text(fx.path, "SELECT spec || ' ' || rounds_planned FROM jobs WHERE name = 'a'", spec,
+             sizeof spec);
+    ck_assert_str_eq(spec, "{\"trials\":10} 3");
+    ck_assert_int_eq(cv_store_job_set_spec(fx.store, a, "{}", NULL, fx.err), CV_EINVAL);
+    ck_assert_int_eq(cv_store_job_set_spec(fx.store, b + 1, "{}", &grown, fx.err), CV_EINVAL);
     fx_finish(&fx);
 }
 END_TEST
@@ -1099,7 +1132,8 @@ START_TEST(test_version_1_file_migrates_and_keeps_its_rows) {
     ck_assert_int_eq(cv_store_worker_seen(fx.store, "w1", "0.1.0", 4, "host", NOW, fx.err), 0);
     cv_store_close(fx.store);
     fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3
+    raw_exec(fx.path,
+             UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3
              "DROP INDEX trial_attempts_by_worker; "
              "DROP TABLE trial_attempts; PRAGMA user_version = 1;");
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM sqlite_schema "
@@ -1143,7 +1177,7 @@ START_TEST(test_version_2_file_migrates_and_restart_losses_become_interrupted) {
     fx.store = NULL;
     char sql[4096];
     snprintf(sql, sizeof sql,
-             UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3
+             UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_4 UNDO_MIGRATION_3
              "DROP INDEX trial_attempts_by_worker; DROP TABLE trial_attempts;"
              "CREATE TABLE trial_attempts ("
              "  trial_id   INTEGER NOT NULL REFERENCES trials (id),"
@@ -1300,13 +1334,9 @@ START_TEST(test_version_5_file_migrates_and_takes_pruned_results) {
     cv_epoch_t p = {.epoch = 1, .dev_error = 0.25, .dev_cost = 0.5};
     ck_assert_int_eq(cv_store_curve_add(fx.store, t[0], "L", &p, 1, fx.err), 0);
     finish(&fx, t[0], "L", 0.25, 0.5);
-    cv_store_close(fx.store);
-    fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_6);
+    fx_migrate_from(&fx, UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7 UNDO_MIGRATION_6);
     cv_store_result_t r = completed(0.2, 0.4);
     r.status = CV_STORE_TRIAL_PRUNED;
-    ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
-    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM trials"), 2);
     ck_assert_int_eq(raw_int(fx.path, "SELECT count(*) FROM curves AS c JOIN trials AS t "
                                       "ON t.id = c.trial_id WHERE t.status = 'completed'"),
@@ -1345,11 +1375,7 @@ START_TEST(test_version_7_file_migrates_and_nudges_keep_their_first_epoch) {
     fx_init(&fx);
     int64_t job = add_job(&fx, "panda", CV_STORE_OBJ_DEV_ERROR), t = 0, last = -1;
     add_trials(&fx, job, 0, 1, &t);
-    cv_store_close(fx.store);
-    fx.store = NULL;
-    raw_exec(fx.path, UNDO_MIGRATION_8 "PRAGMA user_version = 7;");
-    ck_assert_msg(cv_store_open(fx.path, &fx.store, fx.err) == 0, "%s", fx.err);
-    ck_assert_int_eq(raw_int(fx.path, "PRAGMA user_version"), CV_STORE_SCHEMA_VERSION);
+    fx_migrate_from(&fx, UNDO_MIGRATION_9 UNDO_MIGRATION_8 "PRAGMA user_version = 7;");
     char text[512] = "";
     ck_assert_int_eq(cv_store_nudges_each(fx.store, t, nudge_text, text, &last, fx.err), 0);
     ck_assert_int_eq(last, 0);
@@ -2560,13 +2586,67 @@ START_TEST(test_jobs_each_can_skip_finished_jobs) {
     ck_assert_int_eq(
         cv_store_job_set_status(fx.store, b, CV_STORE_JOB_FAILED, "no workers", NOW, fx.err), 0);
     int64_t seen[5] = {0};
-    ck_assert_int_eq(cv_store_jobs_each(fx.store, 1, on_job, seen, fx.err), 0);
+    ck_assert_int_eq(cv_store_jobs_each(fx.store, CV_STORE_JOBS_RUNNING, on_job, seen, fx.err), 0);
     ck_assert_int_eq(seen[0], 2);
     ck_assert_int_eq(seen[1], a);
     ck_assert_int_eq(seen[2], c);
     memset(seen, 0, sizeof seen);
-    ck_assert_int_eq(cv_store_jobs_each(fx.store, 0, on_job, seen, fx.err), 0);
+    ck_assert_int_eq(cv_store_jobs_each(fx.store, CV_STORE_JOBS_ALL, on_job, seen, fx.err), 0);
     ck_assert_int_eq(seen[0], 3);
+    fx_finish(&fx);
+}
+END_TEST
+
+/* The plan columns of job id as "sampler pruner rounds" ("(null)" when the plan is unknown). */
+static void plan_of(const fx_t *fx, int64_t id, char *out, size_t cap) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT sampler || ' ' || pruner || ' ' || rounds_planned FROM jobs "
+             "WHERE id = %lld", (long long)id);
+    raw_text(fx->path, sql, out, cap);
+}
+
+/* A version-8 file migrates with no plan for the jobs it holds (the store does not parse specs;
+ * the coordinator derives them at start-up): the jobs list shows null for them, they alone are
+ * visited as unplanned, and the plan set for each is then listed. */
+START_TEST(test_version_8_file_migrates_with_its_jobs_unplanned) {
+    fx_t fx;
+    fx_init(&fx);
+    int64_t old = add_job(&fx, "old", CV_STORE_OBJ_DEV_ERROR);
+    fx_migrate_from(&fx, UNDO_MIGRATION_9 "PRAGMA user_version = 8;");
+    int64_t fresh = add_job(&fx, "new", CV_STORE_OBJ_DEV_ERROR);
+    char plan[64];
+    plan_of(&fx, old, plan, sizeof plan);
+    ck_assert_str_eq(plan, "(null)");
+    cJSON *arr = NULL;
+    ck_assert_int_eq(cv_store_jobs_list(fx.store, 0, 0, &arr, fx.err), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(arr), 2);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "sampler")));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "pruner")));
+    ck_assert_double_eq(row_number(cJSON_GetArrayItem(arr, 0), "rounds_planned"), -1);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 1), "sampler")->valuestring,
+                     "random");
+    cJSON_Delete(arr);
+
+    int64_t seen[4] = {0};
+    ck_assert_int_eq(cv_store_jobs_each(fx.store, CV_STORE_JOBS_UNPLANNED, on_job, seen, fx.err),
+                     0);
+    ck_assert_int_eq(seen[0], 1);
+    ck_assert_int_eq(seen[1], old);
+    const cv_store_job_plan_t derived = {"tpe", "median", 2};
+    ck_assert_msg(cv_store_job_set_plan(fx.store, old, &derived, fx.err) == 0, "%s", fx.err);
+    ck_assert_int_eq(cv_store_job_set_plan(fx.store, fresh + 1, &derived, fx.err), CV_EINVAL);
+    memset(seen, 0, sizeof seen);
+    ck_assert_int_eq(cv_store_jobs_each(fx.store, CV_STORE_JOBS_UNPLANNED, on_job, seen, fx.err),
+                     0);
+    ck_assert_int_eq(seen[0], 0);
+    ck_assert_int_eq(cv_store_jobs_list(fx.store, 0, 0, &arr, fx.err), 0);
+    const cJSON *row = cJSON_GetArrayItem(arr, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(row, "sampler")->valuestring, "tpe");
+    ck_assert_str_eq(cJSON_GetObjectItem(row, "pruner")->valuestring, "median");
+    ck_assert_double_eq(row_number(row, "rounds_planned"), 2);
+    cJSON_Delete(arr);
+    plan_of(&fx, fresh, plan, sizeof plan);
+    ck_assert_str_eq(plan, "random none 3");
     fx_finish(&fx);
 }
 END_TEST
@@ -2781,6 +2861,7 @@ static Suite *store_suite(void) {
     tcase_add_test(queries, test_trials_each_visits_in_submission_order_with_the_objective);
     tcase_add_test(queries, test_trials_each_gives_running_trials_their_lease_and_interruptions);
     tcase_add_test(queries, test_jobs_each_can_skip_finished_jobs);
+    tcase_add_test(queries, test_version_8_file_migrates_with_its_jobs_unplanned);
     tcase_add_test(queries, test_workers_track_outcomes_and_quarantine);
     tcase_add_test(queries, test_quarantine_has_a_reason_an_end_and_a_release);
     tcase_add_test(queries, test_first_failure_of_a_job_is_the_earliest_to_end);

@@ -30,8 +30,9 @@ export default {
           h('td', { class: 'num', text: job.running }),
           h('td', { class: 'num best', text: num(job.best_value) }),
           h('td', { text: job.objective }),
-          h('td', { class: 'strategy', text: `${job.sampler} sampler, ${job.pruner} pruner` }),
-          h('td', { class: 'num', text: `${job.round}/${job.rounds_planned}` }),
+          h('td', { class: 'strategy',
+                    text: job.sampler ? `${job.sampler} sampler, ${job.pruner} pruner` : '–' }),
+          h('td', { class: 'num', text: `${job.round}/${job.rounds_planned ?? '?'}` }),
           h('td', { text: when(job.created_at) }));
       }));
       if (list.length > SHOWN_MAX)
