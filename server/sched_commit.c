@@ -166,6 +166,8 @@ static void drop_waiting(cv_sched_t *s) {
 
 /* ---- deferred sync: the WAL synced on the loop's thread pool ---------------------------- */
 
+#define SYNCS_IN_FLIGHT 2 /* of the WAL on the thread pool at once (libuv's pool has 4 threads) */
+
 typedef struct sched_sync {
     uv_work_t work;
     cv_sched_t *s;
@@ -210,7 +212,7 @@ static void checkpoint_done(uv_work_t *work, int status) {
 static void sync_done(uv_work_t *work, int status) {
     sched_sync_t *y = work->data;
     cv_sched_t *s = y->s;
-    s->sync = NULL;
+    s->syncs--;
     if (status == 0 && y->rc == 0) {
         if (y->upto > s->durable_seq) s->durable_seq = y->upto;
         if (!s->broken) {
@@ -228,19 +230,23 @@ static void sync_done(uv_work_t *work, int status) {
     free(y);
 }
 
-/* Starts a sync of the commits not yet durable, unless one is in flight (it starts the next
- * when it ends). Without a thread pool, or when the sync cannot be queued, it runs here (and,
+/* Starts a sync of the commits that no sync in flight covers, up to SYNCS_IN_FLIGHT at once
+ * (one that ends starts the next): a commit made while a sync runs waits for one sync of its
+ * own, not for that one to end first. Without a thread pool, or when the sync cannot be queued, it runs here (and,
  * without a thread pool, a checkpoint that is due too). */
 static void sync_start(cv_sched_t *s) {
-    if (s->sync || s->broken || s->commit_seq <= s->durable_seq) return;
+    if (s->syncs >= SYNCS_IN_FLIGHT || s->broken || s->commit_seq <= s->durable_seq ||
+        s->commit_seq <= s->sync_upto)
+        return;
     sched_sync_t *y = calloc(1, sizeof *y);
     if (y) {
         *y = (sched_sync_t){.s = s, .upto = s->commit_seq};
         y->work.data = y;
-        s->sync = y;
-        if (s->cfg.loop && uv_queue_work(s->cfg.loop, &y->work, sync_work, sync_done) == 0)
+        if (s->cfg.loop && uv_queue_work(s->cfg.loop, &y->work, sync_work, sync_done) == 0) {
+            s->syncs++;
+            s->sync_upto = y->upto;
             return;
-        s->sync = NULL;
+        }
     }
     sched_sync_t local = {.s = s, .upto = s->commit_seq};
     free(y);

@@ -157,7 +157,7 @@ static void start_resume_checks(cv_sched_t *s) {
 }
 
 int cv_sched_idle(const cv_sched_t *s) {
-    return s->checks == NULL && s->removals == 0 && s->sync == NULL &&
+    return s->checks == NULL && s->removals == 0 && s->syncs == 0 &&
            s->checkpoint == NULL;
 }
 

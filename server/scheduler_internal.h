@@ -153,7 +153,8 @@ struct cv_sched {
      * (sync_work); without, at once. */
     uint64_t commit_seq;     /* the number of the last commit */
     uint64_t durable_seq;    /* the number of the last commit known to be on disk */
-    struct sched_sync *sync; /* the sync in flight on the loop's thread pool, or NULL */
+    int syncs;               /* syncs of the WAL in flight on the loop's thread pool */
+    uint64_t sync_upto;      /* the last commit a sync started so far covers */
     struct sched_sync *checkpoint; /* the checkpoint in flight there, or NULL */
     pending_ack_t *acks;
     size_t n_acks, acks_cap;
