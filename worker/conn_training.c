@@ -55,15 +55,20 @@ static void await_decision(run_t *r, int epoch) {
     pthread_mutex_unlock(&r->lock);
 }
 
-/* Training thread: puts an epoch's metrics in the outbox and wakes the main thread. */
+/* Training thread: puts an epoch's metrics in the outbox and wakes the main thread. The outbox
+ * grows as needed (the main thread may be behind, or the worker disconnected for a while); only
+ * when it cannot is the epoch dropped, and counted. */
 static void outbox_push(run_t *r, const cv_epoch_t *m) {
     pthread_mutex_lock(&r->lock);
-    if (r->count == EPOCH_RING) { /* the main thread is behind: drop the oldest epoch */
-        r->head = (r->head + 1) % EPOCH_RING;
-        r->count--;
+    if (r->n_outbox == r->cap_outbox) {
+        size_t cap = r->cap_outbox ? 2 * r->cap_outbox : 64;
+        cv_epoch_t *grown = realloc(r->outbox, cap * sizeof *grown);
+        if (grown) r->outbox = grown, r->cap_outbox = cap;
     }
-    r->epochs[(r->head + r->count) % EPOCH_RING] = *m;
-    r->count++;
+    if (r->n_outbox < r->cap_outbox)
+        r->outbox[r->n_outbox++] = *m;
+    else
+        r->outbox_lost++;
     pthread_mutex_unlock(&r->lock);
     wake_main(r->wake_fd);
 }
@@ -254,14 +259,23 @@ failed:
 int cv_conn_train_service(worker_t *w) {
     run_t *r = w->run;
     if (r) {
-        cv_epoch_t batch[EPOCH_RING];
-        size_t n = 0;
+        /* The epochs go while the connection is welcomed; until then they wait (a coordinator
+         * restart: the lease is re-attached and the curve goes on with no gap), unless the
+         * trial is discarded. */
+        cv_epoch_t *batch = NULL;
+        size_t n = 0, lost;
         pthread_mutex_lock(&r->lock);
-        for (; n < r->count; n++)
-            batch[n] = r->epochs[(r->head + n) % EPOCH_RING];
-        r->head = r->count = 0;
-        int done = r->done, unanswered = r->unanswered_epoch;
+        if (w->welcomed || r->discard) {
+            batch = r->outbox, n = r->n_outbox;
+            r->outbox = NULL, r->n_outbox = r->cap_outbox = 0;
+        }
+        lost = r->outbox_lost;
+        r->outbox_lost = 0;
+        int done = r->done, unanswered = r->unanswered_epoch, waiting = r->n_outbox > 0;
         pthread_mutex_unlock(&r->lock);
+        if (lost)
+            LOG(w, CV_LOG_ERROR, "trial %lld: %zu epochs of its curve dropped: out of memory",
+                (long long)r->trial_id, lost);
         if (unanswered > r->unanswered_logged) {
             LOG(w, CV_LOG_WARN, "trial %lld: no decision on epoch %d within %g s; training on",
                 (long long)r->trial_id, unanswered, r->decision_wait);
@@ -271,11 +285,15 @@ int cv_conn_train_service(worker_t *w) {
             char err[CV_ERRLEN];
             int rc =
                 cv_conn_send_msg(w, cv_msg_progress(r->trial_id, r->lease, &batch[i], err), err);
-            if (rc) return rc;
+            if (rc) {
+                free(batch);
+                return rc;
+            }
         }
+        free(batch);
         int rc = cv_conn_nudges_answer(w, r);
         if (rc) return rc;
-        if (!done) return 0;
+        if (!done || waiting) return 0; /* the result goes after the curve */
         pthread_join(r->thread, NULL);
         run_sync_finish(r);
         w->run = NULL;
@@ -297,6 +315,7 @@ int cv_conn_train_service(worker_t *w) {
                                    r->model_crc32);
         }
         cJSON_Delete(r->ext_spec);
+        free(r->outbox);
         free(r);
     }
     if (w->run == NULL && w->prep.active && w->prep.ready) cv_conn_train_start(w);
@@ -332,6 +351,7 @@ void cv_conn_train_shutdown(worker_t *w) {
     run_sync_finish(w->run);
     drop_model(w->run);
     cJSON_Delete(w->run->ext_spec);
+    free(w->run->outbox);
     free(w->run);
     w->run = NULL;
 }

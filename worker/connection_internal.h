@@ -39,7 +39,6 @@ typedef struct cv_wk_importance cv_wk_importance_t; /* conn_importance.c */
 #define READ_CHUNK      65536          /* bytes read from the socket per recv() */
 #define UPLOAD_CHUNK    (1u << 20)     /* model bytes per data frame (at most CV_FRAME_MAX) */
 #define OUT_HIGH_WATER  (2u << 20)     /* queued bytes above which the model upload pauses */
-#define EPOCH_RING      64             /* epochs an outbox holds; beyond, the oldest are dropped */
 #define PENDING_MAX     8              /* unacknowledged results kept; beyond, the oldest go */
 #define WPATH           CV_DCACHE_PATH /* bytes of a file path */
 #define STOP_GRACE      3.0 /* seconds a stopping worker waits for its acknowledgements */
@@ -84,8 +83,8 @@ typedef struct {
     size_t n_decide_at;
     int live_epochs;                  /* thread only: the trial's epochs, as nudged so far */
     double decision_wait;              /* seconds one such wait lasts at most */
-    pthread_mutex_t lock;              /* guards epochs, head, count, done and the decision
-                                          fields below */
+    pthread_mutex_t lock;              /* guards the outbox, done and the decision fields
+                                          below */
     pthread_cond_t decided;            /* broadcast when online, decided_epoch, stop or prune
                                           change */
     int online;                        /* welcomed: progress reaches the coordinator, decisions
@@ -93,8 +92,10 @@ typedef struct {
     int decided_epoch;                 /* the latest epoch a decision named, 0 for none */
     int unanswered_epoch;              /* the latest epoch whose wait ran out, 0 for none */
     int unanswered_logged;             /* main thread only: unanswered_epoch already logged */
-    cv_epoch_t epochs[EPOCH_RING];     /* epochs not yet drained, oldest at head */
-    size_t head, count;
+    cv_epoch_t *outbox;                /* epochs not yet sent, oldest first (malloc'd, grows:
+                                          kept while the worker is not welcomed) */
+    size_t n_outbox, cap_outbox;
+    size_t outbox_lost;                /* epochs dropped because the outbox could not grow */
     int done; /* the thread has finished; the fields below are final */
     int rc;   /* cv_train_run's return */
     cv_trial_result_t res;
