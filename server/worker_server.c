@@ -73,17 +73,20 @@ struct conn {
     char id[CV_MSG_WORKER_ID_MAX + 1];
     double last_seen;
     int closing;
-    int handle_closed;         /* the TCP handle's close callback ran (freed once xfer ends) */
+    int handle_closed;         /* the TCP handle's close callback ran (freed once xfer and
+                                  model_job end) */
     int reading;               /* uv_read_start is in effect */
     char *rbuf;                /* READ_BUFFER bytes */
     size_t rpos, rlen;         /* rbuf[rpos, rlen): read but not yet processed (input paused) */
     size_t inflight;           /* bytes handed to uv_write whose callback has not run */
     xfer_t *xfer;              /* the dataset being sent, NULL when none */
-    /* a model being received after a result message */
-    FILE *model;
-    char model_tmp[PATH_MAX];
+    /* a model being received after a result message: its bytes gather in memory, then a
+     * thread of the pool checks, writes and syncs them (model_job) while input waits */
+    int model_receiving;
+    cv_buf_t model;
     int64_t model_left;
-    uint32_t model_crc, model_expect;
+    uint32_t model_expect;
+    struct model_job *model_job; /* in flight on the thread pool, or NULL */
     int64_t model_trial;
     char model_lease[CV_MSG_LEASE_HEX + 1];
     cv_trial_result_t model_result; /* the result waiting for its model */
@@ -125,7 +128,7 @@ static void conn_free(conn_t *c) {
 static void on_closed(uv_handle_t *h) {
     conn_t *c = h->data;
     c->handle_closed = 1;
-    if (!c->xfer) conn_free(c); /* else the transfer's last callback frees it */
+    if (!c->xfer && !c->model_job) conn_free(c); /* else their last callback frees it */
 }
 
 static int conn_flush(conn_t *c);
@@ -142,11 +145,8 @@ static void conn_close(conn_t *c, const char *why) {
         c->w = NULL;
         ws->n_workers--;
     }
-    if (c->model) {
-        fclose(c->model);
-        unlink(c->model_tmp);
-        c->model = NULL;
-    }
+    c->model_receiving = 0;
+    cv_buf_finish(&c->model);
     cJSON_Delete(c->model_object);
     c->model_object = NULL;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
@@ -160,7 +160,7 @@ static size_t conn_queued(const conn_t *c) {
 /* 1 when the connection may take more input: it is open, sends no dataset, and its output queue
  * is below the high-water mark (below the low one when its input is paused: hysteresis). */
 static int conn_may_read(const conn_t *c) {
-    if (c->closing || c->xfer) return 0;
+    if (c->closing || c->xfer || c->model_job) return 0;
     return conn_queued(c) < (c->reading ? (size_t)OUT_HIGH_WATER : (size_t)OUT_LOW_WATER + 1);
 }
 
@@ -369,16 +369,10 @@ static int on_result(conn_t *c, cv_msg_t *m) {
         c->discard_left = r->model_bytes;
         return finish_result(c, r->trial_id, r->lease, &r->result, NULL);
     }
-    snprintf(c->model_tmp, sizeof c->model_tmp, "%s/tmp/%llu-%lld.model.part", ws->data_dir,
-             (unsigned long long)++ws->serial, (long long)r->trial_id);
-    if (!(c->model = fopen(c->model_tmp, "wb"))) {
-        cv_log(ws->log, CV_LOG_ERROR, "%s: %s", c->model_tmp, strerror(errno));
-        conn_close(c, "cannot store the model file");
-        return -1;
-    }
+    c->model_receiving = 1;
+    cv_buf_init(&c->model, 1u << 16, (size_t)r->model_bytes);
     c->model_left = r->model_bytes;
     c->model_expect = r->model_crc32;
-    c->model_crc = (uint32_t)crc32(0L, Z_NULL, 0);
     c->model_trial = r->trial_id;
     memcpy(c->model_lease, r->lease, sizeof c->model_lease);
     c->model_result = r->result;
@@ -386,34 +380,89 @@ static int on_result(conn_t *c, cv_msg_t *m) {
     return c->model_object ? 0 : -1;
 }
 
+/* A received model checked, written and synced on the thread pool: the loop never waits for
+ * the disk or the checksum. */
+typedef struct model_job {
+    uv_work_t work;
+    conn_t *c;
+    cv_buf_t data;         /* the model's bytes, owned */
+    uint32_t expect;       /* their CRC-32 as the worker sent it */
+    char tmp[PATH_MAX];    /* where they go */
+    const char *failed;    /* NULL, or why they were not stored */
+} model_job_t;
+
+static void model_work(uv_work_t *work) {
+    model_job_t *j = work->data;
+    uint32_t crc = (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), j->data.data, j->data.len);
+    if (crc != j->expect) {
+        j->failed = "model checksum mismatch";
+        return;
+    }
+    FILE *f = fopen(j->tmp, "wb");
+    int ok = f && fwrite(j->data.data, 1, j->data.len, f) == j->data.len && fflush(f) == 0 &&
+             fsync(fileno(f)) == 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        j->failed = "cannot write the model file";
+        unlink(j->tmp);
+    }
+}
+
+static void after_model(uv_work_t *work, int status) {
+    model_job_t *j = work->data;
+    conn_t *c = j->c;
+    c->model_job = NULL;
+    if (status && !j->failed) j->failed = "cannot write the model file";
+    if (c->closing) { /* the worker went meanwhile: it sends the result again after its hello */
+        if (!j->failed) unlink(j->tmp);
+        if (c->handle_closed && !c->xfer) conn_free(c);
+    } else if (j->failed) {
+        conn_close(c, j->failed);
+    } else if (finish_result(c, c->model_trial, c->model_lease, &c->model_result, j->tmp) == 0) {
+        cJSON_Delete(c->model_object);
+        c->model_object = NULL;
+        conn_update_input(c); /* what arrived meanwhile, in order */
+    }
+    cv_buf_finish(&j->data);
+    free(j);
+}
+
 static int on_data(conn_t *c, const unsigned char *data, size_t len) {
     if (c->discard_left > 0 && (int64_t)len <= c->discard_left) {
         c->discard_left -= (int64_t)len;
         return 0;
     }
-    if (!c->model || (int64_t)len > c->model_left) {
+    if (!c->model_receiving || (int64_t)len > c->model_left) {
         conn_close(c, "unexpected data frame");
         return -1;
     }
-    if (len && fwrite(data, 1, len, c->model) != len) {
-        conn_close(c, "cannot write the model file");
+    if (cv_buf_append(&c->model, data, len)) {
+        conn_close(c, "out of memory receiving the model file");
         return -1;
     }
-    c->model_crc = (uint32_t)crc32(c->model_crc, data, (uInt)len);
     c->model_left -= (int64_t)len;
     if (c->model_left > 0) return 0;
-    int ok = fflush(c->model) == 0 && fsync(fileno(c->model)) == 0;
-    ok = fclose(c->model) == 0 && ok;
-    c->model = NULL;
-    if (!ok || c->model_crc != c->model_expect) {
-        unlink(c->model_tmp);
-        conn_close(c, ok ? "model checksum mismatch" : "cannot write the model file");
+    cv_worker_server_t *ws = c->ws;
+    model_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        conn_close(c, "out of memory receiving the model file");
         return -1;
     }
-    int rc = finish_result(c, c->model_trial, c->model_lease, &c->model_result, c->model_tmp);
-    cJSON_Delete(c->model_object);
-    c->model_object = NULL;
-    return rc;
+    *j = (model_job_t){.c = c, .data = c->model, .expect = c->model_expect};
+    j->work.data = j;
+    snprintf(j->tmp, sizeof j->tmp, "%s/tmp/%llu-%lld.model.part", ws->data_dir,
+             (unsigned long long)++ws->serial, (long long)c->model_trial);
+    c->model_receiving = 0;
+    cv_buf_init(&c->model, 1u << 16, 0); /* the bytes are the job's now */
+    c->model_job = j;
+    if (uv_queue_work(ws->loop, &j->work, model_work, after_model)) {
+        c->model_job = NULL;
+        cv_buf_finish(&j->data);
+        free(j);
+        conn_close(c, "cannot store the model file");
+        return -1;
+    }
+    return 0; /* input waits for the model job (conn_may_read) */
 }
 
 /* ---- serving datasets ------------------------------------------------------------------- */
@@ -441,7 +490,7 @@ static void after_xfer_close(uv_fs_t *req) {
     free(x);
     c->xfer = NULL;
     if (c->handle_closed) {
-        conn_free(c);
+        if (!c->model_job) conn_free(c);
         return;
     }
     if (c->closing) return;
@@ -598,7 +647,7 @@ static int on_message(conn_t *c, const char *payload, size_t len) {
     if (!c->w && m.type != CV_MSG_HELLO) {
         conn_close(c, "the first message must be hello");
         rc = -1;
-    } else if ((c->model || c->discard_left > 0) && m.type != CV_MSG_HEARTBEAT) {
+    } else if ((c->model_receiving || c->discard_left > 0) && m.type != CV_MSG_HEARTBEAT) {
         conn_close(c, "a message arrived before the model's data frames");
         rc = -1;
     } else {

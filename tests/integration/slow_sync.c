@@ -1,6 +1,7 @@
 /* Test aid, loaded with LD_PRELOAD: every fsync and fdatasync of a SQLite WAL file (a path ending
- * in "-wal") first sleeps CAVIAR_TEST_SYNC_DELAY_MS milliseconds, as on a slow disk, then syncs
- * for real. test_slow_disk.py uses it to see which thread waits for the disk. */
+ * in "-wal") or of a model file being received (".part") first sleeps CAVIAR_TEST_SYNC_DELAY_MS
+ * milliseconds, as on a slow disk, then syncs for real. test_slow_disk.py uses it to see which
+ * thread waits for the disk. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -17,7 +18,8 @@ static void slow_down(int fd) {
     char link[64], path[4096];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, path, sizeof path - 1);
-    if (n < 4 || memcmp(path + n - 4, "-wal", 4) != 0) return;
+    if (n < 5 || (memcmp(path + n - 4, "-wal", 4) != 0 && memcmp(path + n - 5, ".part", 5) != 0))
+        return;
     struct timespec left = {delay / 1000, delay % 1000 * 1000000L};
     while (nanosleep(&left, &left) == -1 && errno == EINTR) {
     }
